@@ -1,0 +1,102 @@
+"""Runtime settings, validated in one place and read lazily (never at import time).
+
+Every setting can come from an environment variable (``MUS_LAB_<NAME>``) or be
+changed for a block of code with :func:`set_options`, like ``xarray.set_options``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings", "get_settings", "set_options"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """mus_lab runtime settings.
+
+    Attributes
+    ----------
+    real_data:
+        Folder with the real test data (``MUS_LAB_REAL_DATA``, default ``../shared/data``).
+    gateway_address:
+        Dask Gateway address; when set, :func:`mus_lab.compute.get_client` asks the
+        gateway for a cluster instead of starting a local one (``MUS_LAB_GATEWAY_ADDRESS``).
+    n_workers:
+        Workers of the local cluster (``MUS_LAB_N_WORKERS``, default: one per core).
+    memory_limit:
+        Memory limit per local worker, as Dask understands it (``MUS_LAB_MEMORY_LIMIT``).
+    chunk_size:
+        Default spatial chunk size in pixels for lazy cubes (``MUS_LAB_CHUNK_SIZE``).
+    http_timeout:
+        Seconds before a STAC API request is abandoned (``MUS_LAB_HTTP_TIMEOUT``).
+    """
+
+    real_data: Path = Path("../shared/data")
+    gateway_address: str | None = None
+    n_workers: int | None = None
+    memory_limit: str = "auto"
+    chunk_size: int = 2048
+    http_timeout: float = 30.0
+
+
+_overrides: dict[str, Any] = {}
+
+
+def _from_env() -> Settings:
+    base = Settings()
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = os.environ.get(f"MUS_LAB_{f.name.upper()}")
+        if raw is None or raw == "":
+            continue
+        current = getattr(base, f.name)
+        if isinstance(current, Path) or f.name == "real_data":
+            values[f.name] = Path(raw)
+        elif isinstance(current, bool):
+            values[f.name] = raw.lower() in {"1", "true", "yes"}
+        elif isinstance(current, int) or f.name == "n_workers":
+            values[f.name] = int(raw)
+        elif isinstance(current, float):
+            values[f.name] = float(raw)
+        else:
+            values[f.name] = raw
+    return replace(base, **values)
+
+
+def get_settings() -> Settings:
+    """Return the settings in force: defaults, then environment, then :func:`set_options`."""
+    return replace(_from_env(), **_overrides)
+
+
+@contextlib.contextmanager
+def set_options(**kwargs: Any) -> Iterator[Settings]:
+    """Override settings for a ``with`` block.
+
+    Example
+    -------
+    >>> from mus_lab import set_options
+    >>> with set_options(chunk_size=512) as s:
+    ...     s.chunk_size
+    512
+    """
+    known = {f.name for f in fields(Settings)}
+    unknown = set(kwargs) - known
+    if unknown:
+        from mus_lab.errors import MusLabError
+
+        raise MusLabError(
+            f"Unknown option(s) {sorted(unknown)}: choose among {sorted(known)}."
+        )
+    saved = dict(_overrides)
+    _overrides.update(kwargs)
+    try:
+        yield get_settings()
+    finally:
+        _overrides.clear()
+        _overrides.update(saved)

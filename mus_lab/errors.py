@@ -1,0 +1,90 @@
+"""One exception root for the whole package.
+
+Every error a user can cause raises a subclass of :class:`MusLabError` whose
+message says what was wrong *and* what to change. Errors from deep inside GDAL,
+pystac or HTTP clients are caught at the stage boundary and re-raised as one of
+these, with the original chained (``raise ... from exc``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ARDError",
+    "AssetError",
+    "CatalogError",
+    "CatalogUnreachableError",
+    "ComputeError",
+    "CubeError",
+    "EmptySearchError",
+    "GridMismatchError",
+    "InvalidBBoxError",
+    "InvalidQueryError",
+    "MissingProjectionError",
+    "MusLabError",
+    "MusLabWarning",
+    "SampleError",
+    "UnknownCollectionError",
+]
+
+
+class MusLabError(Exception):
+    """Root of every error raised on purpose by mus_lab."""
+
+
+class MusLabWarning(UserWarning):
+    """Root of every warning issued by mus_lab."""
+
+
+# --- catalog -----------------------------------------------------------------
+class CatalogError(MusLabError):
+    """Searching or reading a catalog failed."""
+
+
+class CatalogUnreachableError(CatalogError):
+    """The STAC API or local catalog could not be reached or opened."""
+
+
+class UnknownCollectionError(CatalogError):
+    """A collection id is not offered by the catalog."""
+
+
+class EmptySearchError(CatalogError):
+    """A search matched no item."""
+
+
+class InvalidBBoxError(CatalogError, ValueError):
+    """A bounding box is malformed (wrong order, wrong length, out of range)."""
+
+
+class InvalidQueryError(CatalogError, ValueError):
+    """A datetime, CQL2 filter or other search argument cannot be understood."""
+
+
+# --- cube ----------------------------------------------------------------------
+class CubeError(MusLabError):
+    """Loading items into a datacube failed."""
+
+
+class AssetError(CubeError):
+    """An item lacks an asset (band) that was asked for."""
+
+
+class MissingProjectionError(CubeError):
+    """An item or asset carries no projection (proj extension) to place it on a grid."""
+
+
+class GridMismatchError(CubeError, ValueError):
+    """Two cubes that must share a pixel grid do not."""
+
+
+# --- other stages ----------------------------------------------------------------
+class SampleError(MusLabError):
+    """The sample scenario generator was given impossible settings."""
+
+
+class ComputeError(MusLabError):
+    """A Dask cluster (local or Gateway) could not be started or reached."""
+
+
+class ARDError(MusLabError):
+    """Analysis-ready data preparation failed."""
