@@ -1,0 +1,146 @@
+"""The ``mus-lab`` command line: thin wrappers over the package's stages.
+
+Every :class:`~mus_lab.errors.MusLabError` is shown as a one-paragraph message with
+exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mus_lab.errors import MusLabError
+
+app = typer.Typer(
+    name="mus-lab",
+    help="mus_lab: search, cube, ARD, land cover, fusion and flood risk for Sentinel-1/2 and RCM.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(exc: MusLabError) -> None:
+    typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@app.command("sample")
+def sample_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to create for the scenario.")],
+    size: Annotated[int, typer.Option(help="Width/height in 10 m pixels (64 tiny ... 10980 full tile).")] = 512,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same scenario.")] = 42,
+    start: Annotated[str, typer.Option(help="First date (YYYY-MM-DD).")] = "2021-11-01",
+    end: Annotated[str, typer.Option(help="Last date (YYYY-MM-DD).")] = "2022-10-31",
+    sensors: Annotated[str, typer.Option(help="Comma-separated among s2,s1,rcm.")] = "s2,s1,rcm",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+) -> None:
+    """Generate the sample scenario: COGs plus a STAC catalog, with land-cover and flood truth."""
+    from mus_lab import sample
+
+    try:
+        scenario = sample.generate(
+            out,
+            size=size,
+            seed=seed,
+            start=start,
+            end=end,
+            sensors=tuple(_csv(sensors) or ()),
+            overwrite=overwrite,
+            progress=True,
+        )
+    except MusLabError as exc:
+        _fail(exc)
+    typer.echo(scenario.summary())
+
+
+@app.command("search")
+def search_cmd(
+    catalog: Annotated[str, typer.Argument(help="STAC API URL or local catalog path (folder or catalog.json).")],
+    collections: Annotated[str, typer.Option("--collections", "-c", help="Comma-separated collection ids.")],
+    bbox: Annotated[
+        str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat in degrees.")
+    ] = None,
+    datetime: Annotated[str | None, typer.Option(help="Instant or interval, e.g. 2022-04-01/2022-06-30.")] = None,
+    max_cloud: Annotated[float | None, typer.Option(help="Maximum eo:cloud_cover in percent.")] = None,
+    filter: Annotated[str | None, typer.Option("--filter", help="CQL2 text filter.")] = None,
+    max_items: Annotated[int | None, typer.Option(help="Stop after this many items.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the items as a GeoJSON ItemCollection.")] = None,
+) -> None:
+    """Search a STAC API or a local catalog and print a summary per collection."""
+    from mus_lab import catalog as cat
+    from mus_lab._io import write_json
+
+    box = None
+    if bbox:
+        try:
+            box = tuple(float(v) for v in bbox.split(","))
+        except ValueError:
+            typer.secho(f"Error: --bbox {bbox!r} must be four numbers separated by commas.", fg="red", err=True)
+            raise typer.Exit(code=2) from None
+    try:
+        result = cat.search(
+            catalog,
+            collections=_csv(collections) or [],
+            bbox=box,
+            datetime=datetime,
+            max_cloud=max_cloud,
+            filter=filter,
+            max_items=max_items,
+        )
+    except MusLabError as exc:
+        _fail(exc)
+    typer.echo(f"{len(result)} items from {result.source}")
+    typer.echo(result.summary().to_string())
+    if output is not None:
+        write_json(result.item_collection().to_dict(), output)
+        typer.echo(f"Items written to {output}")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the scenario and the products.")] = Path("demo_output"),
+    size: Annotated[int, typer.Option(help="Scene width/height in 10 m pixels.")] = 512,
+    seed: Annotated[int, typer.Option(help="Random seed of the scenario.")] = 42,
+    workers: Annotated[int | None, typer.Option(help="Local Dask workers (default: one per core).")] = None,
+) -> None:
+    """Run the main job on the embedded sample scenario with a local Dask cluster."""
+    from mus_lab.production._demo import run_demo
+
+    try:
+        report = run_demo(out, size=size, seed=seed, n_workers=workers, log=typer.echo)
+    except MusLabError as exc:
+        _fail(exc)
+    typer.echo(report.summary())
+
+
+@app.command("version")
+def version_cmd() -> None:
+    """Print the versions of mus_lab and its main libraries."""
+    import importlib.metadata as md
+
+    names = ["mus_lab", "xarray", "dask", "odc-stac", "stackstac", "rasterio", "pystac-client"]
+    versions = {}
+    for n in names:
+        try:
+            versions[n] = md.version(n)
+        except md.PackageNotFoundError:
+            versions[n] = "not installed"
+    typer.echo(json.dumps(versions, indent=2))
+
+
+def main() -> None:
+    """Entry point of the ``mus-lab`` script."""
+    app(prog_name="mus-lab")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The reference pixel grid: one odc-geo ``GeoBox`` per cube, Sentinel-2's 10 m UTM by default."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import pystac
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from odc.geo.geom import Geometry, box, unary_union
+
+from mus_lab.errors import GridMismatchError, InvalidBBoxError
+
+__all__ = ["check_same_grid", "geobox_of", "reference_geobox", "utm_epsg"]
+
+S2_RESOLUTION = 10.0
+
+
+def utm_epsg(lon: float, lat: float) -> int:
+    """EPSG code of the WGS84 UTM zone holding ``(lon, lat)``."""
+    zone = min(60, max(1, math.floor((lon + 180.0) / 6.0) + 1))
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+def _check_lonlat_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
+    if len(bbox) != 4:
+        raise InvalidBBoxError(
+            f"bbox must have 4 numbers (min_lon, min_lat, max_lon, max_lat), got {tuple(bbox)}."
+        )
+    x0, y0, x1, y1 = (float(v) for v in bbox)
+    if x0 > x1 or y0 > y1:
+        raise InvalidBBoxError(
+            f"bbox {tuple(bbox)} is not in the order (min_lon, min_lat, max_lon, max_lat): "
+            f"did you mean {(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))}?"
+        )
+    if not (-90 <= y0 <= 90 and -90 <= y1 <= 90):
+        raise InvalidBBoxError(
+            f"bbox {tuple(bbox)} has a latitude outside [-90, 90]: "
+            "give (min_lon, min_lat, max_lon, max_lat) in degrees."
+        )
+    return x0, y0, x1, y1
+
+
+def _item_epsg(item: pystac.Item) -> int | None:
+    props = item.properties
+    code = props.get("proj:epsg")
+    if code is None and isinstance(props.get("proj:code"), str):
+        auth, _, num = props["proj:code"].partition(":")
+        code = int(num) if auth.upper() == "EPSG" and num.isdigit() else None
+    if code is None:
+        for asset in item.assets.values():
+            code = asset.extra_fields.get("proj:epsg")
+            pcode = asset.extra_fields.get("proj:code")
+            if code is None and isinstance(pcode, str) and pcode.upper().startswith("EPSG:"):
+                code = int(pcode.split(":")[1])
+            if code is not None:
+                break
+    return int(code) if code is not None else None
+
+
+def _is_s2(item: pystac.Item) -> bool:
+    return str(item.properties.get("constellation", "")).lower() == "sentinel-2" or str(
+        item.properties.get("platform", "")
+    ).lower().startswith("sentinel-2")
+
+
+def reference_geobox(
+    items: Iterable[pystac.Item] | None = None,
+    *,
+    bbox: Sequence[float] | None = None,
+    resolution: float = S2_RESOLUTION,
+    crs: str | int | None = None,
+) -> GeoBox:
+    """The Sentinel-2 10 m UTM grid covering an area.
+
+    The CRS is, in order: ``crs``; the most common EPSG code of the Sentinel-2 items;
+    the UTM zone of the area's centre. Pixel edges sit on multiples of the resolution,
+    as on the Sentinel-2 tiling grid, so cubes loaded for overlapping areas line up.
+
+    Parameters
+    ----------
+    items
+        STAC items whose footprint defines the area (when ``bbox`` is not given) and
+        whose Sentinel-2 members define the CRS.
+    bbox
+        Area as ``(min_lon, min_lat, max_lon, max_lat)`` in degrees.
+    resolution
+        Pixel size in metres (10 for Sentinel-2's finest bands).
+    crs
+        Force a CRS (``"EPSG:32618"`` or ``32618``).
+
+    Returns
+    -------
+    odc.geo.geobox.GeoBox
+
+    Raises
+    ------
+    InvalidBBoxError
+        A malformed bbox.
+    ValueError
+        Neither items nor bbox given.
+    """
+    item_list = list(items or ())
+    area: Geometry
+    if bbox is not None:
+        area = box(*_check_lonlat_bbox(bbox), "EPSG:4326")
+    elif item_list:
+        s2 = [it for it in item_list if _is_s2(it)] or item_list
+        area = unary_union(Geometry(it.geometry, "EPSG:4326") for it in s2 if it.geometry)
+    else:
+        raise ValueError("reference_geobox needs items or a bbox (min_lon, min_lat, max_lon, max_lat).")
+    if crs is None:
+        codes = [c for c in (_item_epsg(it) for it in item_list if _is_s2(it)) if c]
+        if codes:
+            crs = max(set(codes), key=codes.count)
+        else:
+            centre = area.centroid.coords[0]
+            crs = utm_epsg(centre[0], centre[1])
+    crs_str = f"EPSG:{crs}" if isinstance(crs, int) else str(crs)
+    projected = area.to_crs(crs_str)
+    return GeoBox.from_bbox(projected.boundingbox, crs_str, resolution=resolution, anchor="edge")
+
+
+def geobox_of(obj: xr.Dataset | xr.DataArray) -> GeoBox:
+    """The ``GeoBox`` of a cube, or a clear error if it has none."""
+    gbox = getattr(obj, "odc", None) and obj.odc.geobox
+    if not isinstance(gbox, GeoBox):
+        raise GridMismatchError(
+            "This object has no pixel grid (x/y coordinates with a CRS): "
+            "load it with mus_lab.cube.load or assign one with .odc.assign_crs()."
+        )
+    return gbox
+
+
+def check_same_grid(*cubes: xr.Dataset | xr.DataArray, names: Sequence[str] | None = None) -> GeoBox:
+    """Raise :class:`GridMismatchError` unless every cube sits on the same pixel grid.
+
+    Nothing is reprojected silently: reproject first with ``cube.load(..., geobox=)``
+    or ``.odc.reproject(geobox)``.
+
+    Returns
+    -------
+    GeoBox
+        The shared grid.
+    """
+    if not cubes:
+        raise ValueError("check_same_grid needs at least one cube.")
+    labels = list(names) if names else [f"cube {i}" for i in range(len(cubes))]
+    first = geobox_of(cubes[0])
+    for label, other in zip(labels[1:], cubes[1:], strict=True):
+        gb = geobox_of(other)
+        if gb != first:
+            raise GridMismatchError(
+                f"{labels[0]} and {label} are on different grids: {first.crs} {first.shape} "
+                f"{tuple(first.affine)[:6]} vs {gb.crs} {gb.shape} {tuple(gb.affine)[:6]}. "
+                "Load both with the same geobox (mus_lab.cube.load(..., geobox=...))."
+            )
+    return first

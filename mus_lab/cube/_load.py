@@ -1,0 +1,382 @@
+"""Items to a lazy ``xarray.Dataset`` on one GeoBox, through odc-stac (stackstac as an option).
+
+Nothing is read at load time: the result is dask-backed and chunked
+(``time=1``, ``y``/``x`` = ``MUS_LAB_CHUNK_SIZE``). Values stay as stored (DN for
+Sentinel-2); per-date ``scale``/``offset`` from the STAC raster extension travel with
+the cube as ``<band>_scale`` / ``<band>_offset`` coordinates on ``time`` so that the ARD
+stage can apply the right processing-baseline offset to every date (see :func:`scaling`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pystac
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from odc.geo.geom import Geometry
+
+from mus_lab._settings import get_settings
+from mus_lab.cube._grid import reference_geobox
+from mus_lab.errors import AssetError, CubeError, MissingProjectionError
+
+__all__ = ["DEFAULT_RESAMPLING", "load", "load_sensors", "scaling"]
+
+#: Masks and labels are resampled with nearest neighbour, everything else bilinearly.
+DEFAULT_RESAMPLING: Mapping[str, str] = {
+    "scl": "nearest",
+    "landcover": "nearest",
+    "reference_water": "nearest",
+    "flood": "nearest",
+    "mask": "nearest",
+    "clm": "nearest",
+    "mg2": "nearest",
+    "sat": "nearest",
+    "edg": "nearest",
+    "*": "bilinear",
+}
+
+_RASTER_TYPES = ("image/tiff", "image/jp2", "image/vnd.stac.geotiff", "application/x-geotiff")
+_NON_DATA_KEYS = {"visual", "thumbnail", "overview", "preview", "tilejson", "rendered_preview"}
+
+Loader = Literal["odc", "stackstac"]
+
+
+def _as_items(items: Any) -> list[pystac.Item]:
+    if isinstance(items, pystac.Item):
+        return [items]
+    inner = getattr(items, "items", None)
+    if inner is not None and not callable(inner):
+        items = inner
+    out = list(items)
+    if not out:
+        raise CubeError(
+            "No items to load: run a search that returns items (mus_lab.catalog.search) "
+            "and pass its result."
+        )
+    bad = [type(it).__name__ for it in out if not isinstance(it, pystac.Item)]
+    if bad:
+        raise CubeError(f"cube.load expects pystac.Item objects, got {sorted(set(bad))}.")
+    return out
+
+
+def _is_raster(key: str, asset: pystac.Asset) -> bool:
+    if key in _NON_DATA_KEYS:
+        return False
+    roles = set(asset.roles or ())
+    if roles & {"thumbnail", "overview", "metadata", "visual"} and "data" not in roles:
+        return False
+    media = (asset.media_type or "").lower()
+    return any(media.startswith(t) for t in _RASTER_TYPES) or key.endswith((".tif", ".jp2"))
+
+
+def _default_bands(items: Sequence[pystac.Item]) -> tuple[str, ...]:
+    counts: Counter[str] = Counter()
+    for it in items:
+        counts.update(k for k, a in it.assets.items() if _is_raster(k, a))
+    return tuple(k for k, n in counts.items() if n == len(items))
+
+
+def _has_projection(item: pystac.Item, asset: pystac.Asset) -> bool:
+    def crs_of(d: Mapping[str, Any]) -> bool:
+        return any(d.get(k) is not None for k in ("proj:epsg", "proj:code", "proj:wkt2", "proj:projjson"))
+
+    def grid_of(d: Mapping[str, Any]) -> bool:
+        return d.get("proj:transform") is not None or d.get("proj:shape") is not None
+
+    a, p = asset.extra_fields, item.properties
+    return (crs_of(a) or crs_of(p)) and (grid_of(a) or grid_of(p))
+
+
+def _validate(items: Sequence[pystac.Item], bands: Sequence[str]) -> None:
+    for it in items:
+        missing = [b for b in bands if b not in it.assets]
+        if missing:
+            available = sorted(k for k, a in it.assets.items() if _is_raster(k, a))
+            raise AssetError(
+                f"Item {it.id!r} ({it.collection_id}) has no asset {missing}; it offers {available}. "
+                "Choose bands among those, or search through mus_lab.catalog.search so that "
+                "provider asset names (e.g. 'B04') are mapped to common names ('red')."
+            )
+        for b in bands:
+            if not _has_projection(it, it.assets[b]):
+                raise MissingProjectionError(
+                    f"Item {it.id!r} asset {b!r} carries no projection (proj:code/proj:epsg with "
+                    "proj:transform or proj:shape), so it cannot be placed on a grid. Add the STAC "
+                    "projection extension to the item (e.g. with rio-stac) or use a catalog that has it."
+                )
+
+
+def _band_scaling(item: pystac.Item, band: str) -> tuple[float, float]:
+    bands_meta = item.assets[band].extra_fields.get("raster:bands") or []
+    if bands_meta and isinstance(bands_meta[0], Mapping):
+        scale = bands_meta[0].get("scale", 1.0)
+        offset = bands_meta[0].get("offset", 0.0)
+        return float(1.0 if scale is None else scale), float(0.0 if offset is None else offset)
+    return 1.0, 0.0
+
+
+def _solar_day(item: pystac.Item) -> dt.date:
+    when = item.datetime or pystac.utils.str_to_datetime(item.properties["start_datetime"])
+    lon = Geometry(item.geometry, "EPSG:4326").centroid.coords[0][0] if item.geometry else 0.0
+    return (when + dt.timedelta(seconds=lon * 240.0)).date()
+
+
+def _group_key(item: pystac.Item, groupby: str) -> Any:
+    if groupby == "solar_day":
+        return _solar_day(item)
+    if groupby == "time":
+        return item.datetime
+    return item.id
+
+
+def _time_coords(
+    ds: xr.Dataset, items: Sequence[pystac.Item], bands: Sequence[str], groupby: str
+) -> xr.Dataset:
+    """Attach per-date metadata (scale/offset per band, platform, orbit, cloud cover)."""
+    groups: dict[Any, list[pystac.Item]] = {}
+    for it in items:
+        groups.setdefault(_group_key(it, groupby), []).append(it)
+    ordered = [groups[k] for k in sorted(groups, key=lambda k: min(i.datetime for i in groups[k]))]  # type: ignore[type-var]
+    if len(ordered) != ds.sizes.get("time", 0):
+        return ds  # grouping differs from the loader's: leave metadata out rather than guess
+    coords: dict[str, tuple[str, np.ndarray]] = {}
+    for band in bands:
+        pairs = [{_band_scaling(it, band) for it in grp} for grp in ordered]
+        if any(len(p) > 1 for p in pairs):
+            raise CubeError(
+                f"Items merged into one date have different scale/offset for {band!r}: "
+                "load them with groupby='id' to keep them apart."
+            )
+        scales = np.array([next(iter(p))[0] for p in pairs])
+        offsets = np.array([next(iter(p))[1] for p in pairs])
+        if not (np.all(scales == 1.0) and np.all(offsets == 0.0)):
+            coords[f"{band}_scale"] = ("time", scales)
+            coords[f"{band}_offset"] = ("time", offsets)
+    for key, name in (
+        ("platform", "platform"),
+        ("sat:orbit_state", "orbit_state"),
+        ("sat:relative_orbit", "relative_orbit"),
+        ("s2:processing_baseline", "processing_baseline"),
+        ("eo:cloud_cover", "cloud_cover"),
+    ):
+        values = [grp[0].properties.get(key) for grp in ordered]
+        if all(v is not None for v in values):
+            coords[name] = ("time", np.asarray(values))
+    coords["item_ids"] = ("time", np.asarray([",".join(i.id for i in grp) for grp in ordered]))
+    return ds.assign_coords(coords)
+
+
+def scaling(cube: xr.Dataset | xr.DataArray, band: str) -> tuple[xr.DataArray, xr.DataArray]:
+    """Per-date ``(scale, offset)`` of a band, such that physical = DN * scale + offset.
+
+    Bands without declared scaling give ``(1, 0)``.
+    """
+    coords = cube.coords
+    time = cube["time"] if "time" in cube.dims else None
+    if f"{band}_scale" in coords:
+        return cube[f"{band}_scale"], cube[f"{band}_offset"]
+    one = xr.ones_like(time, dtype=float) if time is not None else xr.DataArray(1.0)
+    return one, one * 0.0
+
+
+def _chunks(chunks: Mapping[str, int] | int | None) -> dict[str, int]:
+    if isinstance(chunks, int):
+        return {"time": 1, "y": chunks, "x": chunks}
+    size = get_settings().chunk_size
+    out = {"time": 1, "y": size, "x": size}
+    out.update(chunks or {})
+    return out
+
+
+def _load_odc(
+    items: Sequence[pystac.Item],
+    bands: Sequence[str],
+    geobox: GeoBox,
+    chunks: dict[str, int],
+    resampling: Mapping[str, str],
+    groupby: str,
+) -> xr.Dataset:
+    import odc.stac
+
+    return odc.stac.load(
+        items,
+        bands=list(bands),
+        geobox=geobox,
+        chunks=chunks,
+        resampling=dict(resampling),
+        groupby=groupby,
+        fail_on_error=True,
+    )
+
+
+def _load_stackstac(
+    items: Sequence[pystac.Item],
+    bands: Sequence[str],
+    geobox: GeoBox,
+    chunks: dict[str, int],
+    resampling: Mapping[str, str],
+    groupby: str,
+) -> xr.Dataset:
+    import stackstac
+    from rasterio.enums import Resampling
+
+    epsg = geobox.crs.epsg
+    if epsg is None:
+        raise CubeError("stackstac needs an EPSG grid; use loader='odc' for this CRS.")
+    out = {}
+    for band in bands:
+        method = resampling.get(band, resampling.get("*", "nearest"))
+        first = items[0].assets[band].extra_fields.get("raster:bands") or [{}]
+        dtype = np.dtype(first[0].get("data_type", "float32"))
+        nodata = first[0].get("nodata", np.nan if dtype.kind == "f" else 0)
+        arr = stackstac.stack(
+            list(items),
+            assets=[band],
+            epsg=epsg,
+            resolution=abs(geobox.resolution.x),
+            bounds=tuple(geobox.boundingbox),
+            snap_bounds=False,
+            chunksize=(1, 1, chunks["y"], chunks["x"]),
+            resampling=getattr(Resampling, method),
+            dtype=dtype,
+            fill_value=dtype.type(nodata),
+            rescale=False,
+            xy_coords="center",
+            properties=False,
+            band_coords=False,
+        ).isel(band=0, drop=True)
+        keys = np.asarray([str(_group_key(it, groupby)) for it in items])
+        if groupby != "id" and len(set(keys)) < len(keys):
+            arr = arr.assign_coords(group=("time", keys))
+            arr = arr.groupby("group").map(
+                lambda g: stackstac.mosaic(g, dim="time", nodata=nodata).expand_dims(
+                    time=[g.time.values.min()]
+                )
+            ).squeeze("group", drop=True)
+        arr.attrs = {"nodata": nodata}
+        out[band] = arr.drop_vars([c for c in arr.coords if c not in {"time", "x", "y"}])
+    ds = xr.Dataset(out).sortby("time")
+    # Same pixel centres as the geobox, and the geobox's CRS attached the odc way.
+    xs, ys = geobox.coordinates["x"].values, geobox.coordinates["y"].values
+    ds = ds.assign_coords(x=xs, y=ys)
+    return ds.odc.assign_crs(geobox.crs)
+
+
+def load(
+    items: Any,
+    bands: str | Sequence[str] | None = None,
+    *,
+    geobox: GeoBox | None = None,
+    like: xr.Dataset | xr.DataArray | None = None,
+    bbox: Sequence[float] | None = None,
+    resolution: float = 10.0,
+    crs: str | int | None = None,
+    chunks: Mapping[str, int] | int | None = None,
+    resampling: str | Mapping[str, str] | None = None,
+    groupby: Literal["solar_day", "time", "id"] = "solar_day",
+    loader: Loader = "odc",
+) -> xr.Dataset:
+    """Load STAC items into a lazy, dask-chunked ``xarray.Dataset`` on one GeoBox.
+
+    Parameters
+    ----------
+    items
+        A :class:`mus_lab.catalog.SearchResult`, a ``pystac.ItemCollection`` or items.
+    bands
+        Canonical band names (``"red"``, ``"vv"`` ...); default: every raster asset
+        that all items have.
+    geobox, like, bbox, resolution, crs
+        The grid, normalised once: ``geobox``; else the grid of ``like``; else the
+        Sentinel-2 10 m UTM grid (:func:`reference_geobox`) of ``bbox`` or of the items.
+    chunks
+        Dask chunks, e.g. ``{"x": 2048, "y": 2048}`` or ``2048`` (``time`` is 1).
+    resampling
+        One method, or per band (``{"scl": "nearest", "*": "bilinear"}``);
+        default :data:`DEFAULT_RESAMPLING`.
+    groupby
+        ``"solar_day"`` merges items of one pass, ``"time"`` by timestamp, ``"id"`` none.
+    loader
+        ``"odc"`` (odc-stac, default) or ``"stackstac"``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(time, y, x)``; values as stored; ``<band>_scale``/``<band>_offset``,
+        ``platform``, ``orbit_state`` ... as coordinates on ``time``.
+
+    Raises
+    ------
+    AssetError, MissingProjectionError, CubeError, InvalidBBoxError
+
+    Example
+    -------
+    >>> ds = load(result, ("red", "nir"), chunks=512)  # doctest: +SKIP
+    >>> ds.red.dims
+    ('time', 'y', 'x')
+    """
+    item_list = _as_items(items)
+    band_list: tuple[str, ...] = (bands,) if isinstance(bands, str) else tuple(bands or ())
+    if not band_list:
+        band_list = _default_bands(item_list)
+        if not band_list:
+            raise AssetError(
+                "These items share no raster asset: pass bands=... explicitly "
+                f"(first item offers {sorted(item_list[0].assets)})."
+            )
+    _validate(item_list, band_list)
+    if geobox is None:
+        if like is not None:
+            from mus_lab.cube._grid import geobox_of
+
+            geobox = geobox_of(like)
+        else:
+            geobox = reference_geobox(item_list, bbox=bbox, resolution=resolution, crs=crs)
+    rs: dict[str, str] = dict(DEFAULT_RESAMPLING)
+    if isinstance(resampling, str):
+        rs = {b: (DEFAULT_RESAMPLING[b] if b in DEFAULT_RESAMPLING else resampling) for b in band_list}
+        rs["*"] = resampling
+    elif resampling:
+        rs.update(resampling)
+    loader_fn = {"odc": _load_odc, "stackstac": _load_stackstac}.get(loader)
+    if loader_fn is None:
+        raise CubeError(f"Unknown loader {loader!r}: choose 'odc' or 'stackstac'.")
+    ds = loader_fn(item_list, band_list, geobox, _chunks(chunks), rs, groupby)
+    ds = _time_coords(ds, item_list, band_list, groupby)
+    ds.attrs.update(
+        {
+            "collections": ",".join(sorted({str(it.collection_id) for it in item_list})),
+            "loader": loader,
+            "groupby": groupby,
+        }
+    )
+    return ds
+
+
+def load_sensors(
+    sensors: Mapping[str, Any],
+    *,
+    bands: Mapping[str, Sequence[str]] | None = None,
+    geobox: GeoBox | None = None,
+    bbox: Sequence[float] | None = None,
+    resolution: float = 10.0,
+    chunks: Mapping[str, int] | int | None = None,
+    loader: Loader = "odc",
+) -> dict[str, xr.Dataset]:
+    """Load several sensors (e.g. ``{"s2": ..., "s1": ..., "rcm": ...}``) onto one grid.
+
+    The grid is ``geobox``, else the Sentinel-2 10 m UTM grid of ``bbox`` or of all the
+    items (Sentinel-2 items decide the CRS). Each sensor keeps its own time axis.
+    """
+    loaded = {name: _as_items(items) for name, items in sensors.items()}
+    if geobox is None:
+        every: Iterable[pystac.Item] = [it for its in loaded.values() for it in its]
+        geobox = reference_geobox(every, bbox=bbox, resolution=resolution)
+    return {
+        name: load(items, (bands or {}).get(name), geobox=geobox, chunks=chunks, loader=loader)
+        for name, items in loaded.items()
+    }
