@@ -10,6 +10,6 @@ Example
 3
 """
 
-from mus_lab.compute._clusters import ClusterInfo, cluster, describe, get_client
+from mus_lab.compute._clusters import ClusterInfo, close, cluster, describe, get_client
 
-__all__ = ["ClusterInfo", "cluster", "describe", "get_client"]
+__all__ = ["ClusterInfo", "close", "cluster", "describe", "get_client"]

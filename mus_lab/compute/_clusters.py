@@ -14,7 +14,7 @@ from distributed import Client, LocalCluster
 from mus_lab._settings import get_settings
 from mus_lab.errors import ComputeError
 
-__all__ = ["ClusterInfo", "cluster", "describe", "get_client"]
+__all__ = ["ClusterInfo", "close", "cluster", "describe", "get_client"]
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def get_client(
         try:
             client.wait_for_workers(1, timeout=timeout)
         except Exception as exc:
-            _close(client)
+            close(client)
             raise ComputeError(
                 f"No Dask worker came up within {timeout:.0f} s: {exc}. "
                 "Raise the timeout or check the cluster's logs."
@@ -173,7 +173,8 @@ def get_client(
     return client
 
 
-def _close(client: Client) -> None:
+def close(client: Client) -> None:
+    """Close a client from :func:`get_client` and shut down the cluster it started."""
     gw_cluster = getattr(client, "_mus_lab_gateway_cluster", None)
     local = client.cluster if isinstance(getattr(client, "cluster", None), LocalCluster) else None
     with contextlib.suppress(Exception):
@@ -205,7 +206,7 @@ def cluster(address: str | None = None, **kwargs: Any) -> Iterator[Client]:
     try:
         yield client
     finally:
-        _close(client)
+        close(client)
 
 
 def describe(client: Client) -> ClusterInfo:

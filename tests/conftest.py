@@ -1,0 +1,43 @@
+"""Shared fixtures: one small generated scenario for the whole session, real-data location."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from mus_lab import get_settings
+
+
+@pytest.fixture(scope="session")
+def scenario(tmp_path_factory):
+    """A small sample scenario (128 x 128 px) spanning the baseline change and the flood."""
+    from mus_lab import sample
+
+    root = tmp_path_factory.mktemp("scenario") / "sc"
+    return sample.generate(root, size=128, seed=3, start="2021-12-01", end="2022-07-31",
+                           s2_every_days=20, s1_every_days=12, rcm_every_days=24)
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    path = get_settings().real_data
+    if not path.is_dir():
+        pytest.skip(f"real data folder {path} is absent (set MUS_LAB_REAL_DATA)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch):
+    """Tests are offline: any connection outside loopback fails at once."""
+    real_connect = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and not (host.startswith("127.") or host in {"localhost", "::1"}
+                                          or host.startswith("/")):
+            raise OSError(f"network access to {host} blocked in tests")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)

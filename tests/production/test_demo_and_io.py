@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from odc.geo.xr import xr_zeros
+
+from mus_lab._io import write_cog
+from mus_lab.production import run_demo
+
+
+def _grid_array(dtype="float32") -> xr.DataArray:
+    gbox = GeoBox.from_bbox((600000, 4990000, 602560, 4992560), "EPSG:32618", resolution=10)
+    da = xr_zeros(gbox, dtype=dtype, chunks=(128, 128))
+    return da + 1
+
+
+def test_write_cog_streams_and_writes_a_valid_cog(tmp_path):
+    da = _grid_array()
+    path = write_cog(da, tmp_path / "out.tif", nodata=np.nan, tags={"software": "mus_lab"})
+    with rasterio.open(path) as src:
+        assert src.crs.to_epsg() == 32618
+        assert src.shape == (256, 256)
+        assert src.profile["tiled"]
+        assert src.overviews(1), "a COG of 256 px with 512 blocks still gets overviews"
+        assert src.tags()["software"] == "mus_lab"
+        assert float(src.read(1).mean()) == 1.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+
+
+def test_write_cog_failure_leaves_nothing(tmp_path):
+    da = _grid_array()
+    broken = da.copy(data=da.data.map_blocks(_explode, dtype=da.dtype))
+    with pytest.raises(RuntimeError, match="boom"):
+        write_cog(broken, tmp_path / "out.tif")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _explode(block):
+    raise RuntimeError("boom")
+
+
+@pytest.mark.slow
+def test_demo_makes_products_and_says_where(tmp_path):
+    report = run_demo(tmp_path / "demo", size=128, n_workers=1, log=lambda s: None)
+    text = report.summary()
+    for name in ("s2_ndvi_median", "s1_vv_mean_db", "rcm_vv_mean_db", "quicklook"):
+        assert str(report.products[name].resolve()) in text
+        assert report.products[name].exists()
+    with rasterio.open(report.products["s2_ndvi_median"]) as src:
+        ndvi = src.read(1)
+    assert np.isfinite(ndvi).mean() > 0.95
+    assert -0.3 < np.nanmedian(ndvi) < 0.95
+    with rasterio.open(report.products["s1_vv_mean_db"]) as src:
+        vv = src.read(1)
+    assert -30 < np.nanmedian(vv) < 0
+    assert (tmp_path / "demo" / "demo_report.json").exists()
