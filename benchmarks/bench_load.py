@@ -42,10 +42,18 @@ def _scene(workdir: Path, size: int, dates: int):
     end = start + np.timedelta64(every * (dates - 1), "D")
     t0 = time.perf_counter()
     sc = sample.generate(
-        root, size=size, seed=7, start=str(start), end=str(end), s2_every_days=every,
-        sensors=("s2",), progress=True,
+        root,
+        size=size,
+        seed=7,
+        start=str(start),
+        end=str(end),
+        s2_every_days=every,
+        sensors=("s2",),
+        progress=True,
     )
-    print(f"generated {size}x{size} x {dates} dates in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(
+        f"generated {size}x{size} x {dates} dates in {time.perf_counter() - t0:.0f} s", flush=True
+    )
     return sc
 
 
@@ -72,7 +80,9 @@ def _rasterio_floor(items, band: str) -> np.ndarray:
     with rasterio.open(hrefs[0]) as src:
         h, w, dtype = src.height, src.width, src.dtypes[0]
     out = np.empty((len(hrefs), h, w), dtype=dtype)
-    jobs = [(t, r, c) for t in range(len(hrefs)) for r in range(0, h, CHUNK) for c in range(0, w, CHUNK)]
+    jobs = [
+        (t, r, c) for t in range(len(hrefs)) for r in range(0, h, CHUNK) for c in range(0, w, CHUNK)
+    ]
 
     def read(job):
         t, r, c = job
@@ -125,7 +135,7 @@ def memory_case(root: str, fraction: float, out: str) -> None:
     sc = sample.Scenario.open(root)
     items = _items(sc)
     gbox = cube.reference_geobox(items)
-    ny, nx = (int(round(s * fraction**0.5)) for s in gbox.shape)
+    ny, nx = (round(s * fraction**0.5) for s in gbox.shape)
     sub = gbox[:ny, :nx]
     with dask.config.set(scheduler="threads", num_workers=THREADS):
         ds = cube.load(items, BAND, geobox=sub, chunks=1024)
@@ -135,8 +145,14 @@ def memory_case(root: str, fraction: float, out: str) -> None:
 
 def peak_rss(sc, fraction: float, workdir: Path) -> float:
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--memory-case", str(sc.root), str(fraction),
-         str(workdir / f"mean_{fraction}.tif")]
+        [
+            sys.executable,
+            __file__,
+            "--memory-case",
+            str(sc.root),
+            str(fraction),
+            str(workdir / f"mean_{fraction}.tif"),
+        ]
     )
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
@@ -145,7 +161,9 @@ def peak_rss(sc, fraction: float, workdir: Path) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=5490)
     parser.add_argument("--dates", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=2)

@@ -32,11 +32,22 @@ __all__ = [
     "set_options",
 ]
 
-_SUBPACKAGES = {"catalog", "compute", "cube", "production", "sample", "ard", "classify",
-                "fusion", "flood", "publish", "ui"}
+_SUBPACKAGES = {
+    "catalog",
+    "compute",
+    "cube",
+    "production",
+    "sample",
+    "ard",
+    "classify",
+    "fusion",
+    "flood",
+    "publish",
+    "ui",
+}
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mus_lab import catalog, compute, cube, production, sample  # noqa: F401
+    from mus_lab import catalog, compute, cube, production, sample
 
 
 def __getattr__(name: str) -> Any:

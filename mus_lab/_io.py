@@ -28,7 +28,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     """Yield a temporary path beside ``path``; rename it to ``path`` only on success."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or ".tmp", dir=final.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{final.name}.", suffix=suffix or ".tmp", dir=final.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -126,7 +128,9 @@ def write_cog(
         )
         with rasterio.open(staged, "r+") as dst:
             if tags:
-                dst.update_tags(**{k: (v if isinstance(v, str) else json.dumps(v)) for k, v in tags.items()})
+                dst.update_tags(
+                    **{k: (v if isinstance(v, str) else json.dumps(v)) for k, v in tags.items()}
+                )
             for i, name in enumerate(band_names or [], start=1):
                 dst.set_band_description(i, name)
         rasterio.shutil.copy(

@@ -90,9 +90,7 @@ def set_options(**kwargs: Any) -> Iterator[Settings]:
     if unknown:
         from mus_lab.errors import MusLabError
 
-        raise MusLabError(
-            f"Unknown option(s) {sorted(unknown)}: choose among {sorted(known)}."
-        )
+        raise MusLabError(f"Unknown option(s) {sorted(unknown)}: choose among {sorted(known)}.")
     saved = dict(_overrides)
     _overrides.update(kwargs)
     try:

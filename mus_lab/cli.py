@@ -7,7 +7,6 @@ exit code 2, never as a traceback.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -36,8 +35,12 @@ def _csv(value: str | None) -> list[str] | None:
 @app.command("sample")
 def sample_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to create for the scenario.")],
-    size: Annotated[int, typer.Option(help="Width/height in 10 m pixels (64 tiny ... 10980 full tile).")] = 512,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same scenario.")] = 42,
+    size: Annotated[
+        int, typer.Option(help="Width/height in 10 m pixels (64 tiny ... 10980 full tile).")
+    ] = 512,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same scenario.")
+    ] = 42,
     start: Annotated[str, typer.Option(help="First date (YYYY-MM-DD).")] = "2021-11-01",
     end: Annotated[str, typer.Option(help="Last date (YYYY-MM-DD).")] = "2022-10-31",
     sensors: Annotated[str, typer.Option(help="Comma-separated among s2,s1,rcm.")] = "s2,s1,rcm",
@@ -64,16 +67,27 @@ def sample_cmd(
 
 @app.command("search")
 def search_cmd(
-    catalog: Annotated[str, typer.Argument(help="STAC API URL or local catalog path (folder or catalog.json).")],
-    collections: Annotated[str, typer.Option("--collections", "-c", help="Comma-separated collection ids.")],
+    catalog: Annotated[
+        str, typer.Argument(help="STAC API URL or local catalog path (folder or catalog.json).")
+    ],
+    collections: Annotated[
+        str, typer.Option("--collections", "-c", help="Comma-separated collection ids.")
+    ],
     bbox: Annotated[
         str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat in degrees.")
     ] = None,
-    datetime: Annotated[str | None, typer.Option(help="Instant or interval, e.g. 2022-04-01/2022-06-30.")] = None,
-    max_cloud: Annotated[float | None, typer.Option(help="Maximum eo:cloud_cover in percent.")] = None,
+    datetime: Annotated[
+        str | None, typer.Option(help="Instant or interval, e.g. 2022-04-01/2022-06-30.")
+    ] = None,
+    max_cloud: Annotated[
+        float | None, typer.Option(help="Maximum eo:cloud_cover in percent.")
+    ] = None,
     filter: Annotated[str | None, typer.Option("--filter", help="CQL2 text filter.")] = None,
     max_items: Annotated[int | None, typer.Option(help="Stop after this many items.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the items as a GeoJSON ItemCollection.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the items as a GeoJSON ItemCollection."),
+    ] = None,
 ) -> None:
     """Search a STAC API or a local catalog and print a summary per collection."""
     from mus_lab import catalog as cat
@@ -84,7 +98,11 @@ def search_cmd(
         try:
             box = tuple(float(v) for v in bbox.split(","))
         except ValueError:
-            typer.secho(f"Error: --bbox {bbox!r} must be four numbers separated by commas.", fg="red", err=True)
+            typer.secho(
+                f"Error: --bbox {bbox!r} must be four numbers separated by commas.",
+                fg="red",
+                err=True,
+            )
             raise typer.Exit(code=2) from None
     try:
         result = cat.search(
@@ -107,10 +125,14 @@ def search_cmd(
 
 @app.command("demo")
 def demo_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the scenario and the products.")] = Path("demo_output"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the scenario and the products.")
+    ] = Path("demo_output"),
     size: Annotated[int, typer.Option(help="Scene width/height in 10 m pixels.")] = 512,
     seed: Annotated[int, typer.Option(help="Random seed of the scenario.")] = 42,
-    workers: Annotated[int | None, typer.Option(help="Local Dask workers (default: one per core).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Local Dask workers (default: one per core).")
+    ] = None,
 ) -> None:
     """Run the main job on the embedded sample scenario with a local Dask cluster."""
     from mus_lab.production._demo import run_demo
@@ -143,4 +165,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -16,8 +16,16 @@ def scenario(tmp_path_factory):
     from mus_lab import sample
 
     root = tmp_path_factory.mktemp("scenario") / "sc"
-    return sample.generate(root, size=128, seed=3, start="2021-12-01", end="2022-07-31",
-                           s2_every_days=20, s1_every_days=12, rcm_every_days=24)
+    return sample.generate(
+        root,
+        size=128,
+        seed=3,
+        start="2021-12-01",
+        end="2022-07-31",
+        s2_every_days=20,
+        s1_every_days=12,
+        rcm_every_days=24,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +43,9 @@ def _no_internet(monkeypatch):
 
     def guarded(self, address):
         host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and not (host.startswith("127.") or host in {"localhost", "::1"}
-                                          or host.startswith("/")):
+        if isinstance(host, str) and not (
+            host.startswith("127.") or host in {"localhost", "::1"} or host.startswith("/")
+        ):
             raise OSError(f"network access to {host} blocked in tests")
         return real_connect(self, address)
 

@@ -42,7 +42,9 @@ def main() -> int:
         render("mus_lab", "Conda environment for mus_lab; then `pip install --no-deps -e .`")
     )
     (ROOT / "binder" / "environment.yml").write_text(
-        render("mus_lab-binder", "Binder/JupyterHub image for mus_lab (postBuild installs the package)")
+        render(
+            "mus_lab-binder", "Binder/JupyterHub image for mus_lab (postBuild installs the package)"
+        )
     )
     return 0
 

@@ -107,9 +107,16 @@ def reference_geobox(
         area = box(*_check_lonlat_bbox(bbox), "EPSG:4326")
     elif item_list:
         s2 = [it for it in item_list if _is_s2(it)] or item_list
-        area = unary_union(Geometry(it.geometry, "EPSG:4326") for it in s2 if it.geometry)
+        union = unary_union(Geometry(it.geometry, "EPSG:4326") for it in s2 if it.geometry)
+        if union is None:
+            raise InvalidBBoxError(
+                "These items have no geometry: pass bbox=(min_lon, min_lat, max_lon, max_lat)."
+            )
+        area = union
     else:
-        raise ValueError("reference_geobox needs items or a bbox (min_lon, min_lat, max_lon, max_lat).")
+        raise ValueError(
+            "reference_geobox needs items or a bbox (min_lon, min_lat, max_lon, max_lat)."
+        )
     if crs is None:
         codes = [c for c in (_item_epsg(it) for it in item_list if _is_s2(it)) if c]
         if codes:
@@ -133,7 +140,9 @@ def geobox_of(obj: xr.Dataset | xr.DataArray) -> GeoBox:
     return gbox
 
 
-def check_same_grid(*cubes: xr.Dataset | xr.DataArray, names: Sequence[str] | None = None) -> GeoBox:
+def check_same_grid(
+    *cubes: xr.Dataset | xr.DataArray, names: Sequence[str] | None = None
+) -> GeoBox:
     """Raise :class:`GridMismatchError` unless every cube sits on the same pixel grid.
 
     Nothing is reprojected silently: reproject first with ``cube.load(..., geobox=)``

@@ -83,7 +83,9 @@ def _default_bands(items: Sequence[pystac.Item]) -> tuple[str, ...]:
 
 def _has_projection(item: pystac.Item, asset: pystac.Asset) -> bool:
     def crs_of(d: Mapping[str, Any]) -> bool:
-        return any(d.get(k) is not None for k in ("proj:epsg", "proj:code", "proj:wkt2", "proj:projjson"))
+        return any(
+            d.get(k) is not None for k in ("proj:epsg", "proj:code", "proj:wkt2", "proj:projjson")
+        )
 
     def grid_of(d: Mapping[str, Any]) -> bool:
         return d.get("proj:transform") is not None or d.get("proj:shape") is not None
@@ -141,7 +143,11 @@ def _time_coords(
     groups: dict[Any, list[pystac.Item]] = {}
     for it in items:
         groups.setdefault(_group_key(it, groupby), []).append(it)
-    ordered = [groups[k] for k in sorted(groups, key=lambda k: min(i.datetime for i in groups[k]))]  # type: ignore[type-var]
+
+    def first_time(key: Any) -> dt.datetime:
+        return min(i.datetime or dt.datetime.min.replace(tzinfo=dt.UTC) for i in groups[key])
+
+    ordered = [groups[k] for k in sorted(groups, key=first_time)]
     if len(ordered) != ds.sizes.get("time", 0):
         return ds  # grouping differs from the loader's: leave metadata out rather than guess
     coords: dict[str, tuple[str, np.ndarray]] = {}
@@ -203,11 +209,12 @@ def _load_odc(
 ) -> xr.Dataset:
     import odc.stac
 
+    odc_chunks: dict[str, int | Literal["auto"]] = dict(chunks)
     return odc.stac.load(
         items,
         bands=list(bands),
         geobox=geobox,
-        chunks=chunks,
+        chunks=odc_chunks,
         resampling=dict(resampling),
         groupby=groupby,
         fail_on_error=True,
@@ -225,7 +232,7 @@ def _load_stackstac(
     import stackstac
     from rasterio.enums import Resampling
 
-    epsg = geobox.crs.epsg
+    epsg = geobox.crs.epsg if geobox.crs is not None else None
     if epsg is None:
         raise CubeError("stackstac needs an EPSG grid; use loader='odc' for this CRS.")
     out = {}
@@ -253,11 +260,12 @@ def _load_stackstac(
         keys = np.asarray([str(_group_key(it, groupby)) for it in items])
         if groupby != "id" and len(set(keys)) < len(keys):
             arr = arr.assign_coords(group=("time", keys))
-            arr = arr.groupby("group").map(
-                lambda g: stackstac.mosaic(g, dim="time", nodata=nodata).expand_dims(
-                    time=[g.time.values.min()]
-                )
-            ).squeeze("group", drop=True)
+
+            def _mosaic(g: xr.DataArray, fill: float = nodata) -> xr.DataArray:
+                merged = stackstac.mosaic(g, dim="time", nodata=fill)
+                return merged.expand_dims(time=[g.time.values.min()])
+
+            arr = arr.groupby("group").map(_mosaic).squeeze("group", drop=True)
         arr.attrs = {"nodata": nodata}
         out[band] = arr.drop_vars([c for c in arr.coords if c not in {"time", "x", "y"}])
     ds = xr.Dataset(out).sortby("time")
@@ -338,7 +346,9 @@ def load(
             geobox = reference_geobox(item_list, bbox=bbox, resolution=resolution, crs=crs)
     rs: dict[str, str] = dict(DEFAULT_RESAMPLING)
     if isinstance(resampling, str):
-        rs = {b: (DEFAULT_RESAMPLING[b] if b in DEFAULT_RESAMPLING else resampling) for b in band_list}
+        rs = {
+            b: (DEFAULT_RESAMPLING[b] if b in DEFAULT_RESAMPLING else resampling) for b in band_list
+        }
         rs["*"] = resampling
     elif resampling:
         rs.update(resampling)

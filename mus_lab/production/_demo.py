@@ -44,7 +44,7 @@ class DemoReport:
 
 
 def _db(x: xr.DataArray) -> xr.DataArray:
-    return 10.0 * np.log10(x.where(x > 0))
+    return xr.DataArray(10.0 * np.log10(x.where(x > 0)))
 
 
 def s2_clear_ndvi_median(s2: xr.Dataset) -> xr.DataArray:
@@ -70,7 +70,9 @@ def run_demo(
     root = Path(out)
     t0 = time.perf_counter()
     log(f"[1/4] Generating the sample scenario ({size} x {size} px at 10 m) ...")
-    scenario = sample.generate(root / "scenario", size=size, seed=seed, overwrite=True, progress=True)
+    scenario = sample.generate(
+        root / "scenario", size=size, seed=seed, overwrite=True, progress=True
+    )
     report = DemoReport(root=root, scenario=scenario.root)
     products = root / "products"
     with compute.cluster(n_workers=n_workers) as client:
@@ -99,7 +101,10 @@ def run_demo(
         for sensor in ("s1", "rcm"):
             vv_db = _db(cubes[sensor].vv.mean("time", skipna=True)).astype("float32")
             report.products[f"{sensor}_vv_mean_db"] = write_cog(
-                vv_db, products / f"{sensor}_vv_mean_db.tif", nodata=np.nan, overview_resampling="average"
+                vv_db,
+                products / f"{sensor}_vv_mean_db.tif",
+                nodata=np.nan,
+                overview_resampling="average",
             )
     report.figures["s2_dates"] = float(cubes["s2"].sizes["time"])
     report.figures["s1_dates"] = float(cubes["s1"].sizes["time"])

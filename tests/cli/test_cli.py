@@ -20,8 +20,16 @@ def test_search_local_catalog_writes_items(scenario, tmp_path):
     out = tmp_path / "items.geojson"
     result = runner.invoke(
         app,
-        ["search", str(scenario.catalog_path), "-c", "sentinel-1-grd", "--datetime",
-         "2022-03-01/2022-06-30", "-o", str(out)],
+        [
+            "search",
+            str(scenario.catalog_path),
+            "-c",
+            "sentinel-1-grd",
+            "--datetime",
+            "2022-03-01/2022-06-30",
+            "-o",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     items = json.loads(out.read_text())["features"]
