@@ -63,8 +63,9 @@ def load_cassette(path: str | Path, *, only: Iterable[str] | None = None) -> lis
     out = []
     for i in data["interactions"]:
         status = i["status"]["code"] if isinstance(i["status"], dict) else int(i["status"])
-        inter = Interaction(i["method"].upper(), i["uri"], _body(i["request_body"]), status,
-                            i["response_json"])  # fmt: skip
+        inter = Interaction(
+            i["method"].upper(), i["uri"], _body(i["request_body"]), status, i["response_json"]
+        )
         if only is None or any(urlsplit(inter.uri).path.rstrip("/").endswith(s) for s in only):
             out.append(inter)
     return out
@@ -128,7 +129,7 @@ class RecordedStacServer:
                             "method": method,
                             "path": self.path,
                             "body": body,
-                        }  # fmt: skip
+                        }
                     ).encode()
                 else:
                     status, data = found.status, server._rewrite(found.response)

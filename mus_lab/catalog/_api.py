@@ -9,11 +9,13 @@ it without declaring the conformance class.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pystac
 import pystac_client
 from pystac_client.conformance import ConformanceClasses
+from pystac_client.warnings import DoesNotConformTo
 from pystac_client.exceptions import APIError
 
 from mus_lab._settings import get_settings
@@ -72,6 +74,11 @@ def api_parameters(
     return {k: v for k, v in params.items() if v is not None}, local_cloud
 
 
+def _status(exc: APIError) -> int | None:
+    """HTTP status of a pystac-client error; ``None`` when no answer came (connection, DNS, timeout)."""
+    return getattr(exc, "status_code", None)
+
+
 def _unreachable(url: str, exc: Exception) -> CatalogUnreachableError:
     return CatalogUnreachableError(
         f"Cannot reach the STAC API at {url!r} ({exc}). Check the URL and your network "
@@ -104,10 +111,11 @@ def open_client(url: str) -> pystac_client.Client:
     try:
         return pystac_client.Client.open(url, timeout=get_settings().http_timeout)
     except APIError as exc:
-        if exc.status_code is None or exc.status_code >= 500:
+        status = _status(exc)
+        if status is None or status >= 500:
             raise _unreachable(url, exc) from exc
         raise CatalogUnreachableError(
-            f"{url!r} answered HTTP {exc.status_code} for its landing page: check that the URL "
+            f"{url!r} answered HTTP {status} for its landing page: check that the URL "
             "is the root of a STAC API (e.g. https://earth-search.aws.element84.com/v1)."
         ) from exc
     except (pystac.STACError, ValueError, OSError) as exc:
@@ -129,20 +137,29 @@ def search_api(url: str, query: SearchQuery) -> tuple[list[pystac.Item], pystac_
         The server refused the request (HTTP 4xx) for another reason.
     """
     client = open_client(url)
+    has_filter = client.conforms_to(ConformanceClasses.FILTER)
     params, local_cloud = api_parameters(
-        query,
-        has_filter=client.conforms_to(ConformanceClasses.FILTER),
-        has_query=client.conforms_to(ConformanceClasses.QUERY),
+        query, has_filter=has_filter, has_query=client.conforms_to(ConformanceClasses.QUERY)
     )
     try:
-        items = list(client.search(**params).items())
+        with warnings.catch_warnings():
+            # The user's filter is sent on purpose to APIs that accept CQL2 without
+            # declaring it (Earth Search); a refusal is reported below.
+            warnings.simplefilter("ignore", DoesNotConformTo)
+            items = list(client.search(**params).items())
     except APIError as exc:
-        if exc.status_code is None or exc.status_code >= 500:
+        status = _status(exc)
+        if status is None or status >= 500:
             raise _unreachable(url, exc) from exc
         _check_collections(client, url, query)
+        hint = (
+            " The API does not declare CQL2 Filter support: drop filter= (max_cloud= still works)."
+            if query.filter is not None and not has_filter
+            else ""
+        )
         raise InvalidQueryError(
-            f"{url} refused the search {params} (HTTP {exc.status_code}: {exc}). Change the "
-            "argument the server names, e.g. a filter property it does not know."
+            f"{url} refused the search {params} (HTTP {status}: {exc}). Change the "
+            f"argument the server names, e.g. a filter property it does not know.{hint}"
         ) from exc
     except (pystac.STACError, ValueError, TypeError) as exc:
         raise InvalidQueryError(f"The search {params} could not be run: {exc}.") from exc

@@ -136,7 +136,7 @@ def local_items() -> list[pystac.Item]:
             EAST,
             s1_assets,
             end="2024-06-22T01:00:00+00:00",
-        ),  # fmt: skip
+        ),
     ]
     return s2 + s1
 
