@@ -15,8 +15,8 @@ from typing import Any
 import pystac
 import pystac_client
 from pystac_client.conformance import ConformanceClasses
-from pystac_client.warnings import DoesNotConformTo
 from pystac_client.exceptions import APIError
+from pystac_client.warnings import DoesNotConformTo
 
 from mus_lab._settings import get_settings
 from mus_lab.catalog._query import SearchQuery

@@ -117,13 +117,13 @@ def test_missing_local_path(tmp_path: Path) -> None:
         CatalogUnreachableError, match=r"No STAC catalog at .*nowhere.*generate one"
     ):
         search(tmp_path / "nowhere", collections="sentinel-2-l2a")
-    with pytest.raises(CatalogUnreachableError, match="pass the folder that holds catalog.json"):
+    with pytest.raises(CatalogUnreachableError, match=r"pass the folder that holds catalog.json"):
         search(tmp_path, collections="sentinel-2-l2a")
 
 
 def test_broken_local_catalog(tmp_path: Path) -> None:
     (tmp_path / "catalog.json").write_text("{not json")
-    with pytest.raises(CatalogUnreachableError, match="cannot be read.*valid STAC JSON") as info:
+    with pytest.raises(CatalogUnreachableError, match=r"cannot be read.*valid STAC JSON") as info:
         search(tmp_path, collections="sentinel-2-l2a")
     assert info.value.__cause__ is not None
 
