@@ -146,6 +146,11 @@ def search_api(url: str, query: SearchQuery) -> tuple[list[pystac.Item], pystac_
             # The user's filter is sent on purpose to APIs that accept CQL2 without
             # declaring it (Earth Search); a refusal is reported below.
             warnings.simplefilter("ignore", DoesNotConformTo)
+            # pystac cannot migrate Earth Search's old storage-extension fields; the items
+            # are still complete, so its per-item warning is only noise in notebooks.
+            warnings.filterwarnings(
+                "ignore", "Could not parse bucket/account", UserWarning, "pystac"
+            )
             items = list(client.search(**params).items())
     except APIError as exc:
         status = _status(exc)

@@ -208,5 +208,7 @@ def open_local(path: str | Path, *, refresh: bool = False) -> LocalCatalog:
         ) from exc
     catalog = LocalCatalog(file, tuple(entries))
     with _LOCK:
+        for stale in [k for k in _CACHE if k[0] == file]:  # an older version of this file
+            del _CACHE[stale]
         _CACHE[key] = catalog
     return catalog

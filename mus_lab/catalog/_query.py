@@ -50,20 +50,29 @@ def _bounds(text: str) -> Interval:
     try:
         if _YEAR.match(text):
             start = dt.datetime(int(text), 1, 1, tzinfo=dt.UTC)
-            end = dt.datetime(int(text) + 1, 1, 1, tzinfo=dt.UTC)
+            end = _month_end(int(text), 12)
         elif _MONTH.match(text):
             year, month = (int(p) for p in text.split("-"))
             start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
-            end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
+            end = _month_end(year, month)
         elif _DAY.match(text):
-            start = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC)
-            end = start + dt.timedelta(days=1)
+            day = dt.date.fromisoformat(text)
+            start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+            return start, dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
         else:
             instant = _utc(dt.datetime.fromisoformat(text.replace("z", "Z")))
             return instant, instant
     except ValueError as exc:
         raise InvalidQueryError(f"datetime {text!r} cannot be read ({exc}): use {_FORMS}.") from exc
-    return start, end - dt.timedelta(microseconds=1)
+    return start, end
+
+
+def _month_end(year: int, month: int) -> dt.datetime:
+    """Last instant of a month (``datetime.max`` for December 9999)."""
+    if (year, month) == (9999, 12):
+        return dt.datetime.max.replace(tzinfo=dt.UTC)
+    first_of_next = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
+    return first_of_next - dt.timedelta(microseconds=1)
 
 
 def _one(value: str | dt.datetime | dt.date | None) -> Interval:
