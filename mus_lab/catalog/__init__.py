@@ -1,0 +1,28 @@
+"""Catalog stage: search STAC APIs and local static catalogs, normalise asset names.
+
+>>> from mus_lab.catalog import search
+>>> result = search("https://earth-search.aws.element84.com/v1",
+...                 collections="sentinel-2-l2a", bbox=(5.0, 52.0, 5.2, 52.1),
+...                 datetime="2024-06", max_cloud=20)  # doctest: +SKIP
+
+The same call works on a local ``catalog.json`` (no server) and returns the same
+:class:`SearchResult`; asset keys are renamed to the canonical names of
+``docs/design/0001-data-contracts.md`` through packaged collection profiles.
+"""
+
+from __future__ import annotations
+
+from mus_lab.catalog._local import LocalCatalog, open_local
+from mus_lab.catalog._profiles import CollectionProfile, get_profile, normalise_item
+from mus_lab.catalog._result import SearchResult
+from mus_lab.catalog._search import search
+
+__all__ = [
+    "CollectionProfile",
+    "LocalCatalog",
+    "SearchResult",
+    "get_profile",
+    "normalise_item",
+    "open_local",
+    "search",
+]
