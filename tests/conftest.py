@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import hypothesis  # noqa: F401  (imported early: a late import at summary time trips CPython 3.11.7 gh-106905)
 import pytest
 
 from mus_lab import get_settings

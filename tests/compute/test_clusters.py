@@ -34,8 +34,6 @@ def test_unreachable_gateway_is_a_clear_error():
 
 
 @pytest.mark.slow
-# dask-gateway's Gateway.__del__ touches a stopped event loop when garbage-collected late.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_gateway_cluster_from_setting(tmp_path):
     with (
         dask_gateway_server(tmp_path) as address,
