@@ -69,7 +69,7 @@ def _write_s2(ctx: _Ctx, day: dt.date, index: int, peak: dt.date) -> pystac.Item
     writers: dict[str, _io.CogWriter] = {}
     for key, *_, res in (*BANDS, ("scl", "SCL", 0, 0, 20)):
         side = n if res == 10 else n // 2
-        t20 = ctx.s2_transform * Affine.scale(res / 10)
+        t20 = ctx.s2_transform @ Affine.scale(res / 10)
         writers[key] = _io.CogWriter(folder / f"{key}.tif", width=side, height=side,
                                      dtype="uint8" if key == "scl" else "uint16", crs=UTM,
                                      transform=t20, nodata=0, categorical=key == "scl")  # fmt: skip
@@ -94,7 +94,7 @@ def _write_s2(ctx: _Ctx, day: dt.date, index: int, peak: dt.date) -> pystac.Item
         is_scl = key == "scl"
         assets[key] = _stac.asset(
             writers[key].close(), title=f"{cname} ({res} m)" if not is_scl else "Scene classification map (SCL)",
-            epsg=UTM_EPSG, transform=ctx.s2_transform * Affine.scale(res / 10), shape=(side, side),
+            epsg=UTM_EPSG, transform=ctx.s2_transform @ Affine.scale(res / 10), shape=(side, side),
             data_type="uint8" if is_scl else "uint16", nodata=0, resolution=res,
             scale=None if is_scl else 0.0001, offset=None if is_scl else offset,
             eo_band=None if is_scl else {"name": cname, "common_name": key.rstrip("0123456789") if key not in ("nir08",) else "nir08",
@@ -239,7 +239,7 @@ def _write_truth(ctx: _Ctx, peak: dt.date, sar_days: list[dt.date]) -> dict[str,
     dem_n = -(-n // 3)
     idx = np.clip(3 * np.arange(dem_n) + 1, 0, n - 1)
     dem = land.hand[np.ix_(idx, idx)] + land.design.river_elevation(idx + 0.5)[None, :]
-    dem_tr = ctx.s2_transform * Affine.scale(3)
+    dem_tr = ctx.s2_transform @ Affine.scale(3)
     folder = ctx.folder("dem", f"dem_{MGRS_TILE}")
     dem_path = _io.write_array(folder / "dem.tif", dem.astype(np.float32), crs=UTM,
                                transform=dem_tr, nodata=-9999.0)  # fmt: skip

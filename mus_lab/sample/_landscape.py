@@ -255,9 +255,12 @@ def build_landscape(size: int, seed: int) -> Landscape:
 
 
 def flood_peak(start: dt.date, end: dt.date) -> dt.date:
-    """Peak day of the spring flood: 28 April of the first year inside the period."""
-    for year in range(start.year, end.year + 1):
-        peak = dt.date(year, 4, 28)
-        if start <= peak <= end:
-            return peak
-    return start + (end - start) / 2
+    """Peak day of the spring flood: 28 April inside the period, else the nearest one.
+
+    The flood is a spring event: a period without late April may see none of it.
+    """
+    peaks = [dt.date(y, 4, 28) for y in range(start.year - 1, end.year + 2)]
+    inside = [p for p in peaks if start <= p <= end]
+    if inside:
+        return inside[0]
+    return min(peaks, key=lambda p: min(abs((p - start).days), abs((p - end).days)))

@@ -78,7 +78,7 @@ def reference_polygons(land: Landscape, transform: Affine, crs: str) -> gpd.GeoD
         if sl is None:
             continue
         mask = (compact[sl] == k + 1).astype(np.uint8)
-        win = transform * Affine.translation(sl[1].start, sl[0].start)
+        win = transform @ Affine.translation(sl[1].start, sl[0].start)
         geoms = [shape(g) for g, v in rasterio.features.shapes(mask, mask=mask > 0, transform=win)]
         geom = max(geoms, key=lambda g: g.area)
         lab = int(picked[k])
