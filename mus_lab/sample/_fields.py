@@ -72,7 +72,7 @@ class SmoothField:
         """Field values on the outer product of pixel-centre coordinates ``rows`` x ``cols``."""
         wr = _matrix(rows / self.cell + 1.0, self.coarse.shape[0])
         wc = _matrix(cols / self.cell + 1.0, self.coarse.shape[1])
-        out: F32 = (wr @ self.coarse) @ wc.T
+        out: F32 = ((wr @ self.coarse) @ wc.T).astype(np.float32)
         return out
 
     def at(self, rows: NDArray[np.float64], cols: NDArray[np.float64]) -> F32:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -38,12 +39,12 @@ _FLOOD_CLASSES = [
 class _Ctx:
     """What every writer needs: folders, landscape, traits and progress."""
 
-    def __init__(self, tmp: Path, p: Params, land: Landscape, traits: ParcelTraits,
-                 bar: Any, version: str) -> None:  # fmt: skip
+    def __init__(
+        self, tmp: Path, p: Params, land: Landscape, traits: ParcelTraits, bar: Any, version: str
+    ) -> None:
         self.tmp, self.p, self.land, self.traits, self.bar = tmp, p, land, traits, bar
         self.cat = tmp / "catalog"
-        self.proc = {"processing:software": {"mus_lab.sample": version},
-                     "processing:level": "L2"}  # fmt: skip
+        self.proc = {"processing:software": {"mus_lab.sample": version}, "processing:level": "L2"}
         self.s2_transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
 
     def folder(self, collection: str, item_id: str) -> Path:
@@ -70,9 +71,16 @@ def _write_s2(ctx: _Ctx, day: dt.date, index: int, peak: dt.date) -> pystac.Item
     for key, *_, res in (*BANDS, ("scl", "SCL", 0, 0, 20)):
         side = n if res == 10 else n // 2
         t20 = ctx.s2_transform @ Affine.scale(res / 10)
-        writers[key] = _io.CogWriter(folder / f"{key}.tif", width=side, height=side,
-                                     dtype="uint8" if key == "scl" else "uint16", crs=UTM,
-                                     transform=t20, nodata=0, categorical=key == "scl")  # fmt: skip
+        writers[key] = _io.CogWriter(
+            folder / f"{key}.tif",
+            width=side,
+            height=side,
+            dtype="uint8" if key == "scl" else "uint16",
+            crs=UTM,
+            transform=t20,
+            nodata=0,
+            categorical=key == "scl",
+        )
     counts = np.zeros(12, np.int64)
     for r0 in range(0, n, ROWS_PER_BLOCK):
         r1 = min(n, r0 + ROWS_PER_BLOCK)
@@ -93,14 +101,26 @@ def _write_s2(ctx: _Ctx, day: dt.date, index: int, peak: dt.date) -> pystac.Item
         side = n if res == 10 else n // 2
         is_scl = key == "scl"
         assets[key] = _stac.asset(
-            writers[key].close(), title=f"{cname} ({res} m)" if not is_scl else "Scene classification map (SCL)",
-            epsg=UTM_EPSG, transform=ctx.s2_transform @ Affine.scale(res / 10), shape=(side, side),
-            data_type="uint8" if is_scl else "uint16", nodata=0, resolution=res,
-            scale=None if is_scl else 0.0001, offset=None if is_scl else offset,
-            eo_band=None if is_scl else {"name": cname, "common_name": key.rstrip("0123456789") if key not in ("nir08",) else "nir08",
-                                          "center_wavelength": wl, "full_width_half_max": fwhm},
+            writers[key].close(),
+            title=f"{cname} ({res} m)" if not is_scl else "Scene classification map (SCL)",
+            epsg=UTM_EPSG,
+            transform=ctx.s2_transform @ Affine.scale(res / 10),
+            shape=(side, side),
+            data_type="uint8" if is_scl else "uint16",
+            nodata=0,
+            resolution=res,
+            scale=None if is_scl else 0.0001,
+            offset=None if is_scl else offset,
+            eo_band=None
+            if is_scl
+            else {
+                "name": cname,
+                "common_name": key.rstrip("0123456789") if key not in ("nir08",) else "nir08",
+                "center_wavelength": wl,
+                "full_width_half_max": fwhm,
+            },
             roles=("data",) if is_scl else ("data", "reflectance"),
-        )  # fmt: skip
+        )
         ctx.done()
     valid = counts[1:].sum()
     cloud = float(100.0 * counts[[8, 9, 10]].sum() / valid) if valid else 0.0
@@ -108,25 +128,49 @@ def _write_s2(ctx: _Ctx, day: dt.date, index: int, peak: dt.date) -> pystac.Item
     geom, bbox = _stac.footprint(UTM, (X0, Y0 - 10 * n, X0 + 10 * n, Y0))
     props = {
         "platform": "sentinel-2a" if sat == "S2A" else "sentinel-2b",
-        "constellation": "sentinel-2", "instruments": ["msi"], "gsd": 10,
-        "eo:cloud_cover": round(cloud, 4), "s2:processing_baseline": pb,
-        "s2:mgrs_tile": MGRS_TILE, "mgrs:utm_zone": MGRS["utm_zone"],
-        "mgrs:latitude_band": MGRS["latitude_band"], "mgrs:grid_square": MGRS["grid_square"],
+        "constellation": "sentinel-2",
+        "instruments": ["msi"],
+        "gsd": 10,
+        "eo:cloud_cover": round(cloud, 4),
+        "s2:processing_baseline": pb,
+        "s2:mgrs_tile": MGRS_TILE,
+        "mgrs:utm_zone": MGRS["utm_zone"],
+        "mgrs:latitude_band": MGRS["latitude_band"],
+        "mgrs:grid_square": MGRS["grid_square"],
         "s2:nodata_pixel_percentage": round(float(100 * counts[0] / counts.sum()), 4),
         "s2:snow_ice_percentage": round(float(100 * counts[11] / max(valid, 1)), 4),
-        "view:sun_azimuth": round(az, 3), "view:sun_elevation": round(elev, 3),
-        "sat:orbit_state": "descending", "sat:relative_orbit": 11 if sat == "S2A" else 111,
-        "sat:absolute_orbit": 30000 + 143 * index, "proj:epsg": UTM_EPSG, **ctx.proc,
-    }  # fmt: skip
-    return _stac.make_item(item_id, _when(day, 15.6), collection="sentinel-2-l2a",
-                           geometry=geom, bbox=bbox, properties=props, assets=assets)  # fmt: skip
+        "view:sun_azimuth": round(az, 3),
+        "view:sun_elevation": round(elev, 3),
+        "sat:orbit_state": "descending",
+        "sat:relative_orbit": 11 if sat == "S2A" else 111,
+        "sat:absolute_orbit": 30000 + 143 * index,
+        "proj:epsg": UTM_EPSG,
+        **ctx.proc,
+    }
+    return _stac.make_item(
+        item_id,
+        _when(day, 15.6),
+        collection="sentinel-2-l2a",
+        geometry=geom,
+        bbox=bbox,
+        properties=props,
+        assets=assets,
+    )
 
 
 def _sar_grid(sensor: str, n: int) -> tuple[str, int, Affine, int, int]:
     if sensor == "s1":  # 20 m, origin shifted 5 m off the S2 grid
-        return UTM, UTM_EPSG, Affine(20.0, 0.0, X0 - 5.0, 0.0, -20.0, Y0 + 5.0), n // 2 + 1, n // 2 + 1
+        return (
+            UTM,
+            UTM_EPSG,
+            Affine(20.0, 0.0, X0 - 5.0, 0.0, -20.0, Y0 + 5.0),
+            n // 2 + 1,
+            n // 2 + 1,
+        )
     fwd = Transformer.from_crs(UTM, RCM, always_xy=True)
-    left, bottom, right, top = fwd.transform_bounds(X0, Y0 - 10 * n, X0 + 10 * n, Y0, densify_pts=41)
+    left, bottom, right, top = fwd.transform_bounds(
+        X0, Y0 - 10 * n, X0 + 10 * n, Y0, densify_pts=41
+    )
     left, top = np.floor(left / 16) * 16, np.ceil(top / 16) * 16
     w, h = int(np.ceil((right - left) / 16)), int(np.ceil((top - bottom) / 16))
     return RCM, RCM_EPSG, Affine(16.0, 0.0, left, 0.0, -16.0, top), w, h
@@ -144,9 +188,18 @@ def _write_sar(ctx: _Ctx, sensor: str, day: dt.date, index: int, peak: dt.date) 
         item_id = f"RCM{1 + index % 3}_16M_GRD_{day:%Y%m%d}T{'225040' if asc else '110520'}"
         collection, res = "rcm-grd", 16.0
     folder = ctx.folder(collection, item_id)
-    writers = {pol: _io.CogWriter(folder / f"{pol}.tif", width=w, height=h, dtype="float32",
-                                  crs=crs, transform=tr, nodata=float("nan"))
-               for pol in ("vv", "vh")}  # fmt: skip
+    writers = {
+        pol: _io.CogWriter(
+            folder / f"{pol}.tif",
+            width=w,
+            height=h,
+            dtype="float32",
+            crs=crs,
+            transform=tr,
+            nodata=float("nan"),
+        )
+        for pol in ("vv", "vh")
+    }
     to_utm = Transformer.from_crs(RCM, UTM, always_xy=True)
     step = max(1, ROWS_PER_BLOCK // 2)
     for r0 in range(0, h, step):
@@ -161,34 +214,75 @@ def _write_sar(ctx: _Ctx, sensor: str, day: dt.date, index: int, peak: dt.date) 
         writers["vh"].write(r0, vh)
     assets = {}
     for pol, writer in writers.items():
-        assets[pol] = _stac.asset(writer.close(), title=f"{pol.upper()} sigma0 (linear)", epsg=epsg,
-                                  transform=tr, shape=(h, w), data_type="float32", nodata="nan",
-                                  resolution=res, unit="1", roles=("data", "backscatter"))  # fmt: skip
+        assets[pol] = _stac.asset(
+            writer.close(),
+            title=f"{pol.upper()} sigma0 (linear)",
+            epsg=epsg,
+            transform=tr,
+            shape=(h, w),
+            data_type="float32",
+            nodata="nan",
+            resolution=res,
+            unit="1",
+            roles=("data", "backscatter"),
+        )
         ctx.done()
     geom, bbox = _stac.footprint(crs, (tr.c, tr.f - res * h, tr.c + res * w, tr.f))
-    base = {"s1": ("sentinel-1a", "sentinel-1", ["c-sar"], "IW", 5.405),
-            "rcm": (f"rcm-{1 + index % 3}", "rcm", ["sar"], "16M", 5.405)}[sensor]  # fmt: skip
+    base = {
+        "s1": ("sentinel-1a", "sentinel-1", ["c-sar"], "IW", 5.405),
+        "rcm": (f"rcm-{1 + index % 3}", "rcm", ["sar"], "16M", 5.405),
+    }[sensor]
     days = (day - dt.date(2014, 4, 3)).days
     props = {
-        "platform": base[0], "constellation": base[1], "instruments": base[2],
-        "sar:instrument_mode": base[3], "sar:frequency_band": "C", "sar:center_frequency": base[4],
-        "sar:polarizations": ["VV", "VH"], "sar:product_type": "GRD",
-        "sar:resolution_range": res, "sar:resolution_azimuth": res,
-        "sar:looks_equivalent_number": 4.4, "sat:orbit_state": state.orbit_state,
+        "platform": base[0],
+        "constellation": base[1],
+        "instruments": base[2],
+        "sar:instrument_mode": base[3],
+        "sar:frequency_band": "C",
+        "sar:center_frequency": base[4],
+        "sar:polarizations": ["VV", "VH"],
+        "sar:product_type": "GRD",
+        "sar:resolution_range": res,
+        "sar:resolution_azimuth": res,
+        "sar:looks_equivalent_number": 4.4,
+        "sat:orbit_state": state.orbit_state,
         "sat:relative_orbit": state.relative_orbit,
         "sat:absolute_orbit": 73 + state.relative_orbit - 1 + 175 * (days // 12),
-        "view:incidence_angle": state.incidence, "proj:epsg": epsg, **ctx.proc,
-    }  # fmt: skip
+        "view:incidence_angle": state.incidence,
+        "proj:epsg": epsg,
+        **ctx.proc,
+    }
     hour = 22.9 if asc else 11.1
-    return _stac.make_item(item_id, _when(day, hour), collection=collection, geometry=geom,
-                           bbox=bbox, properties=props, assets=assets)  # fmt: skip
+    return _stac.make_item(
+        item_id,
+        _when(day, hour),
+        collection=collection,
+        geometry=geom,
+        bbox=bbox,
+        properties=props,
+        assets=assets,
+    )
 
 
-def _write_rows(ctx: _Ctx, path: Path, fn: Callable[[slice], np.ndarray], dtype: str,
-                nodata: float | None, categorical: bool) -> Path:  # fmt: skip
+def _write_rows(
+    ctx: _Ctx,
+    path: Path,
+    fn: Callable[[slice], np.ndarray],
+    dtype: str,
+    nodata: float | None,
+    categorical: bool,
+) -> Path:
     n = ctx.land.size
-    writer = _io.CogWriter(path, width=n, height=n, dtype=dtype, crs=UTM,
-                           transform=ctx.s2_transform, nodata=nodata, categorical=categorical)  # fmt: skip
+    writer = _io.CogWriter(
+        path,
+        width=n,
+        height=n,
+        dtype=dtype,
+        crs=UTM,
+        transform=ctx.s2_transform,
+        nodata=nodata,
+        categorical=categorical,
+    )
     for r0 in range(0, n, ROWS_PER_BLOCK):
         rows = slice(r0, min(n, r0 + ROWS_PER_BLOCK))
         writer.write(r0, fn(rows).astype(dtype))
@@ -196,10 +290,25 @@ def _write_rows(ctx: _Ctx, path: Path, fn: Callable[[slice], np.ndarray], dtype:
     return writer.close()
 
 
-def _s2_asset(ctx: _Ctx, path: Path, title: str, dtype: str, nodata: Any, **kw: Any) -> pystac.Asset:
+def _s2_asset(
+    ctx: _Ctx, path: Path, title: str, dtype: str, nodata: Any, **kw: Any
+) -> pystac.Asset:
     n = ctx.land.size
-    return _stac.asset(path, title=title, epsg=UTM_EPSG, transform=ctx.s2_transform,
-                       shape=(n, n), data_type=dtype, nodata=nodata, resolution=10, **kw)  # fmt: skip
+    return _stac.asset(
+        path,
+        title=title,
+        epsg=UTM_EPSG,
+        transform=ctx.s2_transform,
+        shape=(n, n),
+        data_type=dtype,
+        nodata=nodata,
+        resolution=10,
+        **kw,
+    )
+
+
+def _flood_rows(land: Landscape, level: float, rows: slice) -> np.ndarray:
+    return land.flood(rows, level)
 
 
 def _write_truth(ctx: _Ctx, peak: dt.date, sar_days: list[dt.date]) -> dict[str, list]:
@@ -208,47 +317,104 @@ def _write_truth(ctx: _Ctx, peak: dt.date, sar_days: list[dt.date]) -> dict[str,
     mid = _when(ctx.p.start + (ctx.p.end - ctx.p.start) / 2, 12)
     folder = ctx.folder("landcover-truth", f"landcover_{MGRS_TILE}")
     classes = [{"value": k, "name": v} for k, v in LEGEND.items()]
-    lc_path = _write_rows(ctx, folder / "landcover.tif", lambda r: land.landcover[r], "uint8", 0, True)
-    rw_path = _write_rows(ctx, folder / "reference_water.tif",
-                          lambda r: land.landcover[r] == WATER, "uint8", 255, True)  # fmt: skip
+    lc_path = _write_rows(
+        ctx, folder / "landcover.tif", lambda r: land.landcover[r], "uint8", 0, True
+    )
+    rw_path = _write_rows(
+        ctx,
+        folder / "reference_water.tif",
+        lambda r: land.landcover[r] == WATER,
+        "uint8",
+        255,
+        True,
+    )
     gdf = reference_polygons(land, ctx.s2_transform, UTM)
     gpkg = folder / "polygons.gpkg"
     gdf.to_file(gpkg, layer="reference", driver="GPKG")
     ctx.done()
     assets = {
         "landcover": _s2_asset(ctx, lc_path, "Land-cover truth", "uint8", 0, classes=classes),
-        "reference_water": _s2_asset(ctx, rw_path, "Permanent water (1)", "uint8", 255,
-                                     classes=[{"value": 0, "name": "not-water"},
-                                              {"value": 1, "name": "permanent-water"}]),  # fmt: skip
-        "polygons": pystac.Asset(str(gpkg), title="Reference polygons (layer 'reference')",
-                                 media_type=_stac.GPKG, roles=["data", "labels"]),  # fmt: skip
+        "reference_water": _s2_asset(
+            ctx,
+            rw_path,
+            "Permanent water (1)",
+            "uint8",
+            255,
+            classes=[{"value": 0, "name": "not-water"}, {"value": 1, "name": "permanent-water"}],
+        ),
+        "polygons": pystac.Asset(
+            str(gpkg),
+            title="Reference polygons (layer 'reference')",
+            media_type=_stac.GPKG,
+            roles=["data", "labels"],
+        ),
     }
-    truth = [_stac.make_item(f"landcover_{MGRS_TILE}", mid, collection="landcover-truth",
-                             geometry=geom, bbox=bbox, properties=dict(ctx.proc), assets=assets)]  # fmt: skip
+    truth = [
+        _stac.make_item(
+            f"landcover_{MGRS_TILE}",
+            mid,
+            collection="landcover-truth",
+            geometry=geom,
+            bbox=bbox,
+            properties=dict(ctx.proc),
+            assets=assets,
+        )
+    ]
     floods = []
     for day in sar_days:
         level = land.water_level(day, peak)
         item_id = f"flood_{MGRS_TILE}_{day:%Y%m%d}"
-        path = _write_rows(ctx, ctx.folder("flood-truth", item_id) / "flood.tif",
-                           lambda r, lv=level: land.flood(r, lv), "uint8", 255, True)  # fmt: skip
+        path = _write_rows(
+            ctx,
+            ctx.folder("flood-truth", item_id) / "flood.tif",
+            functools.partial(_flood_rows, land, level),
+            "uint8",
+            255,
+            True,
+        )
         asset = _s2_asset(ctx, path, "Flood truth", "uint8", 255, classes=_FLOOD_CLASSES)
         props = {"mus_lab:water_level_m": round(level, 3), **ctx.proc}
-        floods.append(_stac.make_item(item_id, _when(day, 12), collection="flood-truth",
-                                      geometry=geom, bbox=bbox, properties=props,
-                                      assets={"flood": asset}))  # fmt: skip
+        floods.append(
+            _stac.make_item(
+                item_id,
+                _when(day, 12),
+                collection="flood-truth",
+                geometry=geom,
+                bbox=bbox,
+                properties=props,
+                assets={"flood": asset},
+            )
+        )
     dem_n = -(-n // 3)
     idx = np.clip(3 * np.arange(dem_n) + 1, 0, n - 1)
     dem = land.hand[np.ix_(idx, idx)] + land.design.river_elevation(idx + 0.5)[None, :]
     dem_tr = ctx.s2_transform @ Affine.scale(3)
     folder = ctx.folder("dem", f"dem_{MGRS_TILE}")
-    dem_path = _io.write_array(folder / "dem.tif", dem.astype(np.float32), crs=UTM,
-                               transform=dem_tr, nodata=-9999.0)  # fmt: skip
+    dem_path = _io.write_array(
+        folder / "dem.tif", dem.astype(np.float32), crs=UTM, transform=dem_tr, nodata=-9999.0
+    )
     ctx.done()
-    dem_asset = _stac.asset(dem_path, title="Elevation (m)", epsg=UTM_EPSG, transform=dem_tr,
-                            shape=(dem_n, dem_n), data_type="float32", nodata=-9999.0,
-                            resolution=30, unit="m", roles=("data", "elevation"))  # fmt: skip
-    dem_item = _stac.make_item(f"dem_{MGRS_TILE}", mid, collection="dem", geometry=geom,
-                               bbox=bbox, properties=dict(ctx.proc), assets={"dem": dem_asset})  # fmt: skip
+    dem_asset = _stac.asset(
+        dem_path,
+        title="Elevation (m)",
+        epsg=UTM_EPSG,
+        transform=dem_tr,
+        shape=(dem_n, dem_n),
+        data_type="float32",
+        nodata=-9999.0,
+        resolution=30,
+        unit="m",
+        roles=("data", "elevation"),
+    )
+    dem_item = _stac.make_item(
+        f"dem_{MGRS_TILE}",
+        mid,
+        collection="dem",
+        geometry=geom,
+        bbox=bbox,
+        properties=dict(ctx.proc),
+        assets={"dem": dem_asset},
+    )
     return {"landcover-truth": truth, "flood-truth": floods, "dem": [dem_item]}
 
 
@@ -264,8 +430,9 @@ def build(tmp: Path, final: Path, p: Params, *, progress: bool, version: str) ->
         ctx = _Ctx(tmp, p, land, traits, bar, version)
         items: dict[str, list[pystac.Item]] = _write_truth(ctx, peak, sar_days)
         items["sentinel-2-l2a"] = [_write_s2(ctx, d, i, peak) for i, d in enumerate(dates["s2"])]
-        items["sentinel-1-grd"] = [_write_sar(ctx, "s1", d, i, peak)
-                                   for i, d in enumerate(dates["s1"])]  # fmt: skip
+        items["sentinel-1-grd"] = [
+            _write_sar(ctx, "s1", d, i, peak) for i, d in enumerate(dates["s1"])
+        ]
         items["rcm-grd"] = [_write_sar(ctx, "rcm", d, i, peak) for i, d in enumerate(dates["rcm"])]
     _stac.build_catalog(ctx.cat, items, version=version)
     flood_dates = [d.isoformat() for d in sar_days if land.water_level(d, peak) > 0]
@@ -274,20 +441,37 @@ def build(tmp: Path, final: Path, p: Params, *, progress: bool, version: str) ->
     truth = f"catalog/landcover-truth/landcover_{MGRS_TILE}"
     doc = {
         "generator": {"name": "mus_lab.sample", "version": version},
-        "parameters": {"size": n, "seed": p.seed, "start": p.start.isoformat(),
-                       "end": p.end.isoformat(), "s2_every_days": p.s2_every_days,
-                       "s1_every_days": p.s1_every_days, "rcm_every_days": p.rcm_every_days,
-                       "sensors": list(p.sensors)},
+        "parameters": {
+            "size": n,
+            "seed": p.seed,
+            "start": p.start.isoformat(),
+            "end": p.end.isoformat(),
+            "s2_every_days": p.s2_every_days,
+            "s1_every_days": p.s1_every_days,
+            "rcm_every_days": p.rcm_every_days,
+            "sensors": list(p.sensors),
+        },
         "legend": {str(k): v for k, v in LEGEND.items()},
         "dates": {s: [d.isoformat() for d in v] for s, v in dates.items()},
-        "grid": {"crs": UTM, "transform": list(ctx.s2_transform)[:6], "shape": [n, n],
-                 "resolution": 10.0, "mgrs_tile": MGRS_TILE},
+        "grid": {
+            "crs": UTM,
+            "transform": list(ctx.s2_transform)[:6],
+            "shape": [n, n],
+            "resolution": 10.0,
+            "mgrs_tile": MGRS_TILE,
+        },
         "bbox": bbox,
-        "flood": {"peak": peak.isoformat(), "max_level_m": round(land.flood_max, 3),
-                  "dates": flood_dates},
-        "paths": {"catalog": "catalog/catalog.json", "landcover": f"{truth}/landcover.tif",
-                  "reference_water": f"{truth}/reference_water.tif",
-                  "polygons": f"{truth}/polygons.gpkg"},
+        "flood": {
+            "peak": peak.isoformat(),
+            "max_level_m": round(land.flood_max, 3),
+            "dates": flood_dates,
+        },
+        "paths": {
+            "catalog": "catalog/catalog.json",
+            "landcover": f"{truth}/landcover.tif",
+            "reference_water": f"{truth}/reference_water.tif",
+            "polygons": f"{truth}/polygons.gpkg",
+        },
         "final_path": os.fspath(final),
-    }  # fmt: skip
+    }
     (tmp / "scenario.json").write_text(json.dumps(doc, indent=2))

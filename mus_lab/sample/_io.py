@@ -51,10 +51,21 @@ class CogWriter:
         self.bs = blocksize_for(width, height)
         self.categorical = categorical
         self._ds = rasterio.open(
-            self.tmp, "w", driver="GTiff", width=width, height=height, count=1, dtype=dtype,
-            crs=crs, transform=transform, nodata=nodata, tiled=True, blockxsize=self.bs,
-            blockysize=self.bs, BIGTIFF="IF_SAFER",
-        )  # fmt: skip
+            self.tmp,
+            "w",
+            driver="GTiff",
+            width=width,
+            height=height,
+            count=1,
+            dtype=dtype,
+            crs=crs,
+            transform=transform,
+            nodata=nodata,
+            tiled=True,
+            blockxsize=self.bs,
+            blockysize=self.bs,
+            BIGTIFF="IF_SAFER",
+        )
 
     def write(self, row: int, data: NDArray[Any]) -> None:
         """Write ``data`` (rows x width) starting at row ``row``."""
@@ -65,18 +76,25 @@ class CogWriter:
         """Finish the COG and return its path."""
         self._ds.close()
         rasterio.shutil.copy(
-            self.tmp, self.path, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES",
-            BLOCKSIZE=str(self.bs), BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+            self.tmp,
+            self.path,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            PREDICTOR="YES",
+            BLOCKSIZE=str(self.bs),
+            BIGTIFF="IF_SAFER",
+            NUM_THREADS="ALL_CPUS",
             OVERVIEW_RESAMPLING="NEAREST" if self.categorical else "AVERAGE",
-        )  # fmt: skip
+        )
         self.tmp.unlink()
         return self.path
 
 
 def write_array(path: Path, data: NDArray[Any], **profile: Any) -> Path:
     """Write a whole 2-D array as a COG (for small rasters)."""
-    writer = CogWriter(path, width=data.shape[1], height=data.shape[0], dtype=str(data.dtype),
-                       **profile)  # fmt: skip
+    writer = CogWriter(
+        path, width=data.shape[1], height=data.shape[0], dtype=str(data.dtype), **profile
+    )
     writer.write(0, data)
     return writer.close()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,7 +51,7 @@ class _Design:
         slope = self.amp * 2 * np.pi * self.freq * np.cos(arg)
         return yc, slope
 
-    def river_elevation(self, cols: NDArray[np.float64]) -> NDArray[np.float64]:
+    def river_elevation(self, cols: NDArray[Any]) -> NDArray[np.float64]:
         drop = float(np.clip(self.size * 10 * 0.0004, 0.5, 30.0))
         return 60.0 + drop * (1.0 - cols / self.size)
 
@@ -77,8 +78,21 @@ def _design(size: int, seed: int) -> _Design:
     }
     phase, freq, amp = rng.uniform(0, 2 * np.pi), rng.uniform(0.6, 1.1), rng.uniform(0.05, 0.12)
     width = float(np.clip(0.02 * n, 1.6, 20.0))
-    proto = _Design(n, phase, freq, amp, width, fields, *(np.zeros((0, 4)),) * 3,
-                    np.zeros((1, 1)), 1.0, np.zeros(1), np.zeros(1), np.zeros(1), 1)
+    proto = _Design(
+        n,
+        phase,
+        freq,
+        amp,
+        width,
+        fields,
+        *(np.zeros((0, 4)),) * 3,
+        np.zeros((1, 1)),
+        1.0,
+        np.zeros(1),
+        np.zeros(1),
+        np.zeros(1),
+        1,
+    )
     # Lakes beside the river, towns just outside the floodplain, quarries on high land.
     lakes, towns, quarries = [], [], []
     for _ in range(rng.integers(1, 3) if n < 512 else rng.integers(2, 5)):
@@ -102,14 +116,27 @@ def _design(size: int, seed: int) -> _Design:
     edges = np.cumsum(rng.uniform(0.6, 1.4, int(n / (0.6 * psize)) + 6) * psize) - 2 * psize
     nb = edges.size + 1
     return _Design(
-        n, phase, freq, amp, width, fields, np.array(lakes), np.array(towns),
-        np.array(quarries), rng.uniform(0, 1, (64, 64)), psize, edges,
-        rng.uniform(0.5, 1.6, nb) * psize, rng.uniform(0, 2 * psize, nb),
+        n,
+        phase,
+        freq,
+        amp,
+        width,
+        fields,
+        np.array(lakes),
+        np.array(towns),
+        np.array(quarries),
+        rng.uniform(0, 1, (64, 64)),
+        psize,
+        edges,
+        rng.uniform(0.5, 1.6, nb) * psize,
+        rng.uniform(0, 2 * psize, nb),
         int(np.ceil((n + 4 * psize) / (0.5 * psize))) + 2,
-    )  # fmt: skip
+    )
 
 
-def _raw(d: _Design, rows: NDArray[np.float64], cols: NDArray[np.float64]) -> dict[str, F32]:
+def _raw(
+    d: _Design, rows: NDArray[np.float64], cols: NDArray[np.float64]
+) -> dict[str, NDArray[Any]]:
     """Continuous terrain and land-use scores on a rows x cols grid of pixel centres."""
     n = d.size
     y, x = rows[:, None], cols[None, :]
@@ -208,7 +235,9 @@ class Landscape:
         return out
 
 
-def _classify(raw: dict[str, F32], thr: dict[str, float], kind: NDArray[np.uint8]) -> NDArray:
+def _classify(
+    raw: dict[str, NDArray[Any]], thr: dict[str, float], kind: NDArray[np.uint8]
+) -> NDArray:
     lc = kind[raw["parcel"]].copy()
     lc[raw["forest"] > thr["forest"]] = FOREST
     lc[(raw["ridge"] > thr["ridge"]) | raw["quarry"]] = BARE

@@ -84,7 +84,9 @@ def draw_date(seed: int, size: int, day: dt.date, index: int, level: float) -> O
     cirrus = make_field(rng, size, float(np.clip(size / 4, 12, 500)))
     month = day.month
     p_snow = {12: 0.6, 1: 0.8, 2: 0.8, 3: 0.4}.get(month, 0.0)
-    snow = make_field(rng, size, float(np.clip(size / 8, 8, 300))) if rng.uniform() < p_snow else None
+    snow = (
+        make_field(rng, size, float(np.clip(size / 8, 8, 300))) if rng.uniform() < p_snow else None
+    )
     az, elev = sun_angles(day)
     length = float(np.clip(1000.0 / np.tan(np.radians(elev)) / 10.0, 3.0, size / 12))
     shift = (length * np.cos(np.radians(az)), -length * np.sin(np.radians(az)))
@@ -108,12 +110,16 @@ def _weights(land: Landscape, traits: _pheno.ParcelTraits, rows: slice, t: float
     m = lc == FOREST
     fd = 1.0 / (1.0 + np.exp(-2.0 * land.field("decid", rows)[m]))
     leaf = _pheno.forest_leaf(t)
-    w[CANOPY, m], w[DRY, m], w[SOIL, m] = 1 - fd + fd * leaf, 0.7 * fd * (1 - leaf), 0.3 * fd * (1 - leaf)
+    w[CANOPY, m], w[DRY, m], w[SOIL, m] = (
+        1 - fd + fd * leaf,
+        0.7 * fd * (1 - leaf),
+        0.3 * fd * (1 - leaf),
+    )
     w[CLEAR, lc == WATER] = 1.0
     m = lc == WETLAND
     fw = np.clip(_pheno.wet_water(t) + 0.15 * land.field("moisture", rows)[m], 0.05, 0.95)
-    g = _pheno.marsh_green(t)
-    w[CLEAR, m], w[GVEG, m], w[DRY, m] = fw, (1 - fw) * g, (1 - fw) * (1 - g)
+    gm = _pheno.marsh_green(t)
+    w[CLEAR, m], w[GVEG, m], w[DRY, m] = fw, (1 - fw) * gm, (1 - fw) * (1 - gm)
     m = lc == URBAN
     green = 0.2 * _pheno.forest_leaf(t)
     w[BUILT, m], w[GVEG, m], w[SOIL, m] = 0.8, green, 0.2 - green

@@ -59,8 +59,15 @@ def draw_sar_date(
     return SarDate(sensor, day, index, state, orbit, inc, wind, windy, level, floor)
 
 
-def _db(land: Landscape, traits: _pheno.ParcelTraits, s: SarDate, ri: NDArray, ci: NDArray,
-        rr: NDArray, cc: NDArray) -> tuple[F32, F32]:  # fmt: skip
+def _db(
+    land: Landscape,
+    traits: _pheno.ParcelTraits,
+    s: SarDate,
+    ri: NDArray,
+    ci: NDArray,
+    rr: NDArray,
+    cc: NDArray,
+) -> tuple[F32, F32]:
     t = _pheno.doy(s.day)
     lc = land.landcover[ri, ci]
     parcel = land.parcel[ri, ci]

@@ -97,9 +97,11 @@ class Scenario:
 
     def summary(self) -> str:
         """A short human description of what was made and where."""
-        lines = [f"mus_lab sample scenario at {self.root}",
-                 f"  grid: {self.shape[1]} x {self.shape[0]} px of 10 m in {self.crs}, "
-                 f"bbox {tuple(round(v, 4) for v in self.bbox)}, seed {self.seed}"]  # fmt: skip
+        lines = [
+            f"mus_lab sample scenario at {self.root}",
+            f"  grid: {self.shape[1]} x {self.shape[0]} px of 10 m in {self.crs}, "
+            f"bbox {tuple(round(v, 4) for v in self.bbox)}, seed {self.seed}",
+        ]
         for sensor, days in self.dates.items():
             if days:
                 lines.append(f"  {sensor}: {len(days)} dates {days[0]} .. {days[-1]}")

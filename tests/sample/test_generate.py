@@ -54,22 +54,38 @@ def test_scenario_manifest(scn: Scenario) -> None:
 
 def test_collections_assets_and_cogs(cat: pystac.Catalog) -> None:
     keys = {
-        S2: {"blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08",
-             "swir16", "swir22", "scl"},
+        S2: {
+            "blue",
+            "green",
+            "red",
+            "rededge1",
+            "rededge2",
+            "rededge3",
+            "nir",
+            "nir08",
+            "swir16",
+            "swir22",
+            "scl",
+        },
         "sentinel-1-grd": {"vv", "vh"},
         "rcm-grd": {"vv", "vh"},
         "dem": {"dem"},
         "landcover-truth": {"landcover", "reference_water", "polygons"},
         "flood-truth": {"flood"},
-    }  # fmt: skip
+    }
     for cid, expected in keys.items():
         items = _items(cat, cid)
         assert items and all(set(i.assets) == expected for i in items), cid
     item = _items(cat, S2)[0]
     assert item.assets["red"].href == "./red.tif"
-    checks = {(S2, "red"): (10, 32618), (S2, "swir16"): (20, 32618), (S2, "scl"): (20, 32618),
-              ("sentinel-1-grd", "vv"): (20, 32618), ("rcm-grd", "vh"): (16, 3978),
-              ("dem", "dem"): (30, 32618)}  # fmt: skip
+    checks = {
+        (S2, "red"): (10, 32618),
+        (S2, "swir16"): (20, 32618),
+        (S2, "scl"): (20, 32618),
+        ("sentinel-1-grd", "vv"): (20, 32618),
+        ("rcm-grd", "vh"): (16, 3978),
+        ("dem", "dem"): (30, 32618),
+    }
     for (cid, key), (res, epsg) in checks.items():
         it = _items(cat, cid)[0]
         with rasterio.open(it.assets[key].get_absolute_href()) as ds:
@@ -163,7 +179,9 @@ def test_flood_grows_and_recedes(cat: pystac.Catalog, scn: Scenario) -> None:
         dem = ds.read(1)
     flood = _read(items[peak], "flood")[1::3, 1::3][: dem.shape[0], : dem.shape[1]]
     assert np.median(dem[flood == 1]) < np.percentile(dem[flood == 0], 25)
-    assert set(scn.flood_dates) == {i.datetime.date().isoformat() for i, f in zip(items, frac, strict=True) if f > 0}  # type: ignore[union-attr]
+    assert set(scn.flood_dates) == {
+        i.datetime.date().isoformat() for i, f in zip(items, frac, strict=True) if f > 0
+    }  # type: ignore[union-attr]
 
 
 def _lc_on(item: pystac.Item, key: str, scn: Scenario) -> tuple[np.ndarray, np.ndarray]:
@@ -204,8 +222,11 @@ def _samples(scn: Scenario, cat: pystac.Catalog, cid: str, keys: tuple[str, ...]
     polys = gpd.read_file(scn.polygons, layer="reference")
     items = _items(cat, cid)
     with rasterio.open(items[0].assets[keys[0]].get_absolute_href()) as ds:
-        ids = rasterio.features.rasterize(zip(polys.geometry, polys.poly_id, strict=True),
-                                          out_shape=ds.shape, transform=ds.transform)  # fmt: skip
+        ids = rasterio.features.rasterize(
+            zip(polys.geometry, polys.poly_id, strict=True),
+            out_shape=ds.shape,
+            transform=ds.transform,
+        )
     feats = []
     for it in items:
         for k in keys:
@@ -222,7 +243,9 @@ def _samples(scn: Scenario, cat: pystac.Catalog, cid: str, keys: tuple[str, ...]
     return x, code, pid, polys
 
 
-def _split_accuracy(x: np.ndarray, y: np.ndarray, pid: np.ndarray, polys: gpd.GeoDataFrame) -> float:
+def _split_accuracy(
+    x: np.ndarray, y: np.ndarray, pid: np.ndarray, polys: gpd.GeoDataFrame
+) -> float:
     rng = np.random.default_rng(0)
     train_ids = set()
     for _, grp in polys.groupby("code"):
