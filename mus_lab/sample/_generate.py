@@ -13,17 +13,16 @@ from typing import Any
 import numpy as np
 import pystac
 from affine import Affine
-from pyproj import Transformer
 from tqdm.auto import tqdm
 
 from mus_lab.sample import _io, _params, _stac
-from mus_lab.sample._fields import pixel_centres
+from mus_lab.sample._context import Ctx, when
 from mus_lab.sample._landscape import ROWS_PER_BLOCK, WATER, Landscape, build_landscape, flood_peak
 from mus_lab.sample._optical import BANDS, draw_date, s2_block, sun_angles
 from mus_lab.sample._params import LEGEND, MGRS, MGRS_TILE, RCM_EPSG, UTM_EPSG, X0, Y0, Params
-from mus_lab.sample._pheno import ParcelTraits, draw_traits
+from mus_lab.sample._pheno import draw_traits
 from mus_lab.sample._polygons import reference_polygons
-from mus_lab.sample._sar import draw_sar_date, sar_values
+from mus_lab.sample._sar_writer import write_sar
 
 __all__ = ["build"]
 
@@ -36,31 +35,7 @@ _FLOOD_CLASSES = [
 ]
 
 
-class _Ctx:
-    """What every writer needs: folders, landscape, traits and progress."""
-
-    def __init__(
-        self, tmp: Path, p: Params, land: Landscape, traits: ParcelTraits, bar: Any, version: str
-    ) -> None:
-        self.tmp, self.p, self.land, self.traits, self.bar = tmp, p, land, traits, bar
-        self.cat = tmp / "catalog"
-        self.proc = {"processing:software": {"mus_lab.sample": version}, "processing:level": "L2"}
-        self.s2_transform = Affine(10.0, 0.0, X0, 0.0, -10.0, Y0)
-
-    def folder(self, collection: str, item_id: str) -> Path:
-        path = self.cat / collection / item_id
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def done(self, k: int = 1) -> None:
-        self.bar.update(k)
-
-
-def _when(day: dt.date, hour: float) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(hours=hour)
-
-
-def _write_s2(ctx: _Ctx, day: dt.date, index: int, peak: dt.date) -> pystac.Item:
+def _write_s2(ctx: Ctx, day: dt.date, index: int, peak: dt.date) -> pystac.Item:
     land, n = ctx.land, ctx.land.size
     state = draw_date(ctx.p.seed, n, day, index, land.water_level(day, peak))
     pb, offset = _params.baseline(day)
@@ -149,7 +124,7 @@ def _write_s2(ctx: _Ctx, day: dt.date, index: int, peak: dt.date) -> pystac.Item
     }
     return _stac.make_item(
         item_id,
-        _when(day, 15.6),
+        when(day, 15.6),
         collection="sentinel-2-l2a",
         geometry=geom,
         bbox=bbox,
@@ -158,114 +133,8 @@ def _write_s2(ctx: _Ctx, day: dt.date, index: int, peak: dt.date) -> pystac.Item
     )
 
 
-def _sar_grid(sensor: str, n: int) -> tuple[str, int, Affine, int, int]:
-    if sensor == "s1":  # 20 m, origin shifted 5 m off the S2 grid
-        return (
-            UTM,
-            UTM_EPSG,
-            Affine(20.0, 0.0, X0 - 5.0, 0.0, -20.0, Y0 + 5.0),
-            n // 2 + 1,
-            n // 2 + 1,
-        )
-    fwd = Transformer.from_crs(UTM, RCM, always_xy=True)
-    left, bottom, right, top = fwd.transform_bounds(
-        X0, Y0 - 10 * n, X0 + 10 * n, Y0, densify_pts=41
-    )
-    left, top = np.floor(left / 16) * 16, np.ceil(top / 16) * 16
-    w, h = int(np.ceil((right - left) / 16)), int(np.ceil((top - bottom) / 16))
-    return RCM, RCM_EPSG, Affine(16.0, 0.0, left, 0.0, -16.0, top), w, h
-
-
-def _write_sar(ctx: _Ctx, sensor: str, day: dt.date, index: int, peak: dt.date) -> pystac.Item:
-    land, n = ctx.land, ctx.land.size
-    state = draw_sar_date(ctx.p.seed, n, sensor, day, index, land.water_level(day, peak))
-    crs, epsg, tr, w, h = _sar_grid(sensor, n)
-    asc = state.orbit_state == "ascending"
-    if sensor == "s1":
-        item_id = f"S1A_IW_GRDH_1SDV_{day:%Y%m%d}T{'225512' if asc else '111034'}_{MGRS_TILE}"
-        collection, res = "sentinel-1-grd", 20.0
-    else:
-        item_id = f"RCM{1 + index % 3}_16M_GRD_{day:%Y%m%d}T{'225040' if asc else '110520'}"
-        collection, res = "rcm-grd", 16.0
-    folder = ctx.folder(collection, item_id)
-    writers = {
-        pol: _io.CogWriter(
-            folder / f"{pol}.tif",
-            width=w,
-            height=h,
-            dtype="float32",
-            crs=crs,
-            transform=tr,
-            nodata=float("nan"),
-        )
-        for pol in ("vv", "vh")
-    }
-    to_utm = Transformer.from_crs(RCM, UTM, always_xy=True)
-    step = max(1, ROWS_PER_BLOCK // 2)
-    for r0 in range(0, h, step):
-        r1 = min(h, r0 + step)
-        xs = tr.c + res * pixel_centres(0, w)
-        ys = tr.f - res * pixel_centres(r0, r1)
-        gx, gy = np.meshgrid(xs, ys)
-        if sensor == "rcm":
-            gx, gy = to_utm.transform(gx, gy)
-        vv, vh = sar_values(land, ctx.traits, state, (Y0 - gy) / 10.0, (gx - X0) / 10.0, r0)
-        writers["vv"].write(r0, vv)
-        writers["vh"].write(r0, vh)
-    assets = {}
-    for pol, writer in writers.items():
-        assets[pol] = _stac.asset(
-            writer.close(),
-            title=f"{pol.upper()} sigma0 (linear)",
-            epsg=epsg,
-            transform=tr,
-            shape=(h, w),
-            data_type="float32",
-            nodata="nan",
-            resolution=res,
-            unit="1",
-            roles=("data", "backscatter"),
-        )
-        ctx.done()
-    geom, bbox = _stac.footprint(crs, (tr.c, tr.f - res * h, tr.c + res * w, tr.f))
-    base = {
-        "s1": ("sentinel-1a", "sentinel-1", ["c-sar"], "IW", 5.405),
-        "rcm": (f"rcm-{1 + index % 3}", "rcm", ["sar"], "16M", 5.405),
-    }[sensor]
-    days = (day - dt.date(2014, 4, 3)).days
-    props = {
-        "platform": base[0],
-        "constellation": base[1],
-        "instruments": base[2],
-        "sar:instrument_mode": base[3],
-        "sar:frequency_band": "C",
-        "sar:center_frequency": base[4],
-        "sar:polarizations": ["VV", "VH"],
-        "sar:product_type": "GRD",
-        "sar:resolution_range": res,
-        "sar:resolution_azimuth": res,
-        "sar:looks_equivalent_number": 4.4,
-        "sat:orbit_state": state.orbit_state,
-        "sat:relative_orbit": state.relative_orbit,
-        "sat:absolute_orbit": 73 + state.relative_orbit - 1 + 175 * (days // 12),
-        "view:incidence_angle": state.incidence,
-        "proj:epsg": epsg,
-        **ctx.proc,
-    }
-    hour = 22.9 if asc else 11.1
-    return _stac.make_item(
-        item_id,
-        _when(day, hour),
-        collection=collection,
-        geometry=geom,
-        bbox=bbox,
-        properties=props,
-        assets=assets,
-    )
-
-
 def _write_rows(
-    ctx: _Ctx,
+    ctx: Ctx,
     path: Path,
     fn: Callable[[slice], np.ndarray],
     dtype: str,
@@ -290,9 +159,7 @@ def _write_rows(
     return writer.close()
 
 
-def _s2_asset(
-    ctx: _Ctx, path: Path, title: str, dtype: str, nodata: Any, **kw: Any
-) -> pystac.Asset:
+def _s2_asset(ctx: Ctx, path: Path, title: str, dtype: str, nodata: Any, **kw: Any) -> pystac.Asset:
     n = ctx.land.size
     return _stac.asset(
         path,
@@ -311,10 +178,10 @@ def _flood_rows(land: Landscape, level: float, rows: slice) -> np.ndarray:
     return land.flood(rows, level)
 
 
-def _write_truth(ctx: _Ctx, peak: dt.date, sar_days: list[dt.date]) -> dict[str, list]:
+def _write_truth(ctx: Ctx, peak: dt.date, sar_days: list[dt.date]) -> dict[str, list]:
     land, n = ctx.land, ctx.land.size
     geom, bbox = _stac.footprint(UTM, (X0, Y0 - 10 * n, X0 + 10 * n, Y0))
-    mid = _when(ctx.p.start + (ctx.p.end - ctx.p.start) / 2, 12)
+    mid = when(ctx.p.start + (ctx.p.end - ctx.p.start) / 2, 12)
     folder = ctx.folder("landcover-truth", f"landcover_{MGRS_TILE}")
     classes = [{"value": k, "name": v} for k, v in LEGEND.items()]
     lc_path = _write_rows(
@@ -377,7 +244,7 @@ def _write_truth(ctx: _Ctx, peak: dt.date, sar_days: list[dt.date]) -> dict[str,
         floods.append(
             _stac.make_item(
                 item_id,
-                _when(day, 12),
+                when(day, 12),
                 collection="flood-truth",
                 geometry=geom,
                 bbox=bbox,
@@ -427,13 +294,13 @@ def build(tmp: Path, final: Path, p: Params, *, progress: bool, version: str) ->
     sar_days = sorted(set(dates["s1"]) | set(dates["rcm"]))
     total = 11 * len(dates["s2"]) + 2 * (len(dates["s1"]) + len(dates["rcm"])) + len(sar_days) + 4
     with tqdm(total=total, disable=not progress, desc="mus_lab.sample", unit="raster") as bar:
-        ctx = _Ctx(tmp, p, land, traits, bar, version)
+        ctx = Ctx(tmp, p, land, traits, bar, version)
         items: dict[str, list[pystac.Item]] = _write_truth(ctx, peak, sar_days)
         items["sentinel-2-l2a"] = [_write_s2(ctx, d, i, peak) for i, d in enumerate(dates["s2"])]
         items["sentinel-1-grd"] = [
-            _write_sar(ctx, "s1", d, i, peak) for i, d in enumerate(dates["s1"])
+            write_sar(ctx, "s1", d, i, peak) for i, d in enumerate(dates["s1"])
         ]
-        items["rcm-grd"] = [_write_sar(ctx, "rcm", d, i, peak) for i, d in enumerate(dates["rcm"])]
+        items["rcm-grd"] = [write_sar(ctx, "rcm", d, i, peak) for i, d in enumerate(dates["rcm"])]
     _stac.build_catalog(ctx.cat, items, version=version)
     flood_dates = [d.isoformat() for d in sar_days if land.water_level(d, peak) > 0]
     n = p.size

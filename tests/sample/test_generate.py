@@ -271,7 +271,7 @@ def test_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(gen_mod, "_write_sar", boom)
+    monkeypatch.setattr(gen_mod, "write_sar", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         generate(tmp_path / "out", size=64, end="2021-11-20")
     assert list(tmp_path.iterdir()) == []
