@@ -20,7 +20,7 @@ class Scenario:
     ----------
     root : Path
         The scenario folder.
-    catalog : Path
+    catalog_path : Path
         ``catalog.json`` of the self-contained STAC catalog.
     legend : Mapping[int, str]
         Land-cover codes and names.
@@ -46,7 +46,7 @@ class Scenario:
     """
 
     root: Path
-    catalog: Path
+    catalog_path: Path
     legend: Mapping[int, str]
     dates: Mapping[str, tuple[str, ...]]
     crs: str
@@ -81,7 +81,7 @@ class Scenario:
         grid = doc["grid"]
         return cls(
             root=root,
-            catalog=root / doc["paths"]["catalog"],
+            catalog_path=root / doc["paths"]["catalog"],
             legend={int(k): v for k, v in doc["legend"].items()},
             dates={k: tuple(v) for k, v in doc["dates"].items()},
             crs=grid["crs"],
@@ -108,7 +108,7 @@ class Scenario:
         flood = ", ".join(self.flood_dates) if self.flood_dates else "none"
         lines += [
             f"  flood on SAR dates: {flood}",
-            f"  STAC catalog: {self.catalog}",
+            f"  STAC catalog: {self.catalog_path}",
             f"  land cover: {self.landcover}",
             f"  reference polygons: {self.polygons}",
         ]

@@ -29,7 +29,7 @@ def scn(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
 
 @pytest.fixture(scope="module")
 def cat(scn: Scenario) -> pystac.Catalog:
-    return pystac.Catalog.from_file(str(scn.catalog))
+    return pystac.Catalog.from_file(str(scn.catalog_path))
 
 
 def _items(cat: pystac.Catalog, cid: str) -> list[pystac.Item]:
@@ -48,7 +48,7 @@ def test_scenario_manifest(scn: Scenario) -> None:
     assert scn.legend == LEGEND and scn.shape == (128, 128)
     assert scn.crs == "EPSG:32618" and scn.transform[2] % 60 == 0 and scn.transform[5] % 60 == 0
     assert scn.polygons.exists() and scn.landcover.exists()
-    assert "sentinel" not in scn.summary() and str(scn.catalog) in scn.summary()
+    assert "sentinel" not in scn.summary() and str(scn.catalog_path) in scn.summary()
     assert not list(scn.root.parent.glob("scn.tmp-*"))
 
 
