@@ -32,16 +32,27 @@ SPYNDEX_BANDS: Mapping[str, str] = {
     "swir22": "S2",
 }
 
-S2_BANDS = ("blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16", "swir22")
+S2_BANDS = (
+    "blue",
+    "green",
+    "red",
+    "rededge1",
+    "rededge2",
+    "rededge3",
+    "nir",
+    "nir08",
+    "swir16",
+    "swir22",
+)
 
 
 def _valid(ds: xr.Dataset, bands: Sequence[str], nodata: float | None) -> xr.DataArray:
-    ok = None
+    ok = xr.DataArray(True)
     for b in bands:
         v = ds[b]
-        this = np.isfinite(v) if nodata is None or np.isnan(nodata) else (v != nodata) & np.isfinite(v)
-        ok = this if ok is None else ok & this
-    assert ok is not None
+        ok = ok & v.notnull()
+        if nodata is not None and not np.isnan(nodata):
+            ok = ok & (v != nodata)
     return ok
 
 
@@ -71,7 +82,9 @@ def iota2_features(
     names = list(bands or [b for b in S2_BANDS if b in ds])
     for b in {red, nir, swir, *names}:
         if b not in ds:
-            raise ARDError(f"iota2_features needs band {b!r}; the cube has {sorted(map(str, ds.data_vars))}.")
+            raise ARDError(
+                f"iota2_features needs band {b!r}; the cube has {sorted(map(str, ds.data_vars))}."
+            )
     fill = np.nan if nodata is None else nodata
     ok = _valid(ds, sorted({red, nir, swir, *names}), nodata)
     r, n, s = ds[red].astype("float32"), ds[nir].astype("float32"), ds[swir].astype("float32")
@@ -116,7 +129,9 @@ def spectral_indices(
     out = {}
     for name in names:
         if name not in spyndex.indices:
-            raise ARDError(f"Unknown spectral index {name!r}: see spyndex.indices for the catalogue.")
+            raise ARDError(
+                f"Unknown spectral index {name!r}: see spyndex.indices for the catalogue."
+            )
         idx = spyndex.indices[name]
         missing = [b for b in idx.bands if b not in params and b not in (constants or {})]
         need_const = [b for b in missing if b in spyndex.constants]

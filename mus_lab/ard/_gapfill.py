@@ -38,7 +38,12 @@ def _as_days(dates: Any) -> np.ndarray:
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _gapfill_kernel(
-    v: np.ndarray, ok: np.ndarray, t_in: np.ndarray, t_out: np.ndarray, nodata: float, out: np.ndarray
+    v: np.ndarray,
+    ok: np.ndarray,
+    t_in: np.ndarray,
+    t_out: np.ndarray,
+    nodata: float,
+    out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
     n, npix = v.shape
     n_out = t_out.size
@@ -224,7 +229,9 @@ def gapfill(
 
         def _core(v: np.ndarray, m: np.ndarray) -> np.ndarray:
             # apply_ufunc moves the core dim last: put time first for the kernel and back.
-            res = gapfill_array(np.moveaxis(v, -1, 0), np.moveaxis(m, -1, 0), in_days, out_days, nodata=nodata)
+            res = gapfill_array(
+                np.moveaxis(v, -1, 0), np.moveaxis(m, -1, 0), in_days, out_days, nodata=nodata
+            )
             return np.moveaxis(res, 0, -1)
 
         res = xr.apply_ufunc(

@@ -65,7 +65,17 @@ QUALITY_BITS = {
     "dark": 6,
     "water": 7,
 }
-_SCL_BITS = {0: "nodata", 1: "saturated", 2: "dark", 3: "shadow", 6: "water", 8: "cloud", 9: "cloud", 10: "cirrus", 11: "snow"}
+_SCL_BITS = {
+    0: "nodata",
+    1: "saturated",
+    2: "dark",
+    3: "shadow",
+    6: "water",
+    8: "cloud",
+    9: "cloud",
+    10: "cirrus",
+    11: "snow",
+}
 
 MaskFormat = Literal["scl", "maja"]
 
@@ -132,7 +142,9 @@ def maja_quality(
     return q.astype("uint8").rename("quality")
 
 
-def valid_from_maja(clm: xr.DataArray, edg: xr.DataArray, sat: xr.DataArray | None = None) -> xr.DataArray:
+def valid_from_maja(
+    clm: xr.DataArray, edg: xr.DataArray, sat: xr.DataArray | None = None
+) -> xr.DataArray:
     """IOTA²'s rule: valid where CLM, SAT and EDG are all zero."""
     ok = (clm == 0) & (edg == 0)
     if sat is not None:

@@ -17,7 +17,21 @@ from mus_lab.errors import ARDError
 __all__ = ["S2L2AMetadata", "read_l2a_metadata"]
 
 #: MTD band_id -> physical band.
-_BAND_IDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+_BAND_IDS = (
+    "B01",
+    "B02",
+    "B03",
+    "B04",
+    "B05",
+    "B06",
+    "B07",
+    "B08",
+    "B8A",
+    "B09",
+    "B10",
+    "B11",
+    "B12",
+)
 
 
 @dataclass(frozen=True)
@@ -66,11 +80,15 @@ def read_l2a_metadata(path: str | os.PathLike[str]) -> S2L2AMetadata:
     try:
         root = ET.parse(mtd).getroot()
     except (OSError, ET.ParseError) as exc:
-        raise ARDError(f"Cannot read Sentinel-2 L2A metadata {mtd}: {exc}. Give the MTD_MSIL2A.xml of the product.") from exc
+        raise ARDError(
+            f"Cannot read Sentinel-2 L2A metadata {mtd}: {exc}. Give the MTD_MSIL2A.xml of the product."
+        ) from exc
     baseline = _text(root, "PROCESSING_BASELINE")
     quant = _text(root, "BOA_QUANTIFICATION_VALUE")
     if baseline is None or quant is None:
-        raise ARDError(f"{mtd} has no PROCESSING_BASELINE or BOA_QUANTIFICATION_VALUE: is it an L2A MTD_MSIL2A.xml?")
+        raise ARDError(
+            f"{mtd} has no PROCESSING_BASELINE or BOA_QUANTIFICATION_VALUE: is it an L2A MTD_MSIL2A.xml?"
+        )
     offsets: dict[str, float] = {}
     for el in root.iter("BOA_ADD_OFFSET"):
         offsets[_BAND_IDS[int(el.attrib["band_id"])]] = float(el.text or 0)

@@ -22,12 +22,42 @@ VECTORS = [
     ([1, 1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 1, 1, 1], R7, R7, [1, 1, 1, 1, 1, 1, 1]),
     ([0, 0, 0, 0, 0, 1, 1], [1, 1, 1, 1, 1, 20, 0], R7, R7, [1, 1, 1, 1, 1, 1, 1]),
     ([0, 0, 0, 1, 0, 0, 0], [1, 1, 2, 3, 4, 1, 1], R7, R7, [1, 1, 2, 3, 4, 1, 1]),
-    ([0, 0, 0, 1, 0, 0, 0], [1, 1, 1, 0, 4, 1, 1], [0, 1, 2, 2.5, 4, 5, 6], None, [1, 1, 1, 1.75, 4, 1, 1]),
-    ([0, 0, 0, 1, 0, 0, 0], [1, 1, 1, 0, 4, 1, 1], [0, 1, 2, 3, 4, 5, 6], None, [1, 1, 1, 2.5, 4, 1, 1]),
-    ([0, 0, 0, 1, 0, 0, 0], [1, 1, 1, 0, 4, 1, 1], [0, 1, 2, 3.7, 4, 5, 6], None, [1, 1, 1, 3.55, 4, 1, 1]),
-    ([0, 0, 0, 1, 0, 0, 0], [1, 1, 1, 0, 4, 1, 1], [0, 1, 2.5, 3.7, 4, 5, 6], None, [1, 1, 1, 3.4, 4, 1, 1]),
+    (
+        [0, 0, 0, 1, 0, 0, 0],
+        [1, 1, 1, 0, 4, 1, 1],
+        [0, 1, 2, 2.5, 4, 5, 6],
+        None,
+        [1, 1, 1, 1.75, 4, 1, 1],
+    ),
+    (
+        [0, 0, 0, 1, 0, 0, 0],
+        [1, 1, 1, 0, 4, 1, 1],
+        [0, 1, 2, 3, 4, 5, 6],
+        None,
+        [1, 1, 1, 2.5, 4, 1, 1],
+    ),
+    (
+        [0, 0, 0, 1, 0, 0, 0],
+        [1, 1, 1, 0, 4, 1, 1],
+        [0, 1, 2, 3.7, 4, 5, 6],
+        None,
+        [1, 1, 1, 3.55, 4, 1, 1],
+    ),
+    (
+        [0, 0, 0, 1, 0, 0, 0],
+        [1, 1, 1, 0, 4, 1, 1],
+        [0, 1, 2.5, 3.7, 4, 5, 6],
+        None,
+        [1, 1, 1, 3.4, 4, 1, 1],
+    ),
     ([0, 0, 0, 1, 0, 0, 0], [0, 1, 2, 3, 4, 5, 6], R7, R7, [0, 1, 2, 3, 4, 5, 6]),
-    ([0, 0, 0, 1, 0, 0, 0], [1, 1, 1, 0, 4, 1, 1], [0, 1, 2, 2.5, 4, 5, 6], [0, 1, 2, 4, 5, 6], [1, 1, 1, 4, 1, 1]),
+    (
+        [0, 0, 0, 1, 0, 0, 0],
+        [1, 1, 1, 0, 4, 1, 1],
+        [0, 1, 2, 2.5, 4, 5, 6],
+        [0, 1, 2, 4, 5, 6],
+        [1, 1, 1, 4, 1, 1],
+    ),
     ([0, 0, 0, 0, 0, 0, 0], [0, 1, 2, 3, 4, 5, 6], R7, [0, 1, 2, 4, 5, 6], [0, 1, 2, 4, 5, 6]),
     ([0, 0, 0, 0, 0, 0], [0, 1, 2, 4, 5, 6], [0, 1, 2, 4, 5, 6], R7, [0, 1, 2, 3, 4, 5, 6]),
 ]
@@ -36,9 +66,7 @@ VECTORS = [
 @pytest.mark.parametrize(("mask", "values", "in_dates", "out_dates", "expected"), VECTORS)
 def test_iota2_vectors_exactly(mask, values, in_dates, out_dates, expected):
     out_dates = in_dates if out_dates is None else out_dates
-    got = gapfill_array(
-        np.array(values, float), np.array(mask, bool), in_dates, out_dates
-    )
+    got = gapfill_array(np.array(values, float), np.array(mask, bool), in_dates, out_dates)
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
@@ -55,7 +83,9 @@ def _cube(t=12, y=20, x=24, chunks=None, seed=0):
     rng = np.random.default_rng(seed)
     vals = rng.random((t, y, x)).astype("float32")
     inv = rng.random((t, y, x)) < 0.4
-    times = np.datetime64("2022-01-01") + np.sort(rng.choice(120, t, replace=False)).astype("timedelta64[D]")
+    times = np.datetime64("2022-01-01") + np.sort(rng.choice(120, t, replace=False)).astype(
+        "timedelta64[D]"
+    )
     v = xr.DataArray(vals, dims=("time", "y", "x"), coords={"time": times})
     m = xr.DataArray(inv, dims=("time", "y", "x"), coords={"time": times})
     if chunks:
@@ -66,7 +96,9 @@ def _cube(t=12, y=20, x=24, chunks=None, seed=0):
 def test_xarray_gapfill_is_lazy_regular_and_matches_numpy():
     v, m = _cube(chunks={"time": 3, "y": 7, "x": 11})
     with dask.config.set(scheduler="sync"):
-        with dask.config.set(scheduler=lambda *a, **k: (_ for _ in ()).throw(AssertionError("computed"))):
+        with dask.config.set(
+            scheduler=lambda *a, **k: (_ for _ in ()).throw(AssertionError("computed"))
+        ):
             out = gapfill(v, m, every_days=10)
         assert isinstance(out.data, da.Array)
         got = out.values

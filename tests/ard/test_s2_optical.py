@@ -75,20 +75,31 @@ def test_iota2_feature_vector():
 def test_iota2_nodata_date_gives_nodata_features():
     ds = xr.Dataset({f"b{i}": ("time", [1.0, 2.0]) for i in range(4)})
     ds["b2"][1] = -10000
-    f = iota2_features(ds, red="b1", nir="b2", swir="b3", bands=["b0", "b1", "b2", "b3"], nodata=-10000)
+    f = iota2_features(
+        ds, red="b1", nir="b2", swir="b3", bands=["b0", "b1", "b2", "b3"], nodata=-10000
+    )
     assert float(f.ndvi[1]) == -10000 and float(f.brightness[1]) == -10000
     assert float(f.ndvi[0]) == 0.0
 
 
 def test_spyndex_indices_lazy_and_right():
     ds = xr.Dataset(
-        {b: ("x", np.array(v, "float32")) for b, v in
-         {"green": [0.1, 0.05], "red": [0.1, 0.04], "nir": [0.4, 0.02], "swir16": [0.2, 0.01]}.items()}
+        {
+            b: ("x", np.array(v, "float32"))
+            for b, v in {
+                "green": [0.1, 0.05],
+                "red": [0.1, 0.04],
+                "nir": [0.4, 0.02],
+                "swir16": [0.2, 0.01],
+            }.items()
+        }
     ).chunk()
     out = spectral_indices(ds, ("NDVI", "NDWI", "MNDWI"))
     assert out.ndvi.chunks is not None
     np.testing.assert_allclose(out.ndvi, [(0.4 - 0.1) / 0.5, (0.02 - 0.04) / 0.06], rtol=1e-5)
-    np.testing.assert_allclose(out.ndwi, [(0.1 - 0.4) / 0.5, (0.05 - 0.02) / 0.07], rtol=1e-5)  # McFeeters
+    np.testing.assert_allclose(
+        out.ndwi, [(0.1 - 0.4) / 0.5, (0.05 - 0.02) / 0.07], rtol=1e-5
+    )  # McFeeters
     np.testing.assert_allclose(out.mndwi, [(0.1 - 0.2) / 0.3, (0.05 - 0.01) / 0.06], rtol=1e-5)
     with pytest.raises(ARDError, match="Unknown spectral index"):
         spectral_indices(ds, ("NOPE",))
@@ -139,6 +150,8 @@ def test_scl_masking_on_real_slovenian_patch_agrees_with_s2cloudless(real_data):
     # (clouds + shadows) must contain most s2cloudless clouds.
     assert agreement > 0.8
     assert float(invalid[clm].mean()) > 0.6
-    idx = json.loads((root / "TestEOPatch_2018_with_SCL" / "index_in_68_timestamps.json").read_text())
+    idx = json.loads(
+        (root / "TestEOPatch_2018_with_SCL" / "index_in_68_timestamps.json").read_text()
+    )
     assert len(idx["old_index_to_new_index"]) == scl.shape[0] == 36
     print(f"SCL cloud vs s2cloudless agreement: {agreement:.3f}")

@@ -12,8 +12,8 @@ from mus_lab.production import run_demo
 
 
 def _grid_array(dtype="float32") -> xr.DataArray:
-    gbox = GeoBox.from_bbox((600000, 4990000, 602560, 4992560), "EPSG:32618", resolution=10)
-    da = xr_zeros(gbox, dtype=dtype, chunks=(128, 128))
+    gbox = GeoBox.from_bbox((600000, 4990000, 612000, 5002000), "EPSG:32618", resolution=10)
+    da = xr_zeros(gbox, dtype=dtype, chunks=(300, 300))
     return da + 1
 
 
@@ -22,9 +22,9 @@ def test_write_cog_streams_and_writes_a_valid_cog(tmp_path):
     path = write_cog(da, tmp_path / "out.tif", nodata=np.nan, tags={"software": "mus_lab"})
     with rasterio.open(path) as src:
         assert src.crs.to_epsg() == 32618
-        assert src.shape == (256, 256)
+        assert src.shape == (1200, 1200)
         assert src.profile["tiled"]
-        assert src.overviews(1), "a COG of 256 px with 512 blocks still gets overviews"
+        assert src.overviews(1) == [2], "1200 px with 512 px blocks: one overview level"
         assert src.tags()["software"] == "mus_lab"
         assert float(src.read(1).mean()) == 1.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
