@@ -6,6 +6,7 @@ computes a dask graph.
 
 from __future__ import annotations
 
+import threading
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -27,6 +28,8 @@ __all__ = [
 ]
 
 ArrayT = TypeVar("ArrayT")
+
+_OPEN_LOCK = threading.Lock()
 
 #: Value written for ``10 * log10(x)`` where ``x <= 0``: NaN (never ``-inf``).
 _DB_FLOOR = np.nan
@@ -241,7 +244,7 @@ def open_tiff_lazy(
     def _read(block_info: dict[Any, Any] | None = None) -> np.ndarray:
         assert block_info is not None
         (r0, r1), (c0, c1) = block_info[None]["array-location"]
-        with warnings.catch_warnings():
+        with _OPEN_LOCK, warnings.catch_warnings():  # catch_warnings is not thread-safe
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             src = rasterio.open(path)
         with src:

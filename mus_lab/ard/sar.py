@@ -11,6 +11,17 @@ Example
 -12.5
 """
 
+from mus_lab.ard._rcm import (
+    RcmGcp,
+    RcmLut,
+    RcmNoiseLevels,
+    RcmProduct,
+    calibrate_rcm,
+    open_rcm,
+    read_rcm_lut,
+    read_rcm_noise,
+    write_rcm_product,
+)
 from mus_lab.ard._s1 import (
     AzimuthNoiseBlock,
     DataMask,
@@ -33,6 +44,10 @@ from mus_lab.ard._sar_common import from_db, open_tiff_lazy, to_db
 __all__ = [
     "AzimuthNoiseBlock",
     "DataMask",
+    "RcmGcp",
+    "RcmLut",
+    "RcmNoiseLevels",
+    "RcmProduct",
     "S1Calibration",
     "S1ImageInfo",
     "S1Noise",
@@ -40,13 +55,18 @@ __all__ = [
     "SafeProduct",
     "VectorLut",
     "calibrate",
+    "calibrate_rcm",
     "data_mask",
     "from_db",
     "lut_on_grid",
+    "open_rcm",
     "open_safe",
     "open_tiff_lazy",
     "read_annotation",
     "read_calibration",
     "read_noise",
+    "read_rcm_lut",
+    "read_rcm_noise",
     "to_db",
+    "write_rcm_product",
 ]
