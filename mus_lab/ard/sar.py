@@ -40,6 +40,12 @@ from mus_lab.ard._s1 import (
     read_noise,
 )
 from mus_lab.ard._sar_common import from_db, open_tiff_lazy, to_db
+from mus_lab.ard._speckle import (
+    SpeckleFilterError,
+    SpeckleMethod,
+    lee_sigma_range,
+    speckle_filter,
+)
 
 __all__ = [
     "AzimuthNoiseBlock",
@@ -53,11 +59,14 @@ __all__ = [
     "S1Noise",
     "SafeFiles",
     "SafeProduct",
+    "SpeckleFilterError",
+    "SpeckleMethod",
     "VectorLut",
     "calibrate",
     "calibrate_rcm",
     "data_mask",
     "from_db",
+    "lee_sigma_range",
     "lut_on_grid",
     "open_rcm",
     "open_safe",
@@ -67,6 +76,7 @@ __all__ = [
     "read_noise",
     "read_rcm_lut",
     "read_rcm_noise",
+    "speckle_filter",
     "to_db",
     "write_rcm_product",
 ]
