@@ -19,9 +19,11 @@ __all__ = [
     "GridMismatchError",
     "InvalidBBoxError",
     "InvalidQueryError",
+    "MetadataError",
     "MissingProjectionError",
     "MusLabError",
     "MusLabWarning",
+    "ProductFileError",
     "SampleError",
     "UnknownCollectionError",
 ]
@@ -88,3 +90,11 @@ class ComputeError(MusLabError):
 
 class ARDError(MusLabError):
     """Analysis-ready data preparation failed."""
+
+
+class MetadataError(ARDError, ValueError):
+    """A SAR product's metadata (SAFE or RCM XML) is missing, malformed or inconsistent."""
+
+
+class ProductFileError(ARDError, FileNotFoundError):
+    """A file that a SAR product needs (LUT, noise, imagery, annotation) is missing."""

@@ -1,6 +1,8 @@
-"""Analysis-ready data: Sentinel-2 L2A masks and reflectance, gap-filling and features, SAR.
+"""Analysis-ready data: Sentinel-2 L2A masks, reflectance, gap-filling and features; SAR
+calibration, noise removal and speckle filtering (Sentinel-1, RCM).
 
 Functions return lazy, dask-backed xarray objects on the grid they were given.
+The SAR names live in :mod:`mus_lab.ard.sar` and are re-exported here.
 """
 
 from mus_lab.ard._features import SPYNDEX_BANDS, iota2_features, spectral_indices
@@ -16,22 +18,80 @@ from mus_lab.ard._masks import (
     valid_from_scl,
 )
 from mus_lab.ard._s2_metadata import S2L2AMetadata, read_l2a_metadata
+from mus_lab.ard.sar import (
+    AzimuthNoiseBlock,
+    DataMask,
+    RcmGcp,
+    RcmLut,
+    RcmNoiseLevels,
+    RcmProduct,
+    SafeFiles,
+    SafeProduct,
+    SpeckleFilterError,
+    SpeckleMethod,
+    VectorLut,
+    calibrate,
+    calibrate_rcm,
+    data_mask,
+    from_db,
+    lee_sigma_range,
+    lut_on_grid,
+    open_rcm,
+    open_safe,
+    open_tiff_lazy,
+    read_annotation,
+    read_calibration,
+    read_noise,
+    read_rcm_lut,
+    read_rcm_noise,
+    speckle_filter,
+    to_db,
+    write_rcm_product,
+)
 
 __all__ = [
     "QUALITY_BITS",
     "SCL_CLASSES",
     "SCL_INVALID_DEFAULT",
     "SPYNDEX_BANDS",
+    "AzimuthNoiseBlock",
+    "DataMask",
+    "RcmGcp",
+    "RcmLut",
+    "RcmNoiseLevels",
+    "RcmProduct",
     "S2L2AMetadata",
+    "SafeFiles",
+    "SafeProduct",
+    "SpeckleFilterError",
+    "SpeckleMethod",
+    "VectorLut",
+    "calibrate",
+    "calibrate_rcm",
+    "data_mask",
     "detect_mask_format",
+    "from_db",
     "gapfill",
     "gapfill_array",
     "iota2_features",
+    "lee_sigma_range",
+    "lut_on_grid",
     "maja_quality",
+    "open_rcm",
+    "open_safe",
+    "open_tiff_lazy",
+    "read_annotation",
+    "read_calibration",
     "read_l2a_metadata",
+    "read_noise",
+    "read_rcm_lut",
+    "read_rcm_noise",
     "regular_dates",
     "scl_quality",
+    "speckle_filter",
     "spectral_indices",
+    "to_db",
     "valid_from_maja",
     "valid_from_scl",
+    "write_rcm_product",
 ]

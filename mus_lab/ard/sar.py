@@ -1,0 +1,82 @@
+"""SAR analysis-ready data: Sentinel-1 GRD and RCM calibration, noise removal, speckle filters.
+
+The public SAR surface of :mod:`mus_lab.ard`; import from here or from ``mus_lab.ard``.
+All functions accept numpy arrays, dask arrays or xarray objects and keep lazy inputs lazy.
+
+Example
+-------
+>>> import numpy as np
+>>> from mus_lab.ard.sar import to_db, from_db
+>>> float(to_db(from_db(np.float32(-12.5))))
+-12.5
+"""
+
+from mus_lab.ard._rcm import (
+    RcmGcp,
+    RcmLut,
+    RcmNoiseLevels,
+    RcmProduct,
+    calibrate_rcm,
+    open_rcm,
+    read_rcm_lut,
+    read_rcm_noise,
+    write_rcm_product,
+)
+from mus_lab.ard._s1 import (
+    AzimuthNoiseBlock,
+    DataMask,
+    S1Calibration,
+    S1ImageInfo,
+    S1Noise,
+    SafeFiles,
+    SafeProduct,
+    VectorLut,
+    calibrate,
+    data_mask,
+    lut_on_grid,
+    open_safe,
+    read_annotation,
+    read_calibration,
+    read_noise,
+)
+from mus_lab.ard._sar_common import from_db, open_tiff_lazy, to_db
+from mus_lab.ard._speckle import (
+    SpeckleFilterError,
+    SpeckleMethod,
+    lee_sigma_range,
+    speckle_filter,
+)
+
+__all__ = [
+    "AzimuthNoiseBlock",
+    "DataMask",
+    "RcmGcp",
+    "RcmLut",
+    "RcmNoiseLevels",
+    "RcmProduct",
+    "S1Calibration",
+    "S1ImageInfo",
+    "S1Noise",
+    "SafeFiles",
+    "SafeProduct",
+    "SpeckleFilterError",
+    "SpeckleMethod",
+    "VectorLut",
+    "calibrate",
+    "calibrate_rcm",
+    "data_mask",
+    "from_db",
+    "lee_sigma_range",
+    "lut_on_grid",
+    "open_rcm",
+    "open_safe",
+    "open_tiff_lazy",
+    "read_annotation",
+    "read_calibration",
+    "read_noise",
+    "read_rcm_lut",
+    "read_rcm_noise",
+    "speckle_filter",
+    "to_db",
+    "write_rcm_product",
+]
