@@ -21,6 +21,8 @@ import xarray as xr
 __all__ = ["atomic_path", "write_cog", "write_json"]
 
 _WRITE_LOCK = threading.Lock()
+#: GDAL block cache (MB) while writing: bounded, so memory does not grow with the area.
+GDAL_CACHE_MB = 256
 
 
 @contextlib.contextmanager
@@ -117,15 +119,18 @@ def write_cog(
     final.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{final.name}.", dir=final.parent) as tmpdir:
         staged, cog = Path(tmpdir) / "staged.tif", Path(tmpdir) / "cog.tif"
-        arr.rio.to_raster(
-            staged,
-            tiled=True,
-            blockxsize=blocksize,
-            blockysize=blocksize,
-            compress="DEFLATE",
-            lock=_lock() if arr.chunks else None,
-            compute=True,
-        )
+        # GDAL's block cache defaults to 5 % of RAM and fills with dirty blocks while a large
+        # GeoTIFF is written: bound it so that memory does not grow with the area.
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            arr.rio.to_raster(
+                staged,
+                tiled=True,
+                blockxsize=blocksize,
+                blockysize=blocksize,
+                compress="DEFLATE",
+                lock=_lock() if arr.chunks else None,
+                compute=True,
+            )
         with rasterio.open(staged, "r+") as dst:
             if tags:
                 dst.update_tags(
@@ -133,14 +138,15 @@ def write_cog(
                 )
             for i, name in enumerate(band_names or [], start=1):
                 dst.set_band_description(i, name)
-        rasterio.shutil.copy(
-            staged,
-            cog,
-            driver="COG",
-            COMPRESS=compress,
-            BLOCKSIZE=blocksize,
-            OVERVIEW_RESAMPLING=overview_resampling.upper(),
-            PREDICTOR="YES" if np.dtype(arr.dtype).kind == "f" else "NO",
-        )
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            rasterio.shutil.copy(
+                staged,
+                cog,
+                driver="COG",
+                COMPRESS=compress,
+                BLOCKSIZE=blocksize,
+                OVERVIEW_RESAMPLING=overview_resampling.upper(),
+                PREDICTOR="YES" if np.dtype(arr.dtype).kind == "f" else "NO",
+            )
         os.replace(cog, final)
     return final

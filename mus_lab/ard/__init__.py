@@ -17,7 +17,10 @@ from mus_lab.ard._masks import (
     valid_from_maja,
     valid_from_scl,
 )
+from mus_lab.ard._s2 import S2_BANDS, prepare_s2, reflectance
 from mus_lab.ard._s2_metadata import S2L2AMetadata, read_l2a_metadata
+from mus_lab.ard._timeseries import s2_time_series
+from mus_lab.ard._write import write
 from mus_lab.ard.sar import (
     AzimuthNoiseBlock,
     DataMask,
@@ -51,6 +54,7 @@ from mus_lab.ard.sar import (
 
 __all__ = [
     "QUALITY_BITS",
+    "S2_BANDS",
     "SCL_CLASSES",
     "SCL_INVALID_DEFAULT",
     "SPYNDEX_BANDS",
@@ -80,18 +84,22 @@ __all__ = [
     "open_rcm",
     "open_safe",
     "open_tiff_lazy",
+    "prepare_s2",
     "read_annotation",
     "read_calibration",
     "read_l2a_metadata",
     "read_noise",
     "read_rcm_lut",
     "read_rcm_noise",
+    "reflectance",
     "regular_dates",
+    "s2_time_series",
     "scl_quality",
     "speckle_filter",
     "spectral_indices",
     "to_db",
     "valid_from_maja",
     "valid_from_scl",
+    "write",
     "write_rcm_product",
 ]

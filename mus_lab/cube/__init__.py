@@ -9,12 +9,13 @@ Example
 """
 
 from mus_lab.cube._grid import check_same_grid, geobox_of, reference_geobox
-from mus_lab.cube._load import DEFAULT_RESAMPLING, load, load_sensors, scaling
+from mus_lab.cube._load import DEFAULT_RESAMPLING, has_scaling, load, load_sensors, scaling
 
 __all__ = [
     "DEFAULT_RESAMPLING",
     "check_same_grid",
     "geobox_of",
+    "has_scaling",
     "load",
     "load_sensors",
     "reference_geobox",

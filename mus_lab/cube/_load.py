@@ -24,7 +24,7 @@ from mus_lab._settings import get_settings
 from mus_lab.cube._grid import reference_geobox
 from mus_lab.errors import AssetError, CubeError, MissingProjectionError
 
-__all__ = ["DEFAULT_RESAMPLING", "load", "load_sensors", "scaling"]
+__all__ = ["DEFAULT_RESAMPLING", "has_scaling", "load", "load_sensors", "scaling"]
 
 #: Masks and labels are resampled with nearest neighbour, everything else bilinearly.
 DEFAULT_RESAMPLING: Mapping[str, str] = {
@@ -113,13 +113,16 @@ def _validate(items: Sequence[pystac.Item], bands: Sequence[str]) -> None:
                 )
 
 
-def _band_scaling(item: pystac.Item, band: str) -> tuple[float, float]:
+def _band_scaling(item: pystac.Item, band: str) -> tuple[float, float] | None:
+    """``(scale, offset)`` declared by the asset's ``raster:bands``, or None if it declares none."""
     bands_meta = item.assets[band].extra_fields.get("raster:bands") or []
     if bands_meta and isinstance(bands_meta[0], Mapping):
-        scale = bands_meta[0].get("scale", 1.0)
-        offset = bands_meta[0].get("offset", 0.0)
+        meta = bands_meta[0]
+        if meta.get("scale") is None and meta.get("offset") is None:
+            return None
+        scale, offset = meta.get("scale"), meta.get("offset")
         return float(1.0 if scale is None else scale), float(0.0 if offset is None else offset)
-    return 1.0, 0.0
+    return None
 
 
 def _solar_day(item: pystac.Item) -> dt.date:
@@ -153,16 +156,17 @@ def _time_coords(
     coords: dict[str, tuple[str, np.ndarray]] = {}
     for band in bands:
         pairs = [{_band_scaling(it, band) for it in grp} for grp in ordered]
+        if all(p == {None} for p in pairs):
+            continue  # nothing declared: values are physical (or the user must say how)
         if any(len(p) > 1 for p in pairs):
             raise CubeError(
                 f"Items merged into one date have different scale/offset for {band!r}: "
                 "load them with groupby='id' to keep them apart."
             )
-        scales = np.array([next(iter(p))[0] for p in pairs])
-        offsets = np.array([next(iter(p))[1] for p in pairs])
-        if not (np.all(scales == 1.0) and np.all(offsets == 0.0)):
-            coords[f"{band}_scale"] = ("time", scales)
-            coords[f"{band}_offset"] = ("time", offsets)
+        # Dates whose items declare nothing get NaN: the ARD stage refuses to guess them.
+        declared = [next(iter(p)) for p in pairs]
+        coords[f"{band}_scale"] = ("time", np.array([d[0] if d else np.nan for d in declared]))
+        coords[f"{band}_offset"] = ("time", np.array([d[1] if d else np.nan for d in declared]))
     for key, name in (
         ("platform", "platform"),
         ("sat:orbit_state", "orbit_state"),
@@ -180,7 +184,8 @@ def _time_coords(
 def scaling(cube: xr.Dataset | xr.DataArray, band: str) -> tuple[xr.DataArray, xr.DataArray]:
     """Per-date ``(scale, offset)`` of a band, such that physical = DN * scale + offset.
 
-    Bands without declared scaling give ``(1, 0)``.
+    Bands whose items declare no ``raster:bands`` scale/offset give ``(1, 0)``; dates whose
+    items declare none while others do give NaN (see :func:`has_scaling`).
     """
     coords = cube.coords
     time = cube["time"] if "time" in cube.dims else None
@@ -188,6 +193,11 @@ def scaling(cube: xr.Dataset | xr.DataArray, band: str) -> tuple[xr.DataArray, x
         return cube[f"{band}_scale"], cube[f"{band}_offset"]
     one = xr.ones_like(time, dtype=float) if time is not None else xr.DataArray(1.0)
     return one, one * 0.0
+
+
+def has_scaling(cube: xr.Dataset | xr.DataArray, band: str) -> bool:
+    """True when the items of ``band`` declared a scale/offset (``raster:bands``)."""
+    return f"{band}_scale" in cube.coords
 
 
 def _chunks(chunks: Mapping[str, int] | int | None) -> dict[str, int]:
@@ -303,6 +313,9 @@ def load(
         Sentinel-2 10 m UTM grid (:func:`reference_geobox`) of ``bbox`` or of the items.
     chunks
         Dask chunks, e.g. ``{"x": 2048, "y": 2048}`` or ``2048`` (``time`` is 1).
+        ``{"time": -1, ...}`` puts all dates of a window in one chunk: use it for temporal
+        reductions and gap-filling, whose peak memory then stays flat as the area grows
+        (with one date per chunk, dask's task order holds more chunks on larger areas).
     resampling
         One method, or per band (``{"scl": "nearest", "*": "bilinear"}``);
         default :data:`DEFAULT_RESAMPLING`.
@@ -355,7 +368,10 @@ def load(
     loader_fn = {"odc": _load_odc, "stackstac": _load_stackstac}.get(loader)
     if loader_fn is None:
         raise CubeError(f"Unknown loader {loader!r}: choose 'odc' or 'stackstac'.")
-    ds = loader_fn(item_list, band_list, geobox, _chunks(chunks), rs, groupby)
+    chunk_spec = _chunks(chunks)
+    if chunk_spec.get("time") == -1:  # all dates in one chunk: right for temporal reductions
+        chunk_spec["time"] = max(1, len({_group_key(it, groupby) for it in item_list}))
+    ds = loader_fn(item_list, band_list, geobox, chunk_spec, rs, groupby)
     ds = _time_coords(ds, item_list, band_list, groupby)
     ds.attrs.update(
         {

@@ -1,0 +1,230 @@
+"""Write prepared cubes as COGs with STAC items (processing extension), into the local catalog.
+
+Choice: COGs rather than Zarr, one file per variable and date, because every tool of the
+field (QGIS, GDAL, odc-stac, stackstac, titiler) reads them, a later ``search`` + ``cube.load``
+treats ARD exactly like any other collection, and a COG per date can be added without
+rewriting a store. Each item links its source items (``derived_from``) and records the
+software, version and parameters.
+
+Atomicity: the whole collection is built in a temporary sibling folder and renamed into
+place; only then is the root ``catalog.json`` rewritten (atomically) to link it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pystac
+import xarray as xr
+
+from mus_lab._io import write_cog, write_json
+from mus_lab.cube import geobox_of
+from mus_lab.errors import ARDError
+
+__all__ = ["write"]
+
+
+def _nodata_for(da: xr.DataArray) -> float | int | None:
+    if np.issubdtype(da.dtype, np.floating):
+        return float("nan")
+    if da.dtype == bool:
+        return None
+    return da.attrs.get("nodata", None)
+
+
+def _source_links(sources: Iterable[Any]) -> list[pystac.Link]:
+    links = []
+    for it in sources:
+        href = it.get_self_href() if isinstance(it, pystac.Item) else str(it)
+        if href:
+            links.append(pystac.Link("derived_from", href, media_type="application/geo+json"))
+    return links
+
+
+def write(
+    ds: xr.Dataset,
+    catalog: str | os.PathLike[str],
+    collection: str,
+    *,
+    sources: Iterable[Any] = (),
+    parameters: Mapping[str, Any] | None = None,
+    description: str = "",
+    overwrite: bool = False,
+) -> pystac.Collection:
+    """Write an ARD cube as COGs + a STAC collection added to a local catalog.
+
+    Parameters
+    ----------
+    ds
+        Prepared cube (``time``, ``y``, ``x``; time-less variables go into one ``summary`` item).
+    catalog
+        The local catalog's folder or ``catalog.json`` (e.g. the sample scenario's).
+    collection
+        Collection id of the product (e.g. ``"s2-l2a-ard"``).
+    sources
+        Source STAC items (linked as ``derived_from``).
+    parameters
+        Processing parameters recorded in each item.
+    overwrite
+        Replace an existing collection of the same id.
+
+    Raises
+    ------
+    ARDError
+        The cube has no grid, no valid pixel at all, or the collection exists.
+    """
+    root_json = Path(catalog)
+    if root_json.is_dir():
+        root_json = root_json / "catalog.json"
+    if not root_json.exists():
+        raise ARDError(
+            f"No catalog.json at {root_json}: give the folder of a local STAC catalog (e.g. the sample scenario's catalog)."
+        )
+    dest = root_json.parent / collection
+    if dest.exists() and not overwrite:
+        raise ARDError(
+            f"Collection folder {dest} exists: pass overwrite=True or choose another collection id."
+        )
+    gbox = geobox_of(ds)
+    if "valid" in ds:
+        counts = ds["valid"].sum(("y", "x")).compute()
+        if int(counts.sum()) == 0:
+            raise ARDError(
+                "No valid pixel in any date (all cloudy, masked or no data): nothing written. "
+                "Widen the dates, relax the invalid classes or pick another area."
+            )
+    from mus_lab import __version__
+
+    footprint = gbox.extent.to_crs("EPSG:4326")
+    geometry = footprint.json
+    bbox = list(footprint.boundingbox)
+    epsg = gbox.crs.epsg if gbox.crs is not None else None
+    params = dict(parameters or {})
+    params.update({k: v for k, v in ds.attrs.items() if isinstance(v, str | int | float)})
+    dynamic = [n for n, v in ds.data_vars.items() if "time" in v.dims]
+    static = [n for n, v in ds.data_vars.items() if "time" not in v.dims]
+    links = _source_links(sources)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{collection}.tmp-", dir=root_json.parent))
+    try:
+        items: list[pystac.Item] = []
+        groups: list[tuple[str, dt.datetime, list[str], xr.Dataset]] = []
+        if "time" in ds.dims:
+            for t in ds.time.values:
+                when = pd.Timestamp(t).to_pydatetime().replace(tzinfo=dt.UTC)
+                groups.append(
+                    (f"{collection}-{when:%Y%m%d}", when, dynamic, ds[dynamic].sel(time=t))
+                )
+        if static:
+            when = (
+                pd.Timestamp(ds.time.values.max()).to_pydatetime().replace(tzinfo=dt.UTC)
+                if "time" in ds.dims
+                else dt.datetime.now(dt.UTC)
+            )
+            groups.append((f"{collection}-summary", when, static, ds[static]))
+        for item_id, when, names, sub in groups:
+            item = pystac.Item(
+                item_id,
+                geometry,
+                bbox,
+                when,
+                properties={
+                    "proj:epsg": epsg,
+                    "proj:shape": list(gbox.shape),
+                    "proj:transform": list(gbox.affine)[:6],
+                    "processing:software": {"mus_lab": __version__},
+                    "processing:level": "L2A-ARD",
+                    "processing:lineage": description or f"mus_lab.ard -> {collection}",
+                    "mus_lab:parameters": params,
+                },
+                collection=collection,
+            )
+            for link in links:
+                item.add_link(link.clone())
+            for name in names:
+                da = sub[name]
+                if da.dtype == bool:
+                    da = da.astype("uint8")
+                nodata = _nodata_for(da)
+                path = tmp / item_id / f"{name}.tif"
+                write_cog(
+                    da,
+                    path,
+                    nodata=nodata,
+                    overview_resampling="average"
+                    if np.issubdtype(da.dtype, np.floating)
+                    else "nearest",
+                )
+                item.add_asset(
+                    name,
+                    pystac.Asset(
+                        href=f"./{name}.tif",
+                        media_type=pystac.MediaType.COG,
+                        roles=["data"],
+                        extra_fields={
+                            "raster:bands": [
+                                {
+                                    "data_type": str(da.dtype),
+                                    **(
+                                        {"nodata": nodata if nodata == nodata else "nan"}
+                                        if nodata is not None
+                                        else {}
+                                    ),
+                                }
+                            ]
+                        },
+                    ),
+                )
+            items.append(item)
+        coll = pystac.Collection(
+            collection,
+            description or f"Analysis-ready data written by mus_lab {__version__}",
+            pystac.Extent(
+                pystac.SpatialExtent([bbox]),
+                pystac.TemporalExtent(
+                    [
+                        [
+                            min(i.datetime for i in items if i.datetime),
+                            max(i.datetime for i in items if i.datetime),
+                        ]
+                    ]
+                ),
+            ),
+        )
+        coll.add_items(items)
+        coll.normalize_hrefs(str(tmp))
+        # Asset hrefs are relative to each item's own folder, where write_cog put them.
+        coll.save(pystac.CatalogType.SELF_CONTAINED, dest_href=str(tmp))
+        if dest.exists():
+            old = dest.with_name(f".{collection}.old")
+            os.replace(dest, old)
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _link_into_root(root_json, collection)
+    return pystac.Collection.from_file(str(dest / "collection.json"))
+
+
+def _link_into_root(root_json: Path, collection: str) -> None:
+    doc = json.loads(root_json.read_text())
+    href = f"./{collection}/collection.json"
+    links = [
+        lk
+        for lk in doc.get("links", [])
+        if not (lk.get("rel") == "child" and lk.get("href") == href)
+    ]
+    links.append({"rel": "child", "href": href, "type": "application/json", "title": collection})
+    doc["links"] = links
+    write_json(doc, root_json)
