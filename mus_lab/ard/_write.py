@@ -110,8 +110,8 @@ def write(
     epsg = gbox.crs.epsg if gbox.crs is not None else None
     params = dict(parameters or {})
     params.update({k: v for k, v in ds.attrs.items() if isinstance(v, str | int | float)})
-    dynamic = [n for n, v in ds.data_vars.items() if "time" in v.dims]
-    static = [n for n, v in ds.data_vars.items() if "time" not in v.dims]
+    dynamic = [str(n) for n, v in ds.data_vars.items() if "time" in v.dims]
+    static = [str(n) for n, v in ds.data_vars.items() if "time" not in v.dims]
     links = _source_links(sources)
     tmp = Path(tempfile.mkdtemp(prefix=f".{collection}.tmp-", dir=root_json.parent))
     try:
