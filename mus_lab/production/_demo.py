@@ -92,7 +92,10 @@ def run_demo(
             chunks=512,
         )
         grid = cube.check_same_grid(*cubes.values(), names=list(cubes))
-        log(f"      common grid: EPSG:{grid.crs.epsg} {grid.shape.y} x {grid.shape.x} px at {abs(grid.resolution.x):g} m")
+        crs = f"EPSG:{grid.crs.epsg}" if grid.crs is not None else "?"
+        log(
+            f"      common grid: {crs} {grid.shape.y} x {grid.shape.x} px at {abs(grid.resolution.x):g} m"
+        )
         log("[4/4] Computing and writing products (streamed by dask chunks) ...")
         ndvi = s2_clear_ndvi_median(cubes["s2"])
         report.products["s2_ndvi_median"] = write_cog(
