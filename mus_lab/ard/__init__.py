@@ -19,6 +19,7 @@ from mus_lab.ard._masks import (
 )
 from mus_lab.ard._s2 import S2_BANDS, prepare_s2, reflectance
 from mus_lab.ard._s2_metadata import S2L2AMetadata, read_l2a_metadata
+from mus_lab.ard._sar_prepare import prepare_rcm, prepare_s1
 from mus_lab.ard._timeseries import s2_time_series
 from mus_lab.ard._write import write
 from mus_lab.ard.sar import (
@@ -84,6 +85,8 @@ __all__ = [
     "open_rcm",
     "open_safe",
     "open_tiff_lazy",
+    "prepare_rcm",
+    "prepare_s1",
     "prepare_s2",
     "read_annotation",
     "read_calibration",

@@ -613,6 +613,7 @@ def write_rcm_product(
     lut_step: int = 1,
     offset: float = 0.0,
     product_id: str = "RCM_SYNTHETIC",
+    product_type: str = "GRD",
     satellite: str = "RCM-1",
     beam_mode: str = "Medium Resolution 30m",
     orbit_direction: Literal["Ascending", "Descending"] = "Descending",
@@ -658,7 +659,10 @@ def write_rcm_product(
         (``pixelFirstLutValue = width - 1``, negative ``stepSize``) as in real products.
     offset : float, optional
         LUT offset.
-    product_id, satellite, beam_mode, orbit_direction, first_line_time, last_line_time :
+    product_id, product_type, satellite, beam_mode, orbit_direction : str, optional
+        Written to product.xml (``product_type`` e.g. ``"GRD"``, or ``"GCD"`` for a
+        geocoded product whose imagery carries ``crs``/``transform``).
+    first_line_time, last_line_time : str, optional
         Written to product.xml.
     pixel_spacing, line_spacing : float, optional
         Metres.
@@ -799,6 +803,7 @@ def write_rcm_product(
         width=width,
         inc_deg=np.degrees(inc),
         product_id=product_id,
+        product_type=product_type,
         satellite=satellite,
         beam_mode=beam_mode,
         orbit_direction=orbit_direction,
@@ -820,6 +825,7 @@ def _write_product_xml(
     width: int,
     inc_deg: np.ndarray,
     product_id: str,
+    product_type: str,
     satellite: str,
     beam_mode: str,
     orbit_direction: str,
@@ -855,7 +861,7 @@ def _write_product_xml(
     _sub(oi, "passDirection", orbit_direction)
     igp = _sub(root, "imageGenerationParameters")
     gpi = _sub(igp, "generalProcessingInformation")
-    _sub(gpi, "productType", "GRD")
+    _sub(gpi, "productType", product_type)
     _sub(gpi, "polarizationsInProduct", " ".join(pols))
     _sub(gpi, "processingFacility", "mus_lab")
     _sub(gpi, "processingTime", first_line_time)

@@ -1,4 +1,11 @@
-"""Writing one Sentinel-1 or RCM item (VV and VH COGs on the sensor's own grid)."""
+"""Writing one Sentinel-1 or RCM item on the sensor's own grid.
+
+Sentinel-1 items hold VV and VH geocoded sigma0 COGs (float32, linear). RCM items hold an
+RCM product folder as the CSA distributes it (``metadata/product.xml``, calibration LUTs
+and noise levels, ``imagery/<POL>.tif`` as uint16 magnitude DN), geocoded on EPSG:3978 at
+16 m (a "GCD"-like product): calibrating the DN with the sigma-nought LUT and removing the
+noise gives back the generator's sigma0 within quantisation.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import pystac
 from affine import Affine
 from pyproj import Transformer
 
+from mus_lab.ard._rcm import write_rcm_product
 from mus_lab.sample import _io, _stac
 from mus_lab.sample._context import Ctx, when
 from mus_lab.sample._fields import pixel_centres
@@ -20,6 +28,9 @@ __all__ = ["write_sar"]
 
 UTM = f"EPSG:{UTM_EPSG}"
 RCM = f"EPSG:{RCM_EPSG}"
+#: Sigma-nought LUT gains across the RCM columns (DN**2 ~ sigma0 * gain) and noise floor (dB).
+RCM_GAINS = (0.8e7, 1.2e7)
+RCM_NOISE_DB = (-31.0, -29.0)
 
 
 def _sar_grid(sensor: str, n: int) -> tuple[str, int, Affine, int, int]:
@@ -52,19 +63,22 @@ def write_sar(ctx: Ctx, sensor: str, day: dt.date, index: int, peak: dt.date) ->
         item_id = f"RCM{1 + index % 3}_16M_GRD_{day:%Y%m%d}T{'225040' if asc else '110520'}"
         collection, res = "rcm-grd", 16.0
     folder = ctx.folder(collection, item_id)
-    writers = {
-        pol: _io.CogWriter(
-            folder / f"{pol}.tif",
-            width=w,
-            height=h,
-            dtype="float32",
-            crs=crs,
-            transform=tr,
-            nodata=float("nan"),
-        )
-        for pol in ("vv", "vh")
-    }
     to_utm = Transformer.from_crs(RCM, UTM, always_xy=True)
+    blocks: dict[str, list[np.ndarray]] = {"vv": [], "vh": []}
+    writers = {}
+    if sensor == "s1":
+        writers = {
+            pol: _io.CogWriter(
+                folder / f"{pol}.tif",
+                width=w,
+                height=h,
+                dtype="float32",
+                crs=crs,
+                transform=tr,
+                nodata=float("nan"),
+            )
+            for pol in ("vv", "vh")
+        }
     step = max(1, ROWS_PER_BLOCK // 2)
     for r0 in range(0, h, step):
         r1 = min(h, r0 + step)
@@ -74,23 +88,66 @@ def write_sar(ctx: Ctx, sensor: str, day: dt.date, index: int, peak: dt.date) ->
         if sensor == "rcm":
             gx, gy = to_utm.transform(gx, gy)
         vv, vh = sar_values(land, ctx.traits, state, (Y0 - gy) / 10.0, (gx - X0) / 10.0, r0)
-        writers["vv"].write(r0, vv)
-        writers["vh"].write(r0, vh)
+        for pol, values in (("vv", vv), ("vh", vh)):
+            if writers:
+                writers[pol].write(r0, values)
+            else:
+                blocks[pol].append(values)
     assets = {}
-    for pol, writer in writers.items():
-        assets[pol] = _stac.asset(
-            writer.close(),
-            title=f"{pol.upper()} sigma0 (linear)",
-            epsg=epsg,
+    if writers:
+        for pol, writer in writers.items():
+            assets[pol] = _stac.asset(
+                writer.close(),
+                title=f"{pol.upper()} sigma0 (linear)",
+                data_type="float32",
+                nodata="nan",
+                unit="1",
+                roles=("data", "backscatter"),
+                epsg=epsg,
+                transform=tr,
+                shape=(h, w),
+                resolution=res,
+            )
+            ctx.done()
+    else:
+        write_rcm_product(
+            folder,
+            {pol.upper(): np.concatenate(b, axis=0) for pol, b in blocks.items()},
+            values="sigma0",
+            lut_gains=np.linspace(*RCM_GAINS, w),
+            noise_db=np.linspace(*RCM_NOISE_DB, w),
+            lut_step=8,
+            product_id=item_id,
+            product_type="GCD",
+            satellite=f"RCM-{1 + index % 3}",
+            beam_mode="Medium Resolution 16m",
+            orbit_direction="Ascending" if asc else "Descending",
+            first_line_time=f"{when(day, 22.9 if asc else 11.1):%Y-%m-%dT%H:%M:%S}.000000Z",
+            pixel_spacing=res,
+            line_spacing=res,
+            crs=crs,
             transform=tr,
-            shape=(h, w),
-            data_type="float32",
-            nodata="nan",
-            resolution=res,
-            unit="1",
-            roles=("data", "backscatter"),
         )
-        ctx.done()
+        for pol in ("vv", "vh"):
+            assets[pol] = _stac.asset(
+                folder / "imagery" / f"{pol.upper()}.tif",
+                title=f"{pol.upper()} magnitude DN (calibrate with metadata/calibration LUTs)",
+                data_type="uint16",
+                nodata=0,
+                roles=("data", "backscatter"),
+                media_type=_stac.GEOTIFF,
+                epsg=epsg,
+                transform=tr,
+                shape=(h, w),
+                resolution=res,
+            )
+            ctx.done()
+        assets["product"] = pystac.Asset(
+            str(folder / "metadata" / "product.xml"),
+            title="RCM product.xml (calibration LUTs and noise levels in metadata/calibration)",
+            media_type="application/xml",
+            roles=["metadata"],
+        )
     geom, bbox = _stac.footprint(crs, (tr.c, tr.f - res * h, tr.c + res * w, tr.f))
     base = {
         "s1": ("sentinel-1a", "sentinel-1", ["c-sar"], "IW", 5.405),

@@ -25,6 +25,7 @@ EXT = {
     "mgrs": f"{_EXT}/mgrs/v1.0.0/schema.json",
 }
 COG = str(pystac.MediaType.COG)
+GEOTIFF = str(pystac.MediaType.GEOTIFF)
 GPKG = "application/geopackage+sqlite3"
 
 COLLECTIONS = {
@@ -37,7 +38,7 @@ COLLECTIONS = {
         ["raster", "proj", "sat", "sar", "processing"],
     ),
     "rcm-grd": (
-        "RADARSAT Constellation Mission GRD, geocoded sigma0 (generated)",
+        "RADARSAT Constellation Mission, geocoded RCM product folders (DN, LUTs; generated)",
         ["raster", "proj", "sat", "sar", "processing"],
     ),
     "dem": ("Digital elevation model (generated)", ["raster", "proj", "processing"]),
@@ -89,8 +90,9 @@ def asset(
     eo_band: dict[str, Any] | None = None,
     classes: list[dict[str, Any]] | None = None,
     roles: tuple[str, ...] = ("data",),
+    media_type: str = COG,
 ) -> pystac.Asset:
-    """A COG asset with projection, raster (and eo / classification) fields."""
+    """A raster asset (a COG by default) with projection, raster (and eo / classification) fields."""
     t = tuple(transform)[:6]
     left, top = t[2], t[5]
     right, bottom = left + t[0] * shape[1], top + t[4] * shape[0]
@@ -115,7 +117,7 @@ def asset(
     if classes is not None:
         extra["classification:classes"] = classes
     return pystac.Asset(
-        str(path), title=title, media_type=COG, roles=list(roles), extra_fields=extra
+        str(path), title=title, media_type=media_type, roles=list(roles), extra_fields=extra
     )
 
 

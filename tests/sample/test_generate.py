@@ -11,6 +11,7 @@ import pystac
 import pytest
 import rasterio
 import rasterio.features
+import rasterio.warp
 from scipy import ndimage
 from sklearn.ensemble import RandomForestClassifier
 
@@ -68,7 +69,7 @@ def test_collections_assets_and_cogs(cat: pystac.Catalog) -> None:
             "scl",
         },
         "sentinel-1-grd": {"vv", "vh"},
-        "rcm-grd": {"vv", "vh"},
+        "rcm-grd": {"vv", "vh", "product"},
         "dem": {"dem"},
         "landcover-truth": {"landcover", "reference_water", "polygons"},
         "flood-truth": {"flood"},
@@ -90,6 +91,9 @@ def test_collections_assets_and_cogs(cat: pystac.Catalog) -> None:
         it = _items(cat, cid)[0]
         with rasterio.open(it.assets[key].get_absolute_href()) as ds:
             assert ds.crs.to_epsg() == epsg and ds.res == (res, res)
+            assert list(ds.shape) == it.assets[key].extra_fields["proj:shape"]
+            if cid == "rcm-grd":  # RCM imagery is a product GeoTIFF, not a COG
+                continue
             assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
             by, bx = ds.block_shapes[0]
             assert by == bx and bx in (64, 256, 512)  # square tiles, not strips
@@ -207,6 +211,42 @@ def test_s1_water_dark_and_speckle(cat: pystac.Catalog, scn: Scenario) -> None:
     values = vv.reshape(shape)[inner]
     assert values.size > 30
     assert values.std() / values.mean() == pytest.approx(1 / np.sqrt(4.4), abs=0.08)
+
+
+def test_rcm_product_layout_and_calibration(cat: pystac.Catalog, scn: Scenario) -> None:
+    from mus_lab.ard import open_rcm
+
+    item = _items(cat, "rcm-grd")[0]
+    for pol in ("vv", "vh"):
+        a = item.assets[pol]
+        band = a.extra_fields["raster:bands"][0]
+        assert a.href.endswith(f"imagery/{pol.upper()}.tif")
+        assert band["data_type"] == "uint16" and band["nodata"] == 0
+        assert "scale" not in band and "offset" not in band
+    meta = item.assets["product"]
+    assert meta.roles == ["metadata"] and meta.media_type == "application/xml"
+    assert meta.href.endswith("metadata/product.xml")
+    prod = open_rcm(meta.get_absolute_href())
+    assert prod.product_type == "GCD" and set(prod.polarizations) == {"VV", "VH"}
+    assert prod.orbit_direction.lower() == item.properties["sat:orbit_state"]
+    dn = _read(item, "vv")
+    assert dn.dtype == np.uint16 and (dn > 0).mean() > 0.5  # rotated grid: corners empty
+    sigma0 = prod.calibrated("VV").values
+    ok = np.isfinite(sigma0)
+    assert np.array_equal(ok, dn > 0)  # DN 0 is exactly the no-data of calibrated values
+    with rasterio.open(item.assets["vv"].get_absolute_href()) as ds:
+        rows, cols = np.indices(ds.shape)
+        xs, ys = rasterio.transform.xy(ds.transform, rows.ravel(), cols.ravel())
+        xs, ys = rasterio.warp.transform(ds.crs, "EPSG:32618", xs, ys)
+    with rasterio.open(scn.landcover) as lc:
+        r, c = rasterio.transform.rowcol(lc.transform, xs, ys)
+        inside = (np.asarray(r) >= 0) & (np.asarray(r) < lc.height)
+        inside &= (np.asarray(c) >= 0) & (np.asarray(c) < lc.width)
+        code = np.full(inside.shape, 0)
+        code[inside] = lc.read(1)[np.asarray(r)[inside], np.asarray(c)[inside]]
+    db = 10 * np.log10(sigma0.ravel())
+    water, land = ok.ravel() & (code == 4), ok.ravel() & inside & (code != 4)
+    assert np.median(db[water]) < np.median(db[land]) - 5
 
 
 def test_polygons(scn: Scenario) -> None:
