@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -121,6 +121,162 @@ def search_cmd(
     if output is not None:
         write_json(result.item_collection().to_dict(), output)
         typer.echo(f"Items written to {output}")
+
+
+ard_app = typer.Typer(
+    help="Make analysis-ready data on the Sentinel-2 10 m grid and add it to a local catalog.",
+    no_args_is_help=True,
+)
+app.add_typer(ard_app, name="ard")
+
+
+def _bbox(value: str | None) -> tuple[float, ...] | None:
+    if not value:
+        return None
+    try:
+        box = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        typer.secho(
+            f"Error: --bbox {value!r} must be four numbers separated by commas.", fg="red", err=True
+        )
+        raise typer.Exit(code=2) from None
+    return box
+
+
+def _ard_run(
+    sensor: str,
+    catalog: str,
+    collection: str,
+    out_collection: str,
+    bbox: str | None,
+    datetime: str | None,
+    overwrite: bool,
+    *,
+    invalid: tuple[int, ...] = (0, 1, 3, 8, 9, 10),
+    every: int | None = None,
+    speckle: str | None = None,
+) -> None:
+    from mus_lab import ard, cube
+    from mus_lab import catalog as cat
+
+    box = _bbox(bbox)
+    if speckle not in (None, "lee", "refined_lee", "lee_sigma"):
+        typer.secho(
+            f"Error: --speckle {speckle!r}: choose lee, refined_lee or lee_sigma.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    options = {"invalid": invalid, "every": every, "speckle": speckle}
+    try:
+        items = cat.search(catalog, collections=collection, bbox=box, datetime=datetime)
+        typer.echo(f"{len(items)} {collection} items")
+        if sensor == "s2":
+            ds = ard.prepare_s2(
+                items,
+                bbox=box,
+                invalid_classes=invalid,
+                chunks={"time": -1, "x": 512, "y": 512},
+            )
+            if every:
+                ds = ard.s2_time_series(ds, every_days=every)
+        else:
+            try:
+                s2 = cat.search(
+                    catalog, collections="sentinel-2-l2a", bbox=box, datetime=datetime, max_items=1
+                )
+                grid = cube.reference_geobox(s2, bbox=box)
+            except MusLabError:
+                grid = cube.reference_geobox(items, bbox=box)
+            method = cast(Any, speckle)
+            if sensor == "s1":
+                ds = ard.prepare_s1(items, geobox=grid, speckle=method)
+            else:
+                ds = ard.prepare_rcm(items, geobox=grid, speckle=method)
+        coll = ard.write(
+            ds,
+            catalog,
+            out_collection,
+            sources=list(items),
+            parameters={k: str(v) for k, v in options.items()},
+            overwrite=overwrite,
+        )
+    except MusLabError as exc:
+        _fail(exc)
+    n = len(list(coll.get_items()))
+    typer.echo(
+        f"Wrote {n} item(s) of '{out_collection}' ({', '.join(map(str, ds.data_vars))}) into {catalog}"
+    )
+
+
+@ard_app.command("s2")
+def ard_s2(
+    catalog: Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")],
+    collection: Annotated[str, typer.Option(help="Sentinel-2 L2A collection.")] = "sentinel-2-l2a",
+    out_collection: Annotated[str, typer.Option(help="Collection id to write.")] = "s2-l2a-ard",
+    bbox: Annotated[str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat")] = None,
+    datetime: Annotated[
+        str | None, typer.Option(help="Interval, e.g. 2022-03-01/2022-08-31.")
+    ] = None,
+    invalid: Annotated[str, typer.Option(help="SCL classes treated as invalid.")] = "0,1,3,8,9,10",
+    every: Annotated[
+        int | None, typer.Option(help="Gap-fill onto a grid of this many days (and add indices).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing ARD collection.")] = False,
+) -> None:
+    """Sentinel-2 L2A: reflectance, quality bits and validity (optionally gap-filled with indices)."""
+    try:
+        classes = tuple(int(v) for v in invalid.split(","))
+    except ValueError:
+        typer.secho(
+            f"Error: --invalid {invalid!r} must be SCL class numbers separated by commas.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(code=2) from None
+    _ard_run(
+        "s2",
+        catalog,
+        collection,
+        out_collection,
+        bbox,
+        datetime,
+        overwrite,
+        invalid=classes,
+        every=every,
+    )
+
+
+@ard_app.command("s1")
+def ard_s1(
+    catalog: Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")],
+    collection: Annotated[str, typer.Option(help="Sentinel-1 collection.")] = "sentinel-1-grd",
+    out_collection: Annotated[str, typer.Option(help="Collection id to write.")] = "s1-ard",
+    bbox: Annotated[str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat")] = None,
+    datetime: Annotated[
+        str | None, typer.Option(help="Interval, e.g. 2022-03-01/2022-08-31.")
+    ] = None,
+    speckle: Annotated[str | None, typer.Option(help="lee, refined_lee or lee_sigma.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing ARD collection.")] = False,
+) -> None:
+    """Sentinel-1: backscatter (linear) on the S2 grid, data mask, optional speckle filter."""
+    _ard_run("s1", catalog, collection, out_collection, bbox, datetime, overwrite, speckle=speckle)
+
+
+@ard_app.command("rcm")
+def ard_rcm(
+    catalog: Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")],
+    collection: Annotated[str, typer.Option(help="RCM collection.")] = "rcm-grd",
+    out_collection: Annotated[str, typer.Option(help="Collection id to write.")] = "rcm-ard",
+    bbox: Annotated[str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat")] = None,
+    datetime: Annotated[
+        str | None, typer.Option(help="Interval, e.g. 2022-03-01/2022-08-31.")
+    ] = None,
+    speckle: Annotated[str | None, typer.Option(help="lee, refined_lee or lee_sigma.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing ARD collection.")] = False,
+) -> None:
+    """RCM: sigma0 calibrated from product.xml LUTs in native geometry, then onto the S2 grid."""
+    _ard_run("rcm", catalog, collection, out_collection, bbox, datetime, overwrite, speckle=speckle)
 
 
 @app.command("demo")

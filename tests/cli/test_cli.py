@@ -58,3 +58,34 @@ def test_sample_refuses_to_overwrite(tmp_path):
     result = runner.invoke(app, ["sample", "--out", str(target), "--size", "64"])
     assert result.exit_code == 2
     assert "overwrite" in result.output
+
+
+def test_ard_commands_write_ard_into_the_catalog(scenario, tmp_path):
+    import shutil
+
+    from mus_lab import catalog
+
+    root = tmp_path / "cat"
+    shutil.copytree(scenario.catalog_path.parent, root)
+    period = "2022-04-01/2022-05-31"
+    r = runner.invoke(app, ["ard", "s2", str(root), "--datetime", period, "--every", "10"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["ard", "s1", str(root), "--datetime", period, "--speckle", "lee"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["ard", "rcm", str(root), "--datetime", period])
+    assert r.exit_code == 0, r.output
+    s2 = catalog.search(root, collections="s2-l2a-ard")
+    s1 = catalog.search(root, collections="s1-ard")
+    rcm = catalog.search(root, collections="rcm-ard")
+    assert len(s2) >= 6 and len(s1) >= 4 and len(rcm) >= 2  # 10-day series (+ summary); SAR dates
+    assert {"ndvi", "mndwi", "red"} <= set(s2[0].assets)
+    assert {"vv", "vh", "mask"} <= set(s1[0].assets)
+
+
+def test_ard_bad_input_is_a_message(scenario, tmp_path):
+    r = runner.invoke(app, ["ard", "s2", str(scenario.catalog_path), "--invalid", "a,b"])
+    assert r.exit_code == 2 and "SCL class numbers" in r.output
+    r = runner.invoke(app, ["ard", "s2", str(scenario.catalog_path), "--invalid", "0,12"])
+    assert r.exit_code == 2 and "Unknown SCL classes" in r.output
+    r = runner.invoke(app, ["ard", "s1", str(tmp_path / "nowhere")])
+    assert r.exit_code == 2 and "Traceback" not in r.output
