@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pystac
 import xarray as xr
+from rasterio.errors import RasterioError
 
 from mus_lab._io import write_cog, write_json
 from mus_lab.cube import geobox_of
@@ -95,6 +96,26 @@ def write(
             f"Collection folder {dest} exists: pass overwrite=True or choose another collection id."
         )
     gbox = geobox_of(ds)
+    try:
+        return _write(ds, root_json, dest, collection, gbox, sources, parameters, description)
+    except RasterioError as exc:
+        raise ARDError(
+            f"Reading a source raster failed while writing {collection!r} ({exc}): a COG is probably "
+            "corrupt or truncated (GDAL names it in the log above). Re-download that item, or leave it "
+            "out of the search; nothing was written."
+        ) from exc
+
+
+def _write(
+    ds: xr.Dataset,
+    root_json: Path,
+    dest: Path,
+    collection: str,
+    gbox: Any,
+    sources: Iterable[Any],
+    parameters: Mapping[str, Any] | None,
+    description: str,
+) -> pystac.Collection:
     if "valid" in ds:
         counts = ds["valid"].sum(("y", "x")).compute()
         if int(counts.sum()) == 0:

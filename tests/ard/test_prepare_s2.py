@@ -153,3 +153,21 @@ def test_no_valid_pixel_writes_nothing(prepared, scenario, tmp_path):
     assert sorted(p.name for p in root.iterdir()) == before
     assert "empty-ard" not in (root / "catalog.json").read_text()
     assert pystac.Catalog.from_file(str(root / "catalog.json"))
+
+
+def test_truncated_cog_is_a_clear_error_and_nothing_is_written(tmp_path):
+    from mus_lab import sample
+
+    sc = sample.generate(
+        tmp_path / "sc", size=64, start="2022-04-01", end="2022-05-15", sensors=("s2",)
+    )
+    items = catalog.search(sc.catalog_path, collections="sentinel-2-l2a")
+    href = items[1].assets["red"].get_absolute_href()
+    data = open(href, "rb").read()
+    with open(href, "wb") as f:
+        f.write(data[: len(data) // 2])
+    before = sorted(p.name for p in sc.catalog_path.parent.iterdir())
+    ds = ard.prepare_s2(items, bands=("red",))
+    with pytest.raises(ARDError, match="corrupt or truncated"):
+        ard.write(ds, sc.catalog_path, "bad-ard")
+    assert sorted(p.name for p in sc.catalog_path.parent.iterdir()) == before
