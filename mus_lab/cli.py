@@ -65,6 +65,19 @@ def sample_cmd(
     typer.echo(scenario.summary())
 
 
+def _bbox(value: str | None) -> tuple[float, ...] | None:
+    if not value:
+        return None
+    try:
+        box = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        typer.secho(
+            f"Error: --bbox {value!r} must be four numbers separated by commas.", fg="red", err=True
+        )
+        raise typer.Exit(code=2) from None
+    return box
+
+
 @app.command("search")
 def search_cmd(
     catalog: Annotated[
@@ -93,17 +106,7 @@ def search_cmd(
     from mus_lab import catalog as cat
     from mus_lab._io import write_json
 
-    box = None
-    if bbox:
-        try:
-            box = tuple(float(v) for v in bbox.split(","))
-        except ValueError:
-            typer.secho(
-                f"Error: --bbox {bbox!r} must be four numbers separated by commas.",
-                fg="red",
-                err=True,
-            )
-            raise typer.Exit(code=2) from None
+    box = _bbox(bbox)
     try:
         result = cat.search(
             catalog,
@@ -128,19 +131,6 @@ ard_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(ard_app, name="ard")
-
-
-def _bbox(value: str | None) -> tuple[float, ...] | None:
-    if not value:
-        return None
-    try:
-        box = tuple(float(v) for v in value.split(","))
-    except ValueError:
-        typer.secho(
-            f"Error: --bbox {value!r} must be four numbers separated by commas.", fg="red", err=True
-        )
-        raise typer.Exit(code=2) from None
-    return box
 
 
 def _ard_run(
@@ -209,20 +199,25 @@ def _ard_run(
     )
 
 
+CatalogArg = Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")]
+BboxOpt = Annotated[str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat")]
+DatetimeOpt = Annotated[str | None, typer.Option(help="Interval, e.g. 2022-03-01/2022-08-31.")]
+SpeckleOpt = Annotated[str | None, typer.Option(help="lee, refined_lee or lee_sigma.")]
+OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing ARD collection.")]
+
+
 @ard_app.command("s2")
 def ard_s2(
-    catalog: Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")],
+    catalog: CatalogArg,
     collection: Annotated[str, typer.Option(help="Sentinel-2 L2A collection.")] = "sentinel-2-l2a",
     out_collection: Annotated[str, typer.Option(help="Collection id to write.")] = "s2-l2a-ard",
-    bbox: Annotated[str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat")] = None,
-    datetime: Annotated[
-        str | None, typer.Option(help="Interval, e.g. 2022-03-01/2022-08-31.")
-    ] = None,
+    bbox: BboxOpt = None,
+    datetime: DatetimeOpt = None,
     invalid: Annotated[str, typer.Option(help="SCL classes treated as invalid.")] = "0,1,3,8,9,10",
     every: Annotated[
         int | None, typer.Option(help="Gap-fill onto a grid of this many days (and add indices).")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing ARD collection.")] = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Sentinel-2 L2A: reflectance, quality bits and validity (optionally gap-filled with indices)."""
     try:
@@ -249,15 +244,13 @@ def ard_s2(
 
 @ard_app.command("s1")
 def ard_s1(
-    catalog: Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")],
+    catalog: CatalogArg,
     collection: Annotated[str, typer.Option(help="Sentinel-1 collection.")] = "sentinel-1-grd",
     out_collection: Annotated[str, typer.Option(help="Collection id to write.")] = "s1-ard",
-    bbox: Annotated[str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat")] = None,
-    datetime: Annotated[
-        str | None, typer.Option(help="Interval, e.g. 2022-03-01/2022-08-31.")
-    ] = None,
-    speckle: Annotated[str | None, typer.Option(help="lee, refined_lee or lee_sigma.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing ARD collection.")] = False,
+    bbox: BboxOpt = None,
+    datetime: DatetimeOpt = None,
+    speckle: SpeckleOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Sentinel-1: backscatter (linear) on the S2 grid, data mask, optional speckle filter."""
     _ard_run("s1", catalog, collection, out_collection, bbox, datetime, overwrite, speckle=speckle)
@@ -265,15 +258,13 @@ def ard_s1(
 
 @ard_app.command("rcm")
 def ard_rcm(
-    catalog: Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")],
+    catalog: CatalogArg,
     collection: Annotated[str, typer.Option(help="RCM collection.")] = "rcm-grd",
     out_collection: Annotated[str, typer.Option(help="Collection id to write.")] = "rcm-ard",
-    bbox: Annotated[str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat")] = None,
-    datetime: Annotated[
-        str | None, typer.Option(help="Interval, e.g. 2022-03-01/2022-08-31.")
-    ] = None,
-    speckle: Annotated[str | None, typer.Option(help="lee, refined_lee or lee_sigma.")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing ARD collection.")] = False,
+    bbox: BboxOpt = None,
+    datetime: DatetimeOpt = None,
+    speckle: SpeckleOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """RCM: sigma0 calibrated from product.xml LUTs in native geometry, then onto the S2 grid."""
     _ard_run("rcm", catalog, collection, out_collection, bbox, datetime, overwrite, speckle=speckle)

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from mus_lab.ard._s2 import S2_BANDS
 from mus_lab.errors import ARDError
 
 __all__ = ["SPYNDEX_BANDS", "iota2_features", "spectral_indices"]
@@ -31,19 +32,6 @@ SPYNDEX_BANDS: Mapping[str, str] = {
     "swir16": "S1",
     "swir22": "S2",
 }
-
-S2_BANDS = (
-    "blue",
-    "green",
-    "red",
-    "rededge1",
-    "rededge2",
-    "rededge3",
-    "nir",
-    "nir08",
-    "swir16",
-    "swir22",
-)
 
 
 def _valid(ds: xr.Dataset, bands: Sequence[str], nodata: float | None) -> xr.DataArray:
