@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,10 @@ def write(
     parameters: Mapping[str, Any] | None = None,
     description: str = "",
     overwrite: bool = False,
+    level: str = "L2A-ARD",
+    properties: Mapping[str, Any] | None = None,
+    asset_fields: Mapping[str, Mapping[str, Any]] | None = None,
+    extensions: Iterable[str] = (),
 ) -> pystac.Collection:
     """Write an ARD cube as COGs + a STAC collection added to a local catalog.
 
@@ -77,6 +82,14 @@ def write(
         Processing parameters recorded in each item.
     overwrite
         Replace an existing collection of the same id.
+    level
+        ``processing:level`` of the items (``"L2A-ARD"``, ``"L3-landcover"``, ...).
+    properties
+        Extra item properties (e.g. ``{"mus_lab:model": "rf"}``).
+    asset_fields
+        Extra fields per variable's asset, e.g. ``{"class": {"classification:classes": [...]}}``.
+    extensions
+        STAC extension schema URLs the items declare (e.g. the classification extension's).
 
     Raises
     ------
@@ -97,13 +110,31 @@ def write(
         )
     gbox = geobox_of(ds)
     try:
-        return _write(ds, root_json, dest, collection, gbox, sources, parameters, description)
+        return _write(
+            ds,
+            root_json,
+            dest,
+            collection,
+            gbox,
+            sources,
+            parameters,
+            description,
+            _Extras(level, dict(properties or {}), dict(asset_fields or {}), tuple(extensions)),
+        )
     except RasterioError as exc:
         raise ARDError(
             f"Reading a source raster failed while writing {collection!r} ({exc}): a COG is probably "
             "corrupt or truncated (GDAL names it in the log above). Re-download that item, or leave it "
             "out of the search; nothing was written."
         ) from exc
+
+
+@dataclass(frozen=True)
+class _Extras:
+    level: str
+    properties: dict[str, Any]
+    asset_fields: dict[str, Mapping[str, Any]]
+    extensions: tuple[str, ...]
 
 
 def _write(
@@ -115,6 +146,7 @@ def _write(
     sources: Iterable[Any],
     parameters: Mapping[str, Any] | None,
     description: str,
+    extras: _Extras,
 ) -> pystac.Collection:
     if "valid" in ds:
         counts = ds["valid"].sum(("y", "x")).compute()
@@ -162,11 +194,13 @@ def _write(
                     "proj:shape": list(gbox.shape),
                     "proj:transform": list(gbox.affine)[:6],
                     "processing:software": {"mus_lab": __version__},
-                    "processing:level": "L2A-ARD",
+                    "processing:level": extras.level,
                     "processing:lineage": description or f"mus_lab.ard -> {collection}",
                     "mus_lab:parameters": params,
+                    **extras.properties,
                 },
                 collection=collection,
+                stac_extensions=list(extras.extensions),
             )
             for link in links:
                 item.add_link(link.clone())
@@ -200,7 +234,8 @@ def _write(
                                         else {}
                                     ),
                                 }
-                            ]
+                            ],
+                            **dict(extras.asset_fields.get(name, {})),
                         },
                     ),
                 )
