@@ -98,3 +98,14 @@ class MetadataError(ARDError, ValueError):
 
 class ProductFileError(ARDError, FileNotFoundError):
     """A file that a SAR product needs (LUT, noise, imagery, annotation) is missing."""
+
+
+# --- classify ----------------------------------------------------------------------------------
+
+
+class ClassifyError(MusLabError):
+    """Land-cover classification: samples, models, prediction or accuracy assessment."""
+
+
+class ConfusionMatrixError(ClassifyError, ValueError):
+    """A confusion matrix that is malformed or does not match the map's labels."""
