@@ -9,18 +9,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import xarray as xr
 
-__all__ = ["atomic_path", "write_cog", "write_json"]
+__all__ = ["CogSpec", "atomic_path", "write_cog", "write_cogs", "write_json"]
 
-_WRITE_LOCK = threading.Lock()
 #: GDAL block cache (MB) while writing: bounded, so memory does not grow with the area.
 GDAL_CACHE_MB = 256
 
@@ -50,14 +51,177 @@ def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
-def _lock() -> Any:
-    try:
-        from distributed import Lock, get_client
+@dataclass(frozen=True)
+class CogSpec:
+    """One COG to write: the array (``(y, x)`` or ``(band, y, x)``) and how to store it."""
 
-        get_client()
-        return Lock("mus_lab-write-cog")
+    data: xr.DataArray
+    path: Path
+    nodata: float | int | None = None
+    overview_resampling: str = "nearest"
+    tags: Mapping[str, Any] | None = None
+    band_names: Sequence[str] | None = None
+
+
+def _prepared(spec: CogSpec) -> tuple[xr.DataArray, float | int | None]:
+    arr = spec.data
+    if arr.ndim not in (2, 3):
+        raise ValueError(f"write_cog needs (y, x) or (band, y, x), got dims {arr.dims}")
+    if arr.ndim == 3:
+        lead = next(d for d in arr.dims if d not in ("y", "x"))
+        arr = arr.transpose(lead, "y", "x")
+        if arr.chunks:
+            arr = arr.chunk({lead: -1})
+    else:
+        arr = arr.transpose("y", "x")
+    if arr.dtype == bool:
+        arr = arr.astype("uint8")
+    nodata = spec.nodata
+    if nodata is None:
+        nodata = arr.attrs.get("nodata", arr.attrs.get("_FillValue"))
+    return arr, nodata
+
+
+def _windows(arr: xr.DataArray, size: int = 2048) -> list[tuple[slice, slice]]:
+    """Spatial windows following the array's dask chunks (or ``size`` tiles for numpy)."""
+    ny, nx = arr.sizes["y"], arr.sizes["x"]
+    if arr.chunks:
+        ys = arr.chunksizes["y"]
+        xs = arr.chunksizes["x"]
+    else:
+        ys = tuple(min(size, ny - i) for i in range(0, ny, size))
+        xs = tuple(min(size, nx - i) for i in range(0, nx, size))
+    yo = np.cumsum((0, *ys))
+    xo = np.cumsum((0, *xs))
+    return [
+        (slice(int(yo[i]), int(yo[i + 1])), slice(int(xo[j]), int(xo[j + 1])))
+        for i in range(len(ys))
+        for j in range(len(xs))
+    ]
+
+
+def _workers() -> int:
+    try:
+        from distributed import get_client
+
+        return max(1, sum(get_client().nthreads().values()))
     except (ImportError, ValueError):
-        return _WRITE_LOCK
+        return max(1, int(dask.config.get("num_workers", None) or os.cpu_count() or 1))
+
+
+def write_cogs(
+    specs: Sequence[CogSpec],
+    *,
+    compress: str = "DEFLATE",
+    blocksize: int = 512,
+    batch_bytes: int = 256 * 2**20,
+) -> list[Path]:
+    """Write several COGs on one grid in one streaming pass over the dask chunks.
+
+    Each batch of spatial windows is computed once for all outputs (``dask.compute`` on
+    the slices, so the upstream work they share is done once, on the local threads or the
+    cluster of the current ``distributed`` client) and written into tiled GeoTIFFs in this
+    process; at most ``batch_bytes`` of results are held at a time, so memory does not grow
+    with the area. GDAL's COG driver then adds overviews, and each file is renamed into
+    place only when all are complete.
+    """
+    import rasterio
+    import rasterio.shutil
+    from odc.geo.geobox import GeoBox
+    from rasterio.windows import Window
+
+    if not specs:
+        return []
+    prepared = [_prepared(s) for s in specs]
+    gboxes: list[GeoBox] = []
+    for arr, _ in prepared:
+        odc = getattr(arr, "odc", None)
+        gbox = odc.geobox if odc is not None else None
+        if not isinstance(gbox, GeoBox):
+            raise ValueError("write_cogs needs arrays with a georeferenced (y, x) grid")
+        gboxes.append(gbox)
+    first = gboxes[0]
+    if any(g.shape != first.shape or g.affine != first.affine for g in gboxes[1:]):
+        raise ValueError("write_cogs: all outputs of one pass must share one grid")
+    staging: list[tuple[Path, Path, Path]] = []
+    try:
+        for spec in specs:
+            final = Path(spec.path)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmpdir = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+            staging.append((final, tmpdir / "staged.tif", tmpdir / "cog.tif"))
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
+            dsts = []
+            for (arr, nodata), gbox, (_, staged, _) in zip(prepared, gboxes, staging, strict=True):
+                dsts.append(
+                    stack.enter_context(
+                        rasterio.open(
+                            staged,
+                            "w",
+                            driver="GTiff",
+                            width=gbox.shape.x,
+                            height=gbox.shape.y,
+                            count=arr.shape[0] if arr.ndim == 3 else 1,
+                            dtype=str(arr.dtype),
+                            crs=gbox.crs.to_wkt() if gbox.crs is not None else None,
+                            transform=gbox.affine,
+                            nodata=nodata,
+                            tiled=True,
+                            blockxsize=blocksize,
+                            blockysize=blocksize,
+                            compress="DEFLATE",
+                            BIGTIFF="IF_SAFER",
+                        )
+                    )
+                )
+            windows = _windows(prepared[0][0])
+            per_window = sum(
+                arr.dtype.itemsize * (arr.shape[0] if arr.ndim == 3 else 1) for arr, _ in prepared
+            )
+            biggest = max((ys.stop - ys.start) * (xs.stop - xs.start) for ys, xs in windows)
+            batch = max(1, min(2 * _workers(), batch_bytes // max(1, per_window * biggest)))
+            for b0 in range(0, len(windows), batch):
+                chunk = windows[b0 : b0 + batch]
+                parts = [arr.data[..., ys, xs] for ys, xs in chunk for arr, _ in prepared]
+                values = dask.compute(*parts) if any(arr.chunks for arr, _ in prepared) else parts
+                it = iter(values)
+                for ys, xs in chunk:
+                    win = Window(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start)
+                    for dst, (arr, _) in zip(dsts, prepared, strict=True):
+                        block = np.asarray(next(it))
+                        if arr.ndim == 2:
+                            dst.write(block, 1, window=win)
+                        else:
+                            dst.write(block, window=win)
+            for dst, spec in zip(dsts, specs, strict=True):
+                if spec.tags:
+                    dst.update_tags(
+                        **{
+                            k: (v if isinstance(v, str) else json.dumps(v))
+                            for k, v in spec.tags.items()
+                        }
+                    )
+                for i, name in enumerate(spec.band_names or [], start=1):
+                    dst.set_band_description(i, name)
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            for (arr, _), spec, (_, staged, cog) in zip(prepared, specs, staging, strict=True):
+                rasterio.shutil.copy(
+                    staged,
+                    cog,
+                    driver="COG",
+                    COMPRESS=compress,
+                    BLOCKSIZE=blocksize,
+                    OVERVIEW_RESAMPLING=spec.overview_resampling.upper(),
+                    PREDICTOR="YES" if np.dtype(arr.dtype).kind == "f" else "NO",
+                )
+                staged.unlink()
+        for final, _, cog in staging:
+            os.replace(cog, final)
+    finally:
+        for _, staged, _ in staging:
+            shutil.rmtree(staged.parent, ignore_errors=True)
+    return [final for final, _, _ in staging]
 
 
 def write_cog(
@@ -69,18 +233,20 @@ def write_cog(
     overview_resampling: str = "nearest",
     blocksize: int = 512,
     tags: Mapping[str, Any] | None = None,
-    band_names: list[str] | None = None,
+    band_names: Sequence[str] | None = None,
 ) -> Path:
     """Write a 2-D (y, x) or 3-D (band, y, x) DataArray as a COG, streaming dask chunks.
 
-    The array is written chunk by chunk into a tiled GeoTIFF, then GDAL's COG driver
-    copies it (adding overviews), both under temporary names; the COG is renamed into
-    place at the end.
+    The array is computed window by window (following its dask chunks) into a tiled
+    GeoTIFF, then GDAL's COG driver copies it (adding overviews), both under temporary
+    names; the COG is renamed into place at the end. Works with the threaded scheduler
+    and with a ``distributed`` client (local cluster or Dask Gateway). To write several
+    outputs that share upstream work, use :func:`write_cogs` (one pass).
 
     Parameters
     ----------
     data
-        Array with a CRS (odc-geo or rioxarray) and ``y``/``x`` dims.
+        Array with a CRS (odc-geo) and ``y``/``x`` dims.
     path
         Destination ``.tif``.
     nodata
@@ -92,61 +258,5 @@ def write_cog(
     band_names
         Descriptions of the bands (e.g. ``["VV", "VH"]``).
     """
-    import rasterio
-    import rasterio.shutil
-    import rioxarray  # noqa: F401  (registers .rio)
-
-    if data.ndim not in (2, 3):
-        raise ValueError(f"write_cog needs (y, x) or (band, y, x), got dims {data.dims}")
-    arr = data
-    if arr.ndim == 3:
-        lead = next(d for d in arr.dims if d not in ("y", "x"))
-        arr = arr.transpose(lead, "y", "x")
-    else:
-        arr = arr.transpose("y", "x")
-    crs = None
-    odc = getattr(arr, "odc", None)
-    if odc is not None and odc.crs is not None:
-        crs = odc.crs.to_wkt()
-    if crs is not None:
-        arr = arr.rio.write_crs(crs)
-    if nodata is None:
-        nodata = arr.attrs.get("nodata", arr.attrs.get("_FillValue"))
-    if nodata is not None:
-        arr = arr.rio.write_nodata(nodata, encoded=False)
-    arr = arr.drop_vars([c for c in arr.coords if c not in arr.dims and c != "spatial_ref"])
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{final.name}.", dir=final.parent) as tmpdir:
-        staged, cog = Path(tmpdir) / "staged.tif", Path(tmpdir) / "cog.tif"
-        # GDAL's block cache defaults to 5 % of RAM and fills with dirty blocks while a large
-        # GeoTIFF is written: bound it so that memory does not grow with the area.
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            arr.rio.to_raster(
-                staged,
-                tiled=True,
-                blockxsize=blocksize,
-                blockysize=blocksize,
-                compress="DEFLATE",
-                lock=_lock() if arr.chunks else None,
-                compute=True,
-            )
-        with rasterio.open(staged, "r+") as dst:
-            if tags:
-                dst.update_tags(
-                    **{k: (v if isinstance(v, str) else json.dumps(v)) for k, v in tags.items()}
-                )
-            for i, name in enumerate(band_names or [], start=1):
-                dst.set_band_description(i, name)
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            rasterio.shutil.copy(
-                staged,
-                cog,
-                driver="COG",
-                COMPRESS=compress,
-                BLOCKSIZE=blocksize,
-                OVERVIEW_RESAMPLING=overview_resampling.upper(),
-                PREDICTOR="YES" if np.dtype(arr.dtype).kind == "f" else "NO",
-            )
-        os.replace(cog, final)
-    return final
+    spec = CogSpec(data, Path(path), nodata, overview_resampling, tags, band_names)
+    return write_cogs([spec], compress=compress, blocksize=blocksize)[0]

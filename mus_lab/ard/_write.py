@@ -28,7 +28,7 @@ import pystac
 import xarray as xr
 from rasterio.errors import RasterioError
 
-from mus_lab._io import write_cog, write_json
+from mus_lab._io import CogSpec, write_cogs, write_json
 from mus_lab.cube import geobox_of
 from mus_lab.errors import ARDError
 
@@ -129,6 +129,14 @@ def write(
         ) from exc
 
 
+def _any_nonzero(path: Path) -> bool:
+    """Whether a written (uint8) mask has any non-zero pixel, read block by block."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return any(src.read(1, window=w).any() for _, w in src.block_windows(1))
+
+
 @dataclass(frozen=True)
 class _Extras:
     level: str
@@ -148,13 +156,6 @@ def _write(
     description: str,
     extras: _Extras,
 ) -> pystac.Collection:
-    if "valid" in ds:
-        counts = ds["valid"].sum(("y", "x")).compute()
-        if int(counts.sum()) == 0:
-            raise ARDError(
-                "No valid pixel in any date (all cloudy, masked or no data): nothing written. "
-                "Widen the dates, relax the invalid classes or pick another area."
-            )
     from mus_lab import __version__
 
     footprint = gbox.extent.to_crs("EPSG:4326")
@@ -169,6 +170,8 @@ def _write(
     tmp = Path(tempfile.mkdtemp(prefix=f".{collection}.tmp-", dir=root_json.parent))
     try:
         items: list[pystac.Item] = []
+        specs: list[CogSpec] = []
+        valid_paths: list[Path] = []
         groups: list[tuple[str, dt.datetime, list[str], xr.Dataset]] = []
         if "time" in ds.dims:
             for t in ds.time.values:
@@ -210,14 +213,18 @@ def _write(
                     da = da.astype("uint8")
                 nodata = _nodata_for(da)
                 path = tmp / item_id / f"{name}.tif"
-                write_cog(
-                    da,
-                    path,
-                    nodata=nodata,
-                    overview_resampling="average"
-                    if np.issubdtype(da.dtype, np.floating)
-                    else "nearest",
+                specs.append(
+                    CogSpec(
+                        da,
+                        path,
+                        nodata=nodata,
+                        overview_resampling="average"
+                        if np.issubdtype(da.dtype, np.floating)
+                        else "nearest",
+                    )
                 )
+                if name == "valid":
+                    valid_paths.append(path)
                 item.add_asset(
                     name,
                     pystac.Asset(
@@ -240,6 +247,13 @@ def _write(
                     ),
                 )
             items.append(item)
+        # One streaming pass computes every asset (shared upstream work done once).
+        write_cogs(specs)
+        if valid_paths and not any(_any_nonzero(p) for p in valid_paths):
+            raise ARDError(
+                "No valid pixel in any date (all cloudy, masked or no data): nothing written. "
+                "Widen the dates, relax the invalid classes or pick another area."
+            )
         coll = pystac.Collection(
             collection,
             description or f"Analysis-ready data written by mus_lab {__version__}",

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from mus_lab import catalog, compute, cube, sample
+from mus_lab import ard, catalog, compute, cube, sample
 from mus_lab._io import write_cog, write_json
 
 __all__ = ["DemoReport", "run_demo"]
@@ -69,7 +69,7 @@ def run_demo(
     """Build the sample scenario and run the main job on a local Dask cluster."""
     root = Path(out)
     t0 = time.perf_counter()
-    log(f"[1/4] Generating the sample scenario ({size} x {size} px at 10 m) ...")
+    log(f"[1/5] Generating the sample scenario ({size} x {size} px at 10 m) ...")
     scenario = sample.generate(
         root / "scenario", size=size, seed=seed, overwrite=True, progress=True
     )
@@ -77,8 +77,8 @@ def run_demo(
     products = root / "products"
     with compute.cluster(n_workers=n_workers) as client:
         report.cluster = str(compute.describe(client))
-        log(f"[2/4] {report.cluster}")
-        log("[3/4] Searching the local catalog and loading S2, S1 and RCM on the S2 10 m grid ...")
+        log(f"[2/5] {report.cluster}")
+        log("[3/5] Searching the local catalog and loading S2, S1 and RCM on the S2 10 m grid ...")
         found = {
             "s2": catalog.search(scenario.catalog_path, collections="sentinel-2-l2a", max_cloud=80),
             "s1": catalog.search(scenario.catalog_path, collections="sentinel-1-grd"),
@@ -96,7 +96,7 @@ def run_demo(
         log(
             f"      common grid: {crs} {grid.shape.y} x {grid.shape.x} px at {abs(grid.resolution.x):g} m"
         )
-        log("[4/4] Computing and writing products (streamed by dask chunks) ...")
+        log("[4/5] Computing and writing products (streamed by dask chunks) ...")
         ndvi = s2_clear_ndvi_median(cubes["s2"])
         report.products["s2_ndvi_median"] = write_cog(
             ndvi, products / "s2_ndvi_median.tif", nodata=np.nan, overview_resampling="average"
@@ -109,6 +109,12 @@ def run_demo(
                 nodata=np.nan,
                 overview_resampling="average",
             )
+        log(
+            "[5/5] Preparing ARD (S2 masked reflectance + quality, S1 refined Lee) into the catalog ..."
+        )
+        for coll, n in write_demo_ard(scenario.catalog_path, found).items():
+            report.products[coll] = _catalog_dir(scenario.catalog_path) / coll
+            report.figures[f"{coll}_items"] = float(n)
     report.figures["s2_dates"] = float(cubes["s2"].sizes["time"])
     report.figures["s1_dates"] = float(cubes["s1"].sizes["time"])
     report.figures["rcm_dates"] = float(cubes["rcm"].sizes["time"])
@@ -119,6 +125,29 @@ def run_demo(
         root / "demo_report.json",
     )
     return report
+
+
+def _catalog_dir(path: str | Path) -> Path:
+    p = Path(path)
+    return p.parent if p.suffix == ".json" else p
+
+
+def write_demo_ard(catalog_path: Path, found: dict[str, catalog.SearchResult]) -> dict[str, int]:
+    """S2 L2A and S1 GRD made analysis-ready on the S2 10 m grid and added to the catalog."""
+    s2 = ard.prepare_s2(found["s2"], chunks={"time": -1, "x": 512, "y": 512})
+    s1 = ard.prepare_s1(found["s1"], geobox=cube.geobox_of(s2), speckle="refined_lee")
+    written = {}
+    for coll, ds, items in (
+        (
+            "s2-l2a-ard",
+            s2[["red", "green", "blue", "nir", "swir16", "quality", "valid"]],
+            found["s2"],
+        ),
+        ("s1-grd-ard", s1, found["s1"]),
+    ):
+        ard.write(ds, catalog_path, coll, sources=list(items), overwrite=True)
+        written[coll] = len(catalog.search(catalog_path, collections=coll))
+    return written
 
 
 def _quicklook(products: dict[str, Path], path: Path) -> Path:

@@ -57,3 +57,13 @@ def test_demo_makes_products_and_says_where(tmp_path):
         vv = src.read(1)
     assert -30 < np.nanmedian(vv) < 0
     assert (tmp_path / "demo" / "demo_report.json").exists()
+    # The demo also prepares ARD, found again by a search like any other collection.
+    from mus_lab import catalog
+
+    for coll in ("s2-l2a-ard", "s1-grd-ard"):
+        assert report.figures[f"{coll}_items"] > 0
+        found = catalog.search(report.scenario / "catalog", collections=coll)
+        assert len(found) == report.figures[f"{coll}_items"]
+    s2_item = next(iter(catalog.search(report.scenario / "catalog", collections="s2-l2a-ard")))
+    assert {"red", "quality", "valid"} <= set(s2_item.assets)
+    assert any(link.rel == "derived_from" for link in s2_item.links)
