@@ -50,13 +50,13 @@ def s2_time_series(
     assert isinstance(filled, xr.Dataset)
     out = filled
     if indices:
-        out = out.merge(spectral_indices(filled, indices))
+        out = out.merge(spectral_indices(filled, indices), compat="override", join="exact")
     if iota2:
         # IOTA²'s NDWI is SWIR-NIR (opposite of the catalogue's McFeeters NDWI): keep both, named apart.
         feats = iota2_features(filled).rename(ndwi="ndwi_iota2")
         if "ndvi" in out:
             feats = feats.drop_vars("ndvi")  # same formula as the catalogue's NDVI
-        out = out.merge(feats)
+        out = out.merge(feats, compat="override", join="exact")
     out["n_valid"] = ard["valid"].sum("time").astype("uint16")
     out.attrs = dict(ard.attrs, product="s2_l2a_ard_timeseries", gapfill_every_days=every_days)
     return out
