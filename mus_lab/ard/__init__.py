@@ -5,6 +5,7 @@ Functions return lazy, dask-backed xarray objects on the grid they were given.
 The SAR names live in :mod:`mus_lab.ard.sar` and are re-exported here.
 """
 
+from mus_lab.ard._clouds import S2CLOUDLESS_BANDS, cloud_probability
 from mus_lab.ard._features import SPYNDEX_BANDS, iota2_features, spectral_indices
 from mus_lab.ard._gapfill import gapfill, gapfill_array, regular_dates
 from mus_lab.ard._masks import (
@@ -55,6 +56,7 @@ from mus_lab.ard.sar import (
 
 __all__ = [
     "QUALITY_BITS",
+    "S2CLOUDLESS_BANDS",
     "S2_BANDS",
     "SCL_CLASSES",
     "SCL_INVALID_DEFAULT",
@@ -73,6 +75,7 @@ __all__ = [
     "VectorLut",
     "calibrate",
     "calibrate_rcm",
+    "cloud_probability",
     "data_mask",
     "detect_mask_format",
     "from_db",
