@@ -1,0 +1,236 @@
+"""Does fusion help? Fused accuracy against each source's, and errors against conflict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from mus_lab.classify import ConfusionMatrix
+from mus_lab.errors import FusionError
+from mus_lab.fusion._frame import UNDECIDED
+from mus_lab.fusion._fuse import _names, check_same_grid, fuse
+from mus_lab.fusion._labels import fuse_labels
+from mus_lab.fusion._masses import masses_from_labels, masses_from_probabilities
+from mus_lab.fusion._probabilities import fuse_probabilities, labels_of
+
+__all__ = ["FusionEvaluation", "evaluate_fusion"]
+
+
+@dataclass(frozen=True)
+class FusionEvaluation:
+    """Accuracy of a fusion and of its sources on the same reference pixels.
+
+    Attributes
+    ----------
+    overall_accuracy, kappa
+        Per source name and ``"fused"``; undecided fused pixels count as errors in the overall
+        accuracy (kappa is over decided pixels).
+    confusion
+        Confusion matrices (reference rows, map columns) per source and ``"fused"``.
+    n_pixels
+        Reference pixels evaluated.
+    undecided_share
+        Share of them the fusion left undecided.
+    conflict_split
+        Conflict above which a pixel counts as high-conflict.
+    error_rate_high_conflict, error_rate_low_conflict
+        Fused error rate (1 - accuracy) on pixels with conflict above / at or below the split.
+    by_conflict
+        Fused error rate per conflict quantile bin.
+    """
+
+    overall_accuracy: dict[str, float]
+    kappa: dict[str, float]
+    confusion: dict[str, ConfusionMatrix]
+    n_pixels: int
+    undecided_share: float
+    conflict_split: float
+    error_rate_high_conflict: float
+    error_rate_low_conflict: float
+    n_high_conflict: int
+    n_low_conflict: int
+    by_conflict: pd.DataFrame = field(repr=False)
+
+    @property
+    def sources(self) -> list[str]:
+        return [k for k in self.overall_accuracy if k != "fused"]
+
+    @property
+    def best_source(self) -> str:
+        return max(self.sources, key=lambda k: self.overall_accuracy[k])
+
+    @property
+    def gain(self) -> float:
+        """Fused overall accuracy minus the best source's (fraction; x100 for points)."""
+        return self.overall_accuracy["fused"] - self.overall_accuracy[self.best_source]
+
+    def table(self) -> pd.DataFrame:
+        """One row per map (sources, then fused): overall accuracy and kappa."""
+        return pd.DataFrame(
+            {
+                "overall_accuracy": pd.Series(self.overall_accuracy),
+                "kappa": pd.Series(self.kappa),
+            }
+        )
+
+    def summary(self) -> str:
+        oa = ", ".join(f"{k} {v:.3f}" for k, v in self.overall_accuracy.items())
+        return (
+            f"{self.n_pixels} reference pixels; overall accuracy: {oa}; fused minus best source "
+            f"({self.best_source}): {100 * self.gain:+.2f} points; undecided "
+            f"{100 * self.undecided_share:.2f} %; fused error rate {self.error_rate_high_conflict:.3f} "
+            f"where conflict > {self.conflict_split:.3f} ({self.n_high_conflict} px) vs "
+            f"{self.error_rate_low_conflict:.3f} elsewhere ({self.n_low_conflict} px)"
+        )
+
+
+def _kind(source: xr.DataArray) -> str:
+    return "probabilities" if "class" in source.dims else "labels"
+
+
+def evaluate_fusion(
+    sources: Sequence[xr.DataArray],
+    confusions: Sequence[ConfusionMatrix],
+    reference: xr.DataArray,
+    *,
+    rule: str = "dempster",
+    decision: str | None = None,
+    mob: str = "precision",
+    reliability: Any = "precision",
+    compound_threshold: float | None = 0.1,
+    names: Sequence[str] | None = None,
+    conflict_split: float | None = None,
+    conflict_bins: int = 5,
+) -> FusionEvaluation:
+    """Fuse the sources and score the result and each source against a reference.
+
+    Parameters
+    ----------
+    sources
+        Label maps (``y``, ``x``) or probability cubes (``("class", "y", "x")``), first source
+        first; label maps only -> :func:`fuse_labels` (IOTA²'s mode), probability cubes only
+        -> :func:`fuse_probabilities`, a mix -> mass cubes and :func:`fuse`.
+    confusions
+        Each source's confusion matrix, from validation pixels that are NOT in ``reference``.
+    reference
+        Reference class codes on the same grid, 0 outside the held-out pixels / polygons.
+    rule, decision, mob, reliability, compound_threshold
+        Fusion settings (``decision`` defaults to ``"otb"`` for label maps, ``"bel"``
+        otherwise).
+    names
+        Source names (default ``source 1``, ...).
+    conflict_split
+        Conflict above which a pixel counts as high-conflict (default: the median conflict of
+        the reference pixels).
+    conflict_bins
+        Number of conflict quantile bins in ``by_conflict``.
+
+    Returns
+    -------
+    FusionEvaluation
+
+    Raises
+    ------
+    FusionError
+        No reference pixel.
+    GridMismatchError
+        The reference is not on the sources' grid.
+    """
+    src_names = _names(len(sources), names)
+    check_same_grid([*sources, reference], [*src_names, "reference"])
+    kinds = {_kind(s) for s in sources}
+    if kinds == {"labels"}:
+        fused = fuse_labels(
+            sources,
+            confusions,
+            mob=mob,  # type: ignore[arg-type]
+            rule=rule,
+            decision=decision or "otb",  # type: ignore[arg-type]
+            names=src_names,
+        )
+        own = list(sources)
+    elif kinds == {"probabilities"}:
+        fused = fuse_probabilities(
+            sources,
+            confusions=confusions,
+            reliability=reliability,
+            compound_threshold=compound_threshold,
+            rule=rule,
+            decision=decision or "bel",  # type: ignore[arg-type]
+            names=src_names,
+        )
+        own = [labels_of(s) for s in sources]
+    else:
+        masses = [
+            masses_from_probabilities(
+                s, confusion=cm, reliability=reliability, compound_threshold=compound_threshold
+            )
+            if _kind(s) == "probabilities"
+            else masses_from_labels(s, cm, mob=mob)  # type: ignore[arg-type]
+            for s, cm in zip(sources, confusions, strict=True)
+        ]
+        own = [labels_of(s) if _kind(s) == "probabilities" else s for s in sources]
+        fused = fuse(
+            masses,
+            rule=rule,
+            decision=decision or "bel",  # type: ignore[arg-type]
+            labels=own,
+            names=src_names,
+        )
+    ref, fc, kk, *maps = dask.compute(
+        reference.values if reference.chunks is None else reference.data,
+        fused["fused_class"].data,
+        fused["conflict"].data,
+        *[o.data for o in own],
+    )
+    ref = np.asarray(ref).astype(np.int64)
+    at = ref > 0
+    n = int(at.sum())
+    if n == 0:
+        raise FusionError(
+            "The reference holds no class code (> 0): give the held-out reference pixels."
+        )
+    r = ref[at]
+    legend = tuple(int(c) for c in confusions[0].labels)
+    oa: dict[str, float] = {}
+    kappa: dict[str, float] = {}
+    cms: dict[str, ConfusionMatrix] = {}
+    for name, m in zip([*src_names, "fused"], [*maps, fc], strict=True):
+        v = np.asarray(m).astype(np.int64)[at]
+        oa[name] = float(np.mean(v == r))
+        ok = np.isin(v, legend) & np.isin(r, legend)
+        cm = ConfusionMatrix.from_labels(r[ok], v[ok], labels=legend)
+        cms[name] = cm
+        kappa[name] = cm.kappa
+    f = np.asarray(fc)[at]
+    k = np.asarray(kk, dtype="float64")[at]
+    wrong = f.astype(np.int64) != r
+    split = float(np.nanmedian(k)) if conflict_split is None else float(conflict_split)
+    high = k > split
+    low = ~high & np.isfinite(k)
+    bins = pd.qcut(pd.Series(k), q=conflict_bins, duplicates="drop")
+    by = (
+        pd.DataFrame({"conflict": bins, "error": wrong})
+        .groupby("conflict", observed=True)["error"]
+        .agg(["size", "mean"])
+        .rename(columns={"size": "pixels", "mean": "error_rate"})
+    )
+    return FusionEvaluation(
+        overall_accuracy=oa,
+        kappa=kappa,
+        confusion=cms,
+        n_pixels=n,
+        undecided_share=float(np.mean(f == UNDECIDED)),
+        conflict_split=split,
+        error_rate_high_conflict=float(wrong[high].mean()) if high.any() else float("nan"),
+        error_rate_low_conflict=float(wrong[low].mean()) if low.any() else float("nan"),
+        n_high_conflict=int(high.sum()),
+        n_low_conflict=int(low.sum()),
+        by_conflict=by,
+    )
