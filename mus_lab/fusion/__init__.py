@@ -36,6 +36,7 @@ from mus_lab.fusion._fuse import (
     mass_cube,
 )
 from mus_lab.fusion._labels import fuse_labels, label_table, otb_decision
+from mus_lab.fusion._maps import fuse_maps, open_map
 from mus_lab.fusion._masses import (
     confused_pairs,
     frame_of,
@@ -45,7 +46,7 @@ from mus_lab.fusion._masses import (
     reliability_from_confusion,
     transfer_matrix,
 )
-from mus_lab.fusion._probabilities import fuse_probabilities
+from mus_lab.fusion._probabilities import fuse_probabilities, labels_of
 from mus_lab.fusion._rules import (
     PCR5,
     PCR6,
@@ -90,13 +91,16 @@ __all__ = [
     "frame_of",
     "fuse",
     "fuse_labels",
+    "fuse_maps",
     "fuse_probabilities",
     "get_rule",
     "label_masses",
     "label_table",
+    "labels_of",
     "mass_cube",
     "masses_from_labels",
     "masses_from_probabilities",
+    "open_map",
     "otb_decision",
     "pignistic",
     "plausibility",

@@ -14,10 +14,8 @@ import xarray as xr
 from mus_lab.classify import ConfusionMatrix
 from mus_lab.errors import FusionError
 from mus_lab.fusion._frame import UNDECIDED
-from mus_lab.fusion._fuse import _names, check_same_grid, fuse
-from mus_lab.fusion._labels import fuse_labels
-from mus_lab.fusion._masses import masses_from_labels, masses_from_probabilities
-from mus_lab.fusion._probabilities import fuse_probabilities, labels_of
+from mus_lab.fusion._fuse import _names, check_same_grid
+from mus_lab.fusion._maps import fuse_maps
 
 __all__ = ["FusionEvaluation", "evaluate_fusion"]
 
@@ -90,10 +88,6 @@ class FusionEvaluation:
         )
 
 
-def _kind(source: xr.DataArray) -> str:
-    return "probabilities" if "class" in source.dims else "labels"
-
-
 def evaluate_fusion(
     sources: Sequence[xr.DataArray],
     confusions: Sequence[ConfusionMatrix],
@@ -114,8 +108,7 @@ def evaluate_fusion(
     ----------
     sources
         Label maps (``y``, ``x``) or probability cubes (``("class", "y", "x")``), first source
-        first; label maps only -> :func:`fuse_labels` (IOTA²'s mode), probability cubes only
-        -> :func:`fuse_probabilities`, a mix -> mass cubes and :func:`fuse`.
+        first, fused as :func:`fuse_maps` does (label maps: IOTA²'s mode).
     confusions
         Each source's confusion matrix, from validation pixels that are NOT in ``reference``.
     reference
@@ -144,45 +137,16 @@ def evaluate_fusion(
     """
     src_names = _names(len(sources), names)
     check_same_grid([*sources, reference], [*src_names, "reference"])
-    kinds = {_kind(s) for s in sources}
-    if kinds == {"labels"}:
-        fused = fuse_labels(
-            sources,
-            confusions,
-            mob=mob,  # type: ignore[arg-type]
-            rule=rule,
-            decision=decision or "otb",  # type: ignore[arg-type]
-            names=src_names,
-        )
-        own = list(sources)
-    elif kinds == {"probabilities"}:
-        fused = fuse_probabilities(
-            sources,
-            confusions=confusions,
-            reliability=reliability,
-            compound_threshold=compound_threshold,
-            rule=rule,
-            decision=decision or "bel",  # type: ignore[arg-type]
-            names=src_names,
-        )
-        own = [labels_of(s) for s in sources]
-    else:
-        masses = [
-            masses_from_probabilities(
-                s, confusion=cm, reliability=reliability, compound_threshold=compound_threshold
-            )
-            if _kind(s) == "probabilities"
-            else masses_from_labels(s, cm, mob=mob)  # type: ignore[arg-type]
-            for s, cm in zip(sources, confusions, strict=True)
-        ]
-        own = [labels_of(s) if _kind(s) == "probabilities" else s for s in sources]
-        fused = fuse(
-            masses,
-            rule=rule,
-            decision=decision or "bel",  # type: ignore[arg-type]
-            labels=own,
-            names=src_names,
-        )
+    fused, own = fuse_maps(
+        sources,
+        confusions,
+        rule=rule,
+        decision=decision,
+        mob=mob,
+        reliability=reliability,
+        compound_threshold=compound_threshold,
+        names=src_names,
+    )
     ref, fc, kk, *maps = dask.compute(
         reference.values if reference.chunks is None else reference.data,
         fused["fused_class"].data,

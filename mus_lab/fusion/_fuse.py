@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import odc.geo.xr  # noqa: F401  (registers .odc: grids are compared with their CRS)
 import xarray as xr
 
 from mus_lab.errors import FusionError, GridMismatchError, LegendMismatchError

@@ -269,11 +269,12 @@ def fuse_labels(
     first = set(confusions[0].labels)
     for cm, name in zip(confusions[1:], src_names[1:], strict=True):
         if set(cm.labels) != first:
+            only_a, only_b = sorted(first - set(cm.labels)), sorted(set(cm.labels) - first)
             raise LegendMismatchError(
-                f"{src_names[0]} and {name} have different class legends (confusion matrix "
-                f"labels {sorted(first)} vs {sorted(cm.labels)}): give matrices over the same "
-                "classes, e.g. ConfusionMatrix.reorder(union) (a class a map never produces gets "
-                "precision 0)."
+                f"{src_names[0]} and {name} have different class legends ({only_a} only in "
+                f"{src_names[0]}'s confusion matrix, {only_b} only in {name}'s): give matrices "
+                "over the same classes, e.g. ConfusionMatrix.reorder(union) (a class a map never "
+                "produces gets precision 0)."
             )
     codes = tuple(sorted(first))
     frame = Frame(codes, tuple(str((legend or {}).get(c, c)) for c in codes))

@@ -361,6 +361,8 @@ def masses_from_probabilities(
     prob = probability.drop_vars(
         [c for c in probability.coords if "class" in probability[c].dims and c != "class"]
     )
+    if prob.chunks is not None:
+        prob = prob.chunk({"class": -1})
     out = xr.apply_ufunc(
         _block,
         prob,

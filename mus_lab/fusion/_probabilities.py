@@ -30,6 +30,8 @@ def labels_of(probability: xr.DataArray) -> xr.DataArray:
     prob = probability.drop_vars(
         [c for c in probability.coords if "class" in probability[c].dims and c != "class"]
     )
+    if prob.chunks is not None:
+        prob = prob.chunk({"class": -1})
     return xr.apply_ufunc(
         _block,
         prob,
