@@ -227,7 +227,7 @@ def decide(m: MassFunction, *, by: Decision = "bel") -> np.ndarray:
     _by(by)
     scores = dict(zip(("bel", "pl", "betp"), _scores(m), strict=True))[by]
     best = scores.max(axis=0)
-    ties = (scores >= best - K.TIE_TOL).sum(axis=0) > 1
+    ties = (scores >= best * (1 - K.TIE_TOL)).sum(axis=0) > 1
     codes = np.array(m.frame.classes, np.uint8)
     out = codes[np.argmax(scores, axis=0)]
     out[ties] = UNDECIDED
@@ -302,7 +302,9 @@ def fuse_arrays(
         t = pair_tables(rule.code, focal[0], focal[1], omega)
         st = summary_tables(t["focal"], frame.classes)
         tc = isinstance(rule, Dempster) and rule.total_conflict == "raise"
-        a, b = (np.ascontiguousarray(x) for x in arrays)
+        f32 = all(x.dtype == np.float32 for x in arrays)
+        dt = np.float32 if f32 else np.float64
+        a, b = (np.ascontiguousarray(x, dtype=dt) for x in arrays)
         n_total = K.fuse2(
             a,
             b,
@@ -326,6 +328,8 @@ def fuse_arrays(
             st["sing"],
             st["codes"],
             code,
+            K.TIE_TOL32 if f32 else K.TIE_TOL,
+            K.TOTAL_CONFLICT_EPS32 if f32 else K.TOTAL_CONFLICT_EPS,
             *outs,
         )
         if n_total and tc:
@@ -351,6 +355,9 @@ def fuse_arrays(
         raise FusionError(
             f"Rule {rule.name!r} returned masses of shape {m.shape}, expected {(len(out_f), n)}."
         )
+    if omega not in out_f:  # a plug-in rule without the frame among its sets
+        m = np.concatenate([m, np.zeros((1, n))])
+        out_f = (*out_f, omega)
     st = summary_tables(out_f, frame.classes)
     K.summarise(
         m,
@@ -365,6 +372,7 @@ def fuse_arrays(
         st["omega_row"],
         st["codes"],
         code,
+        K.TIE_TOL,
         *outs,
     )
     return out

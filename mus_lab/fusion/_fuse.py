@@ -1,8 +1,9 @@
 """Lazy fusion of mass cubes on a grid: the product variables, chunk by chunk.
 
 ``fuse`` checks the sources (one grid, one legend), then runs the engine
-(:func:`mus_lab.fusion._engine.fuse_arrays`) on every dask chunk through
-``xr.apply_ufunc(dask="parallelized")``; nothing is computed before the caller asks.
+(:func:`mus_lab.fusion._engine.fuse_arrays`) on every dask chunk, the mass planes of each
+chunk as they are stored (:func:`mus_lab.fusion._blocks.map_planes`); nothing is computed
+before the caller asks.
 
 The outputs (collection ``landcover-fused``):
 
@@ -33,6 +34,7 @@ import odc.geo.xr  # noqa: F401  (registers .odc: grids are compared with their 
 import xarray as xr
 
 from mus_lab.errors import FusionError, GridMismatchError, LegendMismatchError
+from mus_lab.fusion._blocks import map_planes
 from mus_lab.fusion._engine import Decision, fuse_arrays
 from mus_lab.fusion._frame import NODATA, UNDECIDED, Frame, MassFunction
 from mus_lab.fusion._masses import frame_of
@@ -169,15 +171,7 @@ def _prepare(
     check_same_grid(masses, labels)
     frame = _same_frame([frame_of(m) for m in masses], labels)
     focal = [tuple(int(v) for v in m["focal"].values) for m in masses]
-    cubes = []
-    for i, m in enumerate(masses):
-        m = m.transpose("focal", "y", "x")
-        if m.chunks is not None:
-            m = m.chunk({"focal": -1})
-        keep = [c for c in m.coords if set(m[c].dims) <= {"y", "x"}]
-        cubes.append(
-            m.drop_vars([c for c in m.coords if c not in keep]).rename({"focal": f"focal_{i}"})
-        )
+    cubes = [m.transpose("focal", "y", "x") for m in masses]
     return frame, labels, cubes, focal
 
 
@@ -237,28 +231,25 @@ def fuse(
         if len(labels) != n_src:
             raise FusionError(f"{len(labels)} label maps for {n_src} sources: one per source.")
         check_same_grid([cubes[0], *labels], [src_names[0], *(f"labels of {n}" for n in src_names)])
-        label_args = [lab.astype(np.uint8) for lab in labels]
+        label_args = list(labels)
     else:
         label_args = []
 
-    def _block(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-        mass = arrays[:n_src]
-        shape = mass[0].shape[:-1]
+    def _block(mass: list[np.ndarray], labs: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        shape = mass[0].shape[1:]
         n = int(np.prod(shape))
-        flat = [np.ascontiguousarray(np.moveaxis(a, -1, 0)).reshape(a.shape[-1], n) for a in mass]
-        labs = np.stack([np.asarray(v).reshape(n) for v in arrays[n_src:]]) if label_args else None
-        out = fuse_arrays(flat, focal, frame, rule=r, by=decision, labels=labs)
+        flat = [np.ascontiguousarray(a).reshape(a.shape[0], n) for a in mass]
+        lab = np.stack([np.asarray(v, dtype=np.uint8).reshape(n) for v in labs]) if labs else None
+        out = fuse_arrays(flat, focal, frame, rule=r, by=decision, labels=lab)
         return tuple(out[k].reshape(shape) for k in _OUT_DTYPES)
 
-    results = xr.apply_ufunc(
+    results = map_planes(
         _block,
-        *cubes,
-        *label_args,
-        input_core_dims=[[f"focal_{i}"] for i in range(n_src)] + [[] for _ in label_args],
-        output_core_dims=[[] for _ in _OUT_DTYPES],
-        dask="parallelized",
-        output_dtypes=list(_OUT_DTYPES.values()),
-        join="exact",
+        cubes,
+        label_args,
+        [(dt, None) for dt in _OUT_DTYPES.values()],
+        name="fuse",
+        token=(focal, frame, repr(r), decision),
     )
     ds = xr.Dataset(dict(zip(_OUT_DTYPES, results, strict=True)))
     for name, da in ds.data_vars.items():
@@ -294,13 +285,13 @@ def combine_cubes(
     focal = [tuple(f) if omega in f else (*f, omega) for f in focal]
     out_f = tuple(r.focal_sets(focal, omega))
 
-    def _block(*arrays: np.ndarray) -> np.ndarray:
-        shape = arrays[0].shape[:-1]
+    def _block(mass: list[np.ndarray], _: list[np.ndarray]) -> tuple[np.ndarray]:
+        shape = mass[0].shape[1:]
         n = int(np.prod(shape))
         valid = np.zeros(n, bool)
         clean = []
-        for a, f in zip(arrays, focal, strict=True):
-            a = np.moveaxis(a, -1, 0).reshape(a.shape[-1], n).astype("float64")
+        for a, f in zip(mass, focal, strict=True):
+            a = a.reshape(a.shape[0], n).astype("float64")
             ok = ~np.isnan(a).any(axis=0)
             valid |= ok
             a = np.where(ok, a, 0.0)
@@ -310,19 +301,17 @@ def combine_cubes(
             clean.append(np.ascontiguousarray(a))
         m = r.combine(clean, focal, omega)
         m[:, ~valid] = np.nan
-        return np.moveaxis(m.astype(np.float32).reshape(len(out_f), *shape), 0, -1)
+        return (m.astype(np.float32).reshape(len(out_f), *shape),)
 
-    out = xr.apply_ufunc(
+    (out,) = map_planes(
         _block,
-        *cubes,
-        input_core_dims=[[f"focal_{i}"] for i in range(len(cubes))],
-        output_core_dims=[["focal"]],
-        dask="parallelized",
-        output_dtypes=[np.float32],
-        dask_gufunc_kwargs={"output_sizes": {"focal": len(out_f)}},
-        join="exact",
+        cubes,
+        [],
+        [(np.float32, len(out_f))],
+        name="combine-masses",
+        token=(focal, frame, repr(r)),
     )
-    out = out.transpose("focal", ...).assign_coords(
+    out = out.assign_coords(
         focal=np.array(out_f, np.int64), focal_name=("focal", [frame.label(f) for f in out_f])
     )
     out.attrs = {

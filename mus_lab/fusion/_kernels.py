@@ -17,10 +17,13 @@ from numba import njit
 BLOCK = 256
 RULE_CONJ, RULE_DEMPSTER, RULE_YAGER, RULE_DISJ, RULE_PCR = 0, 1, 2, 3, 4
 BY_BEL, BY_PL, BY_BETP = 0, 1, 2
-#: Two decision scores closer than this are a tie (-> undecided).
+#: Two decision scores within this relative difference are a tie (-> undecided).
 TIE_TOL = 1e-9
-#: 1 - K below this is total conflict for Dempster's rule.
+#: The same for float32 arithmetic (cubes), a few float32 ulps.
+TIE_TOL32 = 2e-6
+#: 1 - K at or below this is total conflict for Dempster's rule (float64, float32 arithmetic).
 TOTAL_CONFLICT_EPS = 1e-12
+TOTAL_CONFLICT_EPS32 = 1e-6
 TC_VACUOUS, TC_FLAG = 0, 1
 UNDECIDED = 255
 
@@ -83,6 +86,9 @@ def _summarise_block(
     buf,
     kk,
     cs,
+    cs_is_bel,
+    scale,
+    total,
     valid,
     bs,
     memb_ptr,
@@ -92,9 +98,10 @@ def _summarise_block(
     omega_row,
     codes,
     by,
+    tie,
     bel,
     pl,
-    dec,
+    betp,
     best,
     arg,
     cnt,
@@ -108,32 +115,55 @@ def _summarise_block(
     o_conflict,
     p0,
 ):  # pragma: no cover - numba
-    """Bel, Pl (and BetP) of each class, decision with ties, and the per-pixel outputs."""
+    """Bel, Pl (and BetP) of each class, decision with ties, and the per-pixel outputs.
+
+    ``buf`` may be unnormalised: ``scale`` (per pixel) turns Bel, Pl and ignorance into the
+    rule's values; ranks do not depend on it. ``total`` marks Dempster's total conflict
+    (vacuous result). ``cs_is_bel``: the conjunctive singleton masses are ``bel`` itself.
+    """
     n_cls = codes.shape[0]
     n_out = buf.shape[0]
     for c in range(n_cls):
         r = sing[c]
-        for q in range(bs):
-            bel[c, q] = buf[r, q] if r >= 0 else 0.0
-            pl[c, q] = 0.0
-            dec[c, q] = 0.0
+        brow = bel[c]
+        prow = pl[c]
+        trow = betp[c]
+        if r >= 0:
+            src = buf[r]
+            for q in range(bs):
+                brow[q] = src[q]
+        else:
+            for q in range(bs):
+                brow[q] = 0.0
+        if omega_row >= 0:
+            om = buf[omega_row]
+            w = inv_size[omega_row]
+            for q in range(bs):
+                prow[q] = om[q]
+            if by == BY_BETP:
+                for q in range(bs):
+                    trow[q] = om[q] * w
+        else:
+            for q in range(bs):
+                prow[q] = 0.0
+            if by == BY_BETP:
+                for q in range(bs):
+                    trow[q] = 0.0
     for t in range(n_out):
+        if t == omega_row:
+            continue
+        src = buf[t]
         w = inv_size[t]
         for k in range(memb_ptr[t], memb_ptr[t + 1]):
             c = memb_idx[k]
+            prow = pl[c]
             for q in range(bs):
-                pl[c, q] += buf[t, q]
+                prow[q] += src[q]
             if by == BY_BETP:
+                trow = betp[c]
                 for q in range(bs):
-                    dec[c, q] += buf[t, q] * w
-    if by == BY_BEL:
-        for c in range(n_cls):
-            for q in range(bs):
-                dec[c, q] = bel[c, q]
-    elif by == BY_PL:
-        for c in range(n_cls):
-            for q in range(bs):
-                dec[c, q] = pl[c, q]
+                    trow[q] += src[q] * w
+    dec = bel if by == BY_BEL else (pl if by == BY_PL else betp)
     for q in range(bs):
         best[q] = -1.0
         arg[q] = 0
@@ -141,17 +171,22 @@ def _summarise_block(
         maxbel[q] = 0.0
         maxpl[q] = 0.0
     for c in range(n_cls):
+        drow = dec[c]
+        brow = bel[c]
+        prow = pl[c]
         for q in range(bs):
-            v = dec[c, q]
+            v = drow[q]
             if v > best[q]:
                 best[q] = v
                 arg[q] = c
-            maxbel[q] = max(maxbel[q], bel[c, q])
-            maxpl[q] = max(maxpl[q], pl[c, q])
+            maxbel[q] = max(maxbel[q], brow[q])
+            maxpl[q] = max(maxpl[q], prow[q])
+    for q in range(bs):
+        best[q] = best[q] * (1.0 - tie)
     for c in range(n_cls):
+        drow = dec[c]
         for q in range(bs):
-            if dec[c, q] >= best[q] - TIE_TOL:
-                cnt[q] += 1
+            cnt[q] += drow[q] >= best[q]
     nan = np.float32(np.nan)
     for q in range(bs):
         p = p0 + q
@@ -164,24 +199,44 @@ def _summarise_block(
             o_conflict[p] = nan
             continue
         o_conflict[p] = kk[q]
-        o_ign[p] = buf[omega_row, q] if omega_row >= 0 else 0.0
+        if total[q]:
+            o_class[p] = UNDECIDED
+            o_bel[p] = 0.0
+            o_pl[p] = 1.0
+            o_conf[p] = 0.0
+            o_ign[p] = 1.0
+            continue
+        s = scale[q]
+        o_ign[p] = buf[omega_row, q] * s  # the frame is always among the sets
         if cnt[q] > 1:
             o_class[p] = UNDECIDED
-            o_bel[p] = maxbel[q]
-            o_pl[p] = maxpl[q]
+            o_bel[p] = maxbel[q] * s
+            o_pl[p] = maxpl[q] * s
             o_conf[p] = 0.0
         else:
             c = arg[q]
             o_class[p] = codes[c]
-            o_bel[p] = bel[c, q]
-            o_pl[p] = pl[c, q]
-            o_conf[p] = cs[c, q]
+            o_bel[p] = bel[c, q] * s
+            o_pl[p] = pl[c, q] * s
+            o_conf[p] = bel[c, q] if cs_is_bel else cs[c, q]
 
 
 @njit(cache=True, nogil=True)
 def _agreement_block(labels, o_class, o_agree, p0, bs):  # pragma: no cover - numba
     """1 every source agrees with the result, 3 the first does (not all), 2 another does, 0 none."""
     n_src = labels.shape[0]
+    if n_src == 2:  # branch-free, vectorised: 1 both, 3 the first only, 2 the second only
+        first = labels[0, p0 : p0 + bs]
+        second = labels[1, p0 : p0 + bs]
+        fused = o_class[p0 : p0 + bs]
+        agree = o_agree[p0 : p0 + bs]
+        for q in range(bs):
+            f = fused[q]
+            e0 = np.uint8(first[q] == f)
+            e1 = np.uint8(second[q] == f)
+            ok = np.uint8((f != 0) & (f != UNDECIDED))
+            agree[q] = ok * (e0 * e1 + np.uint8(3) * e0 * (1 - e1) + np.uint8(2) * e1 * (1 - e0))
+        return
     for q in range(bs):
         p = p0 + q
         f = o_class[p]
@@ -206,21 +261,32 @@ def _agreement_block(labels, o_class, o_agree, p0, bs):  # pragma: no cover - nu
 
 
 @njit(cache=True, nogil=True)
-def _load_block(src, omega, dst, ok, p0, bs):  # pragma: no cover - numba
-    """Copy a block of one source; pixels with any NaN become vacuous (all mass on omega)."""
+def _load_block(src, omega, dst, acc, ok, p0, bs):  # pragma: no cover - numba
+    """Copy a block of one source; pixels with any NaN become vacuous (all mass on omega).
+
+    NaN is detected through a running sum (NaN propagates), which keeps the copy loop a plain
+    vectorised stream.
+    """
     nf = src.shape[0]
     for q in range(bs):
-        ok[q] = True
+        acc[q] = 0.0
     for i in range(nf):
+        srow = src[i, p0 : p0 + bs]
+        drow = dst[i]
         for q in range(bs):
-            v = src[i, p0 + q]
-            if v != v:
-                ok[q] = False
-            dst[i, q] = v
+            v = srow[q]
+            drow[q] = v
+            acc[q] += v
+    n_bad = 0
     for q in range(bs):
-        if not ok[q]:
-            for i in range(nf):
-                dst[i, q] = 1.0 if i == omega else 0.0
+        good = acc[q] == acc[q]
+        ok[q] = good
+        n_bad += not good
+    if n_bad:
+        for q in range(bs):
+            if not ok[q]:
+                for i in range(nf):
+                    dst[i, q] = 1.0 if i == omega else 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -247,6 +313,8 @@ def fuse2(
     sing,
     codes,
     by,
+    tie,
+    eps,
     o_class,
     o_bel,
     o_pl,
@@ -257,112 +325,136 @@ def fuse2(
 ):  # pragma: no cover - numba
     """Two sources in one pass: combine (any built-in rule), decide, summarise, agreement.
 
-    Returns the number of valid pixels in total conflict (K = 1) under Dempster's rule.
+    Arithmetic is in the inputs' dtype (float32 cubes: float32). Returns the number of valid
+    pixels in total conflict (K = 1) under Dempster's rule.
     """
     n = a.shape[1]
     fa, fb = a.shape[0], b.shape[0]
     n_cls = codes.shape[0]
-    ab = np.empty((fa, BLOCK))
-    bb = np.empty((fb, BLOCK))
-    buf = np.empty((n_out, BLOCK))
-    kk = np.empty(BLOCK)
-    cs = np.empty((n_cls, BLOCK))
-    oka = np.empty(BLOCK, dtype=np.bool_)
-    okb = np.empty(BLOCK, dtype=np.bool_)
-    valid = np.empty(BLOCK, dtype=np.bool_)
-    scale = np.empty(BLOCK)
-    bel = np.empty((n_cls, BLOCK))
-    pl = np.empty((n_cls, BLOCK))
-    dec = np.empty((n_cls, BLOCK))
-    best = np.empty(BLOCK)
-    arg = np.empty(BLOCK, dtype=np.int64)
-    cnt = np.empty(BLOCK, dtype=np.int64)
-    maxbel = np.empty(BLOCK)
-    maxpl = np.empty(BLOCK)
+    dt = a.dtype
+    ab = np.empty((fa, BLOCK), dt)
+    bb = np.empty((fb, BLOCK), dt)
+    buf = np.empty((n_out, BLOCK), dt)
+    kk = np.empty(BLOCK, dt)
+    cs = np.empty((n_cls, BLOCK), dt)
+    acc = np.empty(BLOCK, dt)
+    oka = np.empty(BLOCK, np.bool_)
+    okb = np.empty(BLOCK, np.bool_)
+    valid = np.empty(BLOCK, np.bool_)
+    total = np.zeros(BLOCK, np.bool_)
+    scale = np.ones(BLOCK, dt)
+    bel = np.empty((n_cls, BLOCK), dt)
+    pl = np.empty((n_cls, BLOCK), dt)
+    betp = np.empty((n_cls, BLOCK), dt)
+    best = np.empty(BLOCK, dt)
+    arg = np.empty(BLOCK, np.int64)
+    cnt = np.empty(BLOCK, np.int64)
+    maxbel = np.empty(BLOCK, dt)
+    maxpl = np.empty(BLOCK, dt)
+    cs_is_bel = rule == RULE_DEMPSTER or rule == RULE_YAGER or rule == RULE_CONJ
     n_total = 0
     for p0 in range(0, n, BLOCK):
         bs = min(BLOCK, n - p0)
-        _load_block(a, omega_a, ab, oka, p0, bs)
-        _load_block(b, omega_b, bb, okb, p0, bs)
+        _load_block(a, omega_a, ab, acc, oka, p0, bs)
+        _load_block(b, omega_b, bb, acc, okb, p0, bs)
         for q in range(bs):
             valid[q] = oka[q] or okb[q]
             kk[q] = 0.0
         for t in range(n_out):
+            row = buf[t]
             for q in range(bs):
-                buf[t, q] = 0.0
-        for c in range(n_cls):
-            for q in range(bs):
-                cs[c, q] = 0.0
+                row[q] = 0.0
         if rule != RULE_DISJ:
             for i in range(fa):
+                arow = ab[i]
                 for j in range(fb):
+                    brow = bb[j]
                     t = tgt[i, j]
                     if t >= 0:
+                        row = buf[t]
                         for q in range(bs):
-                            buf[t, q] += ab[i, q] * bb[j, q]
+                            row[q] += arow[q] * brow[q]
                     else:
                         for q in range(bs):
-                            kk[q] += ab[i, q] * bb[j, q]
-            for c in range(n_cls):
-                r = sing[c]
-                if r >= 0:
-                    for q in range(bs):
-                        cs[c, q] = buf[r, q]
+                            kk[q] += arow[q] * brow[q]
             if rule == RULE_PCR:
+                for c in range(n_cls):
+                    r = sing[c]
+                    crow = cs[c]
+                    if r >= 0:
+                        src = buf[r]
+                        for q in range(bs):
+                            crow[q] = src[q]
+                    else:
+                        for q in range(bs):
+                            crow[q] = 0.0
                 for i in range(fa):
-                    di = ia[i]
+                    di = buf[ia[i]]
+                    arow = ab[i]
                     for j in range(fb):
                         if tgt[i, j] >= 0:
                             continue
-                        dj = ib[j]
+                        dj = buf[ib[j]]
+                        brow = bb[j]
                         for q in range(bs):
-                            x = ab[i, q]
-                            y = bb[j, q]
+                            x = arow[q]
+                            y = brow[q]
                             s = x + y
                             if s > 0.0:
-                                buf[di, q] += x * x * y / s
-                                buf[dj, q] += y * y * x / s
+                                xy = x * y / s
+                                di[q] += x * xy
+                                dj[q] += y * xy
         else:
+            for c in range(n_cls):
+                crow = cs[c]
+                for q in range(bs):
+                    crow[q] = 0.0
             for i in range(fa):
+                arow = ab[i]
                 for j in range(fb):
-                    u = tdisj[i, j]
-                    conflict = tk[i, j]
-                    c = tsing[i, j]
+                    brow = bb[j]
+                    row = buf[tdisj[i, j]]
                     for q in range(bs):
-                        prod = ab[i, q] * bb[j, q]
-                        buf[u, q] += prod
-                    if conflict:
+                        row[q] += arow[q] * brow[q]
+                    if tk[i, j]:
                         for q in range(bs):
-                            kk[q] += ab[i, q] * bb[j, q]
-                    elif c >= 0:
+                            kk[q] += arow[q] * brow[q]
+                    elif tsing[i, j] >= 0:
+                        crow = cs[tsing[i, j]]
                         for q in range(bs):
-                            cs[c, q] += ab[i, q] * bb[j, q]
+                            crow[q] += arow[q] * brow[q]
         if rule == RULE_DEMPSTER:
+            # 1 - K as the sum of the non-empty products: no cancellation when K is near 1.
             for q in range(bs):
-                d = 1.0 - kk[q]
-                if d > TOTAL_CONFLICT_EPS:
-                    scale[q] = 1.0 / d
-                else:
-                    scale[q] = 0.0
-                    if valid[q]:
-                        n_total += 1
+                scale[q] = 0.0
             for t in range(n_out):
+                row = buf[t]
                 for q in range(bs):
-                    buf[t, q] *= scale[q]
-            if tc_mode == TC_VACUOUS:
+                    scale[q] += row[q]
+            for q in range(bs):
+                d = scale[q]
+                total[q] = d <= eps
+                scale[q] = 1.0 / d if d > eps else 0.0
+                if total[q] and valid[q]:
+                    n_total += 1
+            if tc_mode != TC_VACUOUS:
                 for q in range(bs):
-                    if scale[q] == 0.0:
-                        buf[omega_row, q] = 1.0
+                    total[q] = False
         elif rule == RULE_YAGER:
+            om = buf[omega_row]
             for q in range(bs):
-                buf[omega_row, q] += kk[q]
+                om[q] += kk[q]
         elif rule == RULE_CONJ:
+            em = buf[empty_row]
             for q in range(bs):
-                buf[empty_row, q] = kk[q]
+                em[q] = kk[q]
         _summarise_block(
             buf,
             kk,
             cs,
+            cs_is_bel,
+            scale,
+            total,
             valid,
             bs,
             memb_ptr,
@@ -372,9 +464,10 @@ def fuse2(
             omega_row,
             codes,
             by,
+            tie,
             bel,
             pl,
-            dec,
+            betp,
             best,
             arg,
             cnt,
@@ -406,6 +499,7 @@ def summarise(
     omega_row,
     codes,
     by,
+    tie,
     o_class,
     o_bel,
     o_pl,
@@ -417,20 +511,26 @@ def summarise(
     """Outputs from materialised combined masses ``m`` (F_out, n), conflict and Bel_conj."""
     n = m.shape[1]
     n_cls = codes.shape[0]
-    bel = np.empty((n_cls, BLOCK))
-    pl = np.empty((n_cls, BLOCK))
-    dec = np.empty((n_cls, BLOCK))
-    best = np.empty(BLOCK)
+    dt = m.dtype
+    bel = np.empty((n_cls, BLOCK), dt)
+    pl = np.empty((n_cls, BLOCK), dt)
+    betp = np.empty((n_cls, BLOCK), dt)
+    best = np.empty(BLOCK, dt)
     arg = np.empty(BLOCK, dtype=np.int64)
     cnt = np.empty(BLOCK, dtype=np.int64)
-    maxbel = np.empty(BLOCK)
-    maxpl = np.empty(BLOCK)
+    maxbel = np.empty(BLOCK, dt)
+    maxpl = np.empty(BLOCK, dt)
+    scale = np.ones(BLOCK, dt)
+    total = np.zeros(BLOCK, np.bool_)
     for p0 in range(0, n, BLOCK):
         p1 = min(p0 + BLOCK, n)
         _summarise_block(
             m[:, p0:p1],
             kk[p0:p1],
             cs[:, p0:p1],
+            False,
+            scale,
+            total,
             valid[p0:p1],
             p1 - p0,
             memb_ptr,
@@ -440,9 +540,10 @@ def summarise(
             omega_row,
             codes,
             by,
+            tie,
             bel,
             pl,
-            dec,
+            betp,
             best,
             arg,
             cnt,
@@ -476,3 +577,41 @@ def class_scores(m, memb_ptr, memb_idx, inv_size, sing, n_cls, bel, pl, betp):  
             for p in range(n):
                 pl[c, p] += m[t, p]
                 betp[c, p] += m[t, p] * w
+
+
+@njit(cache=True, nogil=True)
+def transfer(prob, tt, out):  # pragma: no cover - numba
+    """Masses from class probabilities, pixel by pixel in a fixed order (chunk-invariant).
+
+    ``prob`` (C, n) is clipped at 0 and rescaled to sum 1 (NaN or all-zero pixels -> NaN);
+    ``out[f] = sum_c tt[f, c] * p[c]``.
+    """
+    n_cls, n = prob.shape
+    n_f = tt.shape[0]
+    tot = np.empty(BLOCK, prob.dtype)
+    for p0 in range(0, n, BLOCK):
+        bs = min(BLOCK, n - p0)
+        for q in range(bs):
+            tot[q] = 0.0
+        for c in range(n_cls):
+            row = prob[c, p0 : p0 + bs]
+            for q in range(bs):
+                v = row[q]
+                tot[q] += v if v > 0 else (v if v != v else 0.0)
+        for q in range(bs):
+            t = tot[q]
+            tot[q] = 1.0 / t if t > 0 else np.nan
+        for f in range(n_f):
+            orow = out[f, p0 : p0 + bs]
+            for q in range(bs):
+                orow[q] = 0.0
+            for c in range(n_cls):
+                w = tt[f, c]
+                if w == 0.0:
+                    continue
+                row = prob[c, p0 : p0 + bs]
+                for q in range(bs):
+                    v = row[q]
+                    orow[q] += w * (v if v > 0 else (v if v != v else 0.0))
+            for q in range(bs):
+                orow[q] *= tot[q]

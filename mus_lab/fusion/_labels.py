@@ -156,7 +156,7 @@ def label_table(
     else:
         scores = {"bel": bel, "pl": pl, "betp": betp}[decision]
         best = scores.max(axis=0)
-        ties = (scores >= best - K.TIE_TOL).sum(axis=0) > 1
+        ties = (scores >= best * (1 - K.TIE_TOL)).sum(axis=0) > 1
         fused = codes[np.argmax(scores, axis=0)]
         fused[ties] = UNDECIDED
         fused[~valid] = NODATA

@@ -23,6 +23,7 @@ import xarray as xr
 
 from mus_lab.classify import ConfusionMatrix
 from mus_lab.errors import ConfusionMatrixError, FusionError, LegendMismatchError
+from mus_lab.fusion import _kernels as K
 from mus_lab.fusion._frame import NODATA, Frame, sort_masks
 
 __all__ = [
@@ -348,15 +349,17 @@ def masses_from_probabilities(
     t, focal, kept = transfer_matrix(
         frame, confusion=confusion, reliability=reliability, compound_threshold=compound_threshold
     )
-    tt = t.astype(np.float32)
+    tt = np.ascontiguousarray(t.T.astype(np.float32))  # (focal, class)
 
     def _block(p: np.ndarray) -> np.ndarray:
-        p = np.asarray(p, dtype=np.float32)
-        p = np.where(p > 0, p, np.float32(0))  # NaN stays NaN through the sum below
-        total = p.sum(axis=-1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p = np.where(total > 0, p / total, np.float32(np.nan))
-        return p @ tt
+        # Work on planes (class, y, x) and return planes (focal, y, x) seen with focal last:
+        # the engine then reads each focal set as one contiguous plane, without a copy.
+        planes = np.ascontiguousarray(np.moveaxis(np.asarray(p, dtype=np.float32), -1, 0))
+        shape = planes.shape[1:]
+        n = int(np.prod(shape))
+        out = np.empty((tt.shape[0], n), np.float32)
+        K.transfer(planes.reshape(planes.shape[0], n), tt, out)
+        return np.moveaxis(out.reshape(tt.shape[0], *shape), 0, -1)
 
     prob = probability.drop_vars(
         [c for c in probability.coords if "class" in probability[c].dims and c != "class"]

@@ -138,7 +138,10 @@ class _Wrapped:
 
 @pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("by", ["bel", "pl", "betp"])
-def test_two_source_kernel_equals_the_generic_path(rule, by):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_two_source_kernel_equals_the_generic_path(rule, by, dtype):
+    """float64 inputs: float64 arithmetic, identical to 1e-9; float32 cubes are combined in
+    float32 (sums of up to 121 products: a few 1e-6 relative)."""
     rng = np.random.default_rng(7)
     frame = Frame(tuple(range(1, 9)))
     fa = (*(1 << i for i in range(8)), 0b11, 0b110000, frame.omega)
@@ -147,7 +150,7 @@ def test_two_source_kernel_equals_the_generic_path(rule, by):
 
     def rnd(f):
         x = rng.random((len(f), n)) ** 4
-        return (x / x.sum(axis=0)).astype("float32")
+        return (x / x.sum(axis=0)).astype(dtype)
 
     a, b = rnd(fa), rnd(fb)
     a[:, :7] = np.nan  # one source missing: vacuous there
@@ -155,8 +158,13 @@ def test_two_source_kernel_equals_the_generic_path(rule, by):
     r = fusion.get_rule(rule)
     fast = fuse_arrays([a, b], [fa, fb], frame, rule=r, by=by)
     slow = fuse_arrays([a, b], [fa, fb], frame, rule=_Wrapped(r), by=by)
+    tol = {"rtol": 3e-5, "atol": 1e-6} if dtype == "float32" else {"rtol": 0, "atol": 1e-9}
+    same_class = fast["fused_class"] == slow["fused_class"]
+    assert same_class.mean() > 0.999  # float32 may split a near-tie differently
     for key in fast:
-        np.testing.assert_allclose(fast[key], slow[key], atol=1e-6, equal_nan=True, err_msg=key)
+        np.testing.assert_allclose(
+            fast[key][same_class], slow[key][same_class], equal_nan=True, err_msg=key, **tol
+        )
     assert (fast["fused_class"][3:7] == 0).all() and np.isnan(fast["belief"][3:7]).all()
     assert not np.isnan(fast["belief"][11:]).any()
 
