@@ -24,7 +24,7 @@ __all__ = ["map_planes"]
 
 
 def _grid_coords(obj: xr.DataArray) -> dict[str, Any]:
-    return {k: v for k, v in obj.coords.items() if set(v.dims) <= {"y", "x"}}
+    return {str(k): v for k, v in obj.coords.items() if set(v.dims) <= {"y", "x"}}
 
 
 def map_planes(
