@@ -59,7 +59,14 @@ def summary_tables(focal: tuple[int, ...], classes: tuple[int, ...]) -> dict[str
         idx += [c for c in range(n_cls) if (m >> c) & 1]
         ptr.append(len(idx))
     pos = {m: i for i, m in enumerate(focal)}
+    cls_ptr = [0]
+    cls_rows: list[int] = []
+    for c in range(n_cls):
+        cls_rows += [t for t, m in enumerate(focal) if (m >> c) & 1]
+        cls_ptr.append(len(cls_rows))
     return {
+        "cls_ptr": np.array(cls_ptr, np.int64),
+        "cls_rows": np.array(cls_rows, np.int64),
         "memb_ptr": np.array(ptr, np.int64),
         "memb_idx": np.array(idx, np.int64),
         "inv_size": np.array([1.0 / popcount(m) if m else 0.0 for m in focal]),
@@ -324,6 +331,8 @@ def fuse_arrays(
             t["empty_row"],
             st["memb_ptr"],
             st["memb_idx"],
+            st["cls_ptr"],
+            st["cls_rows"],
             st["inv_size"],
             st["sing"],
             st["codes"],

@@ -222,6 +222,97 @@ def _summarise_block(
 
 
 @njit(cache=True, nogil=True)
+def _summarise_bel_block(
+    buf,
+    kk,
+    cs,
+    cs_is_bel,
+    scale,
+    total,
+    valid,
+    bs,
+    cls_ptr,
+    cls_rows,
+    sing,
+    omega_row,
+    codes,
+    tie,
+    best,
+    thr,
+    arg,
+    cnt,
+    zero,
+    o_class,
+    o_bel,
+    o_pl,
+    o_conf,
+    o_ign,
+    o_conflict,
+    p0,
+):  # pragma: no cover - numba
+    """Max-belief decision and outputs, lean: Bel of a class is its singleton's mass, so only
+    the singleton rows are scanned; Pl is summed for the decided class only."""
+    n_cls = codes.shape[0]
+    for q in range(bs):
+        best[q] = -1.0
+        arg[q] = 0
+        cnt[q] = 0
+    for c in range(n_cls):
+        row = buf[sing[c]] if sing[c] >= 0 else zero
+        for q in range(bs):
+            v = row[q]
+            gt = v > best[q]
+            best[q] = v if gt else best[q]
+            arg[q] = c if gt else arg[q]
+    for q in range(bs):
+        thr[q] = best[q] * (1.0 - tie)
+    for c in range(n_cls):
+        row = buf[sing[c]] if sing[c] >= 0 else zero
+        for q in range(bs):
+            cnt[q] += row[q] >= thr[q]
+    nan = np.float32(np.nan)
+    for q in range(bs):
+        p = p0 + q
+        if not valid[q]:
+            o_class[p] = 0
+            o_bel[p] = nan
+            o_pl[p] = nan
+            o_conf[p] = nan
+            o_ign[p] = nan
+            o_conflict[p] = nan
+            continue
+        o_conflict[p] = kk[q]
+        if total[q]:
+            o_class[p] = UNDECIDED
+            o_bel[p] = 0.0
+            o_pl[p] = 1.0
+            o_conf[p] = 0.0
+            o_ign[p] = 1.0
+            continue
+        s = scale[q]
+        o_ign[p] = buf[omega_row, q] * s
+        o_bel[p] = best[q] * s
+        if cnt[q] > 1:
+            top = 0.0
+            for c in range(n_cls):
+                acc = 0.0
+                for k in range(cls_ptr[c], cls_ptr[c + 1]):
+                    acc += buf[cls_rows[k], q]
+                top = max(top, acc)
+            o_class[p] = UNDECIDED
+            o_pl[p] = top * s
+            o_conf[p] = 0.0
+        else:
+            c = arg[q]
+            acc = 0.0
+            for k in range(cls_ptr[c], cls_ptr[c + 1]):
+                acc += buf[cls_rows[k], q]
+            o_class[p] = codes[c]
+            o_pl[p] = acc * s
+            o_conf[p] = best[q] if cs_is_bel else cs[c, q]
+
+
+@njit(cache=True, nogil=True)
 def _agreement_block(labels, o_class, o_agree, p0, bs):  # pragma: no cover - numba
     """1 every source agrees with the result, 3 the first does (not all), 2 another does, 0 none."""
     n_src = labels.shape[0]
@@ -309,6 +400,8 @@ def fuse2(
     empty_row,
     memb_ptr,
     memb_idx,
+    cls_ptr,
+    cls_rows,
     inv_size,
     sing,
     codes,
@@ -351,6 +444,7 @@ def fuse2(
     cnt = np.empty(BLOCK, np.int64)
     maxbel = np.empty(BLOCK, dt)
     maxpl = np.empty(BLOCK, dt)
+    zero = np.zeros(BLOCK, dt)
     cs_is_bel = rule == RULE_DEMPSTER or rule == RULE_YAGER or rule == RULE_CONJ
     n_total = 0
     for p0 in range(0, n, BLOCK):
@@ -448,6 +542,37 @@ def fuse2(
             em = buf[empty_row]
             for q in range(bs):
                 em[q] = kk[q]
+        if by == BY_BEL:
+            _summarise_bel_block(
+                buf,
+                kk,
+                cs,
+                cs_is_bel,
+                scale,
+                total,
+                valid,
+                bs,
+                cls_ptr,
+                cls_rows,
+                sing,
+                omega_row,
+                codes,
+                tie,
+                best,
+                maxbel,
+                arg,
+                cnt,
+                zero,
+                o_class,
+                o_bel,
+                o_pl,
+                o_conf,
+                o_ign,
+                o_conflict,
+                p0,
+            )
+            _agreement_block(labels, o_class, o_agree, p0, bs)
+            continue
         _summarise_block(
             buf,
             kk,
