@@ -13,7 +13,7 @@ Example
 >>> m1 = MassFunction.from_dict(frame, {"a": 0.6, "b": 0.3, frame.classes: 0.1})
 >>> m2 = MassFunction.from_dict(frame, {"b": 0.7, "c": 0.1, frame.classes: 0.2})
 >>> round(float(combine([m1, m2]).mass("b")), 4)
-0.6154
+0.6939
 """
 
 from mus_lab.fusion._engine import (

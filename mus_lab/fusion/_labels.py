@@ -252,11 +252,12 @@ def fuse_labels(
     -------
     >>> import numpy as np, xarray as xr
     >>> from mus_lab.classify import ConfusionMatrix
-    >>> cm = ConfusionMatrix((1, 2), np.array([[8, 2], [1, 9]]))
-    >>> a = xr.DataArray(np.array([[1, 2]], np.uint8), dims=("y", "x"))
-    >>> b = xr.DataArray(np.array([[1, 1]], np.uint8), dims=("y", "x"))
-    >>> fuse_labels([a, b], [cm, cm]).fused_class.values.tolist()
-    [[1, 255]]
+    >>> cm = ConfusionMatrix((1, 2), np.array([[8, 2], [1, 9]]))  # precision 8/9, 9/11
+    >>> a = xr.DataArray(np.array([[1, 2, 2]], np.uint8), dims=("y", "x"))
+    >>> b = xr.DataArray(np.array([[1, 1, 0]], np.uint8), dims=("y", "x"))
+    >>> ds = fuse_labels([a, b], [cm, cm])
+    >>> ds.fused_class.values.tolist(), ds.agreement.values.tolist()
+    ([[1, 1, 2]], [[1, 2, 3]])
     """
     n_src = len(labels)
     src_names = _names(n_src, names)

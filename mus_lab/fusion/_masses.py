@@ -24,6 +24,7 @@ import xarray as xr
 from mus_lab.classify import ConfusionMatrix
 from mus_lab.errors import ConfusionMatrixError, FusionError, LegendMismatchError
 from mus_lab.fusion import _kernels as K
+from mus_lab.fusion._blocks import map_planes
 from mus_lab.fusion._frame import NODATA, Frame, sort_masks
 
 __all__ = [
@@ -351,31 +352,23 @@ def masses_from_probabilities(
     )
     tt = np.ascontiguousarray(t.T.astype(np.float32))  # (focal, class)
 
-    def _block(p: np.ndarray) -> np.ndarray:
-        # Work on planes (class, y, x) and return planes (focal, y, x) seen with focal last:
-        # the engine then reads each focal set as one contiguous plane, without a copy.
-        planes = np.ascontiguousarray(np.moveaxis(np.asarray(p, dtype=np.float32), -1, 0))
-        shape = planes.shape[1:]
+    def _block(planes: list[np.ndarray], _: list[np.ndarray]) -> tuple[np.ndarray]:
+        p = np.ascontiguousarray(planes[0], dtype=np.float32)  # (class, y, x) as stored
+        shape = p.shape[1:]
         n = int(np.prod(shape))
         out = np.empty((tt.shape[0], n), np.float32)
-        K.transfer(planes.reshape(planes.shape[0], n), tt, out)
-        return np.moveaxis(out.reshape(tt.shape[0], *shape), 0, -1)
+        K.transfer(p.reshape(p.shape[0], n), tt, out)
+        return (out.reshape(tt.shape[0], *shape),)
 
-    prob = probability.drop_vars(
-        [c for c in probability.coords if "class" in probability[c].dims and c != "class"]
-    )
-    if prob.chunks is not None:
-        prob = prob.chunk({"class": -1})
-    out = xr.apply_ufunc(
+    (out,) = map_planes(
         _block,
-        prob,
-        input_core_dims=[["class"]],
-        output_core_dims=[["focal"]],
-        dask="parallelized",
-        output_dtypes=[np.float32],
-        dask_gufunc_kwargs={"output_sizes": {"focal": len(focal)}},
+        [probability.transpose("class", "y", "x")],
+        [],
+        [(np.float32, len(focal))],
+        name="masses-from-probabilities",
+        token=(tt.tobytes(), focal),
     )
-    out = out.transpose("focal", ...).assign_coords(
+    out = out.assign_coords(
         focal=np.array(focal, np.int64), focal_name=("focal", [frame.label(m) for m in focal])
     )
     out.attrs = _cube_attrs(

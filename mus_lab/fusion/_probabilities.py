@@ -10,6 +10,7 @@ import xarray as xr
 
 from mus_lab.classify import ConfusionMatrix
 from mus_lab.errors import FusionError
+from mus_lab.fusion._blocks import map_planes
 from mus_lab.fusion._engine import Decision
 from mus_lab.fusion._fuse import _names, fuse
 from mus_lab.fusion._masses import Reliability, masses_from_probabilities
@@ -22,23 +23,21 @@ def labels_of(probability: xr.DataArray) -> xr.DataArray:
     """Each pixel's most probable class code (0 where the probabilities are NaN), lazily."""
     codes = np.asarray(probability["class"].values, dtype=np.uint8)
 
-    def _block(p: np.ndarray) -> np.ndarray:
-        bad = np.isnan(p).all(axis=-1)
-        out = codes[np.argmax(np.where(np.isnan(p), -np.inf, p), axis=-1)]
-        return np.where(bad, np.uint8(0), out).astype(np.uint8)
+    def _block(planes: list[np.ndarray], _: list[np.ndarray]) -> tuple[np.ndarray]:
+        p = planes[0]
+        bad = np.isnan(p).all(axis=0)
+        out = codes[np.argmax(np.where(np.isnan(p), -np.inf, p), axis=0)]
+        return (np.where(bad, np.uint8(0), out).astype(np.uint8),)
 
-    prob = probability.drop_vars(
-        [c for c in probability.coords if "class" in probability[c].dims and c != "class"]
-    )
-    if prob.chunks is not None:
-        prob = prob.chunk({"class": -1})
-    return xr.apply_ufunc(
+    (out,) = map_planes(
         _block,
-        prob,
-        input_core_dims=[["class"]],
-        dask="parallelized",
-        output_dtypes=[np.uint8],
+        [probability.transpose("class", "y", "x")],
+        [],
+        [(np.uint8, None)],
+        name="labels-of",
+        token=codes.tobytes(),
     )
+    return out
 
 
 def _per_source(value: Any, n: int, what: str) -> list[Any]:

@@ -267,3 +267,19 @@ def test_mass_cube_wraps_in_memory_masses():
     ds = fusion.fuse([cube, cube])
     np.testing.assert_allclose(ds.belief, 0.91, atol=1e-6)
     assert (ds.agreement == 1).all()
+
+
+def test_label_fusion_and_mass_cubes_are_lazy(vector_a):
+    opt, sar, cm_opt, cm_sar, conf_opt, conf_sar = vector_a
+    with no_compute():
+        ds = fusion.fuse_labels(
+            [opt.chunk(2), sar.chunk(2)], [cm_opt, cm_sar], confidences=[conf_opt, conf_sar]
+        )
+        masses = [
+            fusion.masses_from_labels(opt.chunk(2), cm_opt),
+            fusion.masses_from_labels(sar.chunk(2), cm_sar),
+        ]
+        fused = fusion.fuse(masses, rule="pcr6")
+        again = fusion.fuse(masses, rule="pcr6")
+    assert all(v.chunks is not None for v in [*ds.data_vars.values(), *fused.data_vars.values()])
+    assert fused.fused_class.data.name == again.fused_class.data.name  # deterministic graphs

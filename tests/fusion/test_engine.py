@@ -277,3 +277,15 @@ def test_total_conflict_raises_or_falls_back_to_vacuous():
     assert m.to_dict((1,), tol=1e-12) == pytest.approx({"2": 1.0})
     assert fusion.decide(m)[0] == 255
     assert not np.isnan(m.values).any()
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["mus_lab.fusion", "mus_lab.fusion._frame", "mus_lab.fusion._engine", "mus_lab.fusion._labels"],
+)
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    failures, tried = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failures == 0
