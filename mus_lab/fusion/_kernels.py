@@ -376,6 +376,7 @@ def _load_block(src, omega, dst, acc, ok, p0, bs):  # pragma: no cover - numba
     if n_bad:
         for q in range(bs):
             if not ok[q]:
+                acc[q] = 1.0
                 for i in range(nf):
                     dst[i, q] = 1.0 if i == omega else 0.0
 
@@ -430,7 +431,9 @@ def fuse2(
     buf = np.empty((n_out, BLOCK), dt)
     kk = np.empty(BLOCK, dt)
     cs = np.empty((n_cls, BLOCK), dt)
-    acc = np.empty(BLOCK, dt)
+    acca = np.empty(BLOCK, dt)
+    accb = np.empty(BLOCK, dt)
+    norm = np.empty(BLOCK, dt)
     oka = np.empty(BLOCK, np.bool_)
     okb = np.empty(BLOCK, np.bool_)
     valid = np.empty(BLOCK, np.bool_)
@@ -449,8 +452,8 @@ def fuse2(
     n_total = 0
     for p0 in range(0, n, BLOCK):
         bs = min(BLOCK, n - p0)
-        _load_block(a, omega_a, ab, acc, oka, p0, bs)
-        _load_block(b, omega_b, bb, acc, okb, p0, bs)
+        _load_block(a, omega_a, ab, acca, oka, p0, bs)
+        _load_block(b, omega_b, bb, accb, okb, p0, bs)
         for q in range(bs):
             valid[q] = oka[q] or okb[q]
             kk[q] = 0.0
@@ -459,18 +462,26 @@ def fuse2(
             for q in range(bs):
                 row[q] = 0.0
         if rule != RULE_DISJ:
+            # Only the pairs that meet: K comes from the sums (K = sum(a) sum(b) - the rest),
+            # which skips about half of the pairs for a frame of singletons.
             for i in range(fa):
                 arow = ab[i]
                 for j in range(fb):
-                    brow = bb[j]
                     t = tgt[i, j]
-                    if t >= 0:
-                        row = buf[t]
-                        for q in range(bs):
-                            row[q] += arow[q] * brow[q]
-                    else:
-                        for q in range(bs):
-                            kk[q] += arow[q] * brow[q]
+                    if t < 0:
+                        continue
+                    brow = bb[j]
+                    row = buf[t]
+                    for q in range(bs):
+                        row[q] += arow[q] * brow[q]
+            for q in range(bs):
+                norm[q] = 0.0
+            for t in range(n_out):
+                row = buf[t]
+                for q in range(bs):
+                    norm[q] += row[q]
+            for q in range(bs):
+                kk[q] = max(acca[q] * accb[q] - norm[q], 0.0)
             if rule == RULE_PCR:
                 for c in range(n_cls):
                     r = sing[c]
@@ -518,15 +529,9 @@ def fuse2(
                         for q in range(bs):
                             crow[q] += arow[q] * brow[q]
         if rule == RULE_DEMPSTER:
-            # 1 - K as the sum of the non-empty products: no cancellation when K is near 1.
+            # 1 - K is the sum of the non-empty products (norm): no cancellation near K = 1.
             for q in range(bs):
-                scale[q] = 0.0
-            for t in range(n_out):
-                row = buf[t]
-                for q in range(bs):
-                    scale[q] += row[q]
-            for q in range(bs):
-                d = scale[q]
+                d = norm[q]
                 total[q] = d <= eps
                 scale[q] = 1.0 / d if d > eps else 0.0
                 if total[q] and valid[q]:
