@@ -26,7 +26,7 @@ from mus_lab.fusion._engine import (
     pignistic,
     plausibility,
 )
-from mus_lab.fusion._evaluate import FusionEvaluation, evaluate_fusion
+from mus_lab.fusion._evaluate import FusionEvaluation, evaluate_fusion, split_reference
 from mus_lab.fusion._frame import NODATA, UNDECIDED, Frame, MassFunction
 from mus_lab.fusion._fuse import (
     AGREEMENT_CODES,
@@ -107,6 +107,7 @@ __all__ = [
     "register_rule",
     "reliability_from_confusion",
     "simulate_source",
+    "split_reference",
     "transfer_matrix",
     "write_fused",
 ]

@@ -17,7 +17,7 @@ from mus_lab.fusion._frame import UNDECIDED
 from mus_lab.fusion._fuse import _names, check_same_grid
 from mus_lab.fusion._maps import fuse_maps
 
-__all__ = ["FusionEvaluation", "evaluate_fusion"]
+__all__ = ["FusionEvaluation", "evaluate_fusion", "split_reference"]
 
 
 @dataclass(frozen=True)
@@ -197,4 +197,59 @@ def evaluate_fusion(
         n_high_conflict=int(high.sum()),
         n_low_conflict=int(low.sum()),
         by_conflict=by,
+    )
+
+
+def split_reference(
+    polygons: Any,
+    truth: xr.DataArray,
+    *,
+    field: str = "code",
+    id_field: str = "poly_id",
+    layer: str | None = "reference",
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """Split reference polygons by polygon (never by pixel): even ids held out, odd ids kept.
+
+    Parameters
+    ----------
+    polygons
+        GeoDataFrame or path of a vector file (e.g. ``Scenario.polygons``), in the grid's CRS.
+    truth
+        A map on the target grid (for its shape, transform and coordinates).
+    field, id_field, layer
+        Class-code and polygon-id columns; layer of a GeoPackage.
+
+    Returns
+    -------
+    (validation, held_out)
+        Two uint8 maps of class codes (0 elsewhere): pixels of odd-id polygons (to build the
+        confusion matrices) and of even-id polygons (to evaluate on).
+    """
+    import geopandas as gpd
+    from rasterio import features
+
+    gdf = (
+        polygons if isinstance(polygons, gpd.GeoDataFrame) else gpd.read_file(polygons, layer=layer)
+    )
+    if gdf.empty:
+        raise FusionError("No reference polygon: give a non-empty polygon layer.")
+    gbox = truth.odc.geobox
+    shape = (truth.sizes["y"], truth.sizes["x"])
+    rasters = []
+    for keep in (1, 0):
+        sub = gdf[gdf[id_field].astype(int) % 2 == keep]
+        rasters.append(
+            features.rasterize(
+                zip(sub.geometry, sub[field].astype(int), strict=True),
+                out_shape=shape,
+                transform=gbox.affine,
+                fill=0,
+                dtype="uint8",
+            )
+            if len(sub)
+            else np.zeros(shape, np.uint8)
+        )
+    coords = {k: v for k, v in truth.coords.items() if set(v.dims) <= {"y", "x"}}
+    return tuple(  # type: ignore[return-value]
+        xr.DataArray(r, dims=("y", "x"), coords=coords) for r in rasters
     )

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import shutil
 
-import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
 import rioxarray
-from rasterio import features
 
 from mus_lab import catalog, fusion
 from mus_lab.classify import ConfusionMatrix
@@ -25,15 +23,8 @@ RADAR_ERRORS = {(4, 5): 0.2, (5, 4): 0.25, (1, 2): 0.08, (2, 1): 0.1, (3, 5): 0.
 def setting(scenario):
     truth = rioxarray.open_rasterio(scenario.landcover).squeeze("band", drop=True)
     truth = truth.odc.assign_crs(truth.rio.crs)
-    polys = gpd.read_file(scenario.polygons, layer="reference")
-    ids = features.rasterize(
-        zip(polys.geometry, polys.poly_id.astype(int), strict=True),
-        out_shape=truth.shape,
-        transform=truth.rio.transform(),
-        fill=0,
-        dtype="int32",
-    )
-    held_out = (ids > 0) & (ids % 2 == 0)  # even polygons: reference; the rest: validation
+    _, even = fusion.split_reference(scenario.polygons, truth)
+    held_out = even.values > 0  # even polygons: reference; every other pixel: validation
     t = truth.values
     legend = {k: v for k, v in scenario.legend.items() if k}
     kw = {"classes": list(legend), "legend": legend}
@@ -114,3 +105,13 @@ def test_write_fused_into_the_catalog_and_find_it_again(setting, scenario, tmp_p
         fusion.write_fused(ds, root)
     with pytest.raises(FusionError, match="Not a fused product"):
         fusion.write_fused(ds[["fused_class"]], root, overwrite=True)
+
+
+def test_split_reference_is_by_polygon(setting, scenario):
+    truth = setting[0]
+    odd, even = fusion.split_reference(scenario.polygons, truth)
+    assert ((odd > 0) & (even > 0)).sum() == 0
+    for part in (odd, even):
+        inside = part.values > 0
+        assert inside.sum() > 500
+        np.testing.assert_array_equal(part.values[inside], truth.values[inside])
