@@ -12,6 +12,7 @@ from typing import Annotated, Any, cast
 
 import typer
 
+from mus_lab._cli_fusion import fuse_cmd
 from mus_lab.errors import MusLabError
 
 app = typer.Typer(
@@ -304,6 +305,9 @@ def version_cmd() -> None:
         except md.PackageNotFoundError:
             versions[n] = "not installed"
     typer.echo(json.dumps(versions, indent=2))
+
+
+app.command("fuse")(fuse_cmd)
 
 
 def main() -> None:

@@ -109,3 +109,26 @@ class ClassifyError(MusLabError):
 
 class ConfusionMatrixError(ClassifyError, ValueError):
     """A confusion matrix that is malformed or does not match the map's labels."""
+
+
+# --- fusion ------------------------------------------------------------------------------------
+
+
+class FusionError(MusLabError):
+    """Dempster-Shafer fusion of land-cover maps: masses, rules, inputs or outputs."""
+
+
+class MassFunctionError(FusionError, ValueError):
+    """A mass function is malformed: negative masses, focal sets outside the frame, no unit sum."""
+
+
+class LegendMismatchError(FusionError, ValueError):
+    """Sources to fuse do not share one class legend (frame of discernment)."""
+
+
+class UnknownRuleError(FusionError, ValueError):
+    """A combination rule name is not registered."""
+
+
+class TotalConflictError(FusionError):
+    """Dempster's rule met total conflict (K = 1): the sources contradict each other entirely."""

@@ -1,0 +1,183 @@
+"""``mus-lab fuse``: Dempster-Shafer fusion of two or more land-cover maps (GeoTIFFs)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from mus_lab.errors import MusLabError
+
+__all__ = ["fuse_cmd"]
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _reliability(value: str) -> Any:
+    if value in ("precision", "accuracy"):
+        return value
+    if value == "none":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        _fail(f"--reliability {value!r}: choose precision, accuracy, none or a number in [0, 1].")
+
+
+def _write_folder(ds: Any, out: Path, overwrite: bool, provenance: dict[str, Any]) -> list[str]:
+    """Every variable as a COG plus fusion.json, built in a temporary folder then renamed."""
+    import numpy as np
+
+    from mus_lab._io import write_cog, write_json
+
+    if out.exists() and not overwrite:
+        _fail(f"{out} exists: pass --overwrite or choose another --out folder.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        names = []
+        for name, da in ds.data_vars.items():
+            nodata = (
+                float("nan") if np.issubdtype(da.dtype, np.floating) else da.attrs.get("nodata")
+            )
+            write_cog(
+                da,
+                tmp / f"{name}.tif",
+                nodata=nodata,
+                tags={"description": da.attrs.get("description", "")},
+            )
+            names.append(str(name))
+        write_json(provenance, tmp / "fusion.json")
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return names
+
+
+def fuse_cmd(
+    maps: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Two or more GeoTIFFs on one grid, first source first: label maps (one integer "
+            "band, 0 = no data) or probability cubes (one band per class, band descriptions = "
+            "class codes).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    confusion: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--confusion",
+            "-m",
+            help="OTB/IOTA² confusion-matrix CSV, once per map in the same order (needed for "
+            "label maps; for probability cubes with --reliability precision/accuracy).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    rule: Annotated[
+        str, typer.Option(help="dempster, conjunctive, yager, disjunctive, pcr5 or pcr6.")
+    ] = "dempster",
+    decision: Annotated[
+        str | None,
+        typer.Option(help="otb (label maps only, the default there), bel (default), pl or betp."),
+    ] = None,
+    mob: Annotated[
+        str, typer.Option(help="Label maps: mass of belief precision, recall, accuracy or kappa.")
+    ] = "precision",
+    reliability: Annotated[
+        str,
+        typer.Option(help="Probability cubes: precision, accuracy, none or a number in [0, 1]."),
+    ] = "precision",
+    compound_threshold: Annotated[
+        float, typer.Option(help="Probability cubes: confusion rate making a compound set.")
+    ] = 0.1,
+    name: Annotated[
+        list[str] | None, typer.Option("--name", help="Source name, once per map.")
+    ] = None,
+    total_conflict: Annotated[
+        str, typer.Option(help="Dempster at K = 1: vacuous (undecided) or raise.")
+    ] = "vacuous",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for the COGs and fusion.json.")
+    ] = None,
+    catalog: Annotated[
+        Path | None,
+        typer.Option(help="Local STAC catalog to add the product to (instead of --out)."),
+    ] = None,
+    collection: Annotated[
+        str, typer.Option(help="Collection id in --catalog.")
+    ] = "landcover-fused",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output.")] = False,
+) -> None:
+    """Fuse land-cover maps by Dempster-Shafer evidence theory: fused class, belief,
+    plausibility, conflict, ignorance, confidence and source agreement, written atomically."""
+    from mus_lab import fusion
+    from mus_lab.classify import ConfusionMatrix
+
+    if (out is None) == (catalog is None):
+        _fail("give exactly one of --out FOLDER or --catalog CATALOG.")
+    if len(maps) < 2:
+        _fail(f"fusion needs two or more maps, got {len(maps)}.")
+    if total_conflict not in ("vacuous", "raise"):
+        _fail(f"--total-conflict {total_conflict!r}: choose vacuous or raise.")
+    csvs = list(confusion or [])
+    if csvs and len(csvs) != len(maps):
+        _fail(f"{len(csvs)} --confusion files for {len(maps)} maps: give one per map, in order.")
+    rel = _reliability(reliability)
+    names = list(name) if name else [p.stem for p in maps]
+    try:
+        sources = [fusion.open_map(p) for p in maps]
+        cms = [ConfusionMatrix.from_csv(c) for c in csvs] if csvs else [None] * len(maps)
+        ds, _ = fusion.fuse_maps(
+            sources,
+            cms,
+            rule=rule,
+            decision=decision,
+            mob=mob,
+            reliability=rel,
+            compound_threshold=compound_threshold,
+            names=names,
+            total_conflict=total_conflict,
+        )
+        provenance = {
+            **{k: str(v) for k, v in ds.attrs.items()},
+            "inputs": [str(p.resolve()) for p in maps],
+            "confusion_matrices": [str(c.resolve()) for c in csvs],
+        }
+        if catalog is not None:
+            coll = fusion.write_fused(
+                ds,
+                catalog,
+                collection=collection,
+                overwrite=overwrite,
+                parameters={"inputs": provenance["inputs"]},
+            )
+            typer.echo(
+                f"Wrote collection '{coll.id}' ({', '.join(map(str, ds.data_vars))}) into {catalog}"
+            )
+        else:
+            assert out is not None
+            written = _write_folder(ds, out, overwrite, provenance)
+            typer.echo(f"Wrote {', '.join(written)} and fusion.json into {out}")
+    except MusLabError as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"Rule {ds.attrs['rule']}, decision {ds.attrs['decision']}, sources {ds.attrs['sources']}. "
+        f"{fusion.CONFIDENCE_DEFINITION}"
+    )

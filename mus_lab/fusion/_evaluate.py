@@ -1,0 +1,255 @@
+"""Does fusion help? Fused accuracy against each source's, and errors against conflict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from mus_lab.classify import ConfusionMatrix
+from mus_lab.errors import FusionError
+from mus_lab.fusion._frame import UNDECIDED
+from mus_lab.fusion._fuse import _names, check_same_grid
+from mus_lab.fusion._maps import fuse_maps
+
+__all__ = ["FusionEvaluation", "evaluate_fusion", "split_reference"]
+
+
+@dataclass(frozen=True)
+class FusionEvaluation:
+    """Accuracy of a fusion and of its sources on the same reference pixels.
+
+    Attributes
+    ----------
+    overall_accuracy, kappa
+        Per source name and ``"fused"``; undecided fused pixels count as errors in the overall
+        accuracy (kappa is over decided pixels).
+    confusion
+        Confusion matrices (reference rows, map columns) per source and ``"fused"``.
+    n_pixels
+        Reference pixels evaluated.
+    undecided_share
+        Share of them the fusion left undecided.
+    conflict_split
+        Conflict above which a pixel counts as high-conflict.
+    error_rate_high_conflict, error_rate_low_conflict
+        Fused error rate (1 - accuracy) on pixels with conflict above / at or below the split.
+    by_conflict
+        Fused error rate per conflict quantile bin.
+    """
+
+    overall_accuracy: dict[str, float]
+    kappa: dict[str, float]
+    confusion: dict[str, ConfusionMatrix]
+    n_pixels: int
+    undecided_share: float
+    conflict_split: float
+    error_rate_high_conflict: float
+    error_rate_low_conflict: float
+    n_high_conflict: int
+    n_low_conflict: int
+    by_conflict: pd.DataFrame = field(repr=False)
+
+    @property
+    def sources(self) -> list[str]:
+        return [k for k in self.overall_accuracy if k != "fused"]
+
+    @property
+    def best_source(self) -> str:
+        return max(self.sources, key=lambda k: self.overall_accuracy[k])
+
+    @property
+    def gain(self) -> float:
+        """Fused overall accuracy minus the best source's (fraction; x100 for points)."""
+        return self.overall_accuracy["fused"] - self.overall_accuracy[self.best_source]
+
+    def table(self) -> pd.DataFrame:
+        """One row per map (sources, then fused): overall accuracy and kappa."""
+        return pd.DataFrame(
+            {
+                "overall_accuracy": pd.Series(self.overall_accuracy),
+                "kappa": pd.Series(self.kappa),
+            }
+        )
+
+    def summary(self) -> str:
+        oa = ", ".join(f"{k} {v:.3f}" for k, v in self.overall_accuracy.items())
+        return (
+            f"{self.n_pixels} reference pixels; overall accuracy: {oa}; fused minus best source "
+            f"({self.best_source}): {100 * self.gain:+.2f} points; undecided "
+            f"{100 * self.undecided_share:.2f} %; fused error rate {self.error_rate_high_conflict:.3f} "
+            f"where conflict > {self.conflict_split:.3f} ({self.n_high_conflict} px) vs "
+            f"{self.error_rate_low_conflict:.3f} elsewhere ({self.n_low_conflict} px)"
+        )
+
+
+def evaluate_fusion(
+    sources: Sequence[xr.DataArray],
+    confusions: Sequence[ConfusionMatrix],
+    reference: xr.DataArray,
+    *,
+    rule: str = "dempster",
+    decision: str | None = None,
+    mob: str = "precision",
+    reliability: Any = "precision",
+    compound_threshold: float | None = 0.1,
+    names: Sequence[str] | None = None,
+    conflict_split: float | None = None,
+    conflict_bins: int = 5,
+) -> FusionEvaluation:
+    """Fuse the sources and score the result and each source against a reference.
+
+    Parameters
+    ----------
+    sources
+        Label maps (``y``, ``x``) or probability cubes (``("class", "y", "x")``), first source
+        first, fused as :func:`fuse_maps` does (label maps: IOTA²'s mode).
+    confusions
+        Each source's confusion matrix, from validation pixels that are NOT in ``reference``.
+    reference
+        Reference class codes on the same grid, 0 outside the held-out pixels / polygons.
+    rule, decision, mob, reliability, compound_threshold
+        Fusion settings (``decision`` defaults to ``"otb"`` for label maps, ``"bel"``
+        otherwise).
+    names
+        Source names (default ``source 1``, ...).
+    conflict_split
+        Conflict above which a pixel counts as high-conflict (default: the median conflict of
+        the reference pixels).
+    conflict_bins
+        Number of conflict quantile bins in ``by_conflict``.
+
+    Returns
+    -------
+    FusionEvaluation
+
+    Raises
+    ------
+    FusionError
+        No reference pixel.
+    GridMismatchError
+        The reference is not on the sources' grid.
+    """
+    src_names = _names(len(sources), names)
+    check_same_grid([*sources, reference], [*src_names, "reference"])
+    fused, own = fuse_maps(
+        sources,
+        confusions,
+        rule=rule,
+        decision=decision,
+        mob=mob,
+        reliability=reliability,
+        compound_threshold=compound_threshold,
+        names=src_names,
+    )
+    ref, fc, kk, *maps = dask.compute(
+        reference.values if reference.chunks is None else reference.data,
+        fused["fused_class"].data,
+        fused["conflict"].data,
+        *[o.data for o in own],
+    )
+    ref = np.asarray(ref).astype(np.int64)
+    at = ref > 0
+    n = int(at.sum())
+    if n == 0:
+        raise FusionError(
+            "The reference holds no class code (> 0): give the held-out reference pixels."
+        )
+    r = ref[at]
+    legend = tuple(int(c) for c in confusions[0].labels)
+    oa: dict[str, float] = {}
+    kappa: dict[str, float] = {}
+    cms: dict[str, ConfusionMatrix] = {}
+    for name, m in zip([*src_names, "fused"], [*maps, fc], strict=True):
+        v = np.asarray(m).astype(np.int64)[at]
+        oa[name] = float(np.mean(v == r))
+        ok = np.isin(v, legend) & np.isin(r, legend)
+        cm = ConfusionMatrix.from_labels(r[ok], v[ok], labels=legend)
+        cms[name] = cm
+        kappa[name] = cm.kappa
+    f = np.asarray(fc)[at]
+    k = np.asarray(kk, dtype="float64")[at]
+    wrong = f.astype(np.int64) != r
+    split = float(np.nanmedian(k)) if conflict_split is None else float(conflict_split)
+    high = k > split
+    low = ~high & np.isfinite(k)
+    bins = pd.qcut(pd.Series(k), q=conflict_bins, duplicates="drop")
+    by = (
+        pd.DataFrame({"conflict": bins, "error": wrong})
+        .groupby("conflict", observed=True)["error"]
+        .agg(["size", "mean"])
+        .rename(columns={"size": "pixels", "mean": "error_rate"})
+    )
+    return FusionEvaluation(
+        overall_accuracy=oa,
+        kappa=kappa,
+        confusion=cms,
+        n_pixels=n,
+        undecided_share=float(np.mean(f == UNDECIDED)),
+        conflict_split=split,
+        error_rate_high_conflict=float(wrong[high].mean()) if high.any() else float("nan"),
+        error_rate_low_conflict=float(wrong[low].mean()) if low.any() else float("nan"),
+        n_high_conflict=int(high.sum()),
+        n_low_conflict=int(low.sum()),
+        by_conflict=by,
+    )
+
+
+def split_reference(
+    polygons: Any,
+    truth: xr.DataArray,
+    *,
+    field: str = "code",
+    id_field: str = "poly_id",
+    layer: str | None = "reference",
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """Split reference polygons by polygon (never by pixel): even ids held out, odd ids kept.
+
+    Parameters
+    ----------
+    polygons
+        GeoDataFrame or path of a vector file (e.g. ``Scenario.polygons``), in the grid's CRS.
+    truth
+        A map on the target grid (for its shape, transform and coordinates).
+    field, id_field, layer
+        Class-code and polygon-id columns; layer of a GeoPackage.
+
+    Returns
+    -------
+    (validation, held_out)
+        Two uint8 maps of class codes (0 elsewhere): pixels of odd-id polygons (to build the
+        confusion matrices) and of even-id polygons (to evaluate on).
+    """
+    import geopandas as gpd
+    from rasterio import features
+
+    gdf = (
+        polygons if isinstance(polygons, gpd.GeoDataFrame) else gpd.read_file(polygons, layer=layer)
+    )
+    if gdf.empty:
+        raise FusionError("No reference polygon: give a non-empty polygon layer.")
+    gbox = truth.odc.geobox
+    shape = (truth.sizes["y"], truth.sizes["x"])
+    rasters = []
+    for keep in (1, 0):
+        sub = gdf[gdf[id_field].astype(int) % 2 == keep]
+        rasters.append(
+            features.rasterize(
+                zip(sub.geometry, sub[field].astype(int), strict=True),
+                out_shape=shape,
+                transform=gbox.affine,
+                fill=0,
+                dtype="uint8",
+            )
+            if len(sub)
+            else np.zeros(shape, np.uint8)
+        )
+    coords = {k: v for k, v in truth.coords.items() if set(v.dims) <= {"y", "x"}}
+    return tuple(  # type: ignore[return-value]
+        xr.DataArray(r, dims=("y", "x"), coords=coords) for r in rasters
+    )

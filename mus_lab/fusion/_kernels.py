@@ -1,0 +1,747 @@
+"""Numba kernels of the evidence engine, vectorised over pixels.
+
+Every kernel walks the pixels in blocks of :data:`BLOCK`: inside a block the loops run over
+focal-set pairs outside and pixels inside, so the innermost loop is a plain SIMD-friendly
+stream over a few kilobytes that stay in the L1/L2 cache. The focal-set algebra (which pair
+of sets meets in which set) is worked out once in Python as small integer tables
+(:mod:`mus_lab.fusion._rules`), so the kernels never touch a bit mask.
+
+Arithmetic is float64 inside (inputs may be float32); outputs are float32 / uint8.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+BLOCK = 256
+RULE_CONJ, RULE_DEMPSTER, RULE_YAGER, RULE_DISJ, RULE_PCR = 0, 1, 2, 3, 4
+BY_BEL, BY_PL, BY_BETP = 0, 1, 2
+#: Two decision scores within this relative difference are a tie (-> undecided).
+TIE_TOL = 1e-9
+#: The same for float32 arithmetic (cubes), a few float32 ulps.
+TIE_TOL32 = 2e-6
+#: 1 - K at or below this is total conflict for Dempster's rule (float64, float32 arithmetic).
+TOTAL_CONFLICT_EPS = 1e-12
+TOTAL_CONFLICT_EPS32 = 1e-6
+TC_VACUOUS, TC_FLAG = 0, 1
+UNDECIDED = 255
+
+
+@njit(cache=True, nogil=True)
+def pairs_accumulate(a, b, tgt, out):  # pragma: no cover - numba
+    """``out[tgt[i, j]] += a[i] * b[j]`` over all pixels (``out`` zeroed by the caller)."""
+    n = a.shape[1]
+    for p0 in range(0, n, BLOCK):
+        p1 = min(p0 + BLOCK, n)
+        for i in range(a.shape[0]):
+            for j in range(b.shape[0]):
+                t = tgt[i, j]
+                for p in range(p0, p1):
+                    out[t, p] += a[i, p] * b[j, p]
+
+
+@njit(cache=True, nogil=True)
+def pcr6_tuples(stack, tuples, inter, dest, out):  # pragma: no cover - numba
+    """PCR6 over N sources: each product of a tuple of focal sets goes to their intersection,
+    or, when it is empty, back to each set of the tuple in proportion to its own mass.
+
+    ``stack`` (N, F_max, n) masses; ``tuples`` (T, N) focal indices; ``inter`` (T,) output row
+    of the intersection or -1; ``dest`` (N, F_max) output row of each source's focal set.
+    """
+    n_src = stack.shape[0]
+    n = stack.shape[2]
+    prod = np.empty(BLOCK)
+    tot = np.empty(BLOCK)
+    for p0 in range(0, n, BLOCK):
+        bs = min(BLOCK, n - p0)
+        for t in range(tuples.shape[0]):
+            for q in range(bs):
+                prod[q] = 1.0
+            for s in range(n_src):
+                k = tuples[t, s]
+                for q in range(bs):
+                    prod[q] *= stack[s, k, p0 + q]
+            it = inter[t]
+            if it >= 0:
+                for q in range(bs):
+                    out[it, p0 + q] += prod[q]
+                continue
+            for q in range(bs):
+                tot[q] = 0.0
+            for s in range(n_src):
+                k = tuples[t, s]
+                for q in range(bs):
+                    tot[q] += stack[s, k, p0 + q]
+            for s in range(n_src):
+                k = tuples[t, s]
+                d = dest[s, k]
+                for q in range(bs):
+                    if tot[q] > 0.0:
+                        out[d, p0 + q] += prod[q] * stack[s, k, p0 + q] / tot[q]
+
+
+@njit(cache=True, nogil=True)
+def _summarise_block(
+    buf,
+    kk,
+    cs,
+    cs_is_bel,
+    scale,
+    total,
+    valid,
+    bs,
+    memb_ptr,
+    memb_idx,
+    inv_size,
+    sing,
+    omega_row,
+    codes,
+    by,
+    tie,
+    bel,
+    pl,
+    betp,
+    best,
+    arg,
+    cnt,
+    maxbel,
+    maxpl,
+    o_class,
+    o_bel,
+    o_pl,
+    o_conf,
+    o_ign,
+    o_conflict,
+    p0,
+):  # pragma: no cover - numba
+    """Bel, Pl (and BetP) of each class, decision with ties, and the per-pixel outputs.
+
+    ``buf`` may be unnormalised: ``scale`` (per pixel) turns Bel, Pl and ignorance into the
+    rule's values; ranks do not depend on it. ``total`` marks Dempster's total conflict
+    (vacuous result). ``cs_is_bel``: the conjunctive singleton masses are ``bel`` itself.
+    """
+    n_cls = codes.shape[0]
+    n_out = buf.shape[0]
+    for c in range(n_cls):
+        r = sing[c]
+        brow = bel[c]
+        prow = pl[c]
+        trow = betp[c]
+        if r >= 0:
+            src = buf[r]
+            for q in range(bs):
+                brow[q] = src[q]
+        else:
+            for q in range(bs):
+                brow[q] = 0.0
+        if omega_row >= 0:
+            om = buf[omega_row]
+            w = inv_size[omega_row]
+            for q in range(bs):
+                prow[q] = om[q]
+            if by == BY_BETP:
+                for q in range(bs):
+                    trow[q] = om[q] * w
+        else:
+            for q in range(bs):
+                prow[q] = 0.0
+            if by == BY_BETP:
+                for q in range(bs):
+                    trow[q] = 0.0
+    for t in range(n_out):
+        if t == omega_row:
+            continue
+        src = buf[t]
+        w = inv_size[t]
+        for k in range(memb_ptr[t], memb_ptr[t + 1]):
+            c = memb_idx[k]
+            prow = pl[c]
+            for q in range(bs):
+                prow[q] += src[q]
+            if by == BY_BETP:
+                trow = betp[c]
+                for q in range(bs):
+                    trow[q] += src[q] * w
+    dec = bel if by == BY_BEL else (pl if by == BY_PL else betp)
+    for q in range(bs):
+        best[q] = -1.0
+        arg[q] = 0
+        cnt[q] = 0
+        maxbel[q] = 0.0
+        maxpl[q] = 0.0
+    for c in range(n_cls):
+        drow = dec[c]
+        brow = bel[c]
+        prow = pl[c]
+        for q in range(bs):
+            v = drow[q]
+            if v > best[q]:
+                best[q] = v
+                arg[q] = c
+            maxbel[q] = max(maxbel[q], brow[q])
+            maxpl[q] = max(maxpl[q], prow[q])
+    for q in range(bs):
+        best[q] = best[q] * (1.0 - tie)
+    for c in range(n_cls):
+        drow = dec[c]
+        for q in range(bs):
+            cnt[q] += drow[q] >= best[q]
+    nan = np.float32(np.nan)
+    for q in range(bs):
+        p = p0 + q
+        if not valid[q]:
+            o_class[p] = 0
+            o_bel[p] = nan
+            o_pl[p] = nan
+            o_conf[p] = nan
+            o_ign[p] = nan
+            o_conflict[p] = nan
+            continue
+        o_conflict[p] = kk[q]
+        if total[q]:
+            o_class[p] = UNDECIDED
+            o_bel[p] = 0.0
+            o_pl[p] = 1.0
+            o_conf[p] = 0.0
+            o_ign[p] = 1.0
+            continue
+        s = scale[q]
+        o_ign[p] = buf[omega_row, q] * s  # the frame is always among the sets
+        if cnt[q] > 1:
+            o_class[p] = UNDECIDED
+            o_bel[p] = maxbel[q] * s
+            o_pl[p] = maxpl[q] * s
+            o_conf[p] = 0.0
+        else:
+            c = arg[q]
+            o_class[p] = codes[c]
+            o_bel[p] = bel[c, q] * s
+            o_pl[p] = pl[c, q] * s
+            o_conf[p] = bel[c, q] if cs_is_bel else cs[c, q]
+
+
+@njit(cache=True, nogil=True)
+def _summarise_bel_block(
+    buf,
+    kk,
+    cs,
+    cs_is_bel,
+    scale,
+    total,
+    valid,
+    bs,
+    cls_ptr,
+    cls_rows,
+    sing,
+    omega_row,
+    codes,
+    tie,
+    best,
+    thr,
+    arg,
+    cnt,
+    zero,
+    o_class,
+    o_bel,
+    o_pl,
+    o_conf,
+    o_ign,
+    o_conflict,
+    p0,
+):  # pragma: no cover - numba
+    """Max-belief decision and outputs, lean: Bel of a class is its singleton's mass, so only
+    the singleton rows are scanned; Pl is summed for the decided class only."""
+    n_cls = codes.shape[0]
+    for q in range(bs):
+        best[q] = -1.0
+        arg[q] = 0
+        cnt[q] = 0
+    for c in range(n_cls):
+        row = buf[sing[c]] if sing[c] >= 0 else zero
+        for q in range(bs):
+            v = row[q]
+            gt = v > best[q]
+            best[q] = v if gt else best[q]
+            arg[q] = c if gt else arg[q]
+    for q in range(bs):
+        thr[q] = best[q] * (1.0 - tie)
+    for c in range(n_cls):
+        row = buf[sing[c]] if sing[c] >= 0 else zero
+        for q in range(bs):
+            cnt[q] += row[q] >= thr[q]
+    nan = np.float32(np.nan)
+    for q in range(bs):
+        p = p0 + q
+        if not valid[q]:
+            o_class[p] = 0
+            o_bel[p] = nan
+            o_pl[p] = nan
+            o_conf[p] = nan
+            o_ign[p] = nan
+            o_conflict[p] = nan
+            continue
+        o_conflict[p] = kk[q]
+        if total[q]:
+            o_class[p] = UNDECIDED
+            o_bel[p] = 0.0
+            o_pl[p] = 1.0
+            o_conf[p] = 0.0
+            o_ign[p] = 1.0
+            continue
+        s = scale[q]
+        o_ign[p] = buf[omega_row, q] * s
+        o_bel[p] = best[q] * s
+        if cnt[q] > 1:
+            top = 0.0
+            for c in range(n_cls):
+                acc = 0.0
+                for k in range(cls_ptr[c], cls_ptr[c + 1]):
+                    acc += buf[cls_rows[k], q]
+                top = max(top, acc)
+            o_class[p] = UNDECIDED
+            o_pl[p] = top * s
+            o_conf[p] = 0.0
+        else:
+            c = arg[q]
+            acc = 0.0
+            for k in range(cls_ptr[c], cls_ptr[c + 1]):
+                acc += buf[cls_rows[k], q]
+            o_class[p] = codes[c]
+            o_pl[p] = acc * s
+            o_conf[p] = best[q] if cs_is_bel else cs[c, q]
+
+
+@njit(cache=True, nogil=True)
+def _agreement_block(labels, o_class, o_agree, p0, bs):  # pragma: no cover - numba
+    """1 every source agrees with the result, 3 the first does (not all), 2 another does, 0 none."""
+    n_src = labels.shape[0]
+    if n_src == 2:  # branch-free, vectorised: 1 both, 3 the first only, 2 the second only
+        first = labels[0, p0 : p0 + bs]
+        second = labels[1, p0 : p0 + bs]
+        fused = o_class[p0 : p0 + bs]
+        agree = o_agree[p0 : p0 + bs]
+        for q in range(bs):
+            f = fused[q]
+            e0 = np.uint8(first[q] == f)
+            e1 = np.uint8(second[q] == f)
+            ok = np.uint8((f != 0) & (f != UNDECIDED))
+            agree[q] = ok * (e0 * e1 + np.uint8(3) * e0 * (1 - e1) + np.uint8(2) * e1 * (1 - e0))
+        return
+    for q in range(bs):
+        p = p0 + q
+        f = o_class[p]
+        if f == 0 or f == UNDECIDED:
+            o_agree[p] = 0
+            continue
+        every = True
+        other = False
+        for s in range(n_src):
+            eq = labels[s, p] == f
+            every = every and eq
+            if s > 0 and eq:
+                other = True
+        if every:
+            o_agree[p] = 1
+        elif labels[0, p] == f:
+            o_agree[p] = 3
+        elif other:
+            o_agree[p] = 2
+        else:
+            o_agree[p] = 0
+
+
+@njit(cache=True, nogil=True)
+def _load_block(src, omega, dst, acc, ok, p0, bs):  # pragma: no cover - numba
+    """Copy a block of one source; pixels with any NaN become vacuous (all mass on omega).
+
+    NaN is detected through a running sum (NaN propagates), which keeps the copy loop a plain
+    vectorised stream.
+    """
+    nf = src.shape[0]
+    for q in range(bs):
+        acc[q] = 0.0
+    for i in range(nf):
+        srow = src[i, p0 : p0 + bs]
+        drow = dst[i]
+        for q in range(bs):
+            v = srow[q]
+            drow[q] = v
+            acc[q] += v
+    n_bad = 0
+    for q in range(bs):
+        good = acc[q] == acc[q]
+        ok[q] = good
+        n_bad += not good
+    if n_bad:
+        for q in range(bs):
+            if not ok[q]:
+                acc[q] = 1.0
+                for i in range(nf):
+                    dst[i, q] = 1.0 if i == omega else 0.0
+
+
+@njit(cache=True, nogil=True)
+def fuse2(
+    a,
+    b,
+    labels,
+    rule,
+    tc_mode,
+    tgt,
+    tk,
+    tsing,
+    tdisj,
+    ia,
+    ib,
+    omega_a,
+    omega_b,
+    n_out,
+    omega_row,
+    empty_row,
+    memb_ptr,
+    memb_idx,
+    cls_ptr,
+    cls_rows,
+    inv_size,
+    sing,
+    codes,
+    by,
+    tie,
+    eps,
+    o_class,
+    o_bel,
+    o_pl,
+    o_conf,
+    o_ign,
+    o_conflict,
+    o_agree,
+):  # pragma: no cover - numba
+    """Two sources in one pass: combine (any built-in rule), decide, summarise, agreement.
+
+    Arithmetic is in the inputs' dtype (float32 cubes: float32). Returns the number of valid
+    pixels in total conflict (K = 1) under Dempster's rule.
+    """
+    n = a.shape[1]
+    fa, fb = a.shape[0], b.shape[0]
+    n_cls = codes.shape[0]
+    dt = a.dtype
+    ab = np.empty((fa, BLOCK), dt)
+    bb = np.empty((fb, BLOCK), dt)
+    buf = np.empty((n_out, BLOCK), dt)
+    kk = np.empty(BLOCK, dt)
+    cs = np.empty((n_cls, BLOCK), dt)
+    acca = np.empty(BLOCK, dt)
+    accb = np.empty(BLOCK, dt)
+    norm = np.empty(BLOCK, dt)
+    oka = np.empty(BLOCK, np.bool_)
+    okb = np.empty(BLOCK, np.bool_)
+    valid = np.empty(BLOCK, np.bool_)
+    total = np.zeros(BLOCK, np.bool_)
+    scale = np.ones(BLOCK, dt)
+    bel = np.empty((n_cls, BLOCK), dt)
+    pl = np.empty((n_cls, BLOCK), dt)
+    betp = np.empty((n_cls, BLOCK), dt)
+    best = np.empty(BLOCK, dt)
+    arg = np.empty(BLOCK, np.int64)
+    cnt = np.empty(BLOCK, np.int64)
+    maxbel = np.empty(BLOCK, dt)
+    maxpl = np.empty(BLOCK, dt)
+    zero = np.zeros(BLOCK, dt)
+    cs_is_bel = rule == RULE_DEMPSTER or rule == RULE_YAGER or rule == RULE_CONJ
+    n_total = 0
+    for p0 in range(0, n, BLOCK):
+        bs = min(BLOCK, n - p0)
+        _load_block(a, omega_a, ab, acca, oka, p0, bs)
+        _load_block(b, omega_b, bb, accb, okb, p0, bs)
+        for q in range(bs):
+            valid[q] = oka[q] or okb[q]
+            kk[q] = 0.0
+        for t in range(n_out):
+            row = buf[t]
+            for q in range(bs):
+                row[q] = 0.0
+        if rule != RULE_DISJ:
+            # Only the pairs that meet: K comes from the sums (K = sum(a) sum(b) - the rest),
+            # which skips about half of the pairs for a frame of singletons.
+            for i in range(fa):
+                arow = ab[i]
+                for j in range(fb):
+                    t = tgt[i, j]
+                    if t < 0:
+                        continue
+                    brow = bb[j]
+                    row = buf[t]
+                    for q in range(bs):
+                        row[q] += arow[q] * brow[q]
+            for q in range(bs):
+                norm[q] = 0.0
+            for t in range(n_out):
+                row = buf[t]
+                for q in range(bs):
+                    norm[q] += row[q]
+            for q in range(bs):
+                kk[q] = max(acca[q] * accb[q] - norm[q], 0.0)
+            if rule == RULE_PCR:
+                for c in range(n_cls):
+                    r = sing[c]
+                    crow = cs[c]
+                    if r >= 0:
+                        src = buf[r]
+                        for q in range(bs):
+                            crow[q] = src[q]
+                    else:
+                        for q in range(bs):
+                            crow[q] = 0.0
+                for i in range(fa):
+                    di = buf[ia[i]]
+                    arow = ab[i]
+                    for j in range(fb):
+                        if tgt[i, j] >= 0:
+                            continue
+                        dj = buf[ib[j]]
+                        brow = bb[j]
+                        for q in range(bs):
+                            x = arow[q]
+                            y = brow[q]
+                            s = x + y
+                            if s > 0.0:
+                                xy = x * y / s
+                                di[q] += x * xy
+                                dj[q] += y * xy
+        else:
+            for c in range(n_cls):
+                crow = cs[c]
+                for q in range(bs):
+                    crow[q] = 0.0
+            for i in range(fa):
+                arow = ab[i]
+                for j in range(fb):
+                    brow = bb[j]
+                    row = buf[tdisj[i, j]]
+                    for q in range(bs):
+                        row[q] += arow[q] * brow[q]
+                    if tk[i, j]:
+                        for q in range(bs):
+                            kk[q] += arow[q] * brow[q]
+                    elif tsing[i, j] >= 0:
+                        crow = cs[tsing[i, j]]
+                        for q in range(bs):
+                            crow[q] += arow[q] * brow[q]
+        if rule == RULE_DEMPSTER:
+            # 1 - K is the sum of the non-empty products (norm): no cancellation near K = 1.
+            for q in range(bs):
+                d = norm[q]
+                total[q] = d <= eps
+                scale[q] = 1.0 / d if d > eps else 0.0
+                if total[q] and valid[q]:
+                    n_total += 1
+            if tc_mode != TC_VACUOUS:
+                for q in range(bs):
+                    total[q] = False
+        elif rule == RULE_YAGER:
+            om = buf[omega_row]
+            for q in range(bs):
+                om[q] += kk[q]
+        elif rule == RULE_CONJ:
+            em = buf[empty_row]
+            for q in range(bs):
+                em[q] = kk[q]
+        if by == BY_BEL:
+            _summarise_bel_block(
+                buf,
+                kk,
+                cs,
+                cs_is_bel,
+                scale,
+                total,
+                valid,
+                bs,
+                cls_ptr,
+                cls_rows,
+                sing,
+                omega_row,
+                codes,
+                tie,
+                best,
+                maxbel,
+                arg,
+                cnt,
+                zero,
+                o_class,
+                o_bel,
+                o_pl,
+                o_conf,
+                o_ign,
+                o_conflict,
+                p0,
+            )
+            _agreement_block(labels, o_class, o_agree, p0, bs)
+            continue
+        _summarise_block(
+            buf,
+            kk,
+            cs,
+            cs_is_bel,
+            scale,
+            total,
+            valid,
+            bs,
+            memb_ptr,
+            memb_idx,
+            inv_size,
+            sing,
+            omega_row,
+            codes,
+            by,
+            tie,
+            bel,
+            pl,
+            betp,
+            best,
+            arg,
+            cnt,
+            maxbel,
+            maxpl,
+            o_class,
+            o_bel,
+            o_pl,
+            o_conf,
+            o_ign,
+            o_conflict,
+            p0,
+        )
+        _agreement_block(labels, o_class, o_agree, p0, bs)
+    return n_total
+
+
+@njit(cache=True, nogil=True)
+def summarise(
+    m,
+    kk,
+    cs,
+    valid,
+    labels,
+    memb_ptr,
+    memb_idx,
+    inv_size,
+    sing,
+    omega_row,
+    codes,
+    by,
+    tie,
+    o_class,
+    o_bel,
+    o_pl,
+    o_conf,
+    o_ign,
+    o_conflict,
+    o_agree,
+):  # pragma: no cover - numba
+    """Outputs from materialised combined masses ``m`` (F_out, n), conflict and Bel_conj."""
+    n = m.shape[1]
+    n_cls = codes.shape[0]
+    dt = m.dtype
+    bel = np.empty((n_cls, BLOCK), dt)
+    pl = np.empty((n_cls, BLOCK), dt)
+    betp = np.empty((n_cls, BLOCK), dt)
+    best = np.empty(BLOCK, dt)
+    arg = np.empty(BLOCK, dtype=np.int64)
+    cnt = np.empty(BLOCK, dtype=np.int64)
+    maxbel = np.empty(BLOCK, dt)
+    maxpl = np.empty(BLOCK, dt)
+    scale = np.ones(BLOCK, dt)
+    total = np.zeros(BLOCK, np.bool_)
+    for p0 in range(0, n, BLOCK):
+        p1 = min(p0 + BLOCK, n)
+        _summarise_block(
+            m[:, p0:p1],
+            kk[p0:p1],
+            cs[:, p0:p1],
+            False,
+            scale,
+            total,
+            valid[p0:p1],
+            p1 - p0,
+            memb_ptr,
+            memb_idx,
+            inv_size,
+            sing,
+            omega_row,
+            codes,
+            by,
+            tie,
+            bel,
+            pl,
+            betp,
+            best,
+            arg,
+            cnt,
+            maxbel,
+            maxpl,
+            o_class,
+            o_bel,
+            o_pl,
+            o_conf,
+            o_ign,
+            o_conflict,
+            p0,
+        )
+        _agreement_block(labels, o_class, o_agree, p0, p1 - p0)
+
+
+@njit(cache=True, nogil=True)
+def class_scores(m, memb_ptr, memb_idx, inv_size, sing, n_cls, bel, pl, betp):  # pragma: no cover
+    """Bel, Pl and (unnormalised) BetP of every singleton class: (C, n) each."""
+    n = m.shape[1]
+    for c in range(n_cls):
+        r = sing[c]
+        for p in range(n):
+            bel[c, p] = m[r, p] if r >= 0 else 0.0
+            pl[c, p] = 0.0
+            betp[c, p] = 0.0
+    for t in range(m.shape[0]):
+        w = inv_size[t]
+        for k in range(memb_ptr[t], memb_ptr[t + 1]):
+            c = memb_idx[k]
+            for p in range(n):
+                pl[c, p] += m[t, p]
+                betp[c, p] += m[t, p] * w
+
+
+@njit(cache=True, nogil=True)
+def transfer(prob, tt, out):  # pragma: no cover - numba
+    """Masses from class probabilities, pixel by pixel in a fixed order (chunk-invariant).
+
+    ``prob`` (C, n) is clipped at 0 and rescaled to sum 1 (NaN or all-zero pixels -> NaN);
+    ``out[f] = sum_c tt[f, c] * p[c]``.
+    """
+    n_cls, n = prob.shape
+    n_f = tt.shape[0]
+    tot = np.empty(BLOCK, prob.dtype)
+    for p0 in range(0, n, BLOCK):
+        bs = min(BLOCK, n - p0)
+        for q in range(bs):
+            tot[q] = 0.0
+        for c in range(n_cls):
+            row = prob[c, p0 : p0 + bs]
+            for q in range(bs):
+                v = row[q]
+                tot[q] += v if v > 0 else (v if v != v else 0.0)
+        for q in range(bs):
+            t = tot[q]
+            tot[q] = 1.0 / t if t > 0 else np.nan
+        for f in range(n_f):
+            orow = out[f, p0 : p0 + bs]
+            for q in range(bs):
+                orow[q] = 0.0
+            for c in range(n_cls):
+                w = tt[f, c]
+                if w == 0.0:
+                    continue
+                row = prob[c, p0 : p0 + bs]
+                for q in range(bs):
+                    v = row[q]
+                    orow[q] += w * (v if v > 0 else (v if v != v else 0.0))
+            for q in range(bs):
+                orow[q] *= tot[q]
