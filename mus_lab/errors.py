@@ -111,6 +111,19 @@ class ConfusionMatrixError(ClassifyError, ValueError):
     """A confusion matrix that is malformed or does not match the map's labels."""
 
 
+class SamplesError(ClassifyError, ValueError):
+    """Reference polygons that give no usable training sample (outside the cube, a missing
+    label field, a class without any valid pixel)."""
+
+
+class FeatureMismatchError(ClassifyError, ValueError):
+    """A feature cube whose features (names, order, grid) do not match what a model was trained on."""
+
+
+class ModelError(ClassifyError):
+    """A land-cover model that cannot be built, trained, saved or loaded as asked."""
+
+
 # --- fusion ------------------------------------------------------------------------------------
 
 

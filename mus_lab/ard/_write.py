@@ -72,6 +72,8 @@ def write(
     ----------
     ds
         Prepared cube (``time``, ``y``, ``x``; time-less variables go into one ``summary`` item).
+        A time-less variable with one extra dimension (e.g. ``("class", "y", "x")``) becomes
+        one multi-band COG whose band descriptions are that dimension's coordinate values.
     catalog
         The local catalog's folder or ``catalog.json`` (e.g. the sample scenario's).
     collection
@@ -213,6 +215,15 @@ def _write(
                     da = da.astype("uint8")
                 nodata = _nodata_for(da)
                 path = tmp / item_id / f"{name}.tif"
+                # A non-time extra dimension (e.g. ``class`` of a probability cube) becomes the
+                # bands of one COG, described by its coordinate values.
+                extra = [d for d in da.dims if d not in ("y", "x")]
+                if len(extra) > 1:
+                    raise ARDError(
+                        f"Variable {name!r} has dims {da.dims}: one extra dimension at most "
+                        "(besides time) can become the bands of a COG; split it first."
+                    )
+                band_names = [str(v) for v in da[extra[0]].values] if extra else None
                 specs.append(
                     CogSpec(
                         da,
@@ -221,10 +232,19 @@ def _write(
                         overview_resampling="average"
                         if np.issubdtype(da.dtype, np.floating)
                         else "nearest",
+                        band_names=band_names,
                     )
                 )
                 if name == "valid":
                     valid_paths.append(path)
+                band_info = {
+                    "data_type": str(da.dtype),
+                    **(
+                        {"nodata": nodata if nodata == nodata else "nan"}
+                        if nodata is not None
+                        else {}
+                    ),
+                }
                 item.add_asset(
                     name,
                     pystac.Asset(
@@ -232,16 +252,9 @@ def _write(
                         media_type=pystac.MediaType.COG,
                         roles=["data"],
                         extra_fields={
-                            "raster:bands": [
-                                {
-                                    "data_type": str(da.dtype),
-                                    **(
-                                        {"nodata": nodata if nodata == nodata else "nan"}
-                                        if nodata is not None
-                                        else {}
-                                    ),
-                                }
-                            ],
+                            "raster:bands": [{**band_info, "description": b} for b in band_names]
+                            if band_names
+                            else [band_info],
                             **dict(extras.asset_fields.get(name, {})),
                         },
                     ),

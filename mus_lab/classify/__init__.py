@@ -1,6 +1,115 @@
 """Land-cover classification from ARD time series (IOTA²-style): samples by polygon, models,
-lazy prediction with confidence, and accuracy assessment."""
+lazy prediction with confidence, and accuracy assessment.
 
+Flow: features (:func:`optical_features`, :func:`radar_features`, :func:`stack_features`,
+:func:`feature_cube`, or :func:`features_from_catalog`) -> samples from reference polygons
+(:func:`extract_samples`) -> :func:`train` (random forest or TempCNN, split by polygon) ->
+:func:`predict` (lazy; class map, confidence, margin, probabilities) -> :func:`assess`
+(OA, kappa, per-class F1, IOTA²-layout confusion CSV, Olofsson area estimates) ->
+:func:`write_landcover` (COGs + STAC). Design notes: docs/design/0004-landcover.md.
+
+Example
+-------
+>>> from mus_lab import classify, sample
+>>> sc = sample.generate("/tmp/mus_lab_doc", size=64, overwrite=True)  # doctest: +SKIP
+>>> feats, recipe, items = classify.features_from_catalog(sc.catalog_path)  # doctest: +SKIP
+>>> smp = classify.extract_samples(feats, sc.polygons, layer="reference")  # doctest: +SKIP
+>>> model = classify.train(smp, "rf", recipe=recipe)  # doctest: +SKIP
+>>> result = classify.predict(feats, model)  # doctest: +SKIP
+"""
+
+from mus_lab.classify._accuracy import (
+    AccuracyReport,
+    AreaEstimate,
+    area_adjusted,
+    assess,
+    map_class_pixels,
+)
 from mus_lab.classify._confusion import ConfusionMatrix
+from mus_lab.classify._features import (
+    IOTA2_OPTICAL,
+    feature_cube,
+    feature_names,
+    optical_features,
+    parse_feature_names,
+    radar_features,
+    stack_features,
+)
+from mus_lab.classify._inputs import SENSOR_SETS, features_from_catalog, region_map
+from mus_lab.classify._legend import CLASSIFICATION_EXTENSION, class_colors, stac_classes
+from mus_lab.classify._model import (
+    LandCoverModel,
+    ModelMetadata,
+    evaluate_seeds,
+    load_model,
+    train,
+)
+from mus_lab.classify._models import (
+    CLASSIFIERS,
+    Classifier,
+    RandomForest,
+    classifier_class,
+    make_classifier,
+)
+from mus_lab.classify._predict import NODATA_CLASS, NODATA_SCORE, predict, sieve
+from mus_lab.classify._samples import (
+    Samples,
+    balance,
+    extract_samples,
+    read_polygons,
+    split_by_polygon,
+)
+from mus_lab.classify._write import LANDCOVER_COLLECTIONS, write_landcover
 
-__all__ = ["ConfusionMatrix"]
+
+def __getattr__(name: str) -> object:
+    if name == "TempCNN":  # imported lazily: the module is light, tensorflow loads on use
+        from mus_lab.classify._tempcnn import TempCNN
+
+        return TempCNN
+    raise AttributeError(f"module 'mus_lab.classify' has no attribute {name!r}")
+
+
+__all__ = [
+    "CLASSIFICATION_EXTENSION",
+    "CLASSIFIERS",
+    "IOTA2_OPTICAL",
+    "LANDCOVER_COLLECTIONS",
+    "NODATA_CLASS",
+    "NODATA_SCORE",
+    "SENSOR_SETS",
+    "AccuracyReport",
+    "AreaEstimate",
+    "Classifier",
+    "ConfusionMatrix",
+    "LandCoverModel",
+    "ModelMetadata",
+    "RandomForest",
+    "Samples",
+    "TempCNN",
+    "area_adjusted",
+    "assess",
+    "balance",
+    "class_colors",
+    "classifier_class",
+    "evaluate_seeds",
+    "extract_samples",
+    "feature_cube",
+    "feature_names",
+    "features_from_catalog",
+    "load_model",
+    "make_classifier",
+    "map_class_pixels",
+    "optical_features",
+    "parse_feature_names",
+    "predict",
+    "radar_features",
+    "read_polygons",
+    "region_map",
+    "sieve",
+    "split_by_polygon",
+    "stac_classes",
+    "stack_features",
+    "train",
+    "write_landcover",
+]

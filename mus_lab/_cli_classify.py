@@ -1,0 +1,210 @@
+"""``mus-lab landcover train | predict | assess``: the land-cover stage on the command line.
+
+``train`` builds features from a catalog (optical, radar or stacked), extracts samples from
+reference polygons, trains and saves a model (its recipe included); ``predict`` rebuilds the
+same features with the model's recipe, maps them and writes a ``landcover-<sensors>``
+collection into the catalog; ``assess`` measures a written map against polygons and saves the
+IOTA²-layout confusion matrix, per-class and area-adjusted tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import typer
+
+from mus_lab.errors import MusLabError
+
+landcover_app = typer.Typer(
+    help="Land-cover maps from S1/S2/RCM time series (IOTA²-style): train, predict, assess.",
+    no_args_is_help=True,
+)
+
+CatalogArg = Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")]
+PolygonsOpt = Annotated[
+    Path, typer.Option("--polygons", "-p", help="Reference polygons (GeoPackage, Shapefile...).")
+]
+LayerOpt = Annotated[str | None, typer.Option(help="Layer of the polygon file.")]
+LabelOpt = Annotated[str, typer.Option(help="Field with the integer class code.")]
+
+
+def _fail(exc: MusLabError) -> None:
+    typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _bad(message: str) -> None:
+    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _bbox(value: str | None) -> list[float] | None:
+    if not value:
+        return None
+    try:
+        box = [float(v) for v in value.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        _bad(f"--bbox {value!r} must be four numbers min_lon,min_lat,max_lon,max_lat.")
+    return box
+
+
+@landcover_app.command("train")
+def train_cmd(
+    catalog: CatalogArg,
+    polygons: PolygonsOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to save the model in.")],
+    sensors: Annotated[str, typer.Option(help="optical, radar or stacked.")] = "optical",
+    model: Annotated[str, typer.Option(help="rf or tempcnn.")] = "rf",
+    layer: LayerOpt = None,
+    label: LabelOpt = "code",
+    name_field: Annotated[str, typer.Option(help="Field with class names.")] = "class_name",
+    id_field: Annotated[str, typer.Option(help="Field identifying polygons.")] = "poly_id",
+    ratio: Annotated[float, typer.Option(help="Share of each class's polygons that trains.")] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 0,
+    trees: Annotated[int, typer.Option(help="Random forest: number of trees.")] = 100,
+    epochs: Annotated[int, typer.Option(help="TempCNN: maximum epochs.")] = 20,
+    max_per_class: Annotated[
+        int | None, typer.Option(help="At most this many training pixels per class.")
+    ] = None,
+    every_days: Annotated[int, typer.Option(help="Date grid spacing in days.")] = 10,
+    datetime: Annotated[
+        str | None, typer.Option(help="Interval, e.g. 2022-01-01/2022-12-31.")
+    ] = None,
+    bbox: Annotated[str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
+) -> None:
+    """Train a model on polygons (split by polygon) and save it with its validation report."""
+    from mus_lab import classify
+
+    if model not in ("rf", "tempcnn"):
+        _bad(f"--model {model!r}: choose rf or tempcnn.")
+    if sensors not in classify.SENSOR_SETS:
+        _bad(f"--sensors {sensors!r}: choose optical, radar or stacked.")
+    params: dict[str, Any] = {"n_estimators": trees} if model == "rf" else {"epochs": epochs}
+    try:
+        feats, recipe, _ = classify.features_from_catalog(
+            catalog,
+            cast(Any, sensors),
+            bbox=_bbox(bbox),
+            datetime=datetime,
+            every_days=every_days,
+        )
+        typer.echo(
+            f"{feats.sizes['feature']} features ({sensors}) on {feats.sizes['y']} x {feats.sizes['x']} px"
+        )
+        smp = classify.extract_samples(
+            feats, polygons, label=label, layer=layer, name_field=name_field, id_field=id_field
+        )
+        recipe = {**recipe, "polygons": str(polygons), "layer": layer, "label": label}
+        lcm = classify.train(
+            smp,
+            model,
+            params=params,
+            train_ratio=ratio,
+            seed=seed,
+            max_per_class=max_per_class,
+            recipe=recipe,
+        )
+        lcm.save(out, overwrite=overwrite)
+    except MusLabError as exc:
+        _fail(exc)
+    val = lcm.metadata.report.get("validation", {})
+    typer.echo(
+        f"Trained {model} on {len(smp)} pixels of {len(set(smp.polygon.tolist()))} polygons; "
+        f"validation on other polygons: OA {val.get('overall_accuracy', float('nan')):.3f}, "
+        f"kappa {val.get('kappa', float('nan')):.3f}, macro-F1 {val.get('macro_f1', float('nan')):.3f}"
+    )
+    typer.echo(f"Model saved to {out}")
+
+
+@landcover_app.command("predict")
+def predict_cmd(
+    catalog: CatalogArg,
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder (from train).")],
+    collection: Annotated[
+        str | None, typer.Option(help="Collection id (default landcover-<sensors>).")
+    ] = None,
+    mmu: Annotated[int, typer.Option(help="Minimum mapping unit in pixels (0 = no sieve).")] = 0,
+    assess_polygons: Annotated[
+        bool, typer.Option(help="Assess on the model's validation polygons and attach the report.")
+    ] = True,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing collection.")] = False,
+) -> None:
+    """Map a catalog with a saved model (features rebuilt with the model's recipe) and write it."""
+    from mus_lab import classify
+
+    if mmu < 0:
+        _bad(f"--mmu must be >= 0, got {mmu}.")
+    try:
+        lcm = classify.load_model(model)
+        recipe = dict(lcm.metadata.recipe)
+        sensors = recipe.get("sensors")
+        if sensors not in classify.SENSOR_SETS:
+            _bad(
+                f"The model at {model} has no catalog recipe: train it with 'mus-lab landcover train'."
+            )
+        feats, _, items = classify.features_from_catalog(
+            catalog,
+            cast(Any, sensors),
+            bbox=recipe.get("bbox"),
+            datetime=recipe.get("datetime"),
+            every_days=int(recipe.get("every_days", 10)),
+            optical_variables=recipe.get("optical_variables"),
+            speckle=recipe.get("speckle", "refined_lee"),
+            radar_sources=recipe.get("radar_sources", ("sentinel-1-grd", "rcm-grd")),
+        )
+        result = classify.predict(feats, lcm, min_pixels=mmu or None)
+        accuracy = None
+        if assess_polygons and recipe.get("polygons"):
+            accuracy = classify.assess(
+                result.classification,
+                recipe["polygons"],
+                label=recipe.get("label", "code"),
+                layer=recipe.get("layer"),
+                polygon_ids=lcm.metadata.report.get("validation_polygons"),
+            )
+        cid = collection or classify.LANDCOVER_COLLECTIONS[str(sensors)]
+        classify.write_landcover(
+            result, catalog, cid, model=lcm, accuracy=accuracy, sources=items, overwrite=overwrite
+        )
+    except MusLabError as exc:
+        _fail(exc)
+    typer.echo(f"Wrote '{cid}' (classification, confidence, margin, probability) into {catalog}")
+    if accuracy is not None:
+        typer.echo(accuracy.summary())
+
+
+@landcover_app.command("assess")
+def assess_cmd(
+    catalog: CatalogArg,
+    polygons: PolygonsOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the CSV/JSON reports.")],
+    collection: Annotated[str, typer.Option(help="Land-cover collection.")] = "landcover-optical",
+    layer: LayerOpt = None,
+    label: LabelOpt = "code",
+    id_field: Annotated[str, typer.Option(help="Field identifying polygons.")] = "poly_id",
+    model: Annotated[
+        Path | None, typer.Option(help="Keep only this model's validation polygons.")
+    ] = None,
+) -> None:
+    """Accuracy of a written map: OA, kappa, per-class F1, confusion CSV, area-adjusted areas."""
+    from mus_lab import catalog as cat
+    from mus_lab import classify, cube
+
+    try:
+        items = cat.search(catalog, collections=collection)
+        cmap = cube.load(items, ("classification",)).classification.isel(time=0)
+        ids = None
+        if model is not None:
+            ids = classify.load_model(model).metadata.report.get("validation_polygons")
+        report = classify.assess(
+            cmap, polygons, label=label, layer=layer, id_field=id_field, polygon_ids=ids
+        )
+        paths = report.save(out)
+    except MusLabError as exc:
+        _fail(exc)
+    typer.echo(report.summary())
+    typer.echo(f"Reports: {', '.join(str(p) for p in paths.values())}")

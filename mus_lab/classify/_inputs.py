@@ -1,0 +1,197 @@
+"""Feature cubes straight from a catalog, per sensor set, and region maps for regional models.
+
+:func:`features_from_catalog` is the recipe a model records: the same call with the same
+arguments rebuilds the features it was trained on (the CLI's ``predict`` does exactly that).
+Sensor sets: ``"optical"`` (Sentinel-2 gap-filled series, IOTA²'s features), ``"radar"``
+(Sentinel-1 and, when the catalog has it, RCM period means) and ``"stacked"`` (both, on the
+optical date grid).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import xarray as xr
+
+from mus_lab import ard, cube
+from mus_lab import catalog as cat
+from mus_lab.classify._features import (
+    IOTA2_OPTICAL,
+    feature_cube,
+    optical_features,
+    radar_features,
+    stack_features,
+)
+from mus_lab.classify._samples import PolygonsLike, read_polygons
+from mus_lab.errors import EmptySearchError, FeatureMismatchError, MusLabError, SamplesError
+
+__all__ = ["SENSOR_SETS", "features_from_catalog", "region_map"]
+
+SensorSet = Literal["optical", "radar", "stacked"]
+SENSOR_SETS: tuple[str, ...] = ("optical", "radar", "stacked")
+
+
+def features_from_catalog(
+    catalog: str | os.PathLike[str],
+    sensors: SensorSet = "optical",
+    *,
+    bbox: Sequence[float] | None = None,
+    datetime: str | None = None,
+    every_days: int = 10,
+    optical_variables: Sequence[str] | None = None,
+    speckle: Literal["lee", "refined_lee", "lee_sigma"] | None = "refined_lee",
+    radar_sources: Sequence[str] = ("sentinel-1-grd", "rcm-grd"),
+    chunks: Mapping[str, int] | None = None,
+) -> tuple[xr.DataArray, dict[str, Any], list[Any]]:
+    """Search a catalog and build the feature cube of a sensor set, lazily.
+
+    Parameters
+    ----------
+    catalog
+        Local catalog or STAC API with ``sentinel-2-l2a`` and/or ``sentinel-1-grd``/``rcm-grd``.
+    sensors
+        ``"optical"``, ``"radar"`` or ``"stacked"``.
+    bbox, datetime
+        Area (lon/lat) and interval.
+    every_days
+        Date grid spacing (optical gap-filling and radar periods).
+    optical_variables
+        Optical variables (default IOTA²'s: ten bands, NDVI, NDWI, brightness).
+    speckle
+        Speckle filter for radar (``None`` for none).
+    radar_sources
+        Radar collections to use when present (prefixes ``s1``, ``rcm``).
+    chunks
+        Spatial chunks (default 512 x 512).
+
+    Returns
+    -------
+    (features, recipe, sources)
+        The ``(feature, y, x)`` cube, the recipe (these arguments, JSON-friendly) and the
+        source items used.
+
+    Raises
+    ------
+    FeatureMismatchError
+        Unknown sensor set, or no radar collection found.
+    EmptySearchError
+        No Sentinel-2 item for an optical or stacked set.
+    """
+    if sensors not in SENSOR_SETS:
+        raise FeatureMismatchError(f"sensors must be one of {SENSOR_SETS}, got {sensors!r}.")
+    size = dict(chunks or {"x": 512, "y": 512})
+    recipe: dict[str, Any] = {
+        "sensors": sensors,
+        "bbox": list(bbox) if bbox else None,
+        "datetime": datetime,
+        "every_days": every_days,
+        "optical_variables": list(optical_variables or IOTA2_OPTICAL),
+        "speckle": speckle,
+        "radar_sources": list(radar_sources),
+    }
+    where = os.fspath(catalog)
+    sources: list[Any] = []
+    parts: list[xr.Dataset] = []
+    labels: list[str] = []
+    grid = None
+    dates = None
+    if sensors in ("optical", "stacked"):
+        items = cat.search(where, collections="sentinel-2-l2a", bbox=bbox, datetime=datetime)
+        s2 = ard.prepare_s2(items, bbox=bbox, chunks={"time": -1, **size})
+        ts = ard.s2_time_series(s2, every_days=every_days)
+        opt = optical_features(ts, optical_variables)
+        grid, dates = cube.geobox_of(s2), opt["time"].values
+        parts.append(opt)
+        labels.append("optical")
+        sources += list(items)
+    if sensors in ("radar", "stacked"):
+        found = []
+        for coll in radar_sources:
+            try:
+                items = cat.search(where, collections=coll, bbox=bbox, datetime=datetime)
+            except EmptySearchError:
+                continue
+            except MusLabError:
+                continue
+            found.append((coll, items))
+        if not found:
+            raise FeatureMismatchError(
+                f"No radar items in {list(radar_sources)} for this area and interval: check the "
+                "catalog or use sensors='optical'."
+            )
+        if grid is None:
+            try:
+                ref = cat.search(
+                    where, collections="sentinel-2-l2a", bbox=bbox, datetime=datetime, max_items=1
+                )
+                grid = cube.reference_geobox(ref, bbox=bbox)
+            except MusLabError:
+                grid = cube.reference_geobox(found[0][1], bbox=bbox)
+        for coll, items in found:
+            prefix = "rcm" if "rcm" in coll else "s1"
+            if prefix == "rcm":
+                sar = ard.prepare_rcm(items, geobox=grid, speckle=speckle, db=True)
+            else:
+                sar = ard.prepare_s1(items, geobox=grid, speckle=speckle, db=True, chunks=size)
+            if dates is None:
+                t = sar["time"].values
+                dates = ard.regular_dates(t.min(), t.max(), every_days)
+            parts.append(radar_features(sar, dates=dates, prefix=prefix))
+            labels.append(prefix)
+            sources += list(items)
+    ds = parts[0] if len(parts) == 1 else stack_features(*parts, names=labels)
+    return feature_cube(ds), recipe, sources
+
+
+def region_map(
+    regions: PolygonsLike | None,
+    like: xr.DataArray,
+    *,
+    field: str = "region",
+    layer: str | None = None,
+) -> xr.DataArray:
+    """Region code (uint8, 0 = none) per pixel of ``like``'s grid from region polygons.
+
+    Give eco-region polygons (IOTA²'s ``ecoregion`` file). With reference polygons instead
+    (a ``region`` per parcel, like the sample scenario's), every pixel takes the region of the
+    nearest polygon (a Voronoi partition). Limitation: this is computed on the whole grid in
+    memory (one byte per pixel plus a distance transform), not chunk by chunk.
+
+    Raises
+    ------
+    SamplesError
+        The field is missing or no polygon overlaps the grid.
+    """
+    import rasterio.features
+    from scipy import ndimage
+
+    gbox = cube.geobox_of(like)
+    gdf = read_polygons(regions, label=field, layer=layer) if regions is not None else None
+    if gdf is None:
+        raise SamplesError("region_map needs region polygons (a vector file or GeoDataFrame).")
+    if gbox.crs is None:
+        raise SamplesError("The grid has no CRS: load it with mus_lab.cube or assign one.")
+    gdf = gdf.to_crs(gbox.crs.to_wkt())
+    codes = gdf[field].astype("int64").to_numpy()
+    if (codes < 1).any() or (codes > 255).any():
+        raise SamplesError(f"Region codes must be 1-255, got {sorted(set(codes.tolist()))}.")
+    burned = rasterio.features.rasterize(
+        list(zip(gdf.geometry, codes.tolist(), strict=True)),
+        out_shape=gbox.shape,
+        transform=gbox.affine,
+        fill=0,
+        dtype="uint8",
+        all_touched=True,
+    )
+    if not burned.any():
+        raise SamplesError("No region polygon overlaps the grid: check their CRS and extent.")
+    if (burned == 0).any():
+        _, (ri, ci) = ndimage.distance_transform_edt(burned == 0, return_indices=True)
+        burned = burned[ri, ci]
+    coords: dict[str, Any] = {"y": like["y"], "x": like["x"]}
+    if "spatial_ref" in like.coords:
+        coords["spatial_ref"] = like["spatial_ref"]
+    return xr.DataArray(np.asarray(burned), dims=("y", "x"), coords=coords, name="region")

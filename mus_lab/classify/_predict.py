@@ -1,0 +1,231 @@
+"""Lazy prediction over a feature cube, chunk by chunk, and sieving to a minimum mapping unit.
+
+:func:`predict` maps the model over the cube's spatial chunks with ``dask.array.map_blocks``:
+each task reads one ``(feature, y, x)`` block, classifies its valid pixels (every feature
+finite) and returns the class probabilities of that block; the class map, confidence and margin
+are cheap element-wise reductions of those probabilities. Memory per task is one block of
+features plus its probabilities, whatever the area. The model runs once per block when the
+outputs are computed together (``dask.compute`` or :func:`write_landcover`).
+
+Sieving (:func:`sieve`) uses ``rasterio.features.sieve`` (GDAL's, 8- then 4-connectivity) on
+the whole class map as one block: see its documented memory limitation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.array as dsa
+import numpy as np
+import xarray as xr
+from dask.base import tokenize
+
+from mus_lab.classify._model import LandCoverModel
+from mus_lab.cube import geobox_of
+from mus_lab.errors import FeatureMismatchError, ModelError
+
+__all__ = ["NODATA_CLASS", "NODATA_SCORE", "predict", "sieve"]
+
+#: No-data value of the class map.
+NODATA_CLASS = 0
+#: No-data value of the confidence and margin maps.
+NODATA_SCORE = 255
+
+
+def _proba_block(block: np.ndarray, region: np.ndarray | None, model: LandCoverModel) -> np.ndarray:
+    nf, h, w = block.shape
+    flat = block.reshape(nf, h * w).T
+    ok = np.isfinite(flat).all(axis=1)
+    reg = None
+    if region is not None:
+        reg = region.reshape(-1)
+        ok &= reg > 0
+    out = np.full((h * w, len(model.classes)), np.nan, dtype="float32")
+    if ok.any():
+        out[ok] = model.predict_proba(
+            np.ascontiguousarray(flat[ok]), None if reg is None else reg[ok]
+        )
+    return out.T.reshape(len(model.classes), h, w)
+
+
+def _map_block(proba: np.ndarray, codes: np.ndarray, which: str) -> np.ndarray:
+    """(h, w) uint8 class code, confidence or margin from (k, h, w) probabilities."""
+    k = proba.shape[0]
+    valid = np.isfinite(proba).all(axis=0)
+    p = np.where(valid, proba, 0.0)
+    if which == "classification":
+        return np.where(valid, codes[np.argmax(p, axis=0)], NODATA_CLASS).astype("uint8")
+    if k == 1:
+        top1, top2 = p[0], np.zeros(p.shape[1:], "float32")
+    else:
+        part = np.partition(p, k - 2, axis=0)
+        top1, top2 = part[k - 1], part[k - 2]
+    score = top1 if which == "confidence" else top1 - top2
+    return np.where(valid, np.rint(100 * score), NODATA_SCORE).astype("uint8")
+
+
+def predict(
+    features: xr.DataArray,
+    model: LandCoverModel,
+    *,
+    regions: xr.DataArray | None = None,
+    min_pixels: int | None = None,
+) -> xr.Dataset:
+    """Classify a feature cube lazily: class map, confidence, margin and probabilities.
+
+    Parameters
+    ----------
+    features
+        ``(feature, y, x)`` cube from :func:`feature_cube`, with exactly the model's features.
+    model
+        A trained :class:`LandCoverModel` (:func:`train` or :func:`load_model`).
+    regions
+        Region code per pixel (same grid) for a per-region model; 0 = outside every region.
+    min_pixels
+        Sieve the class map to this minimum mapping unit (pixels; see :func:`sieve`).
+
+    Returns
+    -------
+    xarray.Dataset
+        On the cube's grid, lazy: ``classification`` (uint8 codes, 0 = no data),
+        ``confidence`` (uint8 0-100: share of trees voting for the winner for the random
+        forest, probability of the winner otherwise; 255 = no data), ``margin`` (uint8 0-100,
+        top-1 minus top-2 probability; 255 = no data) and ``probability`` (float32
+        ``("class", "y", "x")`` with coordinates ``class`` (codes) and ``class_name``). When
+        sieved, only ``classification`` changes.
+
+    Raises
+    ------
+    FeatureMismatchError
+        The features or the pixel size differ from the model's, or ``regions`` is on another grid.
+    ModelError
+        A per-region model without ``regions``.
+    """
+    model.check_features(features)
+    if model.regional and regions is None:
+        raise ModelError(
+            f"This model has one classifier per region {list(model.metadata.regions)}: pass "
+            "regions= (a region code per pixel, e.g. classify.region_map(...))."
+        )
+    gbox = geobox_of(features)
+    arr = features.data
+    if not isinstance(arr, dsa.Array):
+        arr = dsa.from_array(np.asarray(arr), chunks=(-1, 512, 512))
+    arr = arr.rechunk({0: -1})
+    codes = np.asarray(model.classes, dtype="uint8")
+    k = codes.size
+    token = tokenize(arr.name, model.metadata.uid, None if regions is None else regions.data)
+    if regions is not None:
+        if geobox_of(regions) != gbox:
+            raise FeatureMismatchError("The region map is not on the feature cube's grid.")
+        reg = regions.data
+        if not isinstance(reg, dsa.Array):
+            reg = dsa.from_array(np.asarray(reg), chunks=arr.chunks[1:])
+        reg = reg.rechunk(arr.chunks[1:])[None]
+        proba = dsa.map_blocks(
+            lambda b, r, m=model: _proba_block(b, r[0], m),
+            arr,
+            reg,
+            chunks=((k,), *arr.chunks[1:]),
+            dtype="float32",
+            token=f"landcover-proba-{token}",
+        )
+    else:
+        proba = dsa.map_blocks(
+            _proba_block,
+            arr,
+            None,
+            model,
+            chunks=((k,), *arr.chunks[1:]),
+            dtype="float32",
+            token=f"landcover-proba-{token}",
+        )
+    # One map_blocks per output, each dropping the class axis (no slicing of a shared
+    # (3, y, x) block: dask then loses the probability keys when all are computed together).
+    maps = {
+        which: dsa.map_blocks(
+            _map_block,
+            proba,
+            codes,
+            which,
+            drop_axis=0,
+            dtype="uint8",
+            token=f"landcover-{which}-{token}",
+        )
+        for which in ("classification", "confidence", "margin")
+    }
+    coords: dict[str, Any] = {"y": features["y"], "x": features["x"]}
+    if "spatial_ref" in features.coords:
+        coords["spatial_ref"] = features["spatial_ref"]
+    dims2 = ("y", "x")
+    classification = xr.DataArray(maps["classification"], dims=dims2, coords=coords)
+    if min_pixels:
+        classification = sieve(classification, min_pixels)
+    names = [model.metadata.class_names.get(int(c), str(c)) for c in codes]
+    ds = xr.Dataset(
+        {
+            "classification": classification.assign_attrs(
+                nodata=NODATA_CLASS, long_name="land-cover class code"
+            ),
+            "confidence": xr.DataArray(maps["confidence"], dims=dims2, coords=coords).assign_attrs(
+                nodata=NODATA_SCORE, units="percent", long_name="confidence of the winning class"
+            ),
+            "margin": xr.DataArray(maps["margin"], dims=dims2, coords=coords).assign_attrs(
+                nodata=NODATA_SCORE, units="percent", long_name="top-1 minus top-2 probability"
+            ),
+            "probability": xr.DataArray(
+                proba, dims=("class", "y", "x"), coords=coords
+            ).assign_attrs(long_name="class probability"),
+        }
+    )
+    ds = ds.assign_coords({"class": codes.astype("int64"), "class_name": ("class", names)})
+    ds.attrs = {
+        "model_kind": model.metadata.kind,
+        "model_uid": model.metadata.uid,
+        "min_pixels": int(min_pixels or 0),
+    }
+    return ds
+
+
+def _sieve_block(block: np.ndarray, min_pixels: int) -> np.ndarray:
+    from rasterio.features import sieve as gdal_sieve
+
+    out = np.ascontiguousarray(block)
+    mask = out != NODATA_CLASS
+    if not mask.any():
+        return out
+    for connectivity in (8, 4):
+        out = gdal_sieve(out, size=min_pixels, connectivity=connectivity, mask=mask)
+    return np.where(mask, out, NODATA_CLASS).astype(block.dtype)
+
+
+def sieve(classification: xr.DataArray, min_pixels: int) -> xr.DataArray:
+    """Remove patches smaller than ``min_pixels`` pixels (8- then 4-connectivity), lazily.
+
+    GDAL's sieve (``rasterio.features.sieve``, as ``gdal_sieve`` in IOTA²): a patch takes the
+    value of its largest neighbouring patch; no-data (0) pixels are left alone and never absorb
+    a patch. The result is the same as on the whole map, whatever the chunks.
+
+    Limitation: GDAL merges patches by their *global* size ranking, which no bounded overlap
+    reproduces exactly (sieving overlapping blocks left patches below the MMU where blocks
+    chose different neighbours), so the class map is sieved as **one block**: memory grows with
+    the area, by about 5 bytes per pixel (the uint8 map and GDAL's 32-bit patch ids), e.g.
+    0.6 GB for a whole 10980 x 10980 Sentinel-2 tile. The probabilities, confidence and margin
+    stay chunked.
+
+    Raises
+    ------
+    ModelError
+        ``min_pixels`` < 1.
+    """
+    if min_pixels < 1:
+        raise ModelError(f"min_pixels must be >= 1, got {min_pixels}.")
+    if min_pixels == 1:
+        return classification
+    data = classification.data
+    if not isinstance(data, dsa.Array):
+        out = _sieve_block(np.asarray(data).astype("uint8"), min_pixels)
+        return classification.copy(data=out)
+    chunks = data.chunks
+    whole = data.rechunk(-1).map_blocks(_sieve_block, min_pixels=min_pixels, dtype=data.dtype)
+    return classification.copy(data=whole.rechunk(chunks))
