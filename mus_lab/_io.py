@@ -202,7 +202,10 @@ def write_cogs(
                             for k, v in spec.tags.items()
                         }
                     )
-                for i, name in enumerate(spec.band_names or [], start=1):
+                names = spec.band_names or (
+                    [str(spec.data.name)] if spec.data.ndim == 2 and spec.data.name else []
+                )
+                for i, name in enumerate(names, start=1):
                     dst.set_band_description(i, name)
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             for (arr, _), spec, (_, staged, cog) in zip(prepared, specs, staging, strict=True):
