@@ -109,3 +109,26 @@ class ClassifyError(MusLabError):
 
 class ConfusionMatrixError(ClassifyError, ValueError):
     """A confusion matrix that is malformed or does not match the map's labels."""
+
+
+# --- flood -----------------------------------------------------------------------------------
+
+
+class FloodError(MusLabError):
+    """Flood mapping, time-series flood products or flood risk failed."""
+
+
+class FloodInputError(FloodError, ValueError):
+    """A SAR, reference, DEM, optical, land-cover or zones input cannot be used as given."""
+
+
+class NoBimodalTileError(FloodError):
+    """No tile of a SAR image has a bimodal (water / land) histogram: no threshold can be drawn."""
+
+
+class RiskConfigError(FloodError, ValueError):
+    """A flood-risk configuration (YAML or mapping) is malformed."""
+
+
+class LinearBackscatterWarning(MusLabWarning):
+    """Backscatter given as dB looks linear (power): it was converted to dB."""
