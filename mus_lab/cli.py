@@ -306,6 +306,11 @@ def version_cmd() -> None:
     typer.echo(json.dumps(versions, indent=2))
 
 
+from mus_lab._cli_flood import flood_app  # noqa: E402
+
+app.add_typer(flood_app, name="flood")
+
+
 def main() -> None:
     """Entry point of the ``mus-lab`` script."""
     app(prog_name="mus-lab")

@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from mus_lab.errors import FloodInputError
+from mus_lab.flood._grid import nanmean
 
 __all__ = ["CombinationRule", "consensus", "majority_rule", "mean_rule"]
 
@@ -37,7 +38,7 @@ class CombinationRule(Protocol):
 
 def mean_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     """Water where the mean likelihood of the sources is at least 0.5."""
-    likelihood = evidence.mean("source", skipna=True)
+    likelihood = nanmean(evidence, "source")
     water = (likelihood >= 0.5).astype(np.float32).where(likelihood.notnull())
     return water, likelihood
 
@@ -47,7 +48,7 @@ def majority_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     seen = evidence.notnull()
     n = seen.sum("source")
     yes = ((evidence >= 0.5) & seen).sum("source")
-    likelihood = evidence.mean("source", skipna=True)
+    likelihood = nanmean(evidence, "source")
     water = xr.where(2 * yes > n, 1.0, xr.where(2 * yes < n, 0.0, likelihood >= 0.5))
     return water.astype(np.float32).where(n > 0), likelihood
 

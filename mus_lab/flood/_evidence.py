@@ -43,7 +43,7 @@ from mus_lab import ard
 from mus_lab.ard import QUALITY_BITS
 from mus_lab.cube import check_same_grid, geobox_of
 from mus_lab.errors import FloodInputError, LinearBackscatterWarning, NoBimodalTileError
-from mus_lab.flood._grid import keep_grid
+from mus_lab.flood._grid import keep_grid, nanmean
 from mus_lab.flood._options import MappingOptions
 from mus_lab.flood._tiles import TileSelection, auto_tile, tile_thresholds
 
@@ -148,9 +148,10 @@ def _focal_mean(block: NDArray[np.floating], side: int) -> NDArray[np.float32]:
 
 
 def _nanmedian_time(block: NDArray[np.floating]) -> NDArray[np.float32]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
-        return np.nanmedian(block, axis=0).astype(np.float32)
+    empty = np.isnan(block).all(axis=0)  # all-NaN pixels stay NaN, without a warning
+    out = np.nanmedian(np.where(empty[None], 0.0, block), axis=0).astype(np.float32)
+    out[empty] = np.nan
+    return out
 
 
 def _grow(seeds: NDArray[np.bool_], candidates: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -299,7 +300,7 @@ def _given_reference(reference: xr.Dataset, sar: xr.Dataset, p: str) -> xr.DataA
 def _nanmean(parts: list[xr.DataArray]) -> xr.DataArray:
     if len(parts) == 1:
         return parts[0]
-    return xr.concat(parts, "pol").mean("pol", skipna=True).astype(np.float32)
+    return nanmean(xr.concat(parts, "pol"), "pol").astype(np.float32)
 
 
 def sar_evidence(

@@ -206,11 +206,11 @@ def map_geotiff(
     ).astype(np.uint8)
     layers = keep_grid(layers, sar_ds)
     tags = {
-        "mus_lab:product": "flood.map_geotiff",
-        "mus_lab:sar": os.fspath(sar),
-        "mus_lab:reference": os.fspath(reference) if reference else "",
-        "mus_lab:dem": os.fspath(dem) if dem else "",
-        "mus_lab:optical": os.fspath(optical) if optical else "",
-        "mus_lab:parameters": opts.to_parameters(),
+        "mus_lab_product": "flood.map_geotiff",
+        "mus_lab_sar": os.fspath(sar),
+        "mus_lab_reference": os.fspath(reference) if reference else "",
+        "mus_lab_dem": os.fspath(dem) if dem else "",
+        "mus_lab_optical": os.fspath(optical) if optical else "",
+        "mus_lab_parameters": opts.to_parameters(),
     }
     return write_cog(layers, out, nodata=255, tags=tags, band_names=["water", "likelihood"])

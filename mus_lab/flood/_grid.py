@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import xarray as xr
 
-__all__ = ["keep_grid"]
+__all__ = ["keep_grid", "nanmean"]
 
 T = TypeVar("T", xr.Dataset, xr.DataArray)
+
+
+def nanmean(arr: xr.DataArray, dim: str) -> xr.DataArray:
+    """Mean over ``dim`` ignoring NaN; NaN (and no "empty slice" warning) where all are NaN."""
+    count = arr.count(dim)
+    out: xr.DataArray = arr.sum(dim, skipna=True) / count.where(count > 0)
+    return out
 
 
 def keep_grid(obj: T, like: xr.Dataset | xr.DataArray) -> T:

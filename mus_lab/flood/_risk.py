@@ -199,6 +199,14 @@ def _lookup(codes: xr.DataArray, table: np.ndarray) -> xr.DataArray:
     return xr.apply_ufunc(apply, codes, dask="parallelized", output_dtypes=[np.float32])
 
 
+def _risk_classes(value: np.ndarray, breaks: tuple[float, ...]) -> np.ndarray:
+    """1-5 by the upper ``breaks`` of (clamped) risk; 0 where risk is NaN."""
+    v = np.clip(np.asarray(value, dtype=np.float64), 0.0, 1.0)
+    out = (1 + np.searchsorted(np.asarray(breaks), v, side="right")).astype(np.uint8)
+    out[np.isnan(v)] = 0
+    return out
+
+
 def _pixel_area_ha(obj: xr.DataArray) -> float:
     gbox = obj.odc.geobox
     if gbox is None or gbox.crs is None or gbox.crs.geographic:
@@ -254,12 +262,17 @@ def risk(
     raw = (hazard * exposure * vulnerability).astype(np.float32)
     if cfg.normalise == "max":
         top = raw.max()
-        raw = xr.where(top > 0, raw / top, raw)
-    value = raw.clip(0, 1).astype(np.float32)
-    cls = xr.zeros_like(value, dtype=np.uint8) + 1
-    for b in cfg.breaks:
-        cls = cls + (value >= b).astype(np.uint8)
-    risk_class = xr.where(value.notnull(), cls, 0).astype(np.uint8)
+        raw = raw / top.where(top > 0, 1.0)
+    value = xr.ufuncs.maximum(xr.ufuncs.minimum(raw, 1.0), 0.0).astype(np.float32)
+    # Classes from ``raw`` in their own step, not from ``value``: a Dataset holding both a
+    # layer and a layer computed from it trips dask when computed beside another Dataset.
+    risk_class = xr.apply_ufunc(
+        _risk_classes,
+        raw,
+        kwargs={"breaks": tuple(cfg.breaks)},
+        dask="parallelized",
+        output_dtypes=[np.uint8],
+    )
     out = xr.Dataset(
         {
             "hazard": hazard.astype(np.float32).assign_attrs(units="1"),

@@ -177,9 +177,15 @@ IN_MEMORY_BYTES = 256 * 2**20
 def _keep(ds: xr.Dataset, folder: Path) -> xr.Dataset:
     """Persist small intermediates in memory, stage large ones on disk (see :func:`stage`)."""
     size = sum(v.size * 4 for v in ds.data_vars.values())
-    if size <= IN_MEMORY_BYTES:
-        return ds.persist()
-    return stage(ds, folder)
+    if size > IN_MEMORY_BYTES:
+        return stage(ds, folder)
+    try:
+        chunks: dict[Any, Any] = dict(ds.chunksizes)
+    except ValueError:  # variables chunked differently
+        chunks = {"time": 1} if "time" in ds.dims else {}
+    # Computed and re-wrapped rather than persisted: later graphs then start from plain
+    # arrays (mixing several persisted graphs in one compute trips dask's graph checks).
+    return ds.compute().chunk(chunks)
 
 
 def _stage_references(refs: xr.Dataset, orbit: np.ndarray | None, folder: Path) -> xr.Dataset:

@@ -259,25 +259,25 @@ def otsu_threshold(values: ArrayLike, *, bins: int = 256) -> float:
     return float(edges[0] + k * width + 0.5 * width)
 
 
-def ashman_d(counts: ArrayLike, split: float) -> tuple[float, float]:
-    """Ashman's D of the two modes of a histogram split at ``split``, and the smaller share.
+def ashman_d(counts: ArrayLike) -> tuple[float, float, float]:
+    """Ashman's D of a two-Gaussian mixture fitted (EM) to a histogram of unit bins.
+
+    Splitting one Gaussian in two halves would already give D = 2.7, so the modes come
+    from a fitted mixture, not from a threshold split.
 
     Returns
     -------
-    (float, float)
-        ``D = sqrt(2) |m1 - m2| / sqrt(s1**2 + s2**2)`` (D > 2 means clearly separated
-        modes) and the fraction of samples in the smaller mode.
+    (float, float, float)
+        ``D = sqrt(2) |m1 - m2| / sqrt(s1**2 + s2**2)`` (D > 2: clearly separated
+        modes), the weight of the smaller component, and the mean (bin units) of the
+        darker one. ``(0, 0, nan)`` with fewer than three non-empty bins.
     """
     hist = np.asarray(counts, dtype=np.float64)
-    bins = np.arange(hist.size, dtype=np.float64)
-    below = bins < split
-    n0, n1 = hist[below].sum(), hist[~below].sum()
-    if n0 <= 0 or n1 <= 0:
-        return 0.0, 0.0
-    m0 = float((hist[below] * bins[below]).sum() / n0)
-    m1 = float((hist[~below] * bins[~below]).sum() / n1)
-    v0 = float((hist[below] * (bins[below] - m0) ** 2).sum() / n0)
-    v1 = float((hist[~below] * (bins[~below] - m1) ** 2).sum() / n1)
-    spread = np.sqrt(v0 + v1)
-    d = float(np.sqrt(2.0) * abs(m1 - m0) / spread) if spread > 0 else float("inf")
-    return d, float(min(n0, n1) / (n0 + n1))
+    occupied = np.nonzero(hist > 0)[0]
+    if occupied.size < 3:
+        return 0.0, 0.0, float("nan")
+    lo, hi = int(occupied[0]), int(occupied[-1])
+    means, variances, weights = _em_fit(_smoothed(hist[lo : hi + 1]), float(hi - lo + 1), 2)
+    spread = float(np.sqrt(variances.sum()))
+    d = float(np.sqrt(2.0) * abs(means[1] - means[0]) / spread) if spread > 0 else 0.0
+    return d, float(weights.min()), float(means.min() + lo)
