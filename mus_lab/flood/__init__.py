@@ -16,7 +16,7 @@ Example
 >>> run = flood.run_risk(sc.catalog_path, zones="zones.gpkg")  # doctest: +SKIP
 """
 
-from mus_lab.flood._accuracy import align_truth, flood_scores
+from mus_lab.flood._accuracy import align_truth, flood_scores, method_scores
 from mus_lab.flood._consensus import CombinationRule, consensus, majority_rule, mean_rule
 from mus_lab.flood._depth import DepthEstimator, flood_depth, water_level
 from mus_lab.flood._evidence import (
@@ -47,7 +47,7 @@ from mus_lab.flood._threshold import (
     otsu_threshold,
     otsu_threshold_histogram,
 )
-from mus_lab.flood._zones import ZONE_COLUMNS, read_zones, zone_table
+from mus_lab.flood._zones import ZONE_COLUMNS, grid_zones, read_zones, zone_table
 
 __all__ = [
     "EXCLUSION_FLAGS",
@@ -72,6 +72,7 @@ __all__ = [
     "flood_extent",
     "flood_scores",
     "flood_summary",
+    "grid_zones",
     "hand_from_dem",
     "hydrosar_tiles_threshold",
     "majority_rule",
@@ -79,6 +80,7 @@ __all__ = [
     "map_geotiff",
     "map_water",
     "mean_rule",
+    "method_scores",
     "optical_evidence",
     "orbit_references",
     "otsu_threshold",

@@ -15,7 +15,7 @@ import xarray as xr
 
 from mus_lab.errors import FloodInputError
 
-__all__ = ["align_truth", "flood_scores"]
+__all__ = ["align_truth", "flood_scores", "method_scores"]
 
 
 def align_truth(truth: xr.DataArray, times: xr.DataArray | np.ndarray) -> xr.DataArray:
@@ -83,3 +83,27 @@ def flood_scores(flood: xr.DataArray, truth: xr.DataArray) -> dict[str, float]:
         "fn": fn,
         "tn": tn,
     }
+
+
+def method_scores(
+    flood: xr.DataArray, by_source: xr.DataArray, truth: xr.DataArray
+) -> pd.DataFrame:
+    """One row per map (``consensus``, then each evidence source): CSI, mean IoU,
+    precision, recall and the counts, pooled over all dates.
+
+    Parameters
+    ----------
+    flood
+        Consensus flood map (uint8 1/0/255).
+    by_source
+        Flood map of each source alone, ``(source, ...)`` (``RiskRun.by_source()``).
+    truth
+        Flood truth on the same coordinates (0 dry, 1 flood, 2 permanent water).
+    """
+    import dask
+
+    flood, by_source, truth = dask.compute(flood, by_source, truth)
+    rows = {"consensus": flood_scores(flood, truth)}
+    for s in by_source["source"].values:
+        rows[str(s)] = flood_scores(by_source.sel(source=s), truth)
+    return pd.DataFrame(rows).T

@@ -26,7 +26,7 @@ from mus_lab.errors import FloodInputError
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._risk import RiskConfig
 
-__all__ = ["ZONE_COLUMNS", "read_zones", "zone_table"]
+__all__ = ["ZONE_COLUMNS", "grid_zones", "read_zones", "zone_table"]
 
 ZONE_COLUMNS = (
     "zone",
@@ -37,6 +37,31 @@ ZONE_COLUMNS = (
     "flooded_ha_high",
     "at_risk_ha",
 )
+
+
+def grid_zones(geobox: Any, *, rows: int = 2, cols: int = 2) -> Any:
+    """Regular rectangular zones over a grid (``zone`` = ``"r<row>c<col>"``), as a GeoDataFrame.
+
+    Handy when no administrative units are at hand; write it with ``.to_file(...)``.
+
+    Raises
+    ------
+    FloodInputError
+        ``rows`` or ``cols`` below 1.
+    """
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    if rows < 1 or cols < 1:
+        raise FloodInputError(f"rows={rows}, cols={cols}: give at least one row and column.")
+    x0, y0, x1, y1 = geobox.extent.boundingbox
+    dx, dy = (x1 - x0) / cols, (y1 - y0) / rows
+    names, shapes = [], []
+    for r in range(rows):
+        for c in range(cols):
+            names.append(f"r{r + 1}c{c + 1}")
+            shapes.append(box(x0 + c * dx, y1 - (r + 1) * dy, x0 + (c + 1) * dx, y1 - r * dy))
+    return gpd.GeoDataFrame({"zone": names}, geometry=shapes, crs=geobox.crs.to_wkt())
 
 
 def read_zones(zones: Any, *, zone_field: str | None = None) -> tuple[Any, str]:
