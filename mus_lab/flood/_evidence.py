@@ -136,15 +136,13 @@ def _resolution(sar: xr.Dataset) -> float:
 
 def _focal_mean(block: NDArray[np.floating], side: int) -> NDArray[np.float32]:
     good = np.isfinite(block)
-    size = (1, side, side)
-    total = ndimage.uniform_filter(
-        np.where(good, block, 0.0).astype(np.float64), size, mode="constant"
-    )
-    count = ndimage.uniform_filter(good.astype(np.float64), size, mode="constant")
+    values = np.where(good, block, 0.0).astype(np.float32)
+    total = ndimage.uniform_filter(values, side, mode="constant", axes=(1, 2))
+    count = ndimage.uniform_filter(good.astype(np.float32), side, mode="constant", axes=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(count > 1e-9, total / count, np.nan)
+        out = np.where(count > 1e-6, total / count, np.nan).astype(np.float32)
     out[~good] = np.nan
-    return out.astype(np.float32)
+    return out
 
 
 def _nanmedian_time(block: NDArray[np.floating]) -> NDArray[np.float32]:

@@ -25,7 +25,7 @@ from mus_lab._io import write_cog
 from mus_lab.ard import to_db
 from mus_lab.cube import check_same_grid, geobox_of
 from mus_lab.errors import FloodInputError, LinearBackscatterWarning
-from mus_lab.flood._evidence import POLARISATIONS, _logistic
+from mus_lab.flood._evidence import POLARISATIONS, _logistic, sar_evidence
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._io import open_raster
 from mus_lab.flood._mapping import map_water
@@ -197,8 +197,17 @@ def map_geotiff(
         hand = hand.assign_coords(y=sar_ds["y"], x=sar_ds["x"])
         slope = slope.assign_coords(y=sar_ds["y"], x=sar_ds["x"])
     opt_ev = _optical(Path(optical), sar_ds, opts) if optical is not None else None
+    # Thresholds first (one streaming pass over the tiles): drawn inside the map's graph,
+    # the scene would be held in memory between the tile pass and the maps.
+    thresholds = sar_evidence(sar_ds, hand=hand, options=opts)["threshold"].compute()
     water = map_water(
-        sar_ds, reference=ref_ds, hand=hand, slope=slope, optical=opt_ev, options=opts
+        sar_ds,
+        reference=ref_ds,
+        hand=hand,
+        slope=slope,
+        optical=opt_ev,
+        thresholds=thresholds,
+        options=opts,
     )
     layers = xr.concat(
         [water["water"].isel(time=0, drop=True), water["likelihood"].isel(time=0, drop=True)],

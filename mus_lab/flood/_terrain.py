@@ -7,7 +7,8 @@ with an explicit bilinear reprojection (:func:`terrain_on_grid`).
 
 Streams are the cells draining at least ``stream_area_km2`` (default 1 km²); on a DEM
 whose largest catchment is smaller than that, the cells draining at least half of the
-largest catchment.
+largest catchment. Basin outlets (pits and edge outlets) count as drains too, so a small
+basin cut by the DEM edge gets its HAND relative to its outlet rather than none.
 """
 
 from __future__ import annotations
@@ -95,8 +96,12 @@ def hand_from_dem(
     upa = flw.upstream_area("km2")
     largest = float(np.nanmax(np.where(upa > 0, upa, np.nan)))
     drain = upa >= min(stream_area_km2, 0.5 * largest)
+    # Small basins that reach the DEM edge without a stream drain to their outlet.
+    drain.flat[np.asarray(flw.idxs_pit)] = True
     hand = np.asarray(flw.hand(drain=drain, elevtn=values), dtype=np.float32)
-    hand[(values == nodata) | (hand < 0)] = np.nan
+    # Cells in filled depressions lie below their drain: HAND 0 (they hold water first).
+    hand = np.maximum(hand, 0.0)
+    hand[values == nodata] = np.nan
     return _wrap(hand, dem, "hand", "m")
 
 

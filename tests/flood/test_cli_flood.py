@@ -56,7 +56,7 @@ def test_map_writes_water_and_likelihood(scene) -> None:
 
 
 def test_map_with_a_dem_on_another_grid(scene, tmp_path) -> None:
-    folder, sar, post, *_ = scene
+    post = scene[2]
     dem = xr.DataArray(
         np.add.outer(np.abs(np.arange(32) - 16.0), np.zeros(32)).astype("float32") * 2,
         dims=("y", "x"),
@@ -86,7 +86,7 @@ def test_map_refuses_a_file_without_vv_or_vh(scene, tmp_path) -> None:
 
 
 def test_map_converts_linear_values_with_a_warning(scene, tmp_path) -> None:
-    folder, sar, post, *_ = scene
+    _, sar, post, *_ = scene
     linear = sar.copy()
     for p in ("vv", "vh"):
         linear[p] = 10 ** (sar[p] / 10)
@@ -145,13 +145,24 @@ def test_map_refuses_grids_that_do_not_match(scene, tmp_path) -> None:
     assert not out.exists()
 
 
-def test_risk_bad_input_is_refused_before_any_work(flood_run, flood_catalog) -> None:
-    res = runner.invoke(app, ["flood", "risk", str(flood_catalog)])
+def test_risk_bad_input_is_refused_before_any_work(scenario, tmp_path) -> None:
+    root = tmp_path / "catalog"
+    shutil.copytree(scenario.catalog_path.parent, root)
+    (root / "flood-extent").mkdir()
+    res = runner.invoke(app, ["flood", "risk", str(root)])
     assert res.exit_code == 2 and "already exists" in res.output
-    res = runner.invoke(app, ["flood", "risk", str(flood_catalog), "--sensors", "sentinel-3"])
+    res = runner.invoke(app, ["flood", "risk", str(root), "--sensors", "sentinel-3"])
     assert res.exit_code == 2 and "choose among" in res.output
-    res = runner.invoke(app, ["flood", "risk", str(flood_catalog), "--bbox", "1,2,x"])
+    res = runner.invoke(app, ["flood", "risk", str(root), "--bbox", "1,2,x"])
     assert res.exit_code == 2 and "four numbers" in res.output
+    res = runner.invoke(
+        app, ["flood", "risk", str(root), "--landcover", "no-such-thing", "--overwrite"]
+    )
+    assert res.exit_code == 2 and "neither a raster file nor a collection" in res.output
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith("flood-")) == [
+        "flood-extent",
+        "flood-truth",
+    ]
 
 
 def test_risk_writes_the_product(scenario, tmp_path) -> None:
