@@ -311,6 +311,9 @@ app.command("fuse")(fuse_cmd)
 from mus_lab._cli_classify import landcover_app  # noqa: E402
 
 app.add_typer(landcover_app, name="landcover")
+from mus_lab._cli_flood import flood_app  # noqa: E402
+
+app.add_typer(flood_app, name="flood")
 
 
 def main() -> None:

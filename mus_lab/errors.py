@@ -145,3 +145,26 @@ class UnknownRuleError(FusionError, ValueError):
 
 class TotalConflictError(FusionError):
     """Dempster's rule met total conflict (K = 1): the sources contradict each other entirely."""
+
+
+# --- flood -----------------------------------------------------------------------------------
+
+
+class FloodError(MusLabError):
+    """Flood mapping, time-series flood products or flood risk failed."""
+
+
+class FloodInputError(FloodError, ValueError):
+    """A SAR, reference, DEM, optical, land-cover or zones input cannot be used as given."""
+
+
+class NoBimodalTileError(FloodError):
+    """No tile of a SAR image has a bimodal (water / land) histogram: no threshold can be drawn."""
+
+
+class RiskConfigError(FloodError, ValueError):
+    """A flood-risk configuration (YAML or mapping) is malformed."""
+
+
+class LinearBackscatterWarning(MusLabWarning):
+    """Backscatter given as dB looks linear (power): it was converted to dB."""

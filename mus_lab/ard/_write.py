@@ -65,6 +65,7 @@ def write(
     properties: Mapping[str, Any] | None = None,
     asset_fields: Mapping[str, Mapping[str, Any]] | None = None,
     extensions: Iterable[str] = (),
+    files: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> pystac.Collection:
     """Write an ARD cube as COGs + a STAC collection added to a local catalog.
 
@@ -92,6 +93,10 @@ def write(
         Extra fields per variable's asset, e.g. ``{"class": {"classification:classes": [...]}}``.
     extensions
         STAC extension schema URLs the items declare (e.g. the classification extension's).
+    files
+        Extra files attached to the ``summary`` item as assets, ``{asset key: path}``
+        (e.g. ``{"zones": "zones.csv"}``): copied into the item's folder with the COGs,
+        so they appear atomically with them. Needs time-less variables.
 
     Raises
     ------
@@ -111,6 +116,11 @@ def write(
             f"Collection folder {dest} exists: pass overwrite=True or choose another collection id."
         )
     gbox = geobox_of(ds)
+    if files and not any("time" not in v.dims for v in ds.data_vars.values()):
+        raise ARDError(
+            "files= attaches to the summary item, which only time-less variables make: add one "
+            "or drop files=."
+        )
     try:
         return _write(
             ds,
@@ -121,7 +131,13 @@ def write(
             sources,
             parameters,
             description,
-            _Extras(level, dict(properties or {}), dict(asset_fields or {}), tuple(extensions)),
+            _Extras(
+                level,
+                dict(properties or {}),
+                dict(asset_fields or {}),
+                tuple(extensions),
+                {k: Path(v) for k, v in (files or {}).items()},
+            ),
         )
     except RasterioError as exc:
         raise ARDError(
@@ -145,6 +161,30 @@ class _Extras:
     properties: dict[str, Any]
     asset_fields: dict[str, Mapping[str, Any]]
     extensions: tuple[str, ...]
+    files: dict[str, Path]
+
+
+_FILE_TYPES = {
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".gpkg": "application/geopackage+sqlite3",
+    ".yaml": "application/yaml",
+}
+
+
+def _attach_files(item: pystac.Item, folder: Path, files: Mapping[str, Path]) -> None:
+    for key, src in files.items():
+        if not src.is_file():
+            raise ARDError(f"files[{key!r}] = {src} is not a file: nothing written.")
+        shutil.copyfile(src, folder / src.name)
+        item.add_asset(
+            key,
+            pystac.Asset(
+                href=f"./{src.name}",
+                media_type=_FILE_TYPES.get(src.suffix.lower()),
+                roles=["data"],
+            ),
+        )
 
 
 def _write(
@@ -259,6 +299,8 @@ def _write(
                         },
                     ),
                 )
+            if item_id == f"{collection}-summary" and extras.files:
+                _attach_files(item, tmp / item_id, extras.files)
             items.append(item)
         # One streaming pass computes every asset (shared upstream work done once).
         write_cogs(specs)

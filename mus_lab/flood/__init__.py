@@ -1,0 +1,99 @@
+"""Flood mapping from SAR and the flood-risk product.
+
+Water from Sentinel-1 and RCM ARD (dB, on the Sentinel-2 grid) by three SAR methods, a
+tiled bimodal threshold (HydroSAR's EM or Otsu), change detection against a per-orbit
+reference (UN-SPIDER) and region growing from confident seeds, plus an optical vote
+where Sentinel-2 is cloud-free, combined by consensus with a likelihood (Copernicus
+GFM's design). Flood is water minus reference water, outside an exclusion mask (HAND
+from pyflwdir, slope, layover/shadow, look-alikes). The time series gives maximum
+extent, frequency and valid observations; with land cover it gives hazard x exposure x
+vulnerability, risk classes and per-zone tables. Everything is lazy until written.
+
+Example
+-------
+>>> from mus_lab import flood, sample
+>>> sc = sample.generate("/tmp/mus_flood_doc", size=128, overwrite=True)  # doctest: +SKIP
+>>> run = flood.run_risk(sc.catalog_path, zones="zones.gpkg")  # doctest: +SKIP
+"""
+
+from mus_lab.flood._accuracy import align_truth, flood_scores, method_scores
+from mus_lab.flood._consensus import CombinationRule, consensus, majority_rule, mean_rule
+from mus_lab.flood._depth import DepthEstimator, flood_depth, water_level
+from mus_lab.flood._evidence import (
+    optical_evidence,
+    orbit_references,
+    sar_evidence,
+    sar_polarisations,
+)
+from mus_lab.flood._file import map_geotiff
+from mus_lab.flood._mapping import FloodMaps, map_flood, map_water, source_floods
+from mus_lab.flood._options import METHODS, MappingOptions
+from mus_lab.flood._products import (
+    EXCLUSION_FLAGS,
+    combine_series,
+    exclusion_mask,
+    flood_extent,
+    flood_summary,
+    reference_water,
+)
+from mus_lab.flood._risk import ClassWeights, RiskConfig, risk
+from mus_lab.flood._run import SENSOR_COLLECTIONS, RiskRun, run_risk
+from mus_lab.flood._terrain import hand_from_dem, slope_from_dem, terrain_on_grid
+from mus_lab.flood._threshold import (
+    ashman_d,
+    em_threshold,
+    em_threshold_histogram,
+    hydrosar_tiles_threshold,
+    otsu_threshold,
+    otsu_threshold_histogram,
+)
+from mus_lab.flood._zones import ZONE_COLUMNS, grid_zones, read_zones, zone_table
+
+__all__ = [
+    "EXCLUSION_FLAGS",
+    "METHODS",
+    "SENSOR_COLLECTIONS",
+    "ZONE_COLUMNS",
+    "ClassWeights",
+    "CombinationRule",
+    "DepthEstimator",
+    "FloodMaps",
+    "MappingOptions",
+    "RiskConfig",
+    "RiskRun",
+    "align_truth",
+    "ashman_d",
+    "combine_series",
+    "consensus",
+    "em_threshold",
+    "em_threshold_histogram",
+    "exclusion_mask",
+    "flood_depth",
+    "flood_extent",
+    "flood_scores",
+    "flood_summary",
+    "grid_zones",
+    "hand_from_dem",
+    "hydrosar_tiles_threshold",
+    "majority_rule",
+    "map_flood",
+    "map_geotiff",
+    "map_water",
+    "mean_rule",
+    "method_scores",
+    "optical_evidence",
+    "orbit_references",
+    "otsu_threshold",
+    "otsu_threshold_histogram",
+    "read_zones",
+    "reference_water",
+    "risk",
+    "run_risk",
+    "sar_evidence",
+    "sar_polarisations",
+    "slope_from_dem",
+    "source_floods",
+    "terrain_on_grid",
+    "water_level",
+    "zone_table",
+]

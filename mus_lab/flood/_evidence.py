@@ -1,0 +1,530 @@
+"""Per-method evidence of open water: a likelihood 0-1 per pixel and date, NaN = none.
+
+SAR methods (on ``(time, y, x)`` dB backscatter, VV and/or VH, each polarisation's
+likelihoods averaged):
+
+``threshold``
+    Tiled bimodal threshold ``T`` per date (:mod:`mus_lab.flood._tiles`); likelihood
+    ``logistic((T - dB) / softness_db)``.
+``change``
+    UN-SPIDER change detection: focal means (a square of the 50 m disc's area, so the
+    filter stays separable) of the image and of a pre-event reference from the same
+    relative orbit; ``ratio = after / before`` on dB values, likelihood
+    ``logistic((ratio - 1.25) / change_softness)``; pixels that were already water in
+    the reference and still are keep the threshold likelihood (water that stays water
+    shows no change). Groups under 8 pixels are dropped (likelihood capped at 0.49).
+    The reference is the given pre-event image, else the per-orbit temporal median
+    (robust as long as a pixel floods on fewer than half of its orbit's dates).
+``region``
+    Region growing: seeds of threshold likelihood >= ``seed_likelihood`` grow into the
+    8-connected pixels darker than ``T + grow_tolerance_db``; inside the region the
+    likelihood is that relaxed threshold's, outside the strict one capped at 0.49.
+
+Optical evidence (:func:`optical_evidence`): MNDWI (or NDWI) of a cloud-free
+Sentinel-2 date near each SAR date, ``logistic(index / optical_softness)``.
+
+Everything is lazy; neighbourhood steps run with ``dask.array.map_overlap``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import xarray as xr
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from mus_lab import ard
+from mus_lab.ard import QUALITY_BITS
+from mus_lab.cube import check_same_grid, geobox_of
+from mus_lab.errors import FloodInputError, LinearBackscatterWarning, NoBimodalTileError
+from mus_lab.flood._grid import keep_grid, nanmean
+from mus_lab.flood._options import MappingOptions
+from mus_lab.flood._tiles import TileSelection, auto_tile, tile_thresholds
+
+__all__ = [
+    "POLARISATIONS",
+    "optical_evidence",
+    "orbit_references",
+    "sar_evidence",
+    "sar_polarisations",
+]
+
+POLARISATIONS = ("vv", "vh")
+_EIGHT = np.ones((3, 3), bool)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def sar_polarisations(sar: xr.Dataset) -> xr.Dataset:
+    """The VV/VH variables of ``sar`` (any case) renamed to lower case, with ``mask``.
+
+    Raises
+    ------
+    FloodInputError
+        Neither VV nor VH is there, or they lack ``y``/``x`` dimensions.
+    """
+    names = {str(n).lower(): n for n in sar.data_vars}
+    found = {p: names[p] for p in POLARISATIONS if p in names}
+    if not found:
+        raise FloodInputError(
+            f"The SAR data has no VV or VH variable (it has {sorted(map(str, sar.data_vars))}): "
+            "give backscatter in dB with variables (or band descriptions) named VV and/or VH, "
+            "e.g. ard.prepare_s1(items, db=True)."
+        )
+    keep: dict[Hashable, Any] = {v: p for p, v in found.items()}
+    if "mask" in sar.data_vars:
+        keep["mask"] = "mask"
+    out = sar[list(keep)].rename({k: v for k, v in keep.items() if k != v})
+    for p in found:
+        if not {"y", "x"} <= set(out[p].dims):
+            raise FloodInputError(f"{p.upper()} must have y and x dimensions, got {out[p].dims}.")
+    if "time" not in out.dims:
+        out = out.expand_dims(time=[np.datetime64("2000-01-01", "ns")])
+    return out
+
+
+def _in_db(sar: xr.Dataset) -> xr.Dataset:
+    """Convert polarisations declared linear (attrs) to dB, with a warning."""
+    out = sar.copy()
+    for p in POLARISATIONS:
+        if p not in sar:
+            continue
+        units = str(sar[p].attrs.get("units", "")).lower()
+        declared_linear = units.startswith("linear") or sar.attrs.get("db", 1) == 0
+        if declared_linear:
+            warnings.warn(
+                f"{p.upper()} is linear power (units={units or 'db=0'}): converted to dB. "
+                "Pass ard.prepare_s1/prepare_rcm(..., db=True) to silence this.",
+                LinearBackscatterWarning,
+                stacklevel=3,
+            )
+            arr = ard.to_db(sar[p])
+            out[p] = arr.astype(np.float32).assign_attrs(sar[p].attrs | {"units": "dB"})
+    return out
+
+
+def _dask(arr: xr.DataArray) -> da.Array:
+    data = arr.data
+    return data if isinstance(data, da.Array) else da.from_array(np.asarray(data))
+
+
+def _like(data: da.Array, like: xr.DataArray, name: str) -> xr.DataArray:
+    return xr.DataArray(data, dims=like.dims, coords=like.coords, name=name)
+
+
+def _logistic(x: xr.DataArray) -> xr.DataArray:
+    out: xr.DataArray = 1.0 / (1.0 + xr.ufuncs.exp(-x.clip(-50, 50)))
+    return out.astype(np.float32)
+
+
+def _resolution(sar: xr.Dataset) -> float:
+    try:
+        return float(abs(geobox_of(sar).resolution.x))
+    except Exception:  # a grid-less array (tests with plain coordinates)
+        return 10.0
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def _focal_mean(block: NDArray[np.floating], side: int) -> NDArray[np.float32]:
+    good = np.isfinite(block)
+    values = np.where(good, block, 0.0).astype(np.float32)
+    total = ndimage.uniform_filter(values, side, mode="constant", axes=(1, 2))
+    count = ndimage.uniform_filter(good.astype(np.float32), side, mode="constant", axes=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(count > 1e-6, total / count, np.nan).astype(np.float32)
+    out[~good] = np.nan
+    return out
+
+
+def _nanmedian_time(block: NDArray[np.floating]) -> NDArray[np.float32]:
+    empty = np.isnan(block).all(axis=0)  # all-NaN pixels stay NaN, without a warning
+    out = np.nanmedian(np.where(empty[None], 0.0, block), axis=0).astype(np.float32)
+    out[empty] = np.nan
+    return out
+
+
+def _grow(seeds: NDArray[np.bool_], candidates: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    out = np.zeros(seeds.shape, bool)
+    for k in range(seeds.shape[0]):
+        region = candidates[k] | seeds[k]
+        labels, _ = ndimage.label(region, structure=_EIGHT)
+        hit = np.unique(labels[seeds[k]])
+        keep = np.zeros(labels.max() + 1, bool)
+        keep[hit[hit > 0]] = True
+        out[k] = keep[labels]
+    return out
+
+
+def _big_groups(mask: NDArray[np.bool_], min_px: int) -> NDArray[np.bool_]:
+    out = np.zeros(mask.shape, bool)
+    for k in range(mask.shape[0]):
+        labels, _ = ndimage.label(mask[k], structure=_EIGHT)
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        out[k] = sizes[labels] >= min_px
+    return out
+
+
+def _overlap(func: Any, *arrays: da.Array, depth: int, dtype: Any, **kw: Any) -> da.Array:
+    smallest = min(min(a.chunks[1]) for a in arrays), min(min(a.chunks[2]) for a in arrays)
+    d = int(max(1, min(depth, *smallest)))
+    out: da.Array = da.map_overlap(
+        func, *arrays, depth={0: 0, 1: d, 2: d}, boundary="none", dtype=dtype, **kw
+    )
+    return out
+
+
+# ----------------------------------------------------------------------------- SAR
+
+
+def _thresholds(
+    db: dict[str, xr.DataArray],
+    opts: MappingOptions,
+    hand: xr.DataArray | None,
+    strict: bool,
+) -> xr.DataArray:
+    """``(time, pol)`` thresholds in dB, with the scene-level no-bimodal-tile check."""
+    first = next(iter(db.values()))
+    tile = auto_tile((first.sizes["y"], first.sizes["x"]), opts.tile)
+    per_pol = []
+    for p, arr in db.items():
+        fixed = (opts.thresholds or {}).get(p)
+        if fixed is not None:
+            t = xr.full_like(first["time"], float(fixed), dtype=np.float64)
+            per_pol.append(t.drop_vars([c for c in t.coords if c != "time"]))
+            continue
+        sel = TileSelection(
+            tile=tile,
+            n_tiles=opts.n_tiles,
+            min_valid=opts.min_valid,
+            ashman_min=opts.ashman_min,
+            min_share=opts.min_share,
+            water_max_db=float(opts.water_max_db.get(p, -15.0)),
+            bin_db=opts.bin_db,
+            hand_max_m=opts.hand_max_m,
+            hand_fraction=opts.hand_fraction,
+        )
+        table = tile_thresholds(arr.rename(p), sel, hand=hand, strict=False)
+        found = table.sel(field=opts.threshold_method, drop=True)
+        cap = opts.max_threshold_db.get(p)
+        per_pol.append(found if cap is None else found.clip(max=float(cap)))
+    stacked = xr.concat(per_pol, pd.Index(list(db), name="pol"))
+    stacked = stacked.transpose("time", "pol").chunk({"time": -1, "pol": -1})
+    names = ", ".join(p.upper() for p in db)
+
+    def check(values: NDArray[np.float64]) -> NDArray[np.float64]:
+        if strict and not np.isfinite(values).any():
+            raise NoBimodalTileError(
+                f"No tile of the SAR image(s) ({names}) is bimodal (water and land): no "
+                f"threshold can be drawn with tiles of {tile} px. Give a larger area with some "
+                "open water, a smaller tile, a lower ashman_min, or fixed thresholds "
+                "(MappingOptions(thresholds={'vh': -22.0}), --vh-threshold on the CLI)."
+            )
+        return values
+
+    checked = stacked.copy(data=da.map_blocks(check, _dask(stacked), dtype=np.float64))
+    return checked.rename("threshold").assign_attrs(units="dB", tile=tile)
+
+
+def _reference_db(
+    arr: xr.DataArray, orbit: NDArray[Any] | None, opts: MappingOptions
+) -> xr.DataArray:
+    """Per-date reference: the temporal median of the dates of the same orbit."""
+    groups = np.zeros(arr.sizes["time"], int) if orbit is None else np.asarray(orbit)
+    medians: dict[Any, xr.DataArray] = {}
+    for g in pd.unique(groups):
+        sub = arr.isel(time=np.flatnonzero(groups == g))
+        if sub.sizes["time"] >= opts.reference_dates:
+            stack = _dask(sub).rechunk({0: -1})
+            med = stack.map_blocks(_nanmedian_time, drop_axis=0, dtype=np.float32)
+            medians[g] = _like(med, sub.isel(time=0, drop=True), "reference")
+        else:
+            medians[g] = xr.full_like(arr.isel(time=0, drop=True), np.nan)
+    parts = [
+        medians[g].expand_dims(time=[t]) for g, t in zip(groups, arr["time"].values, strict=True)
+    ]
+    out = xr.concat(parts, "time").astype(np.float32)
+    return out.chunk({"time": 1})
+
+
+def orbit_references(sar: xr.Dataset, *, options: MappingOptions | None = None) -> xr.Dataset:
+    """The change-detection reference of every date: its orbit's temporal median (dB).
+
+    Parameters
+    ----------
+    sar
+        As for :func:`sar_evidence` (``relative_orbit`` on ``time`` groups the dates;
+        without it all dates form one group).
+    options
+        ``reference_dates``: groups with fewer dates get NaN (no change evidence).
+
+    Returns
+    -------
+    xarray.Dataset
+        float32 ``vv`` / ``vh`` ``(time, y, x)`` on ``sar``'s dates, lazily.
+    """
+    opts = options or MappingOptions()
+    sar = _in_db(sar_polarisations(sar))
+    pols = [p for p in POLARISATIONS if p in sar]
+    valid = sar["mask"] == 1 if "mask" in sar else True
+    orbit = sar["relative_orbit"].values if "relative_orbit" in sar.coords else None
+    out = xr.Dataset({p: _reference_db(sar[p].where(valid), orbit, opts) for p in pols})
+    return keep_grid(out, sar)
+
+
+def _given_reference(reference: xr.Dataset, sar: xr.Dataset, p: str) -> xr.DataArray | None:
+    if p not in reference:
+        return None
+    ref = reference[p]
+    same_dates = "time" in ref.dims and np.array_equal(ref["time"].values, sar["time"].values)
+    if same_dates and ref.sizes["time"] > 1:  # one reference per date (e.g. per orbit)
+        ref = ref.drop_vars([c for c in ref.coords if c not in ("time", "y", "x", "spatial_ref")])
+        return ref.chunk({"time": 1}).astype(np.float32)
+    if "time" in ref.dims:
+        ref = ref.median("time", skipna=True) if ref.sizes["time"] > 1 else ref.isel(time=0)
+    ref = ref.drop_vars([c for c in ref.coords if c not in ("y", "x", "spatial_ref")])
+    return ref.expand_dims(time=sar["time"].values).chunk({"time": 1}).astype(np.float32)
+
+
+def _nanmean(parts: list[xr.DataArray]) -> xr.DataArray:
+    if len(parts) == 1:
+        return parts[0]
+    return nanmean(xr.concat(parts, "pol"), "pol").astype(np.float32)
+
+
+def sar_evidence(
+    sar: xr.Dataset,
+    *,
+    reference: xr.Dataset | None = None,
+    hand: xr.DataArray | None = None,
+    slope: xr.DataArray | None = None,
+    thresholds: xr.DataArray | None = None,
+    options: MappingOptions | None = None,
+    strict: bool = True,
+) -> xr.Dataset:
+    """Likelihood of open water from each SAR method, lazily.
+
+    Parameters
+    ----------
+    sar
+        Backscatter in dB with ``vv`` and/or ``vh`` (any case), ``(time, y, x)`` or
+        ``(y, x)``, e.g. ``ard.prepare_s1(items, geobox=grid, speckle="refined_lee",
+        db=True)``; an optional ``mask`` (1 = valid) and ``relative_orbit`` on ``time``.
+        Variables declared linear (``units`` or ``db=0``) are converted, with a
+        :class:`~mus_lab.errors.LinearBackscatterWarning`.
+    reference
+        Pre-event backscatter (dB) on the same grid for change detection: one image (or
+        a stack, whose median is used), or one reference per date (same ``time`` as
+        ``sar``, e.g. :func:`orbit_references`). Default: the per-orbit temporal median.
+    hand
+        HAND (m) on the same grid: restricts the threshold tiles to low terrain.
+    slope
+        Slope (degrees) on the same grid: change detection says "not water" above
+        ``change_slope_max_deg`` (UN-SPIDER).
+    thresholds
+        Thresholds (dB) already drawn, ``(time, pol)`` like the ``threshold`` output:
+        skips the tile pass (e.g. computed once before writing date by date).
+    options
+        :class:`MappingOptions` (defaults when ``None``).
+    strict
+        Raise :class:`~mus_lab.errors.NoBimodalTileError` (when computed) if no date
+        and polarisation has a bimodal tile.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``evidence`` (float32 ``(source, time, y, x)``, sources = the methods, NaN = no
+        evidence), ``valid`` (bool ``(time, y, x)``), ``threshold`` (dB, ``(time, pol)``).
+
+    Raises
+    ------
+    FloodInputError
+        No VV/VH, or the reference is on another grid (a
+        :class:`~mus_lab.errors.GridMismatchError`).
+    """
+    opts = options or MappingOptions()
+    sar = _in_db(sar_polarisations(sar))
+    pols = [p for p in POLARISATIONS if p in sar]
+    if "mask" in sar:
+        valid = sar["mask"] == 1
+    else:
+        valid = xr.concat([sar[p].notnull() for p in pols], "pol").any("pol")
+    db = {p: sar[p].where(valid).astype(np.float32) for p in pols}
+    if hand is not None:
+        check_same_grid(sar, hand, names=["SAR", "HAND"])
+    if thresholds is not None:
+        thr = thresholds.sel(pol=pols).assign_coords(time=sar["time"].values)
+    else:
+        thr = _thresholds(db, opts, hand, strict)
+    soft = opts.softness_db
+    strict_p = {p: _logistic((thr.sel(pol=p, drop=True) - db[p]) / soft) for p in pols}
+    p_threshold = _nanmean([strict_p[p].where(db[p].notnull()) for p in pols])
+    evidence: dict[str, xr.DataArray] = {}
+    if "threshold" in opts.methods:
+        evidence["threshold"] = p_threshold
+    if "change" in opts.methods:
+        if slope is not None:
+            check_same_grid(sar, slope, names=["SAR", "slope"])
+        evidence["change"] = _change(sar, db, thr, reference, opts, valid, slope)
+    if "region" in opts.methods:
+        evidence["region"] = _region(db, thr, p_threshold, opts)
+    stack = xr.concat(
+        [evidence[m].where(valid) for m in opts.methods if m in evidence],
+        pd.Index([m for m in opts.methods if m in evidence], name="source"),
+    ).astype(np.float32)
+    out = xr.Dataset({"evidence": stack, "valid": valid, "threshold": thr})
+    return keep_grid(out.assign_attrs(sar.attrs), sar)
+
+
+def _change(
+    sar: xr.Dataset,
+    db: dict[str, xr.DataArray],
+    thr: xr.DataArray,
+    reference: xr.Dataset | None,
+    opts: MappingOptions,
+    valid: xr.DataArray,
+    slope: xr.DataArray | None,
+) -> xr.DataArray:
+    if reference is not None:
+        check_same_grid(sar, reference, names=["SAR", "reference"])
+        reference = sar_polarisations(reference)
+        reference = _in_db(reference)
+    orbit = sar["relative_orbit"].values if "relative_orbit" in sar.coords else None
+    radius_px = opts.smoothing_radius_m / _resolution(sar)
+    side = max(1, round(float(np.sqrt(np.pi)) * radius_px))
+    side += 1 - side % 2
+    parts = []
+    for p, arr in db.items():
+        ref = _given_reference(reference, sar, p) if reference is not None else None
+        if ref is None and reference is None:
+            ref = _reference_db(arr, orbit, opts)
+        if ref is None:
+            continue
+        ref = ref.assign_coords(time=arr["time"].values)
+        before = _like(
+            _overlap(_focal_mean, _dask(ref), depth=side, dtype=np.float32, side=side),
+            ref,
+            "before",
+        )
+        after = _like(
+            _overlap(_focal_mean, _dask(arr), depth=side, dtype=np.float32, side=side), arr, "after"
+        )
+        ratio = (after / before).where(before < -1.0, 0.0)
+        p_change = _logistic((ratio - opts.change_ratio) / opts.change_softness)
+        t = thr.sel(pol=p, drop=True)
+        stays = xr.ufuncs.minimum(
+            _logistic((t - ref) / opts.softness_db), _logistic((t - arr) / opts.softness_db)
+        )
+        parts.append(
+            xr.ufuncs.maximum(p_change, stays.fillna(0.0)).where(arr.notnull() & before.notnull())
+        )
+    if not parts:
+        return xr.full_like(valid, np.nan, dtype=np.float32)
+    p_cd = _nanmean(parts)
+    water = _dask(p_cd >= 0.5)
+    big = _overlap(
+        _big_groups, water, depth=opts.min_group_px, dtype=bool, min_px=opts.min_group_px
+    )
+    keep = _like(big, p_cd, "big")
+    if slope is not None:
+        keep = keep & ~(slope >= opts.change_slope_max_deg)
+    return p_cd.where(keep | (p_cd < 0.5), p_cd.clip(max=0.49))
+
+
+def _region(
+    db: dict[str, xr.DataArray],
+    thr: xr.DataArray,
+    p_threshold: xr.DataArray,
+    opts: MappingOptions,
+) -> xr.DataArray:
+    relaxed = _nanmean(
+        [
+            _logistic(
+                (thr.sel(pol=p, drop=True) + opts.grow_tolerance_db - a) / opts.softness_db
+            ).where(a.notnull())
+            for p, a in db.items()
+        ]
+    )
+    seeds = _dask(p_threshold >= opts.seed_likelihood)
+    candidates = _dask(relaxed >= 0.5)
+    grown = _like(
+        _overlap(_grow, seeds, candidates, depth=opts.grow_depth, dtype=bool), relaxed, "grown"
+    )
+    return relaxed.where(grown, p_threshold.clip(max=0.49)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- optical
+
+
+def optical_evidence(
+    s2: xr.Dataset,
+    times: Any,
+    *,
+    options: MappingOptions | None = None,
+) -> xr.DataArray:
+    """Likelihood of open water from cloud-free Sentinel-2 near each SAR date, lazily.
+
+    Parameters
+    ----------
+    s2
+        Sentinel-2 ARD with a per-date ``valid`` mask and either the bands the index
+        needs (``green`` and ``swir16`` for MNDWI, ``green`` and ``nir`` for NDWI) or the
+        index itself (``mndwi``/``ndwi``), e.g. ``ard.prepare_s2(items, geobox=grid)``.
+        A gap-filled series (no ``valid``) is refused: optical evidence is only used
+        where the sky was clear. Snow (``quality`` bit 4) is left out too: MNDWI and
+        NDWI call it water.
+    times
+        SAR dates to give evidence for (``sar.time``).
+    options
+        :class:`MappingOptions` (``optical_index``, ``optical_max_days``,
+        ``optical_softness``).
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 ``(time, y, x)`` on the SAR dates: NaN where no clear Sentinel-2 date
+        lies within ``optical_max_days``.
+
+    Raises
+    ------
+    FloodInputError
+        No ``valid`` mask, or neither the index nor its bands.
+    """
+    opts = options or MappingOptions()
+    if "valid" not in s2 or "time" not in s2.dims:
+        raise FloodInputError(
+            "Optical evidence needs per-date Sentinel-2 ARD with a 'valid' mask "
+            "(ard.prepare_s2(...)), not a gap-filled series: it is only used where cloud-free."
+        )
+    name = opts.optical_index
+    if name in s2:
+        index = s2[name]
+    else:
+        other = "swir16" if name == "mndwi" else "nir"
+        if "green" not in s2 or other not in s2:
+            raise FloodInputError(
+                f"Optical evidence ({name.upper()}) needs 'green' and '{other}' (or '{name}') "
+                f"in the Sentinel-2 data; it has {sorted(map(str, s2.data_vars))}."
+            )
+        g, o = s2["green"].astype(np.float32), s2[other].astype(np.float32)
+        index = (g - o) / (g + o)
+    clear = s2["valid"].astype(bool)
+    if "quality" in s2:  # snow is bright in green, dark in SWIR: MNDWI calls it water
+        snow = 1 << QUALITY_BITS["snow"]
+        clear = clear & ((s2["quality"].astype(np.uint16) & snow) == 0)
+    index = index.where(clear)
+    target = pd.DatetimeIndex(np.asarray(times)).tz_localize(None)
+    near = index.sortby("time").reindex(
+        time=target, method="nearest", tolerance=pd.Timedelta(days=opts.optical_max_days)
+    )
+    out = _logistic(near / opts.optical_softness).where(near.notnull()).rename("optical")
+    return keep_grid(out, s2)

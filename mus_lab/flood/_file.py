@@ -1,0 +1,225 @@
+"""One SAR GeoTIFF in, one water map GeoTIFF out (the ``mus-lab flood map`` command).
+
+Input: a GeoTIFF whose bands are described ``VV`` and/or ``VH`` (any case), backscatter
+in dB. Values that are clearly linear power (almost no negative value and a median
+below 2) are **converted** to dB with a :class:`~mus_lab.errors.LinearBackscatterWarning`.
+Optional inputs on the same grid: a pre-event reference (same band layout) for change
+detection and a Sentinel-2 image (bands described ``green`` and ``swir16``/``nir``, or
+``MNDWI``/``NDWI``; NaN or nodata where cloudy) for the optical vote. A DEM may come on
+any grid: HAND and slope are computed on it and reprojected onto the SAR grid.
+
+Output: a uint8 COG with band 1 ``water`` (1 water, 0 not water, 255 no data) and band 2
+``likelihood`` (0-100, 255 no data), written atomically: on any error nothing is left.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from mus_lab._io import write_cog
+from mus_lab.ard import to_db
+from mus_lab.cube import check_same_grid, geobox_of
+from mus_lab.errors import FloodInputError, LinearBackscatterWarning
+from mus_lab.flood._evidence import POLARISATIONS, _logistic, sar_evidence
+from mus_lab.flood._grid import keep_grid
+from mus_lab.flood._io import open_raster
+from mus_lab.flood._mapping import map_water
+from mus_lab.flood._options import MappingOptions
+from mus_lab.flood._terrain import hand_from_dem, slope_from_dem, terrain_on_grid
+
+__all__ = ["looks_linear", "map_geotiff", "read_sar_geotiff"]
+
+_TIME = np.datetime64("2000-01-01", "ns")
+
+
+def looks_linear(sample: np.ndarray) -> bool:
+    """True when backscatter values are clearly linear power rather than dB.
+
+    dB backscatter is mostly negative (-30 to 0 dB over land and water); linear sigma0
+    is positive and mostly below 1. Linear = under 1 % negative values and a median
+    below 2.
+    """
+    v = np.asarray(sample, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return False
+    return bool(np.mean(v < 0) < 0.01 and np.median(v) < 2.0)
+
+
+def _sample(path: Path, band: int) -> np.ndarray:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        step = max(1, max(src.height, src.width) // 512)
+        out = src.read(
+            band,
+            out_shape=(max(1, src.height // step), max(1, src.width // step)),
+            masked=True,
+        )
+    return np.ma.filled(out.astype(np.float64), np.nan)
+
+
+def read_sar_geotiff(
+    path: str | os.PathLike[str], *, chunks: int = 2048, what: str = "SAR"
+) -> xr.Dataset:
+    """A VV/VH GeoTIFF as a lazy dB Dataset (``time`` of length 1) with a ``mask``.
+
+    Raises
+    ------
+    FloodInputError
+        The file has no band described VV or VH.
+    """
+    p = Path(path)
+    arr = open_raster(p, chunks=chunks, what=what)
+    names = [str(n).strip().lower() for n in arr.attrs["band_names"]]
+    found = {pol: names.index(pol) for pol in POLARISATIONS if pol in names}
+    if not found:
+        raise FloodInputError(
+            f"The {what} file {p} has no band described VV or VH (descriptions: {names}): set "
+            "the band descriptions (e.g. rasterio's set_band_description or gdal_edit.py) to "
+            "'VV' and/or 'VH'."
+        )
+    nodata = arr.attrs.get("nodata")
+    data = {}
+    for pol, i in found.items():
+        band = arr.isel(band=i, drop=True).astype(np.float32)
+        if nodata is not None and np.isfinite(nodata):
+            band = band.where(band != nodata)
+        if looks_linear(_sample(p, i + 1)):
+            warnings.warn(
+                f"{pol.upper()} of {p.name} looks like linear power, not dB (no negative values, "
+                "median below 2): converted with 10 * log10. Give dB to silence this.",
+                LinearBackscatterWarning,
+                stacklevel=3,
+            )
+            band = to_db(band).astype(np.float32)
+        data[pol] = band.assign_attrs(units="dB", polarisation=pol.upper())
+    ds = xr.Dataset(data)
+    finite = xr.concat([ds[p].notnull() for p in data], "pol").all("pol")
+    ds["mask"] = finite.astype(np.uint8)
+    ds = ds.drop_vars("spatial_ref", errors="ignore")
+    ds = keep_grid(ds.expand_dims(time=[_TIME]), arr)
+    return ds.assign_attrs(db=1, source=str(p))
+
+
+def _optical(path: Path, like: xr.Dataset, opts: MappingOptions) -> xr.DataArray:
+    arr = open_raster(path, what="optical")
+    names = [str(n).strip().lower() for n in arr.attrs["band_names"]]
+    check_same_grid(like, arr, names=["SAR", "optical"])
+    nodata = arr.attrs.get("nodata")
+    if nodata is not None and np.isfinite(nodata):
+        arr = arr.where(arr != nodata)
+
+    def band(name: str) -> xr.DataArray:
+        return arr.isel(band=names.index(name), drop=True).astype(np.float32)
+
+    index_name = opts.optical_index
+    other = "swir16" if index_name == "mndwi" else "nir"
+    if index_name in names:
+        index = band(index_name)
+    elif "green" in names and other in names:
+        g, o = band("green"), band(other)
+        index = (g - o) / (g + o)
+    else:
+        raise FloodInputError(
+            f"The optical file {path} needs bands described '{index_name}' or 'green' and "
+            f"'{other}' (it has {names})."
+        )
+    ev = _logistic(index / opts.optical_softness).where(index.notnull())
+    ev = ev.drop_vars("spatial_ref", errors="ignore").assign_coords(y=like["y"], x=like["x"])
+    return keep_grid(ev.expand_dims(time=[_TIME]), like)
+
+
+def map_geotiff(
+    sar: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    reference: str | os.PathLike[str] | None = None,
+    dem: str | os.PathLike[str] | None = None,
+    optical: str | os.PathLike[str] | None = None,
+    options: MappingOptions | None = None,
+    chunks: int = 2048,
+) -> Path:
+    """Map water in one SAR GeoTIFF and write the water + likelihood COG.
+
+    Parameters
+    ----------
+    sar
+        GeoTIFF with bands described ``VV`` and/or ``VH`` in dB (see the module notes).
+    out
+        Output ``.tif``: band 1 water (1/0/255), band 2 likelihood (0-100/255).
+    reference
+        Pre-event GeoTIFF on the same grid (change detection); without it the change
+        method is left out.
+    dem
+        DEM GeoTIFF on any grid covering the SAR: HAND for the tiles and slope.
+    optical
+        Sentinel-2 GeoTIFF on the same grid for the optical vote.
+    options
+        :class:`MappingOptions`.
+    chunks
+        Spatial chunk size.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+
+    Raises
+    ------
+    FloodInputError
+        No VV/VH band, unreadable inputs, a DEM not covering the SAR.
+    GridMismatchError
+        Reference or optical on another grid.
+    NoBimodalTileError
+        No tile is bimodal and no fixed threshold was given.
+    """
+    opts = options or MappingOptions()
+    sar_ds = read_sar_geotiff(sar, chunks=chunks)
+    grid = geobox_of(sar_ds)
+    ref_ds = None
+    if reference is not None:
+        ref_ds = read_sar_geotiff(reference, chunks=chunks, what="reference")
+        check_same_grid(sar_ds, ref_ds, names=["SAR", "reference"])
+        ref_ds = ref_ds.assign_coords(y=sar_ds["y"], x=sar_ds["x"], time=sar_ds["time"])
+    elif "change" in opts.methods and len(opts.methods) > 1:
+        opts = opts.with_(methods=tuple(m for m in opts.methods if m != "change"))
+    hand = slope = None
+    if dem is not None:
+        dem_arr = open_raster(dem, what="DEM").isel(band=0, drop=True).compute()
+        hand = terrain_on_grid(hand_from_dem(dem_arr), grid)
+        slope = terrain_on_grid(slope_from_dem(dem_arr), grid)
+        hand = hand.assign_coords(y=sar_ds["y"], x=sar_ds["x"])
+        slope = slope.assign_coords(y=sar_ds["y"], x=sar_ds["x"])
+    opt_ev = _optical(Path(optical), sar_ds, opts) if optical is not None else None
+    # Thresholds first (one streaming pass over the tiles): drawn inside the map's graph,
+    # the scene would be held in memory between the tile pass and the maps.
+    thresholds = sar_evidence(sar_ds, hand=hand, options=opts)["threshold"].compute()
+    water = map_water(
+        sar_ds,
+        reference=ref_ds,
+        hand=hand,
+        slope=slope,
+        optical=opt_ev,
+        thresholds=thresholds,
+        options=opts,
+    )
+    layers = xr.concat(
+        [water["water"].isel(time=0, drop=True), water["likelihood"].isel(time=0, drop=True)],
+        "band",
+    ).astype(np.uint8)
+    layers = keep_grid(layers, sar_ds)
+    tags = {
+        "mus_lab_product": "flood.map_geotiff",
+        "mus_lab_sar": os.fspath(sar),
+        "mus_lab_reference": os.fspath(reference) if reference else "",
+        "mus_lab_dem": os.fspath(dem) if dem else "",
+        "mus_lab_optical": os.fspath(optical) if optical else "",
+        "mus_lab_parameters": opts.to_parameters(),
+    }
+    return write_cog(layers, out, nodata=255, tags=tags, band_names=["water", "likelihood"])

@@ -1,0 +1,136 @@
+"""Settings of flood mapping, in one frozen dataclass shared by the API, the CLI and provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from mus_lab.errors import FloodInputError
+
+__all__ = ["METHODS", "MappingOptions", "Method"]
+
+Method = Literal["threshold", "change", "region"]
+#: The SAR methods, in the order of the ``source`` dimension of the evidence.
+METHODS: tuple[Method, ...] = ("threshold", "change", "region")
+
+
+@dataclass(frozen=True)
+class MappingOptions:
+    """How SAR (and optical) evidence of water is drawn and combined.
+
+    Attributes
+    ----------
+    methods
+        SAR methods to run: ``"threshold"`` (tiled bimodal threshold), ``"change"``
+        (UN-SPIDER change detection against a pre-event reference of the same orbit),
+        ``"region"`` (region growing from confident seeds).
+    threshold_method
+        ``"em"`` (HydroSAR's expectation-maximisation, default) or ``"otsu"``.
+    thresholds
+        Fixed thresholds in dB per polarisation (``{"vh": -22.0}``) instead of tiles.
+    tile
+        Tile side in pixels; ``None``: 256, or less so that 4 x 4 tiles fit the scene.
+    n_tiles, min_valid, ashman_min, min_share, bin_db
+        Tile selection (:mod:`mus_lab.flood._tiles`): tiles thresholded, valid share,
+        Ashman's D, smaller-mode share, histogram bin (dB).
+    water_max_db
+        The dark mode of a selected tile must be darker than this (dB) per polarisation:
+        calm open water, not a dark field (-18 dB VV, -24 dB VH; Sen1Floods11's per-event
+        VH thresholds, median -21.6 dB, sit above the water mode).
+    max_threshold_db
+        Thresholds are capped here (HydroSAR's ``max_vv_threshold`` -15.5 dB and
+        ``max_vh_threshold`` -23 dB).
+    softness_db
+        Width (dB) of the logistic turning the distance to the threshold into a
+        likelihood: 1 dB darker than the threshold gives 0.73, 3 dB gives 0.95.
+    change_ratio, change_softness
+        UN-SPIDER: water appears where after/before > 1.25 on focal-mean dB values.
+    smoothing_radius_m
+        Radius of the change detection's focal mean (UN-SPIDER: 50 m).
+    min_group_px
+        Change-detection groups smaller than this (8-connected) are dropped (UN-SPIDER: 8).
+    reference_dates
+        Fewest dates of one orbit that make a per-orbit median reference.
+    seed_likelihood, grow_tolerance_db, grow_depth
+        Region growing (hysteresis): seeds are pixels of threshold likelihood >= 0.95
+        (3 dB below the threshold); they grow into connected pixels up to
+        ``grow_tolerance_db`` (0.5 dB) above the threshold, within
+        ``grow_depth`` pixels of a chunk's edge (dask halo).
+    hand_max_m, hand_fraction
+        Exclusion above this HAND (m) (GFM and HydroSAR: 15 m); HydroSAR tile candidates
+        need this share of the tile below it.
+    slope_max_deg
+        Exclusion above this slope (degrees): 15°, where HydroSAR's slope membership
+        reaches zero.
+    change_slope_max_deg
+        Change detection ignores steeper pixels (UN-SPIDER's Earth Engine recipe: slope
+        < 5°, ``ee.Terrain`` degrees), when a slope is given.
+    reference_frequency
+        Water in at least this share of valid dates is reference (seasonal or
+        permanent) water: UN-SPIDER's 10 months out of 12.
+    lookalike_frequency
+        Dark in at least this share of valid dates but not reference water: a
+        low-backscatter look-alike (sand, tarmac, radar shadow), excluded.
+    optical_index, optical_max_days, optical_softness
+        Optical evidence: MNDWI (or NDWI) of a cloud-free Sentinel-2 date at most
+        ``optical_max_days`` from the SAR date; likelihood = logistic(index / softness).
+    """
+
+    methods: tuple[Method, ...] = METHODS
+    threshold_method: Literal["em", "otsu"] = "em"
+    thresholds: Mapping[str, float] | None = None
+    tile: int | None = None
+    n_tiles: int = 5
+    min_valid: float = 0.8
+    ashman_min: float = 2.0
+    min_share: float = 0.1
+    bin_db: float = 0.25
+    water_max_db: Mapping[str, float] = field(default_factory=lambda: {"vv": -18.0, "vh": -24.0})
+    max_threshold_db: Mapping[str, float] = field(
+        default_factory=lambda: {"vv": -15.5, "vh": -23.0}
+    )
+    softness_db: float = 1.0
+    change_ratio: float = 1.25
+    change_softness: float = 0.05
+    smoothing_radius_m: float = 50.0
+    min_group_px: int = 8
+    reference_dates: int = 3
+    seed_likelihood: float = 0.95
+    grow_tolerance_db: float = 0.5
+    grow_depth: int = 64
+    hand_max_m: float = 15.0
+    hand_fraction: float = 0.8
+    slope_max_deg: float = 15.0
+    change_slope_max_deg: float = 5.0
+    reference_frequency: float = 10 / 12
+    lookalike_frequency: float = 0.9
+    optical_index: Literal["mndwi", "ndwi"] = "mndwi"
+    optical_max_days: int = 3
+    optical_softness: float = 0.1
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise FloodInputError(f"methods={self.methods!r}: choose one or more of {METHODS}.")
+        if self.threshold_method not in ("em", "otsu"):
+            raise FloodInputError(
+                f"threshold_method={self.threshold_method!r}: choose 'em' or 'otsu'."
+            )
+        if self.tile is not None and (self.tile < 8 or self.tile % 2):
+            raise FloodInputError(f"tile={self.tile}: give an even number of pixels >= 8.")
+        if self.optical_index not in ("mndwi", "ndwi"):
+            raise FloodInputError(
+                f"optical_index={self.optical_index!r}: choose 'mndwi' or 'ndwi'."
+            )
+
+    def with_(self, **changes: Any) -> MappingOptions:
+        """A copy with some settings changed."""
+        return MappingOptions(**(asdict(self) | changes))
+
+    def to_parameters(self) -> dict[str, Any]:
+        """Plain values for STAC provenance (``mus_lab:parameters``)."""
+        out: dict[str, Any] = {}
+        for k, v in asdict(self).items():
+            out[k] = dict(v) if isinstance(v, Mapping) else list(v) if isinstance(v, tuple) else v
+        return out

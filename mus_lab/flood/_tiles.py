@@ -1,0 +1,256 @@
+"""Tiled bimodal thresholds of a SAR time series, streamed chunk by chunk.
+
+Each date is cut into square tiles (HydroSAR's approach). For every tile one pass over
+the data keeps only a histogram of dB values (``bin_db`` wide bins), the number of valid
+pixels and the means of its four quarters, so memory never holds more than a chunk.
+Per date and polarisation the tiles are then selected for bimodality:
+
+* at least ``min_valid`` of the tile is valid (and, with HAND, at least ``hand_fraction``
+  of it lies below ``hand_max_m``: HydroSAR's HAND candidates);
+* a two-Gaussian mixture fitted to its histogram (EM) has Ashman's D >= ``ashman_min``
+  and at least ``min_share`` of the pixels in the smaller component;
+* the dark component is dark enough to be open water (mean below ``water_max_db``).
+
+Fitting a mixture to every tile would be slow, so tiles are screened first with an Otsu
+split (both sides populated, dark side dark enough) and fitted in order of the distance
+between the two sides' means, until ``n_tiles`` pass or ``4 * n_tiles`` were tried.
+The passing tiles are thresholded: expectation-maximisation
+(HydroSAR's three-class EM on each tile, median of the four lowest) and Otsu (on their
+pooled histogram). A date without any bimodal tile borrows the median threshold of the
+other dates of the same polarisation; when no date has one, computing the result raises
+:class:`~mus_lab.errors.NoBimodalTileError`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+from mus_lab.errors import NoBimodalTileError
+from mus_lab.flood._threshold import ashman_d, em_threshold_histogram, otsu_threshold_histogram
+
+__all__ = ["TileSelection", "auto_tile", "tile_thresholds"]
+
+#: Histogram range of backscatter (dB): values outside fall into the end bins.
+DB_RANGE = (-45.0, 10.0)
+#: Fields of the per-date result: EM and Otsu thresholds (dB) and tiles used.
+FIELDS = ("em", "otsu", "n_tiles")
+
+
+@dataclass(frozen=True)
+class TileSelection:
+    """How tiles are chosen and thresholded (see the module notes)."""
+
+    tile: int
+    n_tiles: int = 5
+    min_valid: float = 0.8
+    ashman_min: float = 2.0
+    min_share: float = 0.1
+    water_max_db: float = -15.0
+    bin_db: float = 0.25
+    hand_max_m: float = 15.0
+    hand_fraction: float = 0.8
+
+    @property
+    def n_bins(self) -> int:
+        return round((DB_RANGE[1] - DB_RANGE[0]) / self.bin_db)
+
+    def to_db(self, position: float) -> float:
+        """dB value of a (fractional) bin position: bin ``k`` is centred on ``k``."""
+        return DB_RANGE[0] + (position + 0.5) * self.bin_db
+
+
+def auto_tile(shape: tuple[int, int], tile: int | None) -> int:
+    """The tile side: ``tile`` if given, else 256 px or less so that 4 x 4 tiles fit."""
+    if tile is not None:
+        return int(tile)
+    side = min(shape)
+    fit = 2 ** math.floor(math.log2(max(side // 4, 8)))
+    return int(min(256, fit))
+
+
+def _tile_view(block: NDArray[np.float32], tile: int) -> NDArray[np.float32]:
+    """(t, y, x) -> (t, ny, nx, tile, tile), padding partial tiles with NaN."""
+    t, y, x = block.shape
+    ny, nx = -(-y // tile), -(-x // tile)
+    if (ny * tile, nx * tile) != (y, x):
+        padded = np.full((t, ny * tile, nx * tile), np.nan, np.float32)
+        padded[:, :y, :x] = block
+        block = padded
+    return block.reshape(t, ny, tile, nx, tile).transpose(0, 1, 3, 2, 4)
+
+
+def _block_stats(block: NDArray[np.floating], sel: TileSelection) -> NDArray[np.float64]:
+    tiles = _tile_view(np.asarray(block, np.float32), sel.tile)
+    t, ny, nx = tiles.shape[:3]
+    valid = np.isfinite(tiles)
+    nb = sel.n_bins
+    idx = np.floor((np.where(valid, tiles, 0.0) - DB_RANGE[0]) / sel.bin_db)
+    idx = np.clip(idx, 0, nb - 1).astype(np.int64)
+    owner = np.arange(t * ny * nx, dtype=np.int64).reshape(t, ny, nx, 1, 1)
+    flat = (owner * nb + idx)[valid]
+    hist = np.bincount(flat, minlength=t * ny * nx * nb).reshape(t, ny, nx, nb)
+    half = sel.tile // 2
+    quarters = []
+    for rows in (slice(0, half), slice(half, None)):
+        for cols in (slice(0, half), slice(half, None)):
+            q = tiles[..., rows, cols]
+            n = np.isfinite(q).sum((-2, -1))
+            s = np.nansum(q, axis=(-2, -1))
+            quarters.append(np.where(n > 0, s / np.maximum(n, 1), np.nan))
+    out = np.concatenate(
+        [hist.astype(np.float64), valid.sum((-2, -1))[..., None], np.stack(quarters, -1)], -1
+    )
+    return out
+
+
+def _select(
+    stats: NDArray[np.float64], hand_ok: NDArray[np.bool_] | None, sel: TileSelection
+) -> NDArray[np.float64]:
+    """EM and Otsu thresholds (dB) of one date's tiles, and how many tiles were used."""
+    nb = sel.n_bins
+    hist = stats[..., :nb].reshape(-1, nb)
+    n_valid = stats[..., nb].ravel()
+    ok = n_valid >= sel.min_valid * sel.tile * sel.tile
+    if hand_ok is not None:
+        ok &= hand_ok.ravel()
+    # Cheap screen first (Otsu split: both sides populated, dark side dark enough), then
+    # the bimodality test proper (Ashman's D of a fitted two-Gaussian mixture) on the
+    # best-separated candidates only, until n_tiles pass.
+    screened: list[tuple[float, int]] = []
+    bins = np.arange(nb, dtype=np.float64)
+    for i in np.flatnonzero(ok):
+        split = otsu_threshold_histogram(hist[i])
+        if not np.isfinite(split):
+            continue
+        below = bins < split
+        n0, n1 = hist[i][below].sum(), hist[i][~below].sum()
+        if min(n0, n1) < sel.min_share * (n0 + n1):
+            continue
+        m0 = (hist[i][below] * bins[below]).sum() / n0
+        m1 = (hist[i][~below] * bins[~below]).sum() / n1
+        if sel.to_db(m0) > sel.water_max_db:
+            continue
+        screened.append((float(m1 - m0), int(i)))
+    chosen: list[tuple[float, int]] = []
+    for _, k in sorted(screened, reverse=True)[: 4 * sel.n_tiles]:
+        d, share, dark = ashman_d(hist[k])
+        if d >= sel.ashman_min and share >= sel.min_share and sel.to_db(dark) <= sel.water_max_db:
+            chosen.append((d, k))
+        if len(chosen) >= sel.n_tiles:
+            break
+    if not chosen:
+        return np.array([np.nan, np.nan, 0.0])
+    best = [i for _, i in sorted(chosen, reverse=True)[: sel.n_tiles]]
+    em = [em_threshold_histogram(hist[i]) for i in best]
+    em_pos = float(np.median(np.sort(np.asarray(em))[:4]))
+    otsu_pos = otsu_threshold_histogram(hist[best].sum(0))
+    return np.array([sel.to_db(em_pos), sel.to_db(otsu_pos), float(len(best))])
+
+
+def _date_thresholds(
+    stats: NDArray[np.float64], hand_ok: NDArray[np.bool_] | None, sel: TileSelection
+) -> NDArray[np.float64]:
+    ok = None if hand_ok is None else np.asarray(hand_ok)[0, :, :, 0]
+    out = np.stack([_select(stats[k], ok, sel) for k in range(stats.shape[0])])
+    return out.reshape(stats.shape[0], 1, 1, len(FIELDS))
+
+
+def _fill_dates(values: NDArray[np.float64], pol: str, strict: bool) -> NDArray[np.float64]:
+    out = values.copy()
+    for j in (0, 1):
+        col = out[:, j]
+        missing = ~np.isfinite(col)
+        if missing.all():
+            if strict:
+                raise NoBimodalTileError(
+                    f"No tile of the {pol.upper()} image is bimodal (water and land): no "
+                    "threshold can be drawn. Give a larger area with some open water, a smaller "
+                    "tile (tile=...), lower ashman_min, or fixed thresholds (thresholds=...)."
+                )
+            continue
+        col[missing] = np.median(col[~missing])
+    return out
+
+
+def _hand_ok(hand: xr.DataArray, sel: TileSelection, chunks: tuple) -> da.Array:
+    low = (hand < sel.hand_max_m).astype(np.float32).where(hand.notnull())
+    data = low.data if isinstance(low.data, da.Array) else da.from_array(low.values)
+    data = data.rechunk(chunks)
+
+    def frac(block: NDArray[np.floating]) -> NDArray[np.bool_]:
+        tiles = _tile_view(np.asarray(block, np.float32)[None], sel.tile)[0]
+        return np.asarray(np.nansum(tiles, axis=(-2, -1)) >= sel.hand_fraction * sel.tile**2)
+
+    tiles_y = tuple(-(-c // sel.tile) for c in data.chunks[0])
+    tiles_x = tuple(-(-c // sel.tile) for c in data.chunks[1])
+    out: da.Array = data.map_blocks(frac, chunks=(tiles_y, tiles_x), dtype=bool)
+    return out
+
+
+def tile_thresholds(
+    db: xr.DataArray,
+    sel: TileSelection,
+    *,
+    hand: xr.DataArray | None = None,
+    strict: bool = True,
+) -> xr.DataArray:
+    """Per-date EM and Otsu thresholds (dB) of one polarisation, lazily.
+
+    Parameters
+    ----------
+    db
+        Backscatter in dB, ``(time, y, x)``, NaN where not valid.
+    sel
+        Tile selection settings.
+    hand
+        Optional HAND (m) on the same grid, ``(y, x)``, for HydroSAR's HAND candidates.
+    strict
+        Raise :class:`NoBimodalTileError` at compute time when no date has a bimodal
+        tile (else the thresholds stay NaN).
+
+    Returns
+    -------
+    xarray.DataArray
+        float64 ``(time, field)`` with fields ``em``, ``otsu`` (dB) and ``n_tiles``.
+    """
+    data = db.data if isinstance(db.data, da.Array) else da.from_array(db.values)
+    cy, cx = data.chunks[1][0], data.chunks[2][0]
+    step_y = max(sel.tile, -(-cy // sel.tile) * sel.tile)
+    step_x = max(sel.tile, -(-cx // sel.tile) * sel.tile)
+    data = data.rechunk((1, step_y, step_x))
+    tiles_y = tuple(-(-c // sel.tile) for c in data.chunks[1])
+    tiles_x = tuple(-(-c // sel.tile) for c in data.chunks[2])
+    n_feat = sel.n_bins + 5
+    stats = data.map_blocks(
+        _block_stats,
+        sel,
+        chunks=(data.chunks[0], tiles_y, tiles_x, (n_feat,)),
+        new_axis=3,
+        dtype=np.float64,
+    ).rechunk((1, -1, -1, -1))
+    ok = None
+    if hand is not None:
+        ok = _hand_ok(hand, sel, (data.chunks[1], data.chunks[2])).rechunk((-1, -1))
+        ok = ok[None, :, :, None]  # broadcast over the dates' blocks
+    per_date = da.map_blocks(
+        _date_thresholds,
+        stats,
+        ok,
+        sel,
+        chunks=(stats.chunks[0], (1,), (1,), (len(FIELDS),)),
+        dtype=np.float64,
+    )[:, 0, 0, :].rechunk((-1, -1))
+    pol = str(db.name or db.attrs.get("polarisation", "sar"))
+    filled = per_date.map_blocks(_fill_dates, pol, strict, dtype=np.float64)
+    return xr.DataArray(
+        filled,
+        dims=("time", "field"),
+        coords={"time": db["time"].values, "field": list(FIELDS)},
+        name=f"threshold_{pol}",
+    )

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+from mus_lab.production import read_records
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+@pytest.mark.slow
+def test_flood_risk_notebook_records_accuracy_products_and_tables(scenario, tmp_path):
+    catalog_copy = tmp_path / "catalog"
+    shutil.copytree(scenario.catalog_path.parent, catalog_copy)
+    out = tmp_path / "executed.ipynb"
+    pm.execute_notebook(
+        str(NOTEBOOKS / "05_flood_risk.ipynb"),
+        str(out),
+        parameters={
+            "catalog": str(catalog_copy / "catalog.json"),
+            "sensors": ["s1"],  # one sensor keeps the test short; the module tests run both
+            "output_dir": str(tmp_path / "out"),
+        },
+        cwd=str(tmp_path),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    rec = read_records(out)
+    assert rec["n_dates"] == len(scenario.dates["s1"])
+    assert rec["sources"] == ["threshold", "change", "region", "optical"]
+    assert "2022-04-14" <= rec["peak_date"] <= "2022-05-20"  # the spring flood (peak 28 April)
+    csi = rec["csi"]
+    assert csi["consensus"] >= 0.70
+    assert all(csi["consensus"] > v for k, v in csi.items() if k != "consensus")
+    assert rec["miou_consensus"] > csi["consensus"]
+    assert 5.0 < rec["max_extent_ha"] < 60.0  # 128 x 128 px of 10 m = 164 ha in all
+    assert 0.1 < rec["max_frequency"] <= 1.0
+    assert rec["n_valid_range"][1] == len(scenario.dates["s1"])
+    assert set(rec["risk_class_counts"]) <= {"very low", "low", "medium", "high", "very high"}
+    assert rec["zone_rows"] >= 4 and rec["zone_bounds_ordered"] is True
+    assert abs(rec["zone_flooded_ha"] - rec["max_extent_ha"]) < 0.05
+    assert rec["extent_items"] == len(scenario.dates["s1"])
+    assert "zones" in rec["risk_assets"] and "risk_class" in rec["risk_assets"]
