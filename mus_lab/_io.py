@@ -13,10 +13,12 @@ import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
+
+if TYPE_CHECKING:  # xarray only for annotations: json helpers stay light for notebook records
+    import xarray as xr
 
 __all__ = ["atomic_path", "write_cog", "write_json"]
 

@@ -109,3 +109,18 @@ class ClassifyError(MusLabError):
 
 class ConfusionMatrixError(ClassifyError, ValueError):
     """A confusion matrix that is malformed or does not match the map's labels."""
+
+
+# --- production and user faces (notebook runs, dashboards) -------------------------------------
+
+
+class ProductionError(MusLabError):
+    """A batch run of notebooks or a dashboard launch could not be done."""
+
+
+class NotebookParameterError(ProductionError, ValueError):
+    """A notebook parameter is unknown or of the wrong type (found before running anything)."""
+
+
+class NotebookNotFoundError(ProductionError, FileNotFoundError):
+    """A notebook to run (or the repository's notebooks/apps folder) does not exist."""
