@@ -6,12 +6,14 @@ STAMP := $(VENV)/.mus_lab-installed
 DEMO_OUT ?= demo_output
 DEMO_SIZE ?= 512
 
-.PHONY: demo test venv lint typecheck pytest lab bench clean help
+.PHONY: demo test venv lint typecheck pytest lab dashboards chromium bench clean help
 
 help:
 	@echo "make demo   - set up .venv, build the sample scenario, run the main job (prints where)"
 	@echo "make test   - set up .venv, run ruff, mypy and the whole test suite"
 	@echo "make lab    - JupyterLab with the package's kernel and the notebooks"
+	@echo "make dashboards - flood-risk (Voila) and land-cover (Panel) dashboards on 127.0.0.1"
+	@echo "make chromium   - install Debian's Chromium for the browser tests (make test does it)"
 	@echo "make bench  - run the benchmarks in benchmarks/ (long)"
 
 $(STAMP): pyproject.toml
@@ -33,13 +35,28 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+# Browser tests drive Debian's Chromium through playwright (never `playwright install`).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		sudo apt-get update && sudo apt-get install -y chromium; \
+	else echo "Chromium is missing and cannot be installed here: the browser tests will be skipped."; fi
 
 test: lint typecheck pytest
 
+# The notebooks use the demo's catalog when `make demo` has run, else they make a sample scenario.
+DEMO_CATALOG = $(abspath $(DEMO_OUT))/scenario/catalog.json
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+	MUS_LAB_CATALOG=$(if $(wildcard $(DEMO_CATALOG)),$(DEMO_CATALOG),$$MUS_LAB_CATALOG) \
+		$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+
+dashboards: $(STAMP)
+	$(BIN)/mus-lab dashboards --catalog $(DEMO_CATALOG)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_load.py

@@ -14,11 +14,13 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
 import numpy as np
-import xarray as xr
+
+if TYPE_CHECKING:  # xarray only for annotations: json helpers stay light for notebook records
+    import xarray as xr
 
 __all__ = ["CogSpec", "atomic_path", "write_cog", "write_cogs", "write_json"]
 

@@ -35,6 +35,9 @@ class Settings:
         Default spatial chunk size in pixels for lazy cubes (``MUS_LAB_CHUNK_SIZE``).
     http_timeout:
         Seconds before a STAC API request is abandoned (``MUS_LAB_HTTP_TIMEOUT``).
+    catalog:
+        The catalog (local path or STAC API URL) that the dashboards show and that notebooks
+        use when their ``catalog`` parameter is left at ``None`` (``MUS_LAB_CATALOG``).
     """
 
     real_data: Path = Path("../shared/data")
@@ -43,6 +46,7 @@ class Settings:
     memory_limit: str = "auto"
     chunk_size: int = 2048
     http_timeout: float = 30.0
+    catalog: str | None = None
 
 
 _overrides: dict[str, Any] = {}

@@ -13,6 +13,7 @@ from typing import Annotated, Any, cast
 import typer
 
 from mus_lab._cli_fusion import fuse_cmd
+from mus_lab._cli_production import production_app
 from mus_lab.errors import MusLabError
 
 app = typer.Typer(
@@ -149,6 +150,7 @@ def _ard_run(
 ) -> None:
     from mus_lab import ard, cube
     from mus_lab import catalog as cat
+    from mus_lab.production import dask_progress
 
     box = _bbox(bbox)
     if speckle not in (None, "lee", "refined_lee", "lee_sigma"):
@@ -184,14 +186,15 @@ def _ard_run(
                 ds = ard.prepare_s1(items, geobox=grid, speckle=method)
             else:
                 ds = ard.prepare_rcm(items, geobox=grid, speckle=method)
-        coll = ard.write(
-            ds,
-            catalog,
-            out_collection,
-            sources=list(items),
-            parameters={k: str(v) for k, v in options.items()},
-            overwrite=overwrite,
-        )
+        with dask_progress():  # writing computes the cube: show how far it is
+            coll = ard.write(
+                ds,
+                catalog,
+                out_collection,
+                sources=list(items),
+                parameters={k: str(v) for k, v in options.items()},
+                overwrite=overwrite,
+            )
     except MusLabError as exc:
         _fail(exc)
     n = len(list(coll.get_items()))
@@ -282,14 +285,21 @@ def demo_cmd(
         int | None, typer.Option(help="Local Dask workers (default: one per core).")
     ] = None,
 ) -> None:
-    """Run the main job on the embedded sample scenario with a local Dask cluster."""
+    """Run the main job on the embedded sample scenario, then the curated notebooks in batch."""
     from mus_lab.production._demo import run_demo
 
     try:
-        report = run_demo(out, size=size, seed=seed, n_workers=workers, log=typer.echo)
+        report = run_demo(
+            out, size=size, seed=seed, n_workers=workers, log=typer.echo, progress=True
+        )
     except MusLabError as exc:
         _fail(exc)
     typer.echo(report.summary())
+    if report.chain is not None and not report.chain.ok:
+        raise typer.Exit(code=1)
+
+
+app.add_typer(production_app)  # mus-lab run, mus-lab dashboards
 
 
 @app.command("version")

@@ -168,3 +168,18 @@ class RiskConfigError(FloodError, ValueError):
 
 class LinearBackscatterWarning(MusLabWarning):
     """Backscatter given as dB looks linear (power): it was converted to dB."""
+
+
+# --- production and user faces (notebook runs, dashboards) -------------------------------------
+
+
+class ProductionError(MusLabError):
+    """A batch run of notebooks or a dashboard launch could not be done."""
+
+
+class NotebookParameterError(ProductionError, ValueError):
+    """A notebook parameter is unknown or of the wrong type (found before running anything)."""
+
+
+class NotebookNotFoundError(ProductionError, FileNotFoundError):
+    """A notebook to run (or the repository's notebooks/apps folder) does not exist."""

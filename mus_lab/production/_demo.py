@@ -1,12 +1,15 @@
-"""The main job run by ``make demo``: sample scenario -> search -> multi-sensor cube -> products.
+"""The main job run by ``make demo``: sample scenario -> search -> multi-sensor cube -> products,
+then the curated notebooks of :data:`~mus_lab.production.DEMO_CHAIN` run in batch on the
+scenario's catalog.
 
 Each stage is a call into the package; this module only chains them and reports.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +18,8 @@ import xarray as xr
 
 from mus_lab import ard, catalog, compute, cube, sample
 from mus_lab._io import write_cog, write_json
+from mus_lab.production._chain import chain_paths
+from mus_lab.production._run import ChainReport, run_chain
 
 __all__ = ["DemoReport", "run_demo"]
 
@@ -31,15 +36,41 @@ class DemoReport:
     products: dict[str, Path] = field(default_factory=dict)
     figures: dict[str, float] = field(default_factory=dict)
     cluster: str = ""
+    chain: ChainReport | None = None
+    catalog: Path | None = None
+
+    @property
+    def catalog_json(self) -> Path:
+        """The scenario's ``catalog.json``, where the notebooks also write their products."""
+        return (
+            self.catalog if self.catalog is not None else self.scenario / "catalog" / "catalog.json"
+        )
 
     def summary(self) -> str:
-        lines = [f"mus_lab demo finished. Everything is under {self.root.resolve()}", ""]
+        word = "finished" if self.chain is None or self.chain.ok else "finished WITH ERRORS"
+        lines = [f"mus_lab demo {word}. Everything is under {self.root.resolve()}", ""]
         lines.append(f"  sample scenario (STAC catalog + COGs): {self.scenario.resolve()}")
+        lines.append(
+            f"  catalog with the products written by the notebooks: {self.catalog_json.resolve()}"
+        )
         lines.append(f"  Dask cluster used: {self.cluster}")
         lines.append("  products:")
         lines += [f"    {name:<22} {path.resolve()}" for name, path in self.products.items()]
         lines.append("  figures:")
         lines += [f"    {name:<22} {value:.4g}" for name, value in self.figures.items()]
+        if self.chain is not None:
+            lines += [
+                "",
+                f"  notebooks run in batch (executed .ipynb, .html, .records.json) in {self.chain.out.resolve()}:",
+            ]
+            lines += ["    " + line for line in self.chain.table().splitlines()]
+            lines += [f"  summary: {self.chain.summary_json}"]
+        lines += [
+            "",
+            "  open the dashboards:  make dashboards",
+            f"    (or: mus-lab dashboards --catalog {self.catalog_json.resolve()})",
+            "  explore in JupyterLab:  make lab",
+        ]
         return "\n".join(lines)
 
 
@@ -65,20 +96,49 @@ def run_demo(
     seed: int = 42,
     n_workers: int | None = None,
     log: Callable[[str], None] = print,
+    notebooks: Sequence[str | os.PathLike[str]] | None = None,
+    progress: bool = False,
 ) -> DemoReport:
-    """Build the sample scenario and run the main job on a local Dask cluster."""
+    """Build the sample scenario, run the main job on a local Dask cluster, then the notebooks.
+
+    Parameters
+    ----------
+    out
+        Folder for the scenario (``scenario/``), the quick-look products (``products/``)
+        and the executed notebooks (``notebooks/``).
+    size, seed
+        Scenario width/height in 10 m pixels, random seed.
+    n_workers
+        Local Dask workers (default: one per core).
+    log
+        Called with each progress line.
+    notebooks
+        The notebooks to run on the scenario's catalog; default
+        :data:`~mus_lab.production.DEMO_CHAIN`, ``()`` for none.
+    progress
+        Show papermill's progress bar for each notebook.
+
+    Returns
+    -------
+    DemoReport
+        ``report.chain.ok`` is False when a notebook failed.
+    """
     root = Path(out)
     t0 = time.perf_counter()
-    log(f"[1/5] Generating the sample scenario ({size} x {size} px at 10 m) ...")
+    chain = chain_paths() if notebooks is None else [Path(n) for n in notebooks]
+    steps = 6 if chain else 5
+    log(f"[1/{steps}] Generating the sample scenario ({size} x {size} px at 10 m) ...")
     scenario = sample.generate(
         root / "scenario", size=size, seed=seed, overwrite=True, progress=True
     )
-    report = DemoReport(root=root, scenario=scenario.root)
+    report = DemoReport(root=root, scenario=scenario.root, catalog=scenario.catalog_path)
     products = root / "products"
     with compute.cluster(n_workers=n_workers) as client:
         report.cluster = str(compute.describe(client))
-        log(f"[2/5] {report.cluster}")
-        log("[3/5] Searching the local catalog and loading S2, S1 and RCM on the S2 10 m grid ...")
+        log(f"[2/{steps}] {report.cluster}")
+        log(
+            f"[3/{steps}] Searching the local catalog and loading S2, S1 and RCM on the S2 10 m grid ..."
+        )
         found = {
             "s2": catalog.search(scenario.catalog_path, collections="sentinel-2-l2a", max_cloud=80),
             "s1": catalog.search(scenario.catalog_path, collections="sentinel-1-grd"),
@@ -96,7 +156,7 @@ def run_demo(
         log(
             f"      common grid: {crs} {grid.shape.y} x {grid.shape.x} px at {abs(grid.resolution.x):g} m"
         )
-        log("[4/5] Computing and writing products (streamed by dask chunks) ...")
+        log(f"[4/{steps}] Computing and writing products (streamed by dask chunks) ...")
         ndvi = s2_clear_ndvi_median(cubes["s2"])
         report.products["s2_ndvi_median"] = write_cog(
             ndvi, products / "s2_ndvi_median.tif", nodata=np.nan, overview_resampling="average"
@@ -110,7 +170,7 @@ def run_demo(
                 overview_resampling="average",
             )
         log(
-            "[5/5] Preparing ARD (S2 masked reflectance + quality, S1 refined Lee) into the catalog ..."
+            f"[5/{steps}] Preparing ARD (S2 masked reflectance + quality, S1 refined Lee) into the catalog ..."
         )
         for coll, n in write_demo_ard(scenario.catalog_path, found).items():
             report.products[coll] = _catalog_dir(scenario.catalog_path) / coll
@@ -118,10 +178,25 @@ def run_demo(
     report.figures["s2_dates"] = float(cubes["s2"].sizes["time"])
     report.figures["s1_dates"] = float(cubes["s1"].sizes["time"])
     report.figures["rcm_dates"] = float(cubes["rcm"].sizes["time"])
-    report.figures["seconds"] = time.perf_counter() - t0
     report.products["quicklook"] = _quicklook(report.products, products / "quicklook.png")
+    if chain:
+        log(f"[6/{steps}] Running the notebooks {', '.join(p.name for p in chain)} in batch ...")
+        report.chain = run_chain(
+            chain,
+            root / "notebooks",
+            parameters={"catalog": str(scenario.catalog_path.resolve())},
+            cwd=root,
+            progress=progress,
+            log=lambda line: log(f"      {line}"),
+        )
+    report.figures["seconds"] = time.perf_counter() - t0
     write_json(
-        {"products": report.products, "figures": report.figures, "cluster": report.cluster},
+        {
+            "products": report.products,
+            "figures": report.figures,
+            "cluster": report.cluster,
+            "chain": report.chain.to_dict() if report.chain is not None else None,
+        },
         root / "demo_report.json",
     )
     return report

@@ -13,8 +13,10 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 @pytest.mark.slow
 def test_ard_notebook_records_masking_gapfilling_and_speckle(scenario, tmp_path):
+    """Another period and area than the defaults (the demo chain runs those): the west half."""
     catalog_copy = tmp_path / "catalog"
     shutil.copytree(scenario.catalog_path.parent, catalog_copy)
+    x0, y0, x1, y1 = scenario.bbox
     out = tmp_path / "executed.ipynb"
     pm.execute_notebook(
         str(NOTEBOOKS / "02_ard.ipynb"),
@@ -22,6 +24,8 @@ def test_ard_notebook_records_masking_gapfilling_and_speckle(scenario, tmp_path)
         parameters={
             "catalog": str(catalog_copy / "catalog.json"),
             "datetime": "2022-02-01/2022-07-31",
+            "bbox": [x0, y0, (x0 + x1) / 2, y1],
+            "speckle": "lee",
             "output_dir": str(tmp_path / "out"),
         },
         cwd=str(tmp_path),
@@ -37,3 +41,4 @@ def test_ard_notebook_records_masking_gapfilling_and_speckle(scenario, tmp_path)
     assert rec["s1_cv_filtered"] < 0.7 * rec["s1_cv_raw"]
     assert rec["grids_match"] is True
     assert rec["ard_items_written"] == rec["s2_dates"]
+    assert (tmp_path / "out").is_dir()

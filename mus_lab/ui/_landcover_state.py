@@ -1,0 +1,293 @@
+"""State of the land-cover explorer: layers side by side and what is known about one pixel.
+
+Layers come from the ``landcover-optical`` / ``landcover-radar`` products (``classification``,
+``confidence``, ``probability``) and the ``landcover-fused`` product (``fused_class``,
+``belief``, ``plausibility``, ``conflict``, ``ignorance``, ``confidence``). A clicked pixel
+gets its optical series (NDVI from ``s2-l2a-ard``) and radar series (VV/VH in dB from
+``sentinel-1-grd``), its class probabilities per source and its fusion masses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import param
+import pystac
+import xarray as xr
+
+from mus_lab.ui._i18n import LANGUAGES, class_name, translate
+from mus_lab.ui._products import Products, find_products, latest, missing_message
+from mus_lab.ui._rasters import read_for_display, sample_pixel
+
+__all__ = ["LAYERS", "LEGEND", "LEGEND_COLOURS", "LandcoverState", "Layer"]
+
+#: The scenario's land-cover legend (codes of the products' ``classification``).
+LEGEND: dict[int, str] = {
+    1: "crops",
+    2: "grassland",
+    3: "forest",
+    4: "water",
+    5: "wetland",
+    6: "urban",
+    7: "bare",
+}
+LEGEND_COLOURS: dict[int, str] = {
+    1: "#e6c94c",
+    2: "#9bd36b",
+    3: "#1f7a36",
+    4: "#2b6cc4",
+    5: "#6fc7c0",
+    6: "#c44e4e",
+    7: "#b9a38a",
+}
+UNDECIDED = 255
+
+Kind = Literal["class", "percent", "unit"]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One map layer: which collection and asset, and how to colour it."""
+
+    collection: str
+    asset: str
+    kind: Kind
+
+
+#: Layers the explorer can show, by name (the label key is ``layer_<name>``).
+LAYERS: dict[str, Layer] = {
+    "optical_class": Layer("landcover-optical", "classification", "class"),
+    "optical_confidence": Layer("landcover-optical", "confidence", "percent"),
+    "radar_class": Layer("landcover-radar", "classification", "class"),
+    "radar_confidence": Layer("landcover-radar", "confidence", "percent"),
+    "fused_class": Layer("landcover-fused", "fused_class", "class"),
+    "belief": Layer("landcover-fused", "belief", "unit"),
+    "plausibility": Layer("landcover-fused", "plausibility", "unit"),
+    "conflict": Layer("landcover-fused", "conflict", "unit"),
+}
+#: Layers shown at first (the others are one click away).
+DEFAULT_LAYERS = (
+    "optical_class",
+    "optical_confidence",
+    "fused_class",
+    "belief",
+    "plausibility",
+    "conflict",
+)
+_COLLECTIONS = ("landcover-optical", "landcover-radar", "landcover-fused")
+_FUSION_MASSES = ("belief", "plausibility", "conflict", "ignorance", "confidence")
+
+
+class LandcoverState(param.Parameterized):
+    """What the land-cover explorer shows: available layers, chosen layers, a clicked pixel.
+
+    Example
+    -------
+    >>> state = LandcoverState(catalog="")
+    >>> state.ready, state.available
+    (False, [])
+    """
+
+    catalog = param.String(default="", doc="Catalog holding the land-cover products.")
+    language: param.Selector = param.Selector(
+        default="en", objects=list(LANGUAGES), doc="Label language."
+    )
+    layers = param.ListSelector(default=[], objects=list(LAYERS), doc="Layers shown.")
+    pixel = param.Tuple(default=None, length=2, allow_None=True, doc="Clicked (x, y).")
+    ready = param.Boolean(default=False, constant=True, doc="Some product was found.")
+    message = param.String(default="", constant=True, doc="What is missing, how to make it.")
+    max_size = param.Integer(default=600, bounds=(64, None), doc="Display size in pixels.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._products = Products("")
+        self._cache: dict[tuple[str, int], xr.DataArray] = {}
+        self.refresh()
+
+    @param.depends("catalog", watch=True)
+    def refresh(self) -> None:
+        """Search the catalog again for the land-cover products."""
+        self._products = find_products(self.catalog, list(_COLLECTIONS))
+        self._cache.clear()
+        available = self.available
+        default = [n for n in DEFAULT_LAYERS if n in available] or available
+        self.layers = [n for n in self.layers if n in available] or default
+        with param.edit_constant(self):
+            self.ready = bool(available)
+        self._update_message()
+
+    @param.depends("language", watch=True)
+    def _update_message(self) -> None:
+        text = (
+            "" if self.ready else missing_message(self._products, "landcover_what", self.language)
+        )
+        with param.edit_constant(self):
+            self.message = text
+
+    @property
+    def available(self) -> list[str]:
+        """Layer names whose product and asset exist in the catalog."""
+        out = []
+        for name, layer in LAYERS.items():
+            item = self._item(layer.collection)
+            if item is not None and layer.asset in item.assets:
+                out.append(name)
+        return out
+
+    def label(self, key: str, **values: Any) -> str:
+        return translate(key, self.language, **values)
+
+    def layer_title(self, name: str) -> str:
+        return self.label(f"layer_{name}")
+
+    def legend(self) -> dict[int, str]:
+        """Class codes and names in the current language (fused ``undecided`` included)."""
+        names = {code: class_name(n, self.language) for code, n in LEGEND.items()}
+        names[len(LEGEND) + 1] = self.label("undecided")
+        return names
+
+    # --- layers ------------------------------------------------------------------------------
+    def _item(self, collection: str) -> pystac.Item | None:
+        items = self._products.items.get(collection)
+        return latest(items) if items else None
+
+    def layer(self, name: str) -> xr.DataArray:
+        """A layer for display: class codes as float (undecided -> 8), percent/unit as float."""
+        spec = LAYERS[name]
+        item = self._item(spec.collection)
+        if item is None or spec.asset not in item.assets:
+            raise KeyError(f"layer {name!r} is not in the catalog {self.catalog}")
+        key = (f"{item.id}/{spec.asset}", self.max_size)
+        if key not in self._cache:
+            href = item.assets[spec.asset].get_absolute_href()
+            self._cache[key] = read_for_display(str(href), max_size=self.max_size)
+        da = self._cache[key]
+        if spec.kind == "class":
+            out = da.where(da != UNDECIDED, len(LEGEND) + 1).where(da > 0)
+        elif spec.kind == "percent":
+            out = da.where(da <= 100)
+        else:
+            out = da.where(np.isfinite(da))
+        return out.astype("float32").rename(name)
+
+    def crs(self) -> str:
+        for collection in _COLLECTIONS:
+            item = self._item(collection)
+            if item is not None:
+                epsg = item.properties.get("proj:epsg")
+                if epsg:
+                    return f"EPSG:{epsg}"
+        return ""
+
+    # --- one pixel ---------------------------------------------------------------------------
+    def pixel_series(self) -> pd.DataFrame:
+        """Time series at the clicked pixel: columns ``time``, ``series``, ``value``."""
+        if self.pixel is None or not self.ready:
+            return pd.DataFrame(columns=["time", "series", "value"])
+        x, y = self.pixel
+        rows: list[tuple[Any, str, float]] = []
+        crs = self.crs()
+        for item in _search(self.catalog, "s2-l2a-ard"):
+            values = _sample(item, ("red", "nir", "valid"), x, y, crs)
+            if values is not None and values["valid"] == 1:
+                red, nir = values["red"], values["nir"]
+                if red + nir > 0:
+                    rows.append((item.datetime, "S2 NDVI", (nir - red) / (nir + red)))
+        for item in _search(self.catalog, "sentinel-1-grd"):
+            values = _sample(item, ("vv", "vh"), x, y, crs)
+            for band in ("vv", "vh"):
+                if values is not None and values[band] > 0:
+                    rows.append(
+                        (item.datetime, f"S1 {band.upper()} (dB)", 10 * np.log10(values[band]))
+                    )
+        frame = pd.DataFrame(rows, columns=["time", "series", "value"])
+        if not frame.empty:
+            frame["time"] = pd.to_datetime(frame["time"]).dt.tz_localize(None)
+        return frame.sort_values(["series", "time"]).reset_index(drop=True)
+
+    def pixel_probabilities(self) -> pd.DataFrame:
+        """Class probabilities at the clicked pixel per source (``optical``, ``radar``)."""
+        rows = []
+        if self.pixel is not None:
+            for source in ("optical", "radar"):
+                item = self._item(f"landcover-{source}")
+                if item is None or "probability" not in item.assets:
+                    continue
+                values = sample_pixel(
+                    str(item.assets["probability"].get_absolute_href()), *self.pixel, crs=self.crs()
+                )
+                if values is None:
+                    continue
+                codes = _class_codes(item.assets["probability"], len(values))
+                for code, p in zip(codes, values, strict=True):
+                    name = class_name(LEGEND.get(code, str(code)), self.language)
+                    rows.append((source, name, float(p)))
+        return pd.DataFrame(rows, columns=["source", "class", "probability"])
+
+    def pixel_masses(self) -> dict[str, float]:
+        """Fusion measures at the clicked pixel (belief, plausibility, conflict, ...)."""
+        item = self._item("landcover-fused")
+        if self.pixel is None or item is None:
+            return {}
+        out: dict[str, float] = {}
+        for key in (*_FUSION_MASSES, "fused_class"):
+            if key in item.assets:
+                v = sample_pixel(
+                    str(item.assets[key].get_absolute_href()), *self.pixel, crs=self.crs()
+                )
+                if v is not None:
+                    out[key] = float(v[0])
+        return out
+
+    def pixel_classes(self) -> dict[str, str]:
+        """The class of each classification layer at the clicked pixel, in the language."""
+        out: dict[str, str] = {}
+        if self.pixel is None:
+            return out
+        legend = self.legend()
+        for name in ("optical_class", "radar_class", "fused_class"):
+            spec = LAYERS[name]
+            item = self._item(spec.collection)
+            if item is None or spec.asset not in item.assets:
+                continue
+            v = sample_pixel(
+                str(item.assets[spec.asset].get_absolute_href()), *self.pixel, crs=self.crs()
+            )
+            if v is not None and np.isfinite(v[0]) and v[0] > 0:
+                code = len(LEGEND) + 1 if int(v[0]) == UNDECIDED else int(v[0])
+                out[self.layer_title(name)] = legend.get(code, str(code))
+        return out
+
+
+def _search(catalog: str, collection: str) -> tuple[pystac.Item, ...]:
+    from mus_lab.ui._products import find_products
+
+    return find_products(catalog, [collection]).items.get(collection, ())
+
+
+def _sample(
+    item: pystac.Item, bands: tuple[str, ...], x: float, y: float, crs: str
+) -> dict[str, float] | None:
+    out = {}
+    for band in bands:
+        asset = item.assets.get(band)
+        if asset is None:
+            return None
+        v = sample_pixel(str(asset.get_absolute_href()), x, y, crs=crs)
+        if v is None or not np.isfinite(v[0]):
+            return None
+        out[band] = float(v[0])
+    return out
+
+
+def _class_codes(asset: pystac.Asset, n: int) -> list[int]:
+    """Class code of each band of a probability asset: from ``classification:classes`` when
+    the asset lists them, else the legend order (1 ... n)."""
+    classes: Any = asset.extra_fields.get("classification:classes")
+    if isinstance(classes, list) and len(classes) == n:
+        return [int(c["value"]) if isinstance(c, Mapping) else int(c) for c in classes]
+    return list(range(1, n + 1))

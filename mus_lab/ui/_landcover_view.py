@@ -1,0 +1,183 @@
+"""The land-cover explorer's view (``panel serve``): linked maps, and one pixel's story on click.
+
+Thin: layers, labels and pixel values come from :class:`~mus_lab.ui.LandcoverState`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mus_lab.ui._i18n import LANGUAGES
+from mus_lab.ui._landcover_state import LAYERS, LEGEND_COLOURS, LandcoverState
+from mus_lab.ui._plots import categorical_image, continuous_image, grouped_bars, series_curves
+
+__all__ = ["LandcoverExplorer"]
+
+_UNIT_CMAPS = {"belief": "Greens", "plausibility": "Purples", "conflict": "Reds"}
+
+
+class LandcoverExplorer:
+    """A Panel page over a :class:`LandcoverState`; ``.servable()`` under ``panel serve``."""
+
+    def __init__(self, state: LandcoverState) -> None:
+        import panel as pn
+
+        self.state = state
+        self.language = pn.widgets.RadioButtonGroup(
+            options={name: code for code, name in LANGUAGES.items()},
+            value=state.language,
+        )
+        self.language.link(state, value="language")
+        self.layers = pn.widgets.CheckButtonGroup(
+            options=self._layer_options(), value=list(state.layers)
+        )
+        self.layers.param.watch(lambda e: setattr(state, "layers", list(e.new)), "value")
+        self._title = pn.pane.Markdown("")
+        state.param.watch(self._relabel, ["language"])
+        self._relabel()
+
+    def _layer_options(self) -> dict[str, str]:
+        return {self.state.layer_title(n): n for n in self.state.available}
+
+    def _relabel(self, *_: Any) -> None:
+        s = self.state
+        self._title.object = f"# {s.label('landcover_title')}\n{s.label('landcover_subtitle')}"
+        self.layers.options = self._layer_options()
+
+    def panel(self) -> Any:
+        import panel as pn
+
+        s = self.state
+        return pn.Column(
+            pn.Row(self._title, pn.Spacer(), self.language),
+            pn.bind(self._content, s.param.ready, s.param.message),
+            sizing_mode="stretch_width",
+        )
+
+    def servable(self) -> Any:
+        return self.panel().servable(title="mus_lab land cover")
+
+    def _content(self, ready: bool, message: str) -> Any:
+        import panel as pn
+
+        s = self.state
+        if not ready:
+            return pn.pane.Alert(message, alert_type="warning", css_classes=["mus-howto"])
+        # Every available layer is drawn once; choosing layers toggles their visibility and the
+        # language changes captions and legends (HTML), so no figure is ever drawn again:
+        # re-drawn figures came out blank after a tap (Panel 1.9 / Bokeh 3.9).
+        self._cards = {name: self._card(name) for name in s.available}
+        self._details_box = pn.Column(self._details(s.pixel))
+        s.param.watch(self._show_layers, ["layers"])
+        s.param.watch(self._relabel_cards, ["language"])
+        s.param.watch(self._redraw_details, ["pixel", "language"])
+        self._show_layers()
+        cards = [card for card, _, _ in self._cards.values()]
+        maps = pn.Column(*[pn.Row(*cards[i : i + 3]) for i in range(0, len(cards), 3)])
+        return pn.Column(self.layers, maps, self._details_box)
+
+    def _card(self, name: str) -> tuple[Any, Any, Any]:
+        import holoviews as hv
+        import panel as pn
+
+        image = self._image(name)
+        tap = hv.streams.Tap(source=image, x=None, y=None)
+        tap.add_subscriber(self._on_tap)
+        caption = pn.pane.Markdown(f"### {self.state.layer_title(name)}", margin=(0, 10))
+        legend = pn.pane.HTML(self._legend_html(name), margin=(0, 10))
+        card = pn.Column(caption, pn.pane.HoloViews(image), legend, name=name)
+        return card, caption, legend
+
+    def _legend_html(self, name: str) -> str:
+        if LAYERS[name].kind != "class":
+            return ""
+        colours = [*LEGEND_COLOURS.values(), "#9e9e9e"]
+        items = [
+            f"<span style='white-space:nowrap;margin-right:10px'><span style='display:inline-block;"
+            f"width:12px;height:12px;background:{colour};margin-right:4px'></span>{label}</span>"
+            for colour, label in zip(colours, self.state.legend().values(), strict=True)
+        ]
+        return "<div style='max-width:380px;font-size:12px'>" + " ".join(items) + "</div>"
+
+    def _show_layers(self, *_: Any) -> None:
+        for name, (card, _, _) in self._cards.items():
+            card.visible = name in self.state.layers
+
+    def _relabel_cards(self, *_: Any) -> None:
+        for name, (_, caption, legend) in self._cards.items():
+            caption.object = f"### {self.state.layer_title(name)}"
+            legend.object = self._legend_html(name)
+
+    def _redraw_details(self, *_: Any) -> None:
+        self._details_box.objects = [self._details(self.state.pixel)]
+
+    def _image(self, name: str) -> Any:
+        s = self.state
+        kind = LAYERS[name].kind
+        if kind == "class":
+            colours = [*LEGEND_COLOURS.values(), "#9e9e9e"]
+            codes = dict.fromkeys(range(1, len(colours) + 1), "")
+            return categorical_image(s.layer(name), codes, colours, label=name, colorbar=False)
+        clim = (0.0, 100.0) if kind == "percent" else (0.0, 1.0)
+        cmap = "viridis" if kind == "percent" else _UNIT_CMAPS.get(name, "viridis")
+        unit = "%" if kind == "percent" else "0–1"
+        return continuous_image(s.layer(name), label=name, cmap=cmap, clim=clim, clabel=unit)
+
+    def _on_tap(self, x: float | None, y: float | None) -> None:
+        if x is not None and y is not None:
+            self.state.pixel = (float(x), float(y))
+
+    def _details(self, pixel: tuple[float, float] | None) -> Any:
+        import panel as pn
+
+        s = self.state
+        if pixel is None:
+            return pn.pane.Markdown(f"*{s.label('click_a_pixel')}*", css_classes=["mus-hint"])
+        classes = s.pixel_classes()
+        lines = [f"### {s.label('pixel_at', x=pixel[0], y=pixel[1])}"]
+        lines += [f"- {layer}: **{name}**" for layer, name in classes.items()]
+        parts: list[Any] = [pn.pane.Markdown("\n".join(lines), css_classes=["mus-pixel"])]
+        series = s.pixel_series()
+        if series.empty:
+            parts.append(pn.pane.Markdown(s.label("no_series")))
+        else:
+            optical = series[series.series.str.startswith("S2")]
+            radar = series[series.series.str.startswith("S1")]
+            plots = []
+            if not optical.empty:
+                plots.append(series_curves(optical, title=s.label("optical_series"), ylabel="NDVI"))
+            if not radar.empty:
+                plots.append(series_curves(radar, title=s.label("radar_series"), ylabel="dB"))
+            parts.append(pn.Row(*[pn.pane.HoloViews(p, linked_axes=False) for p in plots]))
+        bars = []
+        probs = s.pixel_probabilities()
+        if not probs.empty:
+            probs = probs.rename(columns={"class": s.label("class"), "source": s.label("source")})
+            bars.append(
+                grouped_bars(
+                    probs,
+                    kdims=[s.label("class"), s.label("source")],
+                    vdim="probability",
+                    title=s.label("probabilities"),
+                    ylim=(0, 1),
+                )
+            )
+        masses = s.pixel_masses()
+        measures = {k: v for k, v in masses.items() if k != "fused_class"}
+        if measures:
+            import pandas as pd
+
+            names = [s.label(f"mass_{k}") for k in measures]
+            frame = pd.DataFrame({s.label("value"): names, "mass": list(measures.values())})
+            bars.append(
+                grouped_bars(
+                    frame,
+                    kdims=[s.label("value")],
+                    vdim="mass",
+                    title=s.label("masses"),
+                    ylim=(0, 1),
+                )
+            )
+        if bars:
+            parts.append(pn.Row(*[pn.pane.HoloViews(b, linked_axes=False) for b in bars]))
+        return pn.Column(*parts)

@@ -1,0 +1,213 @@
+"""Serving the dashboards on 127.0.0.1: the flood-risk Voila app and the land-cover Panel app.
+
+One place builds the server commands, used by ``mus-lab dashboards``, ``make dashboards`` and
+the browser tests. Voila gets the ``mus_lab`` template (``apps/_jupyter``: the lab template
+without its CDN stylesheet links) and only the JupyterLab extensions the page needs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from mus_lab.errors import ProductionError
+
+__all__ = ["APPS", "AppSpec", "DashboardServer", "app_command", "free_port", "serve"]
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """A dashboard: how it is served and where its file is (relative to the repository)."""
+
+    title: str
+    kind: Literal["voila", "panel"]
+    path: str
+
+
+APPS: dict[str, AppSpec] = {
+    "flood_risk": AppSpec("Flood-risk dashboard (Voila)", "voila", "apps/flood_risk/app.ipynb"),
+    "landcover_explorer": AppSpec(
+        "Land-cover explorer (Panel)", "panel", "apps/landcover_explorer/app.py"
+    ),
+}
+
+#: JupyterLab extensions kept out of the Voila page: they need JupyterLab itself and would
+#: fail there with console errors (HoloViews' JupyterLab renderer, Voila's preview button).
+VOILA_DENIED_EXTENSIONS = ("@pyviz/jupyterlab_pyviz", "@voila-dashboards/jupyterlab-preview")
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _app_file(name: str) -> Path:
+    if name not in APPS:
+        raise ProductionError(f"Unknown dashboard {name!r}: choose among {list(APPS)}.")
+    path = _REPO / APPS[name].path
+    if not path.is_file():
+        raise ProductionError(
+            f"{path} is missing: the dashboards ship with the repository; run them from a clone "
+            "installed with `pip install -e .` (or `make dashboards`)."
+        )
+    return path
+
+
+def app_command(name: str, port: int) -> list[str]:
+    """The command line that serves dashboard ``name`` on ``127.0.0.1:port``."""
+    path = _app_file(name)
+    if APPS[name].kind == "voila":
+        return [
+            sys.executable,
+            "-m",
+            "voila",
+            str(path),
+            f"--port={port}",
+            "--no-browser",
+            "--Voila.ip=127.0.0.1",
+            "--template=mus_lab",
+            # Run the notebook before the first visit: the page opens at once.
+            "--preheat_kernel=True",
+            *(f"--VoilaConfiguration.extension_denylist={e}" for e in VOILA_DENIED_EXTENSIONS),
+        ]
+    origin = f"127.0.0.1:{port}"
+    return [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        str(path),
+        "--address=127.0.0.1",
+        f"--port={port}",
+        f"--allow-websocket-origin={origin}",
+        f"--allow-websocket-origin=localhost:{port}",
+        "--num-procs=1",
+    ]
+
+
+def _environment(catalog: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    share = str(_REPO / "apps" / "_jupyter")
+    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (share, env.get("JUPYTER_PATH")) if p)
+    if catalog:
+        env["MUS_LAB_CATALOG"] = (
+            catalog if catalog.startswith(("http://", "https://")) else str(Path(catalog).resolve())
+        )
+    return env
+
+
+@dataclass
+class DashboardServer:
+    """A running dashboard server (a child process) and its URL."""
+
+    name: str
+    title: str
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(lines[-n:])
+
+    def wait_ready(self, timeout: float = 90.0) -> DashboardServer:
+        """Wait until the server accepts connections.
+
+        Raises
+        ------
+        ProductionError
+            The server exited or did not listen within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise ProductionError(
+                    f"The {self.title} server stopped at start (exit code {self.process.returncode}):"
+                    f"\n{self.log_tail()}"
+                )
+            with socket.socket() as s:
+                s.settimeout(0.5)
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.25)
+        self.stop()
+        raise ProductionError(
+            f"The {self.title} server did not listen on port {self.port} within {timeout:.0f} s:"
+            f"\n{self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        """Stop the server (terminate, then kill after 10 s)."""
+        if self.running:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def serve(
+    name: str,
+    *,
+    port: int | None = None,
+    catalog: str | os.PathLike[str] | None = None,
+    log: str | os.PathLike[str] | None = None,
+) -> DashboardServer:
+    """Start serving dashboard ``name`` (``"flood_risk"`` or ``"landcover_explorer"``).
+
+    Parameters
+    ----------
+    port
+        TCP port on 127.0.0.1 (default: a free one).
+    catalog
+        Catalog the dashboard shows (default: ``MUS_LAB_CATALOG``).
+    log
+        File for the server's messages (default: a temporary file).
+
+    Returns
+    -------
+    DashboardServer
+        Call ``.wait_ready()`` before opening ``.url``, and ``.stop()`` at the end.
+
+    Raises
+    ------
+    ProductionError
+        Unknown dashboard or app file missing.
+    """
+    spec = APPS.get(name)
+    command = app_command(name, port := port or free_port())
+    assert spec is not None
+    log_path = (
+        Path(log) if log else Path(tempfile.mkstemp(prefix=f"mus_lab-{name}-", suffix=".log")[1])
+    )
+    stream: IO[bytes] = open(log_path, "wb")
+    process = subprocess.Popen(
+        command,
+        stdout=stream,
+        stderr=subprocess.STDOUT,
+        env=_environment(os.fspath(catalog) if catalog else None),
+        cwd=str(_REPO),
+    )
+    stream.close()
+    url = f"http://127.0.0.1:{port}/" + ("" if spec.kind == "voila" else "app")
+    return DashboardServer(name, spec.title, url, port, process, log_path)
