@@ -60,7 +60,7 @@ def test_demo_makes_products_runs_the_notebook_chain_and_says_where(tmp_path):
         assert str(run.executed.parent.resolve()) in text
     assert "make dashboards" in text and f"--catalog {report.catalog_json.resolve()}" in text
     assert "02_ard.ipynb" in text and "ok" in text
-    assert any(line.startswith("[5/5] Running the notebooks") for line in lines)
+    assert any(line.startswith("[6/6] Running the notebooks") for line in lines)
     assert len(cat.search(report.catalog_json, collections="s2-l2a-ard")) >= 5
     for name in ("s2_ndvi_median", "s1_vv_mean_db", "rcm_vv_mean_db", "quicklook"):
         assert str(report.products[name].resolve()) in text
