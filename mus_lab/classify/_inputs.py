@@ -26,7 +26,7 @@ from mus_lab.classify._features import (
     stack_features,
 )
 from mus_lab.classify._samples import PolygonsLike, read_polygons
-from mus_lab.errors import EmptySearchError, FeatureMismatchError, MusLabError, SamplesError
+from mus_lab.errors import FeatureMismatchError, MusLabError, SamplesError
 
 __all__ = ["SENSOR_SETS", "features_from_catalog", "region_map"]
 
@@ -112,9 +112,7 @@ def features_from_catalog(
         for coll in radar_sources:
             try:
                 items = cat.search(where, collections=coll, bbox=bbox, datetime=datetime)
-            except EmptySearchError:
-                continue
-            except MusLabError:
+            except MusLabError:  # collection absent or empty here: use the others
                 continue
             found.append((coll, items))
         if not found:

@@ -117,6 +117,7 @@ class TempCNN:
         self.n_variables = 0
         self.history_: dict[str, list[float]] = {}
         self._model: Any = None
+        self._infer: Any = None
         self._lock = threading.Lock()
 
     def get_params(self) -> dict[str, Any]:
@@ -259,9 +260,17 @@ class TempCNN:
         n = X.shape[0]
         out = np.empty((n, self.classes_.size), dtype="float32")
         with self._lock:
+            if self._infer is None:
+                import tensorflow as tf
+
+                # A traced graph (reduce_retracing: one trace for any batch length) runs about
+                # twice as fast as eager calls of the keras model.
+                self._infer = tf.function(
+                    lambda x: self._model(x, training=False), reduce_retracing=True
+                )
             for s in range(0, n, _PREDICT_BATCH):
                 xb = self._to_3d(X[s : s + _PREDICT_BATCH])
-                out[s : s + xb.shape[0]] = self._model(xb, training=False).numpy()
+                out[s : s + xb.shape[0]] = self._infer(xb).numpy()
         return out
 
     def save(self, folder: Path) -> None:

@@ -74,7 +74,7 @@ def test_real_patch_samples(patch_samples) -> None:  # type: ignore[no-untyped-d
     ("kind", "params", "max_per_class", "floor_oa", "floor_kappa"),
     [
         ("rf", {"n_estimators": 100}, None, 0.75, 0.5),
-        ("tempcnn", {"epochs": 15}, 400, 0.65, 0.35),
+        ("tempcnn", {"epochs": 10}, 400, 0.65, 0.35),
     ],
     ids=["rf", "tempcnn"],
 )
