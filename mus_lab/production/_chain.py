@@ -19,6 +19,9 @@ __all__ = ["DEMO_CHAIN", "catalog_or_sample", "chain_paths", "dask_progress", "r
 DEMO_CHAIN: tuple[str, ...] = (
     "01_search_and_load.ipynb",
     "02_ard.ipynb",
+    "03_landcover.ipynb",
+    "04_fusion.ipynb",
+    "05_flood_risk.ipynb",
 )
 
 _REPO = Path(__file__).resolve().parents[2]
