@@ -176,6 +176,7 @@ def _attach_files(item: pystac.Item, folder: Path, files: Mapping[str, Path]) ->
     for key, src in files.items():
         if not src.is_file():
             raise ARDError(f"files[{key!r}] = {src} is not a file: nothing written.")
+        folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, folder / src.name)
         item.add_asset(
             key,
