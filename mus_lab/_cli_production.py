@@ -158,8 +158,14 @@ def dashboards_cmd(
     ] = None,
 ) -> None:
     """Serve the flood-risk dashboard (Voila) and the land-cover explorer (Panel) on 127.0.0.1."""
+    import signal
+
     from mus_lab.ui import APPS, serve
 
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # stop the servers below, as Ctrl+C does
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
     names = [only] if only else list(APPS)
     ports = {"flood_risk": flood_port, "landcover_explorer": landcover_port}
     servers = []
@@ -183,3 +189,4 @@ def dashboards_cmd(
     finally:
         for server in servers:
             server.stop()
+        signal.signal(signal.SIGTERM, previous)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -98,6 +99,7 @@ def run_demo(
     log: Callable[[str], None] = print,
     notebooks: Sequence[str | os.PathLike[str]] | None = None,
     progress: bool = False,
+    per_notebook: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DemoReport:
     """Build the sample scenario, run the main job on a local Dask cluster, then the notebooks.
 
@@ -117,6 +119,8 @@ def run_demo(
         :data:`~mus_lab.production.DEMO_CHAIN`, ``()`` for none.
     progress
         Show papermill's progress bar for each notebook.
+    per_notebook
+        Extra parameters per notebook (by stem), e.g. ``{"02_ard": {"speckle": "lee"}}``.
 
     Returns
     -------
@@ -185,6 +189,7 @@ def run_demo(
             chain,
             root / "notebooks",
             parameters={"catalog": str(scenario.catalog_path.resolve())},
+            per_notebook=per_notebook,
             cwd=root,
             progress=progress,
             log=lambda line: log(f"      {line}"),

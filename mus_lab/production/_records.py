@@ -47,7 +47,12 @@ def record(name: str, value: Any) -> Any:
     except ImportError:  # pragma: no cover
         return value
     if get_ipython() is not None:
-        display({RECORD_MIMETYPE: {"name": name, "value": plain}}, raw=True)
+        text = json.dumps(plain)
+        shown = text if len(text) <= 200 else text[:199] + "…"
+        display(
+            {RECORD_MIMETYPE: {"name": name, "value": plain}, "text/plain": f"{name} = {shown}"},
+            raw=True,
+        )
     return value
 
 

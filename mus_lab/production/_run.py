@@ -140,13 +140,21 @@ class ChainReport:
         }
 
 
+def _shareable(path: Path) -> Path:
+    """Give a file written through a temporary file (mode 600) the usual permissions."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
+    return path
+
+
 def _export_html(executed: Path, html: Path) -> Path:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_filename(str(executed))
     with atomic_path(html, ".html") as tmp:
         tmp.write_text(body, encoding="utf-8")
-    return html
+    return _shareable(html)
 
 
 def _error_of(exc: BaseException) -> str:
@@ -250,7 +258,7 @@ def _execute(
     if run.executed.exists():
         run.records = read_records(run.executed)
         run.html = _export_html(run.executed, out / f"{stem}.html")
-    run.records_json = write_json(run.records, out / f"{stem}.records.json")
+    run.records_json = _shareable(write_json(run.records, out / f"{stem}.records.json"))
     return run
 
 
@@ -336,5 +344,5 @@ def run_chain(
         failed = failed or not run.ok
         runs.append(run)
     report = ChainReport(out=root, runs=runs)
-    report.summary_json = write_json(report.to_dict(), root / "summary.json")
+    report.summary_json = _shareable(write_json(report.to_dict(), root / "summary.json"))
     return report

@@ -79,9 +79,8 @@ class FloodRiskDashboard:
         self._csv.label = s.label("export_csv")
         self._png.label = s.label("export_png")
         if self._controls:
-            self._controls[
-                "title"
-            ].value = f"<h1 class='mus-title'>{s.label('flood_title')}</h1><p>{s.label('flood_subtitle')}</p>"
+            heading = f"<h1>{s.label('flood_title')}</h1><p>{s.label('flood_subtitle')}</p>"
+            self._controls["title"].value = heading
             self._controls["language"].description = s.label("language")
             self._controls["date"].description = s.label("date")
             self._controls["likelihood"].description = s.label("show_likelihood")
@@ -110,14 +109,19 @@ class FloodRiskDashboard:
         import panel as pn
 
         s = self.state
-        names = {i: risk_name(i, language) for i in range(1, 6)}
-        risk = categorical_image(s.risk_class(), names, RISK_COLOURS, label=s.label("risk_map"))
         likelihood = s.likelihood() if show_likelihood else None
-        if likelihood is not None:
-            risk = risk * continuous_image(
-                likelihood, label=s.label("likelihood"), cmap="Blues", clim=(0, 100), alpha=0.7
+        if likelihood is not None:  # the toggled layer: the chosen date's flood likelihood
+            caption = f"### {s.label('likelihood')}: {date}"
+            image = continuous_image(
+                likelihood, label=s.label("likelihood"), cmap="Blues", clim=(0, 100)
             )
-        left = pn.Column(pn.pane.Markdown(f"### {s.label('risk_map')}"), pn.pane.HoloViews(risk))
+        else:
+            caption = f"### {s.label('risk_map')}"
+            names = {i: risk_name(i, language) for i in range(1, 6)}
+            image = categorical_image(
+                s.risk_class(), names, RISK_COLOURS, label=s.label("risk_map")
+            )
+        left = pn.Column(pn.pane.Markdown(caption), pn.pane.HoloViews(image))
         extent = s.extent()
         if extent is None:
             return pn.Row(left)

@@ -164,6 +164,11 @@ def test_cli_run_rejects_bad_input_with_exit_code_2(tiny, tmp_path):
     result = runner.invoke(app, ["run", str(a), "--help-parameters"])
     assert result.exit_code == 0 and "-p box" in result.output and "list or None" in result.output
     assert not (tmp_path / "r").exists()
+    result = runner.invoke(app, ["dashboards", "--only", "maps"])
+    assert (
+        result.exit_code == 2
+        and "choose among ['flood_risk', 'landcover_explorer']" in result.output
+    )
 
 
 @pytest.mark.slow

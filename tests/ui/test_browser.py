@@ -24,6 +24,7 @@ def test_flood_dashboard_without_products_says_how_to_make_them(
     page.page.get_by_text("Français").click()
     page.text_visible("Pas encore de produits de risque d'inondation")
     page.text_visible("Risque d'inondation")
+    page.text_visible("Langue")  # the ipywidgets controls follow the language too
     assert page.page.get_by_text("Language").count() == 0
     page.screenshot(tmp_path / "flood_empty_fr.png")
     _offline_and_clean(page)

@@ -166,12 +166,11 @@ def test_views_build_for_both_states(empty_catalog, product_catalog):
     for catalog in (empty_catalog, product_catalog):
         flood = FloodRiskDashboard(FloodRiskState(catalog=str(catalog)))
         assert flood.body().get_root(Document()) is not None
-        if flood.state.ready:
-            risk = flood._maps(flood.state.date, True, "en")[0][1].object
-            assert isinstance(risk, hv.Overlay), "the likelihood is laid over the risk classes"
-            assert not isinstance(
-                flood._maps(flood.state.date, False, "en")[0][1].object, hv.Overlay
-            )
+        if flood.state.ready:  # the toggle swaps the risk classes for the date's likelihood
+            shown = flood._maps(flood.state.date, True, "en")[0][1].object
+            assert isinstance(shown, hv.Image) and shown.vdims[0].name == "likelihood"
+            shown = flood._maps(flood.state.date, False, "en")[0][1].object
+            assert shown.vdims[0].name == "risk_class"
         controls = flood.controls()
         flood.state.language = "fr"
         assert controls.children[1].children[0].description == "Langue"
