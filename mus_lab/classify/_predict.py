@@ -34,9 +34,7 @@ NODATA_SCORE = 255
 PIXEL_BATCH = 16384
 
 
-def _proba_block(
-    block: np.ndarray, region: np.ndarray | None, model: LandCoverModel
-) -> np.ndarray:
+def _proba_block(block: np.ndarray, region: np.ndarray | None, model: LandCoverModel) -> np.ndarray:
     """(k, h, w) probabilities of a (features, h, w) block; NaN where a feature is missing.
 
     Valid pixels go to the model in batches of ``PIXEL_BATCH`` rows, each transposed into a
