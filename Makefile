@@ -51,7 +51,7 @@ test: lint typecheck pytest
 # Jupyter refuses to run as root unless told (containers, CI machines).
 ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)
 # The notebooks use the demo's catalog when `make demo` has run, else they make a sample scenario.
-DEMO_CATALOG = $(abspath $(DEMO_OUT))/scenario/catalog.json
+DEMO_CATALOG = $(abspath $(DEMO_OUT))/scenario/catalog/catalog.json
 
 lab: $(STAMP)
 	MUS_LAB_CATALOG=$(if $(wildcard $(DEMO_CATALOG)),$(DEMO_CATALOG),$$MUS_LAB_CATALOG) \

@@ -114,7 +114,7 @@ def run_cmd(
     """Run curated notebooks in batch: executed notebook, HTML and recorded values per notebook.
 
     Example: mus-lab run notebooks/01_search_and_load.ipynb notebooks/02_ard.ipynb
-    -p catalog demo_output/scenario/catalog.json -p datetime 2022-03-01/2022-06-30
+    -p catalog demo_output/scenario/catalog/catalog.json -p datetime 2022-03-01/2022-06-30
     """
     from mus_lab.production import run_chain
 

@@ -25,7 +25,7 @@ class FloodRiskDashboard:
     Example
     -------
     >>> from mus_lab.ui import FloodRiskDashboard, FloodRiskState  # doctest: +SKIP
-    >>> FloodRiskDashboard(FloodRiskState(catalog="demo_output/scenario/catalog.json")).widget()  # doctest: +SKIP
+    >>> FloodRiskDashboard(FloodRiskState(catalog="demo_output/scenario/catalog/catalog.json")).widget()  # doctest: +SKIP
     """
 
     def __init__(self, state: FloodRiskState) -> None:

@@ -35,10 +35,10 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
     },
     "no_catalog_how": {
         "en": "Make the sample products with `mus-lab demo`, then open the dashboards with "
-        "`mus-lab dashboards --catalog demo_output/scenario/catalog.json` "
+        "`mus-lab dashboards --catalog demo_output/scenario/catalog/catalog.json` "
         "(or set MUS_LAB_CATALOG).",
         "fr": "Produisez les données d'exemple avec `mus-lab demo`, puis ouvrez les tableaux de "
-        "bord avec `mus-lab dashboards --catalog demo_output/scenario/catalog.json` "
+        "bord avec `mus-lab dashboards --catalog demo_output/scenario/catalog/catalog.json` "
         "(ou définissez MUS_LAB_CATALOG).",
     },
     "no_products": {

@@ -2,10 +2,10 @@
 held-out polygons; the product is written as COGs + STAC with the classification extension.
 
 Floors (docs/design/0004-landcover.md): random forest of 30 trees, seed 0, split 0.5 by
-polygon. Measured on the size-128 scenario (seed 3): validation OA 0.96 / 0.90 / 0.94
-(optical / radar / stacked) at seed 0, at least 0.91 / 0.90 / 0.93 over seeds 0-4; floors
-OA >= 0.85 and kappa >= 0.75. TempCNN (8 epochs, at most 50 pixels per class and region): measured OA
-0.87, floor 0.70.
+polygon per class and region. Measured on the size-128 scenario (seed 3): validation OA
+0.89 / 0.96 / 0.96 (optical / radar / stacked); without regions 0.96 / 0.90 / 0.94 at seed 0
+and at least 0.91 / 0.90 / 0.93 over seeds 0-4; floors OA >= 0.85 and kappa >= 0.75.
+TempCNN (10 epochs, at most 80 pixels per class and region): measured OA 0.775, floor 0.65.
 """
 
 from __future__ import annotations
@@ -64,12 +64,12 @@ def test_tempcnn_on_the_scenario(samples) -> None:  # type: ignore[no-untyped-de
     model = classify.train(
         samples["optical"],
         "tempcnn",
-        params={"epochs": 8, "patience": 8, "batch_size": 32},
-        max_per_class=50,  # per class and region: at most 200 pixels per class
+        params={"epochs": 10, "patience": 10, "batch_size": 32},
+        max_per_class=80,  # per class and region: at most 320 pixels per class
         seed=0,
     )
-    assert model.metadata.report["validation"]["overall_accuracy"] >= 0.70
-    assert model.metadata.report["samples"]["1"]["train_pixels"] <= 200
+    assert model.metadata.report["validation"]["overall_accuracy"] >= 0.65
+    assert model.metadata.report["samples"]["1"]["train_pixels"] <= 320
 
 
 def test_landcover_product_in_the_catalog(scenario, scenario_features, samples, tmp_path) -> None:  # type: ignore[no-untyped-def]
