@@ -376,13 +376,88 @@ def sar_evidence(
             check_same_grid(sar, slope, names=["SAR", "slope"])
         evidence["change"] = _change(sar, db, thr, reference, opts, valid, slope)
     if "region" in opts.methods:
-        evidence["region"] = _region(db, thr, p_threshold, opts)
+        evidence["region"] = _region(db, thr, opts)
     stack = xr.concat(
         [evidence[m].where(valid) for m in opts.methods if m in evidence],
         pd.Index([m for m in opts.methods if m in evidence], name="source"),
     ).astype(np.float32)
     out = xr.Dataset({"evidence": stack, "valid": valid, "threshold": thr})
     return keep_grid(out.assign_attrs(sar.attrs), sar)
+
+
+def _np_logistic(x: NDArray[np.floating]) -> NDArray[np.float32]:
+    return (1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))).astype(np.float32)
+
+
+def _np_nanmean(parts: list[NDArray[np.floating]]) -> NDArray[np.float32]:
+    stack = np.stack(parts)
+    count = np.isfinite(stack).sum(0)
+    total = np.nansum(stack, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
+
+
+def _change_kernel(
+    *blocks: NDArray[np.floating],
+    n_pols: int,
+    side: int,
+    ratio: float,
+    ratio_softness: float,
+    softness_db: float,
+    min_px: int,
+    slope_max: float,
+) -> NDArray[np.float32]:
+    """UN-SPIDER change detection of one block (with its halo): after, reference and
+    threshold per polarisation, then an optional slope; see the module notes."""
+    after, before_raw, thr = (blocks[k * n_pols : (k + 1) * n_pols] for k in range(3))
+    parts = []
+    for a, r, t in zip(after, before_raw, thr, strict=True):
+        before = _focal_mean(r, side)
+        smooth = _focal_mean(a, side)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            quotient = np.where(before < -1.0, smooth / before, 0.0)
+        p_change = _np_logistic((quotient - ratio) / ratio_softness)
+        with np.errstate(invalid="ignore"):
+            stays = np.minimum(
+                _np_logistic((t - r) / softness_db), _np_logistic((t - a) / softness_db)
+            )
+        p = np.maximum(p_change, np.nan_to_num(stays, nan=0.0))
+        p[~(np.isfinite(a) & np.isfinite(before))] = np.nan
+        parts.append(p)
+    p_cd = _np_nanmean(parts)
+    keep = _big_groups(p_cd >= 0.5, min_px)
+    if len(blocks) > 3 * n_pols:  # slope (UN-SPIDER ignores steep pixels)
+        keep &= ~(blocks[-1] >= slope_max)
+    return np.where(keep | ~(p_cd >= 0.5), p_cd, np.minimum(p_cd, 0.49)).astype(np.float32)
+
+
+def _region_kernel(
+    *blocks: NDArray[np.floating],
+    n_pols: int,
+    softness_db: float,
+    tolerance_db: float,
+    seed_likelihood: float,
+) -> NDArray[np.float32]:
+    """Region growing of one block (with its halo): dB and threshold per polarisation."""
+    db, thr = blocks[:n_pols], blocks[n_pols:]
+    with np.errstate(invalid="ignore"):
+        strict = _np_nanmean(
+            [_np_logistic((t - d) / softness_db) for d, t in zip(db, thr, strict=True)]
+        )
+        relaxed = _np_nanmean(
+            [
+                _np_logistic((t + tolerance_db - d) / softness_db)
+                for d, t in zip(db, thr, strict=True)
+            ]
+        )
+    grown = _grow(strict >= seed_likelihood, relaxed >= 0.5)
+    return np.where(grown, relaxed, np.minimum(strict, 0.49)).astype(np.float32)
+
+
+def _per_pixel(value: xr.DataArray, like: xr.DataArray) -> da.Array:
+    """A per-date (or static) value as a block-aligned (time, y, x) dask array."""
+    out = (like.astype(np.float32) * 0 + value).astype(np.float32)
+    return _dask(out.transpose(*like.dims)).rechunk(_dask(like).chunks)
 
 
 def _change(
@@ -402,7 +477,7 @@ def _change(
     radius_px = opts.smoothing_radius_m / _resolution(sar)
     side = max(1, round(float(np.sqrt(np.pi)) * radius_px))
     side += 1 - side % 2
-    parts = []
+    pols, afters, refs, thrs = [], [], [], []
     for p, arr in db.items():
         ref = _given_reference(reference, sar, p) if reference is not None else None
         if ref is None and reference is None:
@@ -410,56 +485,52 @@ def _change(
         if ref is None:
             continue
         ref = ref.assign_coords(time=arr["time"].values)
-        before = _like(
-            _overlap(_focal_mean, _dask(ref), depth=side, dtype=np.float32, side=side),
-            ref,
-            "before",
-        )
-        after = _like(
-            _overlap(_focal_mean, _dask(arr), depth=side, dtype=np.float32, side=side), arr, "after"
-        )
-        ratio = (after / before).where(before < -1.0, 0.0)
-        p_change = _logistic((ratio - opts.change_ratio) / opts.change_softness)
-        t = thr.sel(pol=p, drop=True)
-        stays = xr.ufuncs.minimum(
-            _logistic((t - ref) / opts.softness_db), _logistic((t - arr) / opts.softness_db)
-        )
-        parts.append(
-            xr.ufuncs.maximum(p_change, stays.fillna(0.0)).where(arr.notnull() & before.notnull())
-        )
-    if not parts:
+        pols.append(p)
+        afters.append(_dask(arr))
+        refs.append(_dask(ref.transpose(*arr.dims)).rechunk(_dask(arr).chunks))
+        thrs.append(_per_pixel(thr.sel(pol=p, drop=True), arr))
+    if not pols:
         return xr.full_like(valid, np.nan, dtype=np.float32)
-    p_cd = _nanmean(parts)
-    water = _dask(p_cd >= 0.5)
-    big = _overlap(
-        _big_groups, water, depth=opts.min_group_px, dtype=bool, min_px=opts.min_group_px
+    extra = [_per_pixel(slope, db[pols[0]])] if slope is not None else []
+    # One fused kernel per block: focal means, ratio, persistence, small groups and slope
+    # run on the block and its halo, so no intermediate layer waits for its neighbours.
+    out = _overlap(
+        _change_kernel,
+        *afters,
+        *refs,
+        *thrs,
+        *extra,
+        depth=side // 2 + opts.min_group_px + 1,
+        dtype=np.float32,
+        n_pols=len(pols),
+        side=side,
+        ratio=opts.change_ratio,
+        ratio_softness=opts.change_softness,
+        softness_db=opts.softness_db,
+        min_px=opts.min_group_px,
+        slope_max=opts.change_slope_max_deg,
     )
-    keep = _like(big, p_cd, "big")
-    if slope is not None:
-        keep = keep & ~(slope >= opts.change_slope_max_deg)
-    return p_cd.where(keep | (p_cd < 0.5), p_cd.clip(max=0.49))
+    return _like(out, db[pols[0]], "change")
 
 
 def _region(
     db: dict[str, xr.DataArray],
     thr: xr.DataArray,
-    p_threshold: xr.DataArray,
     opts: MappingOptions,
 ) -> xr.DataArray:
-    relaxed = _nanmean(
-        [
-            _logistic(
-                (thr.sel(pol=p, drop=True) + opts.grow_tolerance_db - a) / opts.softness_db
-            ).where(a.notnull())
-            for p, a in db.items()
-        ]
+    pols = list(db)
+    out = _overlap(
+        _region_kernel,
+        *[_dask(db[p]) for p in pols],
+        *[_per_pixel(thr.sel(pol=p, drop=True), db[p]) for p in pols],
+        depth=opts.grow_depth,
+        dtype=np.float32,
+        n_pols=len(pols),
+        softness_db=opts.softness_db,
+        tolerance_db=opts.grow_tolerance_db,
+        seed_likelihood=opts.seed_likelihood,
     )
-    seeds = _dask(p_threshold >= opts.seed_likelihood)
-    candidates = _dask(relaxed >= 0.5)
-    grown = _like(
-        _overlap(_grow, seeds, candidates, depth=opts.grow_depth, dtype=bool), relaxed, "grown"
-    )
-    return relaxed.where(grown, p_threshold.clip(max=0.49)).astype(np.float32)
+    return _like(out, db[pols[0]], "region")
 
 
 # ----------------------------------------------------------------------------- optical

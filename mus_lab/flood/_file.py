@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from mus_lab._io import write_cog
+from mus_lab._io import GDAL_CACHE_MB
 from mus_lab.ard import to_db
 from mus_lab.cube import check_same_grid, geobox_of
 from mus_lab.errors import FloodInputError, LinearBackscatterWarning
 from mus_lab.flood._evidence import POLARISATIONS, _logistic, sar_evidence
 from mus_lab.flood._grid import keep_grid
-from mus_lab.flood._io import open_raster
+from mus_lab.flood._io import open_raster, write_cog_by_windows
 from mus_lab.flood._mapping import map_water
 from mus_lab.flood._options import MappingOptions
 from mus_lab.flood._terrain import hand_from_dem, slope_from_dem, terrain_on_grid
@@ -143,7 +143,7 @@ def map_geotiff(
     dem: str | os.PathLike[str] | None = None,
     optical: str | os.PathLike[str] | None = None,
     options: MappingOptions | None = None,
-    chunks: int = 2048,
+    chunks: int = 1024,
 ) -> Path:
     """Map water in one SAR GeoTIFF and write the water + likelihood COG.
 
@@ -163,7 +163,9 @@ def map_geotiff(
     options
         :class:`MappingOptions`.
     chunks
-        Spatial chunk size.
+        Spatial chunk size. The map is computed in windows of 2 x 2 chunks, one after the
+        other, so peak memory depends on the chunk size, not on the scene (under 1 GiB
+        with 1024 px chunks and 2 threads; see ``benchmarks/bench_flood.py``).
 
     Returns
     -------
@@ -179,6 +181,23 @@ def map_geotiff(
     NoBimodalTileError
         No tile is bimodal and no fixed threshold was given.
     """
+    import rasterio
+
+    # GDAL's block cache defaults to 5 % of RAM and fills while the inputs are read: bound it
+    # (as the writer does) so that memory does not grow with the area.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return _map_geotiff(sar, out, reference, dem, optical, options, chunks)
+
+
+def _map_geotiff(
+    sar: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    reference: str | os.PathLike[str] | None,
+    dem: str | os.PathLike[str] | None,
+    optical: str | os.PathLike[str] | None,
+    options: MappingOptions | None,
+    chunks: int,
+) -> Path:
     opts = options or MappingOptions()
     sar_ds = read_sar_geotiff(sar, chunks=chunks)
     grid = geobox_of(sar_ds)
@@ -209,10 +228,17 @@ def map_geotiff(
         thresholds=thresholds,
         options=opts,
     )
-    layers = xr.concat(
-        [water["water"].isel(time=0, drop=True), water["likelihood"].isel(time=0, drop=True)],
-        "band",
-    ).astype(np.uint8)
+    # Both bands of a block in one chunk: written together, so a block's evidence is freed
+    # once it is written (with one chunk per band, dask keeps it for the second band).
+    layers = (
+        xr.concat(
+            [water["water"].isel(time=0, drop=True), water["likelihood"].isel(time=0, drop=True)],
+            "band",
+        )
+        .astype(np.uint8)
+        .chunk({"band": -1})
+    )
+    window = 2 * chunks
     layers = keep_grid(layers, sar_ds)
     tags = {
         "mus_lab_product": "flood.map_geotiff",
@@ -222,4 +248,6 @@ def map_geotiff(
         "mus_lab_optical": os.fspath(optical) if optical else "",
         "mus_lab_parameters": opts.to_parameters(),
     }
-    return write_cog(layers, out, nodata=255, tags=tags, band_names=["water", "likelihood"])
+    return write_cog_by_windows(
+        layers, out, nodata=255, tags=tags, band_names=["water", "likelihood"], window=window
+    )

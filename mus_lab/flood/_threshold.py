@@ -33,8 +33,10 @@ __all__ = [
     "em_threshold",
     "em_threshold_histogram",
     "hydrosar_tiles_threshold",
+    "mixture_crossing",
     "otsu_threshold",
     "otsu_threshold_histogram",
+    "two_modes",
 ]
 
 F64 = NDArray[np.float64]
@@ -272,12 +274,32 @@ def ashman_d(counts: ArrayLike) -> tuple[float, float, float]:
         modes), the weight of the smaller component, and the mean (bin units) of the
         darker one. ``(0, 0, nan)`` with fewer than three non-empty bins.
     """
+    fit = two_modes(counts)
+    if fit is None:
+        return 0.0, 0.0, float("nan")
+    means, variances, weights = fit
+    spread = float(np.sqrt(variances.sum()))
+    d = float(np.sqrt(2.0) * abs(means[1] - means[0]) / spread) if spread > 0 else 0.0
+    return d, float(weights.min()), float(means.min())
+
+
+def two_modes(counts: ArrayLike) -> tuple[F64, F64, F64] | None:
+    """A two-Gaussian mixture fitted (EM) to a histogram of unit bins, darker mode first.
+
+    Returns
+    -------
+    (means, variances, weights) in bin units, or None with fewer than three non-empty bins.
+    """
     hist = np.asarray(counts, dtype=np.float64)
     occupied = np.nonzero(hist > 0)[0]
     if occupied.size < 3:
-        return 0.0, 0.0, float("nan")
+        return None
     lo, hi = int(occupied[0]), int(occupied[-1])
     means, variances, weights = _em_fit(_smoothed(hist[lo : hi + 1]), float(hi - lo + 1), 2)
-    spread = float(np.sqrt(variances.sum()))
-    d = float(np.sqrt(2.0) * abs(means[1] - means[0]) / spread) if spread > 0 else 0.0
-    return d, float(weights.min()), float(means.min() + lo)
+    order = np.argsort(means)
+    return means[order] + lo, variances[order], weights[order]
+
+
+def mixture_crossing(means: F64, variances: F64, weights: F64) -> float:
+    """Where two weighted Gaussians (darker first) cross between their means."""
+    return _crossing(np.asarray(means), np.asarray(variances), np.asarray(weights))

@@ -16,7 +16,9 @@ split (both sides populated, dark side dark enough) and fitted in order of the d
 between the two sides' means, until ``n_tiles`` pass or ``4 * n_tiles`` were tried.
 The passing tiles are thresholded: expectation-maximisation
 (HydroSAR's three-class EM on each tile, median of the four lowest) and Otsu (on their
-pooled histogram). A date without any bimodal tile borrows the median threshold of the
+pooled histogram). A tile's EM threshold must lie between the two modes of its fitted
+mixture: when the three classes split a narrow water mode (well-filtered speckle), the
+darkest two cross below the water mean, and the mixture's own crossing is used instead. A date without any bimodal tile borrows the median threshold of the
 other dates of the same polarisation; when no date has one, computing the result raises
 :class:`~mus_lab.errors.NoBimodalTileError`.
 """
@@ -32,7 +34,13 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from mus_lab.errors import NoBimodalTileError
-from mus_lab.flood._threshold import ashman_d, em_threshold_histogram, otsu_threshold_histogram
+from mus_lab.flood._threshold import (
+    ashman_d,
+    em_threshold_histogram,
+    mixture_crossing,
+    otsu_threshold_histogram,
+    two_modes,
+)
 
 __all__ = ["TileSelection", "auto_tile", "tile_thresholds"]
 
@@ -147,10 +155,27 @@ def _select(
     if not chosen:
         return np.array([np.nan, np.nan, 0.0])
     best = [i for _, i in sorted(chosen, reverse=True)[: sel.n_tiles]]
-    em = [em_threshold_histogram(hist[i]) for i in best]
+    em = [_guarded_em(hist[i]) for i in best]
     em_pos = float(np.median(np.sort(np.asarray(em))[:4]))
     otsu_pos = otsu_threshold_histogram(hist[best].sum(0))
     return np.array([sel.to_db(em_pos), sel.to_db(otsu_pos), float(len(best))])
+
+
+def _guarded_em(counts: NDArray[np.float64]) -> float:
+    """HydroSAR's three-class EM threshold, kept only between the tile's two modes.
+
+    With a narrow water mode (well-filtered speckle) the three classes can split the water
+    itself, and the darkest two then cross below the water mean; the crossing of the
+    tile's two-Gaussian mixture is used instead.
+    """
+    t = em_threshold_histogram(counts)
+    fit = two_modes(counts)
+    if fit is None:
+        return t
+    means, variances, weights = fit
+    if np.isfinite(t) and means[0] < t < means[1]:
+        return t
+    return mixture_crossing(means, variances, weights)
 
 
 def _date_thresholds(
