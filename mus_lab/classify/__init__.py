@@ -51,7 +51,7 @@ from mus_lab.classify._models import (
     classifier_class,
     make_classifier,
 )
-from mus_lab.classify._predict import NODATA_CLASS, NODATA_SCORE, predict, sieve
+from mus_lab.classify._predict import NODATA_CLASS, NODATA_SCORE, predict
 from mus_lab.classify._samples import (
     Samples,
     balance,
@@ -59,6 +59,7 @@ from mus_lab.classify._samples import (
     read_polygons,
     split_by_polygon,
 )
+from mus_lab.classify._sieve import sieve
 from mus_lab.classify._write import LANDCOVER_COLLECTIONS, write_landcover
 
 

@@ -7,8 +7,8 @@ are cheap element-wise reductions of those probabilities. Memory per task is one
 features plus its probabilities, whatever the area. The model runs once per block when the
 outputs are computed together (``dask.compute`` or :func:`write_landcover`).
 
-Sieving (:func:`sieve`) uses ``rasterio.features.sieve`` (GDAL's, 8- then 4-connectivity) on
-the whole class map as one block: see its documented memory limitation.
+Sieving (:func:`~mus_lab.classify._sieve.sieve`) runs chunk by chunk with a halo (see
+``_sieve.py``).
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ import xarray as xr
 from dask.base import tokenize
 
 from mus_lab.classify._model import LandCoverModel
+from mus_lab.classify._sieve import sieve
 from mus_lab.cube import geobox_of
 from mus_lab.errors import FeatureMismatchError, ModelError
 
-__all__ = ["NODATA_CLASS", "NODATA_SCORE", "predict", "sieve"]
+__all__ = ["NODATA_CLASS", "NODATA_SCORE", "predict"]
 
 #: No-data value of the class map.
 NODATA_CLASS = 0
@@ -196,47 +197,3 @@ def predict(
         "min_pixels": int(min_pixels or 0),
     }
     return ds
-
-
-def _sieve_block(block: np.ndarray, min_pixels: int) -> np.ndarray:
-    from rasterio.features import sieve as gdal_sieve
-
-    out = np.ascontiguousarray(block)
-    mask = out != NODATA_CLASS
-    if not mask.any():
-        return out
-    for connectivity in (8, 4):
-        out = gdal_sieve(out, size=min_pixels, connectivity=connectivity, mask=mask)
-    return np.where(mask, out, NODATA_CLASS).astype(block.dtype)
-
-
-def sieve(classification: xr.DataArray, min_pixels: int) -> xr.DataArray:
-    """Remove patches smaller than ``min_pixels`` pixels (8- then 4-connectivity), lazily.
-
-    GDAL's sieve (``rasterio.features.sieve``, as ``gdal_sieve`` in IOTA²): a patch takes the
-    value of its largest neighbouring patch; no-data (0) pixels are left alone and never absorb
-    a patch. The result is the same as on the whole map, whatever the chunks.
-
-    Limitation: GDAL merges patches by their *global* size ranking, which no bounded overlap
-    reproduces exactly (sieving overlapping blocks left patches below the MMU where blocks
-    chose different neighbours), so the class map is sieved as **one block**: memory grows with
-    the area, by about 5 bytes per pixel (the uint8 map and GDAL's 32-bit patch ids), e.g.
-    0.6 GB for a whole 10980 x 10980 Sentinel-2 tile. The probabilities, confidence and margin
-    stay chunked.
-
-    Raises
-    ------
-    ModelError
-        ``min_pixels`` < 1.
-    """
-    if min_pixels < 1:
-        raise ModelError(f"min_pixels must be >= 1, got {min_pixels}.")
-    if min_pixels == 1:
-        return classification
-    data = classification.data
-    if not isinstance(data, dsa.Array):
-        out = _sieve_block(np.asarray(data).astype("uint8"), min_pixels)
-        return classification.copy(data=out)
-    chunks = data.chunks
-    whole = data.rechunk(-1).map_blocks(_sieve_block, min_pixels=min_pixels, dtype=data.dtype)
-    return classification.copy(data=whole.rechunk(chunks))
