@@ -17,7 +17,13 @@ Example
 """
 
 from mus_lab.flood._accuracy import align_truth, flood_scores, method_scores
-from mus_lab.flood._consensus import CombinationRule, consensus, majority_rule, mean_rule
+from mus_lab.flood._consensus import (
+    CombinationRule,
+    consensus,
+    majority_rule,
+    mean_rule,
+    with_optical,
+)
 from mus_lab.flood._depth import DepthEstimator, flood_depth, water_level
 from mus_lab.flood._evidence import (
     optical_evidence,
@@ -95,5 +101,6 @@ __all__ = [
     "source_floods",
     "terrain_on_grid",
     "water_level",
+    "with_optical",
     "zone_table",
 ]

@@ -10,16 +10,17 @@ source says nothing here) and returns ``water`` (1.0 / 0.0, NaN = no source) and
   likelihood is the mean of the sources' likelihoods (Copernicus GFM's consensus).
 * :func:`mean_rule`: water where the mean likelihood is >= 0.5.
 
-Plugging in Dempster-Shafer fusion later (``mus_lab.fusion``, another branch) means
-writing a rule that turns each source's likelihood into a mass function on
-{water, land} (e.g. ``m(water) = p * reliability``, ``m(land) = (1 - p) * reliability``,
-the rest on ignorance), combines them, and returns the pignistic probability as the
-likelihood: ``consensus(evidence, rule=my_ds_rule)``. Nothing else changes.
+Optical evidence joins through Dempster-Shafer fusion (:func:`with_optical`, the engine of
+:mod:`mus_lab.fusion`): the SAR methods' consensus and the optical likelihood each become a
+mass function on {water, land}, ``m(water) = r p``, ``m(land) = r (1 - p)``, ``m({water,
+land}) = 1 - r`` with the source's reliability ``r``; they are combined (Dempster's rule by
+default) and the pignistic probability of water is the likelihood, water where it is at least
+0.5. Where the sky was not clear the optical mass is vacuous and the SAR consensus stands.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import xarray as xr
@@ -27,7 +28,7 @@ import xarray as xr
 from mus_lab.errors import FloodInputError
 from mus_lab.flood._grid import nanmean
 
-__all__ = ["CombinationRule", "consensus", "majority_rule", "mean_rule"]
+__all__ = ["CombinationRule", "consensus", "majority_rule", "mean_rule", "with_optical"]
 
 
 class CombinationRule(Protocol):
@@ -51,6 +52,106 @@ def majority_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     likelihood = nanmean(evidence, "source")
     water = xr.where(2 * yes > n, 1.0, xr.where(2 * yes < n, 0.0, likelihood >= 0.5))
     return water.astype(np.float32).where(n > 0), likelihood
+
+
+def _binary_masses(frame: Any, p: np.ndarray, reliability: float) -> Any:
+    from mus_lab.fusion import MassFunction
+
+    seen = np.isfinite(p)
+    q = np.where(seen, np.clip(p, 0.0, 1.0), 0.0)
+    r = np.where(seen, reliability, 0.0)
+    return MassFunction(frame, (1, 2, 3), np.stack([r * q, r * (1.0 - q), 1.0 - r]))
+
+
+def _fuse_block(
+    sar: np.ndarray, optical: np.ndarray, *, sar_r: float, optical_r: float, rule: str
+) -> np.ndarray:
+    """Pignistic probability of water of the two sources' combined masses (NaN: none)."""
+    from mus_lab.fusion import Frame, combine, pignistic
+
+    frame = Frame((1, 2), ("water", "land"))
+    shape = sar.shape
+    m = combine(
+        [
+            _binary_masses(frame, sar.reshape(-1), sar_r),
+            _binary_masses(frame, optical.reshape(-1), optical_r),
+        ],
+        rule=rule,
+    )
+    betp = pignistic(m)[0].reshape(shape)
+    return np.where(np.isfinite(sar) | np.isfinite(optical), betp, np.nan).astype(np.float32)
+
+
+def with_optical(
+    sar_rule: CombinationRule = majority_rule,
+    *,
+    sar_reliability: float = 0.9,
+    optical_reliability: float = 0.3,
+    fusion_rule: str = "dempster",
+) -> CombinationRule:
+    """A rule that fuses the SAR consensus with the ``optical`` source (Dempster-Shafer).
+
+    Parameters
+    ----------
+    sar_rule
+        Consensus of the SAR methods (every source but ``optical``).
+    sar_reliability, optical_reliability
+        Shafer discounting of each source (1 = fully reliable); the rest of the mass goes to
+        {water, land} (ignorance).
+    fusion_rule
+        A rule of :func:`mus_lab.fusion.available_rules`: ``"dempster"``, ``"pcr6"``...
+
+    Returns
+    -------
+    CombinationRule
+        Water where the fused BetP(water) >= 0.5 (the SAR consensus where no optical
+        evidence), likelihood = BetP(water).
+
+    Example
+    -------
+    With a trusted optical source (0.8): sure SAR water against clear optical land stays water
+    (SAR is more reliable), barely; hesitant
+    SAR water is overturned; no optical date: the SAR consensus stands.
+
+    >>> nan = float("nan")
+    >>> ev = xr.DataArray([[0.9, 0.6, 0.7], [0.9, 0.6, 0.7], [0.05, 0.05, nan]], dims=("source", "x"))
+    >>> ev = ev.assign_coords(source=["threshold", "change", "optical"])
+    >>> water, lk = with_optical(optical_reliability=0.8)(ev)
+    >>> water.values.tolist(), [round(float(v), 3) for v in lk.values]
+    ([1.0, 0.0, 1.0], [0.547, 0.25, 0.7])
+    """
+    for name, r in (
+        ("sar_reliability", sar_reliability),
+        ("optical_reliability", optical_reliability),
+    ):
+        if not 0.0 <= r <= 1.0:
+            raise FloodInputError(f"{name}={r}: give a reliability between 0 and 1.")
+
+    def rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+        sources = [str(s) for s in evidence["source"].values]
+        sar_sources = [s for s in sources if s != "optical"]
+        water, likelihood = sar_rule(evidence.sel(source=sar_sources))
+        if "optical" not in sources:
+            return water, likelihood
+        optical = evidence.sel(source="optical", drop=True)
+        betp = xr.apply_ufunc(
+            _fuse_block,
+            likelihood.astype(np.float32),
+            optical.astype(np.float32),
+            dask="parallelized",
+            output_dtypes=[np.float32],
+            kwargs={
+                "sar_r": sar_reliability,
+                "optical_r": optical_reliability,
+                "rule": fusion_rule,
+            },
+        )
+        seen = optical.notnull()
+        fused_water = xr.where(seen, (betp >= 0.5).astype(np.float32), water)
+        fused_water = fused_water.where(seen | water.notnull())
+        return fused_water.astype(np.float32), xr.where(seen, betp, likelihood)
+
+    return rule
 
 
 def consensus(

@@ -9,7 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from mus_lab.cube import check_same_grid
-from mus_lab.flood._consensus import CombinationRule, consensus, majority_rule
+from mus_lab.flood._consensus import CombinationRule, consensus, majority_rule, with_optical
 from mus_lab.flood._evidence import optical_evidence, sar_evidence, sar_polarisations
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._options import MappingOptions
@@ -50,13 +50,14 @@ def map_water(
         Slope (degrees) on the grid, for change detection.
     optical
         Sentinel-2 ARD (``ard.prepare_s2(...)``, per-date with ``valid``) or an already
-        computed optical evidence ``(time, y, x)``: an extra vote where cloud-free.
+        computed optical evidence ``(time, y, x)``: where cloud-free, fused with the SAR
+        consensus by Dempster-Shafer (:func:`~mus_lab.flood.with_optical`).
     thresholds
         Thresholds (dB, ``(time, pol)``) already drawn (see :func:`sar_evidence`).
     options
         :class:`MappingOptions`.
     rule
-        Combination rule of the consensus (:func:`majority_rule` by default).
+        Combination rule of the SAR methods' consensus (:func:`majority_rule` by default).
     strict
         Raise :class:`~mus_lab.errors.NoBimodalTileError` when no threshold can be drawn.
 
@@ -92,6 +93,13 @@ def map_water(
         opt = opt.drop_vars([c for c in opt.coords if c not in ("time", "y", "x", "spatial_ref")])
         evidence = xr.concat(
             [evidence, opt.expand_dims(source=["optical"]).astype(np.float32)], "source"
+        )
+        # The SAR methods' consensus meets the optical vote through Dempster-Shafer fusion.
+        rule = with_optical(
+            rule,
+            sar_reliability=opts.sar_reliability,
+            optical_reliability=opts.optical_reliability,
+            fusion_rule=opts.optical_fusion_rule,
         )
     out = consensus(evidence, rule=rule)
     out["evidence"] = evidence

@@ -230,3 +230,28 @@ def test_optical_evidence_uses_clear_dates_only(synthetic) -> None:
         flood.optical_evidence(s2.drop_vars("valid"), sar.time.values)
     water = flood.map_water(sar, optical=s2)
     assert "optical" in water.evidence.source.values
+
+
+def test_optical_joins_the_sar_consensus_by_dempster_shafer() -> None:
+    nan = float("nan")
+    ev = xr.DataArray(
+        [[0.9, 0.6, 0.7, nan], [0.9, 0.6, 0.7, nan], [0.05, 0.05, nan, 0.9]],
+        dims=("source", "x"),
+        coords={"source": ["threshold", "change", "optical"]},
+    )
+    water, lk = flood.with_optical(sar_reliability=0.9, optical_reliability=0.8)(ev)
+    # Closed form of Dempster's rule on {water, land} for the first pixel.
+    s, o = (0.81, 0.09, 0.1), (0.04, 0.76, 0.2)
+    k = s[0] * o[1] + s[1] * o[0]
+    w = (s[0] * o[0] + s[0] * o[2] + s[2] * o[0]) / (1 - k)
+    omega = s[2] * o[2] / (1 - k)
+    assert lk.values[0] == pytest.approx(w + omega / 2, abs=1e-6)
+    assert water.values.tolist()[:3] == [1.0, 0.0, 1.0]  # hesitant SAR water overturned
+    assert lk.values[2] == pytest.approx(0.7)  # no optical date: the SAR consensus stands
+    # Optical alone (no SAR): discounted optical likelihood, BetP = 0.5 + r (p - 0.5).
+    assert water.values[3] == 1.0 and lk.values[3] == pytest.approx(0.5 + 0.8 * 0.4)
+    # Without an optical source the rule is the SAR rule.
+    sar_only = ev.sel(source=["threshold", "change"])
+    assert flood.with_optical()(sar_only)[1].equals(flood.majority_rule(sar_only)[1])
+    with pytest.raises(FloodInputError, match="reliability"):
+        flood.with_optical(optical_reliability=1.5)
