@@ -6,7 +6,7 @@ STAMP := $(VENV)/.mus_lab-installed
 DEMO_OUT ?= demo_output
 DEMO_SIZE ?= 512
 
-.PHONY: demo test venv lint typecheck pytest lab dashboards chromium bench clean help
+.PHONY: demo test venv lint typecheck pytest lab dashboards chromium otb bench clean help
 
 help:
 	@echo "make demo   - set up .venv, build the sample scenario, run the main job (prints where)"
@@ -14,7 +14,7 @@ help:
 	@echo "make lab    - JupyterLab with the package's kernel and the notebooks"
 	@echo "make dashboards - flood-risk (Voila) and land-cover (Panel) dashboards on 127.0.0.1"
 	@echo "make chromium   - install Debian's Chromium for the browser tests (make test does it)"
-	@echo "make bench  - run the benchmarks in benchmarks/ (long)"
+	@echo "make bench  - run every benchmark in benchmarks/ (long; installs otb-bin for bench_otb)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,8 +60,16 @@ lab: $(STAMP)
 dashboards: $(STAMP)
 	$(BIN)/mus-lab dashboards --catalog $(DEMO_CATALOG)
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_load.py
+bench: $(STAMP) otb
+	@for b in load speckle ard classify fusion flood otb; do \
+		echo "== benchmarks/bench_$$b.py"; $(BIN)/python benchmarks/bench_$$b.py || exit 1; done
+
+otb:
+	@if command -v otbcli_ImageClassifier >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y otb-bin; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		sudo apt-get update && sudo apt-get install -y otb-bin; \
+	else echo "otb-bin is missing and cannot be installed here: bench_otb.py will stop."; fi
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache
