@@ -87,6 +87,10 @@ def test_regional_model_needs_and_uses_a_region_map(fitted) -> None:  # type: ig
     regions = region_map(polys, fc, field="region")
     # polygons of region 1 are the upper rows: the nearest-polygon partition splits at row 24
     assert regions.values[0, 0] == 1 and regions.values[-1, -1] == 2
+    # Lazy, block by block: the same partition whatever the chunks.
+    chunked = region_map(polys, fc.chunk({"y": 7, "x": 11}), field="region")
+    assert chunked.data.numblocks[0] > 1 and chunked.data.numblocks[1] > 1
+    np.testing.assert_array_equal(chunked.values, regions.values)
     res = predict(fc.chunk({"y": 16, "x": 16}), model, regions=regions).compute()
     assert (res.classification.values == truth).mean() > 0.97
 
