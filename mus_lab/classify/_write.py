@@ -126,6 +126,8 @@ def write_landcover(
             "seed": report.get("seed"),
             "train_ratio": report.get("train_ratio"),
             "samples": report.get("samples"),
+            "train_polygons": list(report.get("train_polygons", [])),
+            "validation_polygons": list(report.get("validation_polygons", [])),
             "validation": {k: validation.get(k) for k in ("overall_accuracy", "kappa", "macro_f1")},
         },
     }

@@ -16,6 +16,7 @@ Example
 0.6939
 """
 
+from mus_lab.fusion._catalog import LandCoverSource, sources_from_catalog, split_held_out
 from mus_lab.fusion._engine import (
     Decision,
     belief,
@@ -77,6 +78,7 @@ __all__ = [
     "Disjunctive",
     "Frame",
     "FusionEvaluation",
+    "LandCoverSource",
     "MassFunction",
     "Yager",
     "available_rules",
@@ -107,6 +109,8 @@ __all__ = [
     "register_rule",
     "reliability_from_confusion",
     "simulate_source",
+    "sources_from_catalog",
+    "split_held_out",
     "split_reference",
     "transfer_matrix",
     "write_fused",
