@@ -112,7 +112,9 @@ def test_a_bbox_crops_the_maps_and_a_missing_product_says_to_run_notebook_03(pro
         catalog, {"optical": "landcover-optical"}, bbox=[x0, y0, (x0 + x1) / 2, y1]
     )
     assert west.probability.sizes["y"] == truth.sizes["y"]
-    assert abs(west.classification.sizes["x"] - truth.sizes["x"] / 2) <= 3  # a lon/lat box is no UTM rectangle
+    assert (
+        abs(west.classification.sizes["x"] - truth.sizes["x"] / 2) <= 3
+    )  # a lon/lat box is no UTM rectangle
     assert float(west.classification.x.max()) < float(truth.x.max())
     with pytest.raises(MissingLandCoverError, match=r"run notebooks/03_landcover\.ipynb"):
         fusion.sources_from_catalog(catalog, {"stacked": "landcover-stacked"})
