@@ -4,7 +4,10 @@ An evidence engine over a frame of classes with compound focal sets (bit masks),
 over pixels (numba) and run chunk by chunk on dask-backed cubes; masses from classifier
 outputs (IOTA²/OTB label maps with confusion matrices, or probability cubes); combination
 rules as plug-ins; the ``landcover-fused`` product (fused class, belief, plausibility,
-conflict, ignorance, confidence, agreement) and its evaluation.
+conflict, ignorance, confidence, agreement) and its evaluation. The land-cover products of a
+catalog (``landcover-optical``, ``landcover-radar``) become inputs with
+:func:`sources_from_catalog`; :func:`split_held_out` gives the reference polygons that trained
+none of them, in a calibration and an evaluation half.
 
 Example
 -------
