@@ -155,6 +155,7 @@ def predict_cmd(
             optical_variables=recipe.get("optical_variables"),
             speckle=recipe.get("speckle", "refined_lee"),
             radar_sources=recipe.get("radar_sources", ("sentinel-1-grd", "rcm-grd")),
+            optical_source=recipe.get("optical_source", "sentinel-2-l2a"),
         )
         result = classify.predict(feats, lcm, min_pixels=mmu or None)
         accuracy = None

@@ -183,3 +183,10 @@ class NotebookParameterError(ProductionError, ValueError):
 
 class NotebookNotFoundError(ProductionError, FileNotFoundError):
     """A notebook to run (or the repository's notebooks/apps folder) does not exist."""
+
+
+# --- fusion: land-cover products read from a catalog -------------------------------------------
+
+
+class MissingLandCoverError(FusionError, LookupError):
+    """A land-cover product to fuse (map, probabilities, confusion matrix) is not in the catalog."""

@@ -44,6 +44,7 @@ def features_from_catalog(
     optical_variables: Sequence[str] | None = None,
     speckle: Literal["lee", "refined_lee", "lee_sigma"] | None = "refined_lee",
     radar_sources: Sequence[str] = ("sentinel-1-grd", "rcm-grd"),
+    optical_source: str = "sentinel-2-l2a",
     chunks: Mapping[str, int] | None = None,
 ) -> tuple[xr.DataArray, dict[str, Any], list[Any]]:
     """Search a catalog and build the feature cube of a sensor set, lazily.
@@ -64,6 +65,8 @@ def features_from_catalog(
         Speckle filter for radar (``None`` for none).
     radar_sources
         Radar collections to use when present (prefixes ``s1``, ``rcm``).
+    optical_source
+        Sentinel-2 L2A collection of the optical and stacked sets (also the reference grid).
     chunks
         Spatial chunks (default 512 x 512).
 
@@ -91,6 +94,7 @@ def features_from_catalog(
         "optical_variables": list(optical_variables or IOTA2_OPTICAL),
         "speckle": speckle,
         "radar_sources": list(radar_sources),
+        "optical_source": optical_source,
     }
     where = os.fspath(catalog)
     sources: list[Any] = []
@@ -99,7 +103,7 @@ def features_from_catalog(
     grid = None
     dates = None
     if sensors in ("optical", "stacked"):
-        items = cat.search(where, collections="sentinel-2-l2a", bbox=bbox, datetime=datetime)
+        items = cat.search(where, collections=optical_source, bbox=bbox, datetime=datetime)
         s2 = ard.prepare_s2(items, bbox=bbox, chunks={"time": -1, **size})
         ts = ard.s2_time_series(s2, every_days=every_days)
         opt = optical_features(ts, optical_variables)
@@ -123,7 +127,7 @@ def features_from_catalog(
         if grid is None:
             try:
                 ref = cat.search(
-                    where, collections="sentinel-2-l2a", bbox=bbox, datetime=datetime, max_items=1
+                    where, collections=optical_source, bbox=bbox, datetime=datetime, max_items=1
                 )
                 grid = cube.reference_geobox(ref, bbox=bbox)
             except MusLabError:

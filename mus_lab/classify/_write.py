@@ -5,7 +5,9 @@ per block and keep memory bounded, they are first computed together, block by bl
 memory-mapped files in a temporary folder beside the catalog; :func:`mus_lab.ard.write` then
 writes the COGs (atomically) from those files. The accuracy report (``confusion.csv`` in
 IOTA²'s layout, ``accuracy.json``) and the model's metadata are added to the item as metadata
-assets, each file in place before the item refers to it.
+assets, each file in place before the item refers to it. The item property
+``mus_lab:training`` records the ids of the training and validation polygons, so that a later
+stage (fusion) can score on polygons that trained no map.
 """
 
 from __future__ import annotations
@@ -126,6 +128,8 @@ def write_landcover(
             "seed": report.get("seed"),
             "train_ratio": report.get("train_ratio"),
             "samples": report.get("samples"),
+            "train_polygons": list(report.get("train_polygons", [])),
+            "validation_polygons": list(report.get("validation_polygons", [])),
             "validation": {k: validation.get(k) for k in ("overall_accuracy", "kappa", "macro_f1")},
         },
     }

@@ -4,7 +4,10 @@ An evidence engine over a frame of classes with compound focal sets (bit masks),
 over pixels (numba) and run chunk by chunk on dask-backed cubes; masses from classifier
 outputs (IOTA²/OTB label maps with confusion matrices, or probability cubes); combination
 rules as plug-ins; the ``landcover-fused`` product (fused class, belief, plausibility,
-conflict, ignorance, confidence, agreement) and its evaluation.
+conflict, ignorance, confidence, agreement) and its evaluation. The land-cover products of a
+catalog (``landcover-optical``, ``landcover-radar``) become inputs with
+:func:`sources_from_catalog`; :func:`split_held_out` gives the reference polygons that trained
+none of them, in a calibration and an evaluation half.
 
 Example
 -------
@@ -16,6 +19,7 @@ Example
 0.6939
 """
 
+from mus_lab.fusion._catalog import LandCoverSource, sources_from_catalog, split_held_out
 from mus_lab.fusion._engine import (
     Decision,
     belief,
@@ -77,6 +81,7 @@ __all__ = [
     "Disjunctive",
     "Frame",
     "FusionEvaluation",
+    "LandCoverSource",
     "MassFunction",
     "Yager",
     "available_rules",
@@ -107,6 +112,8 @@ __all__ = [
     "register_rule",
     "reliability_from_confusion",
     "simulate_source",
+    "sources_from_catalog",
+    "split_held_out",
     "split_reference",
     "transfer_matrix",
     "write_fused",

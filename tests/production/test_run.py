@@ -92,23 +92,10 @@ def test_parameters_are_checked_against_the_parameters_cell(tiny):
         notebook_parameters(a.with_name("missing.ipynb"))
 
 
-# Issue 7 asks every curated notebook for area, dates and collections parameters; the
-# product notebooks 03-05 do not take them yet (known gap, strict: passes -> remove the mark).
-_NO_AREA_YET = {"03_landcover", "04_fusion", "05_flood_risk"}
-
-
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(
-            p,
-            id=p.stem,
-            marks=[pytest.mark.xfail(strict=True, reason="issue 7: no area/dates parameters yet")]
-            if p.stem in _NO_AREA_YET
-            else [],
-        )
-        for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    ],
+    sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")),
+    ids=lambda p: p.stem,
 )
 def test_the_curated_notebooks_declare_typed_area_dates_and_output(path):
     params = notebook_parameters(path)
@@ -116,6 +103,8 @@ def test_the_curated_notebooks_declare_typed_area_dates_and_output(path):
     assert params["bbox"].types == (list, type(None)), path.name
     with pytest.raises(NotebookParameterError):
         check_parameters(path, {"datetime": 2022})
+    with pytest.raises(NotebookParameterError, match="must be dict"):
+        check_parameters(path, {"collections": "sentinel-2-l2a"})
 
 
 @pytest.mark.slow
