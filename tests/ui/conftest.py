@@ -7,6 +7,7 @@ assert that none leaves 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui._fake_products import write_flood, write_landcover, write_s2_ard
+from tests.ui._products import make_products
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -38,13 +39,19 @@ def empty_catalog(scenario) -> Path:
 
 @pytest.fixture(scope="session")
 def product_catalog(scenario, tmp_path_factory) -> Path:
-    """A copy of the scenario's catalog with land-cover, fusion and flood products added."""
-    root = tmp_path_factory.mktemp("products") / "catalog"
+    """A copy of the scenario's catalog with the products of the real stages added.
+
+    S2 ARD, land cover (optical, radar), their fusion, flood extent and risk: see
+    ``tests/ui/_products.py``. The seconds per stage are written to ``timings.json`` beside
+    the catalog.
+    """
+    work = tmp_path_factory.mktemp("products")
+    root = work / "catalog"
     shutil.copytree(Path(scenario.catalog_path).parent, root)
     catalog = root / "catalog.json"
-    write_landcover(catalog)
-    write_flood(catalog)
-    write_s2_ard(catalog)
+    seconds = make_products(catalog, work)
+    seconds["total"] = sum(seconds.values())
+    (work / "timings.json").write_text(json.dumps(seconds, indent=1))
     return catalog
 
 

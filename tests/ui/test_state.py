@@ -150,11 +150,25 @@ def test_landcover_state_layers_and_one_pixel(product_catalog):
     n_s1 = len(cat.search(product_catalog, collections="sentinel-1-grd"))
     assert (series.series == "S1 VV (dB)").sum() == n_s1
     ndvi = series[series.series == "S2 NDVI"]
-    assert len(ndvi) == len(cat.search(product_catalog, collections="s2-l2a-ard"))
+    expected = {}  # the ARD's valid observations at that pixel (cloudy dates are masked)
+    for ard_item in cat.search(product_catalog, collections="s2-l2a-ard"):
+        red, nir, valid = (
+            _pixel(ard_item.assets[band].get_absolute_href(), x, y)
+            for band in ("red", "nir", "valid")
+        )
+        if valid == 1:
+            expected[pd.Timestamp(ard_item.datetime).tz_localize(None)] = (nir - red) / (nir + red)
+    assert 0 < len(expected) < len(cat.search(product_catalog, collections="s2-l2a-ard"))
+    assert dict(zip(ndvi.time, ndvi.value, strict=True)) == pytest.approx(expected, abs=1e-6)
     assert ndvi.value.between(-1, 1).all() and ndvi.time.is_monotonic_increasing
     assert series[series.series.str.startswith("S1")].value.between(-40, 10).all()
     state.language = "fr"
     assert state.legend()[1] == "cultures" and state.legend()[8] == "indécis"
+
+
+def _pixel(href: str, x: float, y: float) -> float:
+    with rasterio.open(href) as src:
+        return float(next(src.sample([(x, y)]))[0])
 
 
 def test_views_build_for_both_states(empty_catalog, product_catalog):
