@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
+
+from mus_lab import catalog as cat
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -30,25 +33,64 @@ def test_flood_dashboard_without_products_says_how_to_make_them(
     _offline_and_clean(page)
 
 
+def _zones_asset(catalog) -> pd.DataFrame:
+    (item,) = cat.search(catalog, collections="flood-risk")
+    return pd.read_csv(item.assets["zones"].get_absolute_href())
+
+
 def test_flood_dashboard_shows_maps_table_and_reacts(served, open_page, product_catalog, tmp_path):
     from mus_lab.ui import FloodRiskState
 
     state = FloodRiskState(catalog=str(product_catalog))
-    other = next(d for d in state.dates if d != state.date)
+    other = state.dates[0]
+    assert other != state.date  # it opens on the flood peak, not on the first date
+    zones = _zones_asset(product_catalog)
     server = served("flood_risk", product_catalog, tmp_path / "voila.log")
     page = open_page(server.url)
     page.text_visible(f"Flood extent on {state.date}")
     page.text_visible("Uncertainty range (ha)")
     page.text_visible(state.summary())
-    assert page.page.locator(".bk-Canvas, canvas").count() >= 2, "no map drawn"
+    maps = page.page.locator(".bk-Canvas")
+    assert maps.count() == 2, "the risk map and the extent map are drawn"
+    # The zone table on the page is the product's table (rounded, in the page's language).
+    rows = page.table_rows()
+    assert len(rows) == len(zones)
+    assert [r[:2] for r in rows] == zones[["zone", "class_name"]].to_numpy().tolist()
+    assert [float(r[2]) for r in rows] == pytest.approx(zones.flooded_ha.round(1).tolist())
+    assert [float(r[4]) for r in rows] == pytest.approx(zones.at_risk_ha.round(1).tolist())
+    risk_before, extent_before = page.picture(maps.nth(0)), page.picture(maps.nth(1))
     page.screenshot(tmp_path / "flood_products_en.png")
+
+    # Another date: the extent map is drawn again with that date's water, the risk map stays.
     page.page.locator("select").first.select_option(other)
     page.text_visible(f"Flood extent on {other}")
+    extent_after = page.wait_for_new_picture(maps.nth(1), extent_before)
+    assert page.picture(maps.nth(0)) == risk_before
+    assert extent_after != extent_before
+
+    # The likelihood toggle swaps the risk classes for that date's likelihood.
+    page.page.get_by_text("Show the flood likelihood of the chosen date").click()
+    page.text_visible(f"Flood likelihood (%): {other}")
+    page.wait_for_new_picture(maps.nth(0), risk_before)
+
+    # Exports: the zone table as CSV (the product's table) and the map as a PNG.
+    csv = page.download("Download the table (CSV)", tmp_path)
+    pd.testing.assert_frame_equal(pd.read_csv(csv), zones)
+    png = page.download("Download the map (PNG)", tmp_path)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+    # French, then back to English.
     page.page.get_by_text("Français").click()
     page.text_visible(f"Étendue de l'inondation le {other}")
     page.text_visible("Intervalle d'incertitude (ha)")
     page.text_visible("Télécharger le tableau (CSV)")
+    page.text_visible("Afficher la probabilité d'inondation de la date choisie")
+    assert "cultures" in {r[1] for r in page.table_rows()}
+    assert page.page.get_by_text("Uncertainty range (ha)").filter(visible=True).count() == 0
     page.screenshot(tmp_path / "flood_products_fr.png")
+    page.page.get_by_text("English").click()
+    page.text_visible(f"Flood extent on {other}")
+    assert "crops" in {r[1] for r in page.table_rows()}
     _offline_and_clean(page)
 
 
