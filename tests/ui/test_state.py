@@ -16,6 +16,7 @@ from mus_lab.errors import ProductionError
 from mus_lab.ui import (
     APPS,
     LANDCOVER_NAMES,
+    LEGEND,
     RISK_CLASSES,
     TRANSLATIONS,
     FloodRiskState,
@@ -164,6 +165,33 @@ def test_landcover_state_layers_and_one_pixel(product_catalog):
     assert series[series.series.str.startswith("S1")].value.between(-40, 10).all()
     state.language = "fr"
     assert state.legend()[1] == "cultures" and state.legend()[8] == "indécis"
+
+
+def test_landcover_exports_the_pixel_and_the_maps(product_catalog):
+    state = LandcoverState(catalog=str(product_catalog), language="fr")
+    assert state.pixel_table().empty
+    fused = state.layer("fused_class")
+    x, y = float(fused.x[90]), float(fused.y[20])
+    state.pixel = (x, y)
+    table = pd.read_csv(io.StringIO(state.pixel_csv()))
+    assert list(table.columns) == ["x", "y", "kind", "source", "name", "time", "value"]
+    assert set(table.kind) == {"class", "series", "probability", "mass"}
+    item = next(iter(cat.search(product_catalog, collections="landcover-radar")))
+    codes = item.assets["probability"].extra_fields["mus_lab:class_codes"]
+    with rasterio.open(item.assets["probability"].get_absolute_href()) as src:
+        expected = next(src.sample([(x, y)]))
+    radar = table[(table.kind == "probability") & (table.source == "radar")]
+    assert radar.name.tolist() == [LEGEND[c] for c in codes]  # English whatever the page's
+    assert radar.value.to_numpy() == pytest.approx(expected, abs=1e-6)
+    with rasterio.open(item.assets["classification"].get_absolute_href()) as src:
+        code = int(next(src.sample([(x, y)]))[0])  # sieved: not always the most probable
+    assert table[(table.kind == "class") & (table.source == "radar")].value.tolist() == [code]
+    masses = table[table.kind == "mass"].set_index("name").value
+    assert masses.to_dict() == pytest.approx(
+        {k: v for k, v in state.pixel_masses().items() if k != "fused_class"}
+    )
+    png = state.maps_png(dpi=40)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
 
 
 def _pixel(href: str, x: float, y: float) -> float:
