@@ -233,6 +233,9 @@ class FloodRiskState(param.Parameterized):
             Patch(color=c, label=risk_name(i, self.language))
             for i, c in enumerate(RISK_COLOURS, start=1)
         ]
+        handles.append(
+            Patch(facecolor="white", edgecolor="grey", label=self.label("risk_nodata_short"))
+        )
         axes[0].legend(handles=handles, loc="lower left", fontsize=8)
         if extent is not None:
             colours = ("#f2efe9", "#d7301f", "#2166ac")

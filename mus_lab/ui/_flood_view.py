@@ -121,7 +121,12 @@ class FloodRiskDashboard:
             image = categorical_image(
                 s.risk_class(), names, RISK_COLOURS, label=s.label("risk_map")
             )
-        left = pn.Column(pn.pane.Markdown(caption), pn.pane.HoloViews(image))
+        note = "" if likelihood is not None else s.label("risk_nodata")
+        left = pn.Column(
+            pn.pane.Markdown(caption),
+            pn.pane.HoloViews(image),
+            pn.pane.Markdown(note, styles={"font-size": "12px"}, margin=(0, 10)),
+        )
         extent = s.extent()
         if extent is None:
             return pn.Row(left)

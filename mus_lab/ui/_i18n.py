@@ -94,6 +94,14 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
     },
     "export_csv": {"en": "Download the table (CSV)", "fr": "Télécharger le tableau (CSV)"},
     "export_png": {"en": "Download the map (PNG)", "fr": "Télécharger la carte (PNG)"},
+    "risk_nodata": {
+        "en": "White: no risk class (permanent water or no data).",
+        "fr": "En blanc : pas de classe de risque (eau permanente ou pas de données).",
+    },
+    "risk_nodata_short": {
+        "en": "no class (permanent water, no data)",
+        "fr": "sans classe (eau permanente, pas de données)",
+    },
     "no_zones": {
         "en": "The flood-risk product has no zone table.",
         "fr": "Le produit de risque d'inondation n'a pas de tableau par zone.",
@@ -143,6 +151,17 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
     "value": {"en": "value", "fr": "valeur"},
     "source": {"en": "source", "fr": "source"},
     "undecided": {"en": "undecided", "fr": "indécis"},
+    "time": {"en": "date", "fr": "date"},
+    "series": {"en": "series", "fr": "série"},
+    "probability": {"en": "probability", "fr": "probabilité"},
+    "mass": {"en": "mass", "fr": "masse"},
+    "source_optical": {"en": "optical", "fr": "optique"},
+    "source_radar": {"en": "radar", "fr": "radar"},
+    "export_pixel_csv": {
+        "en": "Download the pixel's values (CSV)",
+        "fr": "Télécharger les valeurs du pixel (CSV)",
+    },
+    "export_maps_png": {"en": "Download the maps (PNG)", "fr": "Télécharger les cartes (PNG)"},
 }
 
 #: Risk classes of the ``flood-risk`` product (``risk_class`` 1-5; 0 is no data).

@@ -23,7 +23,7 @@ from mus_lab.ui._i18n import LANGUAGES, class_name, translate
 from mus_lab.ui._products import Products, find_products, latest, missing_message
 from mus_lab.ui._rasters import read_for_display, sample_pixel
 
-__all__ = ["LAYERS", "LEGEND", "LEGEND_COLOURS", "LandcoverState", "Layer"]
+__all__ = ["LAYERS", "LEGEND", "LEGEND_COLOURS", "UNIT_CMAPS", "LandcoverState", "Layer"]
 
 #: The scenario's land-cover legend (codes of the products' ``classification``).
 LEGEND: dict[int, str] = {
@@ -78,6 +78,8 @@ DEFAULT_LAYERS = (
     "plausibility",
     "conflict",
 )
+#: Colour maps of the 0-1 fusion measures.
+UNIT_CMAPS = {"belief": "Greens", "plausibility": "Purples", "conflict": "Reds"}
 _COLLECTIONS = ("landcover-optical", "landcover-radar", "landcover-fused")
 _FUSION_MASSES = ("belief", "plausibility", "conflict", "ignorance", "confidence")
 
@@ -211,6 +213,9 @@ class LandcoverState(param.Parameterized):
 
     def pixel_probabilities(self) -> pd.DataFrame:
         """Class probabilities at the clicked pixel per source (``optical``, ``radar``)."""
+        return self._probabilities(self.language)
+
+    def _probabilities(self, language: str) -> pd.DataFrame:
         rows = []
         if self.pixel is not None:
             for source in ("optical", "radar"):
@@ -224,7 +229,7 @@ class LandcoverState(param.Parameterized):
                     continue
                 codes = _class_codes(item.assets["probability"], len(values))
                 for code, p in zip(codes, values, strict=True):
-                    name = class_name(LEGEND.get(code, str(code)), self.language)
+                    name = class_name(LEGEND.get(code, str(code)), language)
                     rows.append((source, name, float(p)))
         return pd.DataFrame(rows, columns=["source", "class", "probability"])
 
@@ -262,6 +267,114 @@ class LandcoverState(param.Parameterized):
                 out[self.layer_title(name)] = legend.get(code, str(code))
         return out
 
+    # --- exports ----------------------------------------------------------------------------
+    def pixel_table(self) -> pd.DataFrame:
+        """Everything known at the clicked pixel as one long table, language-independent.
+
+        Columns ``x``, ``y`` (map coordinates), ``kind`` (``class``, ``series``,
+        ``probability``, ``mass``), ``source`` (``optical``, ``radar``, ``fused``, ``S2``,
+        ``S1``), ``name`` (English class name, series or measure), ``time`` (series only) and
+        ``value`` (class code, series value, probability or mass). Empty without a pixel.
+        """
+        columns = ["x", "y", "kind", "source", "name", "time", "value"]
+        if self.pixel is None or not self.ready:
+            return pd.DataFrame(columns=columns)
+        rows: list[tuple[Any, ...]] = []
+        for source in ("optical", "radar", "fused"):
+            spec = LAYERS[f"{source}_class"]
+            item = self._item(spec.collection)
+            if item is None or spec.asset not in item.assets:
+                continue
+            v = sample_pixel(
+                str(item.assets[spec.asset].get_absolute_href()), *self.pixel, crs=self.crs()
+            )
+            if v is not None and np.isfinite(v[0]) and v[0] > 0:
+                code = int(v[0])
+                name = "undecided" if code == UNDECIDED else LEGEND.get(code, str(code))
+                rows.append(("class", source, name, None, code))
+        for _, row in self.pixel_series().iterrows():
+            sensor, name = str(row["series"]).split(" ", 1)
+            rows.append(("series", sensor, name, row["time"], row["value"]))
+        for _, row in self._probabilities("en").iterrows():
+            rows.append(("probability", row["source"], row["class"], None, row["probability"]))
+        for name, value in self.pixel_masses().items():
+            if name != "fused_class":
+                rows.append(("mass", "fused", name, None, value))
+        x, y = self.pixel
+        return pd.DataFrame([(x, y, *r) for r in rows], columns=columns)
+
+    def pixel_csv(self) -> str:
+        """:meth:`pixel_table` as CSV."""
+        return self.pixel_table().to_csv(index=False)
+
+    def maps_png(self, *, dpi: int = 100) -> bytes:
+        """The chosen layers as a PNG, with class legends or colour bars, in the language.
+
+        The clicked pixel, if any, is marked with a cross on every map.
+        """
+        import io
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.colors import ListedColormap
+        from matplotlib.patches import Patch
+
+        names = [n for n in self.layers if n in self.available] or self.available
+        cols = min(3, len(names))
+        rows = -(-len(names) // cols)
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(4.2 * cols, 4.4 * rows), squeeze=False, constrained_layout=True
+        )
+        legend = self.legend()
+        colours = [*LEGEND_COLOURS.values(), "#9e9e9e"]
+        for ax, name in zip(axes.flat, names, strict=False):
+            da = self.layer(name)
+            extent = (
+                float(da.x[0]),
+                float(da.x[-1]),
+                float(da.y[-1]),
+                float(da.y[0]),
+            )
+            kind = LAYERS[name].kind
+            if kind == "class":
+                ax.imshow(
+                    da.values,
+                    cmap=ListedColormap(colours),
+                    vmin=0.5,
+                    vmax=len(colours) + 0.5,
+                    extent=extent,
+                    interpolation="nearest",
+                )
+                shown = sorted(int(c) for c in np.unique(da.values[np.isfinite(da.values)]))
+                ax.legend(
+                    handles=[Patch(color=colours[c - 1], label=legend[c]) for c in shown],
+                    loc="lower left",
+                    fontsize=7,
+                )
+            else:
+                clim = (0.0, 100.0) if kind == "percent" else (0.0, 1.0)
+                image = ax.imshow(
+                    da.values,
+                    cmap="viridis" if kind == "percent" else UNIT_CMAPS.get(name, "viridis"),
+                    vmin=clim[0],
+                    vmax=clim[1],
+                    extent=extent,
+                    interpolation="nearest",
+                )
+                fig.colorbar(image, ax=ax, shrink=0.8, label="%" if kind == "percent" else "0-1")
+            if self.pixel is not None:
+                ax.plot(*self.pixel, marker="+", color="black", markersize=14, mew=2)
+            ax.set_title(self.layer_title(name), fontsize=10)
+            ax.set_axis_off()
+        for ax in list(axes.flat)[len(names) :]:
+            ax.set_axis_off()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi)
+        plt.close(fig)
+        return buffer.getvalue()
+
 
 def _search(catalog: str, collection: str) -> tuple[pystac.Item, ...]:
     from mus_lab.ui._products import find_products
@@ -285,8 +398,11 @@ def _sample(
 
 
 def _class_codes(asset: pystac.Asset, n: int) -> list[int]:
-    """Class code of each band of a probability asset: from ``classification:classes`` when
-    the asset lists them, else the legend order (1 ... n)."""
+    """Class code of each band of a probability asset: ``mus_lab:class_codes`` as the
+    land-cover stage writes it, else ``classification:classes``, else 1 ... n."""
+    codes: Any = asset.extra_fields.get("mus_lab:class_codes")
+    if isinstance(codes, list) and len(codes) == n:
+        return [int(c) for c in codes]
     classes: Any = asset.extra_fields.get("classification:classes")
     if isinstance(classes, list) and len(classes) == n:
         return [int(c["value"]) if isinstance(c, Mapping) else int(c) for c in classes]

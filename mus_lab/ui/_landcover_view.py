@@ -5,15 +5,14 @@ Thin: layers, labels and pixel values come from :class:`~mus_lab.ui.LandcoverSta
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from mus_lab.ui._i18n import LANGUAGES
-from mus_lab.ui._landcover_state import LAYERS, LEGEND_COLOURS, LandcoverState
+from mus_lab.ui._landcover_state import LAYERS, LEGEND_COLOURS, UNIT_CMAPS, LandcoverState
 from mus_lab.ui._plots import categorical_image, continuous_image, grouped_bars, series_curves
 
 __all__ = ["LandcoverExplorer"]
-
-_UNIT_CMAPS = {"belief": "Greens", "plausibility": "Purples", "conflict": "Reds"}
 
 
 class LandcoverExplorer:
@@ -33,6 +32,15 @@ class LandcoverExplorer:
         )
         self.layers.param.watch(lambda e: setattr(state, "layers", list(e.new)), "value")
         self._title = pn.pane.Markdown("")
+        self._csv = pn.widgets.FileDownload(
+            callback=lambda: io.StringIO(state.pixel_csv()),
+            filename="pixel.csv",
+            disabled=state.pixel is None,
+        )
+        self._png = pn.widgets.FileDownload(
+            callback=lambda: io.BytesIO(state.maps_png()), filename="landcover_maps.png"
+        )
+        state.param.watch(lambda e: setattr(self._csv, "disabled", e.new is None), ["pixel"])
         state.param.watch(self._relabel, ["language"])
         self._relabel()
 
@@ -43,6 +51,8 @@ class LandcoverExplorer:
         s = self.state
         self._title.object = f"# {s.label('landcover_title')}\n{s.label('landcover_subtitle')}"
         self.layers.options = self._layer_options()
+        self._csv.label = s.label("export_pixel_csv")
+        self._png.label = s.label("export_maps_png")
 
     def panel(self) -> Any:
         import panel as pn
@@ -74,7 +84,7 @@ class LandcoverExplorer:
         self._show_layers()
         cards = [card for card, _, _ in self._cards.values()]
         maps = pn.Column(*[pn.Row(*cards[i : i + 3]) for i in range(0, len(cards), 3)])
-        return pn.Column(self.layers, maps, self._details_box)
+        return pn.Column(pn.Row(self.layers, self._png, self._csv), maps, self._details_box)
 
     def _card(self, name: str) -> tuple[Any, Any, Any]:
         import holoviews as hv
@@ -117,11 +127,21 @@ class LandcoverExplorer:
         if kind == "class":
             colours = [*LEGEND_COLOURS.values(), "#9e9e9e"]
             codes = dict.fromkeys(range(1, len(colours) + 1), "")
-            return categorical_image(s.layer(name), codes, colours, label=name, colorbar=False)
+            # No hover: a class code means nothing; a click names the classes below the maps.
+            return categorical_image(
+                s.layer(name),
+                codes,
+                colours,
+                label=s.layer_title(name),
+                colorbar=False,
+                hover=False,
+            )
         clim = (0.0, 100.0) if kind == "percent" else (0.0, 1.0)
-        cmap = "viridis" if kind == "percent" else _UNIT_CMAPS.get(name, "viridis")
+        cmap = "viridis" if kind == "percent" else UNIT_CMAPS.get(name, "viridis")
         unit = "%" if kind == "percent" else "0–1"
-        return continuous_image(s.layer(name), label=name, cmap=cmap, clim=clim, clabel=unit)
+        return continuous_image(
+            s.layer(name), label=s.layer_title(name), cmap=cmap, clim=clim, clabel=unit
+        )
 
     def _on_tap(self, x: float | None, y: float | None) -> None:
         if x is not None and y is not None:
@@ -144,20 +164,32 @@ class LandcoverExplorer:
             optical = series[series.series.str.startswith("S2")]
             radar = series[series.series.str.startswith("S1")]
             plots = []
+            axes = {"xlabel": s.label("time"), "legend": s.label("series")}
             if not optical.empty:
-                plots.append(series_curves(optical, title=s.label("optical_series"), ylabel="NDVI"))
+                plots.append(
+                    series_curves(optical, title=s.label("optical_series"), ylabel="NDVI", **axes)
+                )
             if not radar.empty:
-                plots.append(series_curves(radar, title=s.label("radar_series"), ylabel="dB"))
+                plots.append(
+                    series_curves(radar, title=s.label("radar_series"), ylabel="dB", **axes)
+                )
             parts.append(pn.Row(*[pn.pane.HoloViews(p, linked_axes=False) for p in plots]))
         bars = []
         probs = s.pixel_probabilities()
         if not probs.empty:
-            probs = probs.rename(columns={"class": s.label("class"), "source": s.label("source")})
+            probs["source"] = [s.label(f"source_{v}") for v in probs["source"]]
+            probs = probs.rename(
+                columns={
+                    "class": s.label("class"),
+                    "source": s.label("source"),
+                    "probability": s.label("probability"),
+                }
+            )
             bars.append(
                 grouped_bars(
                     probs,
                     kdims=[s.label("class"), s.label("source")],
-                    vdim="probability",
+                    vdim=s.label("probability"),
                     title=s.label("probabilities"),
                     ylim=(0, 1),
                 )
@@ -168,12 +200,14 @@ class LandcoverExplorer:
             import pandas as pd
 
             names = [s.label(f"mass_{k}") for k in measures]
-            frame = pd.DataFrame({s.label("value"): names, "mass": list(measures.values())})
+            frame = pd.DataFrame(
+                {s.label("value"): names, s.label("mass"): list(measures.values())}
+            )
             bars.append(
                 grouped_bars(
                     frame,
                     kdims=[s.label("value")],
-                    vdim="mass",
+                    vdim=s.label("mass"),
                     title=s.label("masses"),
                     ylim=(0, 1),
                 )

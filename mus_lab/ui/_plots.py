@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,13 +49,15 @@ def categorical_image(
     *,
     label: str,
     colorbar: bool = True,
+    hover: bool = True,
 ) -> Any:
     """An image of class codes with a colour bar that names each class.
 
     ``classes`` maps consecutive codes (e.g. 1 ... 5) to names; ``colours`` has one colour
     per code, in the same order. ``colorbar=False`` when the legend is drawn apart (HTML).
+    The hover tool (``hover=True``) names the class under the mouse.
     """
-    from bokeh.models import FixedTicker
+    from bokeh.models import CustomJSHover, FixedTicker, HoverTool
 
     hv = _hv()
 
@@ -70,6 +73,13 @@ def categorical_image(
         if colorbar
         else {}
     )
+    names = CustomJSHover(
+        code=f"const n = {json.dumps({str(c): classes[c] for c in codes})};"
+        " return Number.isFinite(value) ? (n[String(Math.round(value))] || '') : '';"
+    )
+    tools: list[Any] = ["tap"]
+    if hover:
+        tools.append(HoverTool(tooltips=[(label, "@image{custom}")], formatters={"@image": names}))
     return hv.Image(da, kdims=["x", "y"], vdims=[hv.Dimension(da.name or "v", label=label)]).opts(
         cmap=list(colours),
         clim=(codes[0] - 0.5, codes[-1] + 0.5),
@@ -77,7 +87,7 @@ def categorical_image(
         **bar,
         clipping_colors={"NaN": "#00000000"},
         **_frame(da),
-        **_MAP_OPTS,
+        **{**_MAP_OPTS, "tools": tools},
     )
 
 
@@ -104,16 +114,33 @@ def continuous_image(
     )
 
 
-def series_curves(frame: pd.DataFrame, *, title: str, ylabel: str) -> Any:
-    """One curve with markers per ``series`` of a long table (``time``, ``series``, ``value``)."""
+def series_curves(
+    frame: pd.DataFrame,
+    *,
+    title: str,
+    ylabel: str,
+    xlabel: str = "date",
+    legend: str = "series",
+) -> Any:
+    """One curve with markers per ``series`` of a long table (``time``, ``series``, ``value``).
+
+    The legend sits right of the frame (never over a curve) and the toolbar above it.
+    """
     hv = _hv()
+    x = hv.Dimension("time", label=xlabel)
     curves = {
-        name: hv.Curve(group, "time", ("value", ylabel)).opts(tools=["hover"])
-        * hv.Scatter(group, "time", ("value", ylabel)).opts(size=5)
+        name: hv.Curve(group, x, ("value", ylabel)).opts(tools=["hover"])
+        * hv.Scatter(group, x, ("value", ylabel)).opts(size=5)
         for name, group in frame.groupby("series")
     }
-    return hv.NdOverlay(curves, kdims="series").opts(
-        title=title, legend_position="bottom_left", frame_width=420, frame_height=180
+    return hv.NdOverlay(curves, kdims=hv.Dimension("series", label=legend)).opts(
+        title=title,
+        legend_position="right",
+        frame_width=380,
+        frame_height=180,
+        xticks=5,
+        padding=0.05,
+        toolbar="above",
     )
 
 
@@ -134,5 +161,6 @@ def grouped_bars(
         frame_height=180,
         xrotation=30,
         tools=["hover"],
+        toolbar="above",
         **colour,
     )

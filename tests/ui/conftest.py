@@ -7,7 +7,10 @@ assert that none leaves 127.0.0.1.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui._fake_products import write_flood, write_landcover, write_s2_ard
+from tests.ui._products import make_products
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,6 +30,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+#: Where screenshots are also copied for people to look at (when the folder exists).
+SCREENS = Path(os.environ.get("MUS_LAB_SCREENS", "/work/notes/screens"))
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:http://127.0.0.1", "about:")
 
 
@@ -38,13 +43,19 @@ def empty_catalog(scenario) -> Path:
 
 @pytest.fixture(scope="session")
 def product_catalog(scenario, tmp_path_factory) -> Path:
-    """A copy of the scenario's catalog with land-cover, fusion and flood products added."""
-    root = tmp_path_factory.mktemp("products") / "catalog"
+    """A copy of the scenario's catalog with the products of the real stages added.
+
+    S2 ARD, land cover (optical, radar), their fusion, flood extent and risk: see
+    ``tests/ui/_products.py``. The seconds per stage are written to ``timings.json`` beside
+    the catalog.
+    """
+    work = tmp_path_factory.mktemp("products")
+    root = work / "catalog"
     shutil.copytree(Path(scenario.catalog_path).parent, root)
     catalog = root / "catalog.json"
-    write_landcover(catalog)
-    write_flood(catalog)
-    write_s2_ard(catalog)
+    seconds = make_products(catalog, work)
+    seconds["total"] = sum(seconds.values())
+    (work / "timings.json").write_text(json.dumps(seconds, indent=1))
     return catalog
 
 
@@ -77,7 +88,44 @@ class Page:
         locator.wait_for(state="visible", timeout=timeout)
 
     def screenshot(self, path: Path) -> Path:
+        """A full-page screenshot at ``path``, copied to :data:`SCREENS` when that exists."""
         self.page.screenshot(path=str(path), full_page=True)
+        if SCREENS.is_dir():
+            shutil.copy(path, SCREENS / path.name)
+        return path
+
+    def table_rows(self) -> list[list[str]]:
+        """The cells of the last visible table, row by row."""
+        table = self.page.locator("table").filter(visible=True).last
+        table.wait_for(state="visible", timeout=60_000)
+        rows: list[list[str]] = table.evaluate(
+            "t => Array.from(t.querySelectorAll('tbody tr')).map("
+            "r => Array.from(r.querySelectorAll('td')).map(c => c.innerText.trim()))"
+        )
+        return rows
+
+    def picture(self, locator: Any) -> bytes:
+        """What an element shows now, as PNG bytes (equal bytes: equal pixels)."""
+        locator.wait_for(state="visible", timeout=60_000)
+        self.page.wait_for_timeout(300)  # let Bokeh finish drawing
+        return bytes(locator.screenshot())
+
+    def wait_for_new_picture(self, locator: Any, before: bytes, timeout: float = 60.0) -> bytes:
+        """Wait until an element shows something else than ``before``; return the new picture."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.picture(locator)
+            if now != before:
+                return now
+            self.page.wait_for_timeout(500)
+        raise AssertionError(f"the element did not change within {timeout:.0f} s")
+
+    def download(self, label: str, folder: Path) -> Path:
+        """Click the visible button ``label`` and save the file it downloads into ``folder``."""
+        with self.page.expect_download(timeout=120_000) as info:
+            self.page.get_by_text(label, exact=True).filter(visible=True).first.click()
+        path = folder / info.value.suggested_filename
+        info.value.save_as(str(path))
         return path
 
 
@@ -91,7 +139,9 @@ def open_page(browser) -> Iterator[Callable[[str], Page]]:
     contexts = []
 
     def _open(url: str) -> Page:
-        context = browser.new_context(viewport={"width": 1400, "height": 1700})
+        context = browser.new_context(
+            viewport={"width": 1400, "height": 1700}, accept_downloads=True
+        )
         contexts.append(context)
         page = context.new_page()
         out = Page(page)

@@ -16,6 +16,7 @@ from mus_lab.errors import ProductionError
 from mus_lab.ui import (
     APPS,
     LANDCOVER_NAMES,
+    LEGEND,
     RISK_CLASSES,
     TRANSLATIONS,
     FloodRiskState,
@@ -150,11 +151,52 @@ def test_landcover_state_layers_and_one_pixel(product_catalog):
     n_s1 = len(cat.search(product_catalog, collections="sentinel-1-grd"))
     assert (series.series == "S1 VV (dB)").sum() == n_s1
     ndvi = series[series.series == "S2 NDVI"]
-    assert len(ndvi) == len(cat.search(product_catalog, collections="s2-l2a-ard"))
+    expected = {}  # the ARD's valid observations at that pixel (cloudy dates are masked)
+    for ard_item in cat.search(product_catalog, collections="s2-l2a-ard"):
+        red, nir, valid = (
+            _pixel(ard_item.assets[band].get_absolute_href(), x, y)
+            for band in ("red", "nir", "valid")
+        )
+        if valid == 1:
+            expected[pd.Timestamp(ard_item.datetime).tz_localize(None)] = (nir - red) / (nir + red)
+    assert 0 < len(expected) < len(cat.search(product_catalog, collections="s2-l2a-ard"))
+    assert dict(zip(ndvi.time, ndvi.value, strict=True)) == pytest.approx(expected, abs=1e-6)
     assert ndvi.value.between(-1, 1).all() and ndvi.time.is_monotonic_increasing
     assert series[series.series.str.startswith("S1")].value.between(-40, 10).all()
     state.language = "fr"
     assert state.legend()[1] == "cultures" and state.legend()[8] == "indécis"
+
+
+def test_landcover_exports_the_pixel_and_the_maps(product_catalog):
+    state = LandcoverState(catalog=str(product_catalog), language="fr")
+    assert state.pixel_table().empty
+    fused = state.layer("fused_class")
+    x, y = float(fused.x[90]), float(fused.y[20])
+    state.pixel = (x, y)
+    table = pd.read_csv(io.StringIO(state.pixel_csv()))
+    assert list(table.columns) == ["x", "y", "kind", "source", "name", "time", "value"]
+    assert set(table.kind) == {"class", "series", "probability", "mass"}
+    item = next(iter(cat.search(product_catalog, collections="landcover-radar")))
+    codes = item.assets["probability"].extra_fields["mus_lab:class_codes"]
+    with rasterio.open(item.assets["probability"].get_absolute_href()) as src:
+        expected = next(src.sample([(x, y)]))
+    radar = table[(table.kind == "probability") & (table.source == "radar")]
+    assert radar.name.tolist() == [LEGEND[c] for c in codes]  # English whatever the page's
+    assert radar.value.to_numpy() == pytest.approx(expected, abs=1e-6)
+    with rasterio.open(item.assets["classification"].get_absolute_href()) as src:
+        code = int(next(src.sample([(x, y)]))[0])  # sieved: not always the most probable
+    assert table[(table.kind == "class") & (table.source == "radar")].value.tolist() == [code]
+    masses = table[table.kind == "mass"].set_index("name").value
+    assert masses.to_dict() == pytest.approx(
+        {k: v for k, v in state.pixel_masses().items() if k != "fused_class"}
+    )
+    png = state.maps_png(dpi=40)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
+
+
+def _pixel(href: str, x: float, y: float) -> float:
+    with rasterio.open(href) as src:
+        return float(next(src.sample([(x, y)]))[0])
 
 
 def test_views_build_for_both_states(empty_catalog, product_catalog):
