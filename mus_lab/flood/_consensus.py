@@ -15,7 +15,8 @@ Optical evidence joins through Dempster-Shafer fusion (:func:`with_optical`, the
 mass function on {water, land}, ``m(water) = r p``, ``m(land) = r (1 - p)``, ``m({water,
 land}) = 1 - r`` with the source's reliability ``r``; they are combined (Dempster's rule by
 default) and the pignistic probability of water is the likelihood, water where it is at least
-0.5. Where the sky was not clear the optical mass is vacuous and the SAR consensus stands.
+0.5. Where the sky was not clear the optical mass is vacuous and the SAR consensus stands;
+where no SAR method sees a pixel it stays no data (optical alone makes no SAR flood map).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def with_optical(
     -------
     CombinationRule
         Water where the fused BetP(water) >= 0.5 (the SAR consensus where no optical
-        evidence), likelihood = BetP(water).
+        evidence; no data where no SAR evidence), likelihood = BetP(water).
 
     Example
     -------
@@ -146,10 +147,11 @@ def with_optical(
                 "rule": fusion_rule,
             },
         )
-        seen = optical.notnull()
-        fused_water = xr.where(seen, (betp >= 0.5).astype(np.float32), water)
-        fused_water = fused_water.where(seen | water.notnull())
-        return fused_water.astype(np.float32), xr.where(seen, betp, likelihood)
+        # Optical evidence only refines SAR observations: where no SAR method sees the pixel
+        # (e.g. outside the swath) it stays no data, whatever the optical says.
+        both = optical.notnull() & water.notnull()
+        fused_water = xr.where(both, (betp >= 0.5).astype(np.float32), water)
+        return fused_water.astype(np.float32), xr.where(both, betp, likelihood)
 
     return rule
 

@@ -273,7 +273,13 @@ def flood_summary(
         {
             "max_extent": coded(n_flood > 0),
             "frequency": frequency.assign_attrs(units="1"),
-            "n_valid": n_valid.astype(np.uint16),
+            # A count: 0 is a value (never observed), so no nodata (not the 255 of the masks).
+            "n_valid": xr.DataArray(
+                n_valid.astype(np.uint16).data,
+                dims=n_valid.dims,
+                coords=n_valid.coords,
+                attrs={"units": "1", "long_name": "valid observations"},
+            ),
             "hazard": hazard.assign_attrs(units="1"),
             "reference_water": reference.astype(np.uint8).assign_attrs(nodata=255),
             "exclusion": exclusion.astype(np.uint8).assign_attrs(nodata=255),

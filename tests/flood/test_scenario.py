@@ -95,6 +95,8 @@ def test_flood_risk_contract(computed, flood_catalog) -> None:
     assert ((summary.max_extent_low.values == 1) & ~flooded).sum() == 0
     (item,) = catalog.search(flood_catalog, collections="flood-risk")
     assert set(dtypes) <= set(item.assets) and "zones" in item.assets
+    with rasterio.open(item.assets["n_valid"].get_absolute_href()) as src:
+        assert src.dtypes[0] == "uint16" and src.nodata is None  # a count: 0 is a value
     assert item.assets["zones"].media_type == "text/csv"
     table = pd.read_csv(item.assets["zones"].get_absolute_href())
     assert list(table.columns) == list(flood.ZONE_COLUMNS)
