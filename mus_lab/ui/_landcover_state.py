@@ -254,18 +254,25 @@ class LandcoverState(param.Parameterized):
         if self.pixel is None:
             return out
         legend = self.legend()
-        for name in ("optical_class", "radar_class", "fused_class"):
-            spec = LAYERS[name]
-            item = self._item(spec.collection)
-            if item is None or spec.asset not in item.assets:
-                continue
-            v = sample_pixel(
-                str(item.assets[spec.asset].get_absolute_href()), *self.pixel, crs=self.crs()
-            )
-            if v is not None and np.isfinite(v[0]) and v[0] > 0:
-                code = len(LEGEND) + 1 if int(v[0]) == UNDECIDED else int(v[0])
-                out[self.layer_title(name)] = legend.get(code, str(code))
+        for source in ("optical", "radar", "fused"):
+            code = self._class_at_pixel(source)
+            if code is not None:
+                key = len(LEGEND) + 1 if code == UNDECIDED else code
+                out[self.layer_title(f"{source}_class")] = legend.get(key, str(key))
         return out
+
+    def _class_at_pixel(self, source: str) -> int | None:
+        """The class code of ``source``'s map at the clicked pixel (None: no data or no map)."""
+        spec = LAYERS[f"{source}_class"]
+        item = self._item(spec.collection)
+        if self.pixel is None or item is None or spec.asset not in item.assets:
+            return None
+        v = sample_pixel(
+            str(item.assets[spec.asset].get_absolute_href()), *self.pixel, crs=self.crs()
+        )
+        if v is None or not np.isfinite(v[0]) or v[0] <= 0:
+            return None
+        return int(v[0])
 
     # --- exports ----------------------------------------------------------------------------
     def pixel_table(self) -> pd.DataFrame:
@@ -281,15 +288,8 @@ class LandcoverState(param.Parameterized):
             return pd.DataFrame(columns=columns)
         rows: list[tuple[Any, ...]] = []
         for source in ("optical", "radar", "fused"):
-            spec = LAYERS[f"{source}_class"]
-            item = self._item(spec.collection)
-            if item is None or spec.asset not in item.assets:
-                continue
-            v = sample_pixel(
-                str(item.assets[spec.asset].get_absolute_href()), *self.pixel, crs=self.crs()
-            )
-            if v is not None and np.isfinite(v[0]) and v[0] > 0:
-                code = int(v[0])
+            code = self._class_at_pixel(source)
+            if code is not None:
                 name = "undecided" if code == UNDECIDED else LEGEND.get(code, str(code))
                 rows.append(("class", source, name, None, code))
         for _, row in self.pixel_series().iterrows():
