@@ -90,14 +90,13 @@ def _cube(X: np.ndarray, size: int, names: list[str]):  # type: ignore[no-untype
     )
 
 
-def _samples(X: np.ndarray, labels: np.ndarray, names: list[str], seed: int):  # type: ignore[no-untyped-def]
+def samples_at(X: np.ndarray, labels: np.ndarray, idx: np.ndarray, names: list[str]):  # type: ignore[no-untyped-def]
+    """``Samples`` of the pixels ``idx`` (flat indices); one "polygon" per 40 px parcel."""
     from mus_lab.classify import Samples
 
     size = labels.shape[0]
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(X.shape[0], min(N_TRAIN, X.shape[0] // 2), replace=False))
-    rows, cols = idx // size, idx % size
-    parcel = (rows // 40) * (size // 40 + 2) + cols // 40  # one "polygon" per patch
+    rows, cols = np.divmod(idx, size)
+    parcel = (rows // 40) * (size // 40 + 2) + cols // 40
     return Samples(
         X=X[idx],
         y=labels.ravel()[idx].astype("int64"),
@@ -111,6 +110,12 @@ def _samples(X: np.ndarray, labels: np.ndarray, names: list[str], seed: int):  #
         crs="EPSG:32633",
         resolution=(10.0, 10.0),
     )
+
+
+def _samples(X: np.ndarray, labels: np.ndarray, names: list[str], seed: int):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(X.shape[0], min(N_TRAIN, X.shape[0] // 2), replace=False))
+    return samples_at(X, labels, idx, names)
 
 
 def _timed(fn):  # type: ignore[no-untyped-def]

@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_classify import N_CLASSES, make_features
+from bench_classify import make_features, samples_at
 
 THREADS = 2
 N_TRAIN = 30_000
@@ -47,28 +47,9 @@ RF = {"n_estimators": 100, "max_depth": 25, "min_samples_split": 5}
 
 
 def _parcels(size: int) -> np.ndarray:
+    """Parcel id of every pixel (as ``bench_classify.samples_at`` numbers them)."""
     rows, cols = np.divmod(np.arange(size * size), size)
     return (rows // PARCEL) * (size // PARCEL + 2) + cols // PARCEL
-
-
-def _samples(X, labels, idx, names):  # type: ignore[no-untyped-def]
-    from mus_lab.classify import Samples
-
-    size = labels.shape[0]
-    rows, cols = np.divmod(idx, size)
-    return Samples(
-        X=X[idx],
-        y=labels.ravel()[idx].astype("int64"),
-        polygon=_parcels(size)[idx].astype("int64"),
-        region=np.zeros(idx.size, "int64"),
-        row=rows,
-        col=cols,
-        features=tuple(names),
-        classes=tuple(range(1, N_CLASSES + 1)),
-        class_names={c: f"class {c}" for c in range(1, N_CLASSES + 1)},
-        crs="EPSG:32633",
-        resolution=(10.0, 10.0),
-    )
 
 
 def _geobox(size: int):  # type: ignore[no-untyped-def]
@@ -225,7 +206,7 @@ def main() -> int:
     points = args.workdir / "train_points.gpkg"
     write_features(X, n, features)
     write_training_points(X, labels, train_idx, names, points)
-    smp = _samples(X, labels, train_idx, names)
+    smp = samples_at(X, labels, train_idx, names)
     del X
     pixels = n * n
     runs: dict[str, list[dict[str, float]]] = {"otb": [], "ours": []}
