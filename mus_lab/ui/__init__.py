@@ -36,7 +36,16 @@ from mus_lab.ui._products import (
     missing_message,
 )
 from mus_lab.ui._rasters import read_for_display, sample_pixel
-from mus_lab.ui._serve import APPS, AppSpec, DashboardServer, app_command, free_port, serve
+from mus_lab.ui._serve import (
+    APPS,
+    AppSpec,
+    DashboardServer,
+    app_command,
+    free_port,
+    hub_server_config,
+    serve,
+    write_hub_server_config,
+)
 
 __all__ = [
     "APPS",
@@ -63,6 +72,7 @@ __all__ = [
     "find_products",
     "free_port",
     "how_to_make",
+    "hub_server_config",
     "missing_message",
     "offline_extension",
     "read_for_display",
@@ -70,4 +80,5 @@ __all__ = [
     "sample_pixel",
     "serve",
     "translate",
+    "write_hub_server_config",
 ]

@@ -7,6 +7,7 @@ without its CDN stylesheet links) and only the JupyterLab extensions the page ne
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,11 +16,20 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from mus_lab.errors import ProductionError
 
-__all__ = ["APPS", "AppSpec", "DashboardServer", "app_command", "free_port", "serve"]
+__all__ = [
+    "APPS",
+    "AppSpec",
+    "DashboardServer",
+    "app_command",
+    "free_port",
+    "hub_server_config",
+    "serve",
+    "write_hub_server_config",
+]
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,78 @@ APPS: dict[str, AppSpec] = {
 VOILA_DENIED_EXTENSIONS = ("@pyviz/jupyterlab_pyviz", "@voila-dashboards/jupyterlab-preview")
 
 _REPO = Path(__file__).resolve().parents[2]
+
+
+def hub_server_config() -> dict[str, Any]:
+    """The Jupyter server settings that keep the dashboards' extension routes offline.
+
+    On a hub the dashboards are pages of the user's Jupyter server (``/voila/render/...``,
+    ``/panel-preview/render/...``), not of ``mus-lab dashboards``. These settings give Voila's
+    server extension what :func:`app_command` gives the ``voila`` command: the ``mus_lab``
+    template (found on ``JUPYTER_PATH``, which ``binder/start`` sets) and the extension denylist.
+    ``mathjax_url``/``mathjax_config`` are set to ``None`` in the server's Tornado settings: left
+    unset there, Voila's page configuration falls back to MathJax on ``cdnjs.cloudflare.com``
+    and its page loads it (the ``voila`` command sets them to ``None`` itself, which turns
+    MathJax off in the page).
+
+    Returns
+    -------
+    dict
+        Traitlets configuration, as written to ``jupyter_server_config.json``.
+    """
+    return {
+        "ServerApp": {"tornado_settings": {"mathjax_url": None, "mathjax_config": None}},
+        "VoilaConfiguration": {
+            "template": "mus_lab",
+            "extension_denylist": list(VOILA_DENIED_EXTENSIONS),
+        },
+    }
+
+
+def write_hub_server_config(config_dir: str | os.PathLike[str]) -> Path:
+    """Merge :func:`hub_server_config` into ``config_dir/jupyter_server_config.json``.
+
+    A ``jupyter_server_config.d/*.json`` file would not do: Jupyter Server reads only the
+    ``ServerApp.jpserver_extensions`` key of those files. Settings already in the file are
+    kept, except the ones :func:`hub_server_config` sets (``tornado_settings`` entries merged).
+    ``binder/postBuild`` calls this through ``binder/jupyter_config.py``.
+
+    Parameters
+    ----------
+    config_dir
+        A Jupyter configuration folder (``<sys.prefix>/etc/jupyter`` in the image).
+
+    Returns
+    -------
+    Path
+        The configuration file written.
+
+    Raises
+    ------
+    ProductionError
+        The existing file is not a JSON object.
+    """
+    path = Path(config_dir) / "jupyter_server_config.json"
+    config: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            config = json.loads(path.read_text(encoding="utf-8") or "{}")
+        except json.JSONDecodeError as err:
+            raise ProductionError(
+                f"{path} is not valid JSON ({err}): fix or remove it, then run again."
+            ) from err
+        if not isinstance(config, dict):
+            raise ProductionError(f"{path} does not hold a JSON object: fix or remove it.")
+    for section, values in hub_server_config().items():
+        merged = dict(config.get(section) or {})
+        for key, value in values.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                value = {**merged[key], **value}
+            merged[key] = value
+        config[section] = merged
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def free_port() -> int:
