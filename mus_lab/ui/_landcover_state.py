@@ -25,7 +25,8 @@ from mus_lab.ui._rasters import read_for_display, sample_pixel
 
 __all__ = ["LAYERS", "LEGEND", "LEGEND_COLOURS", "UNIT_CMAPS", "LandcoverState", "Layer"]
 
-#: The scenario's land-cover legend (codes of the products' ``classification``).
+#: The sample scenario's land-cover legend: used only when a product carries no
+#: ``classification:classes`` (the land-cover and fusion stages always write it).
 LEGEND: dict[int, str] = {
     1: "crops",
     2: "grassland",
@@ -146,11 +147,57 @@ class LandcoverState(param.Parameterized):
     def layer_title(self, name: str) -> str:
         return self.label(f"layer_{name}")
 
+    def classes(self) -> dict[int, tuple[str, str]]:
+        """The products' legend: class code -> (English title, ``#rrggbb`` colour).
+
+        Read from the ``classification:classes`` of the first class map found (optical,
+        radar, fused), so any legend a user trained on is shown with its own names and
+        colours; the sample scenario's :data:`LEGEND` when no product carries one.
+        """
+        for source in ("optical", "radar", "fused"):
+            spec = LAYERS[f"{source}_class"]
+            item = self._item(spec.collection)
+            if item is None or spec.asset not in item.assets:
+                continue
+            entries: Any = item.assets[spec.asset].extra_fields.get(
+                "classification:classes"
+            ) or item.properties.get("classification:classes")
+            found = {
+                int(e["value"]): (
+                    str(e.get("title") or e.get("name") or e["value"]),
+                    "#" + str(e.get("color_hint") or "9e9e9e").lstrip("#"),
+                )
+                for e in entries or []
+                if not e.get("nodata") and int(e["value"]) not in (0, UNDECIDED)
+            }
+            if found:
+                return dict(sorted(found.items()))
+        return {code: (name, LEGEND_COLOURS[code]) for code, name in LEGEND.items()}
+
+    def _display_index(self) -> dict[int, int]:
+        """Class code -> consecutive display index 1 ... n (undecided: n + 1)."""
+        codes = list(self.classes())
+        index = {code: i + 1 for i, code in enumerate(codes)}
+        index[UNDECIDED] = len(codes) + 1
+        return index
+
+    def colours(self) -> list[str]:
+        """One colour per display index (the classes, then grey for undecided)."""
+        return [colour for _, colour in self.classes().values()] + ["#9e9e9e"]
+
     def legend(self) -> dict[int, str]:
-        """Class codes and names in the current language (fused ``undecided`` included)."""
-        names = {code: class_name(n, self.language) for code, n in LEGEND.items()}
-        names[len(LEGEND) + 1] = self.label("undecided")
+        """Display index -> class name in the current language (fused ``undecided`` last)."""
+        names = {
+            i + 1: class_name(title, self.language)
+            for i, (title, _) in enumerate(self.classes().values())
+        }
+        names[len(names) + 1] = self.label("undecided")
         return names
+
+    def class_title(self, code: int, language: str | None = None) -> str:
+        """The name of a class code in ``language`` (default: the page's)."""
+        title = self.classes().get(code, (str(code), ""))[0]
+        return class_name(title, language or self.language)
 
     # --- layers ------------------------------------------------------------------------------
     def _item(self, collection: str) -> pystac.Item | None:
@@ -169,7 +216,9 @@ class LandcoverState(param.Parameterized):
             self._cache[key] = read_for_display(str(href), max_size=self.max_size)
         da = self._cache[key]
         if spec.kind == "class":
-            out = da.where(da != UNDECIDED, len(LEGEND) + 1).where(da > 0)
+            out = xr.full_like(da, np.nan, dtype="float32")
+            for code, index in self._display_index().items():
+                out = out.where(da != code, index)
         elif spec.kind == "percent":
             out = da.where(da <= 100)
         else:
@@ -229,7 +278,7 @@ class LandcoverState(param.Parameterized):
                     continue
                 codes = _class_codes(item.assets["probability"], len(values))
                 for code, p in zip(codes, values, strict=True):
-                    name = class_name(LEGEND.get(code, str(code)), language)
+                    name = self.class_title(code, language)
                     rows.append((source, name, float(p)))
         return pd.DataFrame(rows, columns=["source", "class", "probability"])
 
@@ -253,12 +302,12 @@ class LandcoverState(param.Parameterized):
         out: dict[str, str] = {}
         if self.pixel is None:
             return out
-        legend = self.legend()
+        legend, index = self.legend(), self._display_index()
         for source in ("optical", "radar", "fused"):
             code = self._class_at_pixel(source)
             if code is not None:
-                key = len(LEGEND) + 1 if code == UNDECIDED else code
-                out[self.layer_title(f"{source}_class")] = legend.get(key, str(key))
+                name = legend.get(index[code]) if code in index else None
+                out[self.layer_title(f"{source}_class")] = name or str(code)
         return out
 
     def _class_at_pixel(self, source: str) -> int | None:
@@ -290,7 +339,7 @@ class LandcoverState(param.Parameterized):
         for source in ("optical", "radar", "fused"):
             code = self._class_at_pixel(source)
             if code is not None:
-                name = "undecided" if code == UNDECIDED else LEGEND.get(code, str(code))
+                name = "undecided" if code == UNDECIDED else self.class_title(code, "en")
                 rows.append(("class", source, name, None, code))
         for _, row in self.pixel_series().iterrows():
             sensor, name = str(row["series"]).split(" ", 1)
@@ -327,8 +376,7 @@ class LandcoverState(param.Parameterized):
         fig, axes = plt.subplots(
             rows, cols, figsize=(4.2 * cols, 4.4 * rows), squeeze=False, constrained_layout=True
         )
-        legend = self.legend()
-        colours = [*LEGEND_COLOURS.values(), "#9e9e9e"]
+        legend, colours = self.legend(), self.colours()
         for ax, name in zip(axes.flat, names, strict=False):
             da = self.layer(name)
             extent = (

@@ -9,7 +9,7 @@ import io
 from typing import Any
 
 from mus_lab.ui._i18n import LANGUAGES
-from mus_lab.ui._landcover_state import LAYERS, LEGEND_COLOURS, UNIT_CMAPS, LandcoverState
+from mus_lab.ui._landcover_state import LAYERS, UNIT_CMAPS, LandcoverState
 from mus_lab.ui._plots import categorical_image, continuous_image, grouped_bars, series_curves
 
 __all__ = ["LandcoverExplorer"]
@@ -101,7 +101,7 @@ class LandcoverExplorer:
     def _legend_html(self, name: str) -> str:
         if LAYERS[name].kind != "class":
             return ""
-        colours = [*LEGEND_COLOURS.values(), "#9e9e9e"]
+        colours = self.state.colours()
         items = [
             f"<span style='white-space:nowrap;margin-right:10px'><span style='display:inline-block;"
             f"width:12px;height:12px;background:{colour};margin-right:4px'></span>{label}</span>"
@@ -125,7 +125,7 @@ class LandcoverExplorer:
         s = self.state
         kind = LAYERS[name].kind
         if kind == "class":
-            colours = [*LEGEND_COLOURS.values(), "#9e9e9e"]
+            colours = s.colours()
             codes = dict.fromkeys(range(1, len(colours) + 1), "")
             # No hover: a class code means nothing; a click names the classes below the maps.
             return categorical_image(

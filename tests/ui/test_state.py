@@ -236,3 +236,38 @@ def test_server_commands_are_local_and_offline():
     for app in APPS.values():
         assert (root / app.path).is_file()
         assert not template.search((root / app.path).read_text())
+
+
+def test_landcover_state_shows_the_products_own_legend(product_catalog, tmp_path):
+    """Names and colours come from the products' classification:classes, not a fixed table."""
+    import json
+    import shutil
+
+    root = tmp_path / "catalog"
+    shutil.copytree(product_catalog.parent, root)
+    relabelled = {1: ("maize", "123456"), 3: ("conifers", "0A3D1F")}
+    for path in root.rglob("*.json"):
+        doc = json.loads(path.read_text())
+        for asset in doc.get("assets", {}).values() if doc.get("type") == "Feature" else []:
+            for entry in asset.get("classification:classes", []):
+                if entry.get("value") in relabelled and "optical" in doc["collection"]:
+                    entry["title"], entry["color_hint"] = relabelled[entry["value"]]
+        path.write_text(json.dumps(doc))
+    state = LandcoverState(catalog=str(root / "catalog.json"))
+    classes = state.classes()
+    assert classes[1] == ("maize", "#123456") and classes[3] == ("conifers", "#0A3D1F")
+    assert classes[2][0] == "grassland" and len(classes) == 7  # untouched classes as written
+    legend, colours = state.legend(), state.colours()
+    assert legend[1] == "maize" and colours[0] == "#123456" and legend[8] == "undecided"
+    state.language = "fr"
+    assert state.legend()[1] == "maize" and state.legend()[2] == "prairies"  # unknown: as is
+    fused = state.layer("optical_class")
+    x, y = float(fused.x[40]), float(fused.y[70])
+    item = next(iter(cat.search(root / "catalog.json", collections="landcover-optical")))
+    with rasterio.open(item.assets["classification"].get_absolute_href()) as src:
+        code = int(next(src.sample([(x, y)]))[0])
+    state.pixel, state.language = (x, y), "en"
+    assert state.pixel_classes()[state.layer_title("optical_class")] == classes[code][0]
+    table = state.pixel_table()
+    row = table[(table.kind == "class") & (table.source == "optical")].iloc[0]
+    assert row["value"] == code and row["name"] == classes[code][0]
