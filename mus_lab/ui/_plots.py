@@ -154,13 +154,27 @@ def grouped_bars(
         if len(kdims) > 1
         else {"color": "#4c72b0"}
     )
+    hooks = []
+    if len(kdims) > 1:
+
+        def _group_labels_only(plot: Any, _element: Any) -> None:
+            # The inner factor (e.g. the source) is in the legend; naming it under every bar
+            # crowds the axis: show only the groups (classes), slanted.
+            axis = plot.state.xaxis[0]
+            axis.major_label_text_font_size = "0pt"
+            axis.group_label_orientation = 0.5
+            axis.group_text_font_size = "11px"
+            axis.separator_line_alpha = 0.0
+
+        hooks.append(_group_labels_only)
     return hv.Bars(frame, kdims=kdims, vdims=[vdim]).opts(
         title=title,
         ylim=ylim,
         frame_width=420,
         frame_height=180,
-        xrotation=30,
+        xrotation=30 if len(kdims) == 1 else 0,
         tools=["hover"],
         toolbar="above",
+        hooks=hooks,
         **colour,
     )
