@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -35,13 +32,11 @@ def _write_folder(ds: Any, out: Path, overwrite: bool, provenance: dict[str, Any
     """Every variable as a COG plus fusion.json, built in a temporary folder then renamed."""
     import numpy as np
 
-    from mus_lab._io import write_cog, write_json
+    from mus_lab._io import atomic_folder, write_cog, write_json
 
     if out.exists() and not overwrite:
         _fail(f"{out} exists: pass --overwrite or choose another --out folder.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         names = []
         for name, da in ds.data_vars.items():
             nodata = (
@@ -55,16 +50,6 @@ def _write_folder(ds: Any, out: Path, overwrite: bool, provenance: dict[str, Any
             )
             names.append(str(name))
         write_json(provenance, tmp / "fusion.json")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return names
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 if TYPE_CHECKING:  # xarray only for annotations: json helpers stay light for notebook records
     import xarray as xr
 
-__all__ = ["CogSpec", "atomic_path", "write_cog", "write_cogs", "write_json"]
+__all__ = ["CogSpec", "atomic_folder", "atomic_path", "write_cog", "write_cogs", "write_json"]
 
 #: GDAL block cache (MB) while writing: bounded, so memory does not grow with the area.
 GDAL_CACHE_MB = 256
@@ -44,6 +45,30 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it becomes ``path`` only on success.
+
+    An existing ``path`` is swapped out and removed after the rename; on failure the temporary
+    folder is removed and ``path`` is left as it was. Never a half-written folder.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
@@ -109,6 +134,23 @@ def _workers() -> int:
         return max(1, sum(get_client().nthreads().values()))
     except (ImportError, ValueError):
         return max(1, int(dask.config.get("num_workers", None) or os.cpu_count() or 1))
+
+
+def _trim_memory() -> None:
+    """Collect cyclic garbage and give freed heap back to the OS.
+
+    glibc keeps freed heap otherwise, and RSS ratchets up batch after batch (dask.distributed
+    trims its workers the same way). A no-op outside glibc. (``ctypes.util.find_library`` is
+    avoided: it forks ``ldconfig``, which briefly doubles the RSS that monitors see.)
+    """
+    import ctypes
+    import gc
+    import sys
+
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def write_cogs(
@@ -196,6 +238,8 @@ def write_cogs(
                             dst.write(block, 1, window=win)
                         else:
                             dst.write(block, window=win)
+                del values, parts, it, block
+                _trim_memory()
             for dst, spec in zip(dsts, specs, strict=True):
                 if spec.tags:
                     dst.update_tags(

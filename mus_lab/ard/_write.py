@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ import pystac
 import xarray as xr
 from rasterio.errors import RasterioError
 
-from mus_lab._io import CogSpec, write_cogs, write_json
+from mus_lab._io import CogSpec, atomic_folder, write_cogs, write_json
 from mus_lab.cube import geobox_of
 from mus_lab.errors import ARDError
 
@@ -210,8 +209,7 @@ def _write(
     dynamic = [str(n) for n, v in ds.data_vars.items() if "time" in v.dims]
     static = [str(n) for n, v in ds.data_vars.items() if "time" not in v.dims]
     links = _source_links(sources)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{collection}.tmp-", dir=root_json.parent))
-    try:
+    with atomic_folder(dest) as tmp:
         items: list[pystac.Item] = []
         specs: list[CogSpec] = []
         valid_paths: list[Path] = []
@@ -329,16 +327,6 @@ def _write(
         coll.normalize_hrefs(str(tmp))
         # Asset hrefs are relative to each item's own folder, where write_cog put them.
         coll.save(pystac.CatalogType.SELF_CONTAINED, dest_href=str(tmp))
-        if dest.exists():
-            old = dest.with_name(f".{collection}.old")
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     _link_into_root(root_json, collection)
     return pystac.Collection.from_file(str(dest / "collection.json"))
 

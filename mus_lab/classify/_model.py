@@ -13,8 +13,6 @@ import datetime as dt
 import importlib.metadata as md
 import json
 import os
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -26,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from mus_lab._io import atomic_folder
 from mus_lab.classify._accuracy import AccuracyReport
 from mus_lab.classify._confusion import ConfusionMatrix
 from mus_lab.classify._features import parse_feature_names
@@ -235,24 +234,12 @@ class LandCoverModel:
         dest = Path(path)
         if dest.exists() and not overwrite:
             raise ModelError(f"{dest} exists: pass overwrite=True or choose another folder.")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-        try:
+        with atomic_folder(dest) as tmp:
             for region, est in self.estimators.items():
                 est.save(tmp / f"region_{region}")
             (tmp / "metadata.json").write_text(
                 json.dumps(self.metadata.to_json(), indent=2, default=str)
             )
-            if dest.exists():
-                old = dest.with_name(f".{dest.name}.old")
-                os.replace(dest, old)
-                os.replace(tmp, dest)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, dest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return dest
 
 

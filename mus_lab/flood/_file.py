@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from mus_lab._io import GDAL_CACHE_MB
+from mus_lab._io import GDAL_CACHE_MB, write_cog
 from mus_lab.ard import to_db
 from mus_lab.cube import check_same_grid, geobox_of
 from mus_lab.errors import FloodInputError, LinearBackscatterWarning
 from mus_lab.flood._evidence import POLARISATIONS, _logistic, sar_evidence
 from mus_lab.flood._grid import keep_grid
-from mus_lab.flood._io import open_raster, write_cog_by_windows
+from mus_lab.flood._io import open_raster
 from mus_lab.flood._mapping import map_water
 from mus_lab.flood._options import MappingOptions
 from mus_lab.flood._terrain import hand_from_dem, slope_from_dem, terrain_on_grid
@@ -163,9 +163,9 @@ def map_geotiff(
     options
         :class:`MappingOptions`.
     chunks
-        Spatial chunk size. The map is computed in windows of 2 x 2 chunks, one after the
-        other, so peak memory depends on the chunk size, not on the scene (under 1 GiB
-        with 1024 px chunks and 2 threads; see ``benchmarks/bench_flood.py``).
+        Spatial chunk size. The map is computed a few chunks at a time (the shared COG
+        writer's batches), so peak memory depends on the chunk size, not on the scene (see
+        ``benchmarks/bench_flood.py``).
 
     Returns
     -------
@@ -238,7 +238,6 @@ def _map_geotiff(
         .astype(np.uint8)
         .chunk({"band": -1})
     )
-    window = 2 * chunks
     layers = keep_grid(layers, sar_ds)
     tags = {
         "mus_lab_product": "flood.map_geotiff",
@@ -248,6 +247,4 @@ def _map_geotiff(
         "mus_lab_optical": os.fspath(optical) if optical else "",
         "mus_lab_parameters": opts.to_parameters(),
     }
-    return write_cog_by_windows(
-        layers, out, nodata=255, tags=tags, band_names=["water", "likelihood"], window=window
-    )
+    return write_cog(layers, out, nodata=255, tags=tags, band_names=["water", "likelihood"])

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from mus_lab._io import GDAL_CACHE_MB, write_cog
+from mus_lab._io import write_cog
 from mus_lab.errors import FloodInputError
 from mus_lab.flood._grid import keep_grid
 
-__all__ = ["open_raster", "stage", "write_cog_by_windows"]
+__all__ = ["open_raster", "stage"]
 
 
 def open_raster(
@@ -131,99 +131,3 @@ def stage(ds: xr.Dataset, folder: str | os.PathLike[str], *, chunks: int = 2048)
         if v not in out:
             out[v] = ds[v]
     return keep_grid(out, ds)
-
-
-def _trim_memory() -> None:
-    """Collect cyclic garbage and give freed heap back to the OS (glibc keeps it otherwise,
-    and RSS ratchets up window after window: dask.distributed trims its workers the same way).
-    The trim is a no-op outside glibc. (``ctypes.util.find_library`` is avoided: it forks
-    ``ldconfig``, and a fork of a large process briefly doubles the RSS that monitors see.)"""
-    import ctypes
-    import gc
-    import sys
-
-    gc.collect()
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def write_cog_by_windows(
-    data: xr.DataArray,
-    path: str | os.PathLike[str],
-    *,
-    nodata: float | int,
-    window: int = 4096,
-    tags: dict[str, Any] | None = None,
-    band_names: list[str] | None = None,
-) -> Path:
-    """Write a lazy ``(band, y, x)`` array as a COG, computing it one window at a time.
-
-    :func:`mus_lab._io.write_cog` hands the whole graph to dask at once; with
-    neighbourhood steps (halos) dask then keeps input blocks of whole rows alive, so memory
-    grows with the scene's width. Here each ``window`` x ``window`` block is one compute
-    (its halo is read again by its neighbour: a few percent more reads), so peak memory
-    depends on the window, not on the area. Written under a temporary name and renamed.
-    """
-    import json
-    import tempfile
-
-    import rasterio
-    import rasterio.shutil
-    from rasterio.windows import Window
-
-    from mus_lab.cube import geobox_of
-
-    gbox = geobox_of(data)
-    arr = data.transpose("band", "y", "x")
-    bands, ny, nx = arr.shape
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    profile = {
-        "driver": "GTiff",
-        "width": nx,
-        "height": ny,
-        "count": bands,
-        "dtype": str(arr.dtype),
-        "crs": gbox.crs.to_wkt() if gbox.crs is not None else None,
-        "transform": gbox.affine,
-        "nodata": nodata,
-        "tiled": True,
-        "blockxsize": 512,
-        "blockysize": 512,
-        "compress": "DEFLATE",
-        "BIGTIFF": "IF_SAFER",
-    }
-    with tempfile.TemporaryDirectory(prefix=f".{final.name}.", dir=final.parent) as tmpdir:
-        staged, cog = Path(tmpdir) / "staged.tif", Path(tmpdir) / "cog.tif"
-        with (
-            rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
-            rasterio.open(staged, "w", **profile) as dst,
-        ):
-            for y0 in range(0, ny, window):
-                for x0 in range(0, nx, window):
-                    y1, x1 = min(ny, y0 + window), min(nx, x0 + window)
-                    block = np.asarray(arr[:, y0:y1, x0:x1].values)
-                    dst.write(block, window=Window(x0, y0, x1 - x0, y1 - y0))
-                    del block
-                    _trim_memory()
-            if tags:
-                dst.update_tags(
-                    **{k: (v if isinstance(v, str) else json.dumps(v)) for k, v in tags.items()}
-                )
-            for i, name in enumerate(band_names or [], start=1):
-                dst.set_band_description(i, name)
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            rasterio.shutil.copy(
-                staged,
-                cog,
-                driver="COG",
-                COMPRESS="DEFLATE",
-                BLOCKSIZE=512,
-                OVERVIEW_RESAMPLING="NEAREST",
-            )
-        os.replace(cog, final)
-    return final

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ import rasterio.shutil
 from numpy.typing import NDArray
 from rasterio.windows import Window
 
+from mus_lab import _io
 from mus_lab.errors import SampleError
 
 __all__ = ["CogWriter", "atomic_folder", "blocksize_for"]
@@ -106,21 +104,8 @@ def atomic_folder(out: Path, *, overwrite: bool) -> Iterator[Path]:
         raise SampleError(
             f"{out} already exists: pass overwrite=True to replace it, or choose another out_dir"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
-    try:
+    with _io.atomic_folder(out) as tmp:
         yield tmp
-        if out.exists():
-            old = out.with_name(f"{out.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def as_uint16_dn(refl: NDArray[np.float32], offset: float) -> NDArray[np.uint16]:

@@ -26,7 +26,9 @@ from mus_lab.ui._rasters import read_for_display, sample_pixel
 __all__ = ["LAYERS", "LEGEND", "LEGEND_COLOURS", "UNIT_CMAPS", "LandcoverState", "Layer"]
 
 #: The sample scenario's land-cover legend: used only when a product carries no
-#: ``classification:classes`` (the land-cover and fusion stages always write it).
+#: ``classification:classes`` (the land-cover and fusion stages always write it). A copy of
+#: ``mus_lab.sample.LEGEND`` (without no data), to keep the dashboard's import light; a test
+#: keeps them equal.
 LEGEND: dict[int, str] = {
     1: "crops",
     2: "grassland",

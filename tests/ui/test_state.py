@@ -271,3 +271,14 @@ def test_landcover_state_shows_the_products_own_legend(product_catalog, tmp_path
     table = state.pixel_table()
     row = table[(table.kind == "class") & (table.source == "optical")].iloc[0]
     assert row["value"] == code and row["name"] == classes[code][0]
+
+
+def test_the_dashboards_copies_of_the_contracts_match_the_stages():
+    """mus_lab.ui keeps its own copies so that a dashboard starts without importing the heavy
+    stages; they must stay equal to the stages' contracts."""
+    from mus_lab import flood
+    from mus_lab.sample import LEGEND as SCENARIO_LEGEND
+    from mus_lab.ui import ZONE_COLUMNS
+
+    assert tuple(ZONE_COLUMNS) == tuple(flood.ZONE_COLUMNS)
+    assert LEGEND == {c: n for c, n in SCENARIO_LEGEND.items() if c != 0}
