@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Settings", "get_settings", "set_options"]
+__all__ = ["Settings", "get_settings", "resolve_chunks", "set_options"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +102,43 @@ def set_options(**kwargs: Any) -> Iterator[Settings]:
     finally:
         _overrides.clear()
         _overrides.update(saved)
+
+
+def resolve_chunks(chunks: int | None = None) -> int:
+    """The spatial chunk size to use: ``chunks`` when given, else the setting ``chunk_size``.
+
+    Every stage function that takes ``chunks=None`` resolves it here, so ``MUS_LAB_CHUNK_SIZE``
+    and :func:`set_options` reach every stage.
+
+    Parameters
+    ----------
+    chunks
+        Chunk side in pixels, or ``None`` for the setting.
+
+    Returns
+    -------
+    int
+        A positive chunk side in pixels.
+
+    Raises
+    ------
+    MusLabError
+        ``chunks`` is not a positive integer.
+
+    Examples
+    --------
+    >>> resolve_chunks(256)
+    256
+    >>> with set_options(chunk_size=1024):
+    ...     resolve_chunks()
+    1024
+    """
+    value = get_settings().chunk_size if chunks is None else chunks
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        from mus_lab.errors import MusLabError
+
+        raise MusLabError(
+            f"chunks={value!r}: give a positive number of pixels (e.g. 1024), or None for the "
+            "setting chunk_size (MUS_LAB_CHUNK_SIZE)."
+        )
+    return int(value)

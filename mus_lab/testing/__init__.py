@@ -1,0 +1,41 @@
+"""Test and teaching helpers: synthetic product writers, simulated sources, laziness checks.
+
+Nothing here is a stage: no stage (``catalog`` ... ``flood``, ``publish``) imports this package
+(import-linter checks it); :mod:`mus_lab.sample` and the tests may. Members are imported on
+first use, so ``import mus_lab.testing`` stays light.
+
+Members
+-------
+raise_if_dask_computes
+    Context manager that fails when dask computes inside it (xarray's test idea).
+tiny_scenario
+    A small generated sample scenario, cached per folder (doctests, tutorials, tests).
+write_rcm_product
+    Writes an RCM level-1 product folder (product.xml, LUTs, noise, GeoTIFFs) from arrays.
+simulate_source
+    A simulated land-cover source (class map + probabilities) of known accuracy, for fusion.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["raise_if_dask_computes", "simulate_source", "tiny_scenario", "write_rcm_product"]
+
+_WHERE = {
+    "raise_if_dask_computes": "mus_lab.testing._dask",
+    "tiny_scenario": "mus_lab.testing._scenario",
+    "write_rcm_product": "mus_lab.testing._rcm",
+    "simulate_source": "mus_lab.testing._fusion",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'mus_lab.testing' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
