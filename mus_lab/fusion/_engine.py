@@ -39,7 +39,7 @@ __all__ = [
 
 Decision = Literal["bel", "pl", "betp"]
 _BY = {"bel": K.BY_BEL, "pl": K.BY_PL, "betp": K.BY_BETP}
-OUTPUTS = ("fused_class", "belief", "plausibility", "conflict", "ignorance", "confidence")
+_UINT8 = ("fused_class", "agreement")
 
 
 def _by(decision: str) -> int:
@@ -49,7 +49,7 @@ def _by(decision: str) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def summary_tables(focal: tuple[int, ...], classes: tuple[int, ...]) -> dict[str, Any]:
+def summary_tables(focal: tuple[int, ...], classes: tuple[int, ...]) -> K.SummaryTables:
     """Which classes each combined focal set holds, and where the singletons and frame are."""
     n_cls = len(classes)
     omega = (1 << n_cls) - 1
@@ -64,17 +64,17 @@ def summary_tables(focal: tuple[int, ...], classes: tuple[int, ...]) -> dict[str
     for c in range(n_cls):
         cls_rows += [t for t, m in enumerate(focal) if (m >> c) & 1]
         cls_ptr.append(len(cls_rows))
-    return {
-        "cls_ptr": np.array(cls_ptr, np.int64),
-        "cls_rows": np.array(cls_rows, np.int64),
-        "memb_ptr": np.array(ptr, np.int64),
-        "memb_idx": np.array(idx, np.int64),
-        "inv_size": np.array([1.0 / popcount(m) if m else 0.0 for m in focal]),
-        "sing": np.array([pos.get(1 << c, -1) for c in range(n_cls)], np.int64),
-        "omega_row": pos.get(omega, -1),
-        "empty_row": pos.get(0, -1),
-        "codes": np.array(classes, np.uint8),
-    }
+    return K.SummaryTables(
+        memb_ptr=np.array(ptr, np.int64),
+        memb_idx=np.array(idx, np.int64),
+        cls_ptr=np.array(cls_ptr, np.int64),
+        cls_rows=np.array(cls_rows, np.int64),
+        inv_size=np.array([1.0 / popcount(m) if m else 0.0 for m in focal]),
+        sing=np.array([pos.get(1 << c, -1) for c in range(n_cls)], np.int64),
+        codes=np.array(classes, np.uint8),
+        omega_row=pos.get(omega, -1),
+        empty_row=pos.get(0, -1),
+    )
 
 
 def _same_frame(masses: Sequence[MassFunction]) -> Frame:
@@ -195,12 +195,9 @@ def discount(m: MassFunction, reliability: Any) -> MassFunction:
 
 def _scores(m: MassFunction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = int(np.prod(m.shape))
-    t = summary_tables(m.focal, m.frame.classes)
     c = m.frame.size
     bel, pl, betp = np.empty((c, n)), np.empty((c, n)), np.empty((c, n))
-    K.class_scores(
-        m.reshape(n), t["memb_ptr"], t["memb_idx"], t["inv_size"], t["sing"], c, bel, pl, betp
-    )
+    K.class_scores(m.reshape(n), summary_tables(m.focal, m.frame.classes), bel, pl, betp)
     empty = m.mass_of_mask(0).reshape(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         betp = np.where(1 - empty > 0, betp / (1 - empty), 0.0)
@@ -279,23 +276,8 @@ def fuse_arrays(
             ]
         )
     labels = np.ascontiguousarray(labels, dtype=np.uint8).reshape(len(arrays), n)
-    out: dict[str, np.ndarray] = {
-        "fused_class": np.empty(n, np.uint8),
-        "belief": np.empty(n, np.float32),
-        "plausibility": np.empty(n, np.float32),
-        "conflict": np.empty(n, np.float32),
-        "ignorance": np.empty(n, np.float32),
-        "confidence": np.empty(n, np.float32),
-        "agreement": np.empty(n, np.uint8),
-    }
-    outs = (
-        out["fused_class"],
-        out["belief"],
-        out["plausibility"],
-        out["confidence"],
-        out["ignorance"],
-        out["conflict"],
-        out["agreement"],
+    out = K.Outputs(
+        **{k: np.empty(n, np.uint8 if k in _UINT8 else np.float32) for k in K.Outputs._fields}
     )
     fast = (
         isinstance(rule, _Builtin)
@@ -306,44 +288,22 @@ def fuse_arrays(
     )
     if fast:
         assert isinstance(rule, _Builtin)
-        t = pair_tables(rule.code, focal[0], focal[1], omega)
-        st = summary_tables(t["focal"], frame.classes)
+        out_f, pt = pair_tables(rule.code, focal[0], focal[1], omega)
         tc = isinstance(rule, Dempster) and rule.total_conflict == "raise"
         f32 = all(x.dtype == np.float32 for x in arrays)
         dt = np.float32 if f32 else np.float64
         a, b = (np.ascontiguousarray(x, dtype=dt) for x in arrays)
-        n_total = K.fuse2(
-            a,
-            b,
-            labels,
-            rule.code,
-            K.TC_FLAG if tc else K.TC_VACUOUS,
-            t["tgt"],
-            t["tk"],
-            t["tsing"],
-            t["tdisj"],
-            t["ia"],
-            t["ib"],
-            focal[0].index(omega),
-            focal[1].index(omega),
-            len(t["focal"]),
-            t["omega_row"],
-            t["empty_row"],
-            st["memb_ptr"],
-            st["memb_idx"],
-            st["cls_ptr"],
-            st["cls_rows"],
-            st["inv_size"],
-            st["sing"],
-            st["codes"],
-            code,
-            K.TIE_TOL32 if f32 else K.TIE_TOL,
-            K.TOTAL_CONFLICT_EPS32 if f32 else K.TOTAL_CONFLICT_EPS,
-            *outs,
+        prm = K.Params(
+            rule=rule.code,
+            tc_mode=K.TC_FLAG if tc else K.TC_VACUOUS,
+            by=code,
+            tie=K.TIE_TOL32 if f32 else K.TIE_TOL,
+            eps=K.TOTAL_CONFLICT_EPS32 if f32 else K.TOTAL_CONFLICT_EPS,
         )
+        n_total = K.fuse2(a, b, labels, pt, summary_tables(out_f, frame.classes), prm, out)
         if n_total and tc:
             raise_total_conflict(int(n_total), n)
-        return out
+        return out._asdict()
     valid = np.zeros(n, bool)
     clean = []
     for a, f in zip(arrays, focal, strict=True):
@@ -367,21 +327,9 @@ def fuse_arrays(
     if omega not in out_f:  # a plug-in rule without the frame among its sets
         m = np.concatenate([m, np.zeros((1, n))])
         out_f = (*out_f, omega)
-    st = summary_tables(out_f, frame.classes)
-    K.summarise(
-        m,
-        np.ascontiguousarray(kk),
-        cs,
-        valid,
-        labels,
-        st["memb_ptr"],
-        st["memb_idx"],
-        st["inv_size"],
-        st["sing"],
-        st["omega_row"],
-        st["codes"],
-        code,
-        K.TIE_TOL,
-        *outs,
+    prm = K.Params(
+        rule=K.RULE_PLUGIN, tc_mode=K.TC_VACUOUS, by=code, tie=K.TIE_TOL, eps=K.TOTAL_CONFLICT_EPS
     )
-    return out
+    st = summary_tables(out_f, frame.classes)
+    K.summarise(m, np.ascontiguousarray(kk), cs, valid, labels, st, prm, out)
+    return out._asdict()

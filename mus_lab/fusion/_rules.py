@@ -152,6 +152,9 @@ class _Builtin:
     code: int = -1
     max_sources: int | None = None
 
+    def focal_sets(self, focal: Sequence[tuple[int, ...]], omega: int) -> tuple[int, ...]:
+        raise NotImplementedError
+
     def _check(self, focal: Sequence[tuple[int, ...]]) -> None:
         if len(focal) < 1:
             raise FusionError("Nothing to combine: give at least one mass function.")
@@ -182,8 +185,27 @@ class Conjunctive(_Builtin):
         return reindex(vals, foc, self.focal_sets(focal, omega))
 
 
+class _Reassigning(_Builtin):
+    """Conjunctive combination whose conflict K is then reassigned (Dempster's, Yager's rule):
+    the output sets are the non-empty intersections and the frame."""
+
+    def focal_sets(self, focal: Sequence[tuple[int, ...]], omega: int) -> tuple[int, ...]:
+        self._check(focal)
+        return _with_omega(_meet(focal), omega)
+
+    def _split(
+        self, masses: Sequence[np.ndarray], focal: Sequence[tuple[int, ...]], omega: int
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        """Conjunctive masses of the non-empty sets on :meth:`focal_sets`, K, the sets."""
+        vals, foc = conjunctive_fold(masses, focal)
+        out_f = self.focal_sets(focal, omega)
+        kk = vals[foc.index(0)] if 0 in foc else np.zeros(vals.shape[1])
+        rest = [i for i, m in enumerate(foc) if m]
+        return reindex(vals[rest], [foc[i] for i in rest], out_f), kk, out_f
+
+
 @dataclass(frozen=True)
-class Dempster(_Builtin):
+class Dempster(_Reassigning):
     """Dempster's rule: conjunctive, normalised by 1 / (1 - K).
 
     Parameters
@@ -203,18 +225,10 @@ class Dempster(_Builtin):
                 f"total_conflict={self.total_conflict!r}: choose 'vacuous' or 'raise'."
             )
 
-    def focal_sets(self, focal: Sequence[tuple[int, ...]], omega: int) -> tuple[int, ...]:
-        self._check(focal)
-        return _with_omega(_meet(focal), omega)
-
     def combine(
         self, masses: Sequence[np.ndarray], focal: Sequence[tuple[int, ...]], omega: int
     ) -> np.ndarray:
-        vals, foc = conjunctive_fold(masses, focal)
-        out_f = self.focal_sets(focal, omega)
-        kk = vals[foc.index(0)] if 0 in foc else np.zeros(vals.shape[1])
-        rest = [i for i, m in enumerate(foc) if m]
-        out = reindex(vals[rest], [foc[i] for i in rest], out_f)
+        out, kk, out_f = self._split(masses, focal, omega)
         denom = 1.0 - kk
         total = denom <= K.TOTAL_CONFLICT_EPS
         if total.any():
@@ -238,25 +252,17 @@ def raise_total_conflict(n: int, of: int) -> None:
     )
 
 
-class Yager(_Builtin):
+class Yager(_Reassigning):
     """Yager's rule: conjunctive, the conflict K moved to the whole frame."""
 
     name = "yager"
     code = K.RULE_YAGER
 
-    def focal_sets(self, focal: Sequence[tuple[int, ...]], omega: int) -> tuple[int, ...]:
-        self._check(focal)
-        return _with_omega(_meet(focal), omega)
-
     def combine(
         self, masses: Sequence[np.ndarray], focal: Sequence[tuple[int, ...]], omega: int
     ) -> np.ndarray:
-        vals, foc = conjunctive_fold(masses, focal)
-        out_f = self.focal_sets(focal, omega)
-        rest = [i for i, m in enumerate(foc) if m]
-        out = reindex(vals[rest], [foc[i] for i in rest], out_f)
-        if 0 in foc:
-            out[out_f.index(omega)] += vals[foc.index(0)]
+        out, kk, out_f = self._split(masses, focal, omega)
+        out[out_f.index(omega)] += kk
         return out
 
 
@@ -386,8 +392,11 @@ for _rule in (Conjunctive(), Dempster(), Yager(), Disjunctive(), PCR5(), PCR6())
 
 
 @functools.lru_cache(maxsize=256)
-def pair_tables(code: int, fa: tuple[int, ...], fb: tuple[int, ...], omega: int) -> dict:
-    """Integer tables the two-source kernel needs for built-in rule ``code``."""
+def pair_tables(
+    code: int, fa: tuple[int, ...], fb: tuple[int, ...], omega: int
+) -> tuple[tuple[int, ...], K.PairTables]:
+    """Output focal sets and the integer tables the two-source kernel needs for built-in rule
+    ``code`` (``fa`` and ``fb`` hold the frame ``omega``)."""
     rule: _Builtin = {
         K.RULE_CONJ: Conjunctive(),
         K.RULE_DEMPSTER: Dempster(),
@@ -395,29 +404,29 @@ def pair_tables(code: int, fa: tuple[int, ...], fb: tuple[int, ...], omega: int)
         K.RULE_DISJ: Disjunctive(),
         K.RULE_PCR: PCR6(),
     }[code]
-    out_f = rule.focal_sets((fa, fb), omega)  # type: ignore[attr-defined]
+    out_f = rule.focal_sets((fa, fb), omega)
     pos = {m: i for i, m in enumerate(out_f)}
-    tgt = np.array([[pos[x & y] if x & y else -1 for y in fb] for x in fa], np.int64)
-    tk = np.array([[not (x & y) for y in fb] for x in fa], np.bool_)
-    tsing = np.full((len(fa), len(fb)), -1, np.int64)
+    shape = (len(fa), len(fb))
+    tsing = np.full(shape, -1, np.int64)
     for i, x in enumerate(fa):
         for j, y in enumerate(fb):
             z = x & y
             if z and z & (z - 1) == 0:
                 tsing[i, j] = z.bit_length() - 1
-    tdisj = np.array(
-        [[pos.get(x | y, 0) for y in fb] for x in fa], np.int64
-    )  # only read for the disjunctive rule
-    ia = np.array([pos.get(x, -1) for x in fa], np.int64)
-    ib = np.array([pos.get(y, -1) for y in fb], np.int64)
-    return {
-        "focal": out_f,
-        "tgt": tgt.reshape(len(fa), len(fb)),
-        "tk": tk.reshape(len(fa), len(fb)),
-        "tsing": tsing,
-        "tdisj": tdisj.reshape(len(fa), len(fb)),
-        "ia": ia,
-        "ib": ib,
-        "empty_row": pos.get(0, -1),
-        "omega_row": pos[omega],
-    }
+    tables = K.PairTables(
+        tgt=np.array([[pos[x & y] if x & y else -1 for y in fb] for x in fa], np.int64).reshape(
+            shape
+        ),
+        tk=np.array([[not (x & y) for y in fb] for x in fa], np.bool_).reshape(shape),
+        tsing=tsing,
+        # only read for the disjunctive rule
+        tdisj=np.array([[pos.get(x | y, 0) for y in fb] for x in fa], np.int64).reshape(shape),
+        ia=np.array([pos.get(x, -1) for x in fa], np.int64),
+        ib=np.array([pos.get(y, -1) for y in fb], np.int64),
+        omega_a=fa.index(omega),
+        omega_b=fb.index(omega),
+        n_out=len(out_f),
+        omega_row=pos[omega],
+        empty_row=pos.get(0, -1),
+    )
+    return out_f, tables
