@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 
 from mus_lab.errors import MusLabError
+
+if TYPE_CHECKING:
+    from mus_lab.fusion._masses import MassOf
+    from mus_lab.fusion._rules import TotalConflict
 
 __all__ = ["fuse_cmd"]
 
@@ -127,19 +131,17 @@ def fuse_cmd(
     rel = _reliability(reliability)
     names = list(name) if name else [p.stem for p in maps]
     try:
-        sources = [fusion.open_map(p) for p in maps]
-        cms = [ConfusionMatrix.from_csv(c) for c in csvs] if csvs else [None] * len(maps)
-        ds, _ = fusion.fuse_maps(
-            sources,
-            cms,
+        sources = {n: fusion.open_map(p) for n, p in zip(names, maps, strict=True)}
+        cms = [ConfusionMatrix.from_csv(c) for c in csvs] if csvs else None
+        options = fusion.FusionOptions(  # checks the words given on the command line
             rule=rule,
-            decision=decision,
-            mob=mob,
+            decision=cast("fusion.LabelDecision | None", decision),
+            mob=cast("MassOf", mob),
             reliability=rel,
             compound_threshold=compound_threshold,
-            names=names,
-            total_conflict=total_conflict,
+            total_conflict=cast("TotalConflict", total_conflict),
         )
+        ds = fusion.fuse(sources, options=options, confusions=cms)
         provenance = {
             **{k: str(v) for k, v in ds.attrs.items()},
             "inputs": [str(p.resolve()) for p in maps],

@@ -1,6 +1,6 @@
 """Consensus of the evidence sources into one water map with a likelihood (GFM's idea).
 
-A combination rule is any callable with the :class:`CombinationRule` signature: it
+A vote rule is any callable with the :class:`VoteRule` signature: it
 takes the evidence stacked on a ``source`` dimension (likelihoods 0-1, NaN = that
 source says nothing here) and returns ``water`` (1.0 / 0.0, NaN = no source) and
 ``likelihood`` (0-1). Two rules ship:
@@ -29,10 +29,10 @@ import xarray as xr
 from mus_lab.errors import FloodInputError
 from mus_lab.flood._grid import nanmean
 
-__all__ = ["CombinationRule", "consensus", "majority_rule", "mean_rule", "with_optical"]
+__all__ = ["VoteRule", "consensus", "majority_rule", "mean_rule", "with_optical"]
 
 
-class CombinationRule(Protocol):
+class VoteRule(Protocol):
     """Combine evidence ``(source, ...)`` into ``water`` and ``likelihood`` (both ``(...)``)."""
 
     def __call__(self, evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]: ...
@@ -84,12 +84,12 @@ def _fuse_block(
 
 
 def with_optical(
-    sar_rule: CombinationRule = majority_rule,
+    sar_rule: VoteRule = majority_rule,
     *,
     sar_reliability: float = 0.9,
     optical_reliability: float = 0.3,
     fusion_rule: str = "dempster",
-) -> CombinationRule:
+) -> VoteRule:
     """A rule that fuses the SAR consensus with the ``optical`` source (Dempster-Shafer).
 
     Parameters
@@ -104,7 +104,7 @@ def with_optical(
 
     Returns
     -------
-    CombinationRule
+    VoteRule
         Water where the fused BetP(water) >= 0.5 (the SAR consensus where no optical
         evidence; no data where no SAR evidence), likelihood = BetP(water).
 
@@ -159,7 +159,7 @@ def with_optical(
 def consensus(
     evidence: xr.DataArray,
     *,
-    rule: CombinationRule = majority_rule,
+    rule: VoteRule = majority_rule,
 ) -> xr.Dataset:
     """One water map and likelihood from the evidence of several sources.
 
@@ -170,7 +170,7 @@ def consensus(
         e.g. ``sar_evidence(...).evidence`` with optical evidence concatenated.
     rule
         :func:`majority_rule` (default), :func:`mean_rule` or any
-        :class:`CombinationRule`.
+        :class:`VoteRule`.
 
     Returns
     -------

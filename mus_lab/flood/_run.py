@@ -32,7 +32,7 @@ from mus_lab import ard, cube
 from mus_lab import catalog as cat
 from mus_lab.cube import check_same_grid
 from mus_lab.errors import CatalogError, FloodInputError
-from mus_lab.flood._consensus import CombinationRule, majority_rule
+from mus_lab.flood._consensus import VoteRule, majority_rule
 from mus_lab.flood._evidence import orbit_references, sar_evidence
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._io import open_raster, stage
@@ -207,7 +207,7 @@ def _map_sensor(
     slope: xr.DataArray | None,
     optical: xr.Dataset | None,
     options: MappingOptions,
-    rule: CombinationRule,
+    rule: VoteRule,
     folder: Path,
 ) -> xr.Dataset:
     sar = _keep(sar, folder / "sar")  # read and speckle-filtered once, used twice
@@ -247,7 +247,7 @@ def run_risk(
     population: xr.DataArray | str | os.PathLike[str] | None = None,
     options: MappingOptions | None = None,
     config: RiskConfig | str | os.PathLike[str] | None = None,
-    rule: CombinationRule = majority_rule,
+    rule: VoteRule = majority_rule,
     speckle: str | None = "refined_lee",
     chunks: int = 2048,
     extent_collection: str | None = "flood-extent",

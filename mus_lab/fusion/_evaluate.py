@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ast
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,9 +15,10 @@ import xarray as xr
 
 from mus_lab.classify import ConfusionMatrix
 from mus_lab.errors import FusionError
+from mus_lab.fusion._api import FusionSource, fuse_with_labels
 from mus_lab.fusion._frame import UNDECIDED
-from mus_lab.fusion._fuse import _names, check_same_grid
-from mus_lab.fusion._maps import fuse_maps
+from mus_lab.fusion._fuse import check_grid
+from mus_lab.fusion._options import FusionOptions
 
 __all__ = ["FusionEvaluation", "evaluate_fusion", "split_reference"]
 
@@ -89,40 +92,38 @@ class FusionEvaluation:
 
 
 def evaluate_fusion(
-    sources: Sequence[xr.DataArray],
-    confusions: Sequence[ConfusionMatrix],
+    sources: Mapping[str, FusionSource] | Sequence[FusionSource],
+    confusions: Mapping[str, ConfusionMatrix | None] | Sequence[ConfusionMatrix | None] | None,
     reference: xr.DataArray,
     *,
-    rule: str = "dempster",
-    decision: str | None = None,
-    mob: str = "precision",
-    reliability: Any = "precision",
-    compound_threshold: float | None = 0.1,
-    names: Sequence[str] | None = None,
+    options: FusionOptions | None = None,
     conflict_split: float | None = None,
     conflict_bins: int = 5,
+    **deprecated: Any,
 ) -> FusionEvaluation:
     """Fuse the sources and score the result and each source against a reference.
 
     Parameters
     ----------
     sources
-        Label maps (``y``, ``x``) or probability cubes (``("class", "y", "x")``), first source
-        first, fused as :func:`fuse_maps` does (label maps: IOTA²'s mode).
+        What :func:`~mus_lab.fusion.fuse` takes (label maps, probability cubes, land-cover
+        products; a list or a ``{name: source}`` mapping), first source first.
     confusions
-        Each source's confusion matrix, from validation pixels that are NOT in ``reference``.
+        Each source's confusion matrix, from validation pixels that are NOT in ``reference``
+        (``None``: the products' own).
     reference
         Reference class codes on the same grid, 0 outside the held-out pixels / polygons.
-    rule, decision, mob, reliability, compound_threshold
-        Fusion settings (``decision`` defaults to ``"otb"`` for label maps, ``"bel"``
-        otherwise).
-    names
-        Source names (default ``source 1``, ...).
+    options
+        The fusion's :class:`~mus_lab.fusion.FusionOptions` (``decision`` defaults to
+        ``"otb"`` for label maps, ``"bel"`` otherwise).
     conflict_split
         Conflict above which a pixel counts as high-conflict (default: the median conflict of
         the reference pixels).
     conflict_bins
         Number of conflict quantile bins in ``by_conflict``.
+    **deprecated
+        The old keywords ``rule``, ``decision``, ``mob``, ``reliability``,
+        ``compound_threshold`` and ``names`` (a :class:`DeprecationWarning`).
 
     Returns
     -------
@@ -135,23 +136,21 @@ def evaluate_fusion(
     GridMismatchError
         The reference is not on the sources' grid.
     """
-    src_names = _names(len(sources), names)
-    check_same_grid([*sources, reference], [*src_names, "reference"])
-    fused, own = fuse_maps(
-        sources,
-        confusions,
-        rule=rule,
-        decision=decision,
-        mob=mob,
-        reliability=reliability,
-        compound_threshold=compound_threshold,
-        names=src_names,
-    )
+    if deprecated:
+        sources, options = _legacy(sources, options, deprecated)
+    fused, own = fuse_with_labels(sources, options=options, confusions=confusions)
+    if not own:
+        raise FusionError(
+            "Mass cubes carry no class map of their own to score: evaluate label maps or "
+            "probability cubes."
+        )
+    src_names = list(own)
+    check_grid([*own.values(), reference], [*src_names, "reference"])
     ref, fc, kk, *maps = dask.compute(
         reference.values if reference.chunks is None else reference.data,
         fused["fused_class"].data,
         fused["conflict"].data,
-        *[o.data for o in own],
+        *[o.data for o in own.values()],
     )
     ref = np.asarray(ref).astype(np.int64)
     at = ref > 0
@@ -161,7 +160,7 @@ def evaluate_fusion(
             "The reference holds no class code (> 0): give the held-out reference pixels."
         )
     r = ref[at]
-    legend = tuple(int(c) for c in confusions[0].labels)
+    legend = tuple(int(c) for c in ast.literal_eval(fused.fused_class.attrs["classes"]))
     oa: dict[str, float] = {}
     kappa: dict[str, float] = {}
     cms: dict[str, ConfusionMatrix] = {}
@@ -198,6 +197,29 @@ def evaluate_fusion(
         n_low_conflict=int(low.sum()),
         by_conflict=by,
     )
+
+
+_OLD_KEYWORDS = ("rule", "decision", "mob", "reliability", "compound_threshold", "names")
+
+
+def _legacy(
+    sources: Any, options: FusionOptions | None, keywords: dict[str, Any]
+) -> tuple[Any, FusionOptions]:
+    unknown = sorted(set(keywords) - set(_OLD_KEYWORDS))
+    if unknown:
+        raise TypeError(f"evaluate_fusion() got unexpected keyword arguments {unknown}")
+    if options is not None:
+        raise FusionError("evaluate_fusion() got options and old keywords: use the options.")
+    warnings.warn(
+        f"evaluate_fusion(..., {', '.join(f'{k}=' for k in keywords)}) is deprecated: pass "
+        "options=FusionOptions(...) (and a {name: source} mapping for names).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    names = keywords.pop("names", None)
+    if names is not None:
+        sources = dict(zip(map(str, names), sources, strict=True))
+    return sources, FusionOptions(**keywords)
 
 
 def split_reference(

@@ -469,8 +469,6 @@ def _load_block(src, omega, dst, acc, ok, p0, bs):  # pragma: no cover - numba
                     dst[i, q] = 1.0 if i == omega else 0.0
 
 
-
-
 @njit(cache=True, nogil=True)
 def fuse2(a, b, labels, pt, st, prm, out):  # pragma: no cover - numba
     """Two sources in one pass: combine (any built-in rule), decide, summarise, agreement.

@@ -1,23 +1,16 @@
-"""Classifier outputs from GeoTIFFs, and one entry point for any mix of label maps and cubes."""
+"""Classifier outputs from GeoTIFFs: label maps and probability cubes, opened lazily."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from mus_lab.classify import ConfusionMatrix
 from mus_lab.errors import FusionError
-from mus_lab.fusion._fuse import _names, fuse
-from mus_lab.fusion._labels import fuse_labels
-from mus_lab.fusion._masses import masses_from_labels, masses_from_probabilities
-from mus_lab.fusion._probabilities import fuse_probabilities, labels_of
 
-__all__ = ["fuse_maps", "open_map"]
+__all__ = ["open_map"]
 
 
 def open_map(path: str | os.PathLike[str], *, chunks: int = 1024) -> xr.DataArray:
@@ -72,86 +65,3 @@ def open_map(path: str | os.PathLike[str], *, chunks: int = 1024) -> xr.DataArra
             out = out.where(out != nodata)
     out.name = p.stem
     return out.odc.assign_crs(crs) if crs is not None else out
-
-
-def _is_cube(source: xr.DataArray) -> bool:
-    return "class" in source.dims
-
-
-def fuse_maps(
-    sources: Sequence[xr.DataArray],
-    confusions: Sequence[ConfusionMatrix | None],
-    *,
-    rule: str = "dempster",
-    decision: str | None = None,
-    mob: str = "precision",
-    reliability: Any = "precision",
-    compound_threshold: float | None = 0.1,
-    confidences: Sequence[xr.DataArray] | None = None,
-    names: Sequence[str] | None = None,
-    total_conflict: str | None = None,
-) -> tuple[xr.Dataset, list[xr.DataArray]]:
-    """Fuse label maps, probability cubes or a mix; returns the product and each source's labels.
-
-    Label maps only -> :func:`fuse_labels` (IOTA²'s mode, ``decision`` ``"otb"`` by default);
-    probability cubes only -> :func:`fuse_probabilities`; a mix -> mass cubes and :func:`fuse`
-    (``decision`` ``"bel"`` by default). ``confidences`` (label maps only) adds IOTA²'s
-    ``source_confidence``.
-    """
-    src_names = _names(len(sources), names)
-    if len(confusions) != len(sources):
-        raise FusionError(
-            f"{len(confusions)} confusion matrices for {len(sources)} maps: give one per map "
-            "(None for a probability cube fused with a numeric reliability)."
-        )
-    cubes = [_is_cube(s) for s in sources]
-    for s, cm, name in zip(sources, confusions, src_names, strict=True):
-        if cm is None and not _is_cube(s):
-            raise FusionError(f"{name} is a label map: it needs its confusion matrix.")
-    if confidences is not None and any(cubes):
-        raise FusionError("Source confidence maps go with label maps only (IOTA²'s mode).")
-    if not any(cubes):
-        ds = fuse_labels(
-            sources,
-            [cm for cm in confusions if cm is not None],
-            mob=mob,  # type: ignore[arg-type]
-            rule=rule,
-            decision=(decision or "otb"),  # type: ignore[arg-type]
-            confidences=confidences,
-            names=src_names,
-            total_conflict=(total_conflict or "vacuous"),  # type: ignore[arg-type]
-        )
-        return ds, list(sources)
-    if all(cubes):
-        ds = fuse_probabilities(
-            sources,
-            confusions=confusions,
-            reliability=reliability,
-            compound_threshold=compound_threshold,
-            rule=rule,
-            decision=(decision or "bel"),  # type: ignore[arg-type]
-            names=src_names,
-            total_conflict=total_conflict,  # type: ignore[arg-type]
-        )
-        return ds, [labels_of(s) for s in sources]
-    masses = [
-        masses_from_probabilities(
-            s, confusion=cm, reliability=reliability, compound_threshold=compound_threshold
-        )
-        if cube
-        else masses_from_labels(s, cm, mob=mob)  # type: ignore[arg-type]
-        for s, cm, cube in zip(sources, confusions, cubes, strict=True)
-    ]
-    own = [labels_of(s) if cube else s for s, cube in zip(sources, cubes, strict=True)]
-    ds = fuse(
-        masses,
-        rule=rule,
-        decision=(decision or "bel"),  # type: ignore[arg-type]
-        labels=own,
-        names=src_names,
-        total_conflict=total_conflict,  # type: ignore[arg-type]
-    )
-    ds.attrs["masses"] = (
-        f"mixed: labels (mass of belief = {mob}), probabilities (reliability={reliability})"
-    )
-    return ds, own

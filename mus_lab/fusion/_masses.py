@@ -15,7 +15,7 @@ coordinate ``focal`` = bit masks, float32, NaN = no data):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -88,7 +88,7 @@ def masses_from_labels(
     confusion: ConfusionMatrix,
     *,
     mob: MassOf = "precision",
-    legend: dict[int, str] | None = None,
+    legend: Mapping[int, str] | None = None,
 ) -> xr.DataArray:
     """Mass cube of a label map, IOTA²-style: m({A}) = v(A), m(not A) = 1 - v(A).
 
