@@ -55,6 +55,24 @@ class LandCoverLike(Protocol):
         Validation confusion matrix (``mus_lab.classify.ConfusionMatrix``), or ``None``.
     legend
         Class code -> class name.
+
+    Parameters
+    ----------
+    None
+        A protocol: any object with these attributes qualifies (``isinstance`` checks them).
+
+    Raises
+    ------
+    None
+
+    Example
+    -------
+    >>> from types import SimpleNamespace
+    >>> from mus_lab.fusion import LandCoverLike
+    >>> product = SimpleNamespace(name="optical", classification=None, probability=None,
+    ...                           confusion=None, legend={})
+    >>> isinstance(product, LandCoverLike), isinstance(xr.DataArray(), LandCoverLike)
+    (True, False)
     """
 
     @property

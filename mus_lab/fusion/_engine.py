@@ -140,7 +140,32 @@ def combine(
 
 
 def conflict(masses: Sequence[MassFunction]) -> np.ndarray:
-    """Conflict K: mass the unnormalised conjunctive combination puts on the empty set."""
+    """Conflict K: mass the unnormalised conjunctive combination puts on the empty set.
+
+    Parameters
+    ----------
+    masses
+        Mass functions over the same frame and pixel shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        K per pixel (shape of the masses' pixels), 0 (agreement) to 1 (total conflict).
+
+    Raises
+    ------
+    MassFunctionError
+        The mass functions have different frames or pixel shapes.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, conflict
+    >>> frame = Frame((1, 2))
+    >>> m1 = MassFunction.from_dict(frame, {1: 0.8, (1, 2): 0.2})
+    >>> m2 = MassFunction.from_dict(frame, {2: 0.5, (1, 2): 0.5})
+    >>> float(conflict([m1, m2]))
+    0.4
+    """
     _same_frame(masses)
     n = int(np.prod(masses[0].shape))
     vals, foc = conjunctive_fold([m.reshape(n) for m in masses], [m.focal for m in masses])
@@ -171,6 +196,13 @@ def discount(m: MassFunction, reliability: Any) -> MassFunction:
     ------
     MassFunctionError
         A reliability outside [0, 1].
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, discount
+    >>> m = MassFunction.from_dict(Frame((1, 2)), {1: 1.0})
+    >>> {k: round(v, 3) for k, v in discount(m, 0.9).to_dict().items()}
+    {'1': 0.9, '*': 0.1}
     """
     frame = m.frame
     focal = m.focal if frame.omega in m.focal else (*m.focal, frame.omega)
@@ -205,28 +237,123 @@ def _scores(m: MassFunction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def belief(m: MassFunction, members: Any) -> np.ndarray:
-    """Bel(A): total mass of the non-empty focal sets inside A."""
+    """Bel(A): total mass of the non-empty focal sets inside A.
+
+    Parameters
+    ----------
+    m
+        Mass function.
+    members
+        The set A: a class code or name, or an iterable of them.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bel(A) per pixel.
+
+    Raises
+    ------
+    MassFunctionError
+        A member is not in the frame.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, belief, plausibility
+    >>> m = MassFunction.from_dict(Frame((1, 2, 3)), {1: 0.5, (1, 2): 0.3, (1, 2, 3): 0.2})
+    >>> float(belief(m, (1, 2))), float(plausibility(m, 2))
+    (0.8, 0.5)
+    """
     a = m.frame.mask(members)
     inside = [k for k, f in enumerate(m.focal) if f and not f & ~a]
     return m.values[inside].sum(axis=0)
 
 
 def plausibility(m: MassFunction, members: Any) -> np.ndarray:
-    """Pl(A): total mass of the focal sets that meet A."""
+    """Pl(A): total mass of the focal sets that meet A.
+
+    Parameters
+    ----------
+    m
+        Mass function.
+    members
+        The set A: a class code or name, or an iterable of them.
+
+    Returns
+    -------
+    numpy.ndarray
+        Pl(A) per pixel.
+
+    Raises
+    ------
+    MassFunctionError
+        A member is not in the frame.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, plausibility
+    >>> m = MassFunction.from_dict(Frame((1, 2)), {1: 0.6, (1, 2): 0.4})
+    >>> float(plausibility(m, 2))
+    0.4
+    """
     a = m.frame.mask(members)
     meet = [k for k, f in enumerate(m.focal) if f & a]
     return m.values[meet].sum(axis=0)
 
 
 def pignistic(m: MassFunction) -> np.ndarray:
-    """Pignistic probability BetP of each class, ``(n_classes, *shape)`` in frame order."""
+    """Pignistic probability BetP of each class: each set's mass shared among its classes.
+
+    Parameters
+    ----------
+    m
+        Mass function (mass on the empty set is left out and the rest renormalised).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_classes, *shape)``, frame order.
+
+    Raises
+    ------
+    MassFunctionError
+        Not raised for a valid mass function (masses are checked when it is built).
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, pignistic
+    >>> m = MassFunction.from_dict(Frame((1, 2)), {1: 0.6, (1, 2): 0.4})
+    >>> pignistic(m).round(2).tolist()
+    [0.8, 0.2]
+    """
     return _scores(m)[2].reshape(m.frame.size, *m.shape)
 
 
 def decide(m: MassFunction, *, by: Decision = "bel") -> np.ndarray:
     """Class code of max Bel, max Pl or max BetP per pixel; ties -> 255 (undecided).
 
-    Pixels with NaN masses get 0 (no data).
+    Parameters
+    ----------
+    m
+        Mass function; pixels with NaN masses get 0 (no data).
+    by
+        ``"bel"`` (default), ``"pl"`` or ``"betp"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 class codes, the masses' pixel shape.
+
+    Raises
+    ------
+    FusionError
+        ``by`` is not one of the three.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, decide
+    >>> m = MassFunction.from_dict(Frame((4, 7)), {4: [0.6, 0.3], 7: [0.4, 0.3], (4, 7): [0, 0.4]})
+    >>> decide(m).tolist()
+    [4, 255]
     """
     _by(by)
     scores = dict(zip(("bel", "pl", "betp"), _scores(m), strict=True))[by]

@@ -27,6 +27,17 @@ __all__ = ["FusionEvaluation", "evaluate_fusion", "split_reference"]
 class FusionEvaluation:
     """Accuracy of a fusion and of its sources on the same reference pixels.
 
+    Made by :func:`evaluate_fusion`; the attributes are its results.
+
+    Parameters
+    ----------
+    overall_accuracy, kappa, confusion, n_pixels, undecided_share, conflict_split, error_rate_high_conflict, error_rate_low_conflict, n_high_conflict, n_low_conflict, by_conflict
+        See Attributes.
+
+    Raises
+    ------
+    None
+
     Attributes
     ----------
     overall_accuracy, kappa
@@ -132,9 +143,20 @@ def evaluate_fusion(
     Raises
     ------
     FusionError
-        No reference pixel.
+        No reference pixel, or mass cubes (no class map of their own to score).
     GridMismatchError
         The reference is not on the sources' grid.
+
+    Example
+    -------
+    >>> from mus_lab.classify import ConfusionMatrix
+    >>> from mus_lab.fusion import evaluate_fusion
+    >>> cm = ConfusionMatrix((1, 2), np.array([[8, 2], [1, 9]]))
+    >>> a = xr.DataArray(np.array([[1, 2, 2, 1]], np.uint8), dims=("y", "x"))
+    >>> b = xr.DataArray(np.array([[1, 1, 2, 2]], np.uint8), dims=("y", "x"))
+    >>> ev = evaluate_fusion({"optical": a, "radar": b}, [cm, cm], a.copy(data=[[1, 2, 2, 2]]))
+    >>> ev.overall_accuracy
+    {'optical': 0.75, 'radar': 0.75, 'fused': 0.5}
     """
     if deprecated:
         sources, options = _legacy(sources, options, deprecated)
@@ -246,6 +268,18 @@ def split_reference(
     (validation, held_out)
         Two uint8 maps of class codes (0 elsewhere): pixels of odd-id polygons (to build the
         confusion matrices) and of even-id polygons (to evaluate on).
+
+    Raises
+    ------
+    FusionError
+        No polygon.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import open_map, split_reference
+    >>> odd, even = split_reference(tiny.polygons, open_map(tiny.landcover))
+    >>> bool(((odd > 0) & (even > 0)).any())
+    False
     """
     import geopandas as gpd
     from rasterio import features
@@ -272,6 +306,5 @@ def split_reference(
             else np.zeros(shape, np.uint8)
         )
     coords = {k: v for k, v in truth.coords.items() if set(v.dims) <= {"y", "x"}}
-    return tuple(  # type: ignore[return-value]
-        xr.DataArray(r, dims=("y", "x"), coords=coords) for r in rasters
-    )
+    validation, held_out = (xr.DataArray(r, dims=("y", "x"), coords=coords) for r in rasters)
+    return validation, held_out

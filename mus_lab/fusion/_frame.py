@@ -39,6 +39,12 @@ class Frame:
     names
         One name per class (defaults to the codes as text).
 
+    Raises
+    ------
+    MassFunctionError
+        No class, repeated codes, codes outside 1-254, more than 62 classes, or not one name
+        per class.
+
     Example
     -------
     >>> frame = Frame((4, 5, 6), ("water", "wetland", "urban"))
@@ -156,6 +162,11 @@ class MassFunction:
         Bit masks of the focal sets (see :meth:`Frame.mask`); ``0`` is the empty set.
     values
         ``values[k, ...]`` is the mass of ``focal[k]`` (trailing dims: pixels, any shape).
+
+    Raises
+    ------
+    MassFunctionError
+        Focal sets repeat or leave the frame, or ``values`` has not one row per focal set.
 
     Example
     -------

@@ -28,7 +28,6 @@ gave the fused label.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -57,7 +56,31 @@ _VARS = ("fused_class", "belief", "plausibility", "conflict", "ignorance", "conf
 
 
 def otb_decision(labels: Sequence[int], values: Sequence[float]) -> int:
-    """OTB's DS label for one pixel: ``labels[s]`` (0 = no data) with mass ``values[s]``."""
+    """OTB's Dempster-Shafer label for one pixel, special cases included (module docstring).
+
+    Parameters
+    ----------
+    labels
+        Each source's label at the pixel (0 = no data).
+    values
+        Each source's mass of belief for its label.
+
+    Returns
+    -------
+    int
+        The fused label; 255 undecided, 0 no data.
+
+    Raises
+    ------
+    ValueError
+        ``labels`` and ``values`` differ in length.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import otb_decision
+    >>> otb_decision([1, 2], [0.6, 0.4]), otb_decision([1, 2], [0.5, 0.5])
+    (1, 255)
+    """
     groups: dict[int, list[float]] = {}
     ones: set[int] = set()
     zeros: set[int] = set()
@@ -101,14 +124,42 @@ def label_table(
     values: np.ndarray,
     frame: Frame,
     *,
-    rule: Any = "dempster",
+    rule: str | CombinationRule = "dempster",
     decision: LabelDecision = "otb",
 ) -> dict[str, np.ndarray]:
-    """Outputs for every tuple of labels; tuple ``(i_1, ..., i_N)`` (class indices, ``C`` =
-    no data) sits at ``sum(i_s * (C + 1) ** s)``.
+    """The product's outputs for every tuple of labels of N label maps (IOTA²'s mode).
 
-    ``values`` is ``(N, C)``: each source's raw mass of belief per class (frame order).
-    Also returns ``total_conflict`` (bool): tuples where Dempster met K = 1.
+    Parameters
+    ----------
+    values
+        ``(N, C)``: each source's raw mass of belief per class (frame order).
+    frame
+        The classes.
+    rule
+        Combination rule (name or object).
+    decision
+        ``"otb"`` (Dempster only), ``"bel"``, ``"pl"`` or ``"betp"``.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        One array per output variable, plus ``total_conflict`` (bool: tuples where Dempster
+        met K = 1); tuple ``(i_1, ..., i_N)`` (class indices, ``C`` = no data) sits at
+        ``sum(i_s * (C + 1) ** s)``.
+
+    Raises
+    ------
+    FusionError
+        Too many tuples (more than 1 000 000), or ``"otb"`` with another rule than Dempster's.
+    UnknownRuleError
+        The rule name is not registered.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, label_table
+    >>> table = label_table(np.array([[0.8, 0.6], [0.7, 0.9]]), Frame((1, 2)))
+    >>> table["fused_class"].tolist()  # (1, 1), (2, 1), (no data, 1), (1, 2), ..., (no data,)*2
+    [1, 1, 1, 2, 2, 2, 1, 2, 0]
     """
     n_src, n_cls = values.shape
     n_t = (n_cls + 1) ** n_src

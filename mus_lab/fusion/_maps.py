@@ -20,10 +20,29 @@ def open_map(path: str | os.PathLike[str], *, chunks: int = 1024) -> xr.DataArra
     cube (``class``, ``y``, ``x``) whose band descriptions are the class codes (as the land-cover
     stage writes them); the file's nodata value becomes NaN.
 
+    Parameters
+    ----------
+    path
+        The GeoTIFF.
+    chunks
+        Spatial chunk size (pixels).
+
+    Returns
+    -------
+    xarray.DataArray
+        Lazy, with the file's CRS; named after the file.
+
     Raises
     ------
     FusionError
-        The file cannot be read, or a multi-band file lacks integer band descriptions.
+        The file cannot be read, a one-band file holds floats, or a multi-band file lacks
+        integer band descriptions.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import open_map
+    >>> open_map(tiny.landcover).dims
+    ('y', 'x')
     """
     import rasterio
     import rioxarray

@@ -59,11 +59,28 @@ MAX_TUPLES = 2_000_000
 
 @runtime_checkable
 class CombinationRule(Protocol):
-    """What a combination rule provides.
+    """What a combination rule provides (a plug-in: any object with these members).
 
     Masses are ``(n_focal, n_pixels)`` float64 arrays without NaN (a source with no data at a
     pixel has already been made vacuous there); ``focal`` gives each source's focal-set bit
     masks and ``omega`` the mask of the whole frame.
+
+    Parameters
+    ----------
+    name
+        The name :func:`register_rule` files it under.
+
+    Raises
+    ------
+    MusLabError
+        Whatever the rule raises for inputs it cannot combine (a
+        :class:`~mus_lab.errors.FusionError` subclass, by convention).
+
+    Example
+    -------
+    >>> from mus_lab.fusion import CombinationRule, get_rule
+    >>> isinstance(get_rule("yager"), CombinationRule)
+    True
     """
 
     name: str
@@ -169,7 +186,25 @@ class _Builtin:
 
 
 class Conjunctive(_Builtin):
-    """Unnormalised conjunctive rule (the conflict K stays on the empty set)."""
+    """Unnormalised conjunctive rule (the conflict K stays on the empty set).
+
+    Parameters
+    ----------
+    None
+        A rule object has no settings; pass it (or its name) as ``FusionOptions(rule=...)``.
+
+    Raises
+    ------
+    FusionError
+        From :meth:`focal_sets` / :meth:`combine`: no source, or more sources than the rule
+        combines.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Conjunctive, Frame
+    >>> Conjunctive().focal_sets([(1, 3), (2, 3)], Frame((1, 2)).omega)
+    (0, 1, 2, 3)
+    """
 
     name = "conjunctive"
     code = K.RULE_CONJ
@@ -213,6 +248,19 @@ class Dempster(_Reassigning):
     total_conflict
         Pixels with K = 1: ``"vacuous"`` (default) gives them the vacuous mass (ignorance 1,
         decision undecided); ``"raise"`` raises :class:`~mus_lab.errors.TotalConflictError`.
+
+    Raises
+    ------
+    FusionError
+        ``total_conflict`` is neither.
+    TotalConflictError
+        From :meth:`combine` with ``total_conflict="raise"`` at K = 1.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Dempster
+    >>> Dempster(total_conflict="raise")
+    Dempster(total_conflict='raise')
     """
 
     total_conflict: TotalConflict = "vacuous"
@@ -253,7 +301,28 @@ def raise_total_conflict(n: int, of: int) -> None:
 
 
 class Yager(_Reassigning):
-    """Yager's rule: conjunctive, the conflict K moved to the whole frame."""
+    """Yager's rule: conjunctive, the conflict K moved to the whole frame.
+
+    Parameters
+    ----------
+    None
+        A rule object has no settings; pass it (or its name) as ``FusionOptions(rule=...)``.
+
+    Raises
+    ------
+    FusionError
+        From :meth:`focal_sets` / :meth:`combine`: no source, or more sources than the rule
+        combines.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, Yager, combine
+    >>> frame = Frame((1, 2))
+    >>> m = combine([MassFunction.from_dict(frame, {1: 1.0}), MassFunction.from_dict(frame, {2: 1.0})],
+    ...             rule=Yager())
+    >>> m.to_dict()
+    {'*': 1.0}
+    """
 
     name = "yager"
     code = K.RULE_YAGER
@@ -267,7 +336,25 @@ class Yager(_Reassigning):
 
 
 class Disjunctive(_Builtin):
-    """Disjunctive rule: products go to the union (assumes at least one source is right)."""
+    """Disjunctive rule: products go to the union (assumes at least one source is right).
+
+    Parameters
+    ----------
+    None
+        A rule object has no settings; pass it (or its name) as ``FusionOptions(rule=...)``.
+
+    Raises
+    ------
+    FusionError
+        From :meth:`focal_sets` / :meth:`combine`: no source, or more sources than the rule
+        combines.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Disjunctive, Frame
+    >>> Disjunctive().focal_sets([(1,), (2,)], Frame((1, 2)).omega)
+    (3,)
+    """
 
     name = "disjunctive"
     code = K.RULE_DISJ
@@ -284,7 +371,30 @@ class Disjunctive(_Builtin):
 
 
 class PCR6(_Builtin):
-    """PCR6: partial conflicts go back to the sets involved, in proportion to their masses."""
+    """PCR6: partial conflicts go back to the sets involved, in proportion to their masses.
+
+    Parameters
+    ----------
+    None
+        A rule object has no settings; pass it (or its name) as ``FusionOptions(rule=...)``.
+
+    Raises
+    ------
+    FusionError
+        From :meth:`focal_sets` / :meth:`combine`: no source, or more sources than the rule
+        combines.
+    MassFunctionError
+        A source with mass on the empty set.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import PCR6, Frame, MassFunction, combine
+    >>> frame = Frame((1, 2))
+    >>> m = combine([MassFunction.from_dict(frame, {1: 1.0}), MassFunction.from_dict(frame, {2: 1.0})],
+    ...             rule=PCR6())
+    >>> {k: round(v, 3) for k, v in m.to_dict(tol=0).items() if v}
+    {'1': 0.5, '2': 0.5}
+    """
 
     name = "pcr6"
     code = K.RULE_PCR
@@ -327,7 +437,25 @@ class PCR6(_Builtin):
 
 
 class PCR5(PCR6):
-    """PCR5 (two sources; for two sources it equals PCR6)."""
+    """PCR5 (two sources; for two sources it equals PCR6).
+
+    Parameters
+    ----------
+    None
+        A rule object has no settings; pass it (or its name) as ``FusionOptions(rule=...)``.
+
+    Raises
+    ------
+    FusionError
+        From :meth:`focal_sets` / :meth:`combine`: no source, or more sources than the rule
+        combines.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import get_rule
+    >>> get_rule("pcr5").max_sources
+    2
+    """
 
     name = "pcr5"
     max_sources = 2
@@ -339,12 +467,33 @@ _REGISTRY: dict[str, CombinationRule] = {}
 
 
 def register_rule(rule: CombinationRule, *, overwrite: bool = False) -> CombinationRule:
-    """Make a rule available by its ``name`` (e.g. to ``fuse(..., rule="mine")``).
+    """Make a rule available by its ``name`` (e.g. to ``FusionOptions(rule="mine")``).
+
+    Parameters
+    ----------
+    rule
+        An object with ``name``, ``focal_sets(focal, omega)`` and
+        ``combine(masses, focal, omega)`` (:class:`CombinationRule`).
+    overwrite
+        Replace a rule registered under the same name.
+
+    Returns
+    -------
+    CombinationRule
+        ``rule`` itself.
 
     Raises
     ------
     FusionError
         The object lacks the protocol's methods, or the name is taken (pass ``overwrite=True``).
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Yager, available_rules, register_rule
+    >>> class Cautious(Yager):
+    ...     name = "cautious-demo"
+    >>> register_rule(Cautious()).name in available_rules()
+    True
     """
     if not isinstance(rule, CombinationRule) or not getattr(rule, "name", ""):
         raise FusionError(
@@ -358,7 +507,27 @@ def register_rule(rule: CombinationRule, *, overwrite: bool = False) -> Combinat
 
 
 def available_rules() -> tuple[str, ...]:
-    """Names of the registered rules."""
+    """Names of the registered rules.
+
+    Parameters
+    ----------
+    None
+
+    Returns
+    -------
+    tuple of str
+        Sorted names.
+
+    Raises
+    ------
+    None
+
+    Example
+    -------
+    >>> from mus_lab.fusion import available_rules
+    >>> "dempster" in available_rules()
+    True
+    """
     return tuple(sorted(_REGISTRY))
 
 
@@ -367,7 +536,27 @@ def get_rule(
 ) -> CombinationRule:
     """The rule registered under ``rule`` (or ``rule`` itself when it is a rule object).
 
-    ``total_conflict`` overrides what Dempster's rule does at K = 1.
+    Parameters
+    ----------
+    rule
+        A registered name (case-insensitive) or a rule object.
+    total_conflict
+        Overrides what Dempster's rule does at K = 1 (``"vacuous"`` or ``"raise"``).
+
+    Returns
+    -------
+    CombinationRule
+
+    Raises
+    ------
+    UnknownRuleError
+        The name is not registered.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import get_rule
+    >>> get_rule("Dempster", total_conflict="raise")
+    Dempster(total_conflict='raise')
     """
     if isinstance(rule, str):
         key = rule.strip().lower()
