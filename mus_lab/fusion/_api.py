@@ -16,6 +16,7 @@ probability cubes (``class``, ``y``, ``x``) or mass cubes (``focal``, ``y``, ``x
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,11 @@ class LandCoverLike(Protocol):
 
 #: One source of :func:`fuse`.
 FusionSource: TypeAlias = LandCoverLike | xr.Dataset | xr.DataArray
+Sources: TypeAlias = Mapping[str, FusionSource] | Sequence[FusionSource]
+Confusions: TypeAlias = (
+    Mapping[str, ConfusionMatrix | None] | Sequence[ConfusionMatrix | None] | None
+)
+Maps: TypeAlias = Mapping[str, xr.DataArray] | Sequence[xr.DataArray] | None
 _DEPRECATED_KEYWORDS = ("rule", "decision", "names", "total_conflict")
 
 
@@ -178,11 +184,7 @@ def _source_names(sources: Any) -> list[tuple[str, Any]]:
     return pairs
 
 
-def _inputs(
-    sources: Mapping[str, FusionSource] | Sequence[FusionSource],
-    options: FusionOptions,
-    confusions: Mapping[str, ConfusionMatrix | None] | Sequence[ConfusionMatrix | None] | None,
-) -> list[_Input]:
+def _inputs(sources: Sources, options: FusionOptions, confusions: Confusions) -> list[_Input]:
     pairs = _source_names(sources)
     names = [n for n, _ in pairs]
     cms = _per_source(confusions, names, "confusion matrices") or [None] * len(pairs)
@@ -290,52 +292,69 @@ def _masses_attrs(
     }
 
 
-def _legacy(
-    sources: Any, options: FusionOptions | None, keywords: dict[str, Any]
+def legacy_options(
+    where: str,
+    sources: Any,
+    options: FusionOptions | None,
+    keywords: Mapping[str, Any],
+    *,
+    allowed: Sequence[str] | None = None,
+    message: str | None = None,
+    stacklevel: int = 3,
 ) -> tuple[Any, FusionOptions]:
-    """The old ``fuse(masses, rule=, decision=, names=, total_conflict=)`` keywords."""
-    unknown = sorted(set(keywords) - set(_DEPRECATED_KEYWORDS))
+    """Sources and options from the keywords of an old entry point (``names=`` and
+    :class:`FusionOptions` fields, or only those ``allowed``), with a
+    :class:`DeprecationWarning` (``message``, default: pass the options instead)."""
+    fields = {f.name for f in dataclasses.fields(FusionOptions)} | {"names"}
+    unknown = sorted(set(keywords) - set(allowed or fields))
     if unknown:
-        raise TypeError(f"fuse() got unexpected keyword arguments {unknown}")
-    if options is not None:
-        raise FusionError(
-            f"fuse() got options and the old keywords {sorted(keywords)}: put them in the options."
-        )
+        raise TypeError(f"{where}() got unexpected keyword arguments {unknown}")
     warnings.warn(
-        f"fuse(..., {', '.join(f'{k}=' for k in keywords)}) is deprecated: pass "
+        message
+        or f"{where}(..., {', '.join(f'{k}=' for k in keywords)}) is deprecated: pass "
         "options=FusionOptions(...) (and a {name: source} mapping for names).",
         DeprecationWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
-    names = keywords.pop("names", None)
+    if options is not None:
+        raise FusionError(
+            f"{where}() got options and the old keywords {sorted(keywords)}: put them in the "
+            "options."
+        )
+    kw = dict(keywords)
+    names = kw.pop("names", None)
     if names is not None:
         if len(names) != len(sources):
             raise FusionError(f"{len(names)} names for {len(sources)} sources: one per source.")
         sources = dict(zip(map(str, names), sources, strict=True))
-    return sources, FusionOptions(**keywords)
+    if isinstance(kw.get("reliability"), list):
+        kw["reliability"] = tuple(kw["reliability"])
+    return sources, FusionOptions(**kw)
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What :func:`fuse` takes besides the sources and options (see its parameters)."""
+
+    confusions: Confusions = None
+    labels: Maps = None
+    confidences: Maps = None
 
 
 def fuse_with_labels(
-    sources: Mapping[str, FusionSource] | Sequence[FusionSource],
-    *,
-    options: FusionOptions | None = None,
-    confusions: Mapping[str, ConfusionMatrix | None] | Sequence[ConfusionMatrix | None] | None = (
-        None
-    ),
-    labels: Mapping[str, xr.DataArray] | Sequence[xr.DataArray] | None = None,
-    confidences: Mapping[str, xr.DataArray] | Sequence[xr.DataArray] | None = None,
+    sources: Sources, options: FusionOptions | None, extras: Extras = Extras()
 ) -> tuple[xr.Dataset, dict[str, xr.DataArray]]:
     """:func:`fuse`, and each source's own class map by name: its labels, or its most probable
     class (empty when mass cubes come without ``labels``, or for ``output="masses"``)."""
     opts = options or FusionOptions()
-    inputs = _inputs(sources, opts, confusions)
+    inputs = _inputs(sources, opts, extras.confusions)
     names = [i.name for i in inputs]
     if len(inputs) < 2:
         raise FusionError(f"Fusion needs two or more sources, got {len(inputs)}.")
     rule = opts.combination_rule()
     legend = _legend(opts, inputs)
-    own = _per_source(labels, names, "label maps")
-    conf = _per_source(confidences, names, "confidence maps")
+    own = _per_source(extras.labels, names, "label maps")
+    conf = _per_source(extras.confidences, names, "confidence maps")
     labels_only = all(i.kind == "labels" for i in inputs)
     if opts.output == "masses":
         if own is not None or conf is not None:
@@ -375,14 +394,12 @@ def fuse_with_labels(
 
 
 def fuse(
-    sources: Mapping[str, FusionSource] | Sequence[FusionSource],
+    sources: Sources,
     *,
     options: FusionOptions | None = None,
-    confusions: Mapping[str, ConfusionMatrix | None] | Sequence[ConfusionMatrix | None] | None = (
-        None
-    ),
-    labels: Mapping[str, xr.DataArray] | Sequence[xr.DataArray] | None = None,
-    confidences: Mapping[str, xr.DataArray] | Sequence[xr.DataArray] | None = None,
+    confusions: Confusions = None,
+    labels: Maps = None,
+    confidences: Maps = None,
     **deprecated: Any,
 ) -> xr.Dataset:
     """Fuse two or more land-cover sources into the ``landcover-fused`` product (lazy).
@@ -464,7 +481,7 @@ def fuse(
     [[255]]
     """
     if deprecated:
-        sources, options = _legacy(sources, options, deprecated)
-    return fuse_with_labels(
-        sources, options=options, confusions=confusions, labels=labels, confidences=confidences
-    )[0]
+        sources, options = legacy_options(
+            "fuse", sources, options, deprecated, allowed=_DEPRECATED_KEYWORDS
+        )
+    return fuse_with_labels(sources, options, Extras(confusions, labels, confidences))[0]

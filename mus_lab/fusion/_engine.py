@@ -269,24 +269,22 @@ def belief(m: MassFunction, members: Any) -> np.ndarray:
 
 
 def plausibility(m: MassFunction, members: Any) -> np.ndarray:
-    """Pl(A): total mass of the focal sets that meet A.
+    """Pl(A): total mass of the focal sets that meet A (1 - Bel of the complement).
 
     Parameters
     ----------
-    m
-        Mass function.
-    members
-        The set A: a class code or name, or an iterable of them.
+    m, members
+        As :func:`belief`.
 
     Returns
     -------
     numpy.ndarray
-        Pl(A) per pixel.
+        Plausibility of the set at each pixel.
 
     Raises
     ------
     MassFunctionError
-        A member is not in the frame.
+        ``members`` names a class outside ``m.frame``.
 
     Example
     -------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +14,7 @@ import xarray as xr
 
 from mus_lab.classify import ConfusionMatrix
 from mus_lab.errors import FusionError
-from mus_lab.fusion._api import FusionSource, fuse_with_labels
+from mus_lab.fusion._api import Extras, FusionSource, fuse_with_labels, legacy_options
 from mus_lab.fusion._frame import UNDECIDED
 from mus_lab.fusion._fuse import check_grid
 from mus_lab.fusion._options import FusionOptions
@@ -159,8 +158,10 @@ def evaluate_fusion(
     {'optical': 0.75, 'radar': 0.75, 'fused': 0.5}
     """
     if deprecated:
-        sources, options = _legacy(sources, options, deprecated)
-    fused, own = fuse_with_labels(sources, options=options, confusions=confusions)
+        sources, options = legacy_options(
+            "evaluate_fusion", sources, options, deprecated, allowed=_OLD_KEYWORDS
+        )
+    fused, own = fuse_with_labels(sources, options, Extras(confusions=confusions))
     if not own:
         raise FusionError(
             "Mass cubes carry no class map of their own to score: evaluate label maps or "
@@ -222,26 +223,6 @@ def evaluate_fusion(
 
 
 _OLD_KEYWORDS = ("rule", "decision", "mob", "reliability", "compound_threshold", "names")
-
-
-def _legacy(
-    sources: Any, options: FusionOptions | None, keywords: dict[str, Any]
-) -> tuple[Any, FusionOptions]:
-    unknown = sorted(set(keywords) - set(_OLD_KEYWORDS))
-    if unknown:
-        raise TypeError(f"evaluate_fusion() got unexpected keyword arguments {unknown}")
-    if options is not None:
-        raise FusionError("evaluate_fusion() got options and old keywords: use the options.")
-    warnings.warn(
-        f"evaluate_fusion(..., {', '.join(f'{k}=' for k in keywords)}) is deprecated: pass "
-        "options=FusionOptions(...) (and a {name: source} mapping for names).",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    names = keywords.pop("names", None)
-    if names is not None:
-        sources = dict(zip(map(str, names), sources, strict=True))
-    return sources, FusionOptions(**keywords)
 
 
 def split_reference(

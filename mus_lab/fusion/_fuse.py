@@ -71,7 +71,29 @@ _DESCRIPTIONS = {
     "ignorance": "Mass left on the whole frame after combination",
     "confidence": CONFIDENCE_DEFINITION,
     "agreement": "; ".join(f"{k} {v}" for k, v in AGREEMENT_CODES.items()),
+    "source_confidence": "IOTA² fused confidence: the kept source's own confidence (the higher "
+    "when both agree), 0 when no source gave the fused class",
 }
+
+
+def describe_product(
+    ds: xr.Dataset, frame: Frame, names: Sequence[str], rule: str, decision: str, **extra: str
+) -> xr.Dataset:
+    """Variable descriptions, nodata codes and the product's attributes (rule, decision,
+    sources, frame, ``extra``, confidence definition), in place."""
+    for var, da in ds.data_vars.items():
+        da.attrs = {"description": _DESCRIPTIONS[str(var)]}
+    ds["fused_class"].attrs.update(nodata=NODATA, undecided=UNDECIDED, classes=str(frame.legend))
+    ds["agreement"].attrs.update(nodata=0)
+    ds.attrs = {
+        "rule": rule,
+        "decision": decision,
+        "sources": ", ".join(names),
+        "frame": str(frame.legend),
+        **extra,
+        "confidence": CONFIDENCE_DEFINITION,
+    }
+    return ds
 
 
 def check_grid(objs: Sequence[xr.DataArray], names: Sequence[str]) -> None:
@@ -209,20 +231,8 @@ def fuse_masses(
         token=(focal, frame, repr(rule), decision),
     )
     ds = xr.Dataset(dict(zip(_OUT_DTYPES, results, strict=True)))
-    for name, da in ds.data_vars.items():
-        da.attrs = {"description": _DESCRIPTIONS[str(name)]}
-    ds["fused_class"].attrs.update(nodata=NODATA, undecided=UNDECIDED, classes=str(frame.legend))
-    ds["agreement"].attrs.update(nodata=0)
-    ds.attrs = {
-        "rule": rule.name,
-        "decision": decision,
-        "sources": ", ".join(names),
-        "frame": str(frame.legend),
-        "confidence": CONFIDENCE_DEFINITION,
-    }
-    if isinstance(rule, Dempster):
-        ds.attrs["total_conflict"] = rule.total_conflict
-    return ds
+    extra = {"total_conflict": rule.total_conflict} if isinstance(rule, Dempster) else {}
+    return describe_product(ds, frame, names, rule.name, decision, **extra)
 
 
 def combine_masses(

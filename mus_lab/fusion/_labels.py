@@ -37,7 +37,7 @@ from mus_lab.errors import ConfusionMatrixError, FusionError, LegendMismatchErro
 from mus_lab.fusion import _kernels as K
 from mus_lab.fusion._engine import _scores, combine
 from mus_lab.fusion._frame import NODATA, UNDECIDED, Frame, MassFunction, sort_masks
-from mus_lab.fusion._fuse import _DESCRIPTIONS, CONFIDENCE_DEFINITION, check_grid
+from mus_lab.fusion._fuse import check_grid, describe_product
 from mus_lab.fusion._masses import MassOf, label_masses
 from mus_lab.fusion._options import LabelDecision
 from mus_lab.fusion._rules import (
@@ -360,29 +360,17 @@ def fuse_label_maps(
         join="exact",
     )
     ds = xr.Dataset(dict(zip(out_names, results, strict=True)))
-    for var in ds.data_vars.values():
-        var.attrs = {
-            "description": _DESCRIPTIONS.get(
-                str(var.name),
-                "IOTA² fused confidence: the kept source's own confidence (the higher when "
-                "both agree), 0 when no source gave the fused class",
-            )
-        }
-    ds["fused_class"].attrs.update(nodata=NODATA, undecided=UNDECIDED, classes=str(frame.legend))
-    ds["agreement"].attrs.update(nodata=0)
-    ds.attrs = {
-        "rule": rule.name,
-        "decision": decision,
-        "sources": ", ".join(src_names),
-        "frame": str(frame.legend),
-        "masses": f"labels, mass of belief = {mob}",
-        "reliability": str(
-            {
-                n: dict(zip(codes, np.round(v, 6).tolist(), strict=True))
-                for n, v in zip(src_names, values, strict=True)
-            }
-        ),
-        "confidence": CONFIDENCE_DEFINITION,
-        "total_conflict": total_conflict,
+    reliability = {
+        n: dict(zip(codes, np.round(v, 6).tolist(), strict=True))
+        for n, v in zip(src_names, values, strict=True)
     }
-    return ds
+    return describe_product(
+        ds,
+        frame,
+        src_names,
+        rule.name,
+        decision,
+        masses=f"labels, mass of belief = {mob}",
+        reliability=str(reliability),
+        total_conflict=total_conflict,
+    )

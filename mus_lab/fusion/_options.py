@@ -154,11 +154,12 @@ class FusionOptions:
         Returns
         -------
         CombinationRule
+            What :func:`~mus_lab.fusion.get_rule` gives for :attr:`rule`.
 
         Raises
         ------
         UnknownRuleError
-            The rule name is not registered.
+            A rule registered when these options were made is gone.
         """
         return get_rule(self.rule, total_conflict=self.total_conflict)
 

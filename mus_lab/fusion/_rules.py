@@ -191,13 +191,12 @@ class Conjunctive(_Builtin):
     Parameters
     ----------
     None
-        A rule object has no settings; pass it (or its name) as ``FusionOptions(rule=...)``.
+        Use ``Conjunctive()`` or ``"conjunctive"`` as ``FusionOptions(rule=...)``.
 
     Raises
     ------
     FusionError
-        From :meth:`focal_sets` / :meth:`combine`: no source, or more sources than the rule
-        combines.
+        Nothing to combine (no source).
 
     Example
     -------
@@ -306,13 +305,12 @@ class Yager(_Reassigning):
     Parameters
     ----------
     None
-        A rule object has no settings; pass it (or its name) as ``FusionOptions(rule=...)``.
+        ``Yager()`` and the name ``"yager"`` are the same rule.
 
     Raises
     ------
     FusionError
-        From :meth:`focal_sets` / :meth:`combine`: no source, or more sources than the rule
-        combines.
+        Called with no mass function.
 
     Example
     -------
@@ -341,13 +339,12 @@ class Disjunctive(_Builtin):
     Parameters
     ----------
     None
-        A rule object has no settings; pass it (or its name) as ``FusionOptions(rule=...)``.
+        No settings (``FusionOptions(rule="disjunctive")``).
 
     Raises
     ------
     FusionError
-        From :meth:`focal_sets` / :meth:`combine`: no source, or more sources than the rule
-        combines.
+        An empty list of sources.
 
     Example
     -------
@@ -376,15 +373,14 @@ class PCR6(_Builtin):
     Parameters
     ----------
     None
-        A rule object has no settings; pass it (or its name) as ``FusionOptions(rule=...)``.
+        Registered as ``"pcr6"``; takes any number of sources.
 
     Raises
     ------
     FusionError
-        From :meth:`focal_sets` / :meth:`combine`: no source, or more sources than the rule
-        combines.
+        No source, or more focal-set tuples per pixel than :data:`MAX_TUPLES`.
     MassFunctionError
-        A source with mass on the empty set.
+        A source puts mass on the empty set.
 
     Example
     -------
@@ -442,13 +438,12 @@ class PCR5(PCR6):
     Parameters
     ----------
     None
-        A rule object has no settings; pass it (or its name) as ``FusionOptions(rule=...)``.
+        Registered as ``"pcr5"``.
 
     Raises
     ------
     FusionError
-        From :meth:`focal_sets` / :meth:`combine`: no source, or more sources than the rule
-        combines.
+        More than two sources: use PCR6.
 
     Example
     -------
