@@ -18,11 +18,11 @@ from mus_lab.ard._masks import (
     valid_from_maja,
     valid_from_scl,
 )
+from mus_lab.ard._publish import sar_validity, write
 from mus_lab.ard._s2 import S2_BANDS, prepare_s2, reflectance
 from mus_lab.ard._s2_metadata import S2L2AMetadata, read_l2a_metadata
 from mus_lab.ard._sar_prepare import prepare_rcm, prepare_s1
 from mus_lab.ard._timeseries import s2_time_series
-from mus_lab.ard._write import write
 from mus_lab.ard.sar import (
     AzimuthNoiseBlock,
     DataMask,
@@ -100,6 +100,7 @@ __all__ = [
     "reflectance",
     "regular_dates",
     "s2_time_series",
+    "sar_validity",
     "scl_quality",
     "speckle_filter",
     "spectral_indices",
