@@ -40,11 +40,13 @@ from dask.base import tokenize
 
 from mus_lab.ard._sar_common import (
     apply_blockwise,
+    clip_floor,
     floats,
     open_tiff_lazy,
     parse_xml,
     text,
 )
+from mus_lab.ard._sar_product import Clip, _ProductMethods
 from mus_lab.errors import MetadataError, ProductFileError
 
 __all__ = [
@@ -451,6 +453,15 @@ def read_annotation(source: str | Path | bytes) -> S1ImageInfo:
 
 
 # --- LUTs on a pixel grid -----------------------------------------------------------------------
+def _rows_cols(
+    block: np.ndarray, r0: int, c0: int, offset: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image lines and pixels of ``block`` at ``(r0, c0)`` in a grid starting at ``offset``."""
+    rows = np.arange(offset[0] + r0, offset[0] + r0 + block.shape[0])
+    cols = np.arange(offset[1] + c0, offset[1] + c0 + block.shape[1])
+    return rows, cols
+
+
 def lut_on_grid(
     lut: VectorLut | S1Noise,
     shape: tuple[int, int],
@@ -478,9 +489,7 @@ def lut_on_grid(
     """
 
     def _block(block: np.ndarray, r0: int, c0: int) -> np.ndarray:
-        rows = np.arange(offset[0] + r0, offset[0] + r0 + block.shape[0])
-        cols = np.arange(offset[1] + c0, offset[1] + c0 + block.shape[1])
-        return lut.evaluate(rows, cols)
+        return lut.evaluate(*_rows_cols(block, r0, c0, offset))
 
     if chunks is None:
         return _block(np.empty(shape, dtype=np.uint8), 0, 0)
@@ -495,7 +504,7 @@ def calibrate(
     *,
     to: CalibrationTarget = "sigma0",
     remove_noise: bool = True,
-    clip: float | Literal["nan"] = "nan",
+    clip: Clip = "nan",
     offset: tuple[int, int] = (0, 0),
 ) -> Any:
     """Calibrate Sentinel-1 GRD digital numbers to linear backscatter.
@@ -538,18 +547,11 @@ def calibrate(
     >>> s0 = calibrate(np.full((4, 4), 100, np.uint16), cal)  # doctest: +SKIP
     """
     lut = calibration.lut(to)
-    floor: float | None
-    if clip == "nan":
-        floor = None
-    elif isinstance(clip, int | float) and clip > 0:
-        floor = float(clip)
-    else:
-        raise MetadataError(f"clip={clip!r} is not understood: pass 'nan' or a positive float.")
+    floor = clip_floor(clip)
     use_noise = noise if (remove_noise and noise is not None) else None
 
     def _block(block: np.ndarray, r0: int, c0: int) -> np.ndarray:
-        rows = np.arange(offset[0] + r0, offset[0] + r0 + block.shape[0])
-        cols = np.arange(offset[1] + c0, offset[1] + c0 + block.shape[1])
+        rows, cols = _rows_cols(block, r0, c0, offset)
         d = block.astype(np.float64)
         power = d * d
         if use_noise is not None:
@@ -628,8 +630,10 @@ class SafeFiles:
 
 
 @dataclass(frozen=True)
-class SafeProduct:
+class SafeProduct(_ProductMethods):
     """A Sentinel-1 SAFE product, folder or zip, as found by :func:`open_safe`.
+
+    A :class:`~mus_lab.ard.SarProduct`: :meth:`calibrated` gives lazy linear backscatter.
 
     Attributes
     ----------
@@ -659,12 +663,7 @@ class SafeProduct:
         return tuple(sorted(self.files))
 
     def _files(self, polarisation: str) -> SafeFiles:
-        pol = polarisation.upper()
-        if pol not in self.files:
-            raise MetadataError(
-                f"{self.name} has no {pol} polarisation: choose one of {self.polarisations}."
-            )
-        return self.files[pol]
+        return self.files[self._check_pol(polarisation)]
 
     def read_bytes(self, relative: str) -> bytes:
         """The bytes of a file given relative to the SAFE folder."""
@@ -691,8 +690,8 @@ class SafeProduct:
         """Parse the product annotation of ``polarisation``."""
         return read_annotation(self.read_bytes(self._files(polarisation).annotation))
 
-    def open_measurement(self, polarisation: str, *, chunks: int = 2048) -> xr.DataArray:
-        """The measurement TIFF of ``polarisation`` as a lazy ``(line, pixel)`` DN array.
+    def imagery_href(self, polarisation: str) -> str:
+        """The GDAL path of the measurement TIFF of ``polarisation``.
 
         Raises
         ------
@@ -705,28 +704,32 @@ class SafeProduct:
                 f"{self.name} has no measurement TIFF for {polarisation.upper()}: it is a "
                 "metadata-only product; download the full SAFE to calibrate pixels."
             )
-        return open_tiff_lazy(self.gdal_path(rel), chunks=chunks, name=polarisation.upper())
+        return self.gdal_path(rel)
 
-    def calibrated(
-        self,
-        polarisation: str,
-        *,
-        to: CalibrationTarget = "sigma0",
-        remove_noise: bool = True,
-        clip: float | Literal["nan"] = "nan",
-        chunks: int = 2048,
-    ) -> xr.DataArray:
-        """Lazy calibrated backscatter of ``polarisation`` (see :func:`calibrate`)."""
-        dn = self.open_measurement(polarisation, chunks=chunks)
-        out = calibrate(
+    def open_dn(self, polarisation: str, *, chunks: int | None = None) -> xr.DataArray:
+        """The measurement TIFF of ``polarisation`` as a lazy ``(line, pixel)`` DN array.
+
+        Raises
+        ------
+        ProductFileError
+            The product has no measurement for this polarisation.
+        """
+        href = self.imagery_href(polarisation)
+        return open_tiff_lazy(href, chunks=chunks, name=polarisation.upper())
+
+    def calibrate_dn(
+        self, dn: Any, polarisation: str, *, to: str, remove_noise: bool, clip: Clip
+    ) -> Any:
+        """``dn`` of ``polarisation`` calibrated with this product's LUTs (:func:`calibrate`)."""
+        noise = self.read_noise(polarisation) if remove_noise else None
+        return calibrate(
             dn,
             self.read_calibration(polarisation),
-            self.read_noise(polarisation) if remove_noise else None,
-            to=to,
+            noise,
+            to=to,  # type: ignore[arg-type]  # checked by S1Calibration.lut
             remove_noise=remove_noise,
             clip=clip,
         )
-        return out.assign_attrs(polarisation=polarisation.upper())  # type: ignore[no-any-return]
 
 
 def open_safe(path: str | Path) -> SafeProduct:

@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
+from mus_lab._settings import resolve_chunks
 from mus_lab.errors import MetadataError, ProductFileError
 
 __all__ = [
@@ -147,6 +148,15 @@ def apply_blockwise(
     return func(arr, 0, 0)
 
 
+def clip_floor(clip: float | str) -> float | None:
+    """The floor a ``clip`` option asks for: None for ``"nan"``, else a positive float."""
+    if clip == "nan":
+        return None
+    if isinstance(clip, int | float) and not isinstance(clip, bool) and clip > 0:
+        return float(clip)
+    raise MetadataError(f"clip={clip!r} is not understood: pass 'nan' or a positive float.")
+
+
 # --- XML ---------------------------------------------------------------------------------
 def strip_namespaces(root: ET.Element) -> ET.Element:
     """Remove ``{namespace}`` prefixes from every tag in place and return ``root``."""
@@ -195,7 +205,7 @@ def open_tiff_lazy(
     path: str | Path,
     *,
     band: int = 1,
-    chunks: int | tuple[int, int] = 2048,
+    chunks: int | tuple[int, int] | None = None,
     name: str = "tiff",
 ) -> xr.DataArray:
     """Open one band of a TIFF as a lazy ``(line, pixel)`` DataArray read window by window.
@@ -207,7 +217,8 @@ def open_tiff_lazy(
     band : int, optional
         1-based band index.
     chunks : int or (int, int), optional
-        Block size in pixels.
+        Block size in pixels (default: the ``chunk_size`` setting,
+        :func:`mus_lab.set_options`).
     name : str, optional
         Name of the DataArray.
 
@@ -237,7 +248,11 @@ def open_tiff_lazy(
         raise ProductFileError(
             f"Cannot open imagery {path}: check the file exists and is a GeoTIFF ({exc})."
         ) from exc
-    ch, cw = (chunks, chunks) if isinstance(chunks, int) else chunks
+    ch, cw = (
+        (resolve_chunks(chunks),) * 2
+        if chunks is None or isinstance(chunks, int)
+        else tuple(resolve_chunks(c) for c in chunks)
+    )
     row_chunks = tuple(min(ch, height - r) for r in range(0, height, ch))
     col_chunks = tuple(min(cw, width - c) for c in range(0, width, cw))
 
@@ -254,7 +269,7 @@ def open_tiff_lazy(
         _read,
         chunks=(row_chunks, col_chunks),
         dtype=dtype,
-        name=f"{name}-{tokenize(path, band, chunks)}",
+        name=f"{name}-{tokenize(path, band, (ch, cw))}",
         meta=np.empty((0, 0), dtype=dtype),
     )
     return xr.DataArray(

@@ -343,6 +343,19 @@ def lee_sigma_range(enl: float, sigma: float) -> tuple[float, float, float, floa
 
 
 # --- public entry --------------------------------------------------------------------------------------
+def check_speckle(method: str, window: int) -> None:
+    """Raise :class:`SpeckleFilterError` unless ``method`` and ``window`` make a filter."""
+    if method not in ("lee", "refined_lee", "lee_sigma"):
+        raise SpeckleFilterError(
+            f"Unknown speckle filter {method!r}: choose 'lee', 'refined_lee' or 'lee_sigma'."
+        )
+    min_window = 5 if method == "refined_lee" else 3
+    if not isinstance(window, int) or window % 2 == 0 or window < min_window:
+        raise SpeckleFilterError(
+            f"window={window}: pass an odd size >= {min_window} for {method} (e.g. 7)."
+        )
+
+
 def _filter_2d(
     block: np.ndarray, method: str, r: int, args: tuple[float, ...], parallel: bool
 ) -> np.ndarray:
@@ -412,15 +425,7 @@ def speckle_filter(
     >>> bool(out.std() < img.std())
     True
     """
-    if method not in ("lee", "refined_lee", "lee_sigma"):
-        raise SpeckleFilterError(
-            f"Unknown speckle filter {method!r}: choose 'lee', 'refined_lee' or 'lee_sigma'."
-        )
-    min_window = 5 if method == "refined_lee" else 3
-    if window % 2 == 0 or window < min_window:
-        raise SpeckleFilterError(
-            f"window={window}: pass an odd size >= {min_window} for {method} (e.g. 7)."
-        )
+    check_speckle(method, window)
     if enl <= 0:
         raise SpeckleFilterError(f"enl={enl}: pass a positive equivalent number of looks.")
     r = window // 2

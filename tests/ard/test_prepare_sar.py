@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 
-import dask
 import numpy as np
 import pystac
 import pytest
@@ -14,11 +13,7 @@ from scipy import ndimage
 from mus_lab import catalog, cube
 from mus_lab.ard import prepare_rcm, prepare_s1, prepare_s2
 from mus_lab.errors import ARDError
-
-
-class _RaiseIfComputed:
-    def __call__(self, dsk, keys, **kwargs):  # type: ignore[no-untyped-def]
-        raise RuntimeError("computed while it should stay lazy")
+from mus_lab.testing import raise_if_dask_computes
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +26,7 @@ def found(scenario):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def cubes(found):  # type: ignore[no-untyped-def]
-    with dask.config.set(scheduler=_RaiseIfComputed()):
+    with raise_if_dask_computes():
         s2 = prepare_s2(found["s2"], bands=("red", "nir"))
         gbox = cube.geobox_of(s2)
         s1 = prepare_s1(found["s1"], geobox=gbox, db=True)
@@ -53,7 +48,7 @@ def test_lazy_and_on_one_grid(cubes) -> None:  # type: ignore[no-untyped-def]
 
 def test_speckle_options_stay_lazy(found, cubes) -> None:  # type: ignore[no-untyped-def]
     gbox = cube.geobox_of(cubes["s2"])
-    with dask.config.set(scheduler=_RaiseIfComputed()):
+    with raise_if_dask_computes():
         s1 = prepare_s1(found["s1"], geobox=gbox, speckle="lee", window=5)
         rcm = prepare_rcm(
             found["rcm"][:1], geobox=gbox, speckle="refined_lee", calibration="gamma0"
