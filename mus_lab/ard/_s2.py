@@ -85,7 +85,38 @@ def reflectance(
     metadata: Sequence[S2L2AMetadata] | S2L2AMetadata | None = None,
     nodata: int = 0,
 ) -> xr.Dataset:
-    """DN to surface reflectance (float32, NaN where DN is nodata or saturated), lazily."""
+    """DN to surface reflectance (float32, NaN where DN is nodata or saturated), lazily.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A Sentinel-2 L2A DN cube (:func:`mus_lab.cube.load`), with ``<band>_scale`` /
+        ``<band>_offset`` coordinates unless ``metadata`` is given.
+    bands : iterable of str, optional
+        Bands to convert (canonical names), default :data:`S2_BANDS`.
+    metadata : S2L2AMetadata or sequence of them, optional
+        Product metadata (one, or one per date) giving the scale and offset instead.
+    nodata : int, optional
+        The DN of missing pixels.
+
+    Returns
+    -------
+    xarray.Dataset
+        float32 reflectance per band, NaN at ``nodata`` and saturated DN.
+
+    Raises
+    ------
+    ARDError
+        A band is missing, or its scale/offset is unknown for some date.
+
+    Examples
+    --------
+    >>> from mus_lab.ard import S2L2AMetadata, reflectance
+    >>> meta = S2L2AMetadata("S2B_...", "Sentinel-2B", "2022-06-01", "04.00", 1e4, {"B04": -1e3})
+    >>> dn = xr.Dataset({"red": (("time", "x"), np.array([[0, 2000]], "uint16"))})
+    >>> reflectance(dn, ["red"], metadata=meta).red.values.round(4)
+    array([[nan, 0.1]], dtype=float32)
+    """
     out = {}
     for band in bands:
         if band not in ds:
@@ -128,6 +159,11 @@ class S2Options:
     ------
     ARDError
         No band, or an unknown mask format.
+
+    Returns
+    -------
+    S2Options
+        The frozen options (``dataclasses.replace`` makes variants).
 
     Examples
     --------
