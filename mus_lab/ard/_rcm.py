@@ -86,7 +86,7 @@ def _check_target(to: str) -> RcmTarget:
 class RcmLut:
     """One RCM calibration LUT (``lut{Beta,Sigma,Gamma}_<POL>.xml``).
 
-    Attributes
+    Parameters
     ----------
     pixel_first : int
         ``pixelFirstLutValue``: range sample of the first gain.
@@ -98,6 +98,11 @@ class RcmLut:
         ``offset`` added to ``DN**2``.
     gains : numpy.ndarray
         ``gains``, float64.
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what the product files say).
     """
 
     pixel_first: int
@@ -115,10 +120,15 @@ class RcmLut:
 class RcmNoiseLevels:
     """``noiseLevels_<POL>.xml``: reference noise levels by calibration type, in dB.
 
-    Attributes
+    Parameters
     ----------
     levels : dict
         ``{"beta0" | "sigma0" | "gamma0": (pixel_first, step, values_db)}``.
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what the product files say).
     """
 
     levels: dict[str, tuple[int, int, np.ndarray]]
@@ -141,7 +151,22 @@ class RcmNoiseLevels:
 
 @dataclass(frozen=True)
 class RcmGcp:
-    """A ground control point (``imageTiePoint``) of product.xml."""
+    """A ground control point (``imageTiePoint``) of product.xml.
+
+    Parameters
+    ----------
+    pixel, line : float
+        Image coordinates.
+    lon, lat : float
+        Degrees (WGS 84).
+    height : float
+        Metres above the ellipsoid.
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what the product files say).
+    """
 
     pixel: float
     line: float
@@ -161,6 +186,7 @@ def read_rcm_lut(path: str | Path) -> RcmLut:
     Returns
     -------
     RcmLut
+        The gains, their first column and step, and the offset.
 
     Raises
     ------
@@ -168,6 +194,16 @@ def read_rcm_lut(path: str | Path) -> RcmLut:
         The file is missing.
     MetadataError
         The counts disagree or an element is missing.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from mus_lab import catalog
+    >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
+    >>> folder = Path(item.assets["product"].get_absolute_href()).parents[1]
+    >>> lut = read_rcm_lut(folder / "metadata/calibration/lutSigma_VV.xml")
+    >>> abs(lut.step), lut.number_of_values == lut.gains.size
+    (8, True)
     """
     what = "an RCM calibration LUT"
     root = parse_xml(path, what=what)
@@ -197,6 +233,24 @@ def read_rcm_noise(path: str | Path) -> RcmNoiseLevels:
     Returns
     -------
     RcmNoiseLevels
+        Noise levels (dB) by calibration type.
+
+    Raises
+    ------
+    ProductFileError
+        The file is missing.
+    MetadataError
+        No ``referenceNoiseLevel`` element, or counts that disagree.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from mus_lab import catalog
+    >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
+    >>> folder = Path(item.assets["product"].get_absolute_href()).parents[1]
+    >>> noise = read_rcm_noise(folder / "metadata/calibration/noiseLevels_VV.xml")
+    >>> sorted(noise.levels)
+    ['beta0', 'gamma0', 'sigma0']
     """
     what = "an RCM noise levels file"
     root = parse_xml(path, what=what)
@@ -231,7 +285,7 @@ def _maybe_float(s: str | None) -> float | None:
 class RcmProduct(_ProductMethods):
     """An RCM product folder as read by :func:`open_rcm`.
 
-    Attributes
+    Parameters
     ----------
     folder : pathlib.Path
         The product folder (the one holding ``metadata/`` and ``imagery/``).
@@ -268,6 +322,20 @@ class RcmProduct(_ProductMethods):
         ``incidenceAngles.xml``.
     gcps : tuple of RcmGcp
         Geolocation grid tie points.
+
+    Raises
+    ------
+    None
+        Nothing when made; its methods raise :class:`~mus_lab.errors.MetadataError` for an
+        absent polarisation and :class:`~mus_lab.errors.ProductFileError` for a missing file.
+
+    Examples
+    --------
+    >>> from mus_lab import catalog
+    >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
+    >>> prod = open_rcm(item.assets["product"].get_absolute_href())
+    >>> prod.product_type, prod.polarizations, prod.read_lut("VV").step
+    ('GCD', ('VV', 'VH'), 8)
     """
 
     folder: Path
@@ -431,11 +499,15 @@ def open_rcm(path: str | Path) -> RcmProduct:
     MetadataError
         product.xml lacks required elements.
 
-    Example
-    -------
-    >>> prod = open_rcm("/data/RCM1_..._GRD")  # doctest: +SKIP
-    >>> prod.polarizations  # doctest: +SKIP
-    ('VH', 'VV')
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from mus_lab import catalog
+    >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
+    >>> folder = Path(item.assets["product"].get_absolute_href()).parents[1]
+    >>> prod = open_rcm(folder)
+    >>> prod.polarizations, prod.orbit_direction in ("Ascending", "Descending")
+    (('VV', 'VH'), True)
     """
     p = Path(path)
     if p.is_dir():
@@ -557,6 +629,19 @@ def calibrate_rcm(
     -------
     Same type as ``dn``
         float32, lazy when ``dn`` is.
+
+    Raises
+    ------
+    MetadataError
+        Unknown ``to``, a bad ``clip``, or noise levels without ``to``.
+
+    Examples
+    --------
+    >>> lut = RcmLut(pixel_first=0, step=1, number_of_values=2, offset=0.0,
+    ...              gains=np.array([1e4, 2e4]))
+    >>> calibrate_rcm(np.array([[100, 100], [0, 200]], np.uint16), lut)
+    array([[1. , 0.5],
+           [nan, 2. ]], dtype=float32)
     """
     _check_target(to)
     floor = clip_floor(clip)

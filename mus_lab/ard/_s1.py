@@ -77,7 +77,23 @@ _LUT_TAGS: dict[str, str] = {
 
 
 class DataMask(IntEnum):
-    """Per-pixel data mask codes (CEOS-ARD NRB "data mask", layover/shadow not yet)."""
+    """Per-pixel data mask codes (CEOS-ARD NRB "data mask", layover/shadow not yet).
+
+    Parameters
+    ----------
+    value : int
+        0, 1 or 2.
+
+    Raises
+    ------
+    ValueError
+        Not a mask code.
+
+    Examples
+    --------
+    >>> DataMask(2).name, int(DataMask.VALID)
+    ('INVALID', 1)
+    """
 
     NO_DATA = 0
     """No measurement (``DN == 0``, NaN, or outside the swath)."""
@@ -92,7 +108,7 @@ class DataMask(IntEnum):
 class VectorLut:
     """A look-up table given as vectors at some image lines, each with its own pixels.
 
-    Attributes
+    Parameters
     ----------
     lines : numpy.ndarray
         Increasing line index of each vector, shape ``(n,)``.
@@ -100,6 +116,20 @@ class VectorLut:
         Increasing pixel indices of each vector.
     values : tuple of numpy.ndarray
         LUT values at ``(lines[i], pixels[i])``, float64.
+
+    Raises
+    ------
+    MetadataError
+        No vector, lengths that differ, or lines that do not increase.
+
+    Examples
+    --------
+    >>> lut = VectorLut(np.array([0, 10]), (np.array([0.0, 4]),) * 2,
+    ...                 (np.array([1.0, 2]), np.array([3.0, 4])))
+    >>> lut.evaluate(np.array([0, 5, 10]), np.array([0, 4]))
+    array([[1., 2.],
+           [2., 3.],
+           [3., 4.]])
     """
 
     lines: np.ndarray
@@ -161,7 +191,7 @@ class VectorLut:
 class AzimuthNoiseBlock:
     """One block of the IPF >= 2.9 azimuth noise LUT (a factor along lines).
 
-    Attributes
+    Parameters
     ----------
     swath : str
         Sub-swath name (``"IW1"``).
@@ -171,6 +201,11 @@ class AzimuthNoiseBlock:
         Lines where the factor is given.
     values : numpy.ndarray
         The factor at ``lines``.
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what the product files say).
     """
 
     swath: str
@@ -186,7 +221,7 @@ class AzimuthNoiseBlock:
 class S1Calibration:
     """Contents of a ``calibration-*.xml`` file.
 
-    Attributes
+    Parameters
     ----------
     mission, polarisation, swath, product_type : str
         From ``adsHeader``.
@@ -198,6 +233,11 @@ class S1Calibration:
         The calibration LUTs (amplitude gains ``A``).
     azimuth_times : numpy.ndarray
         ``azimuthTime`` of each vector.
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what the product files say).
     """
 
     mission: str
@@ -230,7 +270,7 @@ class S1Calibration:
 class S1Noise:
     """Contents of a ``noise-*.xml`` file (either format).
 
-    Attributes
+    Parameters
     ----------
     polarisation : str
         From ``adsHeader``.
@@ -240,6 +280,11 @@ class S1Noise:
         Range noise vectors (``noiseLut`` or ``noiseRangeLut``), DN power.
     azimuth : tuple of AzimuthNoiseBlock
         Azimuth blocks (empty for the old format).
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what the product files say).
     """
 
     polarisation: str
@@ -273,7 +318,7 @@ class S1Noise:
 class S1ImageInfo:
     """A few items of the product annotation ``annotation/s1?-*.xml``.
 
-    Attributes
+    Parameters
     ----------
     number_of_lines, number_of_samples : int
         Raster size of the measurement.
@@ -283,6 +328,11 @@ class S1ImageInfo:
         Degrees.
     pass_direction : str
         ``"ASCENDING"`` or ``"DESCENDING"`` (empty when absent).
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what the product files say).
     """
 
     number_of_lines: int
@@ -329,11 +379,17 @@ def read_calibration(source: str | Path | bytes) -> S1Calibration:
     MetadataError
         It is not a calibration annotation or is malformed.
 
-    Example
-    -------
-    >>> cal = read_calibration("calibration-s1b-iw-grd-vv-...xml")  # doctest: +SKIP
-    >>> cal.sigma0.values[0][0]  # doctest: +SKIP
-    663.8558
+    Examples
+    --------
+    >>> xml = (
+    ...     b"<calibration><calibrationVectorList><calibrationVector><line>0</line>"
+    ...     b"<pixel>0 100</pixel><sigmaNought>500 600</sigmaNought><betaNought>500 600"
+    ...     b"</betaNought><gamma>500 600</gamma><dn>500 600</dn></calibrationVector>"
+    ...     b"</calibrationVectorList></calibration>"
+    ... )
+    >>> cal = read_calibration(xml)
+    >>> cal.sigma0.evaluate(np.array([0]), np.array([0, 50]))
+    array([[500., 550.]])
     """
     what = "a Sentinel-1 calibration annotation"
     root = parse_xml(source, what=what)
@@ -383,6 +439,15 @@ def read_noise(source: str | Path | bytes) -> S1Noise:
         The file does not exist.
     MetadataError
         Neither ``noiseVectorList`` nor ``noiseRangeVectorList`` is present.
+
+    Examples
+    --------
+    >>> noise = read_noise(
+    ...     b"<noise><noiseVectorList><noiseVector><line>0</line><pixel>0 9</pixel>"
+    ...     b"<noiseLut>40 60</noiseLut></noiseVector></noiseVectorList></noise>"
+    ... )
+    >>> noise.format, noise.evaluate(np.array([0]), np.array([0, 9]))
+    ('noiseVectorList', array([[40., 60.]]))
     """
     what = "a Sentinel-1 noise annotation"
     root = parse_xml(source, what=what)
@@ -432,6 +497,23 @@ def read_annotation(source: str | Path | bytes) -> S1ImageInfo:
     Returns
     -------
     S1ImageInfo
+        Raster size, pixel spacings, mid-swath incidence and pass direction.
+
+    Raises
+    ------
+    ProductFileError
+        The file does not exist.
+    MetadataError
+        It is not valid XML or lacks the raster size.
+
+    Examples
+    --------
+    >>> info = read_annotation(
+    ...     b"<product><imageAnnotation><imageInformation><numberOfLines>10</numberOfLines>"
+    ...     b"<numberOfSamples>20</numberOfSamples></imageInformation></imageAnnotation></product>"
+    ... )
+    >>> info.number_of_lines, info.number_of_samples
+    (10, 20)
     """
     what = "a Sentinel-1 product annotation"
     root = parse_xml(source, what=what)
@@ -486,6 +568,18 @@ def lut_on_grid(
     -------
     numpy.ndarray or dask.array.Array
         float64 LUT values; the dask version computes each block from its own offsets.
+
+    Raises
+    ------
+    MetadataError
+        ``chunks`` given with a grid that is not 2-D.
+
+    Examples
+    --------
+    >>> lut = VectorLut(np.array([0]), (np.array([0.0, 9]),), (np.array([1.0, 10]),))
+    >>> lut_on_grid(lut, (2, 4), chunks=2).compute()
+    array([[1., 2., 3., 4.],
+           [1., 2., 3., 4.]])
     """
 
     def _block(block: np.ndarray, r0: int, c0: int) -> np.ndarray:
@@ -540,11 +634,17 @@ def calibrate(
     MetadataError
         Unknown ``to`` or a bad ``clip``.
 
-    Example
-    -------
-    >>> import numpy as np
-    >>> cal = read_calibration("calibration-....xml")  # doctest: +SKIP
-    >>> s0 = calibrate(np.full((4, 4), 100, np.uint16), cal)  # doctest: +SKIP
+    Examples
+    --------
+    >>> xml = (
+    ...     b"<calibration><calibrationVectorList><calibrationVector><line>0</line>"
+    ...     b"<pixel>0 100</pixel><sigmaNought>500 600</sigmaNought><betaNought>500 600"
+    ...     b"</betaNought><gamma>500 600</gamma><dn>500 600</dn></calibrationVector>"
+    ...     b"</calibrationVectorList></calibration>"
+    ... )
+    >>> s0 = calibrate(np.array([[1000, 0]], np.uint16), read_calibration(xml))
+    >>> s0  # (1000**2 - 0) / 500**2, and DN 0 is no data
+    array([[ 4., nan]], dtype=float32)
     """
     lut = calibration.lut(to)
     floor = clip_floor(clip)
@@ -592,6 +692,16 @@ def data_mask(dn: Any, calibrated: Any = None) -> Any:
     -------
     Same type as ``dn``
         uint8 codes (0 no data, 1 valid, 2 invalid); lazy stays lazy.
+
+    Raises
+    ------
+    None
+        Nothing on purpose.
+
+    Examples
+    --------
+    >>> data_mask(np.array([0, 5, 5]), np.array([np.nan, 0.1, -0.1]))
+    array([0, 1, 2], dtype=uint8)
     """
     if isinstance(dn, xr.DataArray):
         has = (dn != 0) & dn.notnull()
@@ -617,8 +727,19 @@ _NAME = re.compile(
 class SafeFiles:
     """The files of one polarisation (and swath) in a SAFE product.
 
-    Paths are relative to the SAFE folder (inside the zip for a zipped SAFE);
-    ``measurement`` is None when the product ships no image (metadata-only zips).
+    Parameters
+    ----------
+    polarisation, swath : str
+        ``"VV"``, ``"IW"``...
+    annotation, calibration, noise : str
+        The XML files, relative to the SAFE folder (inside the zip for a zipped SAFE).
+    measurement : str or None
+        The image; None when the product ships none (metadata-only zips).
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what :func:`open_safe` found).
     """
 
     polarisation: str
@@ -635,7 +756,7 @@ class SafeProduct(_ProductMethods):
 
     A :class:`~mus_lab.ard.SarProduct`: :meth:`calibrated` gives lazy linear backscatter.
 
-    Attributes
+    Parameters
     ----------
     path : pathlib.Path
         The ``.SAFE`` folder or the ``.zip``.
@@ -645,6 +766,12 @@ class SafeProduct(_ProductMethods):
         The SAFE folder inside the zip (``""`` for a folder).
     files : dict
         :class:`SafeFiles` by polarisation (``"VV"``, ``"VH"``).
+
+    Raises
+    ------
+    None
+        Nothing when made; its methods raise :class:`~mus_lab.errors.MetadataError` for an
+        absent polarisation and :class:`~mus_lab.errors.ProductFileError` for a missing file.
     """
 
     path: Path
@@ -751,11 +878,20 @@ def open_safe(path: str | Path) -> SafeProduct:
     MetadataError
         A polarisation lacks its calibration or noise XML.
 
-    Example
-    -------
-    >>> safe = open_safe("S1B_IW_GRDH_1SDV_..._5371.SAFE")  # doctest: +SKIP
-    >>> safe.polarisations  # doctest: +SKIP
-    ('VV',)
+    Examples
+    --------
+    A SAFE whose three annotation files of VV are there (empty here), without image:
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "S1A_IW_GRDH_1SDV_TEST.SAFE"
+    >>> for rel in ("annotation/", "annotation/calibration/calibration-",
+    ...             "annotation/calibration/noise-"):
+    ...     path = folder / f"{rel}s1a-iw-grd-vv-001.xml"
+    ...     path.parent.mkdir(parents=True, exist_ok=True)
+    ...     _ = path.write_text("<empty/>")
+    >>> safe = open_safe(folder)
+    >>> safe.polarisations, safe.files["VV"].measurement
+    (('VV',), None)
     """
     p = Path(path)
     if not p.exists():

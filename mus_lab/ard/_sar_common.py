@@ -51,8 +51,13 @@ def to_db(x: ArrayT) -> ArrayT:
     Same type as ``x``
         Values in dB, floating point. Lazy inputs stay lazy.
 
-    Example
-    -------
+    Raises
+    ------
+    None
+        Nothing on purpose: ``x <= 0`` gives NaN.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> to_db(np.array([1.0, 0.1, 0.0]))
     array([  0., -10.,  nan])
@@ -81,8 +86,13 @@ def from_db(x: ArrayT) -> ArrayT:
     Same type as ``x``
         Linear power. Lazy inputs stay lazy.
 
-    Example
-    -------
+    Raises
+    ------
+    None
+        Nothing on purpose.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> from_db(np.array([0.0, -10.0, np.nan]))
     array([1. , 0.1, nan])
@@ -231,6 +241,14 @@ def open_tiff_lazy(
     ------
     ProductFileError
         The file does not exist or GDAL cannot open it.
+
+    Examples
+    --------
+    >>> from mus_lab import catalog
+    >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
+    >>> dn = open_tiff_lazy(item.assets["vv"].get_absolute_href(), chunks=32)
+    >>> dn.dims, dn.dtype, dn.data.chunksize
+    (('line', 'pixel'), dtype('uint16'), (32, 32))
     """
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError

@@ -33,6 +33,19 @@ class SarProduct(Protocol):
     ``calibrate_dn``; ``calibrated`` and ``native_geobox`` follow from them (inherit
     ``mus_lab.ard._sar_product._ProductMethods`` to get them written once).
 
+    Parameters
+    ----------
+    None
+        A structural type: any object with these members is a ``SarProduct``
+        (``isinstance`` checks the members' presence).
+
+    Raises
+    ------
+    None
+        Its methods raise :class:`~mus_lab.errors.MetadataError` for an absent polarisation
+        or calibration, :class:`~mus_lab.errors.ProductFileError` for a missing file and
+        :class:`~mus_lab.errors.ARDError` for imagery without CRS (``native_geobox``).
+
     Examples
     --------
     >>> from mus_lab import catalog

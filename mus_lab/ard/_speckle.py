@@ -57,7 +57,25 @@ SpeckleMethod = Literal["lee", "refined_lee", "lee_sigma"]
 
 
 class SpeckleFilterError(ARDError, ValueError):
-    """Invalid speckle filter settings."""
+    """Invalid speckle filter settings (an :class:`~mus_lab.errors.ARDError` and a ValueError).
+
+    Parameters
+    ----------
+    message : str
+        What was wrong and how to fix it.
+
+    Raises
+    ------
+    None
+        It is raised, never raises.
+
+    Examples
+    --------
+    >>> speckle_filter(np.ones((8, 8)), "lee", window=4)
+    Traceback (most recent call last):
+    ...
+    mus_lab.ard._speckle.SpeckleFilterError: window=4: pass an odd size >= 3 for lee (e.g. 7).
+    """
 
 
 # --- kernels (plain Python, compiled twice below) -----------------------------------------------
@@ -315,8 +333,13 @@ def lee_sigma_range(enl: float, sigma: float) -> tuple[float, float, float, floa
         The range ``[A1, A2]`` with ``P = sigma`` whose truncated mean is 1, the
         truncated speckle variance ``eta2``, and the 98th percentile ``q98``.
 
-    Example
-    -------
+    Raises
+    ------
+    SpeckleFilterError
+        ``sigma`` not in (0, 1) or ``enl`` not positive.
+
+    Examples
+    --------
     >>> a1, a2, eta2, q98 = lee_sigma_range(4.4, 0.9)
     >>> 0 < a1 < 1 < a2
     True
@@ -416,8 +439,8 @@ def speckle_filter(
     SpeckleFilterError
         Unknown method or an even / too small window.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> img = rng.gamma(4.4, 0.1 / 4.4, size=(64, 64)).astype("float32")
