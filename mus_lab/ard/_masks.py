@@ -211,7 +211,7 @@ def maja_quality(
     Raises
     ------
     None
-        Nothing on purpose.
+        Nothing on purpose: absent optional masks set no bit.
 
     Examples
     --------
@@ -256,7 +256,7 @@ def valid_from_maja(
     Raises
     ------
     None
-        Nothing on purpose.
+        Nothing on purpose: the masks only need to broadcast.
 
     Examples
     --------

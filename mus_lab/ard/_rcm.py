@@ -198,10 +198,9 @@ def read_rcm_lut(path: str | Path) -> RcmLut:
     Examples
     --------
     >>> from pathlib import Path
-    >>> from mus_lab import catalog
-    >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
-    >>> folder = Path(item.assets["product"].get_absolute_href()).parents[1]
-    >>> lut = read_rcm_lut(folder / "metadata/calibration/lutSigma_VV.xml")
+    >>> calibration = "rcm-grd/*/metadata/calibration"
+    >>> luts = sorted(Path(tiny.catalog_path).parent.glob(f"{calibration}/lutSigma_VV.xml"))
+    >>> lut = read_rcm_lut(luts[0])
     >>> abs(lut.step), lut.number_of_values == lut.gains.size
     (8, True)
     """
@@ -245,10 +244,8 @@ def read_rcm_noise(path: str | Path) -> RcmNoiseLevels:
     Examples
     --------
     >>> from pathlib import Path
-    >>> from mus_lab import catalog
-    >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
-    >>> folder = Path(item.assets["product"].get_absolute_href()).parents[1]
-    >>> noise = read_rcm_noise(folder / "metadata/calibration/noiseLevels_VV.xml")
+    >>> scenario = Path(tiny.catalog_path).parent
+    >>> noise = read_rcm_noise(next(scenario.glob("rcm-grd/*/*/calibration/noiseLevels_VH.xml")))
     >>> sorted(noise.levels)
     ['beta0', 'gamma0', 'sigma0']
     """

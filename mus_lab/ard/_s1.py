@@ -427,11 +427,12 @@ def read_noise(source: str | Path | bytes) -> S1Noise:
     Parameters
     ----------
     source : str, pathlib.Path or bytes
-        Path of the XML, or its bytes.
+        ``annotation/calibration/noise-*.xml``, or its bytes (e.g. read from a zip).
 
     Returns
     -------
     S1Noise
+        The range noise vectors and, from IPF 2.9 on, the azimuth blocks.
 
     Raises
     ------
@@ -636,12 +637,9 @@ def calibrate(
 
     Examples
     --------
-    >>> xml = (
-    ...     b"<calibration><calibrationVectorList><calibrationVector><line>0</line>"
-    ...     b"<pixel>0 100</pixel><sigmaNought>500 600</sigmaNought><betaNought>500 600"
-    ...     b"</betaNought><gamma>500 600</gamma><dn>500 600</dn></calibrationVector>"
-    ...     b"</calibrationVectorList></calibration>"
-    ... )
+    >>> luts = b"".join(b"<%s>500</%s>" % (t, t) for t in (b"sigmaNought", b"betaNought", b"gamma", b"dn"))
+    >>> vectors = b"<calibrationVector><line>0</line><pixel>0</pixel>" + luts + b"</calibrationVector>"
+    >>> xml = b"<calibration><calibrationVectorList>" + vectors + b"</calibrationVectorList></calibration>"
     >>> s0 = calibrate(np.array([[1000, 0]], np.uint16), read_calibration(xml))
     >>> s0  # (1000**2 - 0) / 500**2, and DN 0 is no data
     array([[ 4., nan]], dtype=float32)
@@ -696,7 +694,7 @@ def data_mask(dn: Any, calibrated: Any = None) -> Any:
     Raises
     ------
     None
-        Nothing on purpose.
+        Nothing on purpose: ``dn`` and ``calibrated`` only need to broadcast.
 
     Examples
     --------

@@ -152,8 +152,8 @@ class S2Options:
     mask_format : {"scl", "maja"} or None
         Which mask the items carry; detected from their assets by default.
     chunks : int, mapping or None
-        Dask chunks (as :func:`mus_lab.cube.load` takes them); default the ``chunk_size``
-        setting (:func:`mus_lab.set_options`, ``MUS_LAB_CHUNK_SIZE``).
+        Dask chunks of the loaded cube, e.g. ``{"time": -1, "x": 512, "y": 512}`` for
+        temporal reductions; None: the ``chunk_size`` setting (``MUS_LAB_CHUNK_SIZE``).
 
     Raises
     ------

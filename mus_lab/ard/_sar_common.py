@@ -89,7 +89,7 @@ def from_db(x: ArrayT) -> ArrayT:
     Raises
     ------
     None
-        Nothing on purpose.
+        Nothing on purpose: NaN stays NaN.
 
     Examples
     --------

@@ -79,6 +79,22 @@ class SpeckleFilterError(ARDError, ValueError):
 
 
 # --- kernels (plain Python, compiled twice below) -----------------------------------------------
+@numba.njit(inline="always", cache=True, nogil=True)
+def _mmse(z: float, s: float, q: float, c: float, noise2: float) -> float:  # pragma: no cover
+    """Lee's MMSE estimate of ``z`` from the local sums ``s``, ``q`` (squares), count ``c``.
+
+    ``noise2`` is the speckle's squared variation coefficient (``1 / ENL``, or the
+    truncated ``eta2`` of the sigma filter). A flat window gives its mean.
+    """
+    m = s / c
+    var = q / c - m * m
+    if var <= 0.0:
+        return m
+    b = (var - m * m * noise2) / (var * (1.0 + noise2))
+    b = min(max(b, 0.0), 1.0)
+    return m + b * (z - m)
+
+
 def _lee_impl(img: np.ndarray, r: int, cu2: float) -> np.ndarray:  # pragma: no cover - numba
     h, w = img.shape
     vs = np.zeros((h, w))
@@ -112,14 +128,7 @@ def _lee_impl(img: np.ndarray, r: int, cu2: float) -> np.ndarray:  # pragma: no 
                 s += vs[i, k]
                 q += vq[i, k]
                 c += vc[i, k]
-            m = s / c
-            var = q / c - m * m
-            if var <= 0.0:
-                out[i, j] = m
-                continue
-            b = (var - m * m * cu2) / (var * (1.0 + cu2))
-            b = min(max(b, 0.0), 1.0)
-            out[i, j] = m + b * (z - m)
+            out[i, j] = _mmse(z, s, q, c, cu2)
     return out
 
 
@@ -216,14 +225,7 @@ def _refined_lee_impl(img: np.ndarray, r: int, cu2: float) -> np.ndarray:  # pra
                         s += v
                         q += v * v
                         c += 1.0
-            m = s / c
-            var = q / c - m * m
-            if var <= 0.0:
-                out[i, j] = m
-                continue
-            bb = (var - m * m * cu2) / (var * (1.0 + cu2))
-            bb = min(max(bb, 0.0), 1.0)
-            out[i, j] = m + bb * (z - m)
+            out[i, j] = _mmse(z, s, q, c, cu2)
     return out
 
 
@@ -274,14 +276,7 @@ def _lee_sigma_impl(  # pragma: no cover - numba
             if bright >= k_points:
                 out[i, j] = z
                 continue
-            m = s / c
-            var = q / c - m * m
-            if var > 0.0:
-                b = (var - m * m * cu2) / (var * (1.0 + cu2))
-                b = min(max(b, 0.0), 1.0)
-                xhat = m + b * (z - m)
-            else:
-                xhat = m
+            xhat = _mmse(z, s, q, c, cu2)
             lo = a1 * xhat
             hi = a2 * xhat
             s = 0.0
@@ -297,14 +292,7 @@ def _lee_sigma_impl(  # pragma: no cover - numba
             if c == 0.0:
                 out[i, j] = xhat
                 continue
-            m = s / c
-            var = q / c - m * m
-            if var <= 0.0:
-                out[i, j] = m
-                continue
-            b = (var - m * m * eta2) / (var * (1.0 + eta2))
-            b = min(max(b, 0.0), 1.0)
-            out[i, j] = m + b * (z - m)
+            out[i, j] = _mmse(z, s, q, c, eta2)
     return out
 
 
