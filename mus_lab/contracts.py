@@ -54,6 +54,7 @@ __all__ = [
     "OPTICAL_QUALITY_BITS",
     "PRODUCT_COLLECTIONS",
     "RCM_ARD",
+    "RECIPE_ATTR",
     "RISK_CLASS_NAMES",
     "RISK_COLOURS",
     "S1_ARD",
@@ -100,6 +101,10 @@ COLLECTIONS: Mapping[str, str] = MappingProxyType(
         "flood_truth": "flood-truth",
     }
 )
+
+#: Attribute of a cube where each stage records how it was made (search, grid, options), so
+#: that a model trained on it records a recipe ``mus-lab landcover predict`` can replay.
+RECIPE_ATTR = "mus_lab:recipe"
 
 # --- codes ---------------------------------------------------------------------------------------
 #: Class code of "no data" in every class map (land cover, fused, truth).

@@ -18,6 +18,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from mus_lab import cube
+from mus_lab.ard._lineage import search_record
 from mus_lab.ard._masks import (
     QUALITY_BITS,
     SCL_INVALID_DEFAULT,
@@ -28,6 +29,7 @@ from mus_lab.ard._masks import (
 )
 from mus_lab.ard._options import Chunks, with_overrides
 from mus_lab.ard._s2_metadata import S2L2AMetadata
+from mus_lab.contracts import RECIPE_ATTR
 from mus_lab.errors import ARDError
 
 __all__ = ["S2_BANDS", "S2_PHYSICAL", "S2Options", "prepare_s2", "reflectance"]
@@ -300,5 +302,6 @@ def prepare_s2(
         if "scl" in raw
         else "maja:CLM|SAT|EDG",
         "resampling_20m": resampling,
+        RECIPE_ATTR: search_record(items, cube.geobox_of(refl), source_key="optical_source"),
     }
     return refl

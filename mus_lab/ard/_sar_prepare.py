@@ -5,8 +5,9 @@ GeoBox with bilinear resampling in linear power (never in dB, which would bias t
 :func:`prepare_rcm` takes RCM product folders (uint16 magnitude DN with per-column LUTs):
 the LUT gains and noise levels are given per *image column*, so each product is calibrated
 in its native geometry first, then reprojected onto the GeoBox. Both return the same
-Dataset: one float32 variable per polarisation (linear, or dB with ``db=True``), a ``mask``
-(uint8 :class:`~mus_lab.ard.DataMask` codes: 0 no data, 1 valid, 2 invalid) and per-date
+Dataset: one float32 variable per polarisation (linear, or dB with ``db=True``), ``valid``
+(bool) and ``quality`` (uint8 bits of :data:`mus_lab.contracts.SAR_QUALITY_BITS`: nodata,
+unusable), the one validity convention of ARD (:mod:`mus_lab.contracts`), and per-date
 ``orbit_state`` / ``relative_orbit`` coordinates. Everything stays lazy.
 
 Speckle filtering runs where the speckle statistics hold: in the native geometry for RCM;
@@ -26,12 +27,15 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from mus_lab import cube
+from mus_lab.ard._lineage import search_record
 from mus_lab.ard._options import Chunks, native_chunks, with_overrides
+from mus_lab.ard._publish import sar_validity
 from mus_lab.ard._rcm import open_rcm
 from mus_lab.ard._s1 import DataMask, data_mask
 from mus_lab.ard._sar_common import to_db
 from mus_lab.ard._sar_product import SarProduct
 from mus_lab.ard._speckle import SpeckleMethod, check_speckle, speckle_filter
+from mus_lab.contracts import RECIPE_ATTR
 from mus_lab.errors import ARDError
 
 __all__ = ["SarOptions", "prepare_rcm", "prepare_s1"]
@@ -158,9 +162,13 @@ def _prepare(
             units = "dB"
         out[pol] = arr.assign_attrs(units=units, polarisation=pol.upper())
     ds = xr.Dataset(out)
-    ds["mask"] = mask
+    ds["valid"], ds["quality"] = sar_validity(mask)
     ds.attrs = dict(attrs) | {"speckle": opts.speckle or "none", "resampling": "bilinear"}
     ds.attrs["db"] = int(opts.db)
+    ds.attrs[RECIPE_ATTR] = {
+        **search_record(items, geobox, source_key="radar_sources"),
+        "speckle": opts.speckle,
+    }
     return ds.assign_coords(coords)
 
 
@@ -263,8 +271,8 @@ def prepare_s1(
     Returns
     -------
     xarray.Dataset
-        One float32 variable per polarisation, ``mask`` (uint8: 0 no data, 1 valid,
-        2 invalid), ``orbit_state`` / ``relative_orbit`` on ``time``; lazy.
+        One float32 variable per polarisation, ``valid`` (bool) and ``quality`` (uint8 bits:
+        nodata, unusable), ``orbit_state`` / ``relative_orbit`` on ``time``; lazy.
 
     Raises
     ------
@@ -329,7 +337,7 @@ def prepare_rcm(
     Returns
     -------
     xarray.Dataset
-        As :func:`prepare_s1`: float32 per polarisation, ``mask``, ``orbit_state`` /
+        As :func:`prepare_s1`: float32 per polarisation, ``valid``, ``quality``, ``orbit_state`` /
         ``relative_orbit`` on ``time``; lazy.
 
     Raises
@@ -348,7 +356,7 @@ def prepare_rcm(
     >>> rcm = catalog.search(tiny.catalog_path, collections="rcm-grd")
     >>> ds = prepare_rcm(rcm, options=SarOptions(calibration="gamma0", db=True))
     >>> ds.attrs["product"], sorted(ds.data_vars)
-    ('rcm_gamma0_ard', ['mask', 'vh', 'vv'])
+    ('rcm_gamma0_ard', ['quality', 'valid', 'vh', 'vv'])
     """
     opts = with_overrides(SarOptions, options, overrides, where="prepare_rcm")
     attrs = {

@@ -8,6 +8,7 @@ import xarray as xr
 
 from mus_lab.ard._features import iota2_features, spectral_indices
 from mus_lab.ard._gapfill import gapfill
+from mus_lab.contracts import RECIPE_ATTR
 from mus_lab.errors import ARDError
 
 __all__ = ["s2_time_series"]
@@ -73,4 +74,5 @@ def s2_time_series(
         out = out.merge(feats, compat="override", join="exact")
     out["n_valid"] = ard["valid"].sum("time").astype("uint16")
     out.attrs = dict(ard.attrs, product="s2_l2a_ard_timeseries", gapfill_every_days=every_days)
+    out.attrs[RECIPE_ATTR] = {**dict(ard.attrs.get(RECIPE_ATTR) or {}), "every_days": every_days}
     return out

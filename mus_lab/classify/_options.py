@@ -14,15 +14,13 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from mus_lab.classify._features import IOTA2_OPTICAL
-from mus_lab.contracts import COLLECTIONS
+from mus_lab.contracts import COLLECTIONS, RECIPE_ATTR
 from mus_lab.errors import FeatureMismatchError
 
 __all__ = ["RECIPE_ATTR", "SENSOR_SETS", "FeatureOptions", "recipe_of"]
 
 SensorSet = Literal["optical", "radar", "stacked"]
 SENSOR_SETS: tuple[str, ...] = ("optical", "radar", "stacked")
-#: The attribute of a cube where stages record how it was made.
-RECIPE_ATTR = "mus_lab:recipe"
 
 
 @dataclass(frozen=True)

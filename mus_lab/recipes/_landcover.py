@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import xarray as xr
+from odc.geo.geobox import GeoBox
 
 from mus_lab import ard, classify, cube
 from mus_lab._settings import resolve_chunks
@@ -29,6 +30,7 @@ def features_from_catalog(
     *,
     bbox: Sequence[float] | None = None,
     datetime: str | None = None,
+    geobox: GeoBox | None = None,
     chunks: int | None = None,
     **overrides: Any,
 ) -> tuple[xr.DataArray, dict[str, Any], list[Any]]:
@@ -42,7 +44,9 @@ def features_from_catalog(
     options
         :class:`~mus_lab.classify.FeatureOptions` (sensors, dates, variables, speckle...).
     bbox, datetime
-        Area (lon/lat) and interval.
+        Area (lon/lat) and interval of the search; ``bbox`` also sets the grid.
+    geobox
+        The grid (default: the Sentinel-2 10 m grid of ``bbox``, or of the items).
     chunks
         Spatial chunk size (default: the setting ``chunk_size``).
     **overrides
@@ -75,11 +79,16 @@ def features_from_catalog(
     sources: list[Any] = []
     parts: list[xr.Dataset] = []
     labels: list[str] = []
-    grid = None
+    grid = geobox
     dates = None
     if opts.sensors in ("optical", "stacked"):
         items = find(catalog, opts.optical_source, bbox=bbox, datetime=datetime)
-        s2 = ard.prepare_s2(items, bbox=bbox, chunks={"time": -1, **spatial})
+        s2 = ard.prepare_s2(
+            items,
+            geobox=grid,
+            bbox=None if grid is not None else bbox,
+            chunks={"time": -1, **spatial},
+        )
         ts = ard.s2_time_series(s2, every_days=opts.every_days)
         opt = classify.optical_features(ts, opts.optical_variables)
         grid, dates = cube.geobox_of(s2), opt["time"].values
@@ -115,13 +124,14 @@ def features_from_catalog(
             labels.append(prefix)
             sources += list(items)
     ds = parts[0] if len(parts) == 1 else classify.stack_features(*parts, names=labels)
+    features = classify.feature_cube(ds)
     recipe = {
+        **classify.recipe_of(features),  # what the stages recorded (the grid among it)
         **opts.to_dict(),
         "bbox": list(bbox) if bbox else None,
         "datetime": datetime,
         "catalog": source_of(catalog),
     }
-    features = classify.feature_cube(ds)
     features.attrs[RECIPE_ATTR] = recipe
     return features, recipe, sources
 
@@ -143,8 +153,9 @@ def replay_features(
     catalog
         Where to search (default: the recipe's catalog).
     bbox, datetime
-        Area and period to map (default: the recipe's). The dates of the features must stay
-        those the model was trained on, so change ``datetime`` only to an equivalent period.
+        Area and period to map (default: the recipe's, on the very grid it recorded). The dates
+        of the features must stay those the model was trained on, so change ``datetime`` only
+        to an equivalent period.
     chunks
         Spatial chunk size (default: the setting).
 
@@ -173,6 +184,7 @@ def replay_features(
             "classify.predict(features, model)."
         )
     where = catalog if catalog is not None else recipe.get("catalog")
+    grid = recipe.get("grid")
     if where is None:
         raise FeatureMismatchError(
             "The recipe records no catalog (its features were built from items in memory): "
@@ -183,5 +195,12 @@ def replay_features(
         FeatureOptions.from_dict(recipe),
         bbox=bbox if bbox is not None else recipe.get("bbox"),
         datetime=datetime if datetime is not None else recipe.get("datetime"),
+        geobox=_geobox(grid) if grid and bbox is None else None,
         chunks=chunks,
     )
+
+
+def _geobox(grid: Mapping[str, Any]) -> GeoBox:
+    from affine import Affine
+
+    return GeoBox(tuple(grid["shape"]), Affine(*grid["transform"]), grid["crs"])

@@ -48,8 +48,8 @@ def test_lazy_and_on_one_grid(cubes) -> None:  # type: ignore[no-untyped-def]
     assert gbox.crs.epsg == 32618 and gbox.shape == (128, 128)
     for name in ("s1", "rcm"):
         ds = cubes[name]
-        assert {"vv", "vh", "mask"} <= set(ds.data_vars)
-        assert ds.vv.dtype == np.float32 and ds.mask.dtype == np.uint8
+        assert {"vv", "vh", "valid", "quality"} <= set(ds.data_vars)
+        assert ds.vv.dtype == np.float32 and ds.quality.dtype == np.uint8
         assert ds.vv.chunks is not None and ds.attrs["db"] == 1
         assert {"orbit_state", "relative_orbit"} <= set(ds.coords)
         assert set(np.unique(ds.orbit_state.values)) <= {"ascending", "descending"}
@@ -82,7 +82,7 @@ def _water_land(scenario) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-u
 def test_s1_and_rcm_agree_and_see_water(cubes, scenario) -> None:  # type: ignore[no-untyped-def]
     s1 = cubes["s1"].vv.median("time").values
     rcm = cubes["rcm"].vv.median("time").values
-    valid = (cubes["s1"].mask == 1).all("time").values & (cubes["rcm"].mask == 1).all("time").values
+    valid = cubes["s1"].valid.all("time").values & cubes["rcm"].valid.all("time").values
     ok = valid & np.isfinite(s1) & np.isfinite(rcm)
     assert ok.mean() > 0.9
     assert np.corrcoef(s1[ok], rcm[ok])[0, 1] > 0.6
@@ -92,12 +92,19 @@ def test_s1_and_rcm_agree_and_see_water(cubes, scenario) -> None:  # type: ignor
         assert np.nanmedian(db[water]) < np.nanmedian(db[land]) - 8
 
 
-def test_mask_codes(cubes) -> None:  # type: ignore[no-untyped-def]
+def test_validity_follows_the_contract(cubes) -> None:  # type: ignore[no-untyped-def]
+    from mus_lab.contracts import SAR_QUALITY_BITS, invalid_bits
+
     for name in ("s1", "rcm"):
         ds = cubes[name].isel(time=0).compute()
-        codes = set(np.unique(ds.mask.values))
-        assert codes <= {0, 1, 2} and 1 in codes
-        assert np.isfinite(ds.vv.values[ds.mask.values == 1]).all()
+        bits = set(np.unique(ds.quality.values))
+        allowed = {0, 1 << SAR_QUALITY_BITS["nodata"], 1 << SAR_QUALITY_BITS["unusable"]}
+        assert bits <= allowed and 0 in bits
+        assert ds.valid.dtype == bool and ds.valid.values.any()
+        np.testing.assert_array_equal(
+            ds.valid.values, (ds.quality.values & invalid_bits("sar")) == 0
+        )
+        assert np.isfinite(ds.vv.values[ds.valid.values]).all()
 
 
 def test_rcm_errors_say_what_to_do(found, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -55,7 +55,8 @@ def synthetic_sar(
         {
             "vv": (("time", "y", "x"), vv, {"units": "dB"}),
             "vh": (("time", "y", "x"), vh, {"units": "dB"}),
-            "mask": (("time", "y", "x"), np.ones((dates, n, n), np.uint8)),
+            "valid": (("time", "y", "x"), np.ones((dates, n, n), bool)),
+            "quality": (("time", "y", "x"), np.zeros((dates, n, n), np.uint8)),
         },
         coords=coords,
     ).assign_coords(relative_orbit=("time", np.full(dates, 33)))
