@@ -7,7 +7,6 @@ on features built stage by stage records a recipe ``mus-lab landcover predict`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from odc.geo.geobox import GeoBox
@@ -60,10 +59,8 @@ def search_record(items: Any, gbox: GeoBox, *, source_key: str) -> dict[str, Any
     """
     query = getattr(items, "query", None) or {}
     source = getattr(items, "source", None) or None
-    collections: Sequence[str] = list(
-        dict.fromkeys(getattr(it, "collection_id", None) for it in items)
-    )
-    collections = [c for c in collections if c]
+    ids = dict.fromkeys(getattr(it, "collection_id", None) for it in items)
+    collections = [str(c) for c in ids if c]
     record: dict[str, Any] = {
         "catalog": source,
         "bbox": list(query["bbox"]) if query.get("bbox") else None,
