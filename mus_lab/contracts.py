@@ -61,6 +61,7 @@ __all__ = [
     "S2_ARD",
     "S2_REFLECTANCE_BANDS",
     "SAMPLE_LEGEND",
+    "SAMPLE_LEGEND_COLOURS",
     "SAR_POLARISATIONS",
     "SAR_QUALITY_BITS",
     "UNDECIDED",
@@ -116,6 +117,18 @@ UNDECIDED = 255
 #: Land-cover legend of the generated sample scenario (code -> name).
 SAMPLE_LEGEND: Mapping[int, str] = MappingProxyType(
     {1: "crops", 2: "grassland", 3: "forest", 4: "water", 5: "wetland", 6: "urban", 7: "bare"}
+)
+#: Colours of the sample legend (dashboards' fallback when a product carries no legend).
+SAMPLE_LEGEND_COLOURS: Mapping[int, str] = MappingProxyType(
+    {
+        1: "#e6c94c",
+        2: "#9bd36b",
+        3: "#1f7a36",
+        4: "#2b6cc4",
+        5: "#6fc7c0",
+        6: "#c44e4e",
+        7: "#b9a38a",
+    }
 )
 #: Meaning of the fused product's ``agreement`` codes.
 AGREEMENT_CODES: Mapping[int, str] = MappingProxyType(
