@@ -12,6 +12,7 @@ The same call works on a local ``catalog.json`` (no server) and returns the same
 
 from __future__ import annotations
 
+from mus_lab.catalog._geometry import parse_bbox
 from mus_lab.catalog._local import LocalCatalog, open_local
 from mus_lab.catalog._profiles import CollectionProfile, get_profile, normalise_item
 from mus_lab.catalog._result import SearchResult
@@ -24,5 +25,6 @@ __all__ = [
     "get_profile",
     "normalise_item",
     "open_local",
+    "parse_bbox",
     "search",
 ]

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import cql2
 
-from mus_lab.catalog._geometry import BBox, check_bbox, to_geojson
+from mus_lab.catalog._geometry import BBox, parse_bbox, to_geojson
 from mus_lab.errors import InvalidQueryError
 
 __all__ = [
@@ -267,7 +267,7 @@ class SearchQuery:
 def build_query(
     *,
     collections: str | Sequence[str] | None,
-    bbox: Sequence[float] | None,
+    bbox: str | Sequence[float] | None,
     intersects: Any,
     datetime: DatetimeLike | None,
     max_cloud: float | None,
@@ -294,7 +294,7 @@ def build_query(
         cols = tuple(str(getattr(c, "id", c)) for c in collections)
     if bbox is not None and intersects is not None:
         raise InvalidQueryError("Give bbox or intersects, not both: drop one of them.")
-    box = check_bbox(bbox) if bbox is not None else None
+    box = parse_bbox(bbox) if bbox is not None else None
     geom = to_geojson(intersects) if intersects is not None else None
     if max_cloud is not None and not 0 <= float(max_cloud) <= 100:
         raise InvalidQueryError(
