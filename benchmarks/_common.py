@@ -158,12 +158,27 @@ def s2_items(scenario: Any) -> list[Any]:
     return sorted(items, key=lambda it: it.datetime)
 
 
-def arg_parser(doc: str | None, *, workdir: str = "bench_data") -> argparse.ArgumentParser:
-    """The scripts' parser: their module docstring as help, and ``--workdir``."""
+def arg_parser(
+    doc: str | None,
+    *,
+    workdir: str = "bench_data",
+    size: int | None = None,
+    dates: int | None = None,
+    repeat: int | None = None,
+    memory_case: bool = False,
+) -> argparse.ArgumentParser:
+    """The scripts' parser: their module docstring as help and ``--workdir``; ``--size``,
+    ``--dates`` and ``--repeat`` when given a default; ``--memory-case ROOT FRACTION OUT``
+    (the child process of a peak-memory measurement) when ``memory_case``."""
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--workdir", type=Path, default=Path(workdir))
+    for name, default in (("--size", size), ("--dates", dates), ("--repeat", repeat)):
+        if default is not None:
+            parser.add_argument(name, type=int, default=default)
+    if memory_case:
+        parser.add_argument("--memory-case", nargs=3, metavar=("ROOT", "FRACTION", "OUT"))
     return parser
 
 

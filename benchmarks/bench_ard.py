@@ -276,12 +276,8 @@ def speckle() -> dict:
 
 
 def main() -> int:
-    parser = arg_parser(__doc__)
-    parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--dates", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=1)
+    parser = arg_parser(__doc__, size=2048, dates=20, repeat=1, memory_case=True)
     parser.add_argument("--no-speckle", action="store_true")
-    parser.add_argument("--memory-case", nargs=3, metavar=("ROOT", "FRACTION", "OUT"))
     args = parser.parse_args()
     if args.memory_case:
         root, fraction, out = args.memory_case

@@ -109,12 +109,8 @@ def peak_rss(sc, fraction: float, workdir: Path) -> float:
 
 
 def main() -> int:
-    parser = arg_parser(__doc__)
-    parser.add_argument("--size", type=int, default=5490)
-    parser.add_argument("--dates", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser = arg_parser(__doc__, size=5490, dates=4, repeat=2, memory_case=True)
     parser.add_argument("--memory-only", action="store_true", help="skip the throughput part")
-    parser.add_argument("--memory-case", nargs=3, metavar=("ROOT", "FRACTION", "OUT"))
     args = parser.parse_args()
     if args.memory_case:
         root, fraction, out = args.memory_case
