@@ -5,8 +5,13 @@
 ...                 collections="sentinel-2-l2a", bbox=(5.0, 52.0, 5.2, 52.1),
 ...                 datetime="2024-06", max_cloud=20)  # doctest: +SKIP
 
-The same call works on a local ``catalog.json`` (no server) and returns the same
-:class:`SearchResult`; asset keys are renamed to the canonical names of
+The same call on a local catalog (here the tiny sample scenario's) needs no network:
+
+>>> local = search(tiny.catalog_path, collections="sentinel-2-l2a", max_cloud=20)
+>>> type(local).__name__, local.collections
+('SearchResult', ('sentinel-2-l2a',))
+
+It returns the same :class:`SearchResult` for a local ``catalog.json``; asset keys are renamed to the canonical names of
 ``docs/design/0001-data-contracts.md`` through packaged collection profiles.
 """
 

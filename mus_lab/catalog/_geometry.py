@@ -85,6 +85,22 @@ def to_geojson(intersects: Any) -> dict[str, Any]:
 
     Features and single-feature collections are unwrapped to their geometry.
 
+    Parameters
+    ----------
+    intersects
+        A GeoJSON geometry, Feature or one-feature FeatureCollection (dict or JSON text), or a
+        shapely geometry.
+
+    Returns
+    -------
+    dict
+        The GeoJSON geometry.
+
+    Raises
+    ------
+    InvalidQueryError
+        Not GeoJSON, several features, or an invalid geometry.
+
     Examples
     --------
     >>> to_geojson({"type": "Point", "coordinates": [1, 2]})["type"]
@@ -126,7 +142,25 @@ def to_geojson(intersects: Any) -> dict[str, Any]:
 def to_shape(
     geometry: Mapping[str, Any] | None, bbox: Sequence[float] | None = None
 ) -> BaseGeometry | None:
-    """Return a shapely geometry for an item's GeoJSON geometry (or its bbox when it has none)."""
+    """Return a shapely geometry for an item's GeoJSON geometry (or its bbox when it has none).
+
+    Parameters
+    ----------
+    geometry
+        The item's GeoJSON geometry, or ``None``.
+    bbox
+        The item's bbox (2-D or 3-D), used when ``geometry`` is ``None``.
+
+    Returns
+    -------
+    shapely.geometry.base.BaseGeometry or None
+        ``None`` when the item has neither.
+
+    Examples
+    --------
+    >>> to_shape(None, [0, 0, 1, 1]).bounds
+    (0.0, 0.0, 1.0, 1.0)
+    """
     if geometry is not None:
         return shapely.geometry.shape(geometry)
     if bbox is not None and len(bbox) >= 4:
