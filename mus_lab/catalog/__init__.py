@@ -11,7 +11,7 @@ The same call on a local catalog (here the tiny sample scenario's) needs no netw
 >>> type(local).__name__, local.collections
 ('SearchResult', ('sentinel-2-l2a',))
 
-It returns the same :class:`SearchResult` for a local ``catalog.json``; asset keys are renamed to the canonical names of
+Both return a :class:`SearchResult`; asset keys are renamed to the canonical names of
 ``docs/design/0001-data-contracts.md`` through packaged collection profiles.
 """
 
