@@ -7,9 +7,10 @@ A :class:`~mus_lab.errors.MusLabError` (or a bad option) is printed as one red l
 from __future__ import annotations
 
 import contextlib
+import inspect
 import warnings
-from collections.abc import Iterator
-from typing import Annotated, NoReturn
+from collections.abc import Callable, Iterator
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -21,10 +22,13 @@ __all__ = [
     "DatetimeOpt",
     "OverwriteOpt",
     "bbox_option",
+    "command_doc",
     "csv_list",
     "fail",
     "reporting_errors",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., object])
 
 CatalogArg = Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")]
 BboxOpt = Annotated[str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat in degrees.")]
@@ -125,3 +129,35 @@ def bbox_option(value: str | None) -> tuple[float, float, float, float] | None:
         return parse_bbox(value)
     except MusLabError as exc:
         fail(exc)
+
+
+def command_doc(params: str, *, exit_1: str | None = None) -> Callable[[_F], _F]:
+    """Append numpydoc Parameters and Raises sections to a command's docstring.
+
+    They follow a ``\\f`` line, so that ``--help`` shows only the summary above it.
+
+    Parameters
+    ----------
+    params
+        The command's parameter names, comma-separated (their help is in their options).
+    exit_1
+        When the command also exits with code 1: on what.
+
+    Returns
+    -------
+    callable
+        A decorator that returns the command itself, its docstring completed.
+    """
+    also = f"; code 1 when {exit_1}" if exit_1 else ""
+    sections = (
+        f"\n\n\f\nParameters\n----------\n{params}\n"
+        "    The arguments and options described by the command's ``--help``.\n\n"
+        "Raises\n------\ntyper.Exit\n"
+        f"    Code 2, with a one-line ``Error:`` message, on a bad option or a MusLabError{also}.\n"
+    )
+
+    def decorate(command: _F) -> _F:
+        command.__doc__ = inspect.cleandoc(command.__doc__ or "") + sections
+        return command
+
+    return decorate

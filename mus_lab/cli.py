@@ -19,6 +19,7 @@ from mus_lab._cli_common import (
     DatetimeOpt,
     OverwriteOpt,
     bbox_option,
+    command_doc,
     csv_list,
     fail,
     reporting_errors,
@@ -37,6 +38,7 @@ app = typer.Typer(
 
 
 @app.command("sample")
+@command_doc("out, size, seed, start, end, sensors, overwrite")
 def sample_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to create for the scenario.")],
     size: Annotated[
@@ -50,19 +52,7 @@ def sample_cmd(
     sensors: Annotated[str, typer.Option(help="Comma-separated among s2,s1,rcm.")] = "s2,s1,rcm",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
 ) -> None:
-    """Generate the sample scenario: COGs plus a STAC catalog, with land-cover and flood truth.
-
-    \f
-    Parameters
-    ----------
-    out, size, seed, start, end, sensors, overwrite
-        The arguments and options described by the command's ``--help``.
-
-    Raises
-    ------
-    typer.Exit
-        Code 2, with a one-line ``Error:`` message, on a bad option or a MusLabError.
-    """
+    """Generate the sample scenario: COGs plus a STAC catalog, with land-cover and flood truth."""
     from mus_lab import sample
 
     with reporting_errors():
@@ -80,6 +70,7 @@ def sample_cmd(
 
 
 @app.command("search")
+@command_doc("catalog, collections, bbox, datetime, max_cloud, filter, max_items, output")
 def search_cmd(
     catalog: Annotated[
         str, typer.Argument(help="STAC API URL or local catalog path (folder or catalog.json).")
@@ -101,19 +92,7 @@ def search_cmd(
         typer.Option("--output", "-o", help="Write the items as a GeoJSON ItemCollection."),
     ] = None,
 ) -> None:
-    """Search a STAC API or a local catalog and print a summary per collection.
-
-    \f
-    Parameters
-    ----------
-    catalog, collections, bbox, datetime, max_cloud, filter, max_items, output
-        The arguments and options described by the command's ``--help``.
-
-    Raises
-    ------
-    typer.Exit
-        Code 2, with a one-line ``Error:`` message, on a bad option or a MusLabError.
-    """
+    """Search a STAC API or a local catalog and print a summary per collection."""
     from mus_lab import catalog as cat
     from mus_lab._io import write_json
 
@@ -207,6 +186,7 @@ SpeckleOpt = Annotated[str | None, typer.Option(help="lee, refined_lee or lee_si
 
 
 @ard_app.command("s2")
+@command_doc("catalog, collection, out_collection, bbox, datetime, invalid, every, overwrite")
 def ard_s2(
     catalog: CatalogArg,
     collection: Annotated[str, typer.Option(help="Sentinel-2 L2A collection.")] = "sentinel-2-l2a",
@@ -219,19 +199,7 @@ def ard_s2(
     ] = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Sentinel-2 L2A: reflectance, quality bits and validity (optionally gap-filled with indices).
-
-    \f
-    Parameters
-    ----------
-    catalog, collection, out_collection, bbox, datetime, invalid, every, overwrite
-        The arguments and options described by the command's ``--help``.
-
-    Raises
-    ------
-    typer.Exit
-        Code 2, with a one-line ``Error:`` message, on a bad option or a MusLabError.
-    """
+    """Sentinel-2 L2A: reflectance, quality bits and validity (optionally gap-filled with indices)."""
     try:
         classes = tuple(int(v) for v in invalid.split(","))
     except ValueError:
@@ -266,22 +234,10 @@ def _sar_command(sensor: str, source: str, target: str, summary: str) -> Any:
         )
 
     command.__name__ = f"ard_{sensor}"
-    command.__doc__ = summary + _COMMAND_DOC
-    return command
+    command.__doc__ = summary
+    params = "catalog, collection, out_collection, bbox, datetime, speckle, overwrite"
+    return command_doc(params)(command)
 
-
-_COMMAND_DOC = """
-\f
-Parameters
-----------
-catalog, collection, out_collection, bbox, datetime, speckle, invalid, every, overwrite
-    The command's arguments and options, described by ``mus-lab ard <sensor> --help``.
-
-Raises
-------
-typer.Exit
-    Code 2, with a one-line message, on a bad option or any MusLabError.
-"""
 
 ard_s1 = ard_app.command("s1")(
     _sar_command(
@@ -302,6 +258,7 @@ ard_rcm = ard_app.command("rcm")(
 
 
 @app.command("demo")
+@command_doc("out, size, seed, workers", exit_1="a step of the chain failed")
 def demo_cmd(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for the scenario and the products.")
@@ -312,20 +269,7 @@ def demo_cmd(
         int | None, typer.Option(help="Local Dask workers (default: one per core).")
     ] = None,
 ) -> None:
-    """Run the main job on the embedded sample scenario, then the curated notebooks in batch.
-
-    \f
-    Parameters
-    ----------
-    out, size, seed, workers
-        The arguments and options described by the command's ``--help``.
-
-    Raises
-    ------
-    typer.Exit
-        Code 2, with a one-line ``Error:`` message, on a bad option or a MusLabError; code 1 when a step of
-        the chain failed.
-    """
+    """Run the main job on the embedded sample scenario, then the curated notebooks in batch."""
     from mus_lab.production._demo import run_demo
 
     with reporting_errors():
