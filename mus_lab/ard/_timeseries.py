@@ -38,6 +38,20 @@ def s2_time_series(
     xarray.Dataset
         Gap-filled bands and features on the regular dates, and ``n_valid`` (uint16,
         number of valid observations per pixel, no time dimension).
+
+    Raises
+    ------
+    ARDError
+        ``ard`` has no ``valid`` layer, or a bad ``every_days``.
+
+    Examples
+    --------
+    >>> from mus_lab import catalog
+    >>> from mus_lab.ard import prepare_s2, s2_time_series
+    >>> s2 = catalog.search(tiny.catalog_path, collections="sentinel-2-l2a")
+    >>> ts = s2_time_series(prepare_s2(s2, bands=("green", "red", "nir", "swir16")))
+    >>> sorted(ts.data_vars)
+    ['brightness', 'green', 'mndwi', 'n_valid', 'ndvi', 'ndwi', 'ndwi_iota2', 'nir', 'red', 'swir16']
     """
     if "valid" not in ard:
         raise ARDError("s2_time_series needs the 'valid' layer of prepare_s2's output.")

@@ -274,4 +274,6 @@ def feature_cube(ds: xr.Dataset, variables: Sequence[str] | None = None) -> xr.D
     out = xr.DataArray(data, dims=("feature", "y", "x"), coords=coords, name="features")
     out = out.assign_coords(feature=feature_names(names, ds["time"].values))
     out.attrs = {"variables": list(names), "dates": [n[-8:] for n in out.feature.values[:nt]]}
+    if "mus_lab:recipe" in ds.attrs:
+        out.attrs["mus_lab:recipe"] = dict(ds.attrs["mus_lab:recipe"])
     return out

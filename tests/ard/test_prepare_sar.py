@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import shutil
 
-import dask
 import numpy as np
 import pystac
 import pytest
 import rasterio
 from scipy import ndimage
 
-from mus_lab import catalog, cube
-from mus_lab.ard import prepare_rcm, prepare_s1, prepare_s2
+from mus_lab import catalog, cube, set_options
+from mus_lab.ard import (
+    S2Options,
+    SarOptions,
+    SarProduct,
+    SpeckleFilterError,
+    open_rcm,
+    prepare_rcm,
+    prepare_s1,
+    prepare_s2,
+)
 from mus_lab.errors import ARDError
-
-
-class _RaiseIfComputed:
-    def __call__(self, dsk, keys, **kwargs):  # type: ignore[no-untyped-def]
-        raise RuntimeError("computed while it should stay lazy")
+from mus_lab.testing import raise_if_dask_computes
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +35,7 @@ def found(scenario):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def cubes(found):  # type: ignore[no-untyped-def]
-    with dask.config.set(scheduler=_RaiseIfComputed()):
+    with raise_if_dask_computes():
         s2 = prepare_s2(found["s2"], bands=("red", "nir"))
         gbox = cube.geobox_of(s2)
         s1 = prepare_s1(found["s1"], geobox=gbox, db=True)
@@ -53,7 +57,7 @@ def test_lazy_and_on_one_grid(cubes) -> None:  # type: ignore[no-untyped-def]
 
 def test_speckle_options_stay_lazy(found, cubes) -> None:  # type: ignore[no-untyped-def]
     gbox = cube.geobox_of(cubes["s2"])
-    with dask.config.set(scheduler=_RaiseIfComputed()):
+    with raise_if_dask_computes():
         s1 = prepare_s1(found["s1"], geobox=gbox, speckle="lee", window=5)
         rcm = prepare_rcm(
             found["rcm"][:1], geobox=gbox, speckle="refined_lee", calibration="gamma0"
@@ -109,3 +113,33 @@ def test_rcm_errors_say_what_to_do(found, tmp_path) -> None:  # type: ignore[no-
     src.assets["product"].href = str(folder / "metadata" / "product.xml")
     with pytest.raises(ARDError, match=r"LUT.*missing"):
         prepare_rcm([src])
+
+
+def test_options_object_and_keywords_are_one_call(found, cubes) -> None:  # type: ignore[no-untyped-def]
+    gbox = cube.geobox_of(cubes["s2"])
+    opts = SarOptions(db=True, speckle="lee", window=5)
+    with raise_if_dask_computes():
+        a = prepare_s1(found["s1"], geobox=gbox, options=opts)
+        b = prepare_s1(found["s1"], geobox=gbox, db=True, speckle="lee", window=5)
+        c = prepare_s1(found["s1"], geobox=gbox, options=opts, window=3)
+    assert a.vv.data.name == b.vv.data.name != c.vv.data.name  # same graph, override wins
+    assert a.attrs == b.attrs
+
+
+def test_options_are_checked_early(found) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ARDError, match="unknown option"):
+        prepare_s1(found["s1"], speckel="lee")
+    with pytest.raises(ARDError, match="calibration='sigma0'"):
+        prepare_s1(found["s1"], calibration="gamma0")
+    with pytest.raises(SpeckleFilterError, match="window=4"):
+        SarOptions(speckle="lee", window=4)
+    with pytest.raises(ARDError, match="takes a SarOptions"):
+        prepare_rcm(found["rcm"], options=S2Options())
+
+
+def test_rcm_native_chunks_come_from_the_settings(found, cubes) -> None:  # type: ignore[no-untyped-def]
+    prod = open_rcm(found["rcm"].items[0].assets["product"].get_absolute_href())
+    assert isinstance(prod, SarProduct)
+    with set_options(chunk_size=32):
+        assert prod.open_dn("VV").data.chunksize == (32, 32)
+    assert prod.open_dn("VV", chunks=16).data.chunksize == (16, 16)

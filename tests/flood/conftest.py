@@ -96,10 +96,15 @@ def flood_catalog(scenario, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def flood_run(scenario, flood_catalog, tmp_path_factory):
-    """``flood.run_risk`` on the sample scenario: S1 + RCM + optical, with quadrant zones."""
-    from mus_lab import flood
+    """``recipes.run_risk`` on the sample scenario: S1 + RCM + optical, with quadrant zones."""
+    from mus_lab import recipes
 
     zones = quadrant_zones(tmp_path_factory.mktemp("zones") / "zones.gpkg", scenario)
-    run = flood.run_risk(flood_catalog, zones=zones, workdir=tmp_path_factory.mktemp("work"))
+    run = recipes.run_risk(
+        flood_catalog,
+        landcover="landcover-truth",
+        zones=zones,
+        workdir=tmp_path_factory.mktemp("work"),
+    )
     yield run
     run.cleanup()
