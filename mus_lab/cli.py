@@ -26,6 +26,7 @@ from mus_lab._cli_common import (
 )
 from mus_lab._cli_fusion import fuse_cmd
 from mus_lab._cli_production import production_app
+from mus_lab import contracts
 from mus_lab.errors import MusLabError
 
 app = typer.Typer(
@@ -190,7 +191,12 @@ SpeckleOpt = Annotated[str | None, typer.Option(help="lee, refined_lee or lee_si
 def ard_s2(
     catalog: CatalogArg,
     collection: Annotated[str, typer.Option(help="Sentinel-2 L2A collection.")] = "sentinel-2-l2a",
-    out_collection: Annotated[str, typer.Option(help="Collection id to write.")] = "s2-l2a-ard",
+    out_collection: Annotated[
+        str | None,
+        typer.Option(
+            help="Collection id to write (default s2-l2a-ard, or s2-l2a-series with --every)."
+        ),
+    ] = None,
     bbox: BboxOpt = None,
     datetime: DatetimeOpt = None,
     invalid: Annotated[str, typer.Option(help="SCL classes treated as invalid.")] = "0,1,3,8,9,10",
@@ -204,11 +210,12 @@ def ard_s2(
         classes = tuple(int(v) for v in invalid.split(","))
     except ValueError:
         fail(f"--invalid {invalid!r} must be SCL class numbers separated by commas.")
+    default = contracts.S2_SERIES.collection if every else contracts.S2_ARD.collection
     _ard_run(
         "s2",
         catalog,
         collection,
-        out_collection,
+        out_collection or default,
         bbox,
         datetime,
         overwrite,
@@ -242,16 +249,17 @@ def _sar_command(sensor: str, source: str, target: str, summary: str) -> Any:
 ard_s1 = ard_app.command("s1")(
     _sar_command(
         "s1",
-        "sentinel-1-grd",
-        "s1-ard",
-        "Sentinel-1: backscatter (linear) on the S2 grid, data mask, optional speckle filter.",
+        contracts.COLLECTIONS["s1"],
+        contracts.S1_ARD.collection,
+        "Sentinel-1: backscatter (linear) on the S2 grid, validity and quality bits, optional "
+        "speckle filter.",
     )
 )
 ard_rcm = ard_app.command("rcm")(
     _sar_command(
         "rcm",
-        "rcm-grd",
-        "rcm-ard",
+        contracts.COLLECTIONS["rcm"],
+        contracts.RCM_ARD.collection,
         "RCM: sigma0 calibrated from product.xml LUTs in native geometry, then onto the S2 grid.",
     )
 )
