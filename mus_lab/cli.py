@@ -13,6 +13,7 @@ from typing import Annotated, Any, cast
 
 import typer
 
+from mus_lab import contracts
 from mus_lab._cli_common import (
     BboxOpt,
     CatalogArg,
@@ -26,7 +27,6 @@ from mus_lab._cli_common import (
 )
 from mus_lab._cli_fusion import fuse_cmd
 from mus_lab._cli_production import production_app
-from mus_lab import contracts
 from mus_lab.errors import MusLabError
 
 app = typer.Typer(
