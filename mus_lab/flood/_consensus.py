@@ -39,14 +39,51 @@ class VoteRule(Protocol):
 
 
 def mean_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Water where the mean likelihood of the sources is at least 0.5."""
+    """Water where the mean likelihood of the sources is at least 0.5 (a :class:`VoteRule`).
+
+    Parameters
+    ----------
+    evidence
+        Likelihoods 0-1 on a ``source`` dimension, NaN where a source says nothing.
+
+    Returns
+    -------
+    (water, likelihood)
+        ``water`` 1.0 / 0.0 (NaN where no source sees the pixel); ``likelihood`` the mean.
+
+    Example
+    -------
+    >>> ev = xr.DataArray([[0.9, 0.2], [0.3, np.nan]], dims=("source", "x"))
+    >>> [v.values.round(2).tolist() for v in mean_rule(ev)]
+    [[1.0, 0.0], [0.6, 0.2]]
+    """
     likelihood = nanmean(evidence, "source")
     water = (likelihood >= 0.5).astype(np.float32).where(likelihood.notnull())
     return water, likelihood
 
 
 def majority_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Majority vote of the sources that see a pixel; ties go to the mean likelihood."""
+    """Majority vote of the sources that see a pixel; ties go to the mean likelihood.
+
+    The default :class:`VoteRule` (Copernicus GFM's consensus).
+
+    Parameters
+    ----------
+    evidence
+        Likelihoods 0-1 on a ``source`` dimension, NaN where a source says nothing.
+
+    Returns
+    -------
+    (water, likelihood)
+        ``water`` 1.0 / 0.0 (NaN where no source sees the pixel); ``likelihood`` the mean of
+        the sources' likelihoods.
+
+    Example
+    -------
+    >>> ev = xr.DataArray([[0.9, 0.2, 0.8], [0.6, 0.4, 0.1], [0.1, 0.3, np.nan]], dims=("source", "x"))
+    >>> majority_rule(ev)[0].values.tolist()  # the last pixel: a tie, mean 0.45
+    [1.0, 0.0, 0.0]
+    """
     seen = evidence.notnull()
     n = seen.sum("source")
     yes = ((evidence >= 0.5) & seen).sum("source")
@@ -107,6 +144,11 @@ def with_optical(
     VoteRule
         Water where the fused BetP(water) >= 0.5 (the SAR consensus where no optical
         evidence; no data where no SAR evidence), likelihood = BetP(water).
+
+    Raises
+    ------
+    FloodInputError
+        A reliability outside [0, 1].
 
     Example
     -------

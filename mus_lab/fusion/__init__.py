@@ -6,10 +6,11 @@ outputs (IOTA²/OTB label maps with confusion matrices, or probability cubes); c
 rules as plug-ins. One entry point, :func:`fuse` with its :class:`FusionOptions`, takes
 land-cover products (in memory or from a catalog), label maps, probability cubes or mass
 cubes and makes the ``landcover-fused`` product (fused class, belief, plausibility,
-conflict, ignorance, confidence, agreement); :func:`evaluate_fusion` scores it. The land-cover products of a
-catalog (``landcover-optical``, ``landcover-radar``) become inputs with
-:func:`sources_from_catalog`; :func:`split_held_out` gives the reference polygons that trained
-none of them, in a calibration and an evaluation half.
+conflict, ignorance, confidence, agreement); :func:`evaluate_fusion` scores it. Land-cover products
+(:class:`mus_lab.publish.LandCoverProduct`, made in memory or read with
+:func:`mus_lab.recipes.sources_from_catalog`) are inputs as they are; :func:`split_held_out`
+gives the reference polygons that trained none of them, in a calibration and an evaluation
+half.
 
 Example
 -------
@@ -22,7 +23,6 @@ Example
 """
 
 from mus_lab.fusion._api import FusionSource, LandCoverLike, fuse
-from mus_lab.fusion._catalog import LandCoverSource, sources_from_catalog, split_held_out
 from mus_lab.fusion._deprecated import combine_cubes, fuse_labels, fuse_maps, fuse_probabilities
 from mus_lab.fusion._engine import (
     Decision,
@@ -37,6 +37,7 @@ from mus_lab.fusion._engine import (
 from mus_lab.fusion._evaluate import FusionEvaluation, evaluate_fusion, split_reference
 from mus_lab.fusion._frame import NODATA, UNDECIDED, Frame, MassFunction
 from mus_lab.fusion._fuse import AGREEMENT_CODES, CONFIDENCE_DEFINITION, mass_cube
+from mus_lab.fusion._held_out import LandCoverSource, split_held_out
 from mus_lab.fusion._labels import label_table, otb_decision
 from mus_lab.fusion._maps import open_map
 from mus_lab.fusion._masses import (
@@ -115,7 +116,6 @@ __all__ = [
     "plausibility",
     "register_rule",
     "reliability_from_confusion",
-    "sources_from_catalog",
     "split_held_out",
     "split_reference",
     "transfer_matrix",

@@ -82,7 +82,12 @@ class FusionEvaluation:
         return self.overall_accuracy["fused"] - self.overall_accuracy[self.best_source]
 
     def table(self) -> pd.DataFrame:
-        """One row per map (sources, then fused): overall accuracy and kappa."""
+        """One row per map (sources, then fused): overall accuracy and kappa.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         return pd.DataFrame(
             {
                 "overall_accuracy": pd.Series(self.overall_accuracy),
@@ -91,6 +96,12 @@ class FusionEvaluation:
         )
 
     def summary(self) -> str:
+        """One paragraph: accuracies, gain over the best source, undecided share, conflict.
+
+        Returns
+        -------
+        str
+        """
         oa = ", ".join(f"{k} {v:.3f}" for k, v in self.overall_accuracy.items())
         return (
             f"{self.n_pixels} reference pixels; overall accuracy: {oa}; fused minus best source "

@@ -86,13 +86,51 @@ class CombinationRule(Protocol):
     name: str
 
     def focal_sets(self, focal: Sequence[tuple[int, ...]], omega: int) -> tuple[int, ...]:
-        """Focal sets of the combined mass (rows of :meth:`combine`'s result), in order."""
+        """Focal sets of the combined mass (rows of :meth:`combine`'s result), in order.
+
+        Parameters
+        ----------
+        focal
+            Each source's focal-set bit masks.
+        omega
+            Mask of the whole frame.
+
+        Returns
+        -------
+        tuple of int
+            The combined masses' focal sets.
+
+        Raises
+        ------
+        FusionError
+            The rule cannot combine these sources (e.g. too many).
+        """
         ...
 
     def combine(
         self, masses: Sequence[np.ndarray], focal: Sequence[tuple[int, ...]], omega: int
     ) -> np.ndarray:
-        """Combined masses, ``(len(self.focal_sets(focal, omega)), n_pixels)``."""
+        """Combine the sources' masses pixel by pixel.
+
+        Parameters
+        ----------
+        masses
+            One ``(n_focal, n_pixels)`` float64 array per source, no NaN.
+        focal
+            Each source's focal-set bit masks (rows of its array).
+        omega
+            Mask of the whole frame.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(self.focal_sets(focal, omega)), n_pixels)``.
+
+        Raises
+        ------
+        TotalConflictError
+            A rule that refuses total conflict met it.
+        """
         ...
 
 
@@ -162,14 +200,22 @@ def _with_omega(sets: Sequence[int], omega: int, *, keep_empty: bool = False) ->
 # --------------------------------------------------------------------------- built-in rules
 
 
-class _Builtin:
-    """Base of the built-in rules: a numba fast path exists for two sources (``code``)."""
+class _Builtin(CombinationRule):
+    """Base of the built-in rules: a numba fast path exists for two sources (``code``).
+
+    Their methods' documentation is :class:`CombinationRule`'s.
+    """
 
     name: str = ""
     code: int = -1
     max_sources: int | None = None
 
     def focal_sets(self, focal: Sequence[tuple[int, ...]], omega: int) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def combine(
+        self, masses: Sequence[np.ndarray], focal: Sequence[tuple[int, ...]], omega: int
+    ) -> np.ndarray:
         raise NotImplementedError
 
     def _check(self, focal: Sequence[tuple[int, ...]]) -> None:

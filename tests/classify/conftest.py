@@ -17,13 +17,6 @@ RES = 10.0
 X0, Y0 = 500_000.0, 5_000_000.0  # upper-left corner
 
 
-class RaiseIfComputed:
-    """A dask scheduler that fails: proves a function stays lazy."""
-
-    def __call__(self, dsk, keys, **kwargs):  # type: ignore[no-untyped-def]
-        raise RuntimeError("computed while it should stay lazy")
-
-
 def grid(h: int, w: int) -> GeoBox:
     return GeoBox.from_bbox((X0, Y0 - h * RES, X0 + w * RES, Y0), CRS, resolution=RES)
 
@@ -104,10 +97,10 @@ def problem():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def scenario_features(scenario):  # type: ignore[no-untyped-def]
     """The scenario's optical, radar and stacked feature cubes, computed once per session."""
-    from mus_lab import classify
+    from mus_lab import recipes
 
     out = {}
     for sensors in ("optical", "radar", "stacked"):
-        feats, recipe, items = classify.features_from_catalog(scenario.catalog_path, sensors)
+        feats, recipe, items = recipes.features_from_catalog(scenario.catalog_path, sensors=sensors)
         out[sensors] = (dask.persist(feats)[0], recipe, items)
     return out

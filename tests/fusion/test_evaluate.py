@@ -11,7 +11,7 @@ import rioxarray
 
 from mus_lab import catalog, fusion
 from mus_lab.classify import ConfusionMatrix
-from mus_lab.errors import ARDError, FusionError
+from mus_lab.errors import FusionError, ProductContractError, PublishError
 from mus_lab.testing import simulate_source
 
 # Optical (one season of S2): crops/grassland and urban/bare confused; radar: water/wetland,
@@ -97,16 +97,16 @@ def test_write_fused_into_the_catalog_and_find_it_again(setting, scenario, tmp_p
     assert "optical" in item.properties["mus_lab:fusion"]["reliability"]
     assert any(lk.rel == "derived_from" for lk in item.links)
     classes = item.assets["fused_class"].extra_fields["classification:classes"]
-    assert {c["value"]: c["name"] for c in classes} == {**legend, 255: "undecided"}
+    assert {c["value"]: c["name"] for c in classes} == {0: "no_data", **legend, 255: "undecided"}
     assert set(item.assets) >= {"fused_class", "confidence", "agreement", "source_confidence"}
     with rasterio.open(item.assets["fused_class"].get_absolute_href()) as src:
         np.testing.assert_array_equal(src.read(1), ds.fused_class.values)
         assert src.nodata == 0
     with rasterio.open(item.assets["conflict"].get_absolute_href()) as src:
         np.testing.assert_allclose(src.read(1), ds.conflict.values, equal_nan=True)
-    with pytest.raises(ARDError, match="overwrite=True"):
+    with pytest.raises(PublishError, match="overwrite=True"):
         fusion.write_fused(ds, root)
-    with pytest.raises(FusionError, match="Not a fused product"):
+    with pytest.raises(ProductContractError, match="Not a fused product"):
         fusion.write_fused(ds[["fused_class"]], root, overwrite=True)
 
 
