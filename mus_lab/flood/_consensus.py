@@ -70,13 +70,12 @@ def majority_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     Parameters
     ----------
     evidence
-        Likelihoods 0-1 on a ``source`` dimension, NaN where a source says nothing.
+        As :func:`mean_rule`.
 
     Returns
     -------
     (water, likelihood)
-        ``water`` 1.0 / 0.0 (NaN where no source sees the pixel); ``likelihood`` the mean of
-        the sources' likelihoods.
+        The vote (1.0 water, 0.0 land, NaN unseen) and the sources' mean likelihood.
 
     Example
     -------

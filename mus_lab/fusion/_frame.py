@@ -142,16 +142,17 @@ class Frame:
         Parameters
         ----------
         members
-            A class code or name, or an iterable of them.
+            One member or several, each as :meth:`index` takes it.
 
         Returns
         -------
         int
+            Bit ``i`` set for ``classes[i]``.
 
         Raises
         ------
         MassFunctionError
-            A member is not in the frame.
+            As :meth:`index`.
         """
         if isinstance(members, int | str | np.integer):
             members = (members,)
@@ -161,16 +162,17 @@ class Frame:
         return out
 
     def members(self, mask: int) -> tuple[int, ...]:
-        """Class codes in a mask.
+        """Class codes in a mask (the inverse of :meth:`mask`).
 
         Parameters
         ----------
         mask
-            Focal-set bit mask.
+            A set as :meth:`mask` makes it.
 
         Returns
         -------
         tuple of int
+            Codes, in frame order.
         """
         return tuple(c for i, c in enumerate(self.classes) if (int(mask) >> i) & 1)
 
@@ -347,17 +349,17 @@ class MassFunction:
         return np.zeros(self.shape)
 
     def mass_of_mask(self, mask: int) -> np.ndarray:
-        """Mass of the set with bit mask ``mask`` (zero when it is not a focal set).
+        """:meth:`mass` of a set given as a bit mask (zero when it is not a focal set).
 
         Parameters
         ----------
         mask
-            Focal-set bit mask.
+            ``frame.mask(...)`` of the set.
 
         Returns
         -------
         numpy.ndarray
-            Per pixel.
+            Its mass at each pixel.
         """
         if int(mask) in self.focal:
             return self.values[self.focal.index(int(mask))]
