@@ -11,9 +11,16 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from mus_lab.errors import NotebookNotFoundError
+from mus_lab.errors import NotebookNotFoundError, ProductionError
 
-__all__ = ["DEMO_CHAIN", "catalog_or_sample", "chain_paths", "dask_progress", "repository_path"]
+__all__ = [
+    "DEMO_CHAIN",
+    "NoCatalogError",
+    "chain_paths",
+    "dask_progress",
+    "repository_path",
+    "require_catalog",
+]
 
 #: The curated notebooks run by ``mus-lab demo``, in order (file names in ``notebooks/``).
 DEMO_CHAIN: tuple[str, ...] = (
@@ -57,31 +64,55 @@ def chain_paths(names: tuple[str, ...] = DEMO_CHAIN) -> list[Path]:
     return paths
 
 
-def catalog_or_sample(
-    catalog: str | os.PathLike[str] | None = None,
-    *,
-    sample_dir: str | os.PathLike[str] = "sample_scenario",
-    size: int = 256,
-) -> str:
-    """The catalog a notebook works on: ``catalog`` if given, else ``MUS_LAB_CATALOG``,
-    else the sample scenario in ``sample_dir`` (generated there the first time).
+class NoCatalogError(ProductionError, LookupError):
+    """A notebook was given no catalog to work on (no ``catalog`` parameter, no
+    ``MUS_LAB_CATALOG``)."""
+
+
+def require_catalog(catalog: str | os.PathLike[str] | None = None) -> str:
+    """The catalog a notebook works on: ``catalog`` if given, else ``MUS_LAB_CATALOG``.
+
+    Nothing is generated behind the user's back: without either, the notebook stops with a
+    message saying how to make a catalog (``mus-lab sample``, ``make demo``) or point to one.
+
+    Parameters
+    ----------
+    catalog
+        A local catalog (``catalog.json`` or its folder) or a STAC API URL; ``None`` or ``""``
+        to use the ``MUS_LAB_CATALOG`` setting.
+
+    Returns
+    -------
+    str
+        The catalog, as given.
+
+    Raises
+    ------
+    NoCatalogError
+        Neither ``catalog`` nor ``MUS_LAB_CATALOG`` is set.
 
     Example
     -------
-    >>> catalog_or_sample("https://earth-search.aws.element84.com/v1")
+    >>> require_catalog("https://earth-search.aws.element84.com/v1")
     'https://earth-search.aws.element84.com/v1'
+    >>> require_catalog(tiny.catalog_path).endswith("catalog.json")
+    True
     """
     if catalog:
         return os.fspath(catalog)
-    from mus_lab import get_settings, sample
+    from mus_lab import get_settings
 
     configured = get_settings().catalog
     if configured:
         return configured
-    folder = Path(sample_dir)
-    if (folder / "scenario.json").exists():
-        return str(sample.Scenario.open(folder).catalog_path)
-    return str(sample.generate(folder, size=size, progress=True).catalog_path)
+    raise NoCatalogError(
+        "No catalog to work on: the notebook's `catalog` parameter is None and MUS_LAB_CATALOG "
+        "is not set. Point to one: `mus-lab run NOTEBOOK -p catalog PATH_OR_URL` (papermill: "
+        '`-p catalog ...`), `catalog = "..."` in the parameters cell, or '
+        "`export MUS_LAB_CATALOG=PATH_OR_URL` before starting Jupyter. Or make one: "
+        "`mus-lab sample --out sample_scenario --size 256` (its catalog is "
+        "sample_scenario/catalog/catalog.json), or `make demo` (then `make lab` uses its catalog)."
+    )
 
 
 @contextlib.contextmanager

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mus_lab._io import atomic_path, write_json
+from mus_lab._io import write_json
 from mus_lab.errors import NotebookParameterError
+from mus_lab.production._offline import export_html, kernel_options, tidy_executed
 from mus_lab.production._params import check_parameters, notebook_parameters
 from mus_lab.production._records import read_records
 
@@ -41,6 +42,9 @@ class NotebookRun:
         Wall time of the run.
     executed, html, records_json
         The executed notebook, its HTML copy and the JSON of its recorded values.
+    kernel_log
+        What the kernel process printed outside the cells (start-up notices, C-level
+        messages of TensorFlow or GDAL).
     records
         The recorded values (:func:`mus_lab.production.read_records`).
     parameters
@@ -55,6 +59,7 @@ class NotebookRun:
     executed: Path | None = None
     html: Path | None = None
     records_json: Path | None = None
+    kernel_log: Path | None = None
     records: dict[str, Any] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -77,6 +82,7 @@ class NotebookRun:
             "executed": _s(self.executed),
             "html": _s(self.html),
             "records_json": _s(self.records_json),
+            "kernel_log": _s(self.kernel_log),
             "parameters": self.parameters,
             "error": self.error,
             "records": self.records,
@@ -149,12 +155,8 @@ def _shareable(path: Path) -> Path:
 
 
 def _export_html(executed: Path, html: Path) -> Path:
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_filename(str(executed))
-    with atomic_path(html, ".html") as tmp:
-        tmp.write_text(body, encoding="utf-8")
-    return _shareable(html)
+    _shareable(tidy_executed(executed))
+    return _shareable(export_html(executed, html))
 
 
 def _error_of(exc: BaseException) -> str:
@@ -239,6 +241,8 @@ def _execute(
         params["output_dir"] = str((out / stem).resolve())
     run = NotebookRun(notebook=source, status="ok", parameters=params)
     run.executed = out / f"{stem}.ipynb"
+    run.kernel_log = out / f"{stem}.kernel.log"
+    run.kernel_log.unlink(missing_ok=True)
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(
@@ -250,6 +254,7 @@ def _execute(
             progress_bar=progress,
             execution_timeout=timeout,
             report_mode=False,
+            **kernel_options(run.kernel_log),
         )
     except Exception as exc:  # papermill: the cell's error, with the notebook written
         run.status = "failed"
