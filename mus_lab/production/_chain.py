@@ -37,10 +37,25 @@ _REPO = Path(__file__).resolve().parents[2]
 def repository_path(name: str) -> Path:
     """A folder of the repository checkout (``notebooks``, ``apps``), or a clear error.
 
+    Parameters
+    ----------
+    name
+        The folder's name at the root of the repository.
+
+    Returns
+    -------
+    Path
+        The folder.
+
     Raises
     ------
     NotebookNotFoundError
         The package is not installed from a clone that has this folder.
+
+    Example
+    -------
+    >>> repository_path("notebooks").name
+    'notebooks'
     """
     path = _REPO / name
     if not path.is_dir():
@@ -52,7 +67,28 @@ def repository_path(name: str) -> Path:
 
 
 def chain_paths(names: tuple[str, ...] = DEMO_CHAIN) -> list[Path]:
-    """Paths of the chain's notebooks in the repository's ``notebooks/`` folder."""
+    """Paths of the chain's notebooks in the repository's ``notebooks/`` folder.
+
+    Parameters
+    ----------
+    names
+        Notebook file names, in order (default :data:`DEMO_CHAIN`).
+
+    Returns
+    -------
+    list of Path
+        The notebooks, in the same order.
+
+    Raises
+    ------
+    NotebookNotFoundError
+        The repository has no ``notebooks/`` folder, or a notebook of the chain is missing.
+
+    Example
+    -------
+    >>> [p.name for p in chain_paths(("01_search_and_load.ipynb", "02_ard.ipynb"))]
+    ['01_search_and_load.ipynb', '02_ard.ipynb']
+    """
     folder = repository_path("notebooks")
     paths = [folder / n for n in names]
     missing = [p.name for p in paths if not p.is_file()]
@@ -120,6 +156,26 @@ def dask_progress(enabled: bool = True, *, min_seconds: float = 1.0) -> Iterator
     """Show a progress bar for the dask computations of the block (local schedulers).
 
     With a distributed client, its dashboard shows progress instead and nothing is printed.
+
+    Parameters
+    ----------
+    enabled
+        False: no progress bar (the block runs as is).
+    min_seconds
+        Computations shorter than this show no bar.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        A context manager around the computations.
+
+    Example
+    -------
+    >>> import dask.array as da
+    >>> with dask_progress(min_seconds=60):
+    ...     total = int(da.ones(10, chunks=5).sum().compute())
+    >>> total
+    10
     """
     if not enabled:
         yield

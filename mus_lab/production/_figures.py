@@ -41,6 +41,11 @@ _PNG = "image/png"
 def _bokeh_to_matplotlib(element: Any) -> Any:
     """One element with its Bokeh options translated to the matplotlib backend."""
     bokeh_opts = element.opts.get(backend="bokeh", defaults=False).kwargs
+    if element.label and element.label in {d.name for d in element.dimensions()}:
+        # HoloViews' matplotlib backend reads a label equal to a dimension's name as that
+        # dimension's values (hvplot labels a series' curve with its name): keep the text,
+        # not the match (a zero-width space).
+        element = element.relabel(element.label + "\u200b")
     try:
         from hvplot.backend_transforms import _transfer_opts
 
@@ -96,8 +101,10 @@ def static_png(obj: Any, *, dpi: int = 72) -> bytes:
 
     Example
     -------
-    >>> import holoviews as hv
-    >>> png = static_png(hv.Curve([1, 3, 2]).opts(title="a curve", color="red"))
+    >>> import hvplot.pandas  # noqa: F401
+    >>> import pandas as pd
+    >>> figure = pd.Series([1, 3, 2], name="ndvi").hvplot.line(title="a curve", color="red")
+    >>> png = static_png(figure)
     >>> png[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
     True
     """

@@ -67,7 +67,7 @@ def kernel_options(log: str | os.PathLike[str]) -> dict[str, Any]:
     ['extra_arguments', 'kernel_manager_class']
     """
     return {
-        "kernel_manager_class": _kernel_manager_class(Path(log)),
+        "kernel_manager_class": _kernel_manager_class(Path(log).resolve()),  # papermill chdirs
         "extra_arguments": [
             f"--IPKernelApp.exec_lines={[KERNEL_SETUP]!r}",
             # C-level output (TensorFlow, GDAL) to the log, not into the cells

@@ -66,15 +66,36 @@ class NotebookRun:
 
     @property
     def ok(self) -> bool:
+        """Whether the notebook ran to its end."""
         return self.status == "ok"
 
     def key_outputs(self, n: int = 4, width: int = 70) -> str:
-        """The first ``n`` recorded values as ``name=value``, cut to ``width`` characters."""
+        """The first ``n`` recorded values as ``name=value``, cut to ``width`` characters.
+
+        Parameters
+        ----------
+        n
+            How many records to show.
+        width
+            Longest text returned (an ellipsis marks the cut).
+
+        Returns
+        -------
+        str
+            ``"name=value, ..."``.
+
+        Example
+        -------
+        >>> run = NotebookRun(Path("01.ipynb"), "ok", records={"oa": 0.91234, "n": 3})
+        >>> run.key_outputs()
+        'oa=0.9123, n=3'
+        """
         parts = [f"{k}={_short(v)}" for k, v in list(self.records.items())[:n]]
         text = ", ".join(parts)
         return text if len(text) <= width else text[: width - 1] + "…"
 
     def to_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready values (absolute paths), as in ``summary.json``."""
         return {
             "notebook": self.notebook.name,
             "status": self.status,
@@ -105,7 +126,17 @@ def _short(value: Any) -> str:
 
 @dataclass
 class ChainReport:
-    """The runs of a chain of notebooks and where their results are."""
+    """The runs of a chain of notebooks and where their results are.
+
+    Attributes
+    ----------
+    out
+        The run folder.
+    runs
+        One :class:`NotebookRun` per notebook, in order.
+    summary_json
+        ``summary.json`` in ``out`` (:meth:`to_dict`).
+    """
 
     out: Path
     runs: list[NotebookRun]
@@ -113,10 +144,17 @@ class ChainReport:
 
     @property
     def ok(self) -> bool:
+        """Whether every notebook ran to its end."""
         return all(r.ok for r in self.runs)
 
     def rows(self) -> list[tuple[str, str, str, str]]:
-        """(notebook, status, duration, key outputs) per run, as printed by :meth:`table`."""
+        """(notebook, status, duration, key outputs) per run, as printed by :meth:`table`.
+
+        Returns
+        -------
+        list of tuple of str
+            One row per run.
+        """
         return [
             (
                 r.notebook.name,
@@ -128,7 +166,21 @@ class ChainReport:
         ]
 
     def table(self) -> str:
-        """A plain-text table: notebook, status, duration, key outputs."""
+        """A plain-text table: notebook, status, duration, key outputs.
+
+        Returns
+        -------
+        str
+            The table, one line per run under a header.
+
+        Example
+        -------
+        >>> report = ChainReport(Path("run"), [NotebookRun(Path("01_a.ipynb"), "ok", 2.0, records={"n": 3})])
+        >>> print(report.table())
+        notebook    status  duration  key outputs
+        -----------------------------------------
+        01_a.ipynb  ok      2.0 s     n=3
+        """
         header = ("notebook", "status", "duration", "key outputs")
         rows = [header, *self.rows()]
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -139,6 +191,7 @@ class ChainReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """The chain as JSON-ready values, as written to ``summary.json``."""
         return {
             "out": str(self.out.resolve()),
             "ok": self.ok,
@@ -212,9 +265,14 @@ def run_notebook(
 
     Example
     -------
-    >>> run = run_notebook("notebooks/01_search_and_load.ipynb", "runs/today",
-    ...                    parameters={"datetime": "2022-04-01/2022-05-31"})  # doctest: +SKIP
-    >>> run.status, run.records["item_counts"]  # doctest: +SKIP
+    The template notebook on the tiny scenario (a kernel starts: some seconds):
+
+    >>> import tempfile
+    >>> from mus_lab.production import repository_path
+    >>> run = run_notebook(repository_path("notebooks") / "_template.ipynb", tempfile.mkdtemp(),
+    ...                    parameters={"catalog": str(tiny.catalog_path), "datetime": "2022-03-01/2022-07-31"})
+    >>> run.status, run.records["n_items"] > 0, run.html.suffix
+    ('ok', True, '.html')
     """
     source = Path(notebook)
     params = dict(parameters or {})
