@@ -32,6 +32,8 @@ DEMO_CHAIN: tuple[str, ...] = (
 )
 
 _REPO = Path(__file__).resolve().parents[2]
+#: Set in the kernels of batch runs (:mod:`mus_lab.production._figures`): no progress bars.
+BATCH_KERNEL = False
 
 
 def repository_path(name: str) -> Path:
@@ -155,7 +157,8 @@ def require_catalog(catalog: str | os.PathLike[str] | None = None) -> str:
 def dask_progress(enabled: bool = True, *, min_seconds: float = 1.0) -> Iterator[None]:
     """Show a progress bar for the dask computations of the block (local schedulers).
 
-    With a distributed client, its dashboard shows progress instead and nothing is printed.
+    With a distributed client, its dashboard shows progress instead and nothing is printed;
+    in the kernel of a batch run (``mus-lab run``) nobody watches the cell: nothing is printed.
 
     Parameters
     ----------
@@ -177,7 +180,7 @@ def dask_progress(enabled: bool = True, *, min_seconds: float = 1.0) -> Iterator
     >>> total
     10
     """
-    if not enabled:
+    if not enabled or BATCH_KERNEL:
         yield
         return
     try:

@@ -39,6 +39,7 @@ QUICK_PARAMETERS: dict[str, dict[str, Any]] = {
         "tempcnn_epochs": 5,  # default 15
         "seeds": [0, 1],  # default [0, 1, 2]
     },
+    "05_flood_risk": {"datetime": "2022-03-01/2022-07-31"},  # the flood season; default all dates
 }
 
 

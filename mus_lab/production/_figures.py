@@ -70,7 +70,31 @@ def _bokeh_to_matplotlib(element: Any) -> Any:
         from matplotlib.dates import DateFormatter
 
         extra.update(xformatter=DateFormatter("%Y-%m-%d"), xrotation=30)
+    if isinstance(element, _scatter_type()):  # Bokeh sizes are diameters, matplotlib's areas
+        extra["s"] = float(bokeh_opts.get("size", 6)) ** 2
+    if _is_map(element):  # map coordinates in full (600000, not 6.0 and "1e5" aside)
+        extra.update(xformatter=_plain_numbers(), yformatter=_plain_numbers(), xrotation=20)
     return element.opts(backend="matplotlib", **extra) if extra else element
+
+
+def _scatter_type() -> type:
+    import holoviews as hv
+
+    return hv.Scatter  # type: ignore[no-any-return]
+
+
+def _is_map(element: Any) -> bool:
+    import holoviews as hv
+
+    return isinstance(element, hv.Raster | hv.QuadMesh)
+
+
+def _plain_numbers() -> Any:
+    from matplotlib.ticker import ScalarFormatter
+
+    formatter = ScalarFormatter(useOffset=False)
+    formatter.set_scientific(False)
+    return formatter
 
 
 def _datetime_x(element: Any) -> bool:
@@ -113,6 +137,8 @@ def static_png(obj: Any, *, dpi: int = 72) -> bytes:
     renderer = hv.renderer("matplotlib")  # loads the backend; the current one stays Bokeh
     if isinstance(obj, hv.core.Dimensioned):
         obj = obj.map(_bokeh_to_matplotlib, [hv.Element])
+    if isinstance(obj, hv.Layout | hv.NdLayout):  # no "A", "B" labels; room for colour bars
+        obj = obj.opts(sublabel_format="", hspace=1.0, backend="matplotlib")
     data, _ = renderer(obj, fmt="png", dpi=dpi)
     return bytes(data)
 
@@ -173,6 +199,9 @@ def enable_static_figures(shell: Any = None) -> bool:
 def _kernel_setup() -> None:
     """What :data:`KERNEL_SETUP` runs in a batch kernel (see the module docstring)."""
     enable_static_figures()
+    from mus_lab.production import _chain
+
+    _chain.BATCH_KERNEL = True  # no dask progress bars: nobody watches the cells of a batch run
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up lines
     # Rasterio warns when a dataset has no CRS/geotransform; the RCM products are read in their
     # radar geometry on purpose (their GCPs place them), so the warning only adds noise to reports.
