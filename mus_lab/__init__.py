@@ -2,10 +2,13 @@
 
 Stages of the data flow, each a subpackage that only imports earlier ones::
 
-    catalog -> cube -> ard -> classify -> fusion -> flood -> publish
+    contracts -> catalog, cube, compute -> publish -> ard -> classify -> fusion -> flood
 
-beside ``compute`` (Dask clusters), ``production`` (runs and records),
-``sample`` (the generated scenario) and ``cli``.
+``contracts`` defines every product (collections, variables, codes, legends); ``publish``
+writes and opens products; ``recipes`` search catalogs and chain the stages; on top sit
+``production`` (runs and records), ``ui`` (dashboards) and ``cli``. ``sample`` (the generated
+scenario) and ``testing`` (synthetic writers, test helpers) stay outside the stages.
+import-linter checks these layers (``make test``).
 Subpackages are imported on first use so that ``import mus_lab`` stays fast.
 """
 
@@ -23,16 +26,28 @@ __all__ = [
     "MusLabError",
     "MusLabWarning",
     "__version__",
+    "ard",
     "catalog",
+    "classify",
     "compute",
+    "contracts",
     "cube",
+    "flood",
+    "fusion",
     "get_settings",
     "production",
+    "publish",
+    "recipes",
     "sample",
     "set_options",
+    "testing",
+    "ui",
 ]
 
 _SUBPACKAGES = {
+    "contracts",
+    "recipes",
+    "testing",
     "catalog",
     "compute",
     "cube",
@@ -47,7 +62,22 @@ _SUBPACKAGES = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mus_lab import catalog, compute, cube, production, sample
+    from mus_lab import (
+        ard,
+        catalog,
+        classify,
+        compute,
+        contracts,
+        cube,
+        flood,
+        fusion,
+        production,
+        publish,
+        recipes,
+        sample,
+        testing,
+        ui,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -77,7 +77,7 @@ def train_cmd(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
 ) -> None:
     """Train a model on polygons (split by polygon) and save it with its validation report."""
-    from mus_lab import classify
+    from mus_lab import classify, recipes
 
     if model not in ("rf", "tempcnn"):
         _bad(f"--model {model!r}: choose rf or tempcnn.")
@@ -85,12 +85,11 @@ def train_cmd(
         _bad(f"--sensors {sensors!r}: choose optical, radar or stacked.")
     params: dict[str, Any] = {"n_estimators": trees} if model == "rf" else {"epochs": epochs}
     try:
-        feats, recipe, _ = classify.features_from_catalog(
+        feats, _, _ = recipes.features_from_catalog(
             catalog,
-            cast(Any, sensors),
+            classify.FeatureOptions(sensors=cast(Any, sensors), every_days=every_days),
             bbox=_bbox(bbox),
             datetime=datetime,
-            every_days=every_days,
         )
         typer.echo(
             f"{feats.sizes['feature']} features ({sensors}) on {feats.sizes['y']} x {feats.sizes['x']} px"
@@ -98,15 +97,8 @@ def train_cmd(
         smp = classify.extract_samples(
             feats, polygons, label=label, layer=layer, name_field=name_field, id_field=id_field
         )
-        recipe = {**recipe, "polygons": str(polygons), "layer": layer, "label": label}
         lcm = classify.train(
-            smp,
-            model,
-            params=params,
-            train_ratio=ratio,
-            seed=seed,
-            max_per_class=max_per_class,
-            recipe=recipe,
+            smp, model, params=params, train_ratio=ratio, seed=seed, max_per_class=max_per_class
         )
         lcm.save(out, overwrite=overwrite)
     except MusLabError as exc:
@@ -133,8 +125,12 @@ def predict_cmd(
     ] = True,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing collection.")] = False,
 ) -> None:
-    """Map a catalog with a saved model (features rebuilt with the model's recipe) and write it."""
-    from mus_lab import classify
+    """Map a catalog with a saved model (features rebuilt with the model's recipe) and write it.
+
+    The model may come from 'mus-lab landcover train', from recipes.features_from_catalog in
+    Python, or from the stage functions called one by one: each records its recipe.
+    """
+    from mus_lab import classify, recipes
 
     if mmu < 0:
         _bad(f"--mmu must be >= 0, got {mmu}.")
@@ -144,19 +140,11 @@ def predict_cmd(
         sensors = recipe.get("sensors")
         if sensors not in classify.SENSOR_SETS:
             _bad(
-                f"The model at {model} has no catalog recipe: train it with 'mus-lab landcover train'."
+                f"The model at {model} records no feature recipe (it was trained on features "
+                "built outside mus_lab's stages): build the same features in Python and call "
+                "classify.predict(features, model)."
             )
-        feats, _, items = classify.features_from_catalog(
-            catalog,
-            cast(Any, sensors),
-            bbox=recipe.get("bbox"),
-            datetime=recipe.get("datetime"),
-            every_days=int(recipe.get("every_days", 10)),
-            optical_variables=recipe.get("optical_variables"),
-            speckle=recipe.get("speckle", "refined_lee"),
-            radar_sources=recipe.get("radar_sources", ("sentinel-1-grd", "rcm-grd")),
-            optical_source=recipe.get("optical_source", "sentinel-2-l2a"),
-        )
+        feats, _, items = recipes.replay_features(recipe, catalog=catalog)
         result = classify.predict(feats, lcm, min_pixels=mmu or None)
         accuracy = None
         if assess_polygons and recipe.get("polygons"):

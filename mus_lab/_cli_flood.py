@@ -94,9 +94,12 @@ def map_cmd(
 def risk_cmd(
     catalog: Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")],
     landcover: Annotated[
-        str,
-        typer.Option(help="Land-cover collection id or COG on the Sentinel-2 grid (exposure)."),
-    ] = "landcover-truth",
+        str | None,
+        typer.Option(
+            help="Land-cover collection id or COG on the Sentinel-2 grid (exposure); default: "
+            "the catalog's fused, stacked, optical or radar land-cover product, in that order."
+        ),
+    ] = None,
     zones: Annotated[
         Path | None, typer.Option(help="Vector file of zones for the per-zone table.")
     ] = None,
@@ -122,7 +125,7 @@ def risk_cmd(
     overwrite: Annotated[bool, typer.Option(help="Replace existing collections.")] = False,
 ) -> None:
     """Flood extent per SAR date, time-series products and flood risk, into the catalog."""
-    from mus_lab import flood
+    from mus_lab import recipes
 
     box = None
     if bbox:
@@ -138,7 +141,7 @@ def risk_cmd(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MusLabWarning)
         try:
-            run = flood.run_risk(
+            run = recipes.run_risk(
                 catalog,
                 landcover=landcover,
                 zones=zones,

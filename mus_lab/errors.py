@@ -23,7 +23,9 @@ __all__ = [
     "MissingProjectionError",
     "MusLabError",
     "MusLabWarning",
+    "ProductContractError",
     "ProductFileError",
+    "PublishError",
     "SampleError",
     "UnknownCollectionError",
 ]
@@ -77,6 +79,16 @@ class MissingProjectionError(CubeError):
 
 class GridMismatchError(CubeError, ValueError):
     """Two cubes that must share a pixel grid do not."""
+
+
+# --- publish ---------------------------------------------------------------------------
+class PublishError(MusLabError):
+    """Writing, exporting or opening a product (COG + STAC item) failed."""
+
+
+class ProductContractError(PublishError, ValueError):
+    """A product (cube to write, or STAC item read) does not match its contract
+    (:mod:`mus_lab.contracts`): a missing asset or variable, a wrong dtype, an unknown legend."""
 
 
 # --- other stages ----------------------------------------------------------------

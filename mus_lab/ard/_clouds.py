@@ -64,13 +64,13 @@ def cloud_probability(
 
     Parameters
     ----------
-    toa
+    toa : xarray.Dataset
         Level-1C top-of-atmosphere reflectance (0-1, not DN) with ``time``, ``y``, ``x`` dims,
         holding ``bands`` on one grid (10 m with the defaults below, as the model's authors
         recommend ``average_over=4, dilation_size=2`` there).
-    bands
+    bands : sequence of str, optional
         Names of the model's ten bands in its order (default: canonical names).
-    threshold, average_over, dilation_size
+    threshold, average_over, dilation_size : float, int, int, optional
         Mask parameters of ``S2PixelCloudDetector``.
 
     Returns
@@ -84,6 +84,16 @@ def cloud_probability(
     ARDError
         A band is missing (Level-2A has no B10 cirrus band: load the L1C product), or the
         values look like DN rather than reflectance.
+
+    Examples
+    --------
+    >>> from mus_lab.ard import S2CLOUDLESS_BANDS, cloud_probability
+    >>> toa = xr.Dataset(
+    ...     {b: (("time", "y", "x"), np.full((1, 8, 8), 0.3, "float32")) for b in S2CLOUDLESS_BANDS}
+    ... )
+    >>> out = cloud_probability(toa)
+    >>> out.cloud_probability.dtype, out.cloud_mask.dtype
+    (dtype('float32'), dtype('bool'))
     """
     missing = [b for b in bands if b not in toa]
     if missing:

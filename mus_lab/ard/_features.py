@@ -57,15 +57,31 @@ def iota2_features(
 
     Parameters
     ----------
-    ds
+    ds : xarray.Dataset
         Reflectances (any scale; ratios do not depend on it).
-    red, nir, swir
+    red, nir, swir : str, optional
         Band names to use (B4, B8, B11 by default).
-    bands
+    bands : sequence of str, optional
         Bands entering the brightness (default: every S2 band present).
-    nodata
+    nodata : float, optional
         Value marking missing observations (NaN if ``None``); features of a date with
         any band at nodata are set to it.
+
+    Returns
+    -------
+    xarray.Dataset
+        float32 ``ndvi``, ``ndwi`` and ``brightness``, lazy when ``ds`` is.
+
+    Raises
+    ------
+    ARDError
+        A band is missing from ``ds``.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"red": ("x", [0.1]), "nir": ("x", [0.3]), "swir16": ("x", [0.2])})
+    >>> round(float(iota2_features(ds).ndvi[0]), 4)
+    0.5
     """
     names = list(bands or [b for b in S2_BANDS if b in ds])
     for b in {red, nir, swir, *names}:
@@ -100,16 +116,28 @@ def spectral_indices(
 
     Parameters
     ----------
-    ds
+    ds : xarray.Dataset
         Surface reflectance (0-1) with canonical band names.
-    names
+    names : sequence of str, optional
         Index names as in the catalogue (``"NDVI"``, ``"NDWI"`` (McFeeters), ``"MNDWI"``...).
-    constants
+    constants : mapping, optional
         Values of index constants (e.g. ``{"L": 0.5}`` for SAVI); catalogue defaults otherwise.
 
     Returns
     -------
-    xarray.Dataset with one float32 variable per index, named in lower case.
+    xarray.Dataset
+        One float32 variable per index, named in lower case; lazy when ``ds`` is.
+
+    Raises
+    ------
+    ARDError
+        An unknown index, or a band it needs is missing.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"red": ("x", [0.1]), "nir": ("x", [0.3])})
+    >>> round(float(spectral_indices(ds, ["NDVI"]).ndvi[0]), 3)
+    0.5
     """
     import spyndex
 

@@ -114,9 +114,15 @@ def gapfill_array(
     numpy.ndarray
         ``(len(out_dates), ...)``, float32 unless ``values`` is float64.
 
-    Example
-    -------
-    >>> gapfill_array(np.array([1.0, 0.0, 3.0]), np.array([0, 1, 0], bool), [0, 1, 2], [0, 1, 2])
+    Raises
+    ------
+    ARDError
+        Not one input date per observation, or dates not increasing.
+
+    Examples
+    --------
+    >>> values = np.array([1.0, 0.0, 3.0], dtype="float32")
+    >>> gapfill_array(values, np.array([0, 1, 0], bool), [0, 1, 2], [0, 1, 2])
     array([1., 2., 3.], dtype=float32)
     """
     t_in, t_out = _as_days(in_dates), _as_days(out_dates)
@@ -180,7 +186,30 @@ def _gapfill_numpy(
 
 
 def regular_dates(start: Any, end: Any, every_days: int = 10) -> np.ndarray:
-    """The regular output grid: every ``every_days`` days from ``start`` up to ``end``."""
+    """The regular output grid: every ``every_days`` days from ``start`` up to ``end``.
+
+    Parameters
+    ----------
+    start, end : str, datetime or numpy.datetime64
+        First date (its day, at midnight) and last possible date (inclusive).
+    every_days : int, optional
+        Spacing in days (IOTA² default 10).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``datetime64[ns]`` dates.
+
+    Raises
+    ------
+    ARDError
+        ``every_days`` is not positive.
+
+    Examples
+    --------
+    >>> regular_dates("2022-01-01", "2022-01-25", every_days=10).astype("datetime64[D]")
+    array(['2022-01-01', '2022-01-11', '2022-01-21'], dtype='datetime64[D]')
+    """
     if every_days <= 0:
         raise ARDError(f"every_days must be positive, got {every_days}.")
     s, e = pd.Timestamp(start).normalize(), pd.Timestamp(end)
@@ -199,19 +228,34 @@ def gapfill(
 
     Parameters
     ----------
-    data
-        DataArray or Dataset with a ``time`` dimension (dask-backed or not).
-    invalid
-        Boolean DataArray, True where an observation is a gap (cloud, shadow, no data).
-    dates
+    data : xarray.DataArray or xarray.Dataset
+        A cube with a ``time`` dimension (dask-backed or not).
+    invalid : xarray.DataArray
+        Boolean, True where an observation is a gap (cloud, shadow, no data).
+    dates : sequence of dates, optional
         Output dates; default every ``every_days`` days from the first to the last date.
-    nodata
+    every_days : int, optional
+        Spacing of the default output dates.
+    nodata : float, optional
         Output for pixels without any valid date.
 
     Returns
     -------
-    Same type as ``data``, with ``time`` replaced by the output dates and the
-    attribute ``gapfill_every_days``.
+    xarray.DataArray or xarray.Dataset
+        Same type as ``data``, with ``time`` replaced by the output dates and the
+        attribute ``gapfill_every_days``; lazy when ``data`` is.
+
+    Raises
+    ------
+    ARDError
+        ``data`` has no ``time`` dimension, or a bad ``every_days``.
+
+    Examples
+    --------
+    >>> time = np.array(["2022-01-01", "2022-01-05", "2022-01-21"], dtype="datetime64[ns]")
+    >>> da = xr.DataArray([1.0, np.nan, 3.0], coords={"time": time})
+    >>> gapfill(da, da.isnull(), every_days=10).values
+    array([1., 2., 3.])
     """
     if "time" not in data.dims:
         raise ARDError("gapfill needs a 'time' dimension: load a time series with cube.load.")

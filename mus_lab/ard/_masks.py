@@ -81,7 +81,28 @@ MaskFormat = Literal["scl", "maja"]
 
 
 def detect_mask_format(ds: xr.Dataset) -> MaskFormat:
-    """``"scl"`` for Sen2Cor (an ``scl`` variable), ``"maja"`` for MAJA/THEIA (``clm``...)."""
+    """Which cloud mask a loaded cube carries: Sen2Cor ``scl`` or MAJA/THEIA ``clm``/``edg``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A Sentinel-2 cube loaded with its mask variables.
+
+    Returns
+    -------
+    {"scl", "maja"}
+        ``"scl"`` for Sen2Cor (an ``scl`` variable), ``"maja"`` for MAJA/THEIA.
+
+    Raises
+    ------
+    ARDError
+        Neither mask is in the cube.
+
+    Examples
+    --------
+    >>> detect_mask_format(xr.Dataset({"red": 0, "scl": 4}))
+    'scl'
+    """
     names = {str(n).lower() for n in ds.data_vars}
     if "scl" in names:
         return "scl"
@@ -102,12 +123,57 @@ def _check_classes(invalid: Iterable[int]) -> tuple[int, ...]:
 
 
 def valid_from_scl(scl: xr.DataArray, invalid: Iterable[int] = SCL_INVALID_DEFAULT) -> xr.DataArray:
-    """True where the SCL class is not in ``invalid`` (lazy)."""
+    """True where the Sen2Cor scene classification is not in ``invalid`` (lazy).
+
+    Parameters
+    ----------
+    scl : xarray.DataArray
+        Sen2Cor SCL classes (0-11).
+    invalid : iterable of int, optional
+        Classes to reject, default :data:`SCL_INVALID_DEFAULT` (no data, saturated,
+        cloud shadow, clouds, cirrus).
+
+    Returns
+    -------
+    xarray.DataArray
+        bool, same shape and laziness as ``scl``.
+
+    Raises
+    ------
+    ARDError
+        A class of ``invalid`` is not an SCL class.
+
+    Examples
+    --------
+    >>> valid_from_scl(xr.DataArray([4, 8, 5])).values
+    array([ True, False,  True])
+    """
     return ~scl.isin(list(_check_classes(invalid)))
 
 
 def scl_quality(scl: xr.DataArray) -> xr.DataArray:
-    """The bit-coded quality layer from SCL (see module docstring)."""
+    """The bit-coded quality layer from Sen2Cor SCL (bits: :data:`QUALITY_BITS`).
+
+    Parameters
+    ----------
+    scl : xarray.DataArray
+        Sen2Cor SCL classes (0-11).
+
+    Returns
+    -------
+    xarray.DataArray
+        uint8 ``quality``, same shape and laziness as ``scl``.
+
+    Raises
+    ------
+    None
+        Nothing on purpose: unknown classes set no bit.
+
+    Examples
+    --------
+    >>> int(scl_quality(xr.DataArray([9])).values[0]) == 1 << QUALITY_BITS["cloud"]
+    True
+    """
     q = xr.zeros_like(scl, dtype="uint8")
     for cls, name in _SCL_BITS.items():
         q = q | xr.where(scl == cls, 1 << QUALITY_BITS[name], 0).astype("uint8")
@@ -124,7 +190,35 @@ def maja_quality(
     sat: xr.DataArray | None = None,
     mg2: xr.DataArray | None = None,
 ) -> xr.DataArray:
-    """Quality bits from MAJA/THEIA ``CLM``, ``EDG``, ``SAT`` and ``MG2`` (THEIA bit order)."""
+    """Quality bits (:data:`QUALITY_BITS`) from the MAJA/THEIA masks (THEIA bit order).
+
+    Parameters
+    ----------
+    clm : xarray.DataArray
+        ``CLM`` cloud mask bits.
+    edg : xarray.DataArray
+        ``EDG`` edge (no data) mask.
+    sat : xarray.DataArray, optional
+        ``SAT`` saturation mask.
+    mg2 : xarray.DataArray, optional
+        ``MG2`` geophysical mask (water, snow, shadows, dark).
+
+    Returns
+    -------
+    xarray.DataArray
+        uint8 ``quality``, lazy when the inputs are.
+
+    Raises
+    ------
+    None
+        Nothing on purpose: absent optional masks set no bit.
+
+    Examples
+    --------
+    >>> q = maja_quality(xr.DataArray([2, 0]), xr.DataArray([0, 1]))
+    >>> [int(v) for v in q.values] == [1 << QUALITY_BITS["cloud"], 1 << QUALITY_BITS["nodata"]]
+    True
+    """
     q = xr.where(edg != 0, 1 << QUALITY_BITS["nodata"], 0)
     if sat is not None:
         q = q | xr.where(sat != 0, 1 << QUALITY_BITS["saturated"], 0)
@@ -145,7 +239,30 @@ def maja_quality(
 def valid_from_maja(
     clm: xr.DataArray, edg: xr.DataArray, sat: xr.DataArray | None = None
 ) -> xr.DataArray:
-    """IOTA²'s rule: valid where CLM, SAT and EDG are all zero."""
+    """IOTA²'s rule for MAJA/THEIA masks: valid where CLM, SAT and EDG are all zero.
+
+    Parameters
+    ----------
+    clm, edg : xarray.DataArray
+        ``CLM`` cloud and ``EDG`` edge masks.
+    sat : xarray.DataArray, optional
+        ``SAT`` saturation mask.
+
+    Returns
+    -------
+    xarray.DataArray
+        bool, lazy when the inputs are.
+
+    Raises
+    ------
+    None
+        Nothing on purpose: the masks only need to broadcast.
+
+    Examples
+    --------
+    >>> valid_from_maja(xr.DataArray([0, 2]), xr.DataArray([0, 0])).values
+    array([ True, False])
+    """
     ok = (clm == 0) & (edg == 0)
     if sat is not None:
         ok = ok & (sat == 0)

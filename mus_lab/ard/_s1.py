@@ -40,11 +40,13 @@ from dask.base import tokenize
 
 from mus_lab.ard._sar_common import (
     apply_blockwise,
+    clip_floor,
     floats,
     open_tiff_lazy,
     parse_xml,
     text,
 )
+from mus_lab.ard._sar_product import Clip, _ProductMethods
 from mus_lab.errors import MetadataError, ProductFileError
 
 __all__ = [
@@ -75,7 +77,23 @@ _LUT_TAGS: dict[str, str] = {
 
 
 class DataMask(IntEnum):
-    """Per-pixel data mask codes (CEOS-ARD NRB "data mask", layover/shadow not yet)."""
+    """Per-pixel data mask codes (CEOS-ARD NRB "data mask", layover/shadow not yet).
+
+    Parameters
+    ----------
+    value : int
+        0, 1 or 2.
+
+    Raises
+    ------
+    ValueError
+        Not a mask code.
+
+    Examples
+    --------
+    >>> DataMask(2).name, int(DataMask.VALID)
+    ('INVALID', 1)
+    """
 
     NO_DATA = 0
     """No measurement (``DN == 0``, NaN, or outside the swath)."""
@@ -90,7 +108,7 @@ class DataMask(IntEnum):
 class VectorLut:
     """A look-up table given as vectors at some image lines, each with its own pixels.
 
-    Attributes
+    Parameters
     ----------
     lines : numpy.ndarray
         Increasing line index of each vector, shape ``(n,)``.
@@ -98,6 +116,20 @@ class VectorLut:
         Increasing pixel indices of each vector.
     values : tuple of numpy.ndarray
         LUT values at ``(lines[i], pixels[i])``, float64.
+
+    Raises
+    ------
+    MetadataError
+        No vector, lengths that differ, or lines that do not increase.
+
+    Examples
+    --------
+    >>> lut = VectorLut(np.array([0, 10]), (np.array([0.0, 4]),) * 2,
+    ...                 (np.array([1.0, 2]), np.array([3.0, 4])))
+    >>> lut.evaluate(np.array([0, 5, 10]), np.array([0, 4]))
+    array([[1., 2.],
+           [2., 3.],
+           [3., 4.]])
     """
 
     lines: np.ndarray
@@ -159,7 +191,7 @@ class VectorLut:
 class AzimuthNoiseBlock:
     """One block of the IPF >= 2.9 azimuth noise LUT (a factor along lines).
 
-    Attributes
+    Parameters
     ----------
     swath : str
         Sub-swath name (``"IW1"``).
@@ -169,6 +201,11 @@ class AzimuthNoiseBlock:
         Lines where the factor is given.
     values : numpy.ndarray
         The factor at ``lines``.
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what the product files say).
     """
 
     swath: str
@@ -184,7 +221,7 @@ class AzimuthNoiseBlock:
 class S1Calibration:
     """Contents of a ``calibration-*.xml`` file.
 
-    Attributes
+    Parameters
     ----------
     mission, polarisation, swath, product_type : str
         From ``adsHeader``.
@@ -196,6 +233,11 @@ class S1Calibration:
         The calibration LUTs (amplitude gains ``A``).
     azimuth_times : numpy.ndarray
         ``azimuthTime`` of each vector.
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what the product files say).
     """
 
     mission: str
@@ -228,7 +270,7 @@ class S1Calibration:
 class S1Noise:
     """Contents of a ``noise-*.xml`` file (either format).
 
-    Attributes
+    Parameters
     ----------
     polarisation : str
         From ``adsHeader``.
@@ -238,6 +280,11 @@ class S1Noise:
         Range noise vectors (``noiseLut`` or ``noiseRangeLut``), DN power.
     azimuth : tuple of AzimuthNoiseBlock
         Azimuth blocks (empty for the old format).
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what the product files say).
     """
 
     polarisation: str
@@ -271,7 +318,7 @@ class S1Noise:
 class S1ImageInfo:
     """A few items of the product annotation ``annotation/s1?-*.xml``.
 
-    Attributes
+    Parameters
     ----------
     number_of_lines, number_of_samples : int
         Raster size of the measurement.
@@ -281,6 +328,11 @@ class S1ImageInfo:
         Degrees.
     pass_direction : str
         ``"ASCENDING"`` or ``"DESCENDING"`` (empty when absent).
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what the product files say).
     """
 
     number_of_lines: int
@@ -327,11 +379,17 @@ def read_calibration(source: str | Path | bytes) -> S1Calibration:
     MetadataError
         It is not a calibration annotation or is malformed.
 
-    Example
-    -------
-    >>> cal = read_calibration("calibration-s1b-iw-grd-vv-...xml")  # doctest: +SKIP
-    >>> cal.sigma0.values[0][0]  # doctest: +SKIP
-    663.8558
+    Examples
+    --------
+    >>> xml = (
+    ...     b"<calibration><calibrationVectorList><calibrationVector><line>0</line>"
+    ...     b"<pixel>0 100</pixel><sigmaNought>500 600</sigmaNought><betaNought>500 600"
+    ...     b"</betaNought><gamma>500 600</gamma><dn>500 600</dn></calibrationVector>"
+    ...     b"</calibrationVectorList></calibration>"
+    ... )
+    >>> cal = read_calibration(xml)
+    >>> cal.sigma0.evaluate(np.array([0]), np.array([0, 50]))
+    array([[500., 550.]])
     """
     what = "a Sentinel-1 calibration annotation"
     root = parse_xml(source, what=what)
@@ -369,11 +427,12 @@ def read_noise(source: str | Path | bytes) -> S1Noise:
     Parameters
     ----------
     source : str, pathlib.Path or bytes
-        Path of the XML, or its bytes.
+        ``annotation/calibration/noise-*.xml``, or its bytes (e.g. read from a zip).
 
     Returns
     -------
     S1Noise
+        The range noise vectors and, from IPF 2.9 on, the azimuth blocks.
 
     Raises
     ------
@@ -381,6 +440,15 @@ def read_noise(source: str | Path | bytes) -> S1Noise:
         The file does not exist.
     MetadataError
         Neither ``noiseVectorList`` nor ``noiseRangeVectorList`` is present.
+
+    Examples
+    --------
+    >>> noise = read_noise(
+    ...     b"<noise><noiseVectorList><noiseVector><line>0</line><pixel>0 9</pixel>"
+    ...     b"<noiseLut>40 60</noiseLut></noiseVector></noiseVectorList></noise>"
+    ... )
+    >>> noise.format, noise.evaluate(np.array([0]), np.array([0, 9]))
+    ('noiseVectorList', array([[40., 60.]]))
     """
     what = "a Sentinel-1 noise annotation"
     root = parse_xml(source, what=what)
@@ -430,6 +498,23 @@ def read_annotation(source: str | Path | bytes) -> S1ImageInfo:
     Returns
     -------
     S1ImageInfo
+        Raster size, pixel spacings, mid-swath incidence and pass direction.
+
+    Raises
+    ------
+    ProductFileError
+        The file does not exist.
+    MetadataError
+        It is not valid XML or lacks the raster size.
+
+    Examples
+    --------
+    >>> info = read_annotation(
+    ...     b"<product><imageAnnotation><imageInformation><numberOfLines>10</numberOfLines>"
+    ...     b"<numberOfSamples>20</numberOfSamples></imageInformation></imageAnnotation></product>"
+    ... )
+    >>> info.number_of_lines, info.number_of_samples
+    (10, 20)
     """
     what = "a Sentinel-1 product annotation"
     root = parse_xml(source, what=what)
@@ -451,6 +536,15 @@ def read_annotation(source: str | Path | bytes) -> S1ImageInfo:
 
 
 # --- LUTs on a pixel grid -----------------------------------------------------------------------
+def _rows_cols(
+    block: np.ndarray, r0: int, c0: int, offset: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image lines and pixels of ``block`` at ``(r0, c0)`` in a grid starting at ``offset``."""
+    rows = np.arange(offset[0] + r0, offset[0] + r0 + block.shape[0])
+    cols = np.arange(offset[1] + c0, offset[1] + c0 + block.shape[1])
+    return rows, cols
+
+
 def lut_on_grid(
     lut: VectorLut | S1Noise,
     shape: tuple[int, int],
@@ -475,12 +569,22 @@ def lut_on_grid(
     -------
     numpy.ndarray or dask.array.Array
         float64 LUT values; the dask version computes each block from its own offsets.
+
+    Raises
+    ------
+    MetadataError
+        ``chunks`` given with a grid that is not 2-D.
+
+    Examples
+    --------
+    >>> lut = VectorLut(np.array([0]), (np.array([0.0, 9]),), (np.array([1.0, 10]),))
+    >>> lut_on_grid(lut, (2, 4), chunks=2).compute()
+    array([[1., 2., 3., 4.],
+           [1., 2., 3., 4.]])
     """
 
     def _block(block: np.ndarray, r0: int, c0: int) -> np.ndarray:
-        rows = np.arange(offset[0] + r0, offset[0] + r0 + block.shape[0])
-        cols = np.arange(offset[1] + c0, offset[1] + c0 + block.shape[1])
-        return lut.evaluate(rows, cols)
+        return lut.evaluate(*_rows_cols(block, r0, c0, offset))
 
     if chunks is None:
         return _block(np.empty(shape, dtype=np.uint8), 0, 0)
@@ -495,7 +599,7 @@ def calibrate(
     *,
     to: CalibrationTarget = "sigma0",
     remove_noise: bool = True,
-    clip: float | Literal["nan"] = "nan",
+    clip: Clip = "nan",
     offset: tuple[int, int] = (0, 0),
 ) -> Any:
     """Calibrate Sentinel-1 GRD digital numbers to linear backscatter.
@@ -531,25 +635,21 @@ def calibrate(
     MetadataError
         Unknown ``to`` or a bad ``clip``.
 
-    Example
-    -------
-    >>> import numpy as np
-    >>> cal = read_calibration("calibration-....xml")  # doctest: +SKIP
-    >>> s0 = calibrate(np.full((4, 4), 100, np.uint16), cal)  # doctest: +SKIP
+    Examples
+    --------
+    >>> luts = b"".join(b"<%s>500</%s>" % (t, t) for t in (b"sigmaNought", b"betaNought", b"gamma", b"dn"))
+    >>> vectors = b"<calibrationVector><line>0</line><pixel>0</pixel>" + luts + b"</calibrationVector>"
+    >>> xml = b"<calibration><calibrationVectorList>" + vectors + b"</calibrationVectorList></calibration>"
+    >>> s0 = calibrate(np.array([[1000, 0]], np.uint16), read_calibration(xml))
+    >>> s0  # (1000**2 - 0) / 500**2, and DN 0 is no data
+    array([[ 4., nan]], dtype=float32)
     """
     lut = calibration.lut(to)
-    floor: float | None
-    if clip == "nan":
-        floor = None
-    elif isinstance(clip, int | float) and clip > 0:
-        floor = float(clip)
-    else:
-        raise MetadataError(f"clip={clip!r} is not understood: pass 'nan' or a positive float.")
+    floor = clip_floor(clip)
     use_noise = noise if (remove_noise and noise is not None) else None
 
     def _block(block: np.ndarray, r0: int, c0: int) -> np.ndarray:
-        rows = np.arange(offset[0] + r0, offset[0] + r0 + block.shape[0])
-        cols = np.arange(offset[1] + c0, offset[1] + c0 + block.shape[1])
+        rows, cols = _rows_cols(block, r0, c0, offset)
         d = block.astype(np.float64)
         power = d * d
         if use_noise is not None:
@@ -590,6 +690,16 @@ def data_mask(dn: Any, calibrated: Any = None) -> Any:
     -------
     Same type as ``dn``
         uint8 codes (0 no data, 1 valid, 2 invalid); lazy stays lazy.
+
+    Raises
+    ------
+    None
+        Nothing on purpose: ``dn`` and ``calibrated`` only need to broadcast.
+
+    Examples
+    --------
+    >>> data_mask(np.array([0, 5, 5]), np.array([np.nan, 0.1, -0.1]))
+    array([0, 1, 2], dtype=uint8)
     """
     if isinstance(dn, xr.DataArray):
         has = (dn != 0) & dn.notnull()
@@ -615,8 +725,19 @@ _NAME = re.compile(
 class SafeFiles:
     """The files of one polarisation (and swath) in a SAFE product.
 
-    Paths are relative to the SAFE folder (inside the zip for a zipped SAFE);
-    ``measurement`` is None when the product ships no image (metadata-only zips).
+    Parameters
+    ----------
+    polarisation, swath : str
+        ``"VV"``, ``"IW"``...
+    annotation, calibration, noise : str
+        The XML files, relative to the SAFE folder (inside the zip for a zipped SAFE).
+    measurement : str or None
+        The image; None when the product ships none (metadata-only zips).
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a record of what :func:`open_safe` found).
     """
 
     polarisation: str
@@ -628,10 +749,12 @@ class SafeFiles:
 
 
 @dataclass(frozen=True)
-class SafeProduct:
+class SafeProduct(_ProductMethods):
     """A Sentinel-1 SAFE product, folder or zip, as found by :func:`open_safe`.
 
-    Attributes
+    A :class:`~mus_lab.ard.SarProduct`: :meth:`calibrated` gives lazy linear backscatter.
+
+    Parameters
     ----------
     path : pathlib.Path
         The ``.SAFE`` folder or the ``.zip``.
@@ -641,6 +764,12 @@ class SafeProduct:
         The SAFE folder inside the zip (``""`` for a folder).
     files : dict
         :class:`SafeFiles` by polarisation (``"VV"``, ``"VH"``).
+
+    Raises
+    ------
+    None
+        Nothing when made; its methods raise :class:`~mus_lab.errors.MetadataError` for an
+        absent polarisation and :class:`~mus_lab.errors.ProductFileError` for a missing file.
     """
 
     path: Path
@@ -659,12 +788,7 @@ class SafeProduct:
         return tuple(sorted(self.files))
 
     def _files(self, polarisation: str) -> SafeFiles:
-        pol = polarisation.upper()
-        if pol not in self.files:
-            raise MetadataError(
-                f"{self.name} has no {pol} polarisation: choose one of {self.polarisations}."
-            )
-        return self.files[pol]
+        return self.files[self._check_pol(polarisation)]
 
     def read_bytes(self, relative: str) -> bytes:
         """The bytes of a file given relative to the SAFE folder."""
@@ -691,8 +815,8 @@ class SafeProduct:
         """Parse the product annotation of ``polarisation``."""
         return read_annotation(self.read_bytes(self._files(polarisation).annotation))
 
-    def open_measurement(self, polarisation: str, *, chunks: int = 2048) -> xr.DataArray:
-        """The measurement TIFF of ``polarisation`` as a lazy ``(line, pixel)`` DN array.
+    def imagery_href(self, polarisation: str) -> str:
+        """The GDAL path of the measurement TIFF of ``polarisation``.
 
         Raises
         ------
@@ -705,28 +829,32 @@ class SafeProduct:
                 f"{self.name} has no measurement TIFF for {polarisation.upper()}: it is a "
                 "metadata-only product; download the full SAFE to calibrate pixels."
             )
-        return open_tiff_lazy(self.gdal_path(rel), chunks=chunks, name=polarisation.upper())
+        return self.gdal_path(rel)
 
-    def calibrated(
-        self,
-        polarisation: str,
-        *,
-        to: CalibrationTarget = "sigma0",
-        remove_noise: bool = True,
-        clip: float | Literal["nan"] = "nan",
-        chunks: int = 2048,
-    ) -> xr.DataArray:
-        """Lazy calibrated backscatter of ``polarisation`` (see :func:`calibrate`)."""
-        dn = self.open_measurement(polarisation, chunks=chunks)
-        out = calibrate(
+    def open_dn(self, polarisation: str, *, chunks: int | None = None) -> xr.DataArray:
+        """The measurement TIFF of ``polarisation`` as a lazy ``(line, pixel)`` DN array.
+
+        Raises
+        ------
+        ProductFileError
+            The product has no measurement for this polarisation.
+        """
+        href = self.imagery_href(polarisation)
+        return open_tiff_lazy(href, chunks=chunks, name=polarisation.upper())
+
+    def calibrate_dn(
+        self, dn: Any, polarisation: str, *, to: str, remove_noise: bool, clip: Clip
+    ) -> Any:
+        """``dn`` of ``polarisation`` calibrated with this product's LUTs (:func:`calibrate`)."""
+        noise = self.read_noise(polarisation) if remove_noise else None
+        return calibrate(
             dn,
             self.read_calibration(polarisation),
-            self.read_noise(polarisation) if remove_noise else None,
-            to=to,
+            noise,
+            to=to,  # type: ignore[arg-type]  # checked by S1Calibration.lut
             remove_noise=remove_noise,
             clip=clip,
         )
-        return out.assign_attrs(polarisation=polarisation.upper())  # type: ignore[no-any-return]
 
 
 def open_safe(path: str | Path) -> SafeProduct:
@@ -748,11 +876,20 @@ def open_safe(path: str | Path) -> SafeProduct:
     MetadataError
         A polarisation lacks its calibration or noise XML.
 
-    Example
-    -------
-    >>> safe = open_safe("S1B_IW_GRDH_1SDV_..._5371.SAFE")  # doctest: +SKIP
-    >>> safe.polarisations  # doctest: +SKIP
-    ('VV',)
+    Examples
+    --------
+    A SAFE whose three annotation files of VV are there (empty here), without image:
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "S1A_IW_GRDH_1SDV_TEST.SAFE"
+    >>> for rel in ("annotation/", "annotation/calibration/calibration-",
+    ...             "annotation/calibration/noise-"):
+    ...     path = folder / f"{rel}s1a-iw-grd-vv-001.xml"
+    ...     path.parent.mkdir(parents=True, exist_ok=True)
+    ...     _ = path.write_text("<empty/>")
+    >>> safe = open_safe(folder)
+    >>> safe.polarisations, safe.files["VV"].measurement
+    (('VV',), None)
     """
     p = Path(path)
     if not p.exists():

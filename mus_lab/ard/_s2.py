@@ -10,13 +10,15 @@ layer and a boolean ``valid`` layer. Everything stays lazy.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from mus_lab import cube
+from mus_lab.ard._lineage import search_record
 from mus_lab.ard._masks import (
     QUALITY_BITS,
     SCL_INVALID_DEFAULT,
@@ -25,10 +27,12 @@ from mus_lab.ard._masks import (
     valid_from_maja,
     valid_from_scl,
 )
+from mus_lab.ard._options import Chunks, with_overrides
 from mus_lab.ard._s2_metadata import S2L2AMetadata
+from mus_lab.contracts import RECIPE_ATTR
 from mus_lab.errors import ARDError
 
-__all__ = ["S2_BANDS", "S2_PHYSICAL", "prepare_s2", "reflectance"]
+__all__ = ["S2_BANDS", "S2_PHYSICAL", "S2Options", "prepare_s2", "reflectance"]
 
 S2_BANDS: tuple[str, ...] = (
     "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16", "swir22",
@@ -83,7 +87,38 @@ def reflectance(
     metadata: Sequence[S2L2AMetadata] | S2L2AMetadata | None = None,
     nodata: int = 0,
 ) -> xr.Dataset:
-    """DN to surface reflectance (float32, NaN where DN is nodata or saturated), lazily."""
+    """DN to surface reflectance (float32, NaN where DN is nodata or saturated), lazily.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A Sentinel-2 L2A DN cube (:func:`mus_lab.cube.load`), with ``<band>_scale`` /
+        ``<band>_offset`` coordinates unless ``metadata`` is given.
+    bands : iterable of str, optional
+        Bands to convert (canonical names), default :data:`S2_BANDS`.
+    metadata : S2L2AMetadata or sequence of them, optional
+        Product metadata (one, or one per date) giving the scale and offset instead.
+    nodata : int, optional
+        The DN of missing pixels.
+
+    Returns
+    -------
+    xarray.Dataset
+        float32 reflectance per band, NaN at ``nodata`` and saturated DN.
+
+    Raises
+    ------
+    ARDError
+        A band is missing, or its scale/offset is unknown for some date.
+
+    Examples
+    --------
+    >>> from mus_lab.ard import S2L2AMetadata, reflectance
+    >>> meta = S2L2AMetadata("S2B_...", "Sentinel-2B", "2022-06-01", "04.00", 1e4, {"B04": -1e3})
+    >>> dn = xr.Dataset({"red": (("time", "x"), np.array([[0, 2000]], "uint16"))})
+    >>> reflectance(dn, ["red"], metadata=meta).red.values.round(4)
+    array([[nan, 0.1]], dtype=float32)
+    """
     out = {}
     for band in bands:
         if band not in ds:
@@ -104,36 +139,85 @@ def reflectance(
     )
 
 
+@dataclass(frozen=True)
+class S2Options:
+    """Options of :func:`prepare_s2`.
+
+    Parameters
+    ----------
+    bands : tuple of str
+        Reflectance bands (canonical names), default the ten IOTA² bands :data:`S2_BANDS`.
+    invalid_classes : tuple of int
+        SCL classes treated as invalid (default {0, 1, 3, 8, 9, 10}); ignored for MAJA.
+    resampling : str
+        Kernel for 20 m bands onto 10 m (``"cubic"``, IOTA²'s choice; ``"bilinear"``...).
+    mask_format : {"scl", "maja"} or None
+        Which mask the items carry; detected from their assets by default.
+    chunks : int, mapping or None
+        Dask chunks of the loaded cube, e.g. ``{"time": -1, "x": 512, "y": 512}`` for
+        temporal reductions; None: the ``chunk_size`` setting (``MUS_LAB_CHUNK_SIZE``).
+
+    Raises
+    ------
+    ARDError
+        No band, or an unknown mask format.
+
+    Returns
+    -------
+    S2Options
+        The frozen options (``dataclasses.replace`` makes variants).
+
+    Examples
+    --------
+    >>> from mus_lab.ard import S2Options
+    >>> S2Options(bands=["red", "nir"]).bands
+    ('red', 'nir')
+    """
+
+    bands: tuple[str, ...] = S2_BANDS
+    invalid_classes: tuple[int, ...] = tuple(SCL_INVALID_DEFAULT)
+    resampling: str = "cubic"
+    mask_format: Literal["scl", "maja"] | None = None
+    chunks: Chunks = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.bands, str):
+            raise ARDError(f"bands={self.bands!r} is one string: pass a tuple, e.g. ('red',).")
+        object.__setattr__(self, "bands", tuple(self.bands))
+        object.__setattr__(self, "invalid_classes", tuple(int(c) for c in self.invalid_classes))
+        if not self.bands:
+            raise ARDError(f"bands is empty: pass some of {S2_BANDS}.")
+        if self.mask_format not in (None, "scl", "maja"):
+            raise ARDError(f"mask_format={self.mask_format!r}: pass 'scl', 'maja' or None.")
+
+
 def prepare_s2(
     items: Any,
     *,
-    bands: Sequence[str] = S2_BANDS,
     geobox: GeoBox | None = None,
     bbox: Sequence[float] | None = None,
-    invalid_classes: Iterable[int] = SCL_INVALID_DEFAULT,
     metadata: Sequence[S2L2AMetadata] | S2L2AMetadata | None = None,
-    resampling: str = "cubic",
-    chunks: Mapping[str, int] | int | None = None,
-    mask_format: str | None = None,
+    options: S2Options | None = None,
+    **overrides: Any,
 ) -> xr.Dataset:
     """Sentinel-2 L2A surface reflectance on the 10 m grid with ``quality`` and ``valid``.
 
     Parameters
     ----------
-    items
-        Sentinel-2 L2A items (a search result) or an already loaded DN cube (Dataset).
-    bands
-        Reflectance bands (canonical names), default the ten IOTA² bands.
-    geobox, bbox
-        Target grid (default: the Sentinel-2 10 m grid of the items or bbox).
-    invalid_classes
-        SCL classes treated as invalid (default {0, 1, 3, 8, 9, 10}); ignored for MAJA.
-    metadata
+    items : SearchResult, sequence of pystac.Item or xarray.Dataset
+        Sentinel-2 L2A items (a search result) or an already loaded DN cube.
+    geobox : odc.geo.geobox.GeoBox, optional
+        Target grid (default: the Sentinel-2 10 m grid of the items or of ``bbox``).
+    bbox : sequence of float, optional
+        Without ``geobox``: the area whose 10 m grid to use.
+    metadata : S2L2AMetadata or sequence of them, optional
         Product metadata (one, or one per date) when the items lack ``raster:bands``.
-    resampling
-        Kernel for 20 m bands onto 10 m (``"cubic"``, IOTA²'s choice; ``"bilinear"``...).
-    mask_format
-        ``"scl"`` or ``"maja"``; detected from the items' assets by default.
+    options : S2Options, optional
+        Bands, invalid SCL classes, resampling, mask format, chunks (default
+        ``S2Options()``).
+    **overrides
+        Fields of :class:`S2Options` replacing those of ``options``
+        (``prepare_s2(items, bands=("red", "nir"))``).
 
     Returns
     -------
@@ -144,8 +228,19 @@ def prepare_s2(
     Raises
     ------
     ARDError
-        A band or the mask is missing, or the offset is unknown.
+        A bad option, a band or the mask is missing, or the offset is unknown.
+
+    Examples
+    --------
+    >>> from mus_lab import catalog
+    >>> from mus_lab.ard import prepare_s2
+    >>> s2 = catalog.search(tiny.catalog_path, collections="sentinel-2-l2a")
+    >>> ds = prepare_s2(s2, bands=("red", "nir"))
+    >>> sorted(ds.data_vars), ds.red.dtype
+    (['nir', 'quality', 'red', 'valid'], dtype('float32'))
     """
+    opts = with_overrides(S2Options, options, overrides, where="prepare_s2")
+    bands, resampling, invalid_classes = opts.bands, opts.resampling, opts.invalid_classes
     if isinstance(items, xr.Dataset):
         raw = items
     else:
@@ -153,7 +248,7 @@ def prepare_s2(
 
         item_list = _as_items(items)
         assets = set(item_list[0].assets)
-        fmt = mask_format or (
+        fmt = opts.mask_format or (
             "scl" if "scl" in assets else "maja" if {"clm", "edg"} <= assets else None
         )
         if fmt is None:
@@ -173,7 +268,12 @@ def prepare_s2(
             )
         rs = {b: resampling for b in bands} | dict.fromkeys(mask_bands, "nearest")
         raw = cube.load(
-            item_list, (*bands, *mask_bands), geobox=geobox, bbox=bbox, resampling=rs, chunks=chunks
+            item_list,
+            (*bands, *mask_bands),
+            geobox=geobox,
+            bbox=bbox,
+            resampling=rs,
+            chunks=opts.chunks,
         )
     refl = reflectance(raw, bands, metadata=metadata)
     any_band_missing = xr.concat([refl[b].isnull() for b in bands], "band").any("band")
@@ -202,5 +302,6 @@ def prepare_s2(
         if "scl" in raw
         else "maja:CLM|SAT|EDG",
         "resampling_20m": resampling,
+        RECIPE_ATTR: search_record(items, cube.geobox_of(refl), source_key="optical_source"),
     }
     return refl

@@ -36,9 +36,36 @@ _BAND_IDS = (
 
 @dataclass(frozen=True)
 class S2L2AMetadata:
-    """What ARD needs from an L2A product's metadata.
+    """What ARD needs from an L2A product's metadata (:func:`read_l2a_metadata` makes it).
 
     ``reflectance = (DN + boa_add_offset[band]) / quantification``.
+
+    Parameters
+    ----------
+    product_uri, spacecraft, start_time, processing_baseline : str
+        As in ``MTD_MSIL2A.xml``.
+    quantification : float
+        ``BOA_QUANTIFICATION_VALUE`` (10000).
+    boa_add_offset : dict
+        ``BOA_ADD_OFFSET`` by physical band (``"B04"``), -1000 from baseline 04.00 on.
+    nodata, saturated : int, optional
+        Special DN values.
+    sun_zenith, sun_azimuth : float, optional
+        Mean sun angles of the tile (degrees), from ``MTD_TL.xml``.
+    view_zenith : dict, optional
+        Mean viewing zenith by band.
+
+    Raises
+    ------
+    None
+        Nothing on purpose (a plain record).
+
+    Examples
+    --------
+    >>> meta = S2L2AMetadata("S2B_...", "Sentinel-2B", "2022-06-01", "04.00", 10000.0,
+    ...                      {"B04": -1000.0})
+    >>> meta.scale_offset("B04")
+    (0.0001, -0.1)
     """
 
     product_uri: str
@@ -54,7 +81,23 @@ class S2L2AMetadata:
     view_zenith: dict[str, float] = field(default_factory=dict)
 
     def scale_offset(self, band: str) -> tuple[float, float]:
-        """``(scale, offset)`` with reflectance = DN * scale + offset, for a physical band."""
+        """``(scale, offset)`` with reflectance = DN * scale + offset, for a physical band.
+
+        Parameters
+        ----------
+        band : str
+            Physical band (``"B04"``, ``"B8A"``; ``"B4"`` is read as ``"B04"``).
+
+        Returns
+        -------
+        (float, float)
+            Scale and offset.
+
+        Raises
+        ------
+        KeyError
+            The band has no ``BOA_ADD_OFFSET``.
+        """
         key = band.upper().replace("B8A", "B8A")
         if len(key) == 2:
             key = f"B0{key[1]}"
@@ -69,11 +112,33 @@ def _text(root: ET.Element, tag: str) -> str | None:
 def read_l2a_metadata(path: str | os.PathLike[str]) -> S2L2AMetadata:
     """Read ``MTD_MSIL2A.xml`` (a file or a ``.SAFE`` folder), and ``MTD_TL.xml`` angles if present.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``MTD_MSIL2A.xml`` file, or the product folder holding it.
+
+    Returns
+    -------
+    S2L2AMetadata
+        Quantification, offsets, special values and (from ``MTD_TL.xml``) mean angles.
+
     Raises
     ------
     ARDError
         The file is missing or unreadable, or a baseline >= 04.00 product lacks
         ``BOA_ADD_OFFSET`` values (the reflectance would be wrong by 0.1).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> mtd = pathlib.Path(tempfile.mkdtemp()) / "MTD_MSIL2A.xml"
+    >>> _ = mtd.write_text(
+    ...     "<L2A><PROCESSING_BASELINE>04.00</PROCESSING_BASELINE>"
+    ...     "<BOA_QUANTIFICATION_VALUE>10000</BOA_QUANTIFICATION_VALUE>"
+    ...     "<BOA_ADD_OFFSET band_id='3'>-1000</BOA_ADD_OFFSET></L2A>"
+    ... )
+    >>> read_l2a_metadata(mtd).scale_offset("B04")
+    (0.0001, -0.1)
     """
     p = Path(path)
     mtd = p / "MTD_MSIL2A.xml" if p.is_dir() else p

@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
+from mus_lab._settings import resolve_chunks
 from mus_lab.errors import MetadataError, ProductFileError
 
 __all__ = [
@@ -50,8 +51,13 @@ def to_db(x: ArrayT) -> ArrayT:
     Same type as ``x``
         Values in dB, floating point. Lazy inputs stay lazy.
 
-    Example
-    -------
+    Raises
+    ------
+    None
+        Nothing on purpose: ``x <= 0`` gives NaN.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> to_db(np.array([1.0, 0.1, 0.0]))
     array([  0., -10.,  nan])
@@ -80,8 +86,13 @@ def from_db(x: ArrayT) -> ArrayT:
     Same type as ``x``
         Linear power. Lazy inputs stay lazy.
 
-    Example
-    -------
+    Raises
+    ------
+    None
+        Nothing on purpose: NaN stays NaN.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> from_db(np.array([0.0, -10.0, np.nan]))
     array([1. , 0.1, nan])
@@ -147,6 +158,15 @@ def apply_blockwise(
     return func(arr, 0, 0)
 
 
+def clip_floor(clip: float | str) -> float | None:
+    """The floor a ``clip`` option asks for: None for ``"nan"``, else a positive float."""
+    if clip == "nan":
+        return None
+    if isinstance(clip, int | float) and not isinstance(clip, bool) and clip > 0:
+        return float(clip)
+    raise MetadataError(f"clip={clip!r} is not understood: pass 'nan' or a positive float.")
+
+
 # --- XML ---------------------------------------------------------------------------------
 def strip_namespaces(root: ET.Element) -> ET.Element:
     """Remove ``{namespace}`` prefixes from every tag in place and return ``root``."""
@@ -195,7 +215,7 @@ def open_tiff_lazy(
     path: str | Path,
     *,
     band: int = 1,
-    chunks: int | tuple[int, int] = 2048,
+    chunks: int | tuple[int, int] | None = None,
     name: str = "tiff",
 ) -> xr.DataArray:
     """Open one band of a TIFF as a lazy ``(line, pixel)`` DataArray read window by window.
@@ -207,7 +227,8 @@ def open_tiff_lazy(
     band : int, optional
         1-based band index.
     chunks : int or (int, int), optional
-        Block size in pixels.
+        Block size in pixels (default: the ``chunk_size`` setting,
+        :func:`mus_lab.set_options`).
     name : str, optional
         Name of the DataArray.
 
@@ -220,6 +241,14 @@ def open_tiff_lazy(
     ------
     ProductFileError
         The file does not exist or GDAL cannot open it.
+
+    Examples
+    --------
+    >>> from mus_lab import catalog
+    >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
+    >>> dn = open_tiff_lazy(item.assets["vv"].get_absolute_href(), chunks=32)
+    >>> dn.dims, dn.dtype, dn.data.chunksize
+    (('line', 'pixel'), dtype('uint16'), (32, 32))
     """
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
@@ -237,7 +266,11 @@ def open_tiff_lazy(
         raise ProductFileError(
             f"Cannot open imagery {path}: check the file exists and is a GeoTIFF ({exc})."
         ) from exc
-    ch, cw = (chunks, chunks) if isinstance(chunks, int) else chunks
+    ch, cw = (
+        (resolve_chunks(chunks),) * 2
+        if chunks is None or isinstance(chunks, int)
+        else tuple(resolve_chunks(c) for c in chunks)
+    )
     row_chunks = tuple(min(ch, height - r) for r in range(0, height, ch))
     col_chunks = tuple(min(cw, width - c) for c in range(0, width, cw))
 
@@ -254,7 +287,7 @@ def open_tiff_lazy(
         _read,
         chunks=(row_chunks, col_chunks),
         dtype=dtype,
-        name=f"{name}-{tokenize(path, band, chunks)}",
+        name=f"{name}-{tokenize(path, band, (ch, cw))}",
         meta=np.empty((0, 0), dtype=dtype),
     )
     return xr.DataArray(

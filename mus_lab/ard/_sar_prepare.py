@@ -5,8 +5,9 @@ GeoBox with bilinear resampling in linear power (never in dB, which would bias t
 :func:`prepare_rcm` takes RCM product folders (uint16 magnitude DN with per-column LUTs):
 the LUT gains and noise levels are given per *image column*, so each product is calibrated
 in its native geometry first, then reprojected onto the GeoBox. Both return the same
-Dataset: one float32 variable per polarisation (linear, or dB with ``db=True``), a ``mask``
-(uint8 :class:`~mus_lab.ard.DataMask` codes: 0 no data, 1 valid, 2 invalid) and per-date
+Dataset: one float32 variable per polarisation (linear, or dB with ``db=True``), ``valid``
+(bool) and ``quality`` (uint8 bits of :data:`mus_lab.contracts.SAR_QUALITY_BITS`: nodata,
+unusable), the one validity convention of ARD (:mod:`mus_lab.contracts`), and per-date
 ``orbit_state`` / ``relative_orbit`` coordinates. Everything stays lazy.
 
 Speckle filtering runs where the speckle statistics hold: in the native geometry for RCM;
@@ -15,7 +16,8 @@ for Sentinel-1 (already geocoded items) on the grid after loading.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -25,23 +27,94 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from mus_lab import cube
-from mus_lab.ard._rcm import RcmProduct, open_rcm
+from mus_lab.ard._lineage import search_record
+from mus_lab.ard._options import Chunks, native_chunks, with_overrides
+from mus_lab.ard._publish import sar_validity
+from mus_lab.ard._rcm import open_rcm
 from mus_lab.ard._s1 import DataMask, data_mask
 from mus_lab.ard._sar_common import to_db
-from mus_lab.ard._speckle import speckle_filter
+from mus_lab.ard._sar_product import SarProduct
+from mus_lab.ard._speckle import SpeckleMethod, check_speckle, speckle_filter
+from mus_lab.contracts import RECIPE_ATTR
 from mus_lab.errors import ARDError
 
-__all__ = ["prepare_rcm", "prepare_s1"]
+__all__ = ["SarOptions", "prepare_rcm", "prepare_s1"]
 
-Speckle = Literal["lee", "refined_lee", "lee_sigma"] | None
 Calibration = Literal["sigma0", "beta0", "gamma0"]
 
 
-def _check_pols(polarisations: Sequence[str]) -> tuple[str, ...]:
-    pols = tuple(p.lower() for p in polarisations)
-    if not pols:
-        raise ARDError("polarisations is empty: pass e.g. ('vv', 'vh').")
-    return pols
+@dataclass(frozen=True)
+class SarOptions:
+    """Options of :func:`prepare_s1` and :func:`prepare_rcm`.
+
+    Parameters
+    ----------
+    polarisations : tuple of str
+        Polarisations to prepare (any case), default ``("vv", "vh")``.
+    calibration : {"sigma0", "beta0", "gamma0"}
+        Which LUT calibrates products in their native geometry (RCM). Geocoded Sentinel-1
+        items already hold sigma0: :func:`prepare_s1` takes only ``"sigma0"``.
+    noise : bool
+        Subtract the product's noise levels (default True; products calibrated here only).
+    speckle : {"lee", "refined_lee", "lee_sigma"} or None
+        Speckle filter (:func:`~mus_lab.ard.speckle_filter`), default none.
+    window : int
+        Odd speckle filter window (default 7).
+    db : bool
+        Backscatter in dB instead of linear power.
+    chunks : int, mapping or None
+        Dask chunks (as :func:`mus_lab.cube.load` takes them); default the ``chunk_size``
+        setting (:func:`mus_lab.set_options`, ``MUS_LAB_CHUNK_SIZE``).
+
+    Raises
+    ------
+    ARDError
+        No polarisation or an unknown calibration.
+    SpeckleFilterError
+        Unknown speckle filter or a bad window (an :class:`ARDError`).
+
+    Examples
+    --------
+    >>> from mus_lab.ard import SarOptions
+    >>> SarOptions(speckle="lee", db=True).polarisations
+    ('vv', 'vh')
+    >>> SarOptions(polarisations=())
+    Traceback (most recent call last):
+    ...
+    mus_lab.errors.ARDError: polarisations is empty: pass e.g. ('vv', 'vh').
+    """
+
+    polarisations: tuple[str, ...] = ("vv", "vh")
+    calibration: Calibration = "sigma0"
+    noise: bool = True
+    speckle: SpeckleMethod | None = None
+    window: int = 7
+    db: bool = False
+    chunks: Chunks = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.polarisations, str):
+            raise ARDError(
+                f"polarisations={self.polarisations!r} is one string: pass a tuple, "
+                "e.g. ('vv', 'vh')."
+            )
+        pols = tuple(p.lower() for p in self.polarisations)
+        if not pols:
+            raise ARDError("polarisations is empty: pass e.g. ('vv', 'vh').")
+        object.__setattr__(self, "polarisations", pols)
+        if self.calibration not in ("sigma0", "beta0", "gamma0"):
+            raise ARDError(
+                f"calibration={self.calibration!r}: choose 'sigma0', 'beta0' or 'gamma0'."
+            )
+        if self.speckle is not None:
+            check_speckle(self.speckle, self.window)
+
+
+def _mask_attrs() -> dict[str, Any]:
+    return {
+        "flag_values": [int(m) for m in DataMask],
+        "flag_meanings": " ".join(m.name.lower() for m in DataMask),
+    }
 
 
 def _combined_mask(codes: Sequence[xr.DataArray]) -> xr.DataArray:
@@ -50,116 +123,96 @@ def _combined_mask(codes: Sequence[xr.DataArray]) -> xr.DataArray:
     worst = stacked.max("pol")
     out = xr.where((stacked == DataMask.NO_DATA).any("pol"), 0, worst).astype(np.uint8)
     out.name = "mask"
-    out.attrs = {
-        "flag_values": [int(m) for m in DataMask],
-        "flag_meanings": " ".join(m.name.lower() for m in DataMask),
-    }
+    out.attrs = _mask_attrs()
     return out
 
 
-def _finish(
-    values: Mapping[str, xr.DataArray],
-    mask: xr.DataArray,
+#: What a source gives: linear values by polarisation and the mask, both ``(time, y, x)`` on
+#: the grid, and the per-date coordinates.
+_OnGrid = tuple[dict[str, xr.DataArray], xr.DataArray, dict[str, Any]]
+
+
+def _prepare(
+    items: Any,
+    source: Callable[[list[pystac.Item], GeoBox, SarOptions], _OnGrid],
     *,
-    db: bool,
+    geobox: GeoBox | None,
+    bbox: Sequence[float] | None,
+    opts: SarOptions,
     attrs: Mapping[str, Any],
 ) -> xr.Dataset:
+    """The one path of SAR ARD: items on a grid, mask, dB, attributes and coordinates."""
+    from mus_lab.cube._load import _as_items
+
+    item_list = sorted(_as_items(items), key=lambda it: pd.Timestamp(it.datetime))
+    if geobox is None:
+        geobox = cube.reference_geobox(item_list, bbox=bbox)
+    values, mask, coords = source(item_list, geobox, opts)
     # Pixels whose value became NaN on the grid (bilinear weights touching no data at a
     # swath edge) are no data, whatever the nearest native code said.
     any_nan = xr.concat([v.isnull() for v in values.values()], "pol").any("pol")
     mask = xr.where(any_nan & (mask == DataMask.VALID), 0, mask).astype(np.uint8)
-    mask.attrs = {
-        "flag_values": [int(m) for m in DataMask],
-        "flag_meanings": " ".join(m.name.lower() for m in DataMask),
-    }
+    mask.attrs = _mask_attrs()
     out = {}
     for pol, arr in values.items():
         arr = arr.astype(np.float32)
         units = "linear power"
-        if db:
+        if opts.db:
             arr = to_db(arr)
             units = "dB"
         out[pol] = arr.assign_attrs(units=units, polarisation=pol.upper())
     ds = xr.Dataset(out)
-    ds["mask"] = mask
-    ds.attrs = dict(attrs) | {"db": int(db)}
-    return ds
+    ds["valid"], ds["quality"] = sar_validity(mask)
+    ds.attrs = dict(attrs) | {"speckle": opts.speckle or "none", "resampling": "bilinear"}
+    ds.attrs["db"] = int(opts.db)
+    ds.attrs[RECIPE_ATTR] = {
+        **search_record(items, geobox, source_key="radar_sources"),
+        "speckle": opts.speckle,
+    }
+    return ds.assign_coords(coords)
 
 
-def prepare_s1(
-    items: Any,
-    *,
-    geobox: GeoBox | None = None,
-    bbox: Sequence[float] | None = None,
-    polarisations: Sequence[str] = ("vv", "vh"),
-    speckle: Speckle = None,
-    window: int = 7,
-    db: bool = False,
-    chunks: Mapping[str, int] | int | None = None,
-) -> xr.Dataset:
-    """Geocoded Sentinel-1 sigma0 items as analysis-ready backscatter on the grid.
+def _speckled(arr: xr.DataArray, opts: SarOptions) -> xr.DataArray:
+    if opts.speckle is None:
+        return arr
+    return speckle_filter(arr, opts.speckle, window=opts.window)  # type: ignore[no-any-return]
 
-    Parameters
-    ----------
-    items
-        Sentinel-1 items whose polarisation assets hold geocoded linear sigma0 (float32,
-        NaN = no data), e.g. ``catalog.search(..., collections="sentinel-1-grd")``.
-    geobox, bbox
-        Target grid: ``geobox`` (pass the Sentinel-2 ARD's, ``cube.geobox_of(s2)``, to
-        share its grid), else the Sentinel-2 10 m grid of ``bbox`` or of the items.
-    polarisations
-        Asset names to load, default ``("vv", "vh")``.
-    speckle
-        ``None`` (default), ``"lee"``, ``"refined_lee"`` or ``"lee_sigma"``
-        (:func:`mus_lab.ard.speckle_filter`), applied on the grid.
-    window
-        Speckle filter window (odd).
-    db
-        Return the backscatter in dB instead of linear power.
-    chunks
-        Dask chunks (see :func:`mus_lab.cube.load`).
 
-    Returns
-    -------
-    xarray.Dataset
-        One float32 variable per polarisation, ``mask`` (uint8: 0 no data, 1 valid,
-        2 invalid), ``orbit_state`` / ``relative_orbit`` on ``time``; lazy.
-
-    Raises
-    ------
-    ARDError
-        No polarisation asked for, or a speckle option is wrong.
-    AssetError
-        An item lacks a polarisation asset.
-
-    Example
-    -------
-    >>> from mus_lab import catalog, sample
-    >>> sc = sample.generate("/tmp/mus_lab_doc", size=64, overwrite=True)  # doctest: +SKIP
-    >>> s1 = catalog.search(sc.catalog_path, collections="sentinel-1-grd")  # doctest: +SKIP
-    >>> prepare_s1(s1, speckle="lee", db=True).vv.dims  # doctest: +SKIP
-    ('time', 'y', 'x')
-    """
-    pols = _check_pols(polarisations)
-    raw = cube.load(items, pols, geobox=geobox, bbox=bbox, resampling="bilinear", chunks=chunks)
+def _geocoded(items: list[pystac.Item], geobox: GeoBox, opts: SarOptions) -> _OnGrid:
+    """Items whose polarisation assets are geocoded linear backscatter: load, then filter."""
+    pols = opts.polarisations
+    raw = cube.load(items, pols, geobox=geobox, resampling="bilinear", chunks=opts.chunks)
     codes = [data_mask(raw[p], raw[p]) for p in pols]
-    values = {}
+    values = {p: _speckled(raw[p].astype(np.float32), opts) for p in pols}
+    keep = ("orbit_state", "relative_orbit", "platform", "item_ids")
+    return values, _combined_mask(codes), {c: raw.coords[c] for c in keep if c in raw.coords}
+
+
+def _calibrated_on_grid(
+    prod: SarProduct, geobox: GeoBox, opts: SarOptions
+) -> tuple[dict[str, xr.DataArray], xr.DataArray]:
+    """One product calibrated (and filtered) in its native geometry, then put on the grid."""
+    from odc.geo.xr import xr_coords
+
+    pols = opts.polarisations
+    chunks = native_chunks(opts.chunks)
+    coords = dict(xr_coords(prod.native_geobox(pols[0])))
+
+    def on_grid(native: xr.DataArray, **kw: Any) -> xr.DataArray:
+        native = native.rename(line="y", pixel="x").drop_vars(["y", "x"]).assign_coords(coords)
+        return native.odc.reproject(geobox, **kw)  # type: ignore[no-any-return]
+
+    values, codes = {}, []
     for p in pols:
-        arr = raw[p].astype(np.float32)
-        if speckle is not None:
-            arr = speckle_filter(arr, speckle, window=window)
-        values[p] = arr
-    keep = [c for c in ("orbit_state", "relative_orbit", "platform", "item_ids") if c in raw.coords]
-    ds = _finish(
-        values,
-        _combined_mask(codes),
-        db=db,
-        attrs={"product": "s1_sigma0_ard", "speckle": speckle or "none", "resampling": "bilinear"},
-    )
-    return ds.assign_coords({c: raw.coords[c] for c in keep})
+        dn = prod.open_dn(p, chunks=chunks)
+        cal = prod.calibrate_dn(dn, p, to=opts.calibration, remove_noise=opts.noise, clip="nan")
+        codes.append(data_mask(dn, cal))
+        values[p] = on_grid(_speckled(cal, opts), resampling="bilinear").astype(np.float32)
+    mask = on_grid(_combined_mask(codes), resampling="nearest", dst_nodata=0)
+    return values, mask.astype(np.uint8)
 
 
-def _product_of(item: pystac.Item) -> RcmProduct:
+def _product_of(item: pystac.Item) -> SarProduct:
     asset = item.assets.get("product")
     if asset is None:
         raise ARDError(
@@ -170,16 +223,85 @@ def _product_of(item: pystac.Item) -> RcmProduct:
     return open_rcm(asset.get_absolute_href() or asset.href)
 
 
-def _native_geobox(prod: RcmProduct, pol: str) -> GeoBox:
-    import rasterio
+def _products(items: list[pystac.Item], geobox: GeoBox, opts: SarOptions) -> _OnGrid:
+    """Items holding a product folder: each calibrated natively, then stacked in time."""
+    dates = [_calibrated_on_grid(_product_of(it), geobox, opts) for it in items]
+    time = pd.Index([pd.Timestamp(it.datetime).tz_localize(None) for it in items], name="time")
+    values = {p: xr.concat([d[0][p] for d in dates], time) for p in opts.polarisations}
+    mask = xr.concat([d[1] for d in dates], time)
+    meta = {
+        "orbit_state": "sat:orbit_state",
+        "relative_orbit": "sat:relative_orbit",
+        "platform": "platform",
+    }
+    coords: dict[str, Any] = {}
+    for name, key in meta.items():
+        vals = [it.properties.get(key) for it in items]
+        if all(v is not None for v in vals):
+            coords[name] = ("time", np.asarray(vals))
+    coords["item_ids"] = ("time", np.asarray([it.id for it in items]))
+    return values, mask, coords
 
-    with rasterio.open(prod.imagery_path(pol)) as src:
-        if src.crs is None:
-            raise ARDError(
-                f"{prod.imagery_path(pol)} carries no CRS: prepare_rcm needs a geocoded product "
-                "(e.g. GCD/GCC); terrain-correct slant or ground-range products first."
-            )
-        return GeoBox(src.shape, src.transform, src.crs)
+
+def prepare_s1(
+    items: Any,
+    *,
+    geobox: GeoBox | None = None,
+    bbox: Sequence[float] | None = None,
+    options: SarOptions | None = None,
+    **overrides: Any,
+) -> xr.Dataset:
+    """Geocoded Sentinel-1 sigma0 items as analysis-ready backscatter on the grid.
+
+    Parameters
+    ----------
+    items : SearchResult or sequence of pystac.Item
+        Sentinel-1 items whose polarisation assets hold geocoded linear sigma0 (float32,
+        NaN = no data), e.g. ``catalog.search(..., collections="sentinel-1-grd")``.
+    geobox : odc.geo.geobox.GeoBox, optional
+        Target grid; pass the Sentinel-2 ARD's (``cube.geobox_of(s2)``) to share its grid.
+    bbox : sequence of float, optional
+        Without ``geobox``: the Sentinel-2 10 m grid of this bbox (default: of the items).
+    options : SarOptions, optional
+        Polarisations, speckle filter and window, dB, chunks (default ``SarOptions()``).
+    **overrides
+        Fields of :class:`SarOptions` replacing those of ``options``
+        (``prepare_s1(items, speckle="lee", db=True)``). Speckle filtering runs on the grid.
+
+    Returns
+    -------
+    xarray.Dataset
+        One float32 variable per polarisation, ``valid`` (bool) and ``quality`` (uint8 bits:
+        nodata, unusable), ``orbit_state`` / ``relative_orbit`` on ``time``; lazy.
+
+    Raises
+    ------
+    ARDError
+        A bad option, or ``calibration`` / ``noise`` asked of already calibrated items.
+    SpeckleFilterError
+        Unknown speckle filter or a bad window (an :class:`ARDError`).
+    AssetError
+        An item lacks a polarisation asset.
+
+    Examples
+    --------
+    >>> from mus_lab import catalog
+    >>> from mus_lab.ard import prepare_s1
+    >>> s1 = catalog.search(tiny.catalog_path, collections="sentinel-1-grd")
+    >>> ds = prepare_s1(s1, speckle="lee", db=True)
+    >>> ds.vv.dims, ds.vv.dtype, ds.attrs["speckle"]
+    (('time', 'y', 'x'), dtype('float32'), 'lee')
+    """
+    opts = with_overrides(SarOptions, options, overrides, where="prepare_s1")
+    if opts.calibration != "sigma0" or not opts.noise:
+        raise ARDError(
+            "prepare_s1 takes geocoded sigma0 items, calibrated and denoised by their "
+            "producer: leave calibration='sigma0' and noise=True (they apply to products "
+            "calibrated here, see prepare_rcm)."
+        )
+    return _prepare(
+        items, _geocoded, geobox=geobox, bbox=bbox, opts=opts, attrs={"product": "s1_sigma0_ard"}
+    )
 
 
 def prepare_rcm(
@@ -187,117 +309,59 @@ def prepare_rcm(
     *,
     geobox: GeoBox | None = None,
     bbox: Sequence[float] | None = None,
-    polarisations: Sequence[str] = ("vv", "vh"),
-    calibration: Calibration = "sigma0",
-    noise: bool = True,
-    speckle: Speckle = None,
-    window: int = 7,
-    db: bool = False,
-    chunks: int = 2048,
+    options: SarOptions | None = None,
+    **overrides: Any,
 ) -> xr.Dataset:
     """RCM product items, calibrated in native geometry, as analysis-ready data on the grid.
 
+    Each product (any :class:`~mus_lab.ard.SarProduct`) is calibrated, denoised and
+    speckle-filtered in its own geometry, where the LUTs and speckle statistics hold, then
+    reprojected onto the grid (bilinear; the mask nearest).
+
     Parameters
     ----------
-    items
+    items : SearchResult or sequence of pystac.Item
         RCM items with a ``product`` asset (``metadata/product.xml``) of a geocoded
         product, e.g. ``catalog.search(..., collections="rcm-grd")``.
-    geobox, bbox
-        Target grid: ``geobox`` (pass the Sentinel-2 ARD's to share its grid), else the
-        Sentinel-2 10 m grid of ``bbox`` or of the items.
-    polarisations
-        Polarisations to calibrate, default ``("vv", "vh")``.
-    calibration
-        ``"sigma0"`` (default), ``"beta0"`` or ``"gamma0"``: which LUT to apply.
-    noise
-        Subtract the product's noise levels (default True).
-    speckle
-        ``None`` (default), ``"lee"``, ``"refined_lee"`` or ``"lee_sigma"``, applied in
-        the native geometry before reprojection.
-    window
-        Speckle filter window (odd).
-    db
-        Return the backscatter in dB instead of linear power.
-    chunks
-        Block size of the native imagery read (pixels).
+    geobox : odc.geo.geobox.GeoBox, optional
+        Target grid; pass the Sentinel-2 ARD's to share its grid.
+    bbox : sequence of float, optional
+        Without ``geobox``: the Sentinel-2 10 m grid of this bbox (default: of the items).
+    options : SarOptions, optional
+        Polarisations, calibration, noise removal, speckle filter and window, dB, chunks
+        (the block size of the native read); default ``SarOptions()``.
+    **overrides
+        Fields of :class:`SarOptions` replacing those of ``options``
+        (``prepare_rcm(items, calibration="gamma0", db=True)``).
 
     Returns
     -------
     xarray.Dataset
-        As :func:`prepare_s1`: float32 per polarisation, ``mask``, ``orbit_state`` /
+        As :func:`prepare_s1`: float32 per polarisation, ``valid``, ``quality``, ``orbit_state`` /
         ``relative_orbit`` on ``time``; lazy.
 
     Raises
     ------
     ARDError
-        An item has no ``product`` asset or its imagery no CRS.
+        A bad option, an item without ``product`` asset or imagery without CRS.
+    SpeckleFilterError
+        Unknown speckle filter or a bad window (an :class:`ARDError`).
     ProductFileError
-        A LUT or noise file named in product.xml is missing (an :class:`ARDError`).
+        A LUT, noise or imagery file named in product.xml is missing (an :class:`ARDError`).
 
-    Example
-    -------
-    >>> rcm = catalog.search(sc.catalog_path, collections="rcm-grd")  # doctest: +SKIP
-    >>> prepare_rcm(rcm, geobox=cube.geobox_of(s2_ard), db=True)  # doctest: +SKIP
+    Examples
+    --------
+    >>> from mus_lab import catalog
+    >>> from mus_lab.ard import SarOptions, prepare_rcm
+    >>> rcm = catalog.search(tiny.catalog_path, collections="rcm-grd")
+    >>> ds = prepare_rcm(rcm, options=SarOptions(calibration="gamma0", db=True))
+    >>> ds.attrs["product"], sorted(ds.data_vars)
+    ('rcm_gamma0_ard', ['quality', 'valid', 'vh', 'vv'])
     """
-    from mus_lab.cube._load import _as_items
-
-    pols = _check_pols(polarisations)
-    item_list = sorted(_as_items(items), key=lambda it: pd.Timestamp(it.datetime))
-    if geobox is None:
-        geobox = cube.reference_geobox(item_list, bbox=bbox)
-    dates: list[dict[str, xr.DataArray]] = []
-    masks: list[xr.DataArray] = []
-    for item in item_list:
-        prod = _product_of(item)
-        src = _native_geobox(prod, pols[0])
-        coords = _xr_coords(src)
-        per_pol: dict[str, xr.DataArray] = {}
-        codes = []
-        for p in pols:
-            dn = prod.open_imagery(p, chunks=chunks)
-            cal = prod.calibrated(p, to=calibration, remove_noise=noise, chunks=chunks)
-            codes.append(data_mask(dn, cal))
-            if speckle is not None:
-                cal = speckle_filter(cal, speckle, window=window)
-            native = cal.rename(line="y", pixel="x").drop_vars(["y", "x"]).assign_coords(coords)
-            per_pol[p] = native.odc.reproject(geobox, resampling="bilinear").astype(np.float32)
-        code = _combined_mask(codes).rename(line="y", pixel="x").drop_vars(["y", "x"])
-        masks.append(
-            code.assign_coords(coords)
-            .odc.reproject(geobox, resampling="nearest", dst_nodata=0)
-            .astype(np.uint8)
-        )
-        dates.append(per_pol)
-    time = pd.DatetimeIndex([pd.Timestamp(it.datetime).tz_localize(None) for it in item_list])
-    values = {p: xr.concat([d[p] for d in dates], pd.Index(time, name="time")) for p in pols}
-    mask = xr.concat(masks, pd.Index(time, name="time"))
-    ds = _finish(
-        values,
-        mask,
-        db=db,
-        attrs={
-            "product": f"rcm_{calibration}_ard",
-            "calibration": calibration,
-            "noise_removed": int(noise),
-            "speckle": speckle or "none",
-            "resampling": "bilinear",
-        },
-    )
-    meta = {
-        "orbit_state": "sat:orbit_state",
-        "relative_orbit": "sat:relative_orbit",
-        "platform": "platform",
+    opts = with_overrides(SarOptions, options, overrides, where="prepare_rcm")
+    attrs = {
+        "product": f"rcm_{opts.calibration}_ard",
+        "calibration": opts.calibration,
+        "noise_removed": int(opts.noise),
     }
-    extra = {}
-    for name, key in meta.items():
-        vals = [it.properties.get(key) for it in item_list]
-        if all(v is not None for v in vals):
-            extra[name] = ("time", np.asarray(vals))
-    extra["item_ids"] = ("time", np.asarray([it.id for it in item_list]))
-    return ds.assign_coords(extra)
-
-
-def _xr_coords(gbox: GeoBox) -> dict[Any, xr.DataArray]:
-    from odc.geo.xr import xr_coords
-
-    return dict(xr_coords(gbox))
+    return _prepare(items, _products, geobox=geobox, bbox=bbox, opts=opts, attrs=attrs)

@@ -57,10 +57,44 @@ SpeckleMethod = Literal["lee", "refined_lee", "lee_sigma"]
 
 
 class SpeckleFilterError(ARDError, ValueError):
-    """Invalid speckle filter settings."""
+    """Invalid speckle filter settings (an :class:`~mus_lab.errors.ARDError` and a ValueError).
+
+    Parameters
+    ----------
+    message : str
+        What was wrong and how to fix it.
+
+    Raises
+    ------
+    None
+        It is raised, never raises.
+
+    Examples
+    --------
+    >>> speckle_filter(np.ones((8, 8)), "lee", window=4)
+    Traceback (most recent call last):
+    ...
+    mus_lab.ard._speckle.SpeckleFilterError: window=4: pass an odd size >= 3 for lee (e.g. 7).
+    """
 
 
 # --- kernels (plain Python, compiled twice below) -----------------------------------------------
+@numba.njit(inline="always", cache=True, nogil=True)
+def _mmse(z: float, s: float, q: float, c: float, noise2: float) -> float:  # pragma: no cover
+    """Lee's MMSE estimate of ``z`` from the local sums ``s``, ``q`` (squares), count ``c``.
+
+    ``noise2`` is the speckle's squared variation coefficient (``1 / ENL``, or the
+    truncated ``eta2`` of the sigma filter). A flat window gives its mean.
+    """
+    m = s / c
+    var = q / c - m * m
+    if var <= 0.0:
+        return m
+    b = (var - m * m * noise2) / (var * (1.0 + noise2))
+    b = min(max(b, 0.0), 1.0)
+    return m + b * (z - m)
+
+
 def _lee_impl(img: np.ndarray, r: int, cu2: float) -> np.ndarray:  # pragma: no cover - numba
     h, w = img.shape
     vs = np.zeros((h, w))
@@ -94,14 +128,7 @@ def _lee_impl(img: np.ndarray, r: int, cu2: float) -> np.ndarray:  # pragma: no 
                 s += vs[i, k]
                 q += vq[i, k]
                 c += vc[i, k]
-            m = s / c
-            var = q / c - m * m
-            if var <= 0.0:
-                out[i, j] = m
-                continue
-            b = (var - m * m * cu2) / (var * (1.0 + cu2))
-            b = min(max(b, 0.0), 1.0)
-            out[i, j] = m + b * (z - m)
+            out[i, j] = _mmse(z, s, q, c, cu2)
     return out
 
 
@@ -198,14 +225,7 @@ def _refined_lee_impl(img: np.ndarray, r: int, cu2: float) -> np.ndarray:  # pra
                         s += v
                         q += v * v
                         c += 1.0
-            m = s / c
-            var = q / c - m * m
-            if var <= 0.0:
-                out[i, j] = m
-                continue
-            bb = (var - m * m * cu2) / (var * (1.0 + cu2))
-            bb = min(max(bb, 0.0), 1.0)
-            out[i, j] = m + bb * (z - m)
+            out[i, j] = _mmse(z, s, q, c, cu2)
     return out
 
 
@@ -256,14 +276,7 @@ def _lee_sigma_impl(  # pragma: no cover - numba
             if bright >= k_points:
                 out[i, j] = z
                 continue
-            m = s / c
-            var = q / c - m * m
-            if var > 0.0:
-                b = (var - m * m * cu2) / (var * (1.0 + cu2))
-                b = min(max(b, 0.0), 1.0)
-                xhat = m + b * (z - m)
-            else:
-                xhat = m
+            xhat = _mmse(z, s, q, c, cu2)
             lo = a1 * xhat
             hi = a2 * xhat
             s = 0.0
@@ -279,14 +292,7 @@ def _lee_sigma_impl(  # pragma: no cover - numba
             if c == 0.0:
                 out[i, j] = xhat
                 continue
-            m = s / c
-            var = q / c - m * m
-            if var <= 0.0:
-                out[i, j] = m
-                continue
-            b = (var - m * m * eta2) / (var * (1.0 + eta2))
-            b = min(max(b, 0.0), 1.0)
-            out[i, j] = m + b * (z - m)
+            out[i, j] = _mmse(z, s, q, c, eta2)
     return out
 
 
@@ -315,8 +321,13 @@ def lee_sigma_range(enl: float, sigma: float) -> tuple[float, float, float, floa
         The range ``[A1, A2]`` with ``P = sigma`` whose truncated mean is 1, the
         truncated speckle variance ``eta2``, and the 98th percentile ``q98``.
 
-    Example
-    -------
+    Raises
+    ------
+    SpeckleFilterError
+        ``sigma`` not in (0, 1) or ``enl`` not positive.
+
+    Examples
+    --------
     >>> a1, a2, eta2, q98 = lee_sigma_range(4.4, 0.9)
     >>> 0 < a1 < 1 < a2
     True
@@ -343,6 +354,19 @@ def lee_sigma_range(enl: float, sigma: float) -> tuple[float, float, float, floa
 
 
 # --- public entry --------------------------------------------------------------------------------------
+def check_speckle(method: str, window: int) -> None:
+    """Raise :class:`SpeckleFilterError` unless ``method`` and ``window`` make a filter."""
+    if method not in ("lee", "refined_lee", "lee_sigma"):
+        raise SpeckleFilterError(
+            f"Unknown speckle filter {method!r}: choose 'lee', 'refined_lee' or 'lee_sigma'."
+        )
+    min_window = 5 if method == "refined_lee" else 3
+    if not isinstance(window, int) or window % 2 == 0 or window < min_window:
+        raise SpeckleFilterError(
+            f"window={window}: pass an odd size >= {min_window} for {method} (e.g. 7)."
+        )
+
+
 def _filter_2d(
     block: np.ndarray, method: str, r: int, args: tuple[float, ...], parallel: bool
 ) -> np.ndarray:
@@ -403,8 +427,8 @@ def speckle_filter(
     SpeckleFilterError
         Unknown method or an even / too small window.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> img = rng.gamma(4.4, 0.1 / 4.4, size=(64, 64)).astype("float32")
@@ -412,15 +436,7 @@ def speckle_filter(
     >>> bool(out.std() < img.std())
     True
     """
-    if method not in ("lee", "refined_lee", "lee_sigma"):
-        raise SpeckleFilterError(
-            f"Unknown speckle filter {method!r}: choose 'lee', 'refined_lee' or 'lee_sigma'."
-        )
-    min_window = 5 if method == "refined_lee" else 3
-    if window % 2 == 0 or window < min_window:
-        raise SpeckleFilterError(
-            f"window={window}: pass an odd size >= {min_window} for {method} (e.g. 7)."
-        )
+    check_speckle(method, window)
     if enl <= 0:
         raise SpeckleFilterError(f"enl={enl}: pass a positive equivalent number of looks.")
     r = window // 2

@@ -8,6 +8,7 @@ import xarray as xr
 
 from mus_lab.ard._features import iota2_features, spectral_indices
 from mus_lab.ard._gapfill import gapfill
+from mus_lab.contracts import RECIPE_ATTR
 from mus_lab.errors import ARDError
 
 __all__ = ["s2_time_series"]
@@ -38,6 +39,20 @@ def s2_time_series(
     xarray.Dataset
         Gap-filled bands and features on the regular dates, and ``n_valid`` (uint16,
         number of valid observations per pixel, no time dimension).
+
+    Raises
+    ------
+    ARDError
+        ``ard`` has no ``valid`` layer, or a bad ``every_days``.
+
+    Examples
+    --------
+    >>> from mus_lab import catalog
+    >>> from mus_lab.ard import prepare_s2, s2_time_series
+    >>> s2 = catalog.search(tiny.catalog_path, collections="sentinel-2-l2a")
+    >>> ts = s2_time_series(prepare_s2(s2, bands=("green", "red", "nir", "swir16")))
+    >>> sorted(ts.data_vars)
+    ['brightness', 'green', 'mndwi', 'n_valid', 'ndvi', 'ndwi', 'ndwi_iota2', 'nir', 'red', 'swir16']
     """
     if "valid" not in ard:
         raise ARDError("s2_time_series needs the 'valid' layer of prepare_s2's output.")
@@ -59,4 +74,5 @@ def s2_time_series(
         out = out.merge(feats, compat="override", join="exact")
     out["n_valid"] = ard["valid"].sum("time").astype("uint16")
     out.attrs = dict(ard.attrs, product="s2_l2a_ard_timeseries", gapfill_every_days=every_days)
+    out.attrs[RECIPE_ATTR] = {**dict(ard.attrs.get(RECIPE_ATTR) or {}), "every_days": every_days}
     return out

@@ -20,7 +20,6 @@ from mus_lab.ard._rcm import (
     open_rcm,
     read_rcm_lut,
     read_rcm_noise,
-    write_rcm_product,
 )
 from mus_lab.ard._s1 import (
     AzimuthNoiseBlock,
@@ -40,6 +39,8 @@ from mus_lab.ard._s1 import (
     read_noise,
 )
 from mus_lab.ard._sar_common import from_db, open_tiff_lazy, to_db
+from mus_lab.ard._sar_prepare import SarOptions, prepare_rcm, prepare_s1
+from mus_lab.ard._sar_product import SarProduct
 from mus_lab.ard._speckle import (
     SpeckleFilterError,
     SpeckleMethod,
@@ -59,6 +60,8 @@ __all__ = [
     "S1Noise",
     "SafeFiles",
     "SafeProduct",
+    "SarOptions",
+    "SarProduct",
     "SpeckleFilterError",
     "SpeckleMethod",
     "VectorLut",
@@ -71,6 +74,8 @@ __all__ = [
     "open_rcm",
     "open_safe",
     "open_tiff_lazy",
+    "prepare_rcm",
+    "prepare_s1",
     "read_annotation",
     "read_calibration",
     "read_noise",
@@ -78,5 +83,4 @@ __all__ = [
     "read_rcm_noise",
     "speckle_filter",
     "to_db",
-    "write_rcm_product",
 ]

@@ -2,20 +2,23 @@
 lazy prediction with confidence, and accuracy assessment.
 
 Flow: features (:func:`optical_features`, :func:`radar_features`, :func:`stack_features`,
-:func:`feature_cube`, or :func:`features_from_catalog`) -> samples from reference polygons
+:func:`feature_cube`, or the recipe :func:`mus_lab.recipes.features_from_catalog`) -> samples from reference polygons
 (:func:`extract_samples`) -> :func:`train` (random forest or TempCNN, split by polygon) ->
 :func:`predict` (lazy; class map, confidence, margin, probabilities) -> :func:`assess`
 (OA, kappa, per-class F1, IOTA²-layout confusion CSV, Olofsson area estimates) ->
 :func:`write_landcover` (COGs + STAC). Design notes: docs/design/0004-landcover.md.
 
-Example
--------
->>> from mus_lab import classify, sample
->>> sc = sample.generate("/tmp/mus_lab_doc", size=64, overwrite=True)  # doctest: +SKIP
->>> feats, recipe, items = classify.features_from_catalog(sc.catalog_path)  # doctest: +SKIP
->>> smp = classify.extract_samples(feats, sc.polygons, layer="reference")  # doctest: +SKIP
->>> model = classify.train(smp, "rf", recipe=recipe)  # doctest: +SKIP
->>> result = classify.predict(feats, model)  # doctest: +SKIP
+Examples
+--------
+>>> from mus_lab import classify, recipes
+>>> feats, recipe, items = recipes.features_from_catalog(tiny.catalog_path, every_days=30)
+>>> smp = classify.extract_samples(feats, tiny.polygons, layer="reference")
+>>> model = classify.train(smp, "rf", params={"n_estimators": 10})
+>>> model.metadata.recipe["sensors"], model.metadata.recipe["every_days"]
+('optical', 30)
+>>> result = classify.predict(feats, model)
+>>> result["classification"].dtype
+dtype('uint8')
 """
 
 from mus_lab.classify._accuracy import (
@@ -25,7 +28,6 @@ from mus_lab.classify._accuracy import (
     assess,
     map_class_pixels,
 )
-from mus_lab.classify._confusion import ConfusionMatrix
 from mus_lab.classify._features import (
     IOTA2_OPTICAL,
     feature_cube,
@@ -35,8 +37,7 @@ from mus_lab.classify._features import (
     radar_features,
     stack_features,
 )
-from mus_lab.classify._inputs import SENSOR_SETS, features_from_catalog, region_map
-from mus_lab.classify._legend import CLASSIFICATION_EXTENSION, class_colors, stac_classes
+from mus_lab.classify._inputs import region_map
 from mus_lab.classify._model import (
     LandCoverModel,
     ModelMetadata,
@@ -51,6 +52,7 @@ from mus_lab.classify._models import (
     classifier_class,
     make_classifier,
 )
+from mus_lab.classify._options import RECIPE_ATTR, SENSOR_SETS, FeatureOptions, recipe_of
 from mus_lab.classify._predict import NODATA_CLASS, NODATA_SCORE, predict
 from mus_lab.classify._samples import (
     Samples,
@@ -60,7 +62,8 @@ from mus_lab.classify._samples import (
     split_by_polygon,
 )
 from mus_lab.classify._sieve import sieve
-from mus_lab.classify._write import LANDCOVER_COLLECTIONS, write_landcover
+from mus_lab.classify._write import LANDCOVER_COLLECTIONS, landcover_product, write_landcover
+from mus_lab.publish import ConfusionMatrix, class_colors, stac_classes
 
 
 def __getattr__(name: str) -> object:
@@ -72,17 +75,18 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "CLASSIFICATION_EXTENSION",
     "CLASSIFIERS",
     "IOTA2_OPTICAL",
     "LANDCOVER_COLLECTIONS",
     "NODATA_CLASS",
     "NODATA_SCORE",
+    "RECIPE_ATTR",
     "SENSOR_SETS",
     "AccuracyReport",
     "AreaEstimate",
     "Classifier",
     "ConfusionMatrix",
+    "FeatureOptions",
     "LandCoverModel",
     "ModelMetadata",
     "RandomForest",
@@ -97,7 +101,7 @@ __all__ = [
     "extract_samples",
     "feature_cube",
     "feature_names",
-    "features_from_catalog",
+    "landcover_product",
     "load_model",
     "make_classifier",
     "map_class_pixels",
@@ -106,6 +110,7 @@ __all__ = [
     "predict",
     "radar_features",
     "read_polygons",
+    "recipe_of",
     "region_map",
     "sieve",
     "split_by_polygon",

@@ -28,10 +28,10 @@ import pandas as pd
 import xarray as xr
 
 from mus_lab._io import atomic_path, write_json
-from mus_lab.classify._confusion import ConfusionMatrix
 from mus_lab.classify._samples import PolygonsLike, Samples, extract_samples
 from mus_lab.cube import geobox_of
 from mus_lab.errors import ConfusionMatrixError, SamplesError
+from mus_lab.publish import ConfusionMatrix
 
 __all__ = ["AccuracyReport", "AreaEstimate", "area_adjusted", "assess", "map_class_pixels"]
 

@@ -8,7 +8,7 @@ are given, dates ascending. A model records these names and refuses a cube whose
 ``(time, variable)``, which is why every variable must share the date grid.
 
 Radar (choice, documented in docs/design/0004-landcover.md): per output date, the mean in
-**linear power** of the valid observations (``mask == 1``) whose date is nearest to it (periods
+**linear power** of the valid observations (``valid``) whose date is nearest to it (periods
 are bounded half-way between output dates), then dB; periods without any observation are
 gap-filled linearly (IOTA² semantics, :func:`mus_lab.ard.gapfill`). Variables: ``{prefix}_vv``,
 ``{prefix}_vh`` (dB) and ``{prefix}_vh_vv`` (dB difference, i.e. the VH/VV ratio). Both orbit
@@ -25,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from mus_lab import ard, cube
+from mus_lab.contracts import RECIPE_ATTR
 from mus_lab.errors import FeatureMismatchError
 
 __all__ = [
@@ -73,7 +74,13 @@ def optical_features(ts: xr.Dataset, variables: Sequence[str] | None = None) -> 
             f"Optical variables {missing or names} are not time series of this cube (it has "
             f"{have}): build it with ard.s2_time_series or choose among those."
         )
-    return ts[names].astype("float32")
+    out = ts[names].astype("float32")
+    out.attrs[RECIPE_ATTR] = {
+        **dict(ts.attrs.get(RECIPE_ATTR) or {}),
+        "sensors": "optical",
+        "optical_variables": list(names),
+    }
+    return out
 
 
 def _period_weights(obs: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -102,7 +109,7 @@ def radar_features(
     ----------
     sar
         Output of :func:`mus_lab.ard.prepare_s1` or :func:`~mus_lab.ard.prepare_rcm` (linear or
-        ``db=True``; the ``db`` attribute says which) with its ``mask``.
+        ``db=True``; the ``db`` attribute says which) with its ``valid`` layer.
     dates
         Output dates (e.g. the optical series' ``time`` to stack both); default every
         ``every_days`` days from the first to the last observation.
@@ -137,7 +144,7 @@ def radar_features(
         else ard.regular_dates(times.min(), times.max(), every_days)
     )
     w = xr.DataArray(_period_weights(times, out_dates), dims=("time_out", "time"))
-    valid = sar["mask"] == 1 if "mask" in sar else xr.ones_like(sar[pols[0]], dtype=bool)
+    valid = sar["valid"].astype(bool) if "valid" in sar else xr.ones_like(sar[pols[0]], dtype=bool)
     in_db = bool(sar.attrs.get("db", 0))
     out: dict[str, xr.DataArray] = {}
     for p in pols:
@@ -162,7 +169,20 @@ def radar_features(
         )
     ds = xr.Dataset(out)
     ds.attrs = {"product": f"{prefix}_radar_features", "period_mean": "linear power"}
+    ds.attrs[RECIPE_ATTR] = {**dict(sar.attrs.get(RECIPE_ATTR) or {}), "sensors": "radar"}
+    if dates is None:
+        ds.attrs[RECIPE_ATTR]["every_days"] = every_days
     return ds
+
+
+def _merged_recipe(datasets: Sequence[xr.Dataset]) -> dict[str, Any]:
+    recipe: dict[str, Any] = {}
+    radar: list[str] = []
+    for ds in datasets:
+        part = dict(ds.attrs.get(RECIPE_ATTR) or {})
+        radar += [r for r in part.pop("radar_sources", []) if r not in radar]
+        recipe = {**part, **recipe}
+    return {**recipe, "radar_sources": radar, "sensors": "stacked"} if recipe else {}
 
 
 def stack_features(*datasets: xr.Dataset, names: Sequence[str] | None = None) -> xr.Dataset:
@@ -195,7 +215,7 @@ def stack_features(*datasets: xr.Dataset, names: Sequence[str] | None = None) ->
             )
         seen |= set(_time_vars(ds))
     merged = xr.merge([ds[_time_vars(ds)] for ds in datasets], compat="override", join="exact")
-    merged.attrs = {"product": "stacked_features"}
+    merged.attrs = {"product": "stacked_features", RECIPE_ATTR: _merged_recipe(datasets)}
     return merged
 
 
@@ -274,4 +294,6 @@ def feature_cube(ds: xr.Dataset, variables: Sequence[str] | None = None) -> xr.D
     out = xr.DataArray(data, dims=("feature", "y", "x"), coords=coords, name="features")
     out = out.assign_coords(feature=feature_names(names, ds["time"].values))
     out.attrs = {"variables": list(names), "dates": [n[-8:] for n in out.feature.values[:nt]]}
+    if RECIPE_ATTR in ds.attrs:
+        out.attrs[RECIPE_ATTR] = dict(ds.attrs[RECIPE_ATTR])
     return out

@@ -1,151 +1,20 @@
-"""Feature cubes straight from a catalog, per sensor set, and region maps for regional models.
+"""Region maps for regional models (IOTA²'s eco-region stratification).
 
-:func:`features_from_catalog` is the recipe a model records: the same call with the same
-arguments rebuilds the features it was trained on (the CLI's ``predict`` does exactly that).
-Sensor sets: ``"optical"`` (Sentinel-2 gap-filled series, IOTA²'s features), ``"radar"``
-(Sentinel-1 and, when the catalog has it, RCM period means) and ``"stacked"`` (both, on the
-optical date grid).
+Feature cubes straight from a catalog are a recipe: :func:`mus_lab.recipes.features_from_catalog`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from mus_lab import ard, cube
-from mus_lab import catalog as cat
-from mus_lab.classify._features import (
-    IOTA2_OPTICAL,
-    feature_cube,
-    optical_features,
-    radar_features,
-    stack_features,
-)
+from mus_lab import cube
 from mus_lab.classify._samples import PolygonsLike, read_polygons
-from mus_lab.errors import FeatureMismatchError, MusLabError, SamplesError
+from mus_lab.errors import SamplesError
 
-__all__ = ["SENSOR_SETS", "features_from_catalog", "region_map"]
-
-SensorSet = Literal["optical", "radar", "stacked"]
-SENSOR_SETS: tuple[str, ...] = ("optical", "radar", "stacked")
-
-
-def features_from_catalog(
-    catalog: str | os.PathLike[str],
-    sensors: SensorSet = "optical",
-    *,
-    bbox: Sequence[float] | None = None,
-    datetime: str | None = None,
-    every_days: int = 10,
-    optical_variables: Sequence[str] | None = None,
-    speckle: Literal["lee", "refined_lee", "lee_sigma"] | None = "refined_lee",
-    radar_sources: Sequence[str] = ("sentinel-1-grd", "rcm-grd"),
-    optical_source: str = "sentinel-2-l2a",
-    chunks: Mapping[str, int] | None = None,
-) -> tuple[xr.DataArray, dict[str, Any], list[Any]]:
-    """Search a catalog and build the feature cube of a sensor set, lazily.
-
-    Parameters
-    ----------
-    catalog
-        Local catalog or STAC API with ``sentinel-2-l2a`` and/or ``sentinel-1-grd``/``rcm-grd``.
-    sensors
-        ``"optical"``, ``"radar"`` or ``"stacked"``.
-    bbox, datetime
-        Area (lon/lat) and interval.
-    every_days
-        Date grid spacing (optical gap-filling and radar periods).
-    optical_variables
-        Optical variables (default IOTA²'s: ten bands, NDVI, NDWI, brightness).
-    speckle
-        Speckle filter for radar (``None`` for none).
-    radar_sources
-        Radar collections to use when present (prefixes ``s1``, ``rcm``).
-    optical_source
-        Sentinel-2 L2A collection of the optical and stacked sets (also the reference grid).
-    chunks
-        Spatial chunks (default 512 x 512).
-
-    Returns
-    -------
-    (features, recipe, sources)
-        The ``(feature, y, x)`` cube, the recipe (these arguments, JSON-friendly) and the
-        source items used.
-
-    Raises
-    ------
-    FeatureMismatchError
-        Unknown sensor set, or no radar collection found.
-    EmptySearchError
-        No Sentinel-2 item for an optical or stacked set.
-    """
-    if sensors not in SENSOR_SETS:
-        raise FeatureMismatchError(f"sensors must be one of {SENSOR_SETS}, got {sensors!r}.")
-    size = dict(chunks or {"x": 512, "y": 512})
-    recipe: dict[str, Any] = {
-        "sensors": sensors,
-        "bbox": list(bbox) if bbox else None,
-        "datetime": datetime,
-        "every_days": every_days,
-        "optical_variables": list(optical_variables or IOTA2_OPTICAL),
-        "speckle": speckle,
-        "radar_sources": list(radar_sources),
-        "optical_source": optical_source,
-    }
-    where = os.fspath(catalog)
-    sources: list[Any] = []
-    parts: list[xr.Dataset] = []
-    labels: list[str] = []
-    grid = None
-    dates = None
-    if sensors in ("optical", "stacked"):
-        items = cat.search(where, collections=optical_source, bbox=bbox, datetime=datetime)
-        s2 = ard.prepare_s2(items, bbox=bbox, chunks={"time": -1, **size})
-        ts = ard.s2_time_series(s2, every_days=every_days)
-        opt = optical_features(ts, optical_variables)
-        grid, dates = cube.geobox_of(s2), opt["time"].values
-        parts.append(opt)
-        labels.append("optical")
-        sources += list(items)
-    if sensors in ("radar", "stacked"):
-        found = []
-        for coll in radar_sources:
-            try:
-                items = cat.search(where, collections=coll, bbox=bbox, datetime=datetime)
-            except MusLabError:  # collection absent or empty here: use the others
-                continue
-            found.append((coll, items))
-        if not found:
-            raise FeatureMismatchError(
-                f"No radar items in {list(radar_sources)} for this area and interval: check the "
-                "catalog or use sensors='optical'."
-            )
-        if grid is None:
-            try:
-                ref = cat.search(
-                    where, collections=optical_source, bbox=bbox, datetime=datetime, max_items=1
-                )
-                grid = cube.reference_geobox(ref, bbox=bbox)
-            except MusLabError:
-                grid = cube.reference_geobox(found[0][1], bbox=bbox)
-        for coll, items in found:
-            prefix = "rcm" if "rcm" in coll else "s1"
-            if prefix == "rcm":
-                sar = ard.prepare_rcm(items, geobox=grid, speckle=speckle, db=True)
-            else:
-                sar = ard.prepare_s1(items, geobox=grid, speckle=speckle, db=True, chunks=size)
-            if dates is None:
-                t = sar["time"].values
-                dates = ard.regular_dates(t.min(), t.max(), every_days)
-            parts.append(radar_features(sar, dates=dates, prefix=prefix))
-            labels.append(prefix)
-            sources += list(items)
-    ds = parts[0] if len(parts) == 1 else stack_features(*parts, names=labels)
-    return feature_cube(ds), recipe, sources
+__all__ = ["region_map"]
 
 
 def _region_block(

@@ -26,11 +26,11 @@ import xarray as xr
 
 from mus_lab._io import atomic_folder
 from mus_lab.classify._accuracy import AccuracyReport
-from mus_lab.classify._confusion import ConfusionMatrix
 from mus_lab.classify._features import parse_feature_names
 from mus_lab.classify._models import Classifier, classifier_class, make_classifier
 from mus_lab.classify._samples import Samples, balance, split_by_polygon
 from mus_lab.errors import FeatureMismatchError, ModelError, SamplesError
+from mus_lab.publish import ConfusionMatrix
 
 __all__ = ["LandCoverModel", "ModelMetadata", "evaluate_seeds", "load_model", "train"]
 
@@ -311,7 +311,8 @@ def train(
     max_per_class
         Balance the training pixels: at most this many per class (and region).
     recipe
-        How the features were made (stored so that prediction can rebuild them).
+        How the features were made (stored so that prediction can rebuild them); default:
+        what the samples' feature cube recorded (``samples.recipe``).
 
     Returns
     -------
@@ -369,7 +370,7 @@ def train(
         crs=samples.crs,
         resolution=samples.resolution,
         regions=tuple(regions) if by_region else (0,),
-        recipe=dict(recipe or {}),
+        recipe=dict(recipe if recipe is not None else samples.recipe),
         versions=_versions(),
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         uid=uuid.uuid4().hex,

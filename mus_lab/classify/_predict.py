@@ -21,14 +21,13 @@ import xarray as xr
 from dask.base import tokenize
 
 from mus_lab.classify._model import LandCoverModel
-from mus_lab.classify._sieve import NODATA_CLASS, sieve
+from mus_lab.classify._sieve import sieve
+from mus_lab.contracts import NODATA_CLASS, NODATA_SCORE
 from mus_lab.cube import geobox_of
 from mus_lab.errors import FeatureMismatchError, ModelError
 
 __all__ = ["NODATA_CLASS", "NODATA_SCORE", "predict"]
 
-#: No-data value of the confidence and margin maps.
-NODATA_SCORE = 255
 #: Pixels handed to the model at once inside a block.
 PIXEL_BATCH = 16384
 

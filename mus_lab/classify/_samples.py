@@ -95,6 +95,9 @@ class Samples:
         Grid of the cube the samples come from.
     info
         Extraction report (polygons used, dropped, pixels masked...).
+    recipe
+        How the feature cube was made (its ``attrs["mus_lab:recipe"]``) and, for polygons
+        read from a file, where the references come from; :func:`train` records it.
     """
 
     X: np.ndarray
@@ -109,6 +112,7 @@ class Samples:
     crs: str
     resolution: tuple[float, float]
     info: Mapping[str, Any] = field(default_factory=dict)
+    recipe: Mapping[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.y.size)
@@ -329,7 +333,19 @@ def extract_samples(
         crs=f"EPSG:{crs.epsg}" if crs.epsg else crs.to_wkt(),
         resolution=(abs(float(xres)), abs(float(yres))),
         info=info,
+        recipe=_recipe(features, polygons, label=label, layer=layer),
     )
+
+
+def _recipe(
+    features: xr.DataArray, polygons: Any, *, label: str, layer: str | None
+) -> dict[str, Any]:
+    from mus_lab.classify._options import recipe_of
+
+    recipe = recipe_of(features)
+    if recipe and isinstance(polygons, str | os.PathLike):
+        recipe.update(polygons=os.fspath(polygons), label=label, layer=layer)
+    return recipe
 
 
 def split_by_polygon(

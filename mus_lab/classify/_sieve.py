@@ -32,12 +32,11 @@ import xarray as xr
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from mus_lab.contracts import NODATA_CLASS
 from mus_lab.errors import ModelError
 
 __all__ = ["halo", "sieve", "sieve_array"]
 
-#: No-data value of the class map.
-NODATA_CLASS = 0
 #: Rounds of merging per connectivity pass.
 ROUNDS = 3
 #: Pointer hops followed in one round (chains are short: each hop goes to a higher rank).

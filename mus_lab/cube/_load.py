@@ -33,6 +33,8 @@ DEFAULT_RESAMPLING: Mapping[str, str] = {
     "reference_water": "nearest",
     "flood": "nearest",
     "mask": "nearest",
+    "valid": "nearest",
+    "quality": "nearest",
     "clm": "nearest",
     "mg2": "nearest",
     "sat": "nearest",

@@ -9,11 +9,14 @@ from pyflwdir, slope, layover/shadow, look-alikes). The time series gives maximu
 extent, frequency and valid observations; with land cover it gives hazard x exposure x
 vulnerability, risk classes and per-zone tables. Everything is lazy until written.
 
-Example
--------
->>> from mus_lab import flood, sample
->>> sc = sample.generate("/tmp/mus_flood_doc", size=128, overwrite=True)  # doctest: +SKIP
->>> run = flood.run_risk(sc.catalog_path, zones="zones.gpkg")  # doctest: +SKIP
+The whole product from a catalog (search, ARD, mapping, risk, writing) is the recipe
+:func:`mus_lab.recipes.run_risk`; this package takes data.
+
+Examples
+--------
+>>> from mus_lab import flood
+>>> flood.MappingOptions().methods
+('threshold', 'change', 'region')
 """
 
 from mus_lab.flood._accuracy import align_truth, flood_scores, method_scores
@@ -43,7 +46,7 @@ from mus_lab.flood._products import (
     reference_water,
 )
 from mus_lab.flood._risk import ClassWeights, RiskConfig, risk
-from mus_lab.flood._run import SENSOR_COLLECTIONS, RiskRun, run_risk
+from mus_lab.flood._series import SENSOR_COLLECTIONS, RiskRun, assess, map_series, terrain_from_dem
 from mus_lab.flood._terrain import hand_from_dem, slope_from_dem, terrain_on_grid
 from mus_lab.flood._threshold import (
     ashman_d,
@@ -69,6 +72,7 @@ __all__ = [
     "RiskRun",
     "align_truth",
     "ashman_d",
+    "assess",
     "combine_series",
     "consensus",
     "em_threshold",
@@ -84,6 +88,7 @@ __all__ = [
     "majority_rule",
     "map_flood",
     "map_geotiff",
+    "map_series",
     "map_water",
     "mean_rule",
     "method_scores",
@@ -94,11 +99,11 @@ __all__ = [
     "read_zones",
     "reference_water",
     "risk",
-    "run_risk",
     "sar_evidence",
     "sar_polarisations",
     "slope_from_dem",
     "source_floods",
+    "terrain_from_dem",
     "terrain_on_grid",
     "water_level",
     "with_optical",

@@ -63,7 +63,7 @@ _EIGHT = np.ones((3, 3), bool)
 
 
 def sar_polarisations(sar: xr.Dataset) -> xr.Dataset:
-    """The VV/VH variables of ``sar`` (any case) renamed to lower case, with ``mask``.
+    """The VV/VH variables of ``sar`` (any case) renamed to lower case, with ``valid`` and ``quality``.
 
     Raises
     ------
@@ -79,8 +79,9 @@ def sar_polarisations(sar: xr.Dataset) -> xr.Dataset:
             "e.g. ard.prepare_s1(items, db=True)."
         )
     keep: dict[Hashable, Any] = {v: p for p, v in found.items()}
-    if "mask" in sar.data_vars:
-        keep["mask"] = "mask"
+    for name in ("valid", "quality"):  # the ARD validity convention (mus_lab.contracts)
+        if name in sar.data_vars:
+            keep[name] = name
     out = sar[list(keep)].rename({k: v for k, v in keep.items() if k != v})
     for p in found:
         if not {"y", "x"} <= set(out[p].dims):
@@ -275,7 +276,7 @@ def orbit_references(sar: xr.Dataset, *, options: MappingOptions | None = None) 
     opts = options or MappingOptions()
     sar = _in_db(sar_polarisations(sar))
     pols = [p for p in POLARISATIONS if p in sar]
-    valid = sar["mask"] == 1 if "mask" in sar else True
+    valid = sar["valid"].astype(bool) if "valid" in sar else True
     orbit = sar["relative_orbit"].values if "relative_orbit" in sar.coords else None
     out = xr.Dataset({p: _reference_db(sar[p].where(valid), orbit, opts) for p in pols})
     return keep_grid(out, sar)
@@ -318,7 +319,7 @@ def sar_evidence(
     sar
         Backscatter in dB with ``vv`` and/or ``vh`` (any case), ``(time, y, x)`` or
         ``(y, x)``, e.g. ``ard.prepare_s1(items, geobox=grid, speckle="refined_lee",
-        db=True)``; an optional ``mask`` (1 = valid) and ``relative_orbit`` on ``time``.
+        db=True)``; an optional ``valid`` (the ARD validity) and ``relative_orbit`` on ``time``.
         Variables declared linear (``units`` or ``db=0``) are converted, with a
         :class:`~mus_lab.errors.LinearBackscatterWarning`.
     reference
@@ -354,8 +355,8 @@ def sar_evidence(
     opts = options or MappingOptions()
     sar = _in_db(sar_polarisations(sar))
     pols = [p for p in POLARISATIONS if p in sar]
-    if "mask" in sar:
-        valid = sar["mask"] == 1
+    if "valid" in sar:
+        valid = sar["valid"].astype(bool)
     else:
         valid = xr.concat([sar[p].notnull() for p in pols], "pol").any("pol")
     db = {p: sar[p].where(valid).astype(np.float32) for p in pols}

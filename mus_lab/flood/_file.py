@@ -23,6 +23,7 @@ import xarray as xr
 
 from mus_lab._io import GDAL_CACHE_MB, write_cog
 from mus_lab.ard import to_db
+from mus_lab.contracts import SAR_QUALITY_BITS
 from mus_lab.cube import check_same_grid, geobox_of
 from mus_lab.errors import FloodInputError, LinearBackscatterWarning
 from mus_lab.flood._evidence import POLARISATIONS, _logistic, sar_evidence
@@ -67,7 +68,7 @@ def _sample(path: Path, band: int) -> np.ndarray:
 def read_sar_geotiff(
     path: str | os.PathLike[str], *, chunks: int = 2048, what: str = "SAR"
 ) -> xr.Dataset:
-    """A VV/VH GeoTIFF as a lazy dB Dataset (``time`` of length 1) with a ``mask``.
+    """A VV/VH GeoTIFF as a lazy dB Dataset (``time`` of length 1) with ``valid`` and ``quality``.
 
     Raises
     ------
@@ -101,7 +102,8 @@ def read_sar_geotiff(
         data[pol] = band.assign_attrs(units="dB", polarisation=pol.upper())
     ds = xr.Dataset(data)
     finite = xr.concat([ds[p].notnull() for p in data], "pol").all("pol")
-    ds["mask"] = finite.astype(np.uint8)
+    ds["valid"] = finite
+    ds["quality"] = xr.where(finite, 0, 1 << SAR_QUALITY_BITS["nodata"]).astype(np.uint8)
     ds = ds.drop_vars("spatial_ref", errors="ignore")
     ds = keep_grid(ds.expand_dims(time=[_TIME]), arr)
     return ds.assign_attrs(db=1, source=str(p))

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from mus_lab.contracts import SAR_QUALITY_BITS
 from mus_lab.cube import check_same_grid
 from mus_lab.flood._consensus import CombinationRule, consensus, majority_rule, with_optical
 from mus_lab.flood._evidence import optical_evidence, sar_evidence, sar_polarisations
@@ -105,8 +106,8 @@ def map_water(
     out["evidence"] = evidence
     out["threshold"] = ev["threshold"]
     pols = sar_polarisations(sar)
-    if "mask" in pols:
-        out["invalid"] = pols["mask"] == 2
+    if "quality" in pols:  # measured but unusable (SAR quality bits, mus_lab.contracts)
+        out["invalid"] = (pols["quality"] & (1 << SAR_QUALITY_BITS["unusable"])) > 0
     return keep_grid(out.assign_attrs(ev.attrs), sar)
 
 

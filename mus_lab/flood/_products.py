@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from mus_lab.contracts import EXCLUSION_FLAGS
 from mus_lab.cube import check_same_grid
 from mus_lab.flood._options import MappingOptions
 
@@ -41,7 +42,6 @@ __all__ = [
     "reference_water",
 ]
 
-EXCLUSION_FLAGS = {"hand": 1, "slope": 2, "shadow_layover": 4, "lookalike": 8}
 _NOT_FLOOD = EXCLUSION_FLAGS["hand"] | EXCLUSION_FLAGS["slope"]
 _NO_DATA = EXCLUSION_FLAGS["shadow_layover"] | EXCLUSION_FLAGS["lookalike"]
 

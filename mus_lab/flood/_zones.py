@@ -21,22 +21,13 @@ import pandas as pd
 import xarray as xr
 
 from mus_lab._io import write_cog
+from mus_lab.contracts import ZONE_COLUMNS
 from mus_lab.cube import check_same_grid
 from mus_lab.errors import FloodInputError
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._risk import RiskConfig
 
 __all__ = ["ZONE_COLUMNS", "grid_zones", "read_zones", "zone_table"]
-
-ZONE_COLUMNS = (
-    "zone",
-    "class_code",
-    "class_name",
-    "flooded_ha",
-    "flooded_ha_low",
-    "flooded_ha_high",
-    "at_risk_ha",
-)
 
 
 def grid_zones(geobox: Any, *, rows: int = 2, cols: int = 2) -> Any:

@@ -19,7 +19,6 @@ Example
 0.6939
 """
 
-from mus_lab.fusion._catalog import LandCoverSource, sources_from_catalog, split_held_out
 from mus_lab.fusion._engine import (
     Decision,
     belief,
@@ -39,6 +38,7 @@ from mus_lab.fusion._fuse import (
     fuse,
     mass_cube,
 )
+from mus_lab.fusion._held_out import LandCoverSource, split_held_out
 from mus_lab.fusion._labels import fuse_labels, label_table, otb_decision
 from mus_lab.fusion._maps import fuse_maps, open_map
 from mus_lab.fusion._masses import (
@@ -112,7 +112,6 @@ __all__ = [
     "register_rule",
     "reliability_from_confusion",
     "simulate_source",
-    "sources_from_catalog",
     "split_held_out",
     "split_reference",
     "transfer_matrix",

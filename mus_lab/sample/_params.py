@@ -5,21 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from mus_lab.contracts import NODATA_CLASS, SAMPLE_LEGEND
 from mus_lab.errors import SampleError
 
 __all__ = ["LEGEND", "SENSORS", "Params", "baseline", "make_params"]
 
 #: Land-cover legend of the sample scenario (docs/design/0001-data-contracts.md).
-LEGEND: dict[int, str] = {
-    0: "no data",
-    1: "crops",
-    2: "grassland",
-    3: "forest",
-    4: "water",
-    5: "wetland",
-    6: "urban",
-    7: "bare",
-}
+LEGEND: dict[int, str] = {NODATA_CLASS: "no data", **SAMPLE_LEGEND}
 SENSORS = ("s2", "s1", "rcm")
 
 UTM_EPSG = 32618

@@ -16,13 +16,13 @@ import pystac
 from affine import Affine
 from pyproj import Transformer
 
-from mus_lab.ard._rcm import write_rcm_product
 from mus_lab.sample import _io, _stac
 from mus_lab.sample._context import Ctx, when
 from mus_lab.sample._fields import pixel_centres
 from mus_lab.sample._landscape import ROWS_PER_BLOCK
 from mus_lab.sample._params import MGRS_TILE, RCM_EPSG, UTM_EPSG, X0, Y0
 from mus_lab.sample._sar import draw_sar_date, sar_values
+from mus_lab.testing import write_rcm_product
 
 __all__ = ["write_sar"]
 

@@ -10,20 +10,11 @@ import pystac
 from pyproj import Transformer
 from pystac.item_assets import ItemAssetDefinition
 
+from mus_lab.contracts import EXTENSIONS
+
 __all__ = ["asset", "build_catalog", "footprint", "make_item"]
 
-_EXT = "https://stac-extensions.github.io"
-EXT = {
-    "eo": f"{_EXT}/eo/v1.1.0/schema.json",
-    "raster": f"{_EXT}/raster/v1.1.0/schema.json",
-    "proj": f"{_EXT}/projection/v1.1.0/schema.json",
-    "sat": f"{_EXT}/sat/v1.0.0/schema.json",
-    "sar": f"{_EXT}/sar/v1.0.0/schema.json",
-    "view": f"{_EXT}/view/v1.0.0/schema.json",
-    "processing": f"{_EXT}/processing/v1.1.0/schema.json",
-    "classification": f"{_EXT}/classification/v1.1.0/schema.json",
-    "mgrs": f"{_EXT}/mgrs/v1.0.0/schema.json",
-}
+EXT = EXTENSIONS
 COG = str(pystac.MediaType.COG)
 GEOTIFF = str(pystac.MediaType.GEOTIFF)
 GPKG = "application/geopackage+sqlite3"

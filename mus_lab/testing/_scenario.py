@@ -38,7 +38,9 @@ def tiny_scenario(root: str | os.PathLike[str] | None = None, *, size: int = 64)
     """
     from mus_lab import sample
 
-    base = Path(root) if root is not None else Path(tempfile.gettempdir()) / f"mus_lab-{os.getpid()}"
+    base = (
+        Path(root) if root is not None else Path(tempfile.gettempdir()) / f"mus_lab-{os.getpid()}"
+    )
     folder = base / f"tiny-{size}"
     if folder not in _CACHE:
         if (folder / "scenario.json").is_file():

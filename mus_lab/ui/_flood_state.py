@@ -16,26 +16,12 @@ import param
 import pystac
 import xarray as xr
 
+from mus_lab.contracts import RISK_COLOURS, ZONE_COLUMNS
 from mus_lab.ui._i18n import LANGUAGES, class_name, risk_name, translate
 from mus_lab.ui._products import Products, find_products, latest, missing_message
 from mus_lab.ui._rasters import read_for_display
 
 __all__ = ["RISK_COLOURS", "ZONE_COLUMNS", "FloodRiskState"]
-
-#: Colours of risk classes 1 (very low) ... 5 (very high).
-RISK_COLOURS = ("#1a9641", "#a6d96a", "#ffffbf", "#fdae61", "#d7191c")
-#: Columns of the ``zones`` table of the flood-risk product (contract): a copy of
-#: ``mus_lab.flood.ZONE_COLUMNS``, so that the dashboard starts without importing the flood
-#: stage (2.7 s); a test keeps them equal.
-ZONE_COLUMNS = (
-    "zone",
-    "class_code",
-    "class_name",
-    "flooded_ha",
-    "flooded_ha_low",
-    "flooded_ha_high",
-    "at_risk_ha",
-)
 
 
 def _href(item: pystac.Item, key: str) -> str | None:

@@ -19,35 +19,17 @@ import param
 import pystac
 import xarray as xr
 
+from mus_lab.contracts import SAMPLE_LEGEND, SAMPLE_LEGEND_COLOURS, UNDECIDED
 from mus_lab.ui._i18n import LANGUAGES, class_name, translate
 from mus_lab.ui._products import Products, find_products, latest, missing_message
 from mus_lab.ui._rasters import read_for_display, sample_pixel
 
 __all__ = ["LAYERS", "LEGEND", "LEGEND_COLOURS", "UNIT_CMAPS", "LandcoverState", "Layer"]
 
-#: The sample scenario's land-cover legend: used only when a product carries no
-#: ``classification:classes`` (the land-cover and fusion stages always write it). A copy of
-#: ``mus_lab.sample.LEGEND`` (without no data), to keep the dashboard's import light; a test
-#: keeps them equal.
-LEGEND: dict[int, str] = {
-    1: "crops",
-    2: "grassland",
-    3: "forest",
-    4: "water",
-    5: "wetland",
-    6: "urban",
-    7: "bare",
-}
-LEGEND_COLOURS: dict[int, str] = {
-    1: "#e6c94c",
-    2: "#9bd36b",
-    3: "#1f7a36",
-    4: "#2b6cc4",
-    5: "#6fc7c0",
-    6: "#c44e4e",
-    7: "#b9a38a",
-}
-UNDECIDED = 255
+#: The sample scenario's land-cover legend and colours: used only when a product carries no
+#: ``classification:classes`` (the land-cover and fusion stages always write it).
+LEGEND: dict[int, str] = dict(SAMPLE_LEGEND)
+LEGEND_COLOURS: dict[int, str] = dict(SAMPLE_LEGEND_COLOURS)
 
 Kind = Literal["class", "percent", "unit"]
 

@@ -146,7 +146,9 @@ def test_no_valid_pixel_writes_nothing(prepared, scenario, tmp_path):
     root = tmp_path / "cat"
     shutil.copytree(scenario.catalog_path.parent, root)
     before = sorted(p.name for p in root.iterdir())
-    empty = prepared.isel(time=slice(0, 2), x=slice(0, 16), y=slice(0, 16))[["red", "valid"]]
+    empty = prepared.isel(time=slice(0, 2), x=slice(0, 16), y=slice(0, 16))[
+        ["red", "valid", "quality"]
+    ]
     empty["valid"] = empty.valid & False
     with pytest.raises(ARDError, match="No valid pixel"):
         ard.write(empty, root, "empty-ard")

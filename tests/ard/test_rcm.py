@@ -16,9 +16,9 @@ from mus_lab.ard.sar import (
     calibrate_rcm,
     open_rcm,
     read_rcm_lut,
-    write_rcm_product,
 )
 from mus_lab.errors import MetadataError, ProductFileError
+from mus_lab.testing import write_rcm_product
 
 
 def _real_data() -> Path:
@@ -87,7 +87,7 @@ def test_fake_product_missing_files_name_the_file() -> None:
     with pytest.raises(ProductFileError, match=r"lutSigma_VV\.xml"):
         prod.read_lut("VV", "sigma0")
     with pytest.raises(ProductFileError, match=r"imagery/VH\.tif"):
-        prod.open_imagery("VH")
+        prod.open_dn("VH")
     with pytest.raises(ProductFileError, match="remove_noise=False"):
         prod.read_noise("VV")
     with pytest.raises(MetadataError, match="choose one of"):
@@ -144,7 +144,7 @@ def test_writer_round_trip(
     np.testing.assert_allclose(lut.expand(shape[1]), gains, rtol=1e-12)
     assert read_rcm_lut(folder / "metadata/calibration" / f"lutBeta_{pols[1]}.xml").step == lut.step
     for pol in pols:
-        dn = prod.open_imagery(pol, chunks=16)
+        dn = prod.open_dn(pol, chunks=16)
         assert dn.dtype == np.uint16 and isinstance(dn.data, da.Array)
         back = prod.calibrated(pol, chunks=16)
         assert isinstance(back.data, da.Array)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -28,6 +25,7 @@ from mus_lab.ard.sar import (
     to_db,
 )
 from mus_lab.errors import ARDError, MetadataError, ProductFileError
+from mus_lab.testing import raise_if_dask_computes
 
 
 def _real_data() -> Path:
@@ -50,17 +48,6 @@ needs_s1 = pytest.mark.skipif(
     not SAFE.is_dir(),
     reason=f"real Sentinel-1 SAFE test data absent at {SAFE} (set MUS_LAB_REAL_DATA)",
 )
-
-
-@contextlib.contextmanager
-def raise_if_dask_computes() -> Iterator[None]:
-    """Fail when anything inside the block computes a dask graph."""
-
-    def _get(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a dask graph was computed")
-
-    with dask.config.set(scheduler=_get):
-        yield
 
 
 # --- a small synthetic calibration -----------------------------------------------------------
@@ -284,6 +271,6 @@ def test_real_zip_metadata_only() -> None:
         root = ET.fromstring(z.read(member))
     assert int(root.find("calibrationVectorList").get("count")) == len(cal.sigma0)  # type: ignore[union-attr,arg-type]
     with pytest.raises(ProductFileError, match="metadata-only"):
-        safe.open_measurement("VH")
+        safe.open_dn("VH")
     with pytest.raises(MetadataError, match="no HH"):
         safe.read_calibration("HH")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
-import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -17,6 +14,7 @@ from scipy import integrate, ndimage, stats
 
 from mus_lab._settings import get_settings
 from mus_lab.ard.sar import SpeckleFilterError, from_db, lee_sigma_range, speckle_filter, to_db
+from mus_lab.testing import raise_if_dask_computes
 
 METHODS = ("lee", "refined_lee", "lee_sigma")
 ENL = 4.4
@@ -33,15 +31,6 @@ VV_DB = (
     / "pyrosar_tests_data"
     / "S1A__IW___A_20150309T173017_VV_grd_mli_geo_norm_db.tif"
 )
-
-
-@contextlib.contextmanager
-def raise_if_dask_computes() -> Iterator[None]:
-    def _get(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a dask graph was computed")
-
-    with dask.config.set(scheduler=_get):
-        yield
 
 
 @pytest.fixture(scope="module")

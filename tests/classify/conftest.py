@@ -104,10 +104,10 @@ def problem():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def scenario_features(scenario):  # type: ignore[no-untyped-def]
     """The scenario's optical, radar and stacked feature cubes, computed once per session."""
-    from mus_lab import classify
+    from mus_lab import recipes
 
     out = {}
     for sensors in ("optical", "radar", "stacked"):
-        feats, recipe, items = classify.features_from_catalog(scenario.catalog_path, sensors)
+        feats, recipe, items = recipes.features_from_catalog(scenario.catalog_path, sensors=sensors)
         out[sensors] = (dask.persist(feats)[0], recipe, items)
     return out

@@ -6,7 +6,9 @@ import dask
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
+from mus_lab import ard
 from mus_lab.classify import (
     feature_cube,
     feature_names,
@@ -60,7 +62,7 @@ def test_radar_period_means_in_linear_power_then_db() -> None:
     mask = np.ones((5, 2, 2), "uint8")
     mask[1, 0, 0] = 2  # invalid: day 3 of pixel (0, 0) is left out
     sar = dataset_on_grid({"vv": vv, "vh": vh}, [str(d)[:10] for d in dates])
-    sar["mask"] = (("time", "y", "x"), mask)
+    sar["valid"], sar["quality"] = ard.sar_validity(xr.DataArray(mask, dims=("time", "y", "x")))
     sar.attrs["db"] = 1
     sar = sar.chunk({"time": 1, "y": 1, "x": 2})
     with dask.config.set(scheduler=RaiseIfComputed()):

@@ -18,7 +18,7 @@ import pytest
 import rasterio
 
 from mus_lab import catalog as cat
-from mus_lab import classify
+from mus_lab import classify, contracts
 from mus_lab.classify import ConfusionMatrix
 
 FLOOR_OA = {"optical": 0.85, "radar": 0.85, "stacked": 0.85}
@@ -91,7 +91,7 @@ def test_landcover_product_in_the_catalog(scenario, scenario_features, samples, 
         result, tmp_path / "cat", "landcover-optical", model=model, accuracy=acc, sources=items[:2]
     )
     item = next(iter(coll.get_items()))
-    assert classify.CLASSIFICATION_EXTENSION in item.stac_extensions
+    assert contracts.EXTENSIONS["classification"] in item.stac_extensions
     classes = item.assets["classification"].extra_fields["classification:classes"]
     assert classes[0] == {"value": 0, "name": "no_data", "title": "no data", "nodata": True}
     assert {c["value"]: c["title"] for c in classes[1:]} == {

@@ -55,7 +55,8 @@ def synthetic_sar(
         {
             "vv": (("time", "y", "x"), vv, {"units": "dB"}),
             "vh": (("time", "y", "x"), vh, {"units": "dB"}),
-            "mask": (("time", "y", "x"), np.ones((dates, n, n), np.uint8)),
+            "valid": (("time", "y", "x"), np.ones((dates, n, n), bool)),
+            "quality": (("time", "y", "x"), np.zeros((dates, n, n), np.uint8)),
         },
         coords=coords,
     ).assign_coords(relative_orbit=("time", np.full(dates, 33)))
@@ -96,10 +97,15 @@ def flood_catalog(scenario, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def flood_run(scenario, flood_catalog, tmp_path_factory):
-    """``flood.run_risk`` on the sample scenario: S1 + RCM + optical, with quadrant zones."""
-    from mus_lab import flood
+    """``recipes.run_risk`` on the sample scenario: S1 + RCM + optical, with quadrant zones."""
+    from mus_lab import recipes
 
     zones = quadrant_zones(tmp_path_factory.mktemp("zones") / "zones.gpkg", scenario)
-    run = flood.run_risk(flood_catalog, zones=zones, workdir=tmp_path_factory.mktemp("work"))
+    run = recipes.run_risk(
+        flood_catalog,
+        landcover="landcover-truth",
+        zones=zones,
+        workdir=tmp_path_factory.mktemp("work"),
+    )
     yield run
     run.cleanup()

@@ -13,7 +13,7 @@ import xarray as xr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mus_lab import flood
+from mus_lab import ard, flood
 from mus_lab.errors import (
     FloodInputError,
     GridMismatchError,
@@ -100,11 +100,11 @@ def test_chunking_does_not_change_the_maps() -> None:
 def test_flood_is_a_subset_of_valid_pixels(seed: int, holes: int) -> None:
     sar, *_ = synthetic_sar(n=64, dates=4, flood_date=2, seed=seed)
     rng = np.random.default_rng(seed)
-    mask = sar["mask"].values.copy()
+    mask = sar["valid"].values.astype(np.uint8)
     for _ in range(holes):
         t, y, x = rng.integers(0, 4), rng.integers(0, 50), rng.integers(0, 50)
         mask[t, y : y + 14, x : x + 14] = rng.choice([0, 2])
-    sar["mask"] = (sar["mask"].dims, mask)
+    sar["valid"], sar["quality"] = ard.sar_validity(xr.DataArray(mask, dims=sar["valid"].dims))
     extent = flood.map_flood(flood.map_water(sar)).extent.compute()
     valid = mask == 1
     assert np.all(extent.flood.values[~valid] == 255)
@@ -140,8 +140,8 @@ def test_linear_input_is_converted_with_a_warning(synthetic) -> None:
 def test_missing_polarisations_and_grids(synthetic) -> None:
     sar, *_ = synthetic
     with pytest.raises(FloodInputError, match="no VV or VH"):
-        flood.map_water(sar[["mask"]].assign(hh=sar.vv))
-    single = flood.map_water(sar[["VV" if False else "vv", "mask"]].rename(vv="VV"))
+        flood.map_water(sar[["valid"]].assign(hh=sar.vv))
+    single = flood.map_water(sar[["vv", "valid", "quality"]].rename(vv="VV"))
     assert list(single.threshold.pol.values) == ["vv"]
     shifted = sar.assign_coords(x=sar.x + 10).odc.assign_crs("EPSG:32618")
     with pytest.raises(GridMismatchError, match="different grids"):

@@ -1,5 +1,5 @@
 """Risk: the configuration, hazard x exposure x vulnerability, classes, zone tables
-(exactextract), and ``ard.write(files=...)`` for the zones CSV."""
+(exactextract)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
-import pystac
 import pytest
 import xarray as xr
 from affine import Affine
@@ -16,8 +14,8 @@ from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 from shapely.geometry import box
 
-from mus_lab import ard, flood
-from mus_lab.errors import ARDError, FloodInputError, GridMismatchError, RiskConfigError
+from mus_lab import flood
+from mus_lab.errors import FloodInputError, GridMismatchError, RiskConfigError
 
 GBOX = GeoBox((20, 20), Affine(10, 0, 600_000, 0, -10, 5_000_000), "EPSG:32618")
 
@@ -148,23 +146,3 @@ def test_grid_zones_tile_the_grid() -> None:
     assert z.area.sum() == pytest.approx(200 * 200)
     with pytest.raises(FloodInputError):
         flood.grid_zones(GBOX, rows=0)
-
-
-def test_ard_write_attaches_files_to_the_summary_item(layers, tmp_path: Path) -> None:
-    summary, _ = layers
-    root = tmp_path / "cat"
-    root.mkdir()
-    pystac.Catalog("c", "test").normalize_and_save(str(root), pystac.CatalogType.SELF_CONTAINED)
-    csv = tmp_path / "zones.csv"
-    pd.DataFrame({"zone": ["a"], "flooded_ha": [1.0]}).to_csv(csv, index=False)
-    ds = summary[["max_extent"]]
-    coll = ard.write(ds, root, "flood-risk", files={"zones": csv})
-    (item,) = coll.get_items()
-    assert item.assets["zones"].media_type == "text/csv"
-    assert pd.read_csv(Path(item.assets["zones"].get_absolute_href())).zone.tolist() == ["a"]
-    with pytest.raises(ARDError, match="not a file"):
-        ard.write(ds, root, "other", files={"zones": tmp_path / "nope.csv"})
-    assert not (root / "other").exists()
-    timed = summary[["max_extent"]].expand_dims(time=[np.datetime64("2022-04-28")])
-    with pytest.raises(ARDError, match="time-less"):
-        ard.write(timed, root, "third", files={"zones": csv})

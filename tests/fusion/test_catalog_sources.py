@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import geopandas as gpd
@@ -11,7 +12,7 @@ import rioxarray
 import xarray as xr
 
 from mus_lab import catalog as cat
-from mus_lab import classify, fusion
+from mus_lab import classify, fusion, recipes
 from mus_lab.classify import AccuracyReport, ConfusionMatrix, LandCoverModel, ModelMetadata
 from mus_lab.errors import FusionError, MissingLandCoverError
 
@@ -90,7 +91,7 @@ def products(scenario, tmp_path_factory):
 
 def test_sources_from_catalog_reads_maps_probabilities_confusions_and_polygons(products):
     catalog, truth, train, valid = products
-    optical, radar = fusion.sources_from_catalog(catalog)
+    optical, radar = recipes.sources_from_catalog(catalog)
     assert (optical.name, radar.collection) == ("optical", "landcover-radar")
     assert optical.item.id == "landcover-optical-summary"
     assert optical.probability.dims == ("class", "y", "x") and optical.probability.chunks
@@ -108,7 +109,7 @@ def test_sources_from_catalog_reads_maps_probabilities_confusions_and_polygons(p
 def test_a_bbox_crops_the_maps_and_a_missing_product_says_to_run_notebook_03(products, scenario):
     catalog, truth, *_ = products
     x0, y0, x1, y1 = scenario.bbox
-    (west,) = fusion.sources_from_catalog(
+    (west,) = recipes.sources_from_catalog(
         catalog, {"optical": "landcover-optical"}, bbox=[x0, y0, (x0 + x1) / 2, y1]
     )
     assert west.probability.sizes["y"] == truth.sizes["y"]
@@ -117,14 +118,14 @@ def test_a_bbox_crops_the_maps_and_a_missing_product_says_to_run_notebook_03(pro
     )  # a lon/lat box is no UTM rectangle
     assert float(west.classification.x.max()) < float(truth.x.max())
     with pytest.raises(MissingLandCoverError, match=r"run notebooks/03_landcover\.ipynb"):
-        fusion.sources_from_catalog(catalog, {"stacked": "landcover-stacked"})
+        recipes.sources_from_catalog(catalog, {"stacked": "landcover-stacked"})
     with pytest.raises(MissingLandCoverError, match=r"does not overlap|run notebooks/03"):
-        fusion.sources_from_catalog(catalog, bbox=[x1 + 1, y0, x1 + 2, y1])
+        recipes.sources_from_catalog(catalog, bbox=[x1 + 1, y0, x1 + 2, y1])
 
 
 def test_held_out_halves_are_whole_validation_polygons_disjoint_from_training(products, scenario):
     catalog, truth, train, _ = products
-    sources = fusion.sources_from_catalog(catalog)
+    sources = recipes.sources_from_catalog(catalog)
     calibration, evaluation = fusion.split_held_out(scenario.polygons, sources)
     cal, ev, t = calibration.values, evaluation.values, truth.values
     assert cal.shape == ev.shape == t.shape
@@ -140,6 +141,6 @@ def test_held_out_halves_are_whole_validation_polygons_disjoint_from_training(pr
     assert not ((trained > 0) & ((cal > 0) | (ev > 0))).any()
     cm = sources[1].confusion_on(calibration)
     assert cm.counts.sum() == int(((cal > 0) & (sources[1].classification.values > 0)).sum())
-    lonely = fusion.LandCoverSource(**{**sources[0].__dict__, "validation_polygons": ()})
+    lonely = dataclasses.replace(sources[0], validation_polygons=())
     with pytest.raises(FusionError, match="does not record its validation polygons"):
         fusion.split_held_out(scenario.polygons, [lonely])

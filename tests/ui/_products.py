@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dask
 
-from mus_lab import ard, classify, cube, flood, fusion
+from mus_lab import ard, classify, cube, flood, fusion, recipes
 from mus_lab import catalog as cat
 
 #: Trees of the random forests (the notebook uses 100; the maps are already good with 20).
@@ -54,7 +54,7 @@ def make_products(catalog: Path, work: Path) -> dict[str, float]:
     polygons = truth.assets["polygons"].get_absolute_href()
     results, reports = {}, {}
     for sensors in SOURCES:
-        features, recipe, sources = classify.features_from_catalog(catalog, sensors)
+        features, recipe, sources = recipes.features_from_catalog(catalog, sensors=sensors)
         features = dask.persist(features)[0]
         samples = classify.extract_samples(features, polygons, layer="reference")
         model = classify.train(
@@ -93,7 +93,7 @@ def make_products(catalog: Path, work: Path) -> dict[str, float]:
     grid = cube.reference_geobox(cat.search(catalog, collections="sentinel-2-l2a", max_items=1))
     zones = work / "zones.gpkg"
     flood.grid_zones(grid, rows=2, cols=2).to_file(zones)
-    run = flood.run_risk(catalog, landcover="landcover-fused", zones=zones, overwrite=True)
+    run = recipes.run_risk(catalog, landcover="landcover-fused", zones=zones, overwrite=True)
     run.cleanup()
     lap("flood-extent, flood-risk")
     return seconds

@@ -12,7 +12,7 @@ import pytest
 import rasterio
 
 from mus_lab import catalog as cat
-from mus_lab.errors import ProductionError
+from mus_lab.errors import MusLabError, ProductionError
 from mus_lab.ui import (
     APPS,
     LANDCOVER_NAMES,
@@ -273,12 +273,36 @@ def test_landcover_state_shows_the_products_own_legend(product_catalog, tmp_path
     assert row["value"] == code and row["name"] == classes[code][0]
 
 
-def test_the_dashboards_copies_of_the_contracts_match_the_stages():
-    """mus_lab.ui keeps its own copies so that a dashboard starts without importing the heavy
-    stages; they must stay equal to the stages' contracts."""
-    from mus_lab import flood
+def test_the_dashboards_read_the_one_contract():
+    """No copies: the dashboards, the stages and the sample use mus_lab.contracts' objects."""
+    from mus_lab import contracts, flood
     from mus_lab.sample import LEGEND as SCENARIO_LEGEND
-    from mus_lab.ui import ZONE_COLUMNS
+    from mus_lab.ui import RISK_COLOURS, ZONE_COLUMNS
 
-    assert tuple(ZONE_COLUMNS) == tuple(flood.ZONE_COLUMNS)
-    assert LEGEND == {c: n for c, n in SCENARIO_LEGEND.items() if c != 0}
+    assert ZONE_COLUMNS is contracts.ZONE_COLUMNS is flood.ZONE_COLUMNS
+    assert RISK_COLOURS is contracts.RISK_COLOURS
+    assert LEGEND == dict(contracts.SAMPLE_LEGEND)
+    assert {c: n for c, n in SCENARIO_LEGEND.items() if c != 0} == dict(contracts.SAMPLE_LEGEND)
+
+
+def test_every_product_of_the_real_stages_meets_its_contract(product_catalog):
+    """What the stages wrote (ARD, land cover, fusion, flood) passes check_item and its checksums."""
+    from mus_lab import contracts, publish
+
+    checked = set()
+    for kind, contract in contracts.CONTRACTS.items():
+        collections = (
+            list(contracts.LANDCOVER_COLLECTIONS.values())
+            if kind == "landcover"
+            else [contract.collection]
+        )
+        for coll in collections:
+            try:
+                items = cat.search(product_catalog, collections=coll)
+            except MusLabError:
+                continue
+            for item in items:
+                publish.check_item(item, contract)
+                publish.verify_checksums(item)
+                checked.add(kind)
+    assert checked >= {"s2-ard", "landcover", "fused", "flood-extent", "flood-risk"}

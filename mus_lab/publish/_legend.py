@@ -6,10 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["CLASSIFICATION_EXTENSION", "class_colors", "stac_classes"]
-
-#: Schema URL of the STAC classification extension the items declare.
-CLASSIFICATION_EXTENSION = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
+__all__ = ["class_colors", "stac_classes"]
 
 # Colour by a word of the class name (CORINE/OSO-like), then a qualitative palette.
 _BY_WORD = {
@@ -34,9 +31,19 @@ _BY_WORD = {
     "tundra": "C8B99C",
 }
 _PALETTE = (
-    "8C564B", "E377C2", "7F7F7F", "17BECF", "BCBD22", "FF7F0E", "9467BD", "AEC7E8",
-    "FFBB78", "98DF8A", "FF9896", "C5B0D5",
-)  # fmt: skip
+    "8C564B",
+    "E377C2",
+    "7F7F7F",
+    "17BECF",
+    "BCBD22",
+    "FF7F0E",
+    "9467BD",
+    "AEC7E8",
+    "FFBB78",
+    "98DF8A",
+    "FF9896",
+    "C5B0D5",
+)
 
 
 def class_colors(class_names: Mapping[int, str]) -> dict[int, str]:

@@ -1,0 +1,132 @@
+"""Where products go: a :class:`Target` protocol, the local static catalog as the default.
+
+The dissemination work (a STAC API with transactions, OGC WMS/WCS/WPS) plugs in here as other
+targets: anything with ``publish(product)`` and ``open(kind, collection)`` works wherever a
+catalog path does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import pystac
+
+from mus_lab.publish._products import Product
+
+__all__ = ["StaticCatalog", "Target"]
+
+P = TypeVar("P", bound=Product)
+
+
+@runtime_checkable
+class Target(Protocol):
+    """Somewhere products can be published to and opened from."""
+
+    def publish(
+        self, product: Product, *, collection: str | None = None, overwrite: bool = False
+    ) -> pystac.Collection:
+        """Publish a product; return its collection."""
+        ...
+
+    def open(self, kind: type[P], collection: str | None = None, **kwargs: Any) -> P:
+        """Open a product of a kind (e.g. ``LandCoverProduct``) from the target."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticCatalog:
+    """A local static STAC catalog (a folder with ``catalog.json``), the default target.
+
+    Attributes
+    ----------
+    path
+        The catalog folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from mus_lab.publish import LandCoverProduct
+    >>> target = StaticCatalog.create(Path(tempfile.mkdtemp()) / "products")
+    >>> (target.path / "catalog.json").is_file(), isinstance(target, Target)
+    (True, True)
+    """
+
+    path: Path
+
+    @classmethod
+    def create(
+        cls, path: str | os.PathLike[str], *, title: str = "mus_lab products"
+    ) -> StaticCatalog:
+        """Open a local catalog, creating an empty one if the folder has none.
+
+        Parameters
+        ----------
+        path
+            Folder of the catalog (or its ``catalog.json``).
+        title
+            Description of a new catalog.
+
+        Returns
+        -------
+        StaticCatalog
+        """
+        folder = Path(path)
+        folder = folder.parent if folder.name == "catalog.json" else folder
+        if not (folder / "catalog.json").is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            pystac.Catalog("mus_lab", title).normalize_and_save(
+                str(folder), pystac.CatalogType.SELF_CONTAINED
+            )
+        return cls(folder)
+
+    def publish(
+        self, product: Product, *, collection: str | None = None, overwrite: bool = False
+    ) -> pystac.Collection:
+        """Write the product into this catalog.
+
+        Parameters
+        ----------
+        product
+            Any product.
+        collection
+            Collection id (default: the product's).
+        overwrite
+            Replace an existing collection.
+
+        Returns
+        -------
+        pystac.Collection
+
+        Raises
+        ------
+        PublishError
+            The collection exists and ``overwrite`` is False.
+        """
+        return product.write(self.path, collection=collection, overwrite=overwrite)
+
+    def open(self, kind: type[P], collection: str | None = None, **kwargs: Any) -> P:
+        """Open a product of a kind from this catalog.
+
+        Parameters
+        ----------
+        kind
+            The product class (``LandCoverProduct``, ``FusedProduct``...).
+        collection
+            Collection id (default: the kind's).
+        **kwargs
+            Passed to ``kind.from_catalog`` (``bbox``, ``datetime``, ``chunks``...).
+
+        Returns
+        -------
+        Product
+            Of the kind asked.
+
+        Raises
+        ------
+        PublishError
+            The collection is absent.
+        """
+        return kind.from_catalog(self.path, collection, **kwargs)  # type: ignore[attr-defined, no-any-return]

@@ -1,0 +1,206 @@
+"""Feature cubes from a catalog, per sensor set: the recipe a land-cover model records.
+
+Every step is a stage function (``ard.prepare_s2``, ``ard.s2_time_series``,
+``classify.optical_features``...): the recipe only searches and chains them, so a model trained
+through this function and one trained through the same stage calls written out by hand record
+the same recipe and give the same map. :func:`replay_features` rebuilds the features of a
+recorded recipe (``mus-lab landcover predict`` does exactly that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import xarray as xr
+from odc.geo.geobox import GeoBox
+
+from mus_lab import ard, classify, cube
+from mus_lab._settings import resolve_chunks
+from mus_lab.classify import RECIPE_ATTR, FeatureOptions
+from mus_lab.errors import FeatureMismatchError
+from mus_lab.recipes._search import CatalogLike, find, source_of
+
+__all__ = ["features_from_catalog", "replay_features"]
+
+
+def features_from_catalog(
+    catalog: CatalogLike,
+    options: FeatureOptions | None = None,
+    *,
+    bbox: Sequence[float] | None = None,
+    datetime: str | None = None,
+    geobox: GeoBox | None = None,
+    chunks: int | None = None,
+    **overrides: Any,
+) -> tuple[xr.DataArray, dict[str, Any], list[Any]]:
+    """Search a catalog and build the feature cube of a sensor set, lazily.
+
+    Parameters
+    ----------
+    catalog
+        Local catalog, STAC API URL, or a :class:`~mus_lab.catalog.SearchResult` already found
+        (with ``sentinel-2-l2a`` and/or ``sentinel-1-grd``/``rcm-grd`` items).
+    options
+        :class:`~mus_lab.classify.FeatureOptions` (sensors, dates, variables, speckle...).
+    bbox, datetime
+        Area (lon/lat) and interval of the search; ``bbox`` also sets the grid.
+    geobox
+        The grid (default: the Sentinel-2 10 m grid of ``bbox``, or of the items).
+    chunks
+        Spatial chunk size (default: the setting ``chunk_size``).
+    **overrides
+        Fields of :class:`~mus_lab.classify.FeatureOptions` to change (``sensors="radar"``).
+
+    Returns
+    -------
+    (features, recipe, sources)
+        The ``(feature, y, x)`` cube, the recipe (options + search, JSON-friendly, also in
+        ``features.attrs["mus_lab:recipe"]``) and the source items used.
+
+    Raises
+    ------
+    FeatureMismatchError
+        Unknown sensor set, or no radar collection found.
+    EmptySearchError
+        No Sentinel-2 item for an optical or stacked set.
+
+    Examples
+    --------
+    >>> feats, recipe, items = features_from_catalog(tiny.catalog_path, every_days=30)
+    >>> feats.dims, recipe["sensors"], recipe["catalog"] == str(tiny.catalog_path)
+    (('feature', 'y', 'x'), 'optical', True)
+    """
+    opts = options or FeatureOptions()
+    if overrides:
+        opts = FeatureOptions.from_dict({**opts.to_dict(), **overrides})
+    size = resolve_chunks(chunks)
+    spatial = {"x": size, "y": size}
+    sources: list[Any] = []
+    parts: list[xr.Dataset] = []
+    labels: list[str] = []
+    grid = geobox
+    dates = None
+    if opts.sensors in ("optical", "stacked"):
+        items = find(catalog, opts.optical_source, bbox=bbox, datetime=datetime)
+        s2 = ard.prepare_s2(
+            items,
+            geobox=grid,
+            bbox=None if grid is not None else bbox,
+            chunks={"time": -1, **spatial},
+        )
+        ts = ard.s2_time_series(s2, every_days=opts.every_days)
+        opt = classify.optical_features(ts, opts.optical_variables)
+        grid, dates = cube.geobox_of(s2), opt["time"].values
+        parts.append(opt)
+        labels.append("optical")
+        sources += list(items)
+    if opts.sensors in ("radar", "stacked"):
+        found = [
+            (coll, items)
+            for coll in opts.radar_sources
+            if (items := find(catalog, coll, bbox=bbox, datetime=datetime, required=False))
+        ]
+        if not found:
+            raise FeatureMismatchError(
+                f"No radar items in {list(opts.radar_sources)} for this area and interval: "
+                "check the catalog or use sensors='optical'."
+            )
+        if grid is None:
+            ref = find(catalog, opts.optical_source, bbox=bbox, datetime=datetime, required=False)
+            grid = cube.reference_geobox(ref[:1] or found[0][1], bbox=bbox)
+        for coll, items in found:
+            prefix = "rcm" if "rcm" in coll else "s1"
+            if prefix == "rcm":
+                sar = ard.prepare_rcm(items, geobox=grid, speckle=opts.speckle, db=True)
+            else:
+                sar = ard.prepare_s1(
+                    items, geobox=grid, speckle=opts.speckle, db=True, chunks=spatial
+                )
+            if dates is None:
+                t = sar["time"].values
+                dates = ard.regular_dates(t.min(), t.max(), opts.every_days)
+            parts.append(classify.radar_features(sar, dates=dates, prefix=prefix))
+            labels.append(prefix)
+            sources += list(items)
+    ds = parts[0] if len(parts) == 1 else classify.stack_features(*parts, names=labels)
+    features = classify.feature_cube(ds)
+    recipe = {
+        **classify.recipe_of(features),  # what the stages recorded (the grid among it)
+        **opts.to_dict(),
+        "bbox": list(bbox) if bbox else None,
+        "datetime": datetime,
+        "catalog": source_of(catalog),
+    }
+    features.attrs[RECIPE_ATTR] = recipe
+    return features, recipe, sources
+
+
+def replay_features(
+    recipe: Mapping[str, Any],
+    *,
+    catalog: CatalogLike | None = None,
+    bbox: Sequence[float] | None = None,
+    datetime: str | None = None,
+    chunks: int | None = None,
+) -> tuple[xr.DataArray, dict[str, Any], list[Any]]:
+    """Rebuild the features of a recorded recipe (a model's ``metadata.recipe``).
+
+    Parameters
+    ----------
+    recipe
+        The recipe (options + search) a model recorded.
+    catalog
+        Where to search (default: the recipe's catalog).
+    bbox, datetime
+        Area and period to map (default: the recipe's, on the very grid it recorded). The dates
+        of the features must stay those the model was trained on, so change ``datetime`` only
+        to an equivalent period.
+    chunks
+        Spatial chunk size (default: the setting).
+
+    Returns
+    -------
+    (features, recipe, sources)
+        As :func:`features_from_catalog`.
+
+    Raises
+    ------
+    FeatureMismatchError
+        The recipe names no sensors (the model was trained on features of unknown origin), or
+        no catalog is known.
+
+    Examples
+    --------
+    >>> feats, recipe, _ = features_from_catalog(tiny.catalog_path, every_days=30)
+    >>> again, _, _ = replay_features(recipe)
+    >>> list(again["feature"].values) == list(feats["feature"].values)
+    True
+    """
+    if not recipe.get("sensors"):
+        raise FeatureMismatchError(
+            "The model records no feature recipe (sensors, dates, variables): it was trained on "
+            "features built outside mus_lab's stages. Build the same features yourself and call "
+            "classify.predict(features, model)."
+        )
+    where = catalog if catalog is not None else recipe.get("catalog")
+    grid = recipe.get("grid")
+    if where is None:
+        raise FeatureMismatchError(
+            "The recipe records no catalog (its features were built from items in memory): "
+            "give catalog= (the catalog or STAC API to map)."
+        )
+    return features_from_catalog(
+        where,
+        FeatureOptions.from_dict(recipe),
+        bbox=bbox if bbox is not None else recipe.get("bbox"),
+        datetime=datetime if datetime is not None else recipe.get("datetime"),
+        geobox=_geobox(grid) if grid and bbox is None else None,
+        chunks=chunks,
+    )
+
+
+def _geobox(grid: Mapping[str, Any]) -> GeoBox:
+    from affine import Affine
+
+    return GeoBox(tuple(grid["shape"]), Affine(*grid["transform"]), grid["crs"])
