@@ -22,12 +22,20 @@ from mus_lab.production._figures import KERNEL_SETUP, tidy_notebook
 
 __all__ = ["OFFLINE_TEMPLATE", "export_html", "kernel_options", "tidy_executed"]
 
-#: nbconvert template: the ``lab`` HTML template with every CDN script left out.
+#: nbconvert template: the ``lab`` HTML template with every CDN script left out, and pictures
+#: described by their figure's text summary (nbconvert warns about images without ``alt``).
 OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block data_png scoped -%}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img alt="{{ ((output | get_metadata('alt', 'image/png'))
+              or output.data.get('text/plain', 'A figure')) | escape_html }}"
+     src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}">
+</div>
+{%- endblock data_png -%}
 """
 _TEMPLATE_NAME = "mus_lab_offline.html.j2"
 

@@ -259,8 +259,9 @@ def test_figures_get_static_pictures_and_the_reports_nothing_that_needs_a_live_k
     assert any("<table" in str(o.get("data", {}).get("text/html", "")) for o in outputs)
     assert any(o.get("name") == "stderr" for o in outputs)  # the cells' own output stays
     html = run.html.read_text()
-    assert html.count('<img src="data:image/png;base64,') == 2
+    assert html.count('src="data:image/png;base64,') == 2
     assert "<script src=" not in html and "cdnjs" not in html
     assert "not able to be represented" not in caplog.text  # nbconvert display_priority
+    assert "Alternative text is missing" not in caplog.text
     assert run.kernel_log.exists()
     assert "over TCP" not in "".join(str(o) for o in outputs)
