@@ -384,7 +384,8 @@ class ArdProduct(Product):
             check_item(it, contract)
         size = resolve_chunks(chunks)
         data = cube.load(items, chunks={"time": 1, "x": size, "y": size})
-        data["valid"] = data["valid"].astype(bool)
+        if "valid" in data:
+            data["valid"] = data["valid"].astype(bool)
         return cls(data, collection=coll, sources=tuple(items), sensor=sensor)
 
 

@@ -28,11 +28,39 @@ class Target(Protocol):
     def publish(
         self, product: Product, *, collection: str | None = None, overwrite: bool = False
     ) -> pystac.Collection:
-        """Publish a product; return its collection."""
+        """Publish a product.
+
+        Parameters
+        ----------
+        product
+            Any :class:`~mus_lab.publish.Product`.
+        collection
+            Collection id (default: the product's).
+        overwrite
+            Replace an existing collection.
+
+        Returns
+        -------
+        pystac.Collection
+        """
         ...
 
     def open(self, kind: type[P], collection: str | None = None, **kwargs: Any) -> P:
-        """Open a product of a kind (e.g. ``LandCoverProduct``) from the target."""
+        """Open a product of a kind (e.g. ``LandCoverProduct``) from the target.
+
+        Parameters
+        ----------
+        kind
+            The product class.
+        collection
+            Collection id (default: the kind's).
+        **kwargs
+            Reader options (``bbox``, ``datetime``, ``chunks``...).
+
+        Returns
+        -------
+        Product
+        """
         ...
 
 
