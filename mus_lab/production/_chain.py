@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from mus_lab.errors import NotebookNotFoundError, ProductionError
+from mus_lab.errors import NoCatalogError, NotebookNotFoundError
 
 __all__ = [
     "DEMO_CHAIN",
@@ -100,11 +100,6 @@ def chain_paths(names: tuple[str, ...] = DEMO_CHAIN) -> list[Path]:
             "mus_lab/production/_chain.py or restore the files."
         )
     return paths
-
-
-class NoCatalogError(ProductionError, LookupError):
-    """A notebook was given no catalog to work on (no ``catalog`` parameter, no
-    ``MUS_LAB_CATALOG``)."""
 
 
 def require_catalog(catalog: str | os.PathLike[str] | None = None) -> str:
