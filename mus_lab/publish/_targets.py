@@ -42,6 +42,11 @@ class Target(Protocol):
         Returns
         -------
         pystac.Collection
+
+        Raises
+        ------
+        PublishError
+            The collection exists and ``overwrite`` is False, or the target cannot be written.
         """
         ...
 
@@ -65,7 +70,7 @@ class Target(Protocol):
 
 
 @dataclass(frozen=True)
-class StaticCatalog:
+class StaticCatalog(Target):
     """A local static STAC catalog (a folder with ``catalog.json``), the default target.
 
     Attributes
@@ -113,48 +118,7 @@ class StaticCatalog:
     def publish(
         self, product: Product, *, collection: str | None = None, overwrite: bool = False
     ) -> pystac.Collection:
-        """Write the product into this catalog.
-
-        Parameters
-        ----------
-        product
-            Any product.
-        collection
-            Collection id (default: the product's).
-        overwrite
-            Replace an existing collection.
-
-        Returns
-        -------
-        pystac.Collection
-
-        Raises
-        ------
-        PublishError
-            The collection exists and ``overwrite`` is False.
-        """
         return product.write(self.path, collection=collection, overwrite=overwrite)
 
     def open(self, kind: type[P], collection: str | None = None, **kwargs: Any) -> P:
-        """Open a product of a kind from this catalog.
-
-        Parameters
-        ----------
-        kind
-            The product class (``LandCoverProduct``, ``FusedProduct``...).
-        collection
-            Collection id (default: the kind's).
-        **kwargs
-            Passed to ``kind.from_catalog`` (``bbox``, ``datetime``, ``chunks``...).
-
-        Returns
-        -------
-        Product
-            Of the kind asked.
-
-        Raises
-        ------
-        PublishError
-            The collection is absent.
-        """
-        return kind.from_catalog(self.path, collection, **kwargs)  # type: ignore[attr-defined, no-any-return]
+        return kind.from_catalog(self.path, collection, **kwargs)
