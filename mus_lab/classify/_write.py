@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import pystac
 import xarray as xr
@@ -25,17 +25,22 @@ from mus_lab.publish import LandCoverProduct
 __all__ = ["LANDCOVER_COLLECTIONS", "landcover_product", "write_landcover"]
 
 
+class _ProductOptions(TypedDict, total=False):
+    """Keywords of :meth:`mus_lab.publish.LandCoverProduct.from_prediction` besides the model."""
+
+    accuracy: AccuracyReport | None
+    name: str
+    collection: str | None
+    sources: Iterable[Any]
+    colors: Mapping[int, str] | None
+
+
 def landcover_product(
-    result: xr.Dataset,
-    model: LandCoverModel,
-    *,
-    accuracy: AccuracyReport | None = None,
-    name: str = "optical",
-    collection: str | None = None,
-    sources: Iterable[Any] = (),
-    colors: Mapping[int, str] | None = None,
+    result: xr.Dataset, model: LandCoverModel, **options: Unpack[_ProductOptions]
 ) -> LandCoverProduct:
     """The land-cover product of a prediction, in memory (fuse it, or write it).
+
+    Same as ``LandCoverProduct.from_prediction(result, model=model, **options)``.
 
     Parameters
     ----------
@@ -43,16 +48,10 @@ def landcover_product(
         Output of :func:`predict`.
     model
         The model that made the map.
-    accuracy
-        Its accuracy report on held-out polygons (gives the product's confusion matrix).
-    name
-        Source name (``"optical"``, ``"radar"``, ``"stacked"``).
-    collection
-        Collection id (default ``landcover-<name>``).
-    sources
-        Source STAC items (``derived_from``).
-    colors
-        Hex colour per class code.
+    **options
+        ``accuracy`` (its report on held-out polygons: the product's confusion matrix),
+        ``name`` (source name, default ``"optical"``), ``collection``, ``sources`` and
+        ``colors``: see :meth:`~mus_lab.publish.LandCoverProduct.from_prediction`.
 
     Returns
     -------
@@ -62,16 +61,18 @@ def landcover_product(
     ------
     ProductContractError
         ``result`` lacks one of predict()'s outputs.
+
+    Examples
+    --------
+    >>> from mus_lab import classify, recipes
+    >>> feats, _, _ = recipes.features_from_catalog(tiny.catalog_path, every_days=30)
+    >>> samples = classify.extract_samples(feats, tiny.polygons, layer="reference")
+    >>> model = classify.train(samples, "rf", params={"n_estimators": 10})
+    >>> product = landcover_product(classify.predict(feats, model), model, name="optical")
+    >>> product.collection
+    'landcover-optical'
     """
-    return LandCoverProduct.from_prediction(
-        result,
-        model=model,
-        accuracy=accuracy,
-        name=name,
-        collection=collection,
-        sources=sources,
-        colors=colors,
-    )
+    return LandCoverProduct.from_prediction(result, model=model, **options)
 
 
 def write_landcover(
