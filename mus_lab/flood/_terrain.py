@@ -13,6 +13,7 @@ basin cut by the DEM edge gets its HAND relative to its outlet rather than none.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from odc.geo.geobox import GeoBox
 from mus_lab.cube import geobox_of
 from mus_lab.errors import FloodInputError
 
-__all__ = ["hand_from_dem", "slope_from_dem", "terrain_on_grid"]
+__all__ = ["hand_from_dem", "slope_from_dem", "terrain_from_dem", "terrain_on_grid"]
 
 
 def _dem_array(dem: xr.DataArray) -> tuple[np.ndarray, GeoBox, float]:
@@ -163,3 +164,50 @@ def terrain_on_grid(layer: xr.DataArray, geobox: GeoBox, **kwargs: Any) -> xr.Da
         )
     out = layer.odc.reproject(geobox, resampling="bilinear", dst_nodata=np.nan, **kwargs)
     return out.astype(np.float32).rename(layer.name).assign_attrs(layer.attrs)
+
+
+def terrain_from_dem(
+    dem: xr.DataArray | str | os.PathLike[str], grid: GeoBox
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """HAND and slope of a DEM, on a grid (the DEM is read whole: it is small next to SAR).
+
+    Parameters
+    ----------
+    dem
+        Elevation (m) as a DataArray on its own grid, or a GeoTIFF path.
+    grid
+        The target grid (e.g. the Sentinel-2 grid of the SAR series).
+
+    Returns
+    -------
+    (hand, slope)
+        Height above nearest drainage (m) and slope (degrees) on ``grid``.
+
+    Raises
+    ------
+    FloodInputError
+        The DEM cannot be read, is not 2-D, holds no valid cell or does not cover ``grid``.
+
+    Examples
+    --------
+    >>> import glob
+    >>> from mus_lab.publish import open_raster
+    >>> dem = sorted(glob.glob(str(tiny.root / "catalog" / "dem" / "*" / "*.tif")))[0]
+    >>> grid = open_raster(tiny.landcover).odc.geobox
+    >>> hand, slope = terrain_from_dem(dem, grid)
+    >>> hand.shape == grid.shape, str(slope.dtype), slope.attrs["units"]
+    (True, 'float32', 'degree')
+    """
+    from mus_lab.errors import PublishError
+    from mus_lab.publish import open_raster
+
+    if isinstance(dem, xr.DataArray):
+        arr = dem
+    else:
+        try:
+            arr = open_raster(dem, what="DEM")
+        except PublishError as exc:
+            raise FloodInputError(str(exc)) from exc
+        arr = arr.isel(band=0, drop=True) if "band" in arr.dims else arr
+    arr = arr.compute()
+    return terrain_on_grid(hand_from_dem(arr), grid), terrain_on_grid(slope_from_dem(arr), grid)
