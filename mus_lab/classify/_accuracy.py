@@ -202,7 +202,15 @@ class AccuracyReport:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly summary (for STAC properties, model reports, notebooks)."""
+        """JSON-friendly summary (for STAC properties, model reports, notebooks).
+
+        Returns
+        -------
+        dict
+            ``overall_accuracy``, ``kappa``, ``macro_f1`` (rounded to 6 digits),
+            ``per_class`` (by code as a string), ``confusion`` (``labels`` and ``counts``,
+            rows = reference), ``info`` and, with areas, ``area_adjusted`` (hectares).
+        """
         out: dict[str, Any] = {
             "overall_accuracy": round(self.overall_accuracy, 6),
             "kappa": round(self.kappa, 6),
@@ -229,6 +237,13 @@ class AccuracyReport:
         return out
 
     def summary(self) -> str:
+        """A few lines for people: OA, kappa, macro-F1, then P/R/F1 per class.
+
+        Returns
+        -------
+        str
+            One line of figures, one line per class, and the area-adjusted OA when known.
+        """
         lines = [
             f"OA {self.overall_accuracy:.3f}, kappa {self.kappa:.3f}, macro-F1 {self.macro_f1:.3f} "
             f"on {int(self.confusion.total)} samples",
@@ -245,8 +260,20 @@ class AccuracyReport:
         return "\n".join(lines)
 
     def save(self, folder: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write ``confusion.csv`` (IOTA² layout), ``per_class.csv``, ``areas.csv`` and
-        ``report.json`` into ``folder`` (each atomically); returns the paths."""
+        """Write the report's files into a folder, each atomically.
+
+        Parameters
+        ----------
+        folder
+            Created if needed; files of the same names are replaced.
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            ``confusion`` (``confusion.csv``, IOTA²'s layout), ``per_class``
+            (``per_class.csv``), ``areas`` (``areas.csv``, only with area estimates) and
+            ``report`` (``report.json``, :meth:`to_dict`).
+        """
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"confusion": self.confusion.to_csv(out / "confusion.csv")}
@@ -264,7 +291,23 @@ class AccuracyReport:
 
 
 def map_class_pixels(classification: xr.DataArray) -> dict[int, int]:
-    """Pixels per class code of a (lazy) class map, 0 (no data) left out; one pass over chunks."""
+    """Pixels per class code of a class map, 0 (no data) left out; one pass over the chunks.
+
+    Parameters
+    ----------
+    classification
+        Class codes 0-255 (uint8 map from :func:`predict`), lazy or in memory.
+
+    Returns
+    -------
+    dict of int to int
+        Pixel count per code present (computed now).
+
+    Examples
+    --------
+    >>> map_class_pixels(xr.DataArray(np.array([[0, 1, 1], [4, 4, 4]], dtype="uint8")))
+    {1: 2, 4: 3}
+    """
     data = classification.data
     flat = data.ravel().astype("int64") if isinstance(data, dsa.Array) else None
     if flat is not None:

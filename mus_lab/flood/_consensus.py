@@ -39,14 +39,51 @@ class CombinationRule(Protocol):
 
 
 def mean_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Water where the mean likelihood of the sources is at least 0.5."""
+    """Water where the mean likelihood of the sources is at least 0.5.
+
+    Parameters
+    ----------
+    evidence
+        Likelihoods 0-1 stacked on a ``source`` dimension (NaN: that source says nothing).
+
+    Returns
+    -------
+    (xarray.DataArray, xarray.DataArray)
+        ``water`` (float32 1/0, NaN where no source sees the pixel) and ``likelihood``
+        (mean of the sources' likelihoods), without the ``source`` dimension.
+
+    Examples
+    --------
+    >>> water, lk = mean_rule(xr.DataArray([[0.9, 0.2], [0.3, 0.1]], dims=("source", "x")))
+    >>> water.values.tolist(), [round(float(v), 2) for v in lk.values]
+    ([1.0, 0.0], [0.6, 0.15])
+    """
     likelihood = nanmean(evidence, "source")
     water = (likelihood >= 0.5).astype(np.float32).where(likelihood.notnull())
     return water, likelihood
 
 
 def majority_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Majority vote of the sources that see a pixel; ties go to the mean likelihood."""
+    """Majority vote of the sources that see a pixel; ties go to the mean likelihood.
+
+    Parameters
+    ----------
+    evidence
+        Likelihoods 0-1 stacked on a ``source`` dimension (NaN: that source says nothing).
+
+    Returns
+    -------
+    (xarray.DataArray, xarray.DataArray)
+        ``water`` (float32 1/0, NaN where no source sees the pixel) and ``likelihood``
+        (mean of the sources' likelihoods), without the ``source`` dimension.
+
+    Examples
+    --------
+    >>> ev = xr.DataArray([[0.9, 0.9], [0.6, 0.1], [0.1, float("nan")]], dims=("source", "x"))
+    >>> water, lk = majority_rule(ev)
+    >>> water.values.tolist(), [round(float(v), 2) for v in lk.values]
+    ([1.0, 1.0], [0.53, 0.5])
+    """
     seen = evidence.notnull()
     n = seen.sum("source")
     yes = ((evidence >= 0.5) & seen).sum("source")
@@ -108,8 +145,13 @@ def with_optical(
         Water where the fused BetP(water) >= 0.5 (the SAR consensus where no optical
         evidence; no data where no SAR evidence), likelihood = BetP(water).
 
-    Example
-    -------
+    Raises
+    ------
+    FloodInputError
+        A reliability outside [0, 1].
+
+    Examples
+    --------
     With a trusted optical source (0.8): sure SAR water against clear optical land stays water
     (SAR is more reliable), barely; hesitant
     SAR water is overturned; no optical date: the SAR consensus stands.

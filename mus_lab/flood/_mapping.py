@@ -118,6 +118,20 @@ def source_floods(
 
     Each source's decision is its likelihood >= 0.5; then the same reference water and
     exclusion as the consensus apply. Used to score the methods one by one.
+
+    Parameters
+    ----------
+    water_map
+        :func:`map_water` output (needs ``evidence``, ``(source, time, y, x)``).
+    reference
+        Reference water (1/0) on the grid (:func:`reference_water`).
+    exclusion
+        Exclusion flags (:func:`exclusion_mask`), or None.
+
+    Returns
+    -------
+    xarray.DataArray
+        uint8 flood (1/0/255), ``(source, time, y, x)``, lazy.
     """
     ev = water_map["evidence"]
     parts = []
@@ -154,7 +168,15 @@ class FloodMaps:
     water: xr.Dataset
 
     def by_source(self) -> xr.DataArray:
-        """Flood per evidence source alone (:func:`source_floods`)."""
+        """Flood per evidence source alone (:func:`source_floods`).
+
+        Returns
+        -------
+        xarray.DataArray
+            uint8 1/0/255 ``(source, time, y, x)``: each source's likelihood >= 0.5, with
+            the same reference water and exclusion as the consensus (for
+            :func:`method_scores`).
+        """
         return source_floods(self.water, self.summary["reference_water"], self.summary["exclusion"])
 
 

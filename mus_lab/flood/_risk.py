@@ -167,7 +167,24 @@ class RiskConfig:
         return config
 
     def table(self, field: str) -> np.ndarray:
-        """A 256-entry lookup of ``exposure`` or ``vulnerability`` by class code (NaN = none)."""
+        """A lookup table of one weight by land-cover code.
+
+        Parameters
+        ----------
+        field
+            ``"exposure"`` or ``"vulnerability"``.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, 256 entries indexed by class code; NaN for codes without weights.
+
+        Examples
+        --------
+        >>> table = RiskConfig.default().table("exposure")
+        >>> table.shape, bool(np.isnan(table[0]))
+        ((256,), True)
+        """
         out = np.full(256, np.nan, np.float32)
         for code, w in self.classes.items():
             if 0 <= code < 256:
@@ -175,7 +192,15 @@ class RiskConfig:
         return out
 
     def to_parameters(self) -> dict[str, Any]:
-        """Plain values for STAC provenance."""
+        """Plain values for STAC provenance (``mus_lab:parameters`` of the risk product).
+
+        Returns
+        -------
+        dict
+            ``source``, ``classes`` (name, exposure, vulnerability by code), ``normalise``,
+            ``breaks``, the population settings, ``at_risk_min_class`` and
+            ``likelihood_bounds``, as JSON values.
+        """
         return {
             "source": self.source,
             "classes": {

@@ -76,7 +76,15 @@ class RiskRun:
     workdir: Path | None = None
 
     def by_source(self) -> xr.DataArray:
-        """The flood map each evidence source alone gives (:func:`source_floods`)."""
+        """The flood map each evidence source alone gives (:func:`source_floods`).
+
+        Returns
+        -------
+        xarray.DataArray
+            uint8 1/0/255 ``(source, time, y, x)``: each source's likelihood >= 0.5, with
+            the same reference water and exclusion as the consensus (for
+            :func:`method_scores`).
+        """
         return source_floods(self.water, self.summary["reference_water"], self.summary["exclusion"])
 
     def cleanup(self) -> None:

@@ -83,10 +83,20 @@ def hand_from_dem(
     FloodInputError
         The DEM is not a 2-D grid with a CRS or holds no valid cell.
 
-    Example
-    -------
-    >>> hand = hand_from_dem(dem)  # doctest: +SKIP
-    >>> hand_on_grid = terrain_on_grid(hand, grid)  # doctest: +SKIP
+    Examples
+    --------
+    A valley sloping to its centre line, the stream: HAND is 0 on the stream and rises with
+    the distance to it.
+
+    >>> from odc.geo.geobox import GeoBox
+    >>> from odc.geo.xr import xr_coords
+    >>> grid = GeoBox.from_bbox((0, 0, 900, 900), "EPSG:32633", resolution=30)
+    >>> x = np.arange(30)
+    >>> z = np.abs(x - 15)[None, :] * 2.0 + np.arange(30)[:, None] * 0.5
+    >>> dem = xr.DataArray(z.astype("float32"), coords=xr_coords(grid), dims=("y", "x"))
+    >>> hand = hand_from_dem(dem, stream_area_km2=0.1)
+    >>> str(hand.dtype), float(hand[10, 15]), bool(hand[10, 25] > hand[10, 20])
+    ('float32', 0.0, True)
     """
     import pyflwdir
 
@@ -145,6 +155,20 @@ def terrain_on_grid(layer: xr.DataArray, geobox: GeoBox, **kwargs: Any) -> xr.Da
 
     This is the one place where the flood stage reprojects, on purpose: DEMs come at
     30-90 m and the SAR ARD at 10-20 m.
+
+    Parameters
+    ----------
+    layer
+        HAND (m) or slope (degrees) on its DEM's grid, with a CRS.
+    geobox
+        The mapping grid.
+    **kwargs
+        Passed to odc-geo's ``reproject`` (e.g. ``dst_nodata``).
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 on ``geobox``, NaN where the DEM does not reach; name and attributes kept.
 
     Raises
     ------
