@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, TypedDict, Unpack
+from typing import Any
 
 import pystac
 import xarray as xr
@@ -22,57 +22,7 @@ from mus_lab.classify._model import LandCoverModel
 from mus_lab.contracts import LANDCOVER_COLLECTIONS
 from mus_lab.publish import LandCoverProduct
 
-__all__ = ["LANDCOVER_COLLECTIONS", "landcover_product", "write_landcover"]
-
-
-class _ProductOptions(TypedDict, total=False):
-    """Keywords of :meth:`mus_lab.publish.LandCoverProduct.from_prediction` besides the model."""
-
-    accuracy: AccuracyReport | None
-    name: str
-    collection: str | None
-    sources: Iterable[Any]
-    colors: Mapping[int, str] | None
-
-
-def landcover_product(
-    result: xr.Dataset, model: LandCoverModel, **options: Unpack[_ProductOptions]
-) -> LandCoverProduct:
-    """The land-cover product of a prediction, in memory (fuse it, or write it).
-
-    Same as ``LandCoverProduct.from_prediction(result, model=model, **options)``.
-
-    Parameters
-    ----------
-    result
-        Output of :func:`predict`.
-    model
-        The model that made the map.
-    **options
-        ``accuracy`` (its report on held-out polygons: the product's confusion matrix),
-        ``name`` (source name, default ``"optical"``), ``collection``, ``sources`` and
-        ``colors``: see :meth:`~mus_lab.publish.LandCoverProduct.from_prediction`.
-
-    Returns
-    -------
-    mus_lab.publish.LandCoverProduct
-
-    Raises
-    ------
-    ProductContractError
-        ``result`` lacks one of predict()'s outputs.
-
-    Examples
-    --------
-    >>> from mus_lab import classify, recipes
-    >>> feats, _, _ = recipes.features_from_catalog(tiny.catalog_path, every_days=30)
-    >>> samples = classify.extract_samples(feats, tiny.polygons, layer="reference")
-    >>> model = classify.train(samples, "rf", params={"n_estimators": 10})
-    >>> product = landcover_product(classify.predict(feats, model), model, name="optical")
-    >>> product.collection
-    'landcover-optical'
-    """
-    return LandCoverProduct.from_prediction(result, model=model, **options)
+__all__ = ["LANDCOVER_COLLECTIONS", "write_landcover"]
 
 
 def write_landcover(
@@ -88,7 +38,9 @@ def write_landcover(
 ) -> pystac.Collection:
     """Write :func:`predict`'s output into a local catalog as a land-cover product.
 
-    Same as ``landcover_product(result, model, ...).write(catalog)``.
+    Same as ``LandCoverProduct.from_prediction(result, model=model, ...).write(catalog)``
+    (:class:`mus_lab.publish.LandCoverProduct`), which also gives the product in memory, to
+    fuse without writing it.
 
     Parameters
     ----------
@@ -122,9 +74,9 @@ def write_landcover(
         The collection exists (and not ``overwrite``) or no catalog is there.
     """
     name = next((k for k, v in LANDCOVER_COLLECTIONS.items() if v == collection), collection)
-    product = landcover_product(
+    product = LandCoverProduct.from_prediction(
         result,
-        model,
+        model=model,
         accuracy=accuracy,
         name=name.removeprefix("landcover-"),
         collection=collection,
