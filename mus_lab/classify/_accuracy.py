@@ -174,7 +174,36 @@ class AccuracyReport:
         map_areas: Mapping[int, float] | None = None,
         info: Mapping[str, Any] | None = None,
     ) -> AccuracyReport:
-        """Metrics of a confusion matrix (and area-adjusted figures if ``map_areas``)."""
+        """Metrics of a confusion matrix (and area-adjusted figures if ``map_areas``).
+
+        Parameters
+        ----------
+        confusion
+            Sample counts, rows = reference, columns = produced.
+        class_names
+            Name per class code (default: the code).
+        map_areas
+            Mapped area of each class (hectares): adds :func:`area_adjusted` estimates.
+        info
+            Counts to carry along (samples, polygons...).
+
+        Returns
+        -------
+        AccuracyReport
+
+        Raises
+        ------
+        ConfusionMatrixError
+            ``map_areas`` given but a mapped class has no sample (see :func:`area_adjusted`).
+
+        Examples
+        --------
+        >>> from mus_lab.publish import ConfusionMatrix
+        >>> cm = ConfusionMatrix.from_labels(np.array([1, 1, 2, 2]), np.array([1, 2, 2, 2]))
+        >>> rep = AccuracyReport.from_confusion(cm, {1: "crop", 2: "forest"})
+        >>> rep.overall_accuracy, float(rep.per_class.loc[2, "recall"])
+        (0.75, 1.0)
+        """
         names = {c: (class_names or {}).get(c, str(c)) for c in confusion.labels}
         per = pd.DataFrame(
             {

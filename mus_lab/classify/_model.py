@@ -116,6 +116,17 @@ class ModelMetadata:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> ModelMetadata:
+        """Metadata from what :meth:`to_json` wrote (codes back to integers, lists to tuples).
+
+        Parameters
+        ----------
+        doc
+            The parsed ``metadata.json``.
+
+        Returns
+        -------
+        ModelMetadata
+        """
         d = dict(doc)
         d["classes"] = tuple(int(c) for c in d["classes"])
         d["class_names"] = {int(k): v for k, v in d["class_names"].items()}

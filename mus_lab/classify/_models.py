@@ -326,6 +326,18 @@ class RandomForest(_Estimator):
 
     @classmethod
     def load(cls, folder: Path) -> Self:
+        """Read a forest that :meth:`save` wrote (``random_forest.joblib``, ``params.json``).
+
+        Parameters
+        ----------
+        folder
+            Folder holding the two files.
+
+        Returns
+        -------
+        RandomForest
+            Trained, with its saved parameters.
+        """
         import joblib
 
         params = json.loads((folder / "params.json").read_text())

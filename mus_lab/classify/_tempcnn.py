@@ -303,6 +303,19 @@ class TempCNN(_Estimator):
 
     @classmethod
     def load(cls, folder: Path) -> Self:
+        """Read a network that :meth:`save` wrote (imports tensorflow).
+
+        Parameters
+        ----------
+        folder
+            Holds ``tempcnn.keras`` (the network), ``standardisation.npz`` (per-variable
+            mean and standard deviation) and ``tempcnn.json`` (parameters, classes, history).
+
+        Returns
+        -------
+        TempCNN
+            Ready to predict (not to train further: it is loaded uncompiled).
+        """
         keras = _keras()
         state = json.loads((folder / "tempcnn.json").read_text())
         obj = cls(**state["params"])

@@ -84,17 +84,45 @@ class RiskConfig:
 
     @staticmethod
     def defaults_path() -> Path:
-        """The packaged YAML of documented defaults."""
+        """The packaged YAML of documented defaults.
+
+        Returns
+        -------
+        pathlib.Path
+            ``mus_lab/flood/data/risk_defaults.yaml``: copy it to start a configuration.
+        """
         return Path(str(resources.files("mus_lab.flood") / "data" / "risk_defaults.yaml"))
 
     @classmethod
     def default(cls) -> RiskConfig:
-        """The packaged defaults."""
+        """The packaged defaults.
+
+        Returns
+        -------
+        RiskConfig
+            ``source == "defaults"``.
+
+        Examples
+        --------
+        >>> RiskConfig.default().breaks
+        (0.2, 0.4, 0.6, 0.8)
+        """
         return cls.load(None)
 
     @classmethod
     def load(cls, source: str | os.PathLike[str] | Mapping[str, Any] | None) -> RiskConfig:
         """Defaults overridden by a YAML file or a mapping of the same shape.
+
+        Parameters
+        ----------
+        source
+            YAML path, a mapping (merged key by key onto the defaults, e.g.
+            ``{"classes": {4: {"exposure": 0.1}}}``), or ``None`` for the defaults.
+
+        Returns
+        -------
+        RiskConfig
+            ``source`` records where it came from (for provenance).
 
         Raises
         ------
