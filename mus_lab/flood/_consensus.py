@@ -69,13 +69,13 @@ def majority_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     Parameters
     ----------
     evidence
-        Likelihoods 0-1 stacked on a ``source`` dimension (NaN: that source says nothing).
+        ``(source, ...)`` likelihoods; a source votes water at 0.5 or more, NaN abstains.
 
     Returns
     -------
     (xarray.DataArray, xarray.DataArray)
-        ``water`` (float32 1/0, NaN where no source sees the pixel) and ``likelihood``
-        (mean of the sources' likelihoods), without the ``source`` dimension.
+        float32 votes' decision (1/0, NaN where every source abstains) and the mean
+        likelihood of the voters, both without ``source``.
 
     Examples
     --------

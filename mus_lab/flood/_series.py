@@ -35,7 +35,7 @@ from mus_lab.flood._consensus import CombinationRule
 from mus_lab.flood._evidence import orbit_references, sar_evidence
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._io import stage
-from mus_lab.flood._mapping import FloodMaps, map_flood, map_water, source_floods
+from mus_lab.flood._mapping import FloodMaps, map_flood, map_water
 from mus_lab.flood._options import MappingOptions
 from mus_lab.flood._products import combine_series
 from mus_lab.flood._risk import RiskConfig, risk
@@ -61,6 +61,8 @@ class RiskRun:
         The per-zone table (None without zones).
     water
         The combined water maps with the evidence of every source (for scoring).
+    maps
+        The :class:`FloodMaps` the products come from (summary without the risk layers).
     collections
         Written collections by id.
     workdir
@@ -76,16 +78,14 @@ class RiskRun:
     workdir: Path | None = None
 
     def by_source(self) -> xr.DataArray:
-        """The flood map each evidence source alone gives (:func:`source_floods`).
+        """The flood map each evidence source alone gives: ``maps.by_source()``.
 
         Returns
         -------
         xarray.DataArray
-            uint8 1/0/255 ``(source, time, y, x)``: each source's likelihood >= 0.5, with
-            the same reference water and exclusion as the consensus (for
-            :func:`method_scores`).
+            uint8 ``(source, time, y, x)``, see :meth:`FloodMaps.by_source`.
         """
-        return source_floods(self.water, self.summary["reference_water"], self.summary["exclusion"])
+        return self.maps.by_source()
 
     def cleanup(self) -> None:
         """Remove the staged intermediate layers (the lazy datasets stop working)."""
