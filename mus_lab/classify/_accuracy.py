@@ -174,7 +174,36 @@ class AccuracyReport:
         map_areas: Mapping[int, float] | None = None,
         info: Mapping[str, Any] | None = None,
     ) -> AccuracyReport:
-        """Metrics of a confusion matrix (and area-adjusted figures if ``map_areas``)."""
+        """Metrics of a confusion matrix (and area-adjusted figures if ``map_areas``).
+
+        Parameters
+        ----------
+        confusion
+            Sample counts, rows = reference, columns = produced.
+        class_names
+            Name per class code (default: the code).
+        map_areas
+            Mapped area of each class (hectares): adds :func:`area_adjusted` estimates.
+        info
+            Counts to carry along (samples, polygons...).
+
+        Returns
+        -------
+        AccuracyReport
+
+        Raises
+        ------
+        ConfusionMatrixError
+            ``map_areas`` given but a mapped class has no sample (see :func:`area_adjusted`).
+
+        Examples
+        --------
+        >>> from mus_lab.publish import ConfusionMatrix
+        >>> cm = ConfusionMatrix.from_labels(np.array([1, 1, 2, 2]), np.array([1, 2, 2, 2]))
+        >>> rep = AccuracyReport.from_confusion(cm, {1: "crop", 2: "forest"})
+        >>> rep.overall_accuracy, float(rep.per_class.loc[2, "recall"])
+        (0.75, 1.0)
+        """
         names = {c: (class_names or {}).get(c, str(c)) for c in confusion.labels}
         per = pd.DataFrame(
             {
@@ -202,7 +231,15 @@ class AccuracyReport:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly summary (for STAC properties, model reports, notebooks)."""
+        """JSON-friendly summary (for STAC properties, model reports, notebooks).
+
+        Returns
+        -------
+        dict
+            ``overall_accuracy``, ``kappa``, ``macro_f1`` (rounded to 6 digits),
+            ``per_class`` (by code as a string), ``confusion`` (``labels`` and ``counts``,
+            rows = reference), ``info`` and, with areas, ``area_adjusted`` (hectares).
+        """
         out: dict[str, Any] = {
             "overall_accuracy": round(self.overall_accuracy, 6),
             "kappa": round(self.kappa, 6),
@@ -229,6 +266,13 @@ class AccuracyReport:
         return out
 
     def summary(self) -> str:
+        """A few lines for people: OA, kappa, macro-F1, then P/R/F1 per class.
+
+        Returns
+        -------
+        str
+            One line of figures, one line per class, and the area-adjusted OA when known.
+        """
         lines = [
             f"OA {self.overall_accuracy:.3f}, kappa {self.kappa:.3f}, macro-F1 {self.macro_f1:.3f} "
             f"on {int(self.confusion.total)} samples",
@@ -245,8 +289,20 @@ class AccuracyReport:
         return "\n".join(lines)
 
     def save(self, folder: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write ``confusion.csv`` (IOTA² layout), ``per_class.csv``, ``areas.csv`` and
-        ``report.json`` into ``folder`` (each atomically); returns the paths."""
+        """Write the report's files into a folder, each atomically.
+
+        Parameters
+        ----------
+        folder
+            Created if needed; files of the same names are replaced.
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            ``confusion`` (``confusion.csv``, IOTA²'s layout), ``per_class``
+            (``per_class.csv``), ``areas`` (``areas.csv``, only with area estimates) and
+            ``report`` (``report.json``, :meth:`to_dict`).
+        """
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"confusion": self.confusion.to_csv(out / "confusion.csv")}
@@ -264,7 +320,23 @@ class AccuracyReport:
 
 
 def map_class_pixels(classification: xr.DataArray) -> dict[int, int]:
-    """Pixels per class code of a (lazy) class map, 0 (no data) left out; one pass over chunks."""
+    """Pixels per class code of a class map, 0 (no data) left out; one pass over the chunks.
+
+    Parameters
+    ----------
+    classification
+        Class codes 0-255 (uint8 map from :func:`predict`), lazy or in memory.
+
+    Returns
+    -------
+    dict of int to int
+        Pixel count per code present (computed now).
+
+    Examples
+    --------
+    >>> map_class_pixels(xr.DataArray(np.array([[0, 1, 1], [4, 4, 4]], dtype="uint8")))
+    {1: 2, 4: 3}
+    """
     data = classification.data
     flat = data.ravel().astype("int64") if isinstance(data, dsa.Array) else None
     if flat is not None:

@@ -188,6 +188,19 @@ def _merged_recipe(datasets: Sequence[xr.Dataset]) -> dict[str, Any]:
 def stack_features(*datasets: xr.Dataset, names: Sequence[str] | None = None) -> xr.Dataset:
     """Stack feature datasets (e.g. optical and radar) on one grid and one date grid.
 
+    Parameters
+    ----------
+    *datasets
+        Feature datasets with ``time`` (:func:`optical_features`, :func:`radar_features`),
+        on the same pixel grid and the same dates.
+    names
+        A label per dataset for error messages (default ``"features 0"``, ...).
+
+    Returns
+    -------
+    xarray.Dataset
+        Their time-series variables merged, lazy, recording a ``"stacked"`` recipe.
+
     Raises
     ------
     GridMismatchError
@@ -220,7 +233,26 @@ def stack_features(*datasets: xr.Dataset, names: Sequence[str] | None = None) ->
 
 
 def feature_names(variables: Sequence[str], dates: Sequence[Any] | np.ndarray) -> list[str]:
-    """Names in the documented order: ``f"{var}_{YYYYMMDD}"``, variable-major, dates ascending."""
+    """Feature names in the documented order: ``f"{var}_{YYYYMMDD}"``, variable-major.
+
+    Parameters
+    ----------
+    variables
+        Variable names, in the order wanted.
+    dates
+        Dates (``datetime64`` values or timestamps, e.g. ``ds.time.values``), in the order
+        of the cube.
+
+    Returns
+    -------
+    list of str
+        ``len(variables) * len(dates)`` names: all dates of the first variable first.
+
+    Examples
+    --------
+    >>> feature_names(["ndvi", "b04"], np.array(["2022-03-01", "2022-03-11"], "datetime64[D]"))
+    ['ndvi_20220301', 'ndvi_20220311', 'b04_20220301', 'b04_20220311']
+    """
     days = [pd.Timestamp(d).strftime("%Y%m%d") for d in np.asarray(dates)]
     return [f"{v}_{d}" for v in variables for d in days]
 
@@ -228,10 +260,25 @@ def feature_names(variables: Sequence[str], dates: Sequence[Any] | np.ndarray) -
 def parse_feature_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
     """Variables and dates (``YYYYMMDD``) of a variable-major feature list.
 
+    Parameters
+    ----------
+    names
+        Feature names as :func:`feature_names` makes them.
+
+    Returns
+    -------
+    (list of str, list of str)
+        The variables and the dates, each in order of first appearance.
+
     Raises
     ------
     FeatureMismatchError
         The names are not a full variable x date grid in the documented order.
+
+    Examples
+    --------
+    >>> parse_feature_names(["ndvi_20220301", "ndvi_20220311", "vv_20220301", "vv_20220311"])
+    (['ndvi', 'vv'], ['20220301', '20220311'])
     """
     variables: list[str] = []
     dates: list[str] = []

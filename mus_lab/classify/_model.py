@@ -103,12 +103,30 @@ class ModelMetadata:
     uid: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        """The metadata as JSON values (class codes become string keys).
+
+        Returns
+        -------
+        dict
+            What ``metadata.json`` holds; :meth:`from_json` reads it back.
+        """
         doc = asdict(self)
         doc["class_names"] = {str(k): v for k, v in self.class_names.items()}
         return doc
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> ModelMetadata:
+        """Metadata from what :meth:`to_json` wrote (codes back to integers, lists to tuples).
+
+        Parameters
+        ----------
+        doc
+            The parsed ``metadata.json``.
+
+        Returns
+        -------
+        ModelMetadata
+        """
         d = dict(doc)
         d["classes"] = tuple(int(c) for c in d["classes"])
         d["class_names"] = {int(k): v for k, v in d["class_names"].items()}
@@ -144,14 +162,17 @@ class LandCoverModel:
 
     @property
     def classes(self) -> tuple[int, ...]:
+        """Class codes, in the column order of :meth:`predict_proba`."""
         return self.metadata.classes
 
     @property
     def features(self) -> tuple[str, ...]:
+        """Feature names in the order the model expects them."""
         return self.metadata.features
 
     @property
     def regional(self) -> bool:
+        """Whether the model has one classifier per region."""
         return self.metadata.regions != (0,)
 
     @property
@@ -166,9 +187,19 @@ class LandCoverModel:
         return AccuracyReport.from_confusion(cm, self.metadata.class_names)
 
     def check_features(self, features: xr.DataArray | Sequence[str]) -> None:
-        """Raise :class:`FeatureMismatchError` unless the features are exactly the training ones.
+        """Check that features are exactly the training ones, in the same order.
 
-        Also checks the pixel size when given a cube.
+        Parameters
+        ----------
+        features
+            A feature cube (``feature`` coordinate; its pixel size is checked too, within
+            1 %) or the feature names.
+
+        Raises
+        ------
+        FeatureMismatchError
+            Names missing, unexpected or in another order, or another pixel size; the
+            message names the differences and the model's recipe.
         """
         names = (
             [str(v) for v in features["feature"].values]
@@ -202,8 +233,28 @@ class LandCoverModel:
                 )
 
     def predict_proba(self, X: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
-        """Probabilities (n, len(classes)) in :attr:`classes` order; ``region`` per sample for
-        a regional model (samples of a region without a model get NaN)."""
+        """Class probabilities of feature vectors, from each region's classifier.
+
+        Parameters
+        ----------
+        X
+            ``(n, n_features)`` feature vectors in the order of :attr:`features`.
+        region
+            ``(n,)`` region code per sample; required by a per-region model, ignored
+            otherwise.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 ``(n, len(classes))`` in :attr:`classes` order (a regional classifier
+            that never saw a class gives it 0); NaN rows for samples of a region without a
+            classifier.
+
+        Raises
+        ------
+        ModelError
+            A per-region model without ``region``.
+        """
         classes = np.asarray(self.classes)
         out = np.zeros((X.shape[0], classes.size), dtype="float32")
         if not self.regional:
@@ -226,6 +277,19 @@ class LandCoverModel:
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Save into folder ``path`` atomically (built beside it, then renamed).
 
+        Parameters
+        ----------
+        path
+            Folder to create: ``metadata.json`` plus one ``region_<code>`` sub-folder per
+            classifier.
+        overwrite
+            Replace an existing folder.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``; :func:`load_model` reads it.
+
         Raises
         ------
         ModelError
@@ -245,6 +309,16 @@ class LandCoverModel:
 
 def load_model(path: str | os.PathLike[str]) -> LandCoverModel:
     """Load a model saved by :meth:`LandCoverModel.save`.
+
+    Parameters
+    ----------
+    path
+        The model folder (holding ``metadata.json``).
+
+    Returns
+    -------
+    LandCoverModel
+        Ready for :func:`predict`; a plug-in classifier's module must be importable.
 
     Raises
     ------
@@ -432,11 +506,25 @@ def evaluate_seeds(
 ) -> pd.DataFrame:
     """Train and validate once per seed (new polygon split each time), as IOTA²'s ``runs``.
 
+    Parameters
+    ----------
+    samples
+        Samples from :func:`extract_samples`.
+    model, params, train_ratio, by_region, max_per_class
+        As in :func:`train`.
+    seeds
+        One run per seed: the split, the balancing and the model's own seed.
+
     Returns
     -------
     pandas.DataFrame
         One row per seed (``overall_accuracy``, ``kappa``, ``macro_f1``, pixels) and the rows
         ``mean`` and ``std``.
+
+    Raises
+    ------
+    SamplesError, ModelError
+        As :func:`train`.
     """
     rows = []
     for s in seeds:

@@ -29,10 +29,15 @@ _VOTE_BATCH = 16384
 class Classifier(Protocol):
     """What a land-cover model must offer to be trained, applied to cubes, saved and reloaded.
 
-    ``classes_`` holds the class codes in the column order of :meth:`predict_proba`.
-    ``fit`` receives the polygon id of each sample (``groups``, for validation splits that
-    respect polygons) and the feature names (``"{var}_{YYYYMMDD}"``, variable-major), which
-    temporal models use to reshape the vector into ``(time, variable)``.
+    Any class with these members plugs in (:func:`make_classifier`, :func:`train`), whether or
+    not it derives from this protocol. ``kind`` names the model (``"rf"``, ``"tempcnn"``, or
+    the plug-in's own name); ``classes_`` holds the class codes in the column order of
+    :meth:`predict_proba` once the model is trained.
+
+    Examples
+    --------
+    >>> isinstance(RandomForest(), Classifier)
+    True
     """
 
     kind: str
@@ -45,38 +50,181 @@ class Classifier(Protocol):
         *,
         groups: np.ndarray | None = None,
         feature_names: Sequence[str] = (),
-    ) -> Self: ...
+    ) -> Self:
+        """Train on labelled feature vectors.
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+        Parameters
+        ----------
+        X
+            ``(n, n_features)`` feature vectors (float32 reflectances, indices, dB...).
+        y
+            ``(n,)`` integer class codes (1-254).
+        groups
+            ``(n,)`` id of the polygon each sample comes from, for validation splits that
+            keep polygons whole (TempCNN's early stopping); ``None`` when unknown.
+        feature_names
+            Names of the columns of ``X`` (``"{var}_{YYYYMMDD}"``, variable-major); temporal
+            models reshape ``X`` into ``(time, variable)`` with them, others ignore them.
 
-    def get_params(self) -> dict[str, Any]: ...
+        Returns
+        -------
+        Classifier
+            The classifier itself, trained (``classes_`` set).
 
-    def save(self, folder: Path) -> None: ...
+        Raises
+        ------
+        ModelError
+            The inputs cannot train this model (e.g. TempCNN without feature names).
+        """
+        ...
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class scores of feature vectors.
+
+        Parameters
+        ----------
+        X
+            ``(n, n_features)`` feature vectors, columns as in :meth:`fit`.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 ``(n, len(classes_))``, each row summing to 1, columns in the order of
+            ``classes_``.
+
+        Raises
+        ------
+        ModelError
+            The classifier is not trained.
+        """
+        ...
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters (JSON values), recorded in the model's metadata.
+
+        Returns
+        -------
+        dict
+            ``type(self)(**get_params())`` makes an untrained copy.
+        """
+        ...
+
+    def save(self, folder: Path) -> None:
+        """Write the trained classifier into ``folder`` (created if needed).
+
+        Parameters
+        ----------
+        folder
+            Folder of its own: :meth:`LandCoverModel.save <mus_lab.classify.LandCoverModel.save>`
+            gives each region's classifier one.
+        """
+        ...
 
     @classmethod
-    def load(cls, folder: Path) -> Self: ...
+    def load(cls, folder: Path) -> Self:
+        """Read a classifier written by :meth:`save`.
+
+        Parameters
+        ----------
+        folder
+            The folder :meth:`save` wrote.
+
+        Returns
+        -------
+        Classifier
+            Trained, as it was saved.
+        """
+        ...
 
 
-class RandomForest:
+class _Estimator(Classifier):
+    """What the built-in classifiers share: parameters, the fit signature and the check that
+    the model is trained. Methods without a docstring inherit :class:`Classifier`'s."""
+
+    kind = ""
+    _title = "classifier"
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.classes_ = np.empty(0, dtype="int64")
+
+    def get_params(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        groups: np.ndarray | None = None,
+        feature_names: Sequence[str] = (),
+    ) -> Self:
+        self._fit(X, np.asarray(y), groups, tuple(feature_names))
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if not self._trained():
+            raise ModelError(f"This {self._title} is not trained: call fit first.")
+        return self._predict_proba(X)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._save(folder)
+
+    def _trained(self) -> bool:
+        raise NotImplementedError
+
+    def _fit(
+        self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None, names: tuple[str, ...]
+    ) -> None:
+        raise NotImplementedError
+
+    def _predict_proba(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _save(self, folder: Path) -> None:
+        raise NotImplementedError
+
+
+class RandomForest(_Estimator):
     """Random forest as IOTA² configures it (100 trees, max depth 25, min 5 samples to split).
 
     Parameters
     ----------
-    n_estimators, max_depth, min_samples_split
-        Forest size and tree limits (OTB's ``rf.nbtrees``, ``rf.max``, ``rf.min``).
+    n_estimators
+        Number of trees (OTB's ``rf.nbtrees``, 100).
+    max_depth
+        Largest tree depth (``rf.max``, 25); ``None`` grows trees until leaves are pure.
+    min_samples_split
+        Fewest samples a node needs to be split (``rf.min``, 5).
     max_features
-        Features tried per split (``"sqrt"`` as OTB's default ``rf.var = 0``).
+        Features tried per split (``"sqrt"`` as OTB's default ``rf.var = 0``; a share as a
+        float or a count as an int).
     class_weight
         ``None`` or ``"balanced"`` (weights inverse to class frequencies).
     voting
         ``"hard"`` (vote shares, IOTA²) or ``"soft"`` (mean leaf probabilities).
     n_jobs
-        Threads for training (``-1`` = all cores) and for :meth:`predict_proba` on one call.
+        Threads of :meth:`predict_proba` on one call (``-1`` = all cores); training always
+        uses all cores.
     random_state
-        Seed.
+        Seed of the bootstrap samples and the features tried per split.
+
+    Raises
+    ------
+    ModelError
+        ``voting`` is not ``"hard"`` or ``"soft"``, or ``n_estimators`` is below 1.
+
+    Examples
+    --------
+    >>> X = np.array([[0.1, 0.2], [0.2, 0.1], [0.9, 0.8], [0.8, 0.9]], dtype="float32")
+    >>> rf = RandomForest(n_estimators=10, min_samples_split=2).fit(X, np.array([1, 1, 2, 2]))
+    >>> rf.classes_.tolist(), rf.predict_proba(X).shape
+    ([1, 2], (4, 2))
     """
 
     kind = "rf"
+    _title = "random forest"
 
     def __init__(
         self,
@@ -94,32 +242,27 @@ class RandomForest:
             raise ModelError(f"voting must be 'hard' or 'soft', got {voting!r}.")
         if n_estimators < 1:
             raise ModelError(f"n_estimators must be >= 1, got {n_estimators}.")
-        self.params: dict[str, Any] = {
-            "n_estimators": int(n_estimators),
-            "max_depth": max_depth,
-            "min_samples_split": int(min_samples_split),
-            "max_features": max_features,
-            "class_weight": class_weight,
-            "voting": voting,
-            "n_jobs": int(n_jobs),
-            "random_state": int(random_state),
-        }
+        super().__init__(
+            {
+                "n_estimators": int(n_estimators),
+                "max_depth": max_depth,
+                "min_samples_split": int(min_samples_split),
+                "max_features": max_features,
+                "class_weight": class_weight,
+                "voting": voting,
+                "n_jobs": int(n_jobs),
+                "random_state": int(random_state),
+            }
+        )
         self._rf: Any = None
         self._winners: list[np.ndarray] = []
-        self.classes_ = np.empty(0, dtype="int64")
 
-    def get_params(self) -> dict[str, Any]:
-        return dict(self.params)
+    def _trained(self) -> bool:
+        return self._rf is not None
 
-    def fit(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        *,
-        groups: np.ndarray | None = None,
-        feature_names: Sequence[str] = (),
-    ) -> Self:
-        """Train on ``X`` (n, features) and codes ``y``; ``groups`` and names are not needed."""
+    def _fit(
+        self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None, names: tuple[str, ...]
+    ) -> None:
         from sklearn.ensemble import RandomForestClassifier
 
         p = self.params
@@ -132,9 +275,8 @@ class RandomForest:
             n_jobs=-1,
             random_state=p["random_state"],
         )
-        self._rf.fit(np.asarray(X, dtype="float32"), np.asarray(y))
+        self._rf.fit(np.asarray(X, dtype="float32"), y)
         self._prepare()
-        return self
 
     def _prepare(self) -> None:
         self.classes_ = np.asarray(self._rf.classes_, dtype="int64")
@@ -156,10 +298,8 @@ class RandomForest:
         votes /= len(self._winners)
         return votes
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    def _predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Vote shares (hard voting) or mean probabilities (soft), float32 (n, n_classes)."""
-        if self._rf is None:
-            raise ModelError("This random forest is not trained: call fit first.")
         X32 = np.ascontiguousarray(X, dtype="float32")
         if self.params["voting"] == "soft":
             self._rf.n_jobs = self.params["n_jobs"]
@@ -175,17 +315,29 @@ class RandomForest:
 
     @property
     def feature_importances_(self) -> np.ndarray:
+        """Mean decrease in impurity per feature (scikit-learn's), in the order of ``X``."""
         return np.asarray(self._rf.feature_importances_)
 
-    def save(self, folder: Path) -> None:
+    def _save(self, folder: Path) -> None:
         import joblib
 
-        folder.mkdir(parents=True, exist_ok=True)
         joblib.dump(self._rf, folder / "random_forest.joblib", compress=3)
         (folder / "params.json").write_text(json.dumps(self.params))
 
     @classmethod
     def load(cls, folder: Path) -> Self:
+        """Read a forest that :meth:`save` wrote (``random_forest.joblib``, ``params.json``).
+
+        Parameters
+        ----------
+        folder
+            Folder holding the two files.
+
+        Returns
+        -------
+        RandomForest
+            Trained, with its saved parameters.
+        """
         import joblib
 
         params = json.loads((folder / "params.json").read_text())
@@ -206,7 +358,31 @@ CLASSIFIERS: dict[str, Any] = {"rf": RandomForest, "tempcnn": _tempcnn}
 
 
 def classifier_class(kind: str, path: str | None = None) -> Any:
-    """The class of a model kind (registered name, or ``"module:QualName"`` for plug-ins)."""
+    """The class of a model kind: a registered name, or ``"module:QualName"`` for plug-ins.
+
+    Parameters
+    ----------
+    kind
+        ``"rf"``, ``"tempcnn"`` (see :data:`CLASSIFIERS`) or ``"module:QualName"``.
+    path
+        ``"module:QualName"`` to import when ``kind`` is not registered (a saved plug-in's
+        ``params["_class"]``); default ``kind`` itself.
+
+    Returns
+    -------
+    type
+        The classifier class (TempCNN's import loads tensorflow).
+
+    Raises
+    ------
+    ModelError
+        The kind is not registered and cannot be imported.
+
+    Examples
+    --------
+    >>> classifier_class("rf").__name__
+    'RandomForest'
+    """
     if kind in CLASSIFIERS:
         entry = CLASSIFIERS[kind]
         return entry if isinstance(entry, type) else entry()
@@ -224,10 +400,28 @@ def classifier_class(kind: str, path: str | None = None) -> Any:
 def make_classifier(model: str | Classifier, params: Mapping[str, Any] | None = None) -> Classifier:
     """A fresh, untrained classifier: from a registered name and params, or a copy of an instance.
 
+    Parameters
+    ----------
+    model
+        A registered name (``"rf"``, ``"tempcnn"``) or a :class:`Classifier` instance, which
+        is deep-copied (so that training never touches the caller's object).
+    params
+        Constructor parameters of a named model (ignored for an instance).
+
+    Returns
+    -------
+    Classifier
+        Untrained.
+
     Raises
     ------
     ModelError
         Unknown name, wrong parameters, or an object that is not a :class:`Classifier`.
+
+    Examples
+    --------
+    >>> make_classifier("rf", {"n_estimators": 10}).get_params()["n_estimators"]
+    10
     """
     if isinstance(model, str):
         cls = classifier_class(model)

@@ -20,6 +20,7 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
+from mus_lab._settings import resolve_chunks
 from mus_lab.classify._model import LandCoverModel
 from mus_lab.classify._sieve import sieve
 from mus_lab.contracts import NODATA_CLASS, NODATA_SCORE
@@ -85,7 +86,8 @@ def predict(
     Parameters
     ----------
     features
-        ``(feature, y, x)`` cube from :func:`feature_cube`, with exactly the model's features.
+        ``(feature, y, x)`` cube from :func:`feature_cube`, with exactly the model's features
+        (an in-memory cube is cut into chunks of the setting ``chunk_size``).
     model
         A trained :class:`LandCoverModel` (:func:`train` or :func:`load_model`).
     regions
@@ -119,7 +121,8 @@ def predict(
     gbox = geobox_of(features)
     arr = features.data
     if not isinstance(arr, dsa.Array):
-        arr = dsa.from_array(np.asarray(arr), chunks=(-1, 512, 512))
+        size = resolve_chunks()
+        arr = dsa.from_array(np.asarray(arr), chunks=(-1, size, size))
     arr = arr.rechunk({0: -1})
     codes = np.asarray(model.classes, dtype="uint8")
     k = codes.size

@@ -41,10 +41,31 @@ def read_polygons(
 ) -> gpd.GeoDataFrame:
     """Read reference polygons (GeoPackage, Shapefile, GeoJSON... via pyogrio) and check them.
 
+    Parameters
+    ----------
+    polygons
+        Vector file path, or a GeoDataFrame (checked, not copied).
+    label
+        Field that must hold the class code.
+    layer
+        Layer of a multi-layer file (``"reference"`` in the sample scenario); default the
+        first.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        As read, with a CRS and the ``label`` field.
+
     Raises
     ------
     SamplesError
         The file cannot be read, has no CRS, or lacks the ``label`` field.
+
+    Examples
+    --------
+    >>> gdf = read_polygons(tiny.polygons, layer="reference")
+    >>> "code" in gdf.columns, gdf.crs is not None
+    (True, True)
     """
     if isinstance(polygons, gpd.GeoDataFrame):
         gdf = polygons
@@ -118,7 +139,17 @@ class Samples:
         return int(self.y.size)
 
     def subset(self, keep: np.ndarray) -> Samples:
-        """The samples where ``keep`` (boolean or indices) selects them; same classes."""
+        """The samples that ``keep`` selects, with the same classes, features and grid.
+
+        Parameters
+        ----------
+        keep
+            Boolean mask of length ``len(self)`` or integer indices.
+
+        Returns
+        -------
+        Samples
+        """
         return replace(
             self,
             X=self.X[keep],
@@ -130,7 +161,14 @@ class Samples:
         )
 
     def counts(self) -> pd.DataFrame:
-        """Pixels and polygons per class (rows = class codes)."""
+        """Pixels and polygons per class.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by class code (every class, 0 when absent): ``name``, ``pixels``,
+            ``polygons``.
+        """
         df = pd.DataFrame({"code": self.y, "polygon": self.polygon})
         out = df.groupby("code").agg(pixels=("polygon", "size"), polygons=("polygon", "nunique"))
         out = out.reindex(list(self.classes), fill_value=0)
@@ -360,6 +398,20 @@ def split_by_polygon(
     ``round(train_ratio * n)`` of them train (at least one each side when a class has two or
     more polygons; a single polygon trains).
 
+    Parameters
+    ----------
+    samples
+        Samples from :func:`extract_samples`.
+    train_ratio
+        Share of each class's polygons that trains, strictly between 0 and 1.
+    seed
+        Seed of the shuffle: the same seed gives the same split.
+
+    Returns
+    -------
+    (Samples, Samples)
+        Training and validation samples; no polygon is in both.
+
     Raises
     ------
     SamplesError
@@ -382,7 +434,28 @@ def split_by_polygon(
 
 
 def balance(samples: Samples, *, max_per_class: int, seed: int = 0) -> Samples:
-    """At most ``max_per_class`` pixels per class (and region), drawn at random with ``seed``."""
+    """At most ``max_per_class`` pixels per class (and region), drawn at random with ``seed``.
+
+    Parameters
+    ----------
+    samples
+        Samples to thin (usually the training part of :func:`split_by_polygon`).
+    max_per_class
+        Largest number of pixels kept per class in each region (at least 1); smaller
+        classes are kept whole.
+    seed
+        Seed of the draw.
+
+    Returns
+    -------
+    Samples
+        In their original order.
+
+    Raises
+    ------
+    SamplesError
+        ``max_per_class`` is below 1.
+    """
     if max_per_class < 1:
         raise SamplesError(f"max_per_class must be >= 1, got {max_per_class}.")
     rng = np.random.default_rng(seed)

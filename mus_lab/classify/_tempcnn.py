@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import threading
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Self
 
 import numpy as np
 
 from mus_lab.classify._features import parse_feature_names
+from mus_lab.classify._models import _Estimator
 from mus_lab.errors import ModelError
 
 __all__ = ["TempCNN"]
@@ -40,7 +40,7 @@ def _keras() -> Any:
     return keras
 
 
-class TempCNN:
+class TempCNN(_Estimator):
     """Temporal convolutional network for pixel time series.
 
     Parameters
@@ -68,9 +68,20 @@ class TempCNN:
         Seed of the split, initial weights and batches.
     verbose
         Keras verbosity.
+
+    Raises
+    ------
+    ModelError
+        ``epochs`` or ``batch_size`` below 1, or ``validation_ratio`` outside [0, 1).
+
+    Examples
+    --------
+    >>> TempCNN(epochs=1).get_params()["filters"]
+    64
     """
 
     kind = "tempcnn"
+    _title = "TempCNN"
 
     def __init__(
         self,
@@ -94,23 +105,24 @@ class TempCNN:
             raise ModelError(f"epochs and batch_size must be >= 1, got {epochs}, {batch_size}.")
         if not 0.0 <= validation_ratio < 1.0:
             raise ModelError(f"validation_ratio must be in [0, 1), got {validation_ratio}.")
-        self.params: dict[str, Any] = {
-            "epochs": int(epochs),
-            "batch_size": int(batch_size),
-            "learning_rate": float(learning_rate),
-            "filters": int(filters),
-            "kernel_size": int(kernel_size),
-            "dense": int(dense),
-            "dropout": float(dropout),
-            "patience": int(patience),
-            "warmup": int(warmup),
-            "bn_momentum": float(bn_momentum),
-            "validation_ratio": float(validation_ratio),
-            "class_weight": class_weight,
-            "seed": int(seed),
-            "verbose": int(verbose),
-        }
-        self.classes_ = np.empty(0, dtype="int64")
+        super().__init__(
+            {
+                "epochs": int(epochs),
+                "batch_size": int(batch_size),
+                "learning_rate": float(learning_rate),
+                "filters": int(filters),
+                "kernel_size": int(kernel_size),
+                "dense": int(dense),
+                "dropout": float(dropout),
+                "patience": int(patience),
+                "warmup": int(warmup),
+                "bn_momentum": float(bn_momentum),
+                "validation_ratio": float(validation_ratio),
+                "class_weight": class_weight,
+                "seed": int(seed),
+                "verbose": int(verbose),
+            }
+        )
         self.mean_ = np.empty(0, dtype="float32")
         self.std_ = np.empty(0, dtype="float32")
         self.n_dates = 0
@@ -119,9 +131,6 @@ class TempCNN:
         self._model: Any = None
         self._infer: Any = None
         self._lock = threading.Lock()
-
-    def get_params(self) -> dict[str, Any]:
-        return dict(self.params)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> TempCNN:
         if self._model is not None:
@@ -136,7 +145,20 @@ class TempCNN:
         return (x - self.mean_) / self.std_
 
     def build(self, n_dates: int, n_variables: int, n_classes: int) -> Any:
-        """The keras model (uncompiled) for inputs ``(n_dates, n_variables)``."""
+        """The keras network of these parameters, untrained and uncompiled.
+
+        Parameters
+        ----------
+        n_dates, n_variables
+            Input shape of one pixel: ``(n_dates, n_variables)``.
+        n_classes
+            Width of the softmax output.
+
+        Returns
+        -------
+        keras.Model
+            Named ``"tempcnn"`` (imports tensorflow).
+        """
         keras = _keras()
         layers = keras.layers
         p = self.params
@@ -174,21 +196,17 @@ class TempCNN:
             held |= (y == c) & np.isin(groups, polys[:n_val])
         return held
 
-    def fit(
+    def _trained(self) -> bool:
+        return self._model is not None
+
+    def _fit(
         self,
         X: np.ndarray,
         y: np.ndarray,
-        *,
-        groups: np.ndarray | None = None,
-        feature_names: Sequence[str] = (),
-    ) -> Self:
-        """Train on ``X`` (n, variables x dates, variable-major) and codes ``y``.
-
-        Raises
-        ------
-        ModelError
-            ``feature_names`` missing or not a variable x date grid.
-        """
+        groups: np.ndarray | None,
+        feature_names: tuple[str, ...],
+    ) -> None:
+        """Train on ``X`` (n, variables x dates, variable-major) and codes ``y``."""
         if not feature_names:
             raise ModelError(
                 "TempCNN needs the feature names ('{var}_{YYYYMMDD}') to shape the input as (time, variable)."
@@ -202,7 +220,6 @@ class TempCNN:
         keras.utils.set_random_seed(p["seed"])
         rng = np.random.default_rng(p["seed"])
         self.n_variables, self.n_dates = len(variables), len(dates)
-        y = np.asarray(y)
         self.classes_ = np.unique(y).astype("int64")
         target = np.searchsorted(self.classes_, y)
         x3 = np.asarray(X, dtype="float32").reshape(len(y), self.n_variables, self.n_dates)
@@ -251,12 +268,9 @@ class TempCNN:
         self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         self.history_["early_stopping_pixels"] = [float(held.sum())]
         self._model = model
-        return self
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    def _predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Softmax probabilities, float32 (n, n_classes)."""
-        if self._model is None:
-            raise ModelError("This TempCNN is not trained: call fit first.")
         n = X.shape[0]
         out = np.empty((n, self.classes_.size), dtype="float32")
         with self._lock:
@@ -273,8 +287,7 @@ class TempCNN:
                 out[s : s + xb.shape[0]] = self._infer(xb).numpy()
         return out
 
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+    def _save(self, folder: Path) -> None:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", _KERAS_NUMPY_NOISE, DeprecationWarning)
             self._model.save(folder / "tempcnn.keras")
@@ -290,6 +303,19 @@ class TempCNN:
 
     @classmethod
     def load(cls, folder: Path) -> Self:
+        """Read a network that :meth:`save` wrote (imports tensorflow).
+
+        Parameters
+        ----------
+        folder
+            Holds ``tempcnn.keras`` (the network), ``standardisation.npz`` (per-variable
+            mean and standard deviation) and ``tempcnn.json`` (parameters, classes, history).
+
+        Returns
+        -------
+        TempCNN
+            Ready to predict (not to train further: it is loaded uncompiled).
+        """
         keras = _keras()
         state = json.loads((folder / "tempcnn.json").read_text())
         obj = cls(**state["params"])

@@ -21,6 +21,19 @@ __all__ = ["align_truth", "flood_scores", "method_scores"]
 def align_truth(truth: xr.DataArray, times: xr.DataArray | np.ndarray) -> xr.DataArray:
     """Pick the truth date of each map date (same calendar day).
 
+    Parameters
+    ----------
+    truth
+        Flood truth with a ``time`` dimension (0 dry, 1 flood, 2 permanent water, 255 no
+        data).
+    times
+        The map's dates.
+
+    Returns
+    -------
+    xarray.DataArray
+        The truth on the map's dates (its ``time`` coordinate set to ``times``).
+
     Raises
     ------
     FloodInputError
@@ -53,6 +66,18 @@ def flood_scores(flood: xr.DataArray, truth: xr.DataArray) -> dict[str, float]:
     dict
         ``csi`` (= IoU of the flood class), ``miou`` (mean IoU of flood and dry),
         ``precision``, ``recall``, ``f1``, and the counts ``tp``, ``fp``, ``fn``, ``tn``.
+        Ratios without a denominator are NaN.
+
+    Raises
+    ------
+    FloodInputError
+        ``flood`` and ``truth`` differ in shape.
+
+    Examples
+    --------
+    >>> s = flood_scores(np.array([1, 1, 0, 0, 255]), np.array([1, 0, 1, 0, 1]))
+    >>> s["csi"], s["precision"], s["tn"]
+    (0.3333333333333333, 0.5, 1)
     """
     f = np.asarray(flood)
     t = np.asarray(truth)
@@ -99,6 +124,16 @@ def method_scores(
         Flood map of each source alone, ``(source, ...)`` (``RiskRun.by_source()``).
     truth
         Flood truth on the same coordinates (0 dry, 1 flood, 2 permanent water).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by map name: the columns of :func:`flood_scores`.
+
+    Raises
+    ------
+    FloodInputError
+        A map and the truth differ in shape.
     """
     import dask
 

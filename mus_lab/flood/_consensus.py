@@ -44,18 +44,19 @@ def mean_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     Parameters
     ----------
     evidence
-        Likelihoods 0-1 on a ``source`` dimension, NaN where a source says nothing.
+        Likelihoods 0-1 stacked on a ``source`` dimension (NaN: that source says nothing).
 
     Returns
     -------
-    (water, likelihood)
-        ``water`` 1.0 / 0.0 (NaN where no source sees the pixel); ``likelihood`` the mean.
+    (xarray.DataArray, xarray.DataArray)
+        ``water`` (float32 1/0, NaN where no source sees the pixel) and ``likelihood``
+        (mean of the sources' likelihoods), without the ``source`` dimension.
 
-    Example
-    -------
-    >>> ev = xr.DataArray([[0.9, 0.2], [0.3, np.nan]], dims=("source", "x"))
-    >>> [v.values.round(2).tolist() for v in mean_rule(ev)]
-    [[1.0, 0.0], [0.6, 0.2]]
+    Examples
+    --------
+    >>> water, lk = mean_rule(xr.DataArray([[0.9, 0.2], [0.3, 0.1]], dims=("source", "x")))
+    >>> water.values.tolist(), [round(float(v), 2) for v in lk.values]
+    ([1.0, 0.0], [0.6, 0.15])
     """
     likelihood = nanmean(evidence, "source")
     water = (likelihood >= 0.5).astype(np.float32).where(likelihood.notnull())
@@ -70,18 +71,20 @@ def majority_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     Parameters
     ----------
     evidence
-        As :func:`mean_rule`.
+        ``(source, ...)`` likelihoods; a source votes water at 0.5 or more, NaN abstains.
 
     Returns
     -------
-    (water, likelihood)
-        The vote (1.0 water, 0.0 land, NaN unseen) and the sources' mean likelihood.
+    (xarray.DataArray, xarray.DataArray)
+        float32 votes' decision (1/0, NaN where every source abstains) and the mean
+        likelihood of the voters, both without ``source``.
 
-    Example
-    -------
-    >>> ev = xr.DataArray([[0.9, 0.2, 0.8], [0.6, 0.4, 0.1], [0.1, 0.3, np.nan]], dims=("source", "x"))
-    >>> majority_rule(ev)[0].values.tolist()  # the last pixel: a tie, mean 0.45
-    [1.0, 0.0, 0.0]
+    Examples
+    --------
+    >>> ev = xr.DataArray([[0.9, 0.9], [0.6, 0.1], [0.1, float("nan")]], dims=("source", "x"))
+    >>> water, lk = majority_rule(ev)
+    >>> water.values.tolist(), [round(float(v), 2) for v in lk.values]
+    ([1.0, 1.0], [0.53, 0.5])
     """
     seen = evidence.notnull()
     n = seen.sum("source")
@@ -149,8 +152,8 @@ def with_optical(
     FloodInputError
         A reliability outside [0, 1].
 
-    Example
-    -------
+    Examples
+    --------
     With a trusted optical source (0.8): sure SAR water against clear optical land stays water
     (SAR is more reliable), barely; hesitant
     SAR water is overturned; no optical date: the SAR consensus stands.

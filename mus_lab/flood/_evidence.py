@@ -65,10 +65,28 @@ _EIGHT = np.ones((3, 3), bool)
 def sar_polarisations(sar: xr.Dataset) -> xr.Dataset:
     """The VV/VH variables of ``sar`` (any case) renamed to lower case, with ``valid`` and ``quality``.
 
+    Parameters
+    ----------
+    sar
+        SAR backscatter with variables ``VV``/``vv`` and/or ``VH``/``vh`` on ``y``/``x``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``vv``/``vh`` and, when present, ``valid`` and ``quality``; a data set without
+        ``time`` gets a placeholder date (2000-01-01).
+
     Raises
     ------
     FloodInputError
         Neither VV nor VH is there, or they lack ``y``/``x`` dimensions.
+
+    Examples
+    --------
+    >>> sar = xr.Dataset({"VH": (("y", "x"), np.full((2, 2), -20.0, "float32"))})
+    >>> out = sar_polarisations(sar)
+    >>> list(out.data_vars), out["vh"].dims
+    (['vh'], ('time', 'y', 'x'))
     """
     names = {str(n).lower(): n for n in sar.data_vars}
     found = {p: names[p] for p in POLARISATIONS if p in names}

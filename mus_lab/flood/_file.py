@@ -22,16 +22,16 @@ import numpy as np
 import xarray as xr
 
 from mus_lab._io import GDAL_CACHE_MB, write_cog
+from mus_lab._settings import resolve_chunks
 from mus_lab.ard import to_db
 from mus_lab.contracts import SAR_QUALITY_BITS
 from mus_lab.cube import check_same_grid, geobox_of
-from mus_lab.errors import FloodInputError, LinearBackscatterWarning
+from mus_lab.errors import FloodInputError, LinearBackscatterWarning, PublishError
 from mus_lab.flood._evidence import POLARISATIONS, _logistic, sar_evidence
 from mus_lab.flood._grid import keep_grid
-from mus_lab.flood._io import open_raster
 from mus_lab.flood._mapping import map_water
 from mus_lab.flood._options import MappingOptions
-from mus_lab.flood._terrain import hand_from_dem, slope_from_dem, terrain_on_grid
+from mus_lab.flood._terrain import terrain_from_dem
 
 __all__ = ["looks_linear", "map_geotiff", "read_sar_geotiff"]
 
@@ -44,6 +44,21 @@ def looks_linear(sample: np.ndarray) -> bool:
     dB backscatter is mostly negative (-30 to 0 dB over land and water); linear sigma0
     is positive and mostly below 1. Linear = under 1 % negative values and a median
     below 2.
+
+    Parameters
+    ----------
+    sample
+        Backscatter values of any shape (NaN and infinities are ignored).
+
+    Returns
+    -------
+    bool
+        False for an empty or all-NaN sample.
+
+    Examples
+    --------
+    >>> looks_linear(np.array([0.02, 0.1, 0.3])), looks_linear(np.array([-17.0, -9.5, -22.0]))
+    (True, False)
     """
     v = np.asarray(sample, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -65,18 +80,65 @@ def _sample(path: Path, band: int) -> np.ndarray:
     return np.ma.filled(out.astype(np.float64), np.nan)
 
 
+def _read_bands(
+    path: str | os.PathLike[str], *, chunks: int | None = None, what: str
+) -> xr.DataArray:
+    """:func:`mus_lab.publish.open_raster` as flood's files need it: always ``(band, y, x)``,
+    band descriptions in ``attrs["band_names"]``, a CRS required, :class:`FloodInputError`."""
+    import rasterio
+
+    from mus_lab.publish import open_raster
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            arr = open_raster(path, chunks=resolve_chunks(chunks), what=what)
+            with rasterio.open(path) as src:
+                names = [d or "" for d in src.descriptions]
+    except PublishError as exc:
+        raise FloodInputError(str(exc)) from exc
+    except (OSError, rasterio.errors.RasterioError) as exc:
+        raise FloodInputError(
+            f"Cannot open the {what} {path} ({exc}): give a readable GeoTIFF."
+        ) from exc
+    if arr.odc.crs is None:
+        raise FloodInputError(f"The {what} {path} has no CRS: give a georeferenced GeoTIFF.")
+    if "band" not in arr.dims:
+        arr = arr.expand_dims(band=[1])
+    arr.attrs["band_names"] = names
+    return arr
+
+
 def read_sar_geotiff(
-    path: str | os.PathLike[str], *, chunks: int = 2048, what: str = "SAR"
+    path: str | os.PathLike[str], *, chunks: int | None = None, what: str = "SAR"
 ) -> xr.Dataset:
     """A VV/VH GeoTIFF as a lazy dB Dataset (``time`` of length 1) with ``valid`` and ``quality``.
+
+    Parameters
+    ----------
+    path
+        GeoTIFF whose bands are described ``VV`` and/or ``VH`` (any case), in dB; linear
+        power is detected and converted with a
+        :class:`~mus_lab.errors.LinearBackscatterWarning`.
+    chunks
+        Spatial chunk size (default: the setting ``chunk_size``).
+    what
+        What the file is, for messages (``"SAR"``, ``"reference"``).
+
+    Returns
+    -------
+    xarray.Dataset
+        float32 ``vv``/``vh`` (dB, NaN at no data), bool ``valid`` and uint8 ``quality``
+        (:data:`~mus_lab.contracts.SAR_QUALITY_BITS`), dims ``(time, y, x)`` with one
+        placeholder date, the file's grid, ``attrs`` ``db=1`` and ``source``.
 
     Raises
     ------
     FloodInputError
-        The file has no band described VV or VH.
+        The file cannot be read, has no CRS or no band described VV or VH.
     """
     p = Path(path)
-    arr = open_raster(p, chunks=chunks, what=what)
+    arr = _read_bands(p, chunks=chunks, what=what)
     names = [str(n).strip().lower() for n in arr.attrs["band_names"]]
     found = {pol: names.index(pol) for pol in POLARISATIONS if pol in names}
     if not found:
@@ -110,7 +172,7 @@ def read_sar_geotiff(
 
 
 def _optical(path: Path, like: xr.Dataset, opts: MappingOptions) -> xr.DataArray:
-    arr = open_raster(path, what="optical")
+    arr = _read_bands(path, what="optical")
     names = [str(n).strip().lower() for n in arr.attrs["band_names"]]
     check_same_grid(like, arr, names=["SAR", "optical"])
     nodata = arr.attrs.get("nodata")
@@ -145,7 +207,7 @@ def map_geotiff(
     dem: str | os.PathLike[str] | None = None,
     optical: str | os.PathLike[str] | None = None,
     options: MappingOptions | None = None,
-    chunks: int = 1024,
+    chunks: int | None = None,
 ) -> Path:
     """Map water in one SAR GeoTIFF and write the water + likelihood COG.
 
@@ -165,9 +227,9 @@ def map_geotiff(
     options
         :class:`MappingOptions`.
     chunks
-        Spatial chunk size. The map is computed a few chunks at a time (the shared COG
-        writer's batches), so peak memory depends on the chunk size, not on the scene (see
-        ``benchmarks/bench_flood.py``).
+        Spatial chunk size (default: the setting ``chunk_size``). The map is computed a few
+        chunks at a time (the shared COG writer's batches), so peak memory depends on the
+        chunk size, not on the scene (see ``benchmarks/bench_flood.py``, run with 1024).
 
     Returns
     -------
@@ -198,7 +260,7 @@ def _map_geotiff(
     dem: str | os.PathLike[str] | None,
     optical: str | os.PathLike[str] | None,
     options: MappingOptions | None,
-    chunks: int,
+    chunks: int | None,
 ) -> Path:
     opts = options or MappingOptions()
     sar_ds = read_sar_geotiff(sar, chunks=chunks)
@@ -212,9 +274,7 @@ def _map_geotiff(
         opts = opts.with_(methods=tuple(m for m in opts.methods if m != "change"))
     hand = slope = None
     if dem is not None:
-        dem_arr = open_raster(dem, what="DEM").isel(band=0, drop=True).compute()
-        hand = terrain_on_grid(hand_from_dem(dem_arr), grid)
-        slope = terrain_on_grid(slope_from_dem(dem_arr), grid)
+        hand, slope = terrain_from_dem(dem, grid)
         hand = hand.assign_coords(y=sar_ds["y"], x=sar_ds["x"])
         slope = slope.assign_coords(y=sar_ds["y"], x=sar_ds["x"])
     opt_ev = _optical(Path(optical), sar_ds, opts) if optical is not None else None

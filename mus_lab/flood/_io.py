@@ -1,4 +1,5 @@
-"""Reading rasters for the flood stage and staging intermediate layers on disk.
+"""Staging intermediate layers of the flood stage on disk (GeoTIFFs are opened with
+:func:`mus_lab.publish.open_raster`, the project's one opener).
 
 Staging: a lazy result that later steps read many times (the water maps feed the
 extent, the summary and the risk; a per-orbit reference feeds every date of the orbit)
@@ -9,7 +10,6 @@ Each write computes one date, so memory holds chunks, never the series.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,49 +18,10 @@ import pandas as pd
 import xarray as xr
 
 from mus_lab._io import write_cog
-from mus_lab.errors import FloodInputError
+from mus_lab._settings import resolve_chunks
 from mus_lab.flood._grid import keep_grid
 
-__all__ = ["open_raster", "stage"]
-
-
-def open_raster(
-    path: str | os.PathLike[str], *, chunks: int = 2048, what: str = "raster"
-) -> xr.DataArray:
-    """A GeoTIFF (or any GDAL raster) as a lazy ``(band, y, x)`` DataArray with a CRS.
-
-    Band descriptions are kept in the ``band_names`` attribute; the nodata value in
-    ``nodata``.
-
-    Raises
-    ------
-    FloodInputError
-        The file cannot be opened or has no CRS.
-    """
-    import rasterio
-    import rioxarray
-
-    p = Path(path)
-    try:
-        with rasterio.open(p) as src:
-            names = [d or "" for d in src.descriptions]
-            nodata = src.nodata
-            has_crs = src.crs is not None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            # One band per read task: a polarisation's pass never holds the other band.
-            arr = rioxarray.open_rasterio(
-                p, chunks={"band": 1, "x": chunks, "y": chunks}, masked=False
-            )
-    except (OSError, rasterio.errors.RasterioError) as exc:
-        raise FloodInputError(
-            f"Cannot open the {what} {p} ({exc}): give a readable GeoTIFF."
-        ) from exc
-    if not has_crs:
-        raise FloodInputError(f"The {what} {p} has no CRS: give a georeferenced GeoTIFF.")
-    assert isinstance(arr, xr.DataArray)
-    arr.attrs = {"band_names": names, "nodata": nodata}
-    return arr
+__all__ = ["stage"]
 
 
 def _bands(ds: xr.Dataset) -> tuple[list[xr.DataArray], list[tuple[str, Any]]]:
@@ -79,15 +40,32 @@ def _bands(ds: xr.Dataset) -> tuple[list[xr.DataArray], list[tuple[str, Any]]]:
     return layers, keys
 
 
-def stage(ds: xr.Dataset, folder: str | os.PathLike[str], *, chunks: int = 2048) -> xr.Dataset:
+def stage(
+    ds: xr.Dataset, folder: str | os.PathLike[str], *, chunks: int | None = None
+) -> xr.Dataset:
     """Write each date of ``ds`` (``time``, ``y``, ``x`` variables, one extra dimension
     allowed) as one float32 GeoTIFF and return the same Dataset read back lazily.
 
     Integer variables come back with their dtype (their values are exact in float32).
     Variables without ``time`` are kept as they are.
+
+    Parameters
+    ----------
+    ds
+        Lazy layers to stage; each write computes one date.
+    folder
+        Where the GeoTIFFs go (created); the returned Dataset reads them, so keep it.
+    chunks
+        Spatial chunk size of the re-opened layers (default: the setting ``chunk_size``).
+
+    Returns
+    -------
+    xarray.Dataset
+        The same variables, dtypes, coordinates and grid, read lazily from ``folder``.
     """
     import rioxarray
 
+    size = resolve_chunks(chunks)
     out_dir = Path(folder)
     out_dir.mkdir(parents=True, exist_ok=True)
     timed = ds[[v for v in ds.data_vars if "time" in ds[v].dims and {"y", "x"} <= set(ds[v].dims)]]
@@ -98,7 +76,7 @@ def stage(ds: xr.Dataset, folder: str | os.PathLike[str], *, chunks: int = 2048)
         path = out_dir / f"{i:04d}_{pd.Timestamp(t):%Y%m%dT%H%M%S}.tif"
         stack = xr.concat([layer.isel(time=i, drop=True) for layer in layers], "band")
         write_cog(stack, path, nodata=float("nan"))
-        opened = rioxarray.open_rasterio(path, chunks={"x": chunks, "y": chunks})
+        opened = rioxarray.open_rasterio(path, chunks={"x": size, "y": size})
         assert isinstance(opened, xr.DataArray)
         per_date.append(opened)
     series = xr.concat(per_date, pd.Index(timed["time"].values, name="time"))

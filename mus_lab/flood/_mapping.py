@@ -118,6 +118,20 @@ def source_floods(
 
     Each source's decision is its likelihood >= 0.5; then the same reference water and
     exclusion as the consensus apply. Used to score the methods one by one.
+
+    Parameters
+    ----------
+    water_map
+        :func:`map_water` output (needs ``evidence``, ``(source, time, y, x)``).
+    reference
+        Reference water (1/0) on the grid (:func:`reference_water`).
+    exclusion
+        Exclusion flags (:func:`exclusion_mask`), or None.
+
+    Returns
+    -------
+    xarray.DataArray
+        uint8 flood (1/0/255), ``(source, time, y, x)``, lazy.
     """
     ev = water_map["evidence"]
     parts = []
@@ -154,7 +168,15 @@ class FloodMaps:
     water: xr.Dataset
 
     def by_source(self) -> xr.DataArray:
-        """Flood per evidence source alone (:func:`source_floods`)."""
+        """Flood per evidence source alone (:func:`source_floods`).
+
+        Returns
+        -------
+        xarray.DataArray
+            uint8 1/0/255 ``(source, time, y, x)``: each source's likelihood >= 0.5, with
+            the same reference water and exclusion as the consensus (for
+            :func:`method_scores`).
+        """
         return source_floods(self.water, self.summary["reference_water"], self.summary["exclusion"])
 
 
@@ -190,6 +212,28 @@ def map_flood(
     Returns
     -------
     FloodMaps
+
+    Raises
+    ------
+    GridMismatchError
+        The reference water, HAND or slope is on another grid.
+
+    Examples
+    --------
+    Two VH dates of a 32 x 32 px scene, the second with a flooded strip 8 px wide, mapped
+    with a fixed threshold:
+
+    >>> from odc.geo.geobox import GeoBox
+    >>> from odc.geo.xr import xr_coords
+    >>> grid = GeoBox.from_bbox((0, 0, 320, 320), "EPSG:32633", resolution=10)
+    >>> vh = np.full((2, 32, 32), -15.0, "float32")
+    >>> vh[1, :, :8] = -25.0
+    >>> times = np.array(["2022-03-01", "2022-03-13"], "datetime64[ns]")
+    >>> sar = xr.Dataset({"vh": (("time", "y", "x"), vh)}, coords={"time": times, **xr_coords(grid)})
+    >>> opts = MappingOptions(methods=("threshold",), thresholds={"vh": -22.0})
+    >>> maps = map_flood(map_water(sar, options=opts), options=opts)
+    >>> int(maps.extent["flood"].isel(time=1).sum()), maps.summary["max_extent"].dtype
+    (256, dtype('uint8'))
     """
     opts = options or MappingOptions()
     water = keep_grid(water, water)

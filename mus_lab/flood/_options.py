@@ -134,11 +134,42 @@ class MappingOptions:
             )
 
     def with_(self, **changes: Any) -> MappingOptions:
-        """A copy with some settings changed."""
+        """A copy with some settings changed (checked like a new instance).
+
+        Parameters
+        ----------
+        **changes
+            Settings by name, e.g. ``methods=("threshold",)``.
+
+        Returns
+        -------
+        MappingOptions
+
+        Raises
+        ------
+        FloodInputError
+            A changed setting is impossible.
+
+        Examples
+        --------
+        >>> MappingOptions().with_(tile=128).tile
+        128
+        """
         return MappingOptions(**(asdict(self) | changes))
 
     def to_parameters(self) -> dict[str, Any]:
-        """Plain values for STAC provenance (``mus_lab:parameters``)."""
+        """Plain values for STAC provenance (``mus_lab:parameters``).
+
+        Returns
+        -------
+        dict
+            Every setting by name; tuples become lists and mappings dicts (JSON-ready).
+
+        Examples
+        --------
+        >>> MappingOptions().to_parameters()["methods"]
+        ['threshold', 'change', 'region']
+        """
         out: dict[str, Any] = {}
         for k, v in asdict(self).items():
             out[k] = dict(v) if isinstance(v, Mapping) else list(v) if isinstance(v, tuple) else v

@@ -58,6 +58,17 @@ def combine_series(*maps: xr.Dataset) -> xr.Dataset:
     Two acquisitions on the same day (e.g. Sentinel-1 and RCM) become one date: the
     mean of their likelihoods where both see the pixel, water where it is >= 50.
     Variables without ``time`` are taken from the first map.
+
+    Parameters
+    ----------
+    *maps
+        :func:`map_water` outputs (after :func:`map_series` for a series) on one grid; same-day
+        dates need ``water`` and ``likelihood`` (uint8, 255 = no data).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dates ascending, one per day where two sensors met; lazy.
     """
     timed = [m[[v for v in m.data_vars if "time" in m[v].dims]] for m in maps]
     timed = [
@@ -114,6 +125,18 @@ def reference_water(
         Look-alike pixels (bool) to leave out; optional.
     options
         ``reference_frequency`` (default 10/12).
+
+    Returns
+    -------
+    xarray.DataArray
+        uint8 1/0 ``(y, x)`` named ``reference_water`` (``nodata`` attribute 255), lazy.
+
+    Examples
+    --------
+    >>> w = xr.DataArray(np.array([1, 1, 1, 0, 1, 0], "uint8").reshape(3, 2, 1),
+    ...                  dims=("time", "y", "x"))
+    >>> reference_water(w).values.ravel().tolist()
+    [1, 0]
     """
     opts = options or MappingOptions()
     n_water, n_valid = _counts(water)
@@ -152,6 +175,17 @@ def exclusion_mask(
         Sentinel-2 ever sees as water are not look-alikes.
     options
         ``hand_max_m``, ``slope_max_deg``, ``lookalike_frequency``.
+
+    Returns
+    -------
+    xarray.DataArray
+        uint8 flags ``(y, x)`` named ``exclusion`` (:data:`EXCLUSION_FLAGS`, CF
+        ``flag_masks``/``flag_meanings`` attributes), lazy.
+
+    Raises
+    ------
+    GridMismatchError
+        HAND or slope is on another grid than ``water``.
     """
     opts = options or MappingOptions()
     flags = xr.zeros_like(water.isel(time=0, drop=True), dtype=np.uint8)

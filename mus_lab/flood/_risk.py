@@ -84,17 +84,45 @@ class RiskConfig:
 
     @staticmethod
     def defaults_path() -> Path:
-        """The packaged YAML of documented defaults."""
+        """The packaged YAML of documented defaults.
+
+        Returns
+        -------
+        pathlib.Path
+            ``mus_lab/flood/data/risk_defaults.yaml``: copy it to start a configuration.
+        """
         return Path(str(resources.files("mus_lab.flood") / "data" / "risk_defaults.yaml"))
 
     @classmethod
     def default(cls) -> RiskConfig:
-        """The packaged defaults."""
+        """The packaged defaults.
+
+        Returns
+        -------
+        RiskConfig
+            ``source == "defaults"``.
+
+        Examples
+        --------
+        >>> RiskConfig.default().breaks
+        (0.2, 0.4, 0.6, 0.8)
+        """
         return cls.load(None)
 
     @classmethod
     def load(cls, source: str | os.PathLike[str] | Mapping[str, Any] | None) -> RiskConfig:
         """Defaults overridden by a YAML file or a mapping of the same shape.
+
+        Parameters
+        ----------
+        source
+            YAML path, a mapping (merged key by key onto the defaults, e.g.
+            ``{"classes": {4: {"exposure": 0.1}}}``), or ``None`` for the defaults.
+
+        Returns
+        -------
+        RiskConfig
+            ``source`` records where it came from (for provenance).
 
         Raises
         ------
@@ -167,7 +195,24 @@ class RiskConfig:
         return config
 
     def table(self, field: str) -> np.ndarray:
-        """A 256-entry lookup of ``exposure`` or ``vulnerability`` by class code (NaN = none)."""
+        """A lookup table of one weight by land-cover code.
+
+        Parameters
+        ----------
+        field
+            ``"exposure"`` or ``"vulnerability"``.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, 256 entries indexed by class code; NaN for codes without weights.
+
+        Examples
+        --------
+        >>> table = RiskConfig.default().table("exposure")
+        >>> table.shape, bool(np.isnan(table[0]))
+        ((256,), True)
+        """
         out = np.full(256, np.nan, np.float32)
         for code, w in self.classes.items():
             if 0 <= code < 256:
@@ -175,7 +220,15 @@ class RiskConfig:
         return out
 
     def to_parameters(self) -> dict[str, Any]:
-        """Plain values for STAC provenance."""
+        """Plain values for STAC provenance (``mus_lab:parameters`` of the risk product).
+
+        Returns
+        -------
+        dict
+            ``source``, ``classes`` (name, exposure, vulnerability by code), ``normalise``,
+            ``breaks``, the population settings, ``at_risk_min_class`` and
+            ``likelihood_bounds``, as JSON values.
+        """
         return {
             "source": self.source,
             "classes": {

@@ -35,11 +35,11 @@ from mus_lab.flood._consensus import VoteRule
 from mus_lab.flood._evidence import orbit_references, sar_evidence
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._io import stage
-from mus_lab.flood._mapping import FloodMaps, map_flood, map_water, source_floods
+from mus_lab.flood._mapping import FloodMaps, map_flood, map_water
 from mus_lab.flood._options import MappingOptions
 from mus_lab.flood._products import combine_series
 from mus_lab.flood._risk import RiskConfig, risk
-from mus_lab.flood._terrain import hand_from_dem, slope_from_dem, terrain_on_grid
+from mus_lab.flood._terrain import terrain_from_dem
 from mus_lab.flood._zones import zone_table
 
 __all__ = ["SENSOR_COLLECTIONS", "RiskRun", "assess", "map_series", "terrain_from_dem"]
@@ -61,6 +61,8 @@ class RiskRun:
         The per-zone table (None without zones).
     water
         The combined water maps with the evidence of every source (for scoring).
+    maps
+        The :class:`FloodMaps` the products come from (summary without the risk layers).
     collections
         Written collections by id.
     workdir
@@ -76,8 +78,14 @@ class RiskRun:
     workdir: Path | None = None
 
     def by_source(self) -> xr.DataArray:
-        """The flood map each evidence source alone gives (:func:`source_floods`)."""
-        return source_floods(self.water, self.summary["reference_water"], self.summary["exclusion"])
+        """The flood map each evidence source alone gives: ``maps.by_source()``.
+
+        Returns
+        -------
+        xarray.DataArray
+            uint8 ``(source, time, y, x)``, see :meth:`FloodMaps.by_source`.
+        """
+        return self.maps.by_source()
 
     def cleanup(self) -> None:
         """Remove the staged intermediate layers (the lazy datasets stop working)."""
@@ -95,43 +103,6 @@ def _grid_array(grid: GeoBox) -> xr.DataArray:
     from odc.geo.xr import xr_zeros
 
     return xr_zeros(grid, dtype="uint8")
-
-
-def terrain_from_dem(
-    dem: xr.DataArray | str | os.PathLike[str], grid: GeoBox
-) -> tuple[xr.DataArray, xr.DataArray]:
-    """HAND and slope of a DEM, on a grid (the DEM is read whole: it is small next to SAR).
-
-    Parameters
-    ----------
-    dem
-        Elevation (m) as a DataArray on its own grid, or a GeoTIFF path.
-    grid
-        The target grid (e.g. the Sentinel-2 grid of the SAR series).
-
-    Returns
-    -------
-    (hand, slope)
-        Height above nearest drainage (m) and slope (degrees) on ``grid``.
-
-    Raises
-    ------
-    FloodInputError
-        The DEM cannot be read.
-    """
-    from mus_lab.errors import PublishError
-    from mus_lab.publish import open_raster
-
-    if isinstance(dem, xr.DataArray):
-        arr = dem
-    else:
-        try:
-            arr = open_raster(dem, what="DEM")
-        except PublishError as exc:
-            raise FloodInputError(str(exc)) from exc
-        arr = arr.isel(band=0, drop=True) if "band" in arr.dims else arr
-    arr = arr.compute()
-    return terrain_on_grid(hand_from_dem(arr), grid), terrain_on_grid(slope_from_dem(arr), grid)
 
 
 #: Intermediate layers smaller than this stay in memory (persisted) instead of being

@@ -13,6 +13,7 @@ basin cut by the DEM edge gets its HAND relative to its outlet rather than none.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from odc.geo.geobox import GeoBox
 from mus_lab.cube import geobox_of
 from mus_lab.errors import FloodInputError
 
-__all__ = ["hand_from_dem", "slope_from_dem", "terrain_on_grid"]
+__all__ = ["hand_from_dem", "slope_from_dem", "terrain_from_dem", "terrain_on_grid"]
 
 
 def _dem_array(dem: xr.DataArray) -> tuple[np.ndarray, GeoBox, float]:
@@ -82,10 +83,20 @@ def hand_from_dem(
     FloodInputError
         The DEM is not a 2-D grid with a CRS or holds no valid cell.
 
-    Example
-    -------
-    >>> hand = hand_from_dem(dem)  # doctest: +SKIP
-    >>> hand_on_grid = terrain_on_grid(hand, grid)  # doctest: +SKIP
+    Examples
+    --------
+    A valley sloping to its centre line, the stream: HAND is 0 on the stream and rises with
+    the distance to it.
+
+    >>> from odc.geo.geobox import GeoBox
+    >>> from odc.geo.xr import xr_coords
+    >>> grid = GeoBox.from_bbox((0, 0, 900, 900), "EPSG:32633", resolution=30)
+    >>> x = np.arange(30)
+    >>> z = np.abs(x - 15)[None, :] * 2.0 + np.arange(30)[:, None] * 0.5
+    >>> dem = xr.DataArray(z.astype("float32"), coords=xr_coords(grid), dims=("y", "x"))
+    >>> hand = hand_from_dem(dem, stream_area_km2=0.1)
+    >>> str(hand.dtype), float(hand[10, 15]), bool(hand[10, 25] > hand[10, 20])
+    ('float32', 0.0, True)
     """
     import pyflwdir
 
@@ -145,6 +156,20 @@ def terrain_on_grid(layer: xr.DataArray, geobox: GeoBox, **kwargs: Any) -> xr.Da
     This is the one place where the flood stage reprojects, on purpose: DEMs come at
     30-90 m and the SAR ARD at 10-20 m.
 
+    Parameters
+    ----------
+    layer
+        HAND (m) or slope (degrees) on its DEM's grid, with a CRS.
+    geobox
+        The mapping grid.
+    **kwargs
+        Passed to odc-geo's ``reproject`` (e.g. ``dst_nodata``).
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 on ``geobox``, NaN where the DEM does not reach; name and attributes kept.
+
     Raises
     ------
     FloodInputError
@@ -163,3 +188,50 @@ def terrain_on_grid(layer: xr.DataArray, geobox: GeoBox, **kwargs: Any) -> xr.Da
         )
     out = layer.odc.reproject(geobox, resampling="bilinear", dst_nodata=np.nan, **kwargs)
     return out.astype(np.float32).rename(layer.name).assign_attrs(layer.attrs)
+
+
+def terrain_from_dem(
+    dem: xr.DataArray | str | os.PathLike[str], grid: GeoBox
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """HAND and slope of a DEM, on a grid (the DEM is read whole: it is small next to SAR).
+
+    Parameters
+    ----------
+    dem
+        Elevation (m) as a DataArray on its own grid, or a GeoTIFF path.
+    grid
+        The target grid (e.g. the Sentinel-2 grid of the SAR series).
+
+    Returns
+    -------
+    (hand, slope)
+        Height above nearest drainage (m) and slope (degrees) on ``grid``.
+
+    Raises
+    ------
+    FloodInputError
+        The DEM cannot be read, is not 2-D, holds no valid cell or does not cover ``grid``.
+
+    Examples
+    --------
+    >>> import glob
+    >>> from mus_lab.publish import open_raster
+    >>> dem = sorted(glob.glob(str(tiny.root / "catalog" / "dem" / "*" / "*.tif")))[0]
+    >>> grid = open_raster(tiny.landcover).odc.geobox
+    >>> hand, slope = terrain_from_dem(dem, grid)
+    >>> hand.shape == grid.shape, str(slope.dtype), slope.attrs["units"]
+    (True, 'float32', 'degree')
+    """
+    from mus_lab.errors import PublishError
+    from mus_lab.publish import open_raster
+
+    if isinstance(dem, xr.DataArray):
+        arr = dem
+    else:
+        try:
+            arr = open_raster(dem, what="DEM")
+        except PublishError as exc:
+            raise FloodInputError(str(exc)) from exc
+        arr = arr.isel(band=0, drop=True) if "band" in arr.dims else arr
+    arr = arr.compute()
+    return terrain_on_grid(hand_from_dem(arr), grid), terrain_on_grid(slope_from_dem(arr), grid)

@@ -204,11 +204,24 @@ def hydrosar_tiles_threshold(tiles: ArrayLike, scaling: float) -> float:
 def otsu_threshold_histogram(counts: ArrayLike) -> float:
     """Otsu's threshold of a histogram of unit bins ``0 .. len(counts) - 1``.
 
+    Parameters
+    ----------
+    counts
+        Sample count per bin (e.g. a tile's dB values in 0.25 dB bins).
+
     Returns
     -------
     float
         The bin edge (``k + 0.5`` for the split after bin ``k``) that maximises the
         between-class variance; NaN when fewer than two bins hold samples.
+
+    Examples
+    --------
+    Two modes, bins 0-2 and 6-8: the split right after the dark one (the first of the
+    equally good splits across the empty bins).
+
+    >>> otsu_threshold_histogram([5, 9, 4, 0, 0, 0, 3, 8, 6])
+    2.5
     """
     hist = np.asarray(counts, dtype=np.float64)
     if np.count_nonzero(hist) < 2:
@@ -266,6 +279,11 @@ def ashman_d(counts: ArrayLike) -> tuple[float, float, float]:
 
     Splitting one Gaussian in two halves would already give D = 2.7, so the modes come
     from a fitted mixture, not from a threshold split.
+
+    Parameters
+    ----------
+    counts
+        Sample count per bin (a tile's histogram).
 
     Returns
     -------

@@ -35,10 +35,29 @@ def grid_zones(geobox: Any, *, rows: int = 2, cols: int = 2) -> Any:
 
     Handy when no administrative units are at hand; write it with ``.to_file(...)``.
 
+    Parameters
+    ----------
+    geobox
+        The grid (an odc-geo ``GeoBox``) whose extent is cut.
+    rows, cols
+        Number of zones down and across (equal sizes).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``rows * cols`` rectangles in the grid's CRS, field ``zone`` (``"r1c1"``...).
+
     Raises
     ------
     FloodInputError
         ``rows`` or ``cols`` below 1.
+
+    Examples
+    --------
+    >>> from odc.geo.geobox import GeoBox
+    >>> grid = GeoBox.from_bbox((0, 0, 640, 640), "EPSG:32633", resolution=10)
+    >>> grid_zones(grid, rows=1, cols=2)["zone"].tolist()
+    ['r1c1', 'r1c2']
     """
     import geopandas as gpd
     from shapely.geometry import box
@@ -66,6 +85,12 @@ def read_zones(zones: Any, *, zone_field: str | None = None) -> tuple[Any, str]:
     zone_field
         Column naming the zones; default ``zone`` if there, else the first non-geometry
         column.
+
+    Returns
+    -------
+    (geopandas.GeoDataFrame, str)
+        The zones (a ``zone`` field 1..n is added when they have no other column) and the
+        zone field's name.
 
     Raises
     ------

@@ -13,7 +13,7 @@ from odc.geo.xr import xr_coords
 
 from mus_lab import flood
 from mus_lab.errors import FloodInputError
-from mus_lab.flood._io import open_raster
+from mus_lab.publish import open_raster
 
 
 def _grid_array(values: np.ndarray, res: float = 30.0) -> xr.DataArray:
@@ -56,7 +56,7 @@ def test_terrain_goes_onto_the_mapping_grid_explicitly() -> None:
     "name", ["pysheds_dem_3arcsec_dallas.tif", "sarsen_Rome-30m-DEM.tif", "rhine_elv0.tif"]
 )
 def test_hand_of_real_dems(real_data: Path, name: str) -> None:
-    dem = open_raster(real_data / "dem_hydro_small" / name, what="DEM").isel(band=0, drop=True)
+    dem = open_raster(real_data / "dem_hydro_small" / name, what="DEM")
     dem = dem.compute()
     nodata = dem.attrs["nodata"]
     elevation = dem.values.astype("float64")
