@@ -200,9 +200,8 @@ def open_local(path: str | Path, *, refresh: bool = False) -> LocalCatalog:
 
     Examples
     --------
-    >>> from mus_lab.sample import generate  # doctest: +SKIP
-    >>> cat = open_local(generate("scenario") / "catalog")  # doctest: +SKIP
-    >>> cat.collections  # doctest: +SKIP
+    >>> cat = open_local(tiny.catalog_path)
+    >>> cat.collections
     ('dem', 'flood-truth', 'landcover-truth', 'rcm-grd', 'sentinel-1-grd', 'sentinel-2-l2a')
     """
     file = _catalog_file(path)

@@ -55,7 +55,13 @@ class NotebookParameter:
     types: tuple[type, ...] | None
 
     def example(self) -> str:
-        """A value to show in messages: the default, else one of the right type."""
+        """A value to show in messages: the default, else one of the right type.
+
+        Returns
+        -------
+        str
+            As it would be written after ``-p name``.
+        """
         if self.default != "None" or self.types is None:
             return self.default
         examples: dict[type, str] = {
@@ -70,11 +76,29 @@ class NotebookParameter:
         return examples.get(first, "TEXT")
 
     def describe_type(self) -> str:
+        """The accepted types in words, for messages.
+
+        Returns
+        -------
+        str
+            E.g. ``"str or None"``, or ``"any value"`` when the parameter is untyped.
+        """
         if self.types is None:
             return "any value"
         return " or ".join("None" if t is type(None) else t.__name__ for t in self.types)
 
     def accepts(self, value: Any) -> bool:
+        """Whether ``value`` has one of the parameter's types (an int is a float here).
+
+        Parameters
+        ----------
+        value
+            A parsed ``-p`` value.
+
+        Returns
+        -------
+        bool
+        """
         if self.types is None:
             return True
         for t in self.types:

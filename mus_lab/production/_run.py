@@ -95,7 +95,13 @@ class NotebookRun:
         return text if len(text) <= width else text[: width - 1] + "…"
 
     def to_dict(self) -> dict[str, Any]:
-        """The run as JSON-ready values (absolute paths), as in ``summary.json``."""
+        """The run as JSON-ready values (absolute paths), as in ``summary.json``.
+
+        Returns
+        -------
+        dict
+            Notebook, status, seconds, the executed, HTML and records paths, error, records.
+        """
         return {
             "notebook": self.notebook.name,
             "status": self.status,
@@ -191,7 +197,13 @@ class ChainReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """The chain as JSON-ready values, as written to ``summary.json``."""
+        """The chain as JSON-ready values, as written to ``summary.json``.
+
+        Returns
+        -------
+        dict
+            The run folder, whether every notebook succeeded, and each run's ``to_dict()``.
+        """
         return {
             "out": str(self.out.resolve()),
             "ok": self.ok,
