@@ -384,6 +384,8 @@ class ProductContract:
 
 
 _NAN = math.nan
+#: Extensions of the products whose class maps carry a legend.
+_CLASSIFIED = ("proj", "raster", "processing", "file", "classification")
 _VALID = Variable("valid", "uint8", None, "1 = the measurement may be used, 0 = not")
 _OPTICAL_QUALITY = Variable(
     "quality", "uint8", None, "quality bit flags (mus_lab.contracts.OPTICAL_QUALITY_BITS)"
@@ -458,7 +460,7 @@ LANDCOVER = ProductContract(
         ),
     ),
     metadata_assets={"model": "application/json"},
-    extensions=("proj", "raster", "processing", "file", "classification"),
+    extensions=_CLASSIFIED,
 )
 #: Collection ids of the land-cover products, per sensor set.
 LANDCOVER_COLLECTIONS: Mapping[str, str] = MappingProxyType(
@@ -495,7 +497,7 @@ FUSED = ProductContract(
             required=False,
         ),
     ),
-    extensions=("proj", "raster", "processing", "file", "classification"),
+    extensions=_CLASSIFIED,
 )
 
 #: Flood extent per SAR date: water, flood (water minus reference water), likelihood.
@@ -509,7 +511,7 @@ FLOOD_EXTENT = ProductContract(
         Variable("likelihood", "uint8", NODATA_SCORE, "likelihood of water (0-100)"),
     ),
     per_date=True,
-    extensions=("proj", "raster", "processing", "file", "classification"),
+    extensions=_CLASSIFIED,
 )
 
 #: Flood time-series products and flood risk, one ``summary`` item with the zone table.
@@ -533,7 +535,7 @@ FLOOD_RISK = ProductContract(
             "max_extent_high", "uint8", NODATA_SCORE, "ever flooded, upper bound", legend="extent"
         ),
     ),
-    extensions=("proj", "raster", "processing", "file", "classification"),
+    extensions=_CLASSIFIED,
 )
 
 #: Every product contract by kind.

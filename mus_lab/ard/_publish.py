@@ -93,11 +93,12 @@ def write(
     parameters
         Processing parameters to record.
     overwrite
-        Replace an existing collection.
+        Replace an ARD collection of the same id (its dates are not merged).
 
     Returns
     -------
     pystac.Collection
+        One item per date (``<collection>-YYYYMMDD``), read back from disk.
 
     Raises
     ------

@@ -46,11 +46,12 @@ def write_fused(
     parameters
         Extra processing parameters to record.
     overwrite
-        Replace an existing collection.
+        Replace an earlier fused product.
 
     Returns
     -------
     pystac.Collection
+        With one ``landcover-fused-summary`` item.
 
     Raises
     ------

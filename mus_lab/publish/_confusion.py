@@ -76,6 +76,7 @@ class ConfusionMatrix:
         Returns
         -------
         ConfusionMatrix
+            Counts of every (reference, produced) pair, as float64.
 
         Raises
         ------
@@ -125,6 +126,7 @@ class ConfusionMatrix:
         Returns
         -------
         ConfusionMatrix
+            Over the reference labels (the produced ones must be the same set).
 
         Raises
         ------

@@ -52,9 +52,9 @@ def stale_paths(root: str | os.PathLike[str], collection: str) -> list[Path]:
     Parameters
     ----------
     root
-        The catalog folder.
+        The catalog folder where writers build collections.
     collection
-        Collection id.
+        Collection id whose leftovers to list.
 
     Returns
     -------
@@ -126,9 +126,9 @@ def collection_lock(
     Parameters
     ----------
     root
-        The catalog folder.
+        The catalog folder (the lock files live in its ``.locks`` folder).
     collection
-        Collection id.
+        Collection id to write.
     timeout
         Seconds to wait for a live writer of the same collection.
 

@@ -531,6 +531,8 @@ class LandCoverProduct(Product):
         Returns
         -------
         LandCoverProduct
+            With no model, accuracy or training polygons: fusion needs only the maps and the
+            confusion matrix.
 
         Raises
         ------
@@ -589,6 +591,7 @@ class LandCoverProduct(Product):
         Returns
         -------
         LandCoverProduct
+            In memory and lazy; ``write(catalog)`` publishes it, ``fusion.fuse`` takes it.
 
         Raises
         ------

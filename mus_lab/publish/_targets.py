@@ -37,11 +37,12 @@ class Target(Protocol):
         collection
             Collection id (default: the product's).
         overwrite
-            Replace an existing collection.
+            Replace what the target holds under that collection id.
 
         Returns
         -------
         pystac.Collection
+            As the target now holds it.
 
         Raises
         ------

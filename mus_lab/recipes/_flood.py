@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,13 @@ from odc.geo.geobox import GeoBox
 
 from mus_lab import ard, cube, flood
 from mus_lab._settings import resolve_chunks
-from mus_lab.contracts import COLLECTIONS, LANDCOVER_COLLECTIONS, PRODUCT_COLLECTIONS
+from mus_lab.contracts import (
+    COLLECTIONS,
+    FLOOD_EXTENT,
+    FLOOD_RISK,
+    LANDCOVER_COLLECTIONS,
+    PRODUCT_COLLECTIONS,
+)
 from mus_lab.errors import FloodInputError, PublishError
 from mus_lab.flood import MappingOptions, RiskConfig, RiskRun
 from mus_lab.publish import FloodExtentProduct, FloodRiskProduct, open_raster
@@ -274,22 +281,14 @@ def run_risk(
     )
     sources = tuple(every_sar + dem_items + lc_items)
     params = {"mapping": opts.to_parameters(), "risk": cfg.to_parameters(), "speckle": str(speckle)}
-    if extent_collection:
-        extent = FloodExtentProduct(
-            run.extent[list(FloodExtentProduct.contract.names)],
-            collection=extent_collection,
-            sources=sources,
-            parameters=params,
-        )
-        run.collections[extent_collection] = extent.write(catalog, overwrite=overwrite)  # type: ignore[arg-type]
-    if risk_collection:
-        summary = FloodRiskProduct(
-            run.summary[list(FloodRiskProduct.contract.names)],
-            collection=risk_collection,
-            sources=sources,
-            parameters=params,
-            zones=run.zones,
-            class_names=tuple(cfg.class_names),
-        )
-        run.collections[risk_collection] = summary.write(catalog, overwrite=overwrite)  # type: ignore[arg-type]
+    products = {
+        extent_collection: FloodExtentProduct(run.extent[list(FLOOD_EXTENT.names)]),
+        risk_collection: FloodRiskProduct(
+            run.summary[list(FLOOD_RISK.names)], zones=run.zones, class_names=cfg.class_names
+        ),
+    }
+    for coll, product in products.items():
+        if coll:
+            made = replace(product, collection=coll, sources=sources, parameters=params)
+            run.collections[coll] = made.write(catalog, overwrite=overwrite)  # type: ignore[arg-type]
     return run

@@ -23,17 +23,17 @@ from typing import Any
 
 __all__ = ["raise_if_dask_computes", "simulate_source", "tiny_scenario", "write_rcm_product"]
 
-_WHERE = {
-    "raise_if_dask_computes": "mus_lab.testing._dask",
-    "tiny_scenario": "mus_lab.testing._scenario",
-    "write_rcm_product": "mus_lab.testing._rcm",
-    "simulate_source": "mus_lab.testing._fusion",
-}
+_WHERE = dict(
+    raise_if_dask_computes="_dask",
+    tiny_scenario="_scenario",
+    write_rcm_product="_rcm",
+    simulate_source="_fusion",
+)
 
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
+        return getattr(importlib.import_module(f"mus_lab.testing.{_WHERE[name]}"), name)
     raise AttributeError(f"module 'mus_lab.testing' has no attribute {name!r}")
 
 
