@@ -8,7 +8,6 @@ CSV table) and the ``flood-extent`` items (one per SAR date: ``water``, ``flood`
 
 from __future__ import annotations
 
-import io
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,7 +18,7 @@ import xarray as xr
 
 from mus_lab.contracts import FLOOD_EXTENT, FLOOD_RISK, RISK_COLOURS, ZONE_COLUMNS
 from mus_lab.ui._i18n import class_name, risk_name, translate
-from mus_lab.ui._state import _ProductState, asset_href
+from mus_lab.ui._state import _ProductState, asset_href, png_bytes, subplots
 
 __all__ = ["RISK_COLOURS", "ZONE_COLUMNS", "FloodRiskState"]
 
@@ -275,7 +274,7 @@ class FloodRiskState(_ProductState):
         Returns
         -------
         str
-            :meth:`zones` as CSV text with a header line, no index.
+            What the "download the table" button gives: :meth:`zones` with its header.
 
         Examples
         --------
@@ -303,16 +302,12 @@ class FloodRiskState(_ProductState):
         KeyError
             The catalog holds no ``flood-risk`` product (check :attr:`ready` first).
         """
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from matplotlib.colors import BoundaryNorm, ListedColormap
         from matplotlib.patches import Patch
 
         extent = self.extent()
         panels = 2 if extent is not None else 1
-        fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 5.5), constrained_layout=True)
+        fig, axes = subplots(1, panels, figsize=(6 * panels, 5.5))
         axes = np.atleast_1d(axes)
         risk = self.risk_class()
         cmap = ListedColormap(RISK_COLOURS)
@@ -340,10 +335,7 @@ class FloodRiskState(_ProductState):
             )
         for ax in axes:
             ax.set_axis_off()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=dpi)
-        plt.close(fig)
-        return buffer.getvalue()
+        return png_bytes(fig, dpi)
 
 
 def _when(item: pystac.Item) -> Any:

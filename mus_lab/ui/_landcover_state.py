@@ -31,7 +31,7 @@ from mus_lab.contracts import (
 from mus_lab.ui._i18n import class_name
 from mus_lab.ui._products import find_products
 from mus_lab.ui._rasters import sample_pixel
-from mus_lab.ui._state import _ProductState, asset_href
+from mus_lab.ui._state import _ProductState, asset_href, png_bytes, subplots
 
 __all__ = ["LAYERS", "LEGEND", "LEGEND_COLOURS", "UNIT_CMAPS", "LandcoverState", "Layer"]
 
@@ -123,14 +123,13 @@ class LandcoverState(_ProductState):
     Raises
     ------
     None
-        A missing catalog or product is not an error: ``ready`` is False and ``message`` says
-        how to make the products.
+        Nothing for an absent catalog or product: the explorer then shows :attr:`message`,
+        the command that makes them.
 
     Examples
     --------
-    >>> state = LandcoverState(catalog="")
-    >>> state.ready, state.available
-    (False, [])
+    >>> LandcoverState(catalog="").available
+    []
 
     A land-cover product of two classes on a 4 x 8 grid, written into a new catalog:
 
@@ -572,21 +571,13 @@ class LandcoverState(_ProductState):
         KeyError
             A chosen layer is not in the catalog.
         """
-        import io
-
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from matplotlib.colors import ListedColormap
         from matplotlib.patches import Patch
 
         names = [n for n in self.layers if n in self.available] or self.available
         cols = min(3, len(names))
         rows = -(-len(names) // cols)
-        fig, axes = plt.subplots(
-            rows, cols, figsize=(4.2 * cols, 4.4 * rows), squeeze=False, constrained_layout=True
-        )
+        fig, axes = subplots(rows, cols, figsize=(4.2 * cols, 4.4 * rows), squeeze=False)
         legend, colours = self.legend(), self.colours()
         for ax, name in zip(axes.flat, names, strict=False):
             da = self.layer(name)
@@ -629,10 +620,7 @@ class LandcoverState(_ProductState):
             ax.set_axis_off()
         for ax in list(axes.flat)[len(names) :]:
             ax.set_axis_off()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=dpi)
-        plt.close(fig)
-        return buffer.getvalue()
+        return png_bytes(fig, dpi)
 
 
 def _search(catalog: str, collection: str) -> tuple[pystac.Item, ...]:

@@ -20,6 +20,28 @@ from mus_lab.ui._products import Products, find_products, missing_message
 from mus_lab.ui._rasters import read_for_display
 
 
+def subplots(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """``matplotlib.pyplot.subplots`` on the Agg backend (no display needed), laid out tight."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, constrained_layout=True, **kwargs)  # type: ignore[no-any-return]
+
+
+def png_bytes(fig: Any, dpi: int) -> bytes:
+    """``fig`` saved as PNG at ``dpi``, then closed (its memory freed)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def asset_href(item: pystac.Item, key: str) -> str | None:
     """The absolute href of asset ``key`` of ``item`` (None when the item has no such asset)."""
     asset = item.assets.get(key)
