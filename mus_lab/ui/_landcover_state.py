@@ -559,12 +559,13 @@ class LandcoverState(_ProductState):
         Parameters
         ----------
         dpi : int, optional
-            Resolution of the image (default 100: about 420 x 440 pixels a map).
+            Dots per inch; at the default 100 each map is about 420 x 440 pixels.
 
         Returns
         -------
         bytes
-            A PNG file: the chosen :attr:`layers` (or every available one), three a row.
+            What the "download the maps" button gives: the chosen :attr:`layers` (every
+            available one when none is chosen), three maps a row.
 
         Raises
         ------

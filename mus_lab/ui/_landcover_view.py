@@ -30,7 +30,7 @@ class LandcoverExplorer:
     Raises
     ------
     None
-        Nothing on purpose (an empty catalog shows how to make the products).
+        Nothing on purpose: without products the page shows the state's how-to message.
 
     Examples
     --------
