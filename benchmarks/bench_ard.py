@@ -20,7 +20,6 @@ Usage: ``python benchmarks/bench_ard.py [--size 2048] [--dates 20] [--workdir DI
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import dask
 import numpy as np
+from _common import arg_parser, best_of, machine, run_child, s2_items, s2_scene, write_report
 
 THREADS = 2
 CHUNK = 512
@@ -40,47 +40,6 @@ BANDS = ("green", "red", "nir", "swir16")
 INDICES = ("NDVI", "NDWI", "MNDWI")
 SCL_INVALID = (0, 1, 3, 8, 9, 10)
 CHUNKS = {"time": -1, "x": CHUNK, "y": CHUNK}
-
-
-def _scene(workdir: Path, size: int, dates: int):
-    from mus_lab import sample
-
-    root = workdir / f"s2_{size}_{dates}"
-    if (root / "scenario.json").exists():
-        return sample.Scenario.open(root), 0.0
-    start = np.datetime64("2022-05-01")
-    end = start + np.timedelta64(EVERY_DAYS * (dates - 1), "D")
-    t0 = time.perf_counter()
-    sc = sample.generate(
-        root,
-        size=size,
-        seed=7,
-        start=str(start),
-        end=str(end),
-        s2_every_days=EVERY_DAYS,
-        sensors=("s2",),
-    )
-    return sc, time.perf_counter() - t0
-
-
-def _items(sc):
-    from mus_lab import catalog
-
-    items = list(catalog.search(sc.catalog_path, collections="sentinel-2-l2a"))
-    return sorted(items, key=lambda it: it.datetime)
-
-
-def _best(fn, repeat: int) -> tuple[float, object]:
-    best, res = float("inf"), None
-    for _ in range(repeat):
-        res = None
-        t0 = time.perf_counter()
-        res = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, res
-
-
-# --------------------------------------------------------------------------- ours
 
 
 def _pipeline(items, geobox=None):
@@ -199,12 +158,12 @@ def ard_throughput(items, repeat: int) -> dict:
 
     with dask.config.set(scheduler="threads", num_workers=THREADS):
         _pipeline(items).isel(x=slice(0, 64), y=slice(0, 64)).compute()  # numba/GDAL warm-up
-        t_ours, ours = _best(lambda: _pipeline(items).compute(), repeat)
+        t_ours, ours = best_of(lambda: _pipeline(items).compute(), repeat)
 
     t0 = time.perf_counter()
     dn = _read_dn(items)
     t_read = time.perf_counter() - t0
-    t_floor, floor = _best(lambda: _floor(dn, t_in, t_out, shape), repeat)
+    t_floor, floor = best_of(lambda: _floor(dn, t_in, t_out, shape), repeat)
 
     diffs = {}
     for k in ("ndvi", "ndwi", "mndwi", "swir16"):
@@ -264,8 +223,8 @@ def gapfill_throughput(n_dates: int, size: int, repeat: int) -> dict:
     t_in = np.arange(n_dates, dtype="float64") * EVERY_DAYS
     t_out = np.arange(0.0, t_in[-1] + 1, GRID_DAYS)  # the regular_dates grid
     gapfill_array(vals[:, :8, :8], invalid[:, :8, :8], t_in, t_out, nodata=np.nan)  # compile
-    t_nb, ours = _best(lambda: gapfill_array(vals, invalid, t_in, t_out, nodata=np.nan), repeat)
-    t_np, ref = _best(lambda: _gapfill_numpy(vals, ~invalid, t_in, t_out, np.nan), 1)
+    t_nb, ours = best_of(lambda: gapfill_array(vals, invalid, t_in, t_out, nodata=np.nan), repeat)
+    t_np, ref = best_of(lambda: _gapfill_numpy(vals, ~invalid, t_in, t_out, np.nan), 1)
     mpd = n_dates * size * size / 1e6
     return {
         "array": f"{n_dates} x {size} x {size} float32, 30% invalid, {t_out.size} output dates",
@@ -286,7 +245,7 @@ def memory_case(root: str, fraction: float, out: str) -> None:
     from mus_lab import cube, sample
     from mus_lab._io import write_cog
 
-    items = _items(sample.Scenario.open(root))
+    items = s2_items(sample.Scenario.open(root))
     gbox = cube.reference_geobox(items)
     ny, nx = (round(s * fraction**0.5) for s in gbox.shape)
     with dask.config.set(scheduler="threads", num_workers=THREADS):
@@ -295,25 +254,13 @@ def memory_case(root: str, fraction: float, out: str) -> None:
 
 
 def peak_rss(root: Path, fraction: float, workdir: Path) -> dict:
-    """Peak RSS (MiB) of a child process, polled every 20 ms (not ru_maxrss: fork pages)."""
-    import psutil
-
+    """Peak RSS (MiB) of the memory case in a child process (see ``_common.run_child``)."""
     out = workdir / f"ndvi_mean_{fraction}.tif"
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--memory-case", str(root), str(fraction), str(out)]
+    run = run_child(
+        [sys.executable, __file__, "--memory-case", str(root), str(fraction), str(out)],
+        label=f"memory case {fraction}",
     )
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, ps.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.02)
-    if proc.returncode != 0:
-        raise RuntimeError(f"memory case {fraction} failed ({proc.returncode})")
-    return {"peak_rss_mib": round(peak / 2**20, 1), "seconds": round(time.perf_counter() - t0, 1)}
+    return {"peak_rss_mib": round(run.peak_rss_mib, 1), "seconds": round(run.seconds, 1)}
 
 
 def speckle() -> dict:
@@ -329,15 +276,8 @@ def speckle() -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--dates", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--workdir", type=Path, default=Path("bench_data"))
+    parser = arg_parser(__doc__, size=2048, dates=20, repeat=1, memory_case=True)
     parser.add_argument("--no-speckle", action="store_true")
-    parser.add_argument("--memory-case", nargs=3, metavar=("ROOT", "FRACTION", "OUT"))
     args = parser.parse_args()
     if args.memory_case:
         root, fraction, out = args.memory_case
@@ -345,9 +285,16 @@ def main() -> int:
         return 0
     t_start = time.perf_counter()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    sc, t_gen = _scene(args.workdir, args.size, args.dates)
+    sc, t_gen = s2_scene(
+        args.workdir,
+        f"s2_{args.size}_{args.dates}",
+        size=args.size,
+        dates=args.dates,
+        start="2022-05-01",
+        every_days=EVERY_DAYS,
+    )
     result: dict = {
-        "machine": {"cpus": os.cpu_count(), "dask_scheduler": "threads", "threads": THREADS},
+        "machine": machine(dask_scheduler="threads", threads=THREADS),
         "scene": f"{args.dates} S2 dates every {EVERY_DAYS} days x {args.size} x {args.size}",
         "generation_seconds": round(t_gen, 1),
     }
@@ -361,15 +308,13 @@ def main() -> int:
         "4x_whole_scene": m4,
         "ratio_4x_over_1x": round(m4["peak_rss_mib"] / m1["peak_rss_mib"], 3),
     }
-    items = _items(sc)
+    items = s2_items(sc)
     result["s2_ard"] = ard_throughput(items, args.repeat)
     result["gapfill"] = gapfill_throughput(args.dates, args.size, args.repeat)
     if not args.no_speckle:
         result["speckle"] = speckle()
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
-    text = json.dumps(result, indent=2)
-    print(text)
-    (args.workdir / "bench_ard.json").write_text(text)
+    write_report(result, args.workdir / "bench_ard.json")
     return 0
 
 

@@ -21,15 +21,12 @@ Usage: ``python benchmarks/bench_classify.py [--size 2048] [--dates 30] [--bands
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 import time
-from pathlib import Path
 
 import dask
 import numpy as np
+from _common import arg_parser, machine, print_table, timed, write_report
 
 THREADS = 2
 CHUNK = 512
@@ -118,27 +115,21 @@ def _samples(X: np.ndarray, labels: np.ndarray, names: list[str], seed: int):  #
     return samples_at(X, labels, idx, names)
 
 
-def _timed(fn):  # type: ignore[no-untyped-def]
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
 def rf_throughput(X: np.ndarray, labels: np.ndarray, names: list[str]) -> dict:
     from mus_lab import classify
 
     size = labels.shape[0]
     smp = _samples(X, labels, names, seed=1)
-    t_fit, model = _timed(lambda: classify.train(smp, "rf", params={"n_estimators": 100}, seed=0))
+    t_fit, model = timed(lambda: classify.train(smp, "rf", params={"n_estimators": 100}, seed=0))
     est = model.estimators[0]
     n = X.shape[0]
     sk = est._rf
     sk.n_jobs = THREADS
-    t_floor, proba_sk = _timed(lambda: sk.predict_proba(X))
+    t_floor, proba_sk = timed(lambda: sk.predict_proba(X))
     del proba_sk
     depth = float(np.mean([e.tree_.max_depth for e in sk.estimators_]))
     est.params["n_jobs"] = THREADS
-    t_votes, votes = _timed(lambda: est.predict_proba(X))
+    t_votes, votes = timed(lambda: est.predict_proba(X))
     est.params["n_jobs"] = 1  # inside dask, each task runs one thread
     cube = _cube(X, size, names)
 
@@ -147,7 +138,7 @@ def rf_throughput(X: np.ndarray, labels: np.ndarray, names: list[str]) -> dict:
         with dask.config.set(scheduler="threads", num_workers=THREADS):
             return dask.compute(res.classification, res.confidence, res.probability)
 
-    t_ours, out = _timed(ours)
+    t_ours, out = timed(ours)
     cls, conf = out[0].values, out[1].values
     agree = float((cls.ravel() == np.asarray(model.classes)[np.argmax(votes, 1)]).mean())
     acc = float((cls == labels).mean())
@@ -176,14 +167,14 @@ def tempcnn_throughput(X: np.ndarray, labels: np.ndarray, names: list[str], cnn_
     rows = np.arange(cnn_size)[:, None] * size + np.arange(cnn_size)[None, :]
     Xs = np.ascontiguousarray(X[rows.ravel()])
     smp = _samples(X, labels, names, seed=2)
-    t_fit, model = _timed(
+    t_fit, model = timed(
         lambda: classify.train(smp, "tempcnn", params={"epochs": 2, "batch_size": 256}, seed=0)
     )
     est = model.estimators[0]
     x3 = est._to_3d(Xs)
     net = est._model
     net.predict(x3[:1024], batch_size=16384, verbose=0)  # warm-up (graph tracing)
-    t_floor, _ = _timed(lambda: net.predict(x3, batch_size=16384, verbose=0))
+    t_floor, _ = timed(lambda: net.predict(x3, batch_size=16384, verbose=0))
     cube = _cube(Xs, cnn_size, names)
 
     def ours():  # type: ignore[no-untyped-def]
@@ -191,7 +182,7 @@ def tempcnn_throughput(X: np.ndarray, labels: np.ndarray, names: list[str], cnn_
         with dask.config.set(scheduler="threads", num_workers=THREADS):
             return dask.compute(res.classification, res.probability)
 
-    t_ours, out = _timed(ours)
+    t_ours, out = timed(ours)
     cls = out[0].values
     n = Xs.shape[0]
     return {
@@ -205,14 +196,11 @@ def tempcnn_throughput(X: np.ndarray, labels: np.ndarray, names: list[str], cnn_
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--dates", type=int, default=30)
     parser.add_argument("--bands", type=int, default=10)
     parser.add_argument("--cnn-size", type=int, default=512)
-    parser.add_argument("--workdir", type=Path, default=Path("bench_data"))
     parser.add_argument("--no-tempcnn", action="store_true")
     args = parser.parse_args()
     from mus_lab.classify import feature_names
@@ -220,9 +208,9 @@ def main() -> int:
     t_start = time.perf_counter()
     dates = np.datetime64("2022-01-01") + 10 * np.arange(args.dates).astype("timedelta64[D]")
     names = feature_names([f"b{i:02d}" for i in range(args.bands)], dates)
-    t_gen, (X, labels) = _timed(lambda: make_features(args.size, args.dates, args.bands))
+    t_gen, (X, labels) = timed(lambda: make_features(args.size, args.dates, args.bands))
     result: dict = {
-        "machine": {"cpus": os.cpu_count(), "dask_scheduler": "threads", "threads": THREADS},
+        "machine": machine(dask_scheduler="threads", threads=THREADS),
         "cube": f"{args.size} x {args.size} px x {args.dates} dates x {args.bands} bands",
         "chunks": f"{CHUNK} x {CHUNK}",
         "noise_sigma": NOISE,
@@ -252,13 +240,8 @@ def main() -> int:
                 cnn["ratio_ours_over_floor"],
             ),
         ]
-    print(f"{'case':<44} {'pixels/s':>12} {'x floor':>8}")
-    for name, rate, ratio in rows:
-        print(f"{name:<44} {rate:>12,} {ratio:>8.3f}")
-    text = json.dumps(result, indent=2)
-    print(text)
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    (args.workdir / "bench_classify.json").write_text(text)
+    print_table([("case", "<45"), ("pixels/s", ">13,"), ("x floor", ">9.3f")], rows)
+    write_report(result, args.workdir / "bench_classify.json")
     return 0
 
 

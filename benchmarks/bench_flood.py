@@ -26,13 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import print_table, run_child, write_report
 
 THREADS = 2
 CHUNK = 1024
@@ -159,39 +158,11 @@ def _child(case: str, post: str, pre: str, out: str, chunk: str) -> None:
 
 def measure(case: str, post: Path, pre: Path, out: Path, chunk: int = CHUNK) -> dict[str, float]:
     """Run a case in a fresh process; wall time and peak RSS (MiB, polled every 20 ms)."""
-    import psutil
-
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS=str(THREADS))
     cmd = [sys.executable, __file__, "--child", case, str(post), str(pre), str(out), str(chunk)]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
-    peak = 0
-    done = threading.Event()
-
-    def poll() -> None:
-        nonlocal peak
-        p = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                rss = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(True))
-                peak = max(peak, rss)
-            except psutil.Error:
-                pass
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    stdout, _ = proc.communicate()
-    done.set()
-    watcher.join()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{case} failed with exit code {proc.returncode}")
-    inner = json.loads(stdout.strip().splitlines()[-1])
-    return {
-        "process_s": time.perf_counter() - t0,
-        "wall_s": inner["wall_s"],
-        "peak_rss_mib": peak / 2**20,
-    }
+    run = run_child(cmd, env=env, capture=True, label=case)
+    inner = json.loads((run.stdout or "").strip().splitlines()[-1])
+    return {"process_s": run.seconds, "wall_s": inner["wall_s"], "peak_rss_mib": run.peak_rss_mib}
 
 
 def main() -> int:
@@ -237,15 +208,14 @@ def main() -> int:
         "csi_vs_scene_water": csi,
         "load_average": os.getloadavg(),
     }
-    args.json.write_text(json.dumps(report, indent=2))
+    write_report(report, args.json, echo=False)
     print(
         f"Flood mapping of {n} x {n} px (VV, VH, reference), {THREADS} threads, chunks {args.chunk}"
     )
-    print(f"{'case':<14}{'wall s':>10}{'Mpix/s':>10}{'peak RSS MiB':>15}")
-    for k, v in results.items():
-        print(
-            f"{k:<14}{v['wall_s']:>10.1f}{report['mpix_per_s'][k]:>10.2f}{v['peak_rss_mib']:>15.0f}"
-        )
+    print_table(
+        [("case", "<14"), ("wall s", ">10.1f"), ("Mpix/s", ">10.2f"), ("peak RSS MiB", ">15.0f")],
+        [(k, v["wall_s"], report["mpix_per_s"][k], v["peak_rss_mib"]) for k, v in results.items()],
+    )
     print(
         f"ours / floor wall time: {report['ratio_wall_ours_over_floor']:.1f}x; peak RSS full / quarter "
         f"area: {report['rss_growth_full_over_quarter']:.2f}; CSI vs scene water: ours "

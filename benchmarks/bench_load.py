@@ -14,64 +14,20 @@ Usage: ``python benchmarks/bench_load.py [--size 5490] [--dates 4] [--workdir DI
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dask
 import numpy as np
+from _common import arg_parser, best_of, machine, run_child, s2_items, s2_scene, write_report
 
 THREADS = 2
 #: Time chunking of the memory case (-1: all dates per chunk; 1: one date per chunk).
 TIME_CHUNK = int(os.environ.get("BENCH_TIME_CHUNK", "-1"))
 CHUNK = 2048
 BAND = "red"
-
-
-def _scene(workdir: Path, size: int, dates: int):
-    from mus_lab import sample
-
-    root = workdir / f"scene_{size}_{dates}"
-    if (root / "scenario.json").exists():
-        return sample.Scenario.open(root)
-    every = 8
-    start = np.datetime64("2022-06-01")
-    end = start + np.timedelta64(every * (dates - 1), "D")
-    t0 = time.perf_counter()
-    sc = sample.generate(
-        root,
-        size=size,
-        seed=7,
-        start=str(start),
-        end=str(end),
-        s2_every_days=every,
-        sensors=("s2",),
-        progress=True,
-    )
-    print(
-        f"generated {size}x{size} x {dates} dates in {time.perf_counter() - t0:.0f} s", flush=True
-    )
-    return sc
-
-
-def _items(sc):
-    from mus_lab import catalog
-
-    return catalog.search(sc.catalog_path, collections="sentinel-2-l2a")
-
-
-def _best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def _rasterio_floor(items, band: str) -> np.ndarray:
@@ -102,7 +58,7 @@ def throughput(sc, repeat: int) -> dict:
 
     from mus_lab import cube
 
-    items = _items(sc)
+    items = s2_items(sc)
     gbox = cube.reference_geobox(items)
     npix = len(items) * gbox.shape[0] * gbox.shape[1]
     chunks = {"time": 1, "y": CHUNK, "x": CHUNK}
@@ -116,8 +72,8 @@ def throughput(sc, repeat: int) -> dict:
         floor = _rasterio_floor(items, BAND)
         assert np.array_equal(a[BAND].values, b[BAND].values), "mus_lab and odc-stac disagree"
         assert np.array_equal(a[BAND].values, floor), "mus_lab and rasterio disagree"
-        t_ours, t_odc = _best(ours, repeat), _best(odc_direct, repeat)
-        t_floor = _best(lambda: _rasterio_floor(items, BAND), repeat)
+        t_ours, t_odc = best_of(ours, repeat)[0], best_of(odc_direct, repeat)[0]
+        t_floor = best_of(lambda: _rasterio_floor(items, BAND), repeat)[0]
     mp = npix / 1e6
     return {
         "pixels": npix,
@@ -135,7 +91,7 @@ def memory_case(root: str, fraction: float, out: str) -> None:
     from mus_lab._io import write_cog
 
     sc = sample.Scenario.open(root)
-    items = _items(sc)
+    items = s2_items(sc)
     gbox = cube.reference_geobox(items)
     ny, nx = (round(s * fraction**0.5) for s in gbox.shape)
     sub = gbox[:ny, :nx]
@@ -146,53 +102,33 @@ def memory_case(root: str, fraction: float, out: str) -> None:
 
 
 def peak_rss(sc, fraction: float, workdir: Path) -> float:
-    """Peak RSS (MiB) of a child process, polled every 20 ms.
-
-    Not ``ru_maxrss``: for a forked-then-exec'd child it includes the parent's pages
-    copied at fork time, which would hide the child's own peak.
-    """
-    import psutil
-
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            __file__,
-            "--memory-case",
-            str(sc.root),
-            str(fraction),
-            str(workdir / f"mean_{fraction}.tif"),
-        ]
-    )
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, ps.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.02)
-    if proc.returncode != 0:
-        raise RuntimeError(f"memory case {fraction} failed ({proc.returncode})")
-    return peak / 2**20
+    """Peak RSS (MiB) of the memory case in a child process (see ``_common.run_child``)."""
+    out = workdir / f"mean_{fraction}.tif"
+    cmd = [sys.executable, __file__, "--memory-case", str(sc.root), str(fraction), str(out)]
+    return run_child(cmd, label=f"memory case {fraction}").peak_rss_mib
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--size", type=int, default=5490)
-    parser.add_argument("--dates", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--workdir", type=Path, default=Path("bench_data"))
+    parser = arg_parser(__doc__, size=5490, dates=4, repeat=2, memory_case=True)
     parser.add_argument("--memory-only", action="store_true", help="skip the throughput part")
-    parser.add_argument("--memory-case", nargs=3, metavar=("ROOT", "FRACTION", "OUT"))
     args = parser.parse_args()
     if args.memory_case:
         root, fraction, out = args.memory_case
         memory_case(root, float(fraction), out)
         return 0
     args.workdir.mkdir(parents=True, exist_ok=True)
-    sc = _scene(args.workdir, args.size, args.dates)
+    sc, t_gen = s2_scene(
+        args.workdir,
+        f"scene_{args.size}_{args.dates}",
+        size=args.size,
+        dates=args.dates,
+        start="2022-06-01",
+        progress=True,
+    )
+    if t_gen:
+        print(
+            f"generated {args.size}x{args.size} x {args.dates} dates in {t_gen:.0f} s", flush=True
+        )
     result: dict = {
         "scene": f"{args.dates} x {args.size} x {args.size} ({BAND})",
         "threads": THREADS,
@@ -204,8 +140,8 @@ def main() -> int:
         result.update(throughput(sc, args.repeat))
     result["memory_time_chunk"] = TIME_CHUNK
     result["peak_rss_ratio_4x_over_1x"] = result["peak_rss_mib_4x"] / result["peak_rss_mib_1x"]
-    print(json.dumps(result, indent=2))
-    (args.workdir / "bench_load.json").write_text(json.dumps(result, indent=2))
+    result["machine"] = machine()
+    write_report(result, args.workdir / "bench_load.json")
     return 0
 
 

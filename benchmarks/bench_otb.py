@@ -26,7 +26,6 @@ Usage: ``python benchmarks/bench_otb.py [--size 1024] [--seeds 3] [--workdir DIR
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -35,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import timed, write_report
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -107,11 +107,10 @@ def _run(cmd: list[str]) -> float:
     env = dict(
         os.environ, ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=str(THREADS), OTB_MAX_RAM_HINT="2048"
     )
-    t0 = time.perf_counter()
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    seconds, res = timed(lambda: subprocess.run(cmd, env=env, capture_output=True, text=True))
     if res.returncode:
         raise RuntimeError(f"{cmd[0]} failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return time.perf_counter() - t0
+    return seconds
 
 
 def run_otb(
@@ -239,7 +238,7 @@ def main() -> int:
         "load_average": os.getloadavg(),
     }
     report["speed_ratio_ours_over_otb"] = report["ours"]["px_s"] / report["otb"]["px_s"]
-    args.json.write_text(json.dumps(report, indent=2))
+    write_report(report, args.json, echo=False)
     print(
         f"RF, 100 trees, {n} x {n} px x {len(names)} features, {THREADS} threads, "
         f"mean of {args.seeds} seeds (sd)"

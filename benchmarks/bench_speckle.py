@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 import numpy as np
+from _common import best_of
 from scipy import ndimage
 
 from mus_lab.ard.sar import speckle_filter
@@ -32,15 +32,6 @@ def reference_lee(img: np.ndarray, window: int = 7, enl: float = 4.4) -> np.ndar
     return (m + k * (x - m)).astype(np.float32)
 
 
-def _best(func, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=4096)
@@ -49,8 +40,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     img = (rng.gamma(4.4, 1 / 4.4, size=(args.size, args.size)) * 0.05).astype(np.float32)
     speckle_filter(img[:64, :64], "lee")  # compile outside the timing
-    t_ref = _best(lambda: reference_lee(img), args.repeat)
-    t_ours = _best(lambda: speckle_filter(img, "lee"), args.repeat)
+    t_ref = best_of(lambda: reference_lee(img), args.repeat)[0]
+    t_ours = best_of(lambda: speckle_filter(img, "lee"), args.repeat)[0]
     ours, ref = speckle_filter(img, "lee"), reference_lee(img)
     inner = (slice(3, -3), slice(3, -3))  # edges differ: reflect vs missing
     mpix = img.size / 1e6

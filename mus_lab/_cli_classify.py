@@ -14,41 +14,25 @@ from typing import Annotated, Any, cast
 
 import typer
 
-from mus_lab.errors import MusLabError
+from mus_lab._cli_common import (
+    BboxOpt,
+    CatalogArg,
+    DatetimeOpt,
+    bbox_option,
+    fail,
+    reporting_errors,
+)
 
 landcover_app = typer.Typer(
     help="Land-cover maps from S1/S2/RCM time series (IOTA²-style): train, predict, assess.",
     no_args_is_help=True,
 )
 
-CatalogArg = Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")]
 PolygonsOpt = Annotated[
     Path, typer.Option("--polygons", "-p", help="Reference polygons (GeoPackage, Shapefile...).")
 ]
 LayerOpt = Annotated[str | None, typer.Option(help="Layer of the polygon file.")]
 LabelOpt = Annotated[str, typer.Option(help="Field with the integer class code.")]
-
-
-def _fail(exc: MusLabError) -> None:
-    typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
-
-
-def _bad(message: str) -> None:
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
-
-
-def _bbox(value: str | None) -> list[float] | None:
-    if not value:
-        return None
-    try:
-        box = [float(v) for v in value.split(",")]
-    except ValueError:
-        box = []
-    if len(box) != 4:
-        _bad(f"--bbox {value!r} must be four numbers min_lon,min_lat,max_lon,max_lat.")
-    return box
 
 
 @landcover_app.command("train")
@@ -70,25 +54,23 @@ def train_cmd(
         int | None, typer.Option(help="At most this many training pixels per class.")
     ] = None,
     every_days: Annotated[int, typer.Option(help="Date grid spacing in days.")] = 10,
-    datetime: Annotated[
-        str | None, typer.Option(help="Interval, e.g. 2022-01-01/2022-12-31.")
-    ] = None,
-    bbox: Annotated[str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat")] = None,
+    datetime: DatetimeOpt = None,
+    bbox: BboxOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
 ) -> None:
     """Train a model on polygons (split by polygon) and save it with its validation report."""
     from mus_lab import classify, recipes
 
     if model not in ("rf", "tempcnn"):
-        _bad(f"--model {model!r}: choose rf or tempcnn.")
+        fail(f"--model {model!r}: choose rf or tempcnn.")
     if sensors not in classify.SENSOR_SETS:
-        _bad(f"--sensors {sensors!r}: choose optical, radar or stacked.")
+        fail(f"--sensors {sensors!r}: choose optical, radar or stacked.")
     params: dict[str, Any] = {"n_estimators": trees} if model == "rf" else {"epochs": epochs}
-    try:
+    with reporting_errors():
         feats, _, _ = recipes.features_from_catalog(
             catalog,
             classify.FeatureOptions(sensors=cast(Any, sensors), every_days=every_days),
-            bbox=_bbox(bbox),
+            bbox=bbox_option(bbox),
             datetime=datetime,
         )
         typer.echo(
@@ -101,8 +83,6 @@ def train_cmd(
             smp, model, params=params, train_ratio=ratio, seed=seed, max_per_class=max_per_class
         )
         lcm.save(out, overwrite=overwrite)
-    except MusLabError as exc:
-        _fail(exc)
     val = lcm.metadata.report.get("validation", {})
     typer.echo(
         f"Trained {model} on {len(smp)} pixels of {len(set(smp.polygon.tolist()))} polygons; "
@@ -133,13 +113,13 @@ def predict_cmd(
     from mus_lab import classify, recipes
 
     if mmu < 0:
-        _bad(f"--mmu must be >= 0, got {mmu}.")
-    try:
+        fail(f"--mmu must be >= 0, got {mmu}.")
+    with reporting_errors():
         lcm = classify.load_model(model)
         recipe = dict(lcm.metadata.recipe)
         sensors = recipe.get("sensors")
         if sensors not in classify.SENSOR_SETS:
-            _bad(
+            fail(
                 f"The model at {model} records no feature recipe (it was trained on features "
                 "built outside mus_lab's stages): build the same features in Python and call "
                 "classify.predict(features, model)."
@@ -159,8 +139,6 @@ def predict_cmd(
         classify.write_landcover(
             result, catalog, cid, model=lcm, accuracy=accuracy, sources=items, overwrite=overwrite
         )
-    except MusLabError as exc:
-        _fail(exc)
     typer.echo(f"Wrote '{cid}' (classification, confidence, margin, probability) into {catalog}")
     if accuracy is not None:
         typer.echo(accuracy.summary())
@@ -183,7 +161,7 @@ def assess_cmd(
     from mus_lab import catalog as cat
     from mus_lab import classify, cube
 
-    try:
+    with reporting_errors():
         items = cat.search(catalog, collections=collection)
         cmap = cube.load(items, ("classification",)).classification.isel(time=0)
         ids = None
@@ -193,7 +171,5 @@ def assess_cmd(
             cmap, polygons, label=label, layer=layer, id_field=id_field, polygon_ids=ids
         )
         paths = report.save(out)
-    except MusLabError as exc:
-        _fail(exc)
     typer.echo(report.summary())
     typer.echo(f"Reports: {', '.join(str(p) for p in paths.values())}")

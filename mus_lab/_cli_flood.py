@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from mus_lab.errors import MusLabError, MusLabWarning
+from mus_lab._cli_common import (
+    BboxOpt,
+    CatalogArg,
+    DatetimeOpt,
+    bbox_option,
+    csv_list,
+    reporting_errors,
+)
 
 flood_app = typer.Typer(
     help="Flood mapping from SAR (Sentinel-1, RCM) and the flood-risk product.",
@@ -16,21 +22,6 @@ flood_app = typer.Typer(
 )
 
 __all__ = ["flood_app"]
-
-
-def _fail(exc: MusLabError) -> None:
-    typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
-
-
-def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
-    for w in caught:
-        if issubclass(w.category, MusLabWarning):
-            typer.secho(f"Warning: {w.message}", fg=typer.colors.YELLOW, err=True)
-
-
-def _csv_list(value: str | None) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else []
 
 
 @flood_app.command("map")
@@ -72,27 +63,21 @@ def map_cmd(
     from mus_lab import flood
 
     fixed = {k: v for k, v in (("vv", vv_threshold), ("vh", vh_threshold)) if v is not None}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", MusLabWarning)
-        try:
-            options = flood.MappingOptions(
-                tile=tile,
-                threshold_method=method,  # type: ignore[arg-type]
-                thresholds=fixed or None,
-            )
-            path = flood.map_geotiff(
-                sar, out, reference=reference, dem=dem, optical=optical, options=options
-            )
-        except MusLabError as exc:
-            _show_warnings(caught)
-            _fail(exc)
-    _show_warnings(caught)
+    with reporting_errors(show_warnings=True):
+        options = flood.MappingOptions(
+            tile=tile,
+            threshold_method=method,  # type: ignore[arg-type]
+            thresholds=fixed or None,
+        )
+        path = flood.map_geotiff(
+            sar, out, reference=reference, dem=dem, optical=optical, options=options
+        )
     typer.echo(f"Water map written to {path} (band 1 water 1/0/255, band 2 likelihood 0-100)")
 
 
 @flood_app.command("risk")
 def risk_cmd(
-    catalog: Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")],
+    catalog: CatalogArg,
     landcover: Annotated[
         str | None,
         typer.Option(
@@ -107,10 +92,8 @@ def risk_cmd(
     population: Annotated[
         Path | None, typer.Option(help="Population or asset COG (per pixel) on the grid.")
     ] = None,
-    bbox: Annotated[str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat")] = None,
-    datetime: Annotated[
-        str | None, typer.Option(help="Interval, e.g. 2022-03-01/2022-08-31.")
-    ] = None,
+    bbox: BboxOpt = None,
+    datetime: DatetimeOpt = None,
     sensors: Annotated[str, typer.Option(help="SAR sensors: s1, rcm or s1,rcm.")] = "s1,rcm",
     config: Annotated[
         Path | None, typer.Option(help="Risk YAML overriding the packaged defaults.")
@@ -127,39 +110,23 @@ def risk_cmd(
     """Flood extent per SAR date, time-series products and flood risk, into the catalog."""
     from mus_lab import recipes
 
-    box = None
-    if bbox:
-        try:
-            box = tuple(float(v) for v in bbox.split(","))
-        except ValueError:
-            typer.secho(
-                f"Error: --bbox {bbox!r} must be four numbers separated by commas.",
-                fg="red",
-                err=True,
-            )
-            raise typer.Exit(code=2) from None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", MusLabWarning)
-        try:
-            run = recipes.run_risk(
-                catalog,
-                landcover=landcover,
-                zones=zones,
-                zone_field=zone_field,
-                population=population,
-                bbox=box,
-                datetime=datetime,
-                sensors=_csv_list(sensors),
-                optical=None if no_optical else "sentinel-2-l2a",
-                config=config,
-                extent_collection=extent_collection,
-                risk_collection=risk_collection,
-                overwrite=overwrite,
-            )
-        except MusLabError as exc:
-            _show_warnings(caught)
-            _fail(exc)
-    _show_warnings(caught)
+    box = bbox_option(bbox)
+    with reporting_errors(show_warnings=True):
+        run = recipes.run_risk(
+            catalog,
+            landcover=landcover,
+            zones=zones,
+            zone_field=zone_field,
+            population=population,
+            bbox=box,
+            datetime=datetime,
+            sensors=csv_list(sensors),
+            optical=None if no_optical else "sentinel-2-l2a",
+            config=config,
+            extent_collection=extent_collection,
+            risk_collection=risk_collection,
+            overwrite=overwrite,
+        )
     try:
         n_dates = int(run.extent.sizes["time"])
         flooded = float((run.summary["max_extent"] == 1).sum()) * _pixel_ha(run)

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from mus_lab.errors import MusLabError
+from mus_lab._cli_common import fail, reporting_errors
 
 __all__ = ["fuse_cmd"]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
 
 
 def _reliability(value: str) -> Any:
@@ -25,7 +20,7 @@ def _reliability(value: str) -> Any:
     try:
         return float(value)
     except ValueError:
-        _fail(f"--reliability {value!r}: choose precision, accuracy, none or a number in [0, 1].")
+        fail(f"--reliability {value!r}: choose precision, accuracy, none or a number in [0, 1].")
 
 
 def _write_folder(ds: Any, out: Path, overwrite: bool, provenance: dict[str, Any]) -> list[str]:
@@ -35,7 +30,7 @@ def _write_folder(ds: Any, out: Path, overwrite: bool, provenance: dict[str, Any
     from mus_lab._io import atomic_folder, write_cog, write_json
 
     if out.exists() and not overwrite:
-        _fail(f"{out} exists: pass --overwrite or choose another --out folder.")
+        fail(f"{out} exists: pass --overwrite or choose another --out folder.")
     with atomic_folder(out) as tmp:
         names = []
         for name, da in ds.data_vars.items():
@@ -116,17 +111,17 @@ def fuse_cmd(
     from mus_lab.classify import ConfusionMatrix
 
     if (out is None) == (catalog is None):
-        _fail("give exactly one of --out FOLDER or --catalog CATALOG.")
+        fail("give exactly one of --out FOLDER or --catalog CATALOG.")
     if len(maps) < 2:
-        _fail(f"fusion needs two or more maps, got {len(maps)}.")
+        fail(f"fusion needs two or more maps, got {len(maps)}.")
     if total_conflict not in ("vacuous", "raise"):
-        _fail(f"--total-conflict {total_conflict!r}: choose vacuous or raise.")
+        fail(f"--total-conflict {total_conflict!r}: choose vacuous or raise.")
     csvs = list(confusion or [])
     if csvs and len(csvs) != len(maps):
-        _fail(f"{len(csvs)} --confusion files for {len(maps)} maps: give one per map, in order.")
+        fail(f"{len(csvs)} --confusion files for {len(maps)} maps: give one per map, in order.")
     rel = _reliability(reliability)
     names = list(name) if name else [p.stem for p in maps]
-    try:
+    with reporting_errors():
         sources = [fusion.open_map(p) for p in maps]
         cms = [ConfusionMatrix.from_csv(c) for c in csvs] if csvs else [None] * len(maps)
         ds, _ = fusion.fuse_maps(
@@ -160,8 +155,6 @@ def fuse_cmd(
             assert out is not None
             written = _write_folder(ds, out, overwrite, provenance)
             typer.echo(f"Wrote {', '.join(written)} and fusion.json into {out}")
-    except MusLabError as exc:
-        _fail(str(exc))
     typer.echo(
         f"Rule {ds.attrs['rule']}, decision {ds.attrs['decision']}, sources {ds.attrs['sources']}. "
         f"{fusion.CONFIDENCE_DEFINITION}"

@@ -13,16 +13,12 @@ from typing import Annotated, Any
 
 import typer
 
+from mus_lab._cli_common import fail, reporting_errors
 from mus_lab.errors import MusLabError
 
 production_app = typer.Typer()
 
 _PARAM_FLAGS = ("-p", "--parameter")
-
-
-def _fail(exc: MusLabError | str) -> None:
-    typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
 
 
 def split_arguments(args: list[str]) -> tuple[list[str], dict[str, Any]]:
@@ -36,11 +32,11 @@ def split_arguments(args: list[str]) -> tuple[list[str], dict[str, Any]]:
         arg = args[i]
         if arg in _PARAM_FLAGS:
             if i + 2 >= len(args):
-                _fail(f"{arg} needs a NAME and a VALUE, e.g. -p datetime 2022-04-01/2022-05-31.")
+                fail(f"{arg} needs a NAME and a VALUE, e.g. -p datetime 2022-04-01/2022-05-31.")
             params[args[i + 1]] = parse_value(args[i + 2])
             i += 3
         elif arg.startswith("-"):
-            _fail(f"Unknown option {arg!r}: see mus-lab run --help.")
+            fail(f"Unknown option {arg!r}: see mus-lab run --help.")
         else:
             notebooks.append(arg)
             i += 1
@@ -120,8 +116,8 @@ def run_cmd(
 
     notebooks, params = split_arguments(args)
     if not notebooks:
-        _fail("Give at least one notebook, e.g. mus-lab run notebooks/01_search_and_load.ipynb.")
-    try:
+        fail("Give at least one notebook, e.g. mus-lab run notebooks/01_search_and_load.ipynb.")
+    with reporting_errors():
         if help_parameters:
             _print_parameters(notebooks)
             return
@@ -138,8 +134,6 @@ def run_cmd(
             timeout=timeout,
             log=typer.echo,
         )
-    except MusLabError as exc:
-        _fail(exc)
     _print_report(report)
     if not report.ok:
         raise typer.Exit(code=1)
@@ -172,7 +166,7 @@ def dashboards_cmd(
     try:
         for name in names:
             if name not in APPS:
-                _fail(f"--only {name!r}: choose among {list(APPS)}.")
+                fail(f"--only {name!r}: choose among {list(APPS)}.")
             servers.append(serve(name, port=ports[name], catalog=catalog))
         for server in servers:
             server.wait_ready()
@@ -183,7 +177,7 @@ def dashboards_cmd(
         typer.secho("A dashboard server stopped; see its messages above.", fg="red", err=True)
         raise typer.Exit(code=1)
     except MusLabError as exc:
-        _fail(exc)
+        fail(exc)
     except KeyboardInterrupt:
         typer.echo("Stopping.")
     finally:

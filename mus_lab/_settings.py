@@ -74,7 +74,19 @@ def _from_env() -> Settings:
 
 
 def get_settings() -> Settings:
-    """Return the settings in force: defaults, then environment, then :func:`set_options`."""
+    """Return the settings in force: defaults, then environment, then :func:`set_options`.
+
+    Returns
+    -------
+    Settings
+        A frozen snapshot; read it again after changing the environment or the options.
+
+    Examples
+    --------
+    >>> with set_options(http_timeout=5.0):
+    ...     get_settings().http_timeout
+    5.0
+    """
     return replace(_from_env(), **_overrides)
 
 
@@ -82,8 +94,24 @@ def get_settings() -> Settings:
 def set_options(**kwargs: Any) -> Iterator[Settings]:
     """Override settings for a ``with`` block.
 
-    Example
+    Parameters
+    ----------
+    **kwargs
+        Setting names (the fields of :class:`Settings`) and their values for the block.
+
+    Returns
     -------
+    contextlib.AbstractContextManager
+        Yields the :class:`Settings` in force inside the block; the previous ones come back
+        on exit.
+
+    Raises
+    ------
+    MusLabError
+        An unknown setting name (the message lists the known ones).
+
+    Examples
+    --------
     >>> from mus_lab import set_options
     >>> with set_options(chunk_size=512) as s:
     ...     s.chunk_size

@@ -1,7 +1,8 @@
 """The ``mus-lab`` command line: thin wrappers over the package's stages.
 
-Every :class:`~mus_lab.errors.MusLabError` is shown as a one-paragraph message with
-exit code 2, never as a traceback.
+Every :class:`~mus_lab.errors.MusLabError` is shown as a one-line message with exit code 2,
+never as a traceback (:mod:`mus_lab._cli_common`). Each command's docstring is its ``--help``;
+the numpydoc sections after ``\\f`` are left out of the help.
 """
 
 from __future__ import annotations
@@ -12,6 +13,18 @@ from typing import Annotated, Any, cast
 
 import typer
 
+from mus_lab import contracts
+from mus_lab._cli_common import (
+    BboxOpt,
+    CatalogArg,
+    DatetimeOpt,
+    OverwriteOpt,
+    bbox_option,
+    command_doc,
+    csv_list,
+    fail,
+    reporting_errors,
+)
 from mus_lab._cli_fusion import fuse_cmd
 from mus_lab._cli_production import production_app
 from mus_lab.errors import MusLabError
@@ -25,16 +38,8 @@ app = typer.Typer(
 )
 
 
-def _fail(exc: MusLabError) -> None:
-    typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
-
-
-def _csv(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
 @app.command("sample")
+@command_doc("out, size, seed, start, end, sensors, overwrite")
 def sample_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to create for the scenario.")],
     size: Annotated[
@@ -51,36 +56,22 @@ def sample_cmd(
     """Generate the sample scenario: COGs plus a STAC catalog, with land-cover and flood truth."""
     from mus_lab import sample
 
-    try:
+    with reporting_errors():
         scenario = sample.generate(
             out,
             size=size,
             seed=seed,
             start=start,
             end=end,
-            sensors=tuple(_csv(sensors) or ()),
+            sensors=tuple(csv_list(sensors)),
             overwrite=overwrite,
             progress=True,
         )
-    except MusLabError as exc:
-        _fail(exc)
     typer.echo(scenario.summary())
 
 
-def _bbox(value: str | None) -> tuple[float, ...] | None:
-    if not value:
-        return None
-    try:
-        box = tuple(float(v) for v in value.split(","))
-    except ValueError:
-        typer.secho(
-            f"Error: --bbox {value!r} must be four numbers separated by commas.", fg="red", err=True
-        )
-        raise typer.Exit(code=2) from None
-    return box
-
-
 @app.command("search")
+@command_doc("catalog, collections, bbox, datetime, max_cloud, filter, max_items, output")
 def search_cmd(
     catalog: Annotated[
         str, typer.Argument(help="STAC API URL or local catalog path (folder or catalog.json).")
@@ -88,9 +79,7 @@ def search_cmd(
     collections: Annotated[
         str, typer.Option("--collections", "-c", help="Comma-separated collection ids.")
     ],
-    bbox: Annotated[
-        str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat in degrees.")
-    ] = None,
+    bbox: BboxOpt = None,
     datetime: Annotated[
         str | None, typer.Option(help="Instant or interval, e.g. 2022-04-01/2022-06-30.")
     ] = None,
@@ -108,19 +97,17 @@ def search_cmd(
     from mus_lab import catalog as cat
     from mus_lab._io import write_json
 
-    box = _bbox(bbox)
-    try:
+    box = bbox_option(bbox)
+    with reporting_errors():
         result = cat.search(
             catalog,
-            collections=_csv(collections) or [],
+            collections=csv_list(collections),
             bbox=box,
             datetime=datetime,
             max_cloud=max_cloud,
             filter=filter,
             max_items=max_items,
         )
-    except MusLabError as exc:
-        _fail(exc)
     typer.echo(f"{len(result)} items from {result.source}")
     typer.echo(result.summary().to_string())
     if output is not None:
@@ -152,16 +139,11 @@ def _ard_run(
     from mus_lab import catalog as cat
     from mus_lab.production import dask_progress
 
-    box = _bbox(bbox)
+    box = bbox_option(bbox)
     if speckle not in (None, "lee", "refined_lee", "lee_sigma"):
-        typer.secho(
-            f"Error: --speckle {speckle!r}: choose lee, refined_lee or lee_sigma.",
-            fg="red",
-            err=True,
-        )
-        raise typer.Exit(code=2)
+        fail(f"--speckle {speckle!r}: choose lee, refined_lee or lee_sigma.")
     options = {"invalid": invalid, "every": every, "speckle": speckle}
-    try:
+    with reporting_errors():
         items = cat.search(catalog, collections=collection, bbox=box, datetime=datetime)
         typer.echo(f"{len(items)} {collection} items")
         if sensor == "s2":
@@ -195,26 +177,26 @@ def _ard_run(
                 parameters={k: str(v) for k, v in options.items()},
                 overwrite=overwrite,
             )
-    except MusLabError as exc:
-        _fail(exc)
     n = len(list(coll.get_items()))
     typer.echo(
         f"Wrote {n} item(s) of '{out_collection}' ({', '.join(map(str, ds.data_vars))}) into {catalog}"
     )
 
 
-CatalogArg = Annotated[str, typer.Argument(help="Local catalog (folder or catalog.json).")]
-BboxOpt = Annotated[str | None, typer.Option(help="min_lon,min_lat,max_lon,max_lat")]
-DatetimeOpt = Annotated[str | None, typer.Option(help="Interval, e.g. 2022-03-01/2022-08-31.")]
 SpeckleOpt = Annotated[str | None, typer.Option(help="lee, refined_lee or lee_sigma.")]
-OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing ARD collection.")]
 
 
 @ard_app.command("s2")
+@command_doc("catalog, collection, out_collection, bbox, datetime, invalid, every, overwrite")
 def ard_s2(
     catalog: CatalogArg,
     collection: Annotated[str, typer.Option(help="Sentinel-2 L2A collection.")] = "sentinel-2-l2a",
-    out_collection: Annotated[str, typer.Option(help="Collection id to write.")] = "s2-l2a-ard",
+    out_collection: Annotated[
+        str | None,
+        typer.Option(
+            help="Collection id to write (default s2-l2a-ard, or s2-l2a-series with --every)."
+        ),
+    ] = None,
     bbox: BboxOpt = None,
     datetime: DatetimeOpt = None,
     invalid: Annotated[str, typer.Option(help="SCL classes treated as invalid.")] = "0,1,3,8,9,10",
@@ -227,17 +209,13 @@ def ard_s2(
     try:
         classes = tuple(int(v) for v in invalid.split(","))
     except ValueError:
-        typer.secho(
-            f"Error: --invalid {invalid!r} must be SCL class numbers separated by commas.",
-            fg="red",
-            err=True,
-        )
-        raise typer.Exit(code=2) from None
+        fail(f"--invalid {invalid!r} must be SCL class numbers separated by commas.")
+    default = contracts.S2_SERIES.collection if every else contracts.S2_ARD.collection
     _ard_run(
         "s2",
         catalog,
         collection,
-        out_collection,
+        out_collection or default,
         bbox,
         datetime,
         overwrite,
@@ -246,35 +224,49 @@ def ard_s2(
     )
 
 
-@ard_app.command("s1")
-def ard_s1(
-    catalog: CatalogArg,
-    collection: Annotated[str, typer.Option(help="Sentinel-1 collection.")] = "sentinel-1-grd",
-    out_collection: Annotated[str, typer.Option(help="Collection id to write.")] = "s1-ard",
-    bbox: BboxOpt = None,
-    datetime: DatetimeOpt = None,
-    speckle: SpeckleOpt = None,
-    overwrite: OverwriteOpt = False,
-) -> None:
-    """Sentinel-1: backscatter (linear) on the S2 grid, data mask, optional speckle filter."""
-    _ard_run("s1", catalog, collection, out_collection, bbox, datetime, overwrite, speckle=speckle)
+def _sar_command(sensor: str, source: str, target: str, summary: str) -> Any:
+    """An ``ard <sensor>`` command reading ``source`` and writing ``target`` by default."""
+
+    def command(
+        catalog: CatalogArg,
+        collection: Annotated[str, typer.Option(help="SAR collection to read.")] = source,
+        out_collection: Annotated[str, typer.Option(help="Collection id to write.")] = target,
+        bbox: BboxOpt = None,
+        datetime: DatetimeOpt = None,
+        speckle: SpeckleOpt = None,
+        overwrite: OverwriteOpt = False,
+    ) -> None:
+        _ard_run(
+            sensor, catalog, collection, out_collection, bbox, datetime, overwrite, speckle=speckle
+        )
+
+    command.__name__ = f"ard_{sensor}"
+    command.__doc__ = summary
+    params = "catalog, collection, out_collection, bbox, datetime, speckle, overwrite"
+    return command_doc(params)(command)
 
 
-@ard_app.command("rcm")
-def ard_rcm(
-    catalog: CatalogArg,
-    collection: Annotated[str, typer.Option(help="RCM collection.")] = "rcm-grd",
-    out_collection: Annotated[str, typer.Option(help="Collection id to write.")] = "rcm-ard",
-    bbox: BboxOpt = None,
-    datetime: DatetimeOpt = None,
-    speckle: SpeckleOpt = None,
-    overwrite: OverwriteOpt = False,
-) -> None:
-    """RCM: sigma0 calibrated from product.xml LUTs in native geometry, then onto the S2 grid."""
-    _ard_run("rcm", catalog, collection, out_collection, bbox, datetime, overwrite, speckle=speckle)
+ard_s1 = ard_app.command("s1")(
+    _sar_command(
+        "s1",
+        contracts.COLLECTIONS["s1"],
+        contracts.S1_ARD.collection,
+        "Sentinel-1: backscatter (linear) on the S2 grid, validity and quality bits, optional "
+        "speckle filter.",
+    )
+)
+ard_rcm = ard_app.command("rcm")(
+    _sar_command(
+        "rcm",
+        contracts.COLLECTIONS["rcm"],
+        contracts.RCM_ARD.collection,
+        "RCM: sigma0 calibrated from product.xml LUTs in native geometry, then onto the S2 grid.",
+    )
+)
 
 
 @app.command("demo")
+@command_doc("out, size, seed, workers", exit_1="a step of the chain failed")
 def demo_cmd(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for the scenario and the products.")
@@ -288,12 +280,10 @@ def demo_cmd(
     """Run the main job on the embedded sample scenario, then the curated notebooks in batch."""
     from mus_lab.production._demo import run_demo
 
-    try:
+    with reporting_errors():
         report = run_demo(
             out, size=size, seed=seed, n_workers=workers, log=typer.echo, progress=True
         )
-    except MusLabError as exc:
-        _fail(exc)
     typer.echo(report.summary())
     if report.chain is not None and not report.chain.ok:
         raise typer.Exit(code=1)
@@ -327,7 +317,13 @@ app.add_typer(flood_app, name="flood")
 
 
 def main() -> None:
-    """Entry point of the ``mus-lab`` script."""
+    """Entry point of the ``mus-lab`` script: run the command named on the command line.
+
+    Raises
+    ------
+    SystemExit
+        Always, with the command's exit code (2 for a bad option or a MusLabError).
+    """
     app(prog_name="mus-lab")
 
 

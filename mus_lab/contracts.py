@@ -60,6 +60,7 @@ __all__ = [
     "S1_ARD",
     "S2_ARD",
     "S2_REFLECTANCE_BANDS",
+    "S2_SERIES",
     "SAMPLE_LEGEND",
     "SAMPLE_LEGEND_COLOURS",
     "SAR_POLARISATIONS",
@@ -415,6 +416,20 @@ _SAR_VARS = (
     _VALID,
     _SAR_QUALITY,
 )
+#: Sentinel-2 ARD gap-filled onto a regular date grid (``ard.s2_time_series``), one item per
+#: date, and ``n_valid`` (valid observations per pixel) in a summary item. Every pixel is
+#: filled, so there is no ``valid``/``quality`` here: ``n_valid`` says how much was observed.
+S2_SERIES = ProductContract(
+    "s2-series",
+    "s2-l2a-series",
+    "L2A-ARD-gapfilled",
+    (
+        *(v for v in S2_ARD.variables if v.name in S2_REFLECTANCE_BANDS),
+        Variable("n_valid", "uint16", None, "valid observations per pixel", required=False),
+    ),
+    per_date=True,
+    open_variables=True,
+)
 #: Sentinel-1 GRD analysis-ready backscatter, one item per date.
 S1_ARD = ProductContract(
     "s1-ard", "s1-grd-ard", "L2-ARD", _SAR_VARS, per_date=True, open_variables=True
@@ -523,11 +538,14 @@ FLOOD_RISK = ProductContract(
 
 #: Every product contract by kind.
 CONTRACTS: Mapping[str, ProductContract] = MappingProxyType(
-    {c.kind: c for c in (S2_ARD, S1_ARD, RCM_ARD, LANDCOVER, FUSED, FLOOD_EXTENT, FLOOD_RISK)}
+    {
+        c.kind: c
+        for c in (S2_ARD, S2_SERIES, S1_ARD, RCM_ARD, LANDCOVER, FUSED, FLOOD_EXTENT, FLOOD_RISK)
+    }
 )
 #: The ARD contracts by sensor key.
 ARD_CONTRACTS: Mapping[str, ProductContract] = MappingProxyType(
-    {"s2": S2_ARD, "s1": S1_ARD, "rcm": RCM_ARD}
+    {"s2": S2_ARD, "s2-series": S2_SERIES, "s1": S1_ARD, "rcm": RCM_ARD}
 )
 #: Default collection id of each product kind.
 PRODUCT_COLLECTIONS: Mapping[str, str] = MappingProxyType(

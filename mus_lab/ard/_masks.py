@@ -27,6 +27,7 @@ from typing import Literal
 
 import xarray as xr
 
+from mus_lab.contracts import OPTICAL_QUALITY_BITS
 from mus_lab.errors import ARDError
 
 __all__ = [
@@ -55,16 +56,8 @@ SCL_CLASSES = {
     11: "snow",
 }
 SCL_INVALID_DEFAULT: tuple[int, ...] = (0, 1, 3, 8, 9, 10)
-QUALITY_BITS = {
-    "nodata": 0,
-    "saturated": 1,
-    "cloud": 2,
-    "shadow": 3,
-    "snow": 4,
-    "cirrus": 5,
-    "dark": 6,
-    "water": 7,
-}
+#: Quality bits of optical ARD: the contract's (:data:`mus_lab.contracts.OPTICAL_QUALITY_BITS`).
+QUALITY_BITS = OPTICAL_QUALITY_BITS
 _SCL_BITS = {
     0: "nodata",
     1: "saturated",

@@ -50,6 +50,8 @@ def sar_validity(mask: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
 
 
 def _sensor_of(ds: xr.Dataset, collection: str | None) -> str:
+    if "gapfill_every_days" in ds.attrs:  # ard.s2_time_series: filled, no validity layers
+        return "s2-series"
     if collection:
         for key, contract in ARD_CONTRACTS.items():
             if collection == contract.collection:
@@ -84,7 +86,8 @@ def write(
     collection
         Collection id (default: the sensor's ARD collection, e.g. ``s2-l2a-ard``).
     sensor
-        ``"s2"``, ``"s1"`` or ``"rcm"`` (default: from ``collection``, else from the variables).
+        ``"s2"``, ``"s2-series"`` (gap-filled, :func:`s2_time_series`), ``"s1"`` or ``"rcm"``
+        (default: from ``collection``, else from the variables).
     sources
         Source STAC items (``derived_from``).
     parameters

@@ -5,13 +5,19 @@
 ...                 collections="sentinel-2-l2a", bbox=(5.0, 52.0, 5.2, 52.1),
 ...                 datetime="2024-06", max_cloud=20)  # doctest: +SKIP
 
-The same call works on a local ``catalog.json`` (no server) and returns the same
-:class:`SearchResult`; asset keys are renamed to the canonical names of
+The same call on a local catalog (here the tiny sample scenario's) needs no network:
+
+>>> local = search(tiny.catalog_path, collections="sentinel-2-l2a", max_cloud=20)
+>>> type(local).__name__, local.collections
+('SearchResult', ('sentinel-2-l2a',))
+
+Both return a :class:`SearchResult`; asset keys are renamed to the canonical names of
 ``docs/design/0001-data-contracts.md`` through packaged collection profiles.
 """
 
 from __future__ import annotations
 
+from mus_lab.catalog._geometry import parse_bbox
 from mus_lab.catalog._local import LocalCatalog, open_local
 from mus_lab.catalog._profiles import CollectionProfile, get_profile, normalise_item
 from mus_lab.catalog._result import SearchResult
@@ -24,5 +30,6 @@ __all__ = [
     "get_profile",
     "normalise_item",
     "open_local",
+    "parse_bbox",
     "search",
 ]

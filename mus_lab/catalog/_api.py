@@ -41,6 +41,12 @@ def api_parameters(
     has_filter, has_query
         Whether the API declares the Filter / Query conformance classes.
 
+    Returns
+    -------
+    tuple of (dict, bool)
+        Keyword arguments of ``pystac_client.Client.search``, and ``True`` when the API can
+        filter on cloud cover neither way so that it is filtered here.
+
     Examples
     --------
     >>> from mus_lab.catalog._query import build_query
@@ -107,7 +113,30 @@ def _check_collections(client: pystac_client.Client, url: str, query: SearchQuer
 
 
 def open_client(url: str) -> pystac_client.Client:
-    """Open a STAC API client with the configured timeout, or raise a mus_lab error."""
+    """Open a STAC API client with the configured timeout, or raise a mus_lab error.
+
+    Parameters
+    ----------
+    url
+        The STAC API root, e.g. ``https://earth-search.aws.element84.com/v1``.
+
+    Returns
+    -------
+    pystac_client.Client
+        The client, its landing page read.
+
+    Raises
+    ------
+    CatalogUnreachableError
+        No answer, an HTTP error, or an answer that is not a STAC API landing page.
+
+    Examples
+    --------
+    >>> open_client("http://127.0.0.1:9/v1")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mus_lab.errors.CatalogUnreachableError: ...
+    """
     try:
         return pystac_client.Client.open(url, timeout=get_settings().http_timeout)
     except APIError as exc:
@@ -126,6 +155,18 @@ def open_client(url: str) -> pystac_client.Client:
 
 def search_api(url: str, query: SearchQuery) -> tuple[list[pystac.Item], pystac_client.Client]:
     """Run ``query`` against the STAC API at ``url``; return the items and the client.
+
+    Parameters
+    ----------
+    url
+        The STAC API root.
+    query
+        The checked request.
+
+    Returns
+    -------
+    tuple of (list of pystac.Item, pystac_client.Client)
+        The items (pages followed, ``max_items`` honoured) and the client that found them.
 
     Raises
     ------

@@ -11,49 +11,60 @@ from shapely.geometry.base import BaseGeometry
 
 from mus_lab.errors import InvalidBBoxError, InvalidQueryError
 
-__all__ = ["BBox", "check_bbox", "to_geojson", "to_shape"]
+__all__ = ["BBox", "parse_bbox", "to_geojson", "to_shape"]
 
 BBox = tuple[float, float, float, float]
 
 _ORDER = "(min_lon, min_lat, max_lon, max_lat)"
 
 
-def check_bbox(bbox: Sequence[float]) -> BBox:
-    """Return ``bbox`` as a tuple of four floats, or raise a message that says how to fix it.
+def parse_bbox(value: str | Sequence[float]) -> BBox:
+    """Parse and check a bounding box: the one bbox parser of the package (and of the CLI).
 
     Parameters
     ----------
-    bbox
-        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees (EPSG:4326).
+    value
+        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees (EPSG:4326): a sequence of four
+        numbers, or a string ``"w,s,e,n"`` as the command line's ``--bbox`` takes it.
 
     Returns
     -------
     tuple of float
-        The same box as a tuple.
+        The box as a tuple of four floats ``(min_lon, min_lat, max_lon, max_lat)``.
 
     Raises
     ------
     InvalidBBoxError
-        Wrong length, non-numeric values, swapped corners or latitudes outside [-90, 90].
+        Wrong length, non-numeric values, swapped corners or latitudes outside [-90, 90]; the
+        message gives the corrected box where it can.
 
     Examples
     --------
-    >>> check_bbox([5.0, 52.0, 6.0, 53.0])
+    >>> parse_bbox([5.0, 52.0, 6.0, 53.0])
     (5.0, 52.0, 6.0, 53.0)
+    >>> parse_bbox("5,52,6,53")
+    (5.0, 52.0, 6.0, 53.0)
+    >>> parse_bbox("6,52,5,53")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mus_lab.errors.InvalidBBoxError: bbox (6.0, 52.0, 5.0, 53.0) has its corners swapped: ...
     """
-    if isinstance(bbox, str | bytes) or not isinstance(bbox, Sequence):
-        raise InvalidBBoxError(f"bbox must be a sequence of 4 numbers {_ORDER}, got {bbox!r}.")
+    bbox: Any = value
+    if isinstance(value, str):
+        bbox = [v.strip() for v in value.split(",")]
+    if isinstance(bbox, bytes) or not isinstance(bbox, Sequence):
+        raise InvalidBBoxError(
+            f"bbox must be four numbers {_ORDER} or a string 'w,s,e,n', got {value!r}."
+        )
     if len(bbox) != 4:
         hint = " (3-D boxes are not supported: drop the heights)" if len(bbox) == 6 else ""
         raise InvalidBBoxError(
-            f"bbox must have 4 numbers {_ORDER}, got {len(bbox)}: {tuple(bbox)!r}{hint}."
+            f"bbox must have four numbers {_ORDER}, got {len(bbox)}: {value!r}{hint}."
         )
     try:
         minx, miny, maxx, maxy = (float(v) for v in bbox)
     except (TypeError, ValueError) as exc:
-        raise InvalidBBoxError(
-            f"bbox values must be numbers {_ORDER}, got {tuple(bbox)!r}."
-        ) from exc
+        raise InvalidBBoxError(f"bbox values must be numbers {_ORDER}, got {value!r}.") from exc
     for name, lat in (("min_lat", miny), ("max_lat", maxy)):
         if not -90.0 <= lat <= 90.0:
             raise InvalidBBoxError(
@@ -73,6 +84,22 @@ def to_geojson(intersects: Any) -> dict[str, Any]:
     """Return a GeoJSON geometry dict from a dict, a JSON string, or an object with ``__geo_interface__``.
 
     Features and single-feature collections are unwrapped to their geometry.
+
+    Parameters
+    ----------
+    intersects
+        A GeoJSON geometry, Feature or one-feature FeatureCollection (dict or JSON text), or a
+        shapely geometry.
+
+    Returns
+    -------
+    dict
+        The GeoJSON geometry.
+
+    Raises
+    ------
+    InvalidQueryError
+        Not GeoJSON, several features, or an invalid geometry.
 
     Examples
     --------
@@ -115,7 +142,25 @@ def to_geojson(intersects: Any) -> dict[str, Any]:
 def to_shape(
     geometry: Mapping[str, Any] | None, bbox: Sequence[float] | None = None
 ) -> BaseGeometry | None:
-    """Return a shapely geometry for an item's GeoJSON geometry (or its bbox when it has none)."""
+    """Return a shapely geometry for an item's GeoJSON geometry (or its bbox when it has none).
+
+    Parameters
+    ----------
+    geometry
+        The item's GeoJSON geometry, or ``None``.
+    bbox
+        The item's bbox (2-D or 3-D), used when ``geometry`` is ``None``.
+
+    Returns
+    -------
+    shapely.geometry.base.BaseGeometry or None
+        ``None`` when the item has neither.
+
+    Examples
+    --------
+    >>> to_shape(None, [0, 0, 1, 1]).bounds
+    (0.0, 0.0, 1.0, 1.0)
+    """
     if geometry is not None:
         return shapely.geometry.shape(geometry)
     if bbox is not None and len(bbox) >= 4:

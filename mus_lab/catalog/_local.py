@@ -86,10 +86,31 @@ class LocalCatalog:
     def find(self, query: SearchQuery) -> list[pystac.Item]:
         """Return copies of the items matching ``query``, in catalog order.
 
+        Parameters
+        ----------
+        query
+            A checked request (:func:`mus_lab.catalog._query.build_query`, as
+            :func:`~mus_lab.catalog.search` makes it).
+
+        Returns
+        -------
+        list of pystac.Item
+            Copies: changing them leaves the catalog's index as it was.
+
         Raises
         ------
         UnknownCollectionError
             A requested collection is not in this catalog.
+
+        Examples
+        --------
+        >>> from mus_lab.catalog._query import build_query
+        >>> q = build_query(collections="sentinel-1-grd", bbox=None, intersects=None,
+        ...                 datetime="2022-04", max_cloud=None, filter=None, filter_lang=None,
+        ...                 max_items=None, limit=None)
+        >>> items = open_local(tiny.catalog_path).find(q)
+        >>> {i.collection_id for i in items}, all(i.datetime.month == 4 for i in items)
+        ({'sentinel-1-grd'}, True)
         """
         unknown = [c for c in query.collections if c not in self.collections]
         if unknown:

@@ -139,6 +139,18 @@ def provider_for(source: str, *, root_id: str | None = None) -> str:
     or, when served from elsewhere (a mirror, a test server), by the id of its
     landing page (``root_id``).
 
+    Parameters
+    ----------
+    source
+        A STAC API URL, a provider name, or a local path.
+    root_id
+        The id of the API's landing page, when known.
+
+    Returns
+    -------
+    str
+        A provider name of the packaged profiles, or ``"local"``.
+
     Examples
     --------
     >>> provider_for("https://planetarycomputer.microsoft.com/api/stac/v1")

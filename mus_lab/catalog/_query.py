@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import cql2
 
-from mus_lab.catalog._geometry import BBox, check_bbox, to_geojson
+from mus_lab.catalog._geometry import BBox, parse_bbox, to_geojson
 from mus_lab.errors import InvalidQueryError
 
 __all__ = [
@@ -101,6 +101,11 @@ def parse_datetime(value: DatetimeLike | None) -> Interval:
         A string (instant, date, ``start/end``, ``../end``, ``start/..``), a
         :class:`datetime.datetime` or :class:`datetime.date`, or a pair ``(start, end)``.
 
+    Returns
+    -------
+    tuple of (datetime.datetime or None, datetime.datetime or None)
+        UTC start and end, both included.
+
     Raises
     ------
     InvalidQueryError
@@ -136,6 +141,16 @@ def legacy_to_cql2(node: Any) -> Any:
 
     Servers such as Earth Search still accept the old names; the ``cql2`` evaluator
     used for local catalogs only knows the standard ones.
+
+    Parameters
+    ----------
+    node
+        A CQL2-JSON expression (dicts, lists and values, nested).
+
+    Returns
+    -------
+    Any
+        The same expression with standard operator symbols.
 
     Examples
     --------
@@ -224,7 +239,14 @@ class SearchQuery:
     limit: int | None
 
     def as_dict(self) -> dict[str, Any]:
-        """Return the request as a plain dict (ISO strings, lists), for records and messages."""
+        """Return the request as a plain dict (ISO strings, lists), for records and messages.
+
+        Returns
+        -------
+        dict
+            ``collections``, ``bbox``, ``intersects``, ``datetime`` (the interval),
+            ``max_cloud``, ``filter``, ``max_items`` and ``limit``.
+        """
         start, end = self.interval
         return {
             "collections": list(self.collections),
@@ -240,7 +262,13 @@ class SearchQuery:
         }
 
     def describe(self) -> str:
-        """Describe the request in words, for error messages."""
+        """Describe the request in words, for error messages.
+
+        Returns
+        -------
+        str
+            E.g. ``"'sentinel-2-l2a' anywhere at any date"``.
+        """
         cols = ", ".join(repr(c) for c in self.collections) or "any collection"
         if self.bbox is not None:
             where = f"in bbox {self.bbox!r}"
@@ -267,7 +295,7 @@ class SearchQuery:
 def build_query(
     *,
     collections: str | Sequence[str] | None,
-    bbox: Sequence[float] | None,
+    bbox: str | Sequence[float] | None,
     intersects: Any,
     datetime: DatetimeLike | None,
     max_cloud: float | None,
@@ -277,6 +305,24 @@ def build_query(
     limit: int | None,
 ) -> SearchQuery:
     """Check every search argument and return a :class:`SearchQuery`.
+
+    Parameters
+    ----------
+    collections, bbox, intersects, datetime, max_cloud, filter, filter_lang, max_items, limit
+        As for :func:`mus_lab.catalog.search`.
+
+    Returns
+    -------
+    SearchQuery
+        The checked, normalised request.
+
+    Raises
+    ------
+    InvalidBBoxError
+        A malformed ``bbox``.
+    InvalidQueryError
+        Both ``bbox`` and ``intersects``, a bad datetime, filter, ``max_cloud`` outside
+        [0, 100], or ``max_items`` / ``limit`` below 1.
 
     Examples
     --------
@@ -294,7 +340,7 @@ def build_query(
         cols = tuple(str(getattr(c, "id", c)) for c in collections)
     if bbox is not None and intersects is not None:
         raise InvalidQueryError("Give bbox or intersects, not both: drop one of them.")
-    box = check_bbox(bbox) if bbox is not None else None
+    box = parse_bbox(bbox) if bbox is not None else None
     geom = to_geojson(intersects) if intersects is not None else None
     if max_cloud is not None and not 0 <= float(max_cloud) <= 100:
         raise InvalidQueryError(

@@ -69,11 +69,27 @@ class SearchResult:
         return self.items[index]
 
     def item_collection(self) -> pystac.ItemCollection:
-        """Return the items as a :class:`pystac.ItemCollection` (items are not copied)."""
+        """Return the items as a :class:`pystac.ItemCollection` (items are not copied).
+
+        Returns
+        -------
+        pystac.ItemCollection
+            The same items, e.g. to save as GeoJSON (``.save_object(...)``).
+
+        Examples
+        --------
+        >>> len(SearchResult(items=()).item_collection())
+        0
+        """
         return pystac.ItemCollection(self.items, clone_items=False)
 
     def to_geodataframe(self) -> geopandas.GeoDataFrame:
         """Return one row per item: geometry (EPSG:4326), ``id``, ``collection`` and properties.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            One row per item, in the result's order.
 
         Examples
         --------
@@ -96,6 +112,11 @@ class SearchResult:
 
     def summary(self) -> pandas.DataFrame:
         """Return one row per collection: item count, first/last datetime, cloud cover, asset keys.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by collection id, columns as below.
 
         Examples
         --------

@@ -26,7 +26,7 @@ def search(
     catalog: str | Path | LocalCatalog,
     *,
     collections: str | Sequence[str] | None,
-    bbox: Sequence[float] | None = None,
+    bbox: str | Sequence[float] | None = None,
     intersects: Any = None,
     datetime: DatetimeLike | None = None,
     max_cloud: float | None = None,
@@ -47,7 +47,8 @@ def search(
     collections
         Collection id(s) to search; ``None`` searches every collection.
     bbox
-        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees.
+        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees, or the string ``"w,s,e,n"``
+        (read by :func:`parse_bbox`).
     intersects
         A GeoJSON geometry dict or a shapely geometry (instead of ``bbox``).
     datetime
@@ -89,11 +90,14 @@ def search(
 
     Examples
     --------
-    >>> from mus_lab.sample import generate  # doctest: +SKIP
-    >>> out = generate("scenario")  # doctest: +SKIP
-    >>> result = search(out / "catalog", collections="sentinel-2-l2a",
-    ...                 datetime="2024-05/2024-06", max_cloud=30)  # doctest: +SKIP
-    >>> result.summary()  # doctest: +SKIP
+    A local catalog (here the tiny sample scenario's); a STAC API URL is searched alike:
+
+    >>> result = search(tiny.catalog_path, collections="sentinel-2-l2a",
+    ...                 datetime="2022-04-01/2022-05-31", max_cloud=30)
+    >>> {item.collection_id for item in result}
+    {'sentinel-2-l2a'}
+    >>> all(item.properties["eo:cloud_cover"] <= 30 for item in result)
+    True
     """
     query = build_query(
         collections=collections,

@@ -62,7 +62,7 @@ from mus_lab.classify._samples import (
     split_by_polygon,
 )
 from mus_lab.classify._sieve import sieve
-from mus_lab.classify._write import LANDCOVER_COLLECTIONS, landcover_product, write_landcover
+from mus_lab.classify._write import LANDCOVER_COLLECTIONS, write_landcover
 from mus_lab.publish import ConfusionMatrix, class_colors, stac_classes
 
 
@@ -101,7 +101,6 @@ __all__ = [
     "extract_samples",
     "feature_cube",
     "feature_names",
-    "landcover_product",
     "load_model",
     "make_classifier",
     "map_class_pixels",

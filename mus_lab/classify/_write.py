@@ -22,56 +22,7 @@ from mus_lab.classify._model import LandCoverModel
 from mus_lab.contracts import LANDCOVER_COLLECTIONS
 from mus_lab.publish import LandCoverProduct
 
-__all__ = ["LANDCOVER_COLLECTIONS", "landcover_product", "write_landcover"]
-
-
-def landcover_product(
-    result: xr.Dataset,
-    model: LandCoverModel,
-    *,
-    accuracy: AccuracyReport | None = None,
-    name: str = "optical",
-    collection: str | None = None,
-    sources: Iterable[Any] = (),
-    colors: Mapping[int, str] | None = None,
-) -> LandCoverProduct:
-    """The land-cover product of a prediction, in memory (fuse it, or write it).
-
-    Parameters
-    ----------
-    result
-        Output of :func:`predict`.
-    model
-        The model that made the map.
-    accuracy
-        Its accuracy report on held-out polygons (gives the product's confusion matrix).
-    name
-        Source name (``"optical"``, ``"radar"``, ``"stacked"``).
-    collection
-        Collection id (default ``landcover-<name>``).
-    sources
-        Source STAC items (``derived_from``).
-    colors
-        Hex colour per class code.
-
-    Returns
-    -------
-    mus_lab.publish.LandCoverProduct
-
-    Raises
-    ------
-    ProductContractError
-        ``result`` lacks one of predict()'s outputs.
-    """
-    return LandCoverProduct.from_prediction(
-        result,
-        model=model,
-        accuracy=accuracy,
-        name=name,
-        collection=collection,
-        sources=sources,
-        colors=colors,
-    )
+__all__ = ["LANDCOVER_COLLECTIONS", "write_landcover"]
 
 
 def write_landcover(
@@ -87,7 +38,9 @@ def write_landcover(
 ) -> pystac.Collection:
     """Write :func:`predict`'s output into a local catalog as a land-cover product.
 
-    Same as ``landcover_product(result, model, ...).write(catalog)``.
+    Same as ``LandCoverProduct.from_prediction(result, model=model, ...).write(catalog)``
+    (:class:`mus_lab.publish.LandCoverProduct`), which also gives the product in memory, to
+    fuse without writing it.
 
     Parameters
     ----------
@@ -121,9 +74,9 @@ def write_landcover(
         The collection exists (and not ``overwrite``) or no catalog is there.
     """
     name = next((k for k, v in LANDCOVER_COLLECTIONS.items() if v == collection), collection)
-    product = landcover_product(
+    product = LandCoverProduct.from_prediction(
         result,
-        model,
+        model=model,
         accuracy=accuracy,
         name=name.removeprefix("landcover-"),
         collection=collection,

@@ -19,7 +19,26 @@ __all__ = ["ClusterInfo", "close", "cluster", "describe", "get_client"]
 
 @dataclass(frozen=True)
 class ClusterInfo:
-    """What a client is connected to, for operators and logs."""
+    """What a client is connected to, for operators and logs (see :func:`describe`).
+
+    Attributes
+    ----------
+    kind
+        ``"local"`` (started by :func:`get_client`), ``"gateway"`` or ``"external"``.
+    scheduler
+        The scheduler's address.
+    dashboard
+        The dashboard link of a local cluster, else ``None``.
+    workers, threads
+        Workers connected and their threads in total.
+    memory_bytes
+        Memory limit of all the workers together.
+
+    Examples
+    --------
+    >>> print(ClusterInfo("local", "tcp://127.0.0.1:8786", None, 2, 4, 2 * 2**30))
+    local Dask cluster at tcp://127.0.0.1:8786: 2 worker(s), 4 thread(s), 2.0 GiB
+    """
 
     kind: Literal["local", "gateway", "external"]
     scheduler: str
@@ -141,11 +160,19 @@ def get_client(
     Returns
     -------
     distributed.Client
+        A client set as dask's default; close it with :func:`close` (or use :func:`cluster`).
 
     Raises
     ------
     ComputeError
-        When the cluster cannot be started or reached.
+        When the cluster cannot be started or reached, or no worker comes up in time.
+
+    Examples
+    --------
+    >>> client = get_client(n_workers=1)
+    >>> describe(client).kind
+    'local'
+    >>> close(client)
     """
     if address and address.startswith(("tcp://", "tls://")):
         try:
@@ -174,7 +201,16 @@ def get_client(
 
 
 def close(client: Client) -> None:
-    """Close a client from :func:`get_client` and shut down the cluster it started."""
+    """Close a client from :func:`get_client` and shut down the cluster it started.
+
+    Errors while closing are ignored: this is cleanup, safe to call twice.
+
+    Parameters
+    ----------
+    client
+        A client from :func:`get_client`; a gateway or local cluster it started is shut down
+        too, an external scheduler is left running.
+    """
     gw_cluster = getattr(client, "_mus_lab_gateway_cluster", None)
     local = client.cluster if isinstance(getattr(client, "cluster", None), LocalCluster) else None
     with contextlib.suppress(Exception):
@@ -197,10 +233,28 @@ def close(client: Client) -> None:
 def cluster(address: str | None = None, **kwargs: Any) -> Iterator[Client]:
     """Context manager around :func:`get_client` that shuts the cluster down on exit.
 
-    Example
+    Parameters
+    ----------
+    address
+        As for :func:`get_client`.
+    **kwargs
+        The keyword options of :func:`get_client` (``n_workers``, ``memory_limit`` ...).
+
+    Returns
     -------
-    >>> with cluster(n_workers=1) as client:  # doctest: +SKIP
-    ...     print(describe(client))
+    contextlib.AbstractContextManager
+        Yields the :class:`distributed.Client`.
+
+    Raises
+    ------
+    ComputeError
+        As :func:`get_client`.
+
+    Examples
+    --------
+    >>> with cluster(n_workers=1) as client:
+    ...     client.submit(sum, [1, 2]).result()
+    3
     """
     client = get_client(address, **kwargs)
     try:
@@ -210,7 +264,25 @@ def cluster(address: str | None = None, **kwargs: Any) -> Iterator[Client]:
 
 
 def describe(client: Client) -> ClusterInfo:
-    """Summarise the cluster behind ``client`` (kind, scheduler, workers, threads, memory)."""
+    """Summarise the cluster behind ``client`` (kind, scheduler, workers, threads, memory).
+
+    Parameters
+    ----------
+    client
+        A connected Dask client.
+
+    Returns
+    -------
+    ClusterInfo
+        Printable summary (``str(info)``) for operators and logs.
+
+    Examples
+    --------
+    >>> with cluster(n_workers=1, threads_per_worker=2) as client:
+    ...     info = describe(client)
+    >>> info.kind, info.workers, info.threads
+    ('local', 1, 2)
+    """
     info = client.scheduler_info()
     workers = info.get("workers", {})
     if getattr(client, "_mus_lab_gateway_cluster", None) is not None:

@@ -1,11 +1,12 @@
 """Lazy, dask-chunked datacubes on one pixel grid (Sentinel-2's 10 m UTM grid by default).
 
-Example
+Example (``tiny`` is a small generated scenario, :func:`mus_lab.testing.tiny_scenario`)
 -------
->>> from mus_lab import catalog, cube, sample
->>> sc = sample.generate("/tmp/mus_lab_doc", size=64, overwrite=True)  # doctest: +SKIP
->>> s2 = catalog.search(sc.catalog_path, collections="sentinel-2-l2a")  # doctest: +SKIP
->>> ds = cube.load(s2, ("red", "nir"))  # doctest: +SKIP
+>>> from mus_lab import catalog, cube
+>>> s2 = catalog.search(tiny.catalog_path, collections="sentinel-2-l2a")
+>>> ds = cube.load(s2, ("red", "nir"))
+>>> sorted(ds.data_vars), ds.odc.geobox.crs.epsg
+(['nir', 'red'], 32618)
 """
 
 from mus_lab.cube._grid import check_same_grid, geobox_of, reference_geobox

@@ -10,6 +10,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import Geometry, box, unary_union
 
+from mus_lab.catalog import parse_bbox
 from mus_lab.errors import GridMismatchError, InvalidBBoxError
 
 __all__ = ["check_same_grid", "geobox_of", "reference_geobox", "utm_epsg"]
@@ -18,28 +19,27 @@ S2_RESOLUTION = 10.0
 
 
 def utm_epsg(lon: float, lat: float) -> int:
-    """EPSG code of the WGS84 UTM zone holding ``(lon, lat)``."""
+    """EPSG code of the WGS84 UTM zone holding ``(lon, lat)``.
+
+    Parameters
+    ----------
+    lon, lat
+        A point in degrees (EPSG:4326).
+
+    Returns
+    -------
+    int
+        ``326zz`` north of the equator, ``327zz`` south of it.
+
+    Examples
+    --------
+    >>> utm_epsg(-73.6, 45.5)
+    32618
+    >>> utm_epsg(151.2, -33.9)
+    32756
+    """
     zone = min(60, max(1, math.floor((lon + 180.0) / 6.0) + 1))
     return (32600 if lat >= 0 else 32700) + zone
-
-
-def _check_lonlat_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
-    if len(bbox) != 4:
-        raise InvalidBBoxError(
-            f"bbox must have 4 numbers (min_lon, min_lat, max_lon, max_lat), got {tuple(bbox)}."
-        )
-    x0, y0, x1, y1 = (float(v) for v in bbox)
-    if x0 > x1 or y0 > y1:
-        raise InvalidBBoxError(
-            f"bbox {tuple(bbox)} is not in the order (min_lon, min_lat, max_lon, max_lat): "
-            f"did you mean {(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))}?"
-        )
-    if not (-90 <= y0 <= 90 and -90 <= y1 <= 90):
-        raise InvalidBBoxError(
-            f"bbox {tuple(bbox)} has a latitude outside [-90, 90]: "
-            "give (min_lon, min_lat, max_lon, max_lat) in degrees."
-        )
-    return x0, y0, x1, y1
 
 
 def _item_epsg(item: pystac.Item) -> int | None:
@@ -84,7 +84,8 @@ def reference_geobox(
         STAC items whose footprint defines the area (when ``bbox`` is not given) and
         whose Sentinel-2 members define the CRS.
     bbox
-        Area as ``(min_lon, min_lat, max_lon, max_lat)`` in degrees.
+        Area as ``(min_lon, min_lat, max_lon, max_lat)`` in degrees, or a ``"w,s,e,n"`` string
+        (see :func:`mus_lab.catalog.parse_bbox`).
     resolution
         Pixel size in metres (10 for Sentinel-2's finest bands).
     crs
@@ -97,14 +98,18 @@ def reference_geobox(
     Raises
     ------
     InvalidBBoxError
-        A malformed bbox.
-    ValueError
-        Neither items nor bbox given.
+        A malformed bbox, items without geometry, or neither items nor bbox given.
+
+    Examples
+    --------
+    >>> grid = reference_geobox(bbox=(-73.60, 45.50, -73.59, 45.51))
+    >>> grid.crs.epsg, grid.resolution.x
+    (32618, 10.0)
     """
     item_list = list(items or ())
     area: Geometry
     if bbox is not None:
-        area = box(*_check_lonlat_bbox(bbox), "EPSG:4326")
+        area = box(*parse_bbox(bbox), "EPSG:4326")
     elif item_list:
         s2 = [it for it in item_list if _is_s2(it)] or item_list
         union = unary_union(Geometry(it.geometry, "EPSG:4326") for it in s2 if it.geometry)
@@ -114,8 +119,9 @@ def reference_geobox(
             )
         area = union
     else:
-        raise ValueError(
-            "reference_geobox needs items or a bbox (min_lon, min_lat, max_lon, max_lat)."
+        raise InvalidBBoxError(
+            "reference_geobox needs items or a bbox: pass items=... or "
+            "bbox=(min_lon, min_lat, max_lon, max_lat)."
         )
     if crs is None:
         codes = [c for c in (_item_epsg(it) for it in item_list if _is_s2(it)) if c]
@@ -130,7 +136,31 @@ def reference_geobox(
 
 
 def geobox_of(obj: xr.Dataset | xr.DataArray) -> GeoBox:
-    """The ``GeoBox`` of a cube, or a clear error if it has none."""
+    """The ``GeoBox`` of a cube, or a clear error if it has none.
+
+    Parameters
+    ----------
+    obj
+        A cube with ``x``/``y`` coordinates and a CRS (as :func:`mus_lab.cube.load` returns).
+
+    Returns
+    -------
+    odc.geo.geobox.GeoBox
+        Its pixel grid.
+
+    Raises
+    ------
+    GridMismatchError
+        The object has no pixel grid.
+
+    Examples
+    --------
+    >>> from mus_lab.cube import load
+    >>> from mus_lab.catalog import search
+    >>> cube = load(search(tiny.catalog_path, collections="sentinel-2-l2a", max_items=1), ("red",))
+    >>> geobox_of(cube).shape
+    Shape2d(x=64, y=64)
+    """
     gbox = getattr(obj, "odc", None) and obj.odc.geobox
     if not isinstance(gbox, GeoBox):
         raise GridMismatchError(

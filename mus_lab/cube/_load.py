@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -20,7 +21,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import Geometry
 
-from mus_lab._settings import get_settings
+from mus_lab._settings import resolve_chunks
 from mus_lab.cube._grid import reference_geobox
 from mus_lab.errors import AssetError, CubeError, MissingProjectionError
 
@@ -188,6 +189,26 @@ def scaling(cube: xr.Dataset | xr.DataArray, band: str) -> tuple[xr.DataArray, x
 
     Bands whose items declare no ``raster:bands`` scale/offset give ``(1, 0)``; dates whose
     items declare none while others do give NaN (see :func:`has_scaling`).
+
+    Parameters
+    ----------
+    cube
+        A cube from :func:`load` (or one of its variables).
+    band
+        The band's name, e.g. ``"red"``.
+
+    Returns
+    -------
+    tuple of xarray.DataArray
+        ``(scale, offset)`` along ``time`` (scalars for a cube without time).
+
+    Examples
+    --------
+    >>> from mus_lab.catalog import search
+    >>> s2 = load(search(tiny.catalog_path, collections="sentinel-2-l2a", max_items=2), "red")
+    >>> scale, offset = scaling(s2, "red")
+    >>> float(scale[0]), float(offset[0])
+    (0.0001, 0.0)
     """
     coords = cube.coords
     time = cube["time"] if "time" in cube.dims else None
@@ -198,49 +219,74 @@ def scaling(cube: xr.Dataset | xr.DataArray, band: str) -> tuple[xr.DataArray, x
 
 
 def has_scaling(cube: xr.Dataset | xr.DataArray, band: str) -> bool:
-    """True when the items of ``band`` declared a scale/offset (``raster:bands``)."""
+    """True when the items of ``band`` declared a scale/offset (``raster:bands``).
+
+    Parameters
+    ----------
+    cube
+        A cube from :func:`load`.
+    band
+        The band's name.
+
+    Returns
+    -------
+    bool
+        Whether ``<band>_scale`` / ``<band>_offset`` coordinates travel with the cube.
+
+    Examples
+    --------
+    >>> from mus_lab.catalog import search
+    >>> s2 = load(search(tiny.catalog_path, collections="sentinel-2-l2a", max_items=1), "red")
+    >>> has_scaling(s2, "red"), has_scaling(s2, "vv")
+    (True, False)
+    """
     return f"{band}_scale" in cube.coords
 
 
 def _chunks(chunks: Mapping[str, int] | int | None) -> dict[str, int]:
-    if isinstance(chunks, int):
-        return {"time": 1, "y": chunks, "x": chunks}
-    size = get_settings().chunk_size
+    size = resolve_chunks(chunks if isinstance(chunks, int) else None)
     out = {"time": 1, "y": size, "x": size}
-    out.update(chunks or {})
+    if not isinstance(chunks, int):
+        out.update(chunks or {})
     return out
 
 
-def _load_odc(
-    items: Sequence[pystac.Item],
-    bands: Sequence[str],
-    geobox: GeoBox,
-    chunks: dict[str, int],
-    resampling: Mapping[str, str],
-    groupby: str,
-) -> xr.Dataset:
+@dataclass(frozen=True)
+class _Request:
+    """What :func:`load` hands to a loader back end, checked and normalised."""
+
+    items: Sequence[pystac.Item]
+    bands: Sequence[str]
+    geobox: GeoBox
+    chunks: dict[str, int]
+    resampling: Mapping[str, str]
+    groupby: str
+
+
+def _load_odc(req: _Request) -> xr.Dataset:
     import odc.stac
 
-    odc_chunks: dict[str, int | Literal["auto"]] = dict(chunks)
+    odc_chunks: dict[str, int | Literal["auto"]] = dict(req.chunks)
     return odc.stac.load(
-        items,
-        bands=list(bands),
-        geobox=geobox,
+        req.items,
+        bands=list(req.bands),
+        geobox=req.geobox,
         chunks=odc_chunks,
-        resampling=dict(resampling),
-        groupby=groupby,
+        resampling=dict(req.resampling),
+        groupby=req.groupby,
         fail_on_error=True,
     )
 
 
-def _load_stackstac(
-    items: Sequence[pystac.Item],
-    bands: Sequence[str],
-    geobox: GeoBox,
-    chunks: dict[str, int],
-    resampling: Mapping[str, str],
-    groupby: str,
-) -> xr.Dataset:
+def _load_stackstac(req: _Request) -> xr.Dataset:
+    items, bands, geobox, chunks, resampling, groupby = (
+        req.items,
+        req.bands,
+        req.geobox,
+        req.chunks,
+        req.resampling,
+        req.groupby,
+    )
     import stackstac
     from rasterio.enums import Resampling
 
@@ -314,8 +360,9 @@ def load(
         The grid, normalised once: ``geobox``; else the grid of ``like``; else the
         Sentinel-2 10 m UTM grid (:func:`reference_geobox`) of ``bbox`` or of the items.
     chunks
-        Dask chunks, e.g. ``{"x": 2048, "y": 2048}`` or ``2048`` (``time`` is 1).
-        ``{"time": -1, ...}`` puts all dates of a window in one chunk: use it for temporal
+        Dask chunks, e.g. ``{"x": 2048, "y": 2048}`` or ``2048`` (``time`` is 1); ``None``
+        or sides left out: the setting ``chunk_size`` (``MUS_LAB_CHUNK_SIZE``,
+        :func:`mus_lab.set_options`). ``{"time": -1, ...}`` puts all dates of a window in one chunk: use it for temporal
         reductions and gap-filling, whose peak memory then stays flat as the area grows
         (with one date per chunk, dask's task order holds more chunks on larger areas).
     resampling
@@ -334,13 +381,24 @@ def load(
 
     Raises
     ------
-    AssetError, MissingProjectionError, CubeError, InvalidBBoxError
+    AssetError
+        An item lacks a requested band, or the items share no raster asset.
+    MissingProjectionError
+        An item or asset has no projection to place it on a grid.
+    CubeError
+        No items, an unknown ``loader``, or a grid stackstac cannot use.
+    InvalidBBoxError
+        A malformed ``bbox``.
+    MusLabError
+        ``chunks`` is not a positive number of pixels.
 
-    Example
-    -------
-    >>> ds = load(result, ("red", "nir"), chunks=512)  # doctest: +SKIP
-    >>> ds.red.dims
-    ('time', 'y', 'x')
+    Examples
+    --------
+    >>> from mus_lab.catalog import search
+    >>> result = search(tiny.catalog_path, collections="sentinel-2-l2a")
+    >>> ds = load(result, ("red", "nir"), chunks=32)
+    >>> ds.red.dims, ds.red.data.chunksize
+    (('time', 'y', 'x'), (1, 32, 32))
     """
     item_list = _as_items(items)
     band_list: tuple[str, ...] = (bands,) if isinstance(bands, str) else tuple(bands or ())
@@ -373,7 +431,7 @@ def load(
     chunk_spec = _chunks(chunks)
     if chunk_spec.get("time") == -1:  # all dates in one chunk: right for temporal reductions
         chunk_spec["time"] = max(1, len({_group_key(it, groupby) for it in item_list}))
-    ds = loader_fn(item_list, band_list, geobox, chunk_spec, rs, groupby)
+    ds = loader_fn(_Request(item_list, band_list, geobox, chunk_spec, rs, groupby))
     ds = _time_coords(ds, item_list, band_list, groupby)
     ds.attrs.update(
         {
@@ -399,6 +457,36 @@ def load_sensors(
 
     The grid is ``geobox``, else the Sentinel-2 10 m UTM grid of ``bbox`` or of all the
     items (Sentinel-2 items decide the CRS). Each sensor keeps its own time axis.
+
+    Parameters
+    ----------
+    sensors
+        Name -> items (a :class:`~mus_lab.catalog.SearchResult` or items) per sensor.
+    bands
+        Name -> bands to load per sensor; a sensor left out loads all its bands.
+    geobox, bbox, resolution
+        The shared grid, as for :func:`load`.
+    chunks, loader
+        As for :func:`load` (``chunks=None``: the setting ``chunk_size``).
+
+    Returns
+    -------
+    dict of str to xarray.Dataset
+        One lazy cube per sensor, all on the same grid.
+
+    Raises
+    ------
+    AssetError, MissingProjectionError, CubeError, InvalidBBoxError
+        As :func:`load`.
+
+    Examples
+    --------
+    >>> from mus_lab.catalog import search
+    >>> found = {s: search(tiny.catalog_path, collections=c, max_items=2)
+    ...          for s, c in (("s2", "sentinel-2-l2a"), ("s1", "sentinel-1-grd"))}
+    >>> cubes = load_sensors(found, bands={"s2": ("red",), "s1": ("vv",)})
+    >>> cubes["s2"].odc.geobox == cubes["s1"].odc.geobox
+    True
     """
     loaded = {name: _as_items(items) for name, items in sensors.items()}
     if geobox is None:

@@ -1,7 +1,7 @@
 """Reference pixels held out of every land-cover source, split for calibration and evaluation.
 
 The sources are :class:`mus_lab.publish.LandCoverProduct` objects, made in memory by
-classify (``classify.landcover_product``) or read from a catalog
+classify (``LandCoverProduct.from_prediction``) or read from a catalog
 (``LandCoverProduct.from_catalog``, :func:`mus_lab.recipes.sources_from_catalog`); each
 records the ids of the reference polygons that trained and validated it.
 

@@ -28,7 +28,7 @@ Examples
 from mus_lab.publish._confusion import ConfusionMatrix
 from mus_lab.publish._export import to_geotiff
 from mus_lab.publish._legend import class_colors, stac_classes
-from mus_lab.publish._lock import collection_lock, stale_paths, sweep
+from mus_lab.publish._lock import collection_lock, stale_paths
 from mus_lab.publish._products import (
     ArdProduct,
     FloodExtentProduct,
@@ -70,7 +70,6 @@ __all__ = [
     "open_raster",
     "stac_classes",
     "stale_paths",
-    "sweep",
     "to_geotiff",
     "verify_checksums",
     "write_collection",

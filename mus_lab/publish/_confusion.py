@@ -62,7 +62,32 @@ class ConfusionMatrix:
         produced: np.ndarray,
         labels: Sequence[int] | None = None,
     ) -> ConfusionMatrix:
-        """Count pairs from two label arrays of the same shape (1-D or n-D)."""
+        """Count pairs from two label arrays of the same shape (1-D or n-D).
+
+        Parameters
+        ----------
+        reference
+            Reference (true) class codes.
+        produced
+            Mapped class codes, same shape.
+        labels
+            Class codes in row/column order (default: every code seen, ascending).
+
+        Returns
+        -------
+        ConfusionMatrix
+
+        Raises
+        ------
+        ConfusionMatrixError
+            The arrays differ in size, or hold codes outside ``labels``.
+
+        Examples
+        --------
+        >>> cm = ConfusionMatrix.from_labels(np.array([1, 1, 2]), np.array([1, 2, 2]))
+        >>> cm.counts.tolist(), round(cm.overall_accuracy, 3)
+        ([[1.0, 1.0], [0.0, 1.0]], 0.667)
+        """
         ref = np.asarray(reference).ravel()
         prod = np.asarray(produced).ravel()
         if ref.shape != prod.shape:
@@ -90,7 +115,22 @@ class ConfusionMatrix:
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike[str]) -> ConfusionMatrix:
-        """Read OTB/IOTA²'s CSV (the two ``#... labels`` header lines, then the counts)."""
+        """Read OTB/IOTA²'s CSV (the two ``#... labels`` header lines, then the counts).
+
+        Parameters
+        ----------
+        path
+            The CSV file.
+
+        Returns
+        -------
+        ConfusionMatrix
+
+        Raises
+        ------
+        ConfusionMatrixError
+            No file there, or not in OTB/IOTA²'s layout.
+        """
         p = Path(path)
         if not p.exists():
             raise ConfusionMatrixError(f"No confusion matrix at {p}: check the path.")
@@ -122,7 +162,26 @@ class ConfusionMatrix:
         return cls(labels, full)
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
-        """Write OTB/IOTA²'s CSV atomically; returns the path."""
+        """Write OTB/IOTA²'s CSV atomically.
+
+        Parameters
+        ----------
+        path
+            Destination file.
+
+        Returns
+        -------
+        pathlib.Path
+            The written file.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> cm = ConfusionMatrix((1, 2), np.array([[3, 1], [0, 4]]))
+        >>> out = cm.to_csv(Path(tempfile.mkdtemp()) / "cm.csv")
+        >>> ConfusionMatrix.from_csv(out).counts.tolist()
+        [[3.0, 1.0], [0.0, 4.0]]
+        """
         joined = ",".join(str(v) for v in self.labels)
         body = "\n".join(
             ",".join(str(int(v)) if float(v).is_integer() else repr(float(v)) for v in row)
@@ -171,7 +230,22 @@ class ConfusionMatrix:
             return np.where(p + r > 0, 2 * p * r / (p + r), 0.0)
 
     def reorder(self, labels: Sequence[int]) -> ConfusionMatrix:
-        """The same matrix over ``labels`` (a superset adds empty rows/columns)."""
+        """The same matrix over ``labels`` (a superset adds empty rows/columns).
+
+        Parameters
+        ----------
+        labels
+            Class codes in the new order; must include every code of the matrix.
+
+        Returns
+        -------
+        ConfusionMatrix
+
+        Raises
+        ------
+        ConfusionMatrixError
+            A code of the matrix is missing from ``labels``.
+        """
         extra = set(self.labels) - {int(v) for v in labels}
         if extra:
             raise ConfusionMatrixError(

@@ -48,7 +48,23 @@ _PALETTE = (
 
 def class_colors(class_names: Mapping[int, str]) -> dict[int, str]:
     """A hex colour (``RRGGBB``) per class code, chosen from the class name when it says what
-    it is (crops, grassland, forest, water, wetland, urban, bare...), else from a palette."""
+    it is (crops, grassland, forest, water, wetland, urban, bare...), else from a palette.
+
+    Parameters
+    ----------
+    class_names
+        Class code -> name.
+
+    Returns
+    -------
+    dict
+        Class code -> ``RRGGBB``.
+
+    Examples
+    --------
+    >>> class_colors({1: "Forest", 2: "lake water", 3: "something"})
+    {1: '1B5E20', 2: '1F78B4', 3: '8C564B'}
+    """
     out: dict[int, str] = {}
     spare = iter(_PALETTE * 4)
     for code in sorted(class_names):
@@ -69,7 +85,27 @@ def stac_classes(
     *,
     nodata: int | None = 0,
 ) -> list[dict[str, Any]]:
-    """``classification:classes`` entries (value, name, title, color_hint; a no-data entry)."""
+    """``classification:classes`` entries (value, name, title, color_hint; a no-data entry).
+
+    Parameters
+    ----------
+    class_names
+        Class code -> name.
+    colors
+        Hex colours per code overriding :func:`class_colors` (``"#RRGGBB"`` or ``"RRGGBB"``).
+    nodata
+        Code of the no-data entry (None: no such entry).
+
+    Returns
+    -------
+    list of dict
+        One entry per code, the no-data one first.
+
+    Examples
+    --------
+    >>> [c["name"] for c in stac_classes({1: "Crops", 2: "Bare soil"})]
+    ['no_data', 'Crops', 'Bare_soil']
+    """
     cols = dict(class_colors(class_names))
     cols.update({int(k): v.lstrip("#").upper() for k, v in (colors or {}).items()})
     entries: list[dict[str, Any]] = []

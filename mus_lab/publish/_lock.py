@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mus_lab.errors import PublishError
 
-__all__ = ["collection_lock", "root_lock", "stale_paths", "sweep"]
+__all__ = ["collection_lock", "root_lock", "stale_paths"]
 
 _LOCKS = ".locks"
 _PATTERNS = (".{c}.tmp-*", ".{c}.old-*", ".{c}.arrays-*")
@@ -46,7 +46,8 @@ def _pid_alive(pid: int) -> bool:
 def stale_paths(root: str | os.PathLike[str], collection: str) -> list[Path]:
     """Temporary folders and files that writers of ``collection`` left in a catalog folder.
 
-    Only call this with the collection's lock held (:func:`collection_lock`), or for display.
+    What :func:`collection_lock` removes once it holds the lock; outside the lock, a list for
+    display only (a live writer's folder may be among them).
 
     Parameters
     ----------
@@ -75,21 +76,7 @@ def stale_paths(root: str | os.PathLike[str], collection: str) -> list[Path]:
     return out
 
 
-def sweep(root: str | os.PathLike[str], collection: str) -> list[Path]:
-    """Remove what killed writers of ``collection`` left (call with its lock held).
-
-    Parameters
-    ----------
-    root
-        The catalog folder.
-    collection
-        Collection id.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The paths removed.
-    """
+def _sweep(root: str | os.PathLike[str], collection: str) -> list[Path]:
     removed = []
     for path in stale_paths(root, collection):
         if path.is_dir():
@@ -166,7 +153,7 @@ def collection_lock(
     """
     folder = Path(root)
     with _flock(folder / _LOCKS / f"{collection}.lock", timeout, f"Collection {collection!r}"):
-        yield sweep(folder, collection)
+        yield _sweep(folder, collection)
 
 
 @contextlib.contextmanager

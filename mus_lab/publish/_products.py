@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 import pystac
@@ -273,38 +273,95 @@ class Product:
 
     # --- reading -----------------------------------------------------------------------------
     @classmethod
-    def _items(
+    def from_catalog(
         cls,
         catalog: Any,
-        collection: str | None,
-        bbox: Sequence[float] | None,
-        datetime: str | None,
-    ) -> list[pystac.Item]:
-        coll = collection or cls.contract.collection
+        collection: str | None = None,
+        *,
+        bbox: Sequence[float] | None = None,
+        datetime: str | None = None,
+        chunks: int | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """Read the product back from a catalog, lazily, after checking it against its contract.
+
+        Parameters
+        ----------
+        catalog
+            Local catalog (folder or ``catalog.json``), STAC API URL, or items already found.
+        collection
+            Collection id (default: the product kind's).
+        bbox
+            Area ``[west, south, east, north]`` in degrees: the search and the rasters are
+            cropped to it.
+        datetime
+            Period searched.
+        chunks
+            Spatial chunk size (default: the setting ``chunk_size``).
+        **kwargs
+            What the kind needs besides: ``sensor=`` for :class:`ArdProduct`, ``name=`` (the
+            source name) for :class:`LandCoverProduct`.
+
+        Returns
+        -------
+        Product
+            Of the class it is called on.
+
+        Raises
+        ------
+        PublishError
+            The collection is absent, or the area misses it.
+        ProductContractError
+            An item does not match the contract (the message names the collection, the item
+            and the field).
+
+        Examples
+        --------
+        >>> LandCoverProduct.from_catalog(tiny.catalog_path, "landcover-nowhere")
+        Traceback (most recent call last):
+        ...
+        mus_lab.errors.PublishError: No product 'landcover-nowhere' in ...
+        """
+        from mus_lab import cube
+
+        contract = cls._contract_for(**kwargs)
+        coll = collection or cls._collection_for(contract, **kwargs)
         items = find_items(catalog, coll, bbox=bbox, datetime=datetime, how=cls._how())
         for it in items:
-            check_item(it, cls.contract)
-        return items
+            check_item(it, contract)
+        if contract.per_date:
+            names = None if contract.open_variables else contract.names
+            size = resolve_chunks(chunks)
+            data = cube.load(items, names, chunks={"time": 1, "x": size, "y": size})
+            return cls._build(items, data, coll, kwargs)
+        item = latest_item(items)
+        data = xr.Dataset(
+            {
+                v.name: _crop(open_asset(item, v.name, chunks=chunks, bands=v.bands), bbox)
+                for v in contract.variables
+                if v.name in item.assets
+            }
+        )
+        return cls._build([item], data, coll, kwargs)
+
+    @classmethod
+    def _contract_for(cls, **kwargs: Any) -> ProductContract:
+        return cls.contract
+
+    @classmethod
+    def _collection_for(cls, contract: ProductContract, **kwargs: Any) -> str:
+        return contract.collection
+
+    @classmethod
+    def _build(
+        cls, items: list[pystac.Item], data: xr.Dataset, collection: str, options: dict[str, Any]
+    ) -> Self:
+        """The product from its checked items and opened data (each kind reads its metadata)."""
+        return cls(data, collection=collection, sources=tuple(items), item=items[-1])
 
     @classmethod
     def _how(cls) -> str:
         return f"Write it first (mus_lab.publish.{cls.__name__}(...).write(catalog))."
-
-
-@dataclass(frozen=True)
-class _SummaryProduct(Product):
-    """A product held in one ``summary`` item (time-less variables)."""
-
-    @classmethod
-    def _open(
-        cls, item: pystac.Item, bbox: Sequence[float] | None, chunks: int | None
-    ) -> xr.Dataset:
-        out = {}
-        for var in cls.contract.variables:
-            if var.name in item.assets:
-                da = open_asset(item, var.name, chunks=chunks, bands=var.bands)
-                out[var.name] = _crop(da, bbox)
-        return xr.Dataset(out)
 
 
 # --- ARD ------------------------------------------------------------------------------------------
@@ -339,53 +396,21 @@ class ArdProduct(Product):
         return f"Analysis-ready {self.sensor.upper()} data written by mus_lab"
 
     @classmethod
-    def from_catalog(
-        cls,
-        catalog: Any,
-        collection: str | None = None,
-        *,
-        sensor: str = "s2",
-        bbox: Sequence[float] | None = None,
-        datetime: str | None = None,
-        chunks: int | None = None,
+    def _contract_for(cls, **kwargs: Any) -> ProductContract:
+        sensor = kwargs.get("sensor", "s2")
+        if sensor not in ARD_CONTRACTS:
+            raise ProductContractError(f"sensor={sensor!r}: choose among {sorted(ARD_CONTRACTS)}.")
+        return ARD_CONTRACTS[sensor]
+
+    @classmethod
+    def _build(
+        cls, items: list[pystac.Item], data: xr.Dataset, collection: str, options: dict[str, Any]
     ) -> ArdProduct:
-        """Read an ARD collection back as a lazy cube on its own grid.
-
-        Parameters
-        ----------
-        catalog
-            Local catalog, STAC API URL or items already found.
-        collection
-            Collection id (default: the sensor's ARD collection).
-        sensor
-            ``"s2"``, ``"s1"`` or ``"rcm"``.
-        bbox, datetime
-            Optional search filters.
-        chunks
-            Spatial chunk size (default: the setting).
-
-        Returns
-        -------
-        ArdProduct
-
-        Raises
-        ------
-        PublishError
-            No such collection or no item.
-        ProductContractError
-            An item does not match the ARD contract.
-        """
-        from mus_lab import cube
-
-        contract = ARD_CONTRACTS[sensor]
-        coll = collection or contract.collection
-        items = find_items(catalog, coll, bbox=bbox, datetime=datetime, how=cls._how())
-        for it in items:
-            check_item(it, contract)
-        size = resolve_chunks(chunks)
-        data = cube.load(items, chunks={"time": 1, "x": size, "y": size})
-        data["valid"] = data["valid"].astype(bool)
-        return cls(data, collection=coll, sources=tuple(items), sensor=sensor)
+        if "valid" in data:
+            data["valid"] = data["valid"].astype(bool)
+        return cls(
+            data, collection=collection, sources=tuple(items), sensor=options.get("sensor", "s2")
+        )
 
 
 # --- land cover ---------------------------------------------------------------------------------
@@ -418,7 +443,7 @@ _LC_VARS = ("classification", "confidence", "margin", "probability")
 
 
 @dataclass(frozen=True)
-class LandCoverProduct(_SummaryProduct):
+class LandCoverProduct(Product):
     """A land-cover map with its confidence indices, model and validation, ready to fuse.
 
     Attributes
@@ -696,54 +721,16 @@ class LandCoverProduct(_SummaryProduct):
 
     # --- reading -------------------------------------------------------------------------------
     @classmethod
-    def from_catalog(
-        cls,
-        catalog: Any,
-        collection: str | None = None,
-        *,
-        name: str | None = None,
-        bbox: Sequence[float] | None = None,
-        datetime: str | None = None,
-        chunks: int | None = None,
+    def _collection_for(cls, contract: ProductContract, **kwargs: Any) -> str:
+        return _collection_for(kwargs.get("name") or "optical")
+
+    @classmethod
+    def _build(
+        cls, items: list[pystac.Item], data: xr.Dataset, collection: str, options: dict[str, Any]
     ) -> LandCoverProduct:
-        """Read a land-cover product (map, probabilities, confusion, model) lazily.
-
-        Parameters
-        ----------
-        catalog
-            Local catalog, STAC API URL, or items already found.
-        collection
-            Collection id (default ``landcover-optical``, or ``landcover-<name>``).
-        name
-            Source name (default: from the collection id).
-        bbox
-            Area ``[west, south, east, north]`` in degrees: the maps are cropped to it.
-        datetime
-            Period searched.
-        chunks
-            Spatial chunk size (default: the setting).
-
-        Returns
-        -------
-        LandCoverProduct
-
-        Raises
-        ------
-        PublishError
-            The collection is absent or the area misses it.
-        ProductContractError
-            The item does not match the land-cover contract.
-
-        Examples
-        --------
-        >>> LandCoverProduct.from_catalog(tiny.catalog_path, "landcover-nowhere")
-        Traceback (most recent call last):
-        ...
-        mus_lab.errors.PublishError: No product 'landcover-nowhere' in ...
-        """
-        coll = collection or _collection_for(name or "optical")
-        item = latest_item(cls._items(catalog, coll, bbox, datetime))
-        data = cls._open(item, bbox, chunks)
+        name = options.get("name")
+        coll = collection
+        item = items[-1]
         training = item.properties.get("mus_lab:training", {}) or {}
         model: dict[str, Any] = {}
         if "model" in item.assets:
@@ -822,7 +809,7 @@ def _collection_for(name: str) -> str:
 
 # --- fused land cover ----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class FusedProduct(_SummaryProduct):
+class FusedProduct(Product):
     """A Dempster-Shafer fused land-cover map with belief, plausibility, conflict, confidence.
 
     Attributes
@@ -924,42 +911,11 @@ class FusedProduct(_SummaryProduct):
         }
 
     @classmethod
-    def from_catalog(
-        cls,
-        catalog: Any,
-        collection: str | None = None,
-        *,
-        bbox: Sequence[float] | None = None,
-        datetime: str | None = None,
-        chunks: int | None = None,
+    def _build(
+        cls, items: list[pystac.Item], data: xr.Dataset, collection: str, options: dict[str, Any]
     ) -> FusedProduct:
-        """Read a fused product lazily.
-
-        Parameters
-        ----------
-        catalog
-            Local catalog, STAC API URL, or items already found.
-        collection
-            Collection id (default ``landcover-fused``).
-        bbox, datetime
-            Optional search filters (the maps are cropped to ``bbox``).
-        chunks
-            Spatial chunk size (default: the setting).
-
-        Returns
-        -------
-        FusedProduct
-
-        Raises
-        ------
-        PublishError
-            The collection is absent.
-        ProductContractError
-            The item does not match the fused-product contract.
-        """
-        coll = collection or FUSED.collection
-        item = latest_item(cls._items(catalog, coll, bbox, datetime))
-        data = cls._open(item, bbox, chunks)
+        coll = collection
+        item = items[-1]
         legend = _legend_of(item.assets["fused_class"])
         data["fused_class"].attrs["classes"] = str(legend)
         return cls(
@@ -1002,50 +958,14 @@ class FloodExtentProduct(Product):
         }
 
     @classmethod
-    def from_catalog(
-        cls,
-        catalog: Any,
-        collection: str | None = None,
-        *,
-        bbox: Sequence[float] | None = None,
-        datetime: str | None = None,
-        chunks: int | None = None,
+    def _build(
+        cls, items: list[pystac.Item], data: xr.Dataset, collection: str, options: dict[str, Any]
     ) -> FloodExtentProduct:
-        """Read the per-date flood extents back as a lazy ``(time, y, x)`` cube.
-
-        Parameters
-        ----------
-        catalog
-            Local catalog, STAC API URL, or items already found.
-        collection
-            Collection id (default ``flood-extent``).
-        bbox, datetime
-            Optional search filters.
-        chunks
-            Spatial chunk size (default: the setting).
-
-        Returns
-        -------
-        FloodExtentProduct
-
-        Raises
-        ------
-        PublishError
-            The collection is absent.
-        ProductContractError
-            An item does not match the flood-extent contract.
-        """
-        from mus_lab import cube
-
-        coll = collection or FLOOD_EXTENT.collection
-        items = cls._items(catalog, coll, bbox, datetime)
-        size = resolve_chunks(chunks)
-        data = cube.load(items, FLOOD_EXTENT.names, chunks={"time": 1, "x": size, "y": size})
-        return cls(data, collection=coll, sources=tuple(items))
+        return cls(data, collection=collection, sources=tuple(items))
 
 
 @dataclass(frozen=True)
-class FloodRiskProduct(_SummaryProduct):
+class FloodRiskProduct(Product):
     """Flood time-series products and risk, with the per-zone table.
 
     Attributes
@@ -1098,44 +1018,13 @@ class FloodRiskProduct(_SummaryProduct):
         }
 
     @classmethod
-    def from_catalog(
-        cls,
-        catalog: Any,
-        collection: str | None = None,
-        *,
-        bbox: Sequence[float] | None = None,
-        datetime: str | None = None,
-        chunks: int | None = None,
+    def _build(
+        cls, items: list[pystac.Item], data: xr.Dataset, collection: str, options: dict[str, Any]
     ) -> FloodRiskProduct:
-        """Read the flood-risk product (layers lazily, the zone table in memory).
-
-        Parameters
-        ----------
-        catalog
-            Local catalog, STAC API URL, or items already found.
-        collection
-            Collection id (default ``flood-risk``).
-        bbox, datetime
-            Optional search filters (layers cropped to ``bbox``).
-        chunks
-            Spatial chunk size (default: the setting).
-
-        Returns
-        -------
-        FloodRiskProduct
-
-        Raises
-        ------
-        PublishError
-            The collection is absent.
-        ProductContractError
-            The item does not match the flood-risk contract.
-        """
         import pandas as pd
 
-        coll = collection or FLOOD_RISK.collection
-        item = latest_item(cls._items(catalog, coll, bbox, datetime))
-        data = cls._open(item, bbox, chunks)
+        coll = collection
+        item = items[-1]
         zones = None
         if "zones" in item.assets:
             zones = pd.read_csv(str(item.assets["zones"].get_absolute_href()))

@@ -28,16 +28,49 @@ class Target(Protocol):
     def publish(
         self, product: Product, *, collection: str | None = None, overwrite: bool = False
     ) -> pystac.Collection:
-        """Publish a product; return its collection."""
+        """Publish a product.
+
+        Parameters
+        ----------
+        product
+            Any :class:`~mus_lab.publish.Product`.
+        collection
+            Collection id (default: the product's).
+        overwrite
+            Replace an existing collection.
+
+        Returns
+        -------
+        pystac.Collection
+
+        Raises
+        ------
+        PublishError
+            The collection exists and ``overwrite`` is False, or the target cannot be written.
+        """
         ...
 
     def open(self, kind: type[P], collection: str | None = None, **kwargs: Any) -> P:
-        """Open a product of a kind (e.g. ``LandCoverProduct``) from the target."""
+        """Open a product of a kind (e.g. ``LandCoverProduct``) from the target.
+
+        Parameters
+        ----------
+        kind
+            The product class.
+        collection
+            Collection id (default: the kind's).
+        **kwargs
+            Reader options (``bbox``, ``datetime``, ``chunks``...).
+
+        Returns
+        -------
+        Product
+        """
         ...
 
 
 @dataclass(frozen=True)
-class StaticCatalog:
+class StaticCatalog(Target):
     """A local static STAC catalog (a folder with ``catalog.json``), the default target.
 
     Attributes
@@ -85,48 +118,7 @@ class StaticCatalog:
     def publish(
         self, product: Product, *, collection: str | None = None, overwrite: bool = False
     ) -> pystac.Collection:
-        """Write the product into this catalog.
-
-        Parameters
-        ----------
-        product
-            Any product.
-        collection
-            Collection id (default: the product's).
-        overwrite
-            Replace an existing collection.
-
-        Returns
-        -------
-        pystac.Collection
-
-        Raises
-        ------
-        PublishError
-            The collection exists and ``overwrite`` is False.
-        """
         return product.write(self.path, collection=collection, overwrite=overwrite)
 
     def open(self, kind: type[P], collection: str | None = None, **kwargs: Any) -> P:
-        """Open a product of a kind from this catalog.
-
-        Parameters
-        ----------
-        kind
-            The product class (``LandCoverProduct``, ``FusedProduct``...).
-        collection
-            Collection id (default: the kind's).
-        **kwargs
-            Passed to ``kind.from_catalog`` (``bbox``, ``datetime``, ``chunks``...).
-
-        Returns
-        -------
-        Product
-            Of the kind asked.
-
-        Raises
-        ------
-        PublishError
-            The collection is absent.
-        """
-        return kind.from_catalog(self.path, collection, **kwargs)  # type: ignore[attr-defined, no-any-return]
+        return kind.from_catalog(self.path, collection, **kwargs)

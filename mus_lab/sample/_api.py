@@ -62,14 +62,18 @@ def generate(
     SampleError
         If an argument is impossible or ``out_dir`` exists without ``overwrite``.
 
-    Example
-    -------
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
     >>> from mus_lab.sample import generate
-    >>> scn = generate("/tmp/mus_sample_doc", size=64, end="2021-11-30", overwrite=True)
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> scn = generate(Path(folder.name) / "scenario", size=64, end="2021-11-30")
     >>> scn.dates["s2"][:2]
     ('2021-11-01', '2021-11-11')
     >>> print(scn.summary())  # doctest: +ELLIPSIS
     mus_lab sample scenario at ...
+    >>> folder.cleanup()
     """
     params = make_params(
         size=size,

@@ -37,12 +37,13 @@ class Scenario:
     seed, size : int
         Generation parameters.
 
-    Example
-    -------
-    >>> from mus_lab.sample import generate, Scenario
-    >>> scn = generate("/tmp/mus_sample_doc", size=64, end="2021-11-30", overwrite=True)
-    >>> Scenario.open(scn.root) == scn
-    True
+    Examples
+    --------
+    ``tiny`` is a 64 px scenario made by :func:`mus_lab.sample.generate`:
+
+    >>> scn = Scenario.open(tiny.root)
+    >>> scn.size, scn.shape, sorted(scn.dates)
+    (64, (64, 64), ['rcm', 's1', 's2'])
     """
 
     root: Path
@@ -63,10 +64,25 @@ class Scenario:
     def open(cls, path: str | Path) -> Scenario:
         """Read a scenario folder (or its ``scenario.json``).
 
+        Parameters
+        ----------
+        path
+            The folder made by :func:`mus_lab.sample.generate`, or its ``scenario.json``.
+
+        Returns
+        -------
+        Scenario
+            Its manifest, paths made absolute.
+
         Raises
         ------
         SampleError
             If no readable ``scenario.json`` is there.
+
+        Examples
+        --------
+        >>> Scenario.open(tiny.root / "scenario.json").catalog_path.name
+        'catalog.json'
         """
         path = Path(path)
         manifest = path / "scenario.json" if path.is_dir() else path
@@ -96,7 +112,19 @@ class Scenario:
         )
 
     def summary(self) -> str:
-        """A short human description of what was made and where."""
+        """A short human description of what was made and where.
+
+        Returns
+        -------
+        str
+            Several lines: grid, dates per sensor, flood dates and paths.
+
+        Examples
+        --------
+        >>> print(Scenario.open(tiny.root).summary())  # doctest: +ELLIPSIS
+        mus_lab sample scenario at ...
+          grid: 64 x 64 px of 10 m in EPSG:32618, ...
+        """
         lines = [
             f"mus_lab sample scenario at {self.root}",
             f"  grid: {self.shape[1]} x {self.shape[0]} px of 10 m in {self.crs}, "

@@ -134,13 +134,13 @@ def test_planetary_computer_s2_keys_become_canonical(
         {"type": "FeatureCollection", "features": clear, "links": []},
     )  # fmt: skip
     server = recorded_stac_api(extra=[composed])
-    result = search(
-        server.url(PLANETARY_COMPUTER),
-        collections="sentinel-2-l2a",
-        bbox=(27.0, -8.2, 28.0, -7.3),
-        datetime="2020-06-01/2020-07-31",
-        max_cloud=1,
-    )
+    request = {
+        "collections": "sentinel-2-l2a",
+        "bbox": (27.0, -8.2, 28.0, -7.3),
+        "datetime": "2020-06-01/2020-07-31",
+        "max_cloud": 1,
+    }
+    result = search(server.url(PLANETARY_COMPUTER), **request)  # type: ignore[arg-type]
     assert not server.unmatched
     assert [i.id for i in result] == [f["id"] for f in clear] and len(result) == 7
     item = result[0]
@@ -153,14 +153,7 @@ def test_planetary_computer_s2_keys_become_canonical(
     assert {"blue", "green", "rededge1", "rededge2", "rededge3", "nir", "swir16", "swir22"} <= set(
         item.assets
     )
-    raw = search(
-        server.url(PLANETARY_COMPUTER),
-        collections="sentinel-2-l2a",
-        bbox=(27.0, -8.2, 28.0, -7.3),
-        datetime="2020-06-01/2020-07-31",
-        max_cloud=1,
-        normalise=False,
-    )
+    raw = search(server.url(PLANETARY_COMPUTER), **request, normalise=False)  # type: ignore[arg-type]
     assert "B04" in raw[0].assets and "red" not in raw[0].assets
 
 

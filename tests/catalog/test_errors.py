@@ -50,16 +50,23 @@ def test_unknown_local_collection_lists_ids(local_catalog: Path) -> None:
             r"corners swapped.*\(min_lon, min_lat, max_lon, max_lat\); use \(2\.0, 0\.0, 3\.0, 1\.0\)",
         ),
         ((0.0, 1.0, 1.0, 0.0), r"corners swapped.*use \(0\.0, 0\.0, 1\.0, 1\.0\)"),
-        ((0.0, 0.0, 1.0), r"must have 4 numbers \(min_lon, min_lat, max_lon, max_lat\), got 3"),
+        ((0.0, 0.0, 1.0), r"must have four numbers \(min_lon, min_lat, max_lon, max_lat\), got 3"),
         ((0, 0, 0, 1, 1, 1), r"3-D boxes are not supported"),
         ((52.0, 100.0, 53.0, 101.0), r"min_lat=100\.0 is outside \[-90, 90\].*\(lat, lon\)"),
         (("a", 0, 1, 1), r"values must be numbers"),
-        ("0,0,1,1", r"sequence of 4 numbers"),
+        ("0;0;1;1", r"must have four numbers .*got 1"),
+        ("1,0,0,1", r"corners swapped"),
+        (b"0,0,1,1", r"four numbers .* or a string 'w,s,e,n'"),
     ],
 )
 def test_bad_bbox(local_catalog: Path, bbox: object, pattern: str) -> None:
     with pytest.raises(InvalidBBoxError, match=pattern):
         search(local_catalog, collections="sentinel-2-l2a", bbox=bbox)  # type: ignore[arg-type]
+
+
+def test_bbox_may_be_a_string_as_on_the_command_line(local_catalog: Path) -> None:
+    as_text = search(local_catalog, collections="sentinel-2-l2a", bbox="-180,-90,180,90")
+    assert len(as_text) == len(search(local_catalog, collections="sentinel-2-l2a"))
 
 
 def test_bad_bbox_is_caught_before_any_request() -> None:

@@ -17,13 +17,6 @@ RES = 10.0
 X0, Y0 = 500_000.0, 5_000_000.0  # upper-left corner
 
 
-class RaiseIfComputed:
-    """A dask scheduler that fails: proves a function stays lazy."""
-
-    def __call__(self, dsk, keys, **kwargs):  # type: ignore[no-untyped-def]
-        raise RuntimeError("computed while it should stay lazy")
-
-
 def grid(h: int, w: int) -> GeoBox:
     return GeoBox.from_bbox((X0, Y0 - h * RES, X0 + w * RES, Y0), CRS, resolution=RES)
 

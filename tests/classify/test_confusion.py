@@ -3,16 +3,8 @@ import pytest
 
 from mus_lab.classify import ConfusionMatrix
 from mus_lab.errors import ConfusionMatrixError, MusLabError
-
-OPT = [
-    [36, 57, 99, 72, 66, 48],
-    [43, 61, 45, 41, 14, 91],
-    [93, 46, 8, 25, 60, 40],
-    [11, 6, 59, 23, 75, 82],
-    [44, 81, 16, 21, 68, 35],
-    [42, 62, 97, 29, 9, 71],
-]
-LABELS = (11, 12, 31, 42, 43, 51)
+from tests._helpers import METHODS_A_LABELS as LABELS
+from tests._helpers import METHODS_A_OPT as OPT
 
 
 def test_csv_round_trip_in_otb_layout(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,14 +17,15 @@ from mus_lab.classify import (
     stack_features,
 )
 from mus_lab.errors import FeatureMismatchError, GridMismatchError, MusLabError
+from mus_lab.testing import raise_if_dask_computes
 
-from .conftest import RaiseIfComputed, dataset_on_grid
+from .conftest import dataset_on_grid
 
 
 def test_feature_cube_is_variable_major_with_dated_names(problem) -> None:  # type: ignore[no-untyped-def]
     ds, _, _ = problem
     ds = ds.chunk({"time": 2, "y": 16, "x": 16})
-    with dask.config.set(scheduler=RaiseIfComputed()):
+    with raise_if_dask_computes():
         fc = feature_cube(ds, ["vv", "ndvi"])
     names = list(fc.feature.values)
     assert names[:2] == ["vv_20220301", "vv_20220401"]
@@ -65,7 +65,7 @@ def test_radar_period_means_in_linear_power_then_db() -> None:
     sar["valid"], sar["quality"] = ard.sar_validity(xr.DataArray(mask, dims=("time", "y", "x")))
     sar.attrs["db"] = 1
     sar = sar.chunk({"time": 1, "y": 1, "x": 2})
-    with dask.config.set(scheduler=RaiseIfComputed()):
+    with raise_if_dask_computes():
         out = radar_features(sar, every_days=10, prefix="s1")
     assert list(out.data_vars) == ["s1_vv", "s1_vh", "s1_vh_vv"]
     got = out.s1_vv.values

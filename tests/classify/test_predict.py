@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -18,8 +17,7 @@ from mus_lab.classify import (
 )
 from mus_lab.cube import geobox_of
 from mus_lab.errors import FeatureMismatchError, ModelError
-
-from .conftest import RaiseIfComputed
+from mus_lab.testing import raise_if_dask_computes
 
 
 @pytest.fixture
@@ -36,7 +34,7 @@ def test_outputs_follow_the_contract_and_stay_lazy(fitted) -> None:  # type: ign
     fc[:, 0, 0] = np.nan  # a pixel without data
     fc[3, 1, 1] = np.inf  # one bad feature is enough
     lazy = fc.chunk({"y": 16, "x": 16})
-    with dask.config.set(scheduler=RaiseIfComputed()):
+    with raise_if_dask_computes():
         res = predict(lazy, model)
     assert geobox_of(res.classification) == geobox_of(fc)
     assert res.classification.dtype == np.uint8 and res.confidence.dtype == np.uint8

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import dask
 import geopandas as gpd
 import numpy as np
 import pytest
 
 from mus_lab.classify import balance, extract_samples, feature_cube, split_by_polygon
 from mus_lab.errors import MusLabError, SamplesError
+from mus_lab.testing import raise_if_dask_computes
 
-from .conftest import RaiseIfComputed, px_box
+from .conftest import px_box
 
 
 def test_samples_are_the_pixels_inside_each_polygon(problem, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -35,7 +35,7 @@ def test_samples_are_the_pixels_inside_each_polygon(problem, tmp_path) -> None: 
 def test_extraction_reads_chunks_lazily_and_gives_the_same_samples(problem) -> None:  # type: ignore[no-untyped-def]
     ds, _, polys = problem
     whole = extract_samples(feature_cube(ds), polys)
-    with dask.config.set(scheduler=RaiseIfComputed()):
+    with raise_if_dask_computes():
         lazy = feature_cube(ds.chunk({"y": 10, "x": 7}))  # building the cube computes nothing
     chunked = extract_samples(lazy, polys)
     order_w = np.lexsort((whole.col, whole.row))

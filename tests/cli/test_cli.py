@@ -74,12 +74,12 @@ def test_ard_commands_write_ard_into_the_catalog(scenario, tmp_path):
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["ard", "rcm", str(root), "--datetime", period])
     assert r.exit_code == 0, r.output
-    s2 = catalog.search(root, collections="s2-l2a-ard")
-    s1 = catalog.search(root, collections="s1-ard")
-    rcm = catalog.search(root, collections="rcm-ard")
+    s2 = catalog.search(root, collections="s2-l2a-series")  # gap-filled: the series product
+    s1 = catalog.search(root, collections="s1-grd-ard")
+    rcm = catalog.search(root, collections="rcm-grd-ard")
     assert len(s2) >= 6 and len(s1) >= 4 and len(rcm) >= 2  # 10-day series (+ summary); SAR dates
     assert {"ndvi", "mndwi", "red"} <= set(s2[0].assets)
-    assert {"vv", "vh", "mask"} <= set(s1[0].assets)
+    assert {"vv", "vh", "valid", "quality"} <= set(s1[0].assets)
 
 
 def test_ard_bad_input_is_a_message(scenario, tmp_path):

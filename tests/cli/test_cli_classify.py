@@ -77,7 +77,7 @@ def test_bad_input_gives_messages_not_tracebacks(workspace, tmp_path) -> None:  
     r = runner.invoke(app, [*base, "-o", str(tmp_path / "m"), "--sensors", "lidar"])
     assert r.exit_code == 2 and "optical, radar or stacked" in r.output
     r = runner.invoke(app, [*base, "-o", str(tmp_path / "m"), "--bbox", "1,2,3"])
-    assert r.exit_code == 2 and "four numbers" in r.output
+    assert r.exit_code == 2 and "must have four numbers" in r.output and "got 3" in r.output
     far = gpd.read_file(polygons, layer="reference")
     far["geometry"] = far.translate(xoff=50_000)
     far.to_file(tmp_path / "far.gpkg", layer="reference")

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dask
 import numpy as np
 import pystac
 import pytest
@@ -10,13 +9,7 @@ from scipy.stats import spearmanr
 
 from mus_lab import catalog, cube
 from mus_lab.errors import AssetError, GridMismatchError, InvalidBBoxError, MissingProjectionError
-
-
-class _RaiseIfComputed:
-    """A dask scheduler that fails the test if anything is computed (xarray's idea)."""
-
-    def __call__(self, dsk, keys, **kwargs):
-        raise AssertionError("dask computed something at load time")
+from mus_lab.testing import raise_if_dask_computes
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +32,7 @@ def test_reference_geobox_is_the_s2_10m_grid(found, scenario):
 
 
 def test_load_is_lazy_and_chunked(found):
-    with dask.config.set(scheduler=_RaiseIfComputed()):
+    with raise_if_dask_computes():
         ds = cube.load(found["s2"], ("red", "nir", "scl"), chunks=64)
     assert set(ds.data_vars) == {"red", "nir", "scl"}
     assert ds.red.chunks is not None
@@ -54,7 +47,7 @@ def test_deterministic_dask_names(found):
 
 
 def test_three_sensors_on_one_grid(found):
-    with dask.config.set(scheduler=_RaiseIfComputed()):
+    with raise_if_dask_computes():
         cubes = cube.load_sensors(found, bands={"s2": ("red",), "s1": ("vv",), "rcm": ("vv",)})
     gbox = cube.check_same_grid(*cubes.values(), names=list(cubes))
     assert gbox.crs.epsg == 32618 and gbox.shape == (128, 128)
@@ -108,7 +101,7 @@ def test_bbox_subset_and_wrong_order(found, scenario):
     mid = ((x0 + x1) / 2, (y0 + y1) / 2)
     ds = cube.load(found["s2"], "red", bbox=(x0, y0, mid[0], mid[1]))
     assert 50 <= ds.sizes["x"] <= 80 and 50 <= ds.sizes["y"] <= 80
-    with pytest.raises(InvalidBBoxError, match="did you mean"):
+    with pytest.raises(InvalidBBoxError, match=r"corners swapped.*use \("):
         cube.load(found["s2"], "red", bbox=(x1, y0, x0, y1))
 
 

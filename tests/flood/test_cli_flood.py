@@ -159,7 +159,7 @@ def test_risk_bad_input_is_refused_before_any_work(scenario, tmp_path) -> None:
     res = runner.invoke(
         app, ["flood", "risk", str(root), "--landcover", "no-such-thing", "--overwrite"]
     )
-    assert res.exit_code == 2 and "neither a raster file nor a collection" in res.output
+    assert res.exit_code == 2 and "no land-cover map found" in res.output
     assert sorted(p.name for p in root.iterdir() if p.name.startswith("flood-")) == [
         "flood-extent",
         "flood-truth",
@@ -171,7 +171,10 @@ def test_risk_writes_the_product(scenario, tmp_path) -> None:
     shutil.copytree(scenario.catalog_path.parent, root)
     zones = quadrant_zones(tmp_path / "zones.gpkg", scenario)
     args = ["flood", "risk", str(root), "--sensors", "rcm", "--no-optical", "--zones", str(zones)]
-    res = runner.invoke(app, args)
+    res = runner.invoke(app, args)  # no land-cover product in the catalog: says what to do
+    assert res.exit_code == 2 and "no land-cover map found" in res.output
+    assert not (root / "flood-risk").exists()
+    res = runner.invoke(app, [*args, "--landcover", "landcover-truth"])
     assert res.exit_code == 0, res.output
     assert "Wrote 'flood-extent' (10 dates) and 'flood-risk'" in res.output
     assert "flooded_ha" in res.output

@@ -3,9 +3,6 @@ chunk invariance and bad input."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import dask
 import numpy as np
 import pytest
@@ -20,16 +17,8 @@ from mus_lab.errors import (
     LinearBackscatterWarning,
     NoBimodalTileError,
 )
+from mus_lab.testing import raise_if_dask_computes
 from tests.flood.conftest import synthetic_sar
-
-
-@contextlib.contextmanager
-def raise_if_dask_computes() -> Iterator[None]:
-    def _get(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a dask graph was computed")
-
-    with dask.config.set(scheduler=_get):
-        yield
 
 
 def _csi(found: np.ndarray, truth: np.ndarray) -> float:

@@ -47,6 +47,8 @@ def _public() -> Iterator[tuple[str, Any]]:
                     continue
                 seen.add(id(obj))
                 for attr, member in vars(obj).items():
+                    if isinstance(member, classmethod | staticmethod):
+                        member = member.__func__
                     if attr.startswith("_") or not inspect.isfunction(member):
                         continue
                     yield f"{obj.__module__}.{obj.__qualname__}.{attr}", member

@@ -30,8 +30,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-#: Where screenshots are also copied for people to look at (when the folder exists).
-SCREENS = Path(os.environ.get("MUS_LAB_SCREENS", "/work/notes/screens"))
+#: Where screenshots are also copied for people to look at: the folder named by the setting
+#: ``MUS_LAB_SCREENS`` (when it exists); by default they stay in the test's ``tmp_path`` only.
+SCREENS = Path(os.environ["MUS_LAB_SCREENS"]) if os.environ.get("MUS_LAB_SCREENS") else None
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:http://127.0.0.1", "about:")
 
 
@@ -88,9 +89,9 @@ class Page:
         locator.wait_for(state="visible", timeout=timeout)
 
     def screenshot(self, path: Path) -> Path:
-        """A full-page screenshot at ``path``, copied to :data:`SCREENS` when that exists."""
+        """A full-page screenshot at ``path``, copied to :data:`SCREENS` when that is set and exists."""
         self.page.screenshot(path=str(path), full_page=True)
-        if SCREENS.is_dir():
+        if SCREENS is not None and SCREENS.is_dir():
             shutil.copy(path, SCREENS / path.name)
         return path
 
