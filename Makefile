@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mus_lab-installed
 DEMO_OUT ?= demo_output
-DEMO_SIZE ?= 512
+DEMO_SIZE ?= 256
+# DEMO_FULL=1: the notebooks' own settings (more trees, epochs, seeds; about 15 min at 512 px).
+DEMO_FULL ?=
 
 .PHONY: demo test venv lint typecheck pytest lab dashboards chromium otb bench clean help
 
@@ -26,7 +28,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mus-lab demo --out $(DEMO_OUT) --size $(DEMO_SIZE)
+	$(BIN)/mus-lab demo --out $(DEMO_OUT) --size $(DEMO_SIZE) $(if $(DEMO_FULL),--full,)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -51,11 +53,14 @@ test: lint typecheck pytest
 
 # Jupyter refuses to run as root unless told (containers, CI machines).
 ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)
-# The notebooks use the demo's catalog when `make demo` has run, else they make a sample scenario.
+# The notebooks use the demo's catalog when `make demo` has run, else MUS_LAB_CATALOG; without
+# either they stop and say how to make one. apps/_jupyter/config: no news or update fetching.
 DEMO_CATALOG = $(abspath $(DEMO_OUT))/scenario/catalog/catalog.json
+JUPYTER_OFFLINE_CONFIG = $(abspath apps/_jupyter/config)
 
 lab: $(STAMP)
 	MUS_LAB_CATALOG=$(if $(wildcard $(DEMO_CATALOG)),$(DEMO_CATALOG),$$MUS_LAB_CATALOG) \
+	JUPYTER_CONFIG_PATH=$(JUPYTER_OFFLINE_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
 		$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks $(ROOT_FLAG)
 
 dashboards: $(STAMP)

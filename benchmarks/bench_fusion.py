@@ -117,7 +117,7 @@ def ours(cubes: dict, repeat: int, rule: str = "dempster") -> tuple[float, dict]
     size = cubes["l1"].shape[0]
 
     def run() -> dict:
-        ds = fusion.fuse([c1, c2], rule=rule, labels=[l1, l2])
+        ds = fusion.fuse([c1, c2], options=fusion.FusionOptions(rule=rule), labels=[l1, l2])
         targets = _targets(size)
         names = list(targets)
         da.store([ds[v].data for v in names], [targets[v] for v in names], lock=False)

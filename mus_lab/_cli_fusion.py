@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
 from mus_lab._cli_common import fail, reporting_errors
+
+if TYPE_CHECKING:
+    from mus_lab.fusion._masses import MassOf
+    from mus_lab.fusion._rules import TotalConflict
 
 __all__ = ["fuse_cmd"]
 
@@ -121,20 +125,22 @@ def fuse_cmd(
         fail(f"{len(csvs)} --confusion files for {len(maps)} maps: give one per map, in order.")
     rel = _reliability(reliability)
     names = list(name) if name else [p.stem for p in maps]
+    if len(set(names)) != len(names):
+        if name:
+            fail(f"--name {names}: give distinct names, once per map.")
+        names = [f"{n} ({i + 1})" for i, n in enumerate(names)]  # same file names
     with reporting_errors():
-        sources = [fusion.open_map(p) for p in maps]
-        cms = [ConfusionMatrix.from_csv(c) for c in csvs] if csvs else [None] * len(maps)
-        ds, _ = fusion.fuse_maps(
-            sources,
-            cms,
+        sources = {n: fusion.open_map(p) for n, p in zip(names, maps, strict=True)}
+        cms = [ConfusionMatrix.from_csv(c) for c in csvs] if csvs else None
+        options = fusion.FusionOptions(  # checks the words given on the command line
             rule=rule,
-            decision=decision,
-            mob=mob,
+            decision=cast("fusion.LabelDecision | None", decision),
+            mob=cast("MassOf", mob),
             reliability=rel,
             compound_threshold=compound_threshold,
-            names=names,
-            total_conflict=total_conflict,
+            total_conflict=cast("TotalConflict", total_conflict),
         )
+        ds = fusion.fuse(sources, options=options, confusions=cms)
         provenance = {
             **{k: str(v) for k, v in ds.attrs.items()},
             "inputs": [str(p.resolve()) for p in maps],

@@ -271,18 +271,32 @@ def demo_cmd(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for the scenario and the products.")
     ] = Path("demo_output"),
-    size: Annotated[int, typer.Option(help="Scene width/height in 10 m pixels.")] = 512,
+    size: Annotated[int, typer.Option(help="Scene width/height in 10 m pixels.")] = 256,
     seed: Annotated[int, typer.Option(help="Random seed of the scenario.")] = 42,
     workers: Annotated[
         int | None, typer.Option(help="Local Dask workers (default: one per core).")
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Run the notebooks with their own defaults (more trees, epochs, seeds and "
+            "the stacked map; about 15 min at 512 px on 2 cores) instead of the quick settings.",
+        ),
+    ] = False,
 ) -> None:
     """Run the main job on the embedded sample scenario, then the curated notebooks in batch."""
     from mus_lab.production._demo import run_demo
 
     with reporting_errors():
         report = run_demo(
-            out, size=size, seed=seed, n_workers=workers, log=typer.echo, progress=True
+            out,
+            size=size,
+            seed=seed,
+            n_workers=workers,
+            log=typer.echo,
+            progress=True,
+            quick=not full,
         )
     typer.echo(report.summary())
     if report.chain is not None and not report.chain.ok:

@@ -23,6 +23,7 @@ __all__ = [
     "MissingProjectionError",
     "MusLabError",
     "MusLabWarning",
+    "NoCatalogError",
     "ProductContractError",
     "ProductFileError",
     "PublishError",
@@ -191,6 +192,11 @@ class ProductionError(MusLabError):
 
 class NotebookParameterError(ProductionError, ValueError):
     """A notebook parameter is unknown or of the wrong type (found before running anything)."""
+
+
+class NoCatalogError(ProductionError, LookupError):
+    """A notebook was given no catalog to work on (no ``catalog`` parameter, no
+    ``MUS_LAB_CATALOG``)."""
 
 
 class NotebookNotFoundError(ProductionError, FileNotFoundError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import Literal, overload
 
 import pystac
 import xarray as xr
@@ -170,29 +171,88 @@ def geobox_of(obj: xr.Dataset | xr.DataArray) -> GeoBox:
     return gbox
 
 
+def _pixels(obj: xr.Dataset | xr.DataArray, label: str) -> tuple[int, int]:
+    if "y" not in obj.dims or "x" not in obj.dims:
+        raise GridMismatchError(
+            f"{label} has dims {tuple(obj.dims)}: a map on a grid needs 'y' and 'x' dims."
+        )
+    return int(obj.sizes["y"]), int(obj.sizes["x"])
+
+
+def _describe(gbox: GeoBox | tuple[int, int]) -> str:
+    if isinstance(gbox, GeoBox):
+        return f"{gbox.crs} {gbox.shape} {tuple(gbox.affine)[:6]}"
+    return f"{gbox[0]} x {gbox[1]} pixels without a CRS"
+
+
+@overload
 def check_same_grid(
-    *cubes: xr.Dataset | xr.DataArray, names: Sequence[str] | None = None
-) -> GeoBox:
+    *cubes: xr.Dataset | xr.DataArray,
+    names: Sequence[str] | None = None,
+    require_crs: Literal[True] = True,
+) -> GeoBox: ...
+
+
+@overload
+def check_same_grid(
+    *cubes: xr.Dataset | xr.DataArray, names: Sequence[str] | None = None, require_crs: bool
+) -> GeoBox | None: ...
+
+
+def check_same_grid(
+    *cubes: xr.Dataset | xr.DataArray,
+    names: Sequence[str] | None = None,
+    require_crs: bool = True,
+) -> GeoBox | None:
     """Raise :class:`GridMismatchError` unless every cube sits on the same pixel grid.
 
     Nothing is reprojected silently: reproject first with ``cube.load(..., geobox=)``
     or ``.odc.reproject(geobox)``.
 
+    Parameters
+    ----------
+    *cubes
+        Datasets or DataArrays with ``y`` and ``x`` dims.
+    names
+        One name per cube for the message (default ``cube 0``, ``cube 1``...).
+    require_crs
+        ``True`` (default): every cube needs a grid with a CRS (x/y coordinates and a CRS).
+        ``False``: cubes without a CRS are accepted too and compared by their ``y`` / ``x``
+        sizes (in-memory arrays, doctests); a cube with a CRS never matches one without.
+
     Returns
     -------
-    GeoBox
-        The shared grid.
+    GeoBox or None
+        The shared grid (``None`` when ``require_crs=False`` and the cubes have no CRS).
+
+    Raises
+    ------
+    GridMismatchError
+        The cubes are on different grids, or one has no grid (no CRS, no y / x dims).
+
+    Example
+    -------
+    >>> a = xr.DataArray(np.zeros((2, 3)), dims=("y", "x"))
+    >>> check_same_grid(a, a.copy(), require_crs=False) is None
+    True
     """
     if not cubes:
         raise ValueError("check_same_grid needs at least one cube.")
     labels = list(names) if names else [f"cube {i}" for i in range(len(cubes))]
-    first = geobox_of(cubes[0])
-    for label, other in zip(labels[1:], cubes[1:], strict=True):
-        gb = geobox_of(other)
-        if gb != first:
+    grids: list[GeoBox | tuple[int, int]] = []
+    for label, obj in zip(labels, cubes, strict=True):
+        if require_crs:
+            grids.append(geobox_of(obj))
+            continue
+        shape = _pixels(obj, label)
+        gbox = getattr(obj, "odc", None) and obj.odc.geobox
+        grids.append(gbox if isinstance(gbox, GeoBox) else shape)
+    first = grids[0]
+    for label, other in zip(labels[1:], grids[1:], strict=True):
+        if other != first:
             raise GridMismatchError(
-                f"{labels[0]} and {label} are on different grids: {first.crs} {first.shape} "
-                f"{tuple(first.affine)[:6]} vs {gb.crs} {gb.shape} {tuple(gb.affine)[:6]}. "
-                "Load both with the same geobox (mus_lab.cube.load(..., geobox=...))."
+                f"{labels[0]} and {label} are on different grids: {_describe(first)} vs "
+                f"{_describe(other)}. Nothing is reprojected silently: load both with the same "
+                "geobox (mus_lab.cube.load(..., geobox=...) or .odc.reproject(geobox))."
             )
-    return first
+    return first if isinstance(first, GeoBox) else None

@@ -21,7 +21,7 @@ Examples
 
 from mus_lab.flood._accuracy import align_truth, flood_scores, method_scores
 from mus_lab.flood._consensus import (
-    CombinationRule,
+    VoteRule,
     consensus,
     majority_rule,
     mean_rule,
@@ -64,12 +64,12 @@ __all__ = [
     "SENSOR_COLLECTIONS",
     "ZONE_COLUMNS",
     "ClassWeights",
-    "CombinationRule",
     "DepthEstimator",
     "FloodMaps",
     "MappingOptions",
     "RiskConfig",
     "RiskRun",
+    "VoteRule",
     "align_truth",
     "ashman_d",
     "assess",
@@ -109,3 +109,17 @@ __all__ = [
     "with_optical",
     "zone_table",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "CombinationRule":  # renamed for one release: fusion.CombinationRule is D-S's
+        import warnings
+
+        warnings.warn(
+            "flood.CombinationRule is now flood.VoteRule (fusion.CombinationRule is the "
+            "Dempster-Shafer combination rule).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return VoteRule
+    raise AttributeError(f"module 'mus_lab.flood' has no attribute {name!r}")

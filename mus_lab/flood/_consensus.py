@@ -1,6 +1,6 @@
 """Consensus of the evidence sources into one water map with a likelihood (GFM's idea).
 
-A combination rule is any callable with the :class:`CombinationRule` signature: it
+A vote rule is any callable with the :class:`VoteRule` signature: it
 takes the evidence stacked on a ``source`` dimension (likelihoods 0-1, NaN = that
 source says nothing here) and returns ``water`` (1.0 / 0.0, NaN = no source) and
 ``likelihood`` (0-1). Two rules ship:
@@ -29,24 +29,60 @@ import xarray as xr
 from mus_lab.errors import FloodInputError
 from mus_lab.flood._grid import nanmean
 
-__all__ = ["CombinationRule", "consensus", "majority_rule", "mean_rule", "with_optical"]
+__all__ = ["VoteRule", "consensus", "majority_rule", "mean_rule", "with_optical"]
 
 
-class CombinationRule(Protocol):
+class VoteRule(Protocol):
     """Combine evidence ``(source, ...)`` into ``water`` and ``likelihood`` (both ``(...)``)."""
 
     def __call__(self, evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]: ...
 
 
 def mean_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Water where the mean likelihood of the sources is at least 0.5."""
+    """Water where the mean likelihood of the sources is at least 0.5 (a :class:`VoteRule`).
+
+    Parameters
+    ----------
+    evidence
+        Likelihoods 0-1 on a ``source`` dimension, NaN where a source says nothing.
+
+    Returns
+    -------
+    (water, likelihood)
+        ``water`` 1.0 / 0.0 (NaN where no source sees the pixel); ``likelihood`` the mean.
+
+    Example
+    -------
+    >>> ev = xr.DataArray([[0.9, 0.2], [0.3, np.nan]], dims=("source", "x"))
+    >>> [v.values.round(2).tolist() for v in mean_rule(ev)]
+    [[1.0, 0.0], [0.6, 0.2]]
+    """
     likelihood = nanmean(evidence, "source")
     water = (likelihood >= 0.5).astype(np.float32).where(likelihood.notnull())
     return water, likelihood
 
 
 def majority_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Majority vote of the sources that see a pixel; ties go to the mean likelihood."""
+    """Majority vote of the sources that see a pixel; ties go to the mean likelihood.
+
+    The default :class:`VoteRule` (Copernicus GFM's consensus).
+
+    Parameters
+    ----------
+    evidence
+        As :func:`mean_rule`.
+
+    Returns
+    -------
+    (water, likelihood)
+        The vote (1.0 water, 0.0 land, NaN unseen) and the sources' mean likelihood.
+
+    Example
+    -------
+    >>> ev = xr.DataArray([[0.9, 0.2, 0.8], [0.6, 0.4, 0.1], [0.1, 0.3, np.nan]], dims=("source", "x"))
+    >>> majority_rule(ev)[0].values.tolist()  # the last pixel: a tie, mean 0.45
+    [1.0, 0.0, 0.0]
+    """
     seen = evidence.notnull()
     n = seen.sum("source")
     yes = ((evidence >= 0.5) & seen).sum("source")
@@ -84,12 +120,12 @@ def _fuse_block(
 
 
 def with_optical(
-    sar_rule: CombinationRule = majority_rule,
+    sar_rule: VoteRule = majority_rule,
     *,
     sar_reliability: float = 0.9,
     optical_reliability: float = 0.3,
     fusion_rule: str = "dempster",
-) -> CombinationRule:
+) -> VoteRule:
     """A rule that fuses the SAR consensus with the ``optical`` source (Dempster-Shafer).
 
     Parameters
@@ -104,9 +140,14 @@ def with_optical(
 
     Returns
     -------
-    CombinationRule
+    VoteRule
         Water where the fused BetP(water) >= 0.5 (the SAR consensus where no optical
         evidence; no data where no SAR evidence), likelihood = BetP(water).
+
+    Raises
+    ------
+    FloodInputError
+        A reliability outside [0, 1].
 
     Example
     -------
@@ -159,7 +200,7 @@ def with_optical(
 def consensus(
     evidence: xr.DataArray,
     *,
-    rule: CombinationRule = majority_rule,
+    rule: VoteRule = majority_rule,
 ) -> xr.Dataset:
     """One water map and likelihood from the evidence of several sources.
 
@@ -170,7 +211,7 @@ def consensus(
         e.g. ``sar_evidence(...).evidence`` with optical evidence concatenated.
     rule
         :func:`majority_rule` (default), :func:`mean_rule` or any
-        :class:`CombinationRule`.
+        :class:`VoteRule`.
 
     Returns
     -------

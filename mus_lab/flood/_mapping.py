@@ -10,7 +10,7 @@ import xarray as xr
 
 from mus_lab.contracts import SAR_QUALITY_BITS
 from mus_lab.cube import check_same_grid
-from mus_lab.flood._consensus import CombinationRule, consensus, majority_rule, with_optical
+from mus_lab.flood._consensus import VoteRule, consensus, majority_rule, with_optical
 from mus_lab.flood._evidence import optical_evidence, sar_evidence, sar_polarisations
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._options import MappingOptions
@@ -33,7 +33,7 @@ def map_water(
     optical: xr.Dataset | xr.DataArray | None = None,
     thresholds: xr.DataArray | None = None,
     options: MappingOptions | None = None,
-    rule: CombinationRule = majority_rule,
+    rule: VoteRule = majority_rule,
     strict: bool = True,
 ) -> xr.Dataset:
     """Water per date from SAR (and optical) evidence and their consensus, lazily.

@@ -31,7 +31,7 @@ from odc.geo.geobox import GeoBox
 from mus_lab.contracts import COLLECTIONS
 from mus_lab.cube import check_same_grid
 from mus_lab.errors import FloodInputError
-from mus_lab.flood._consensus import CombinationRule
+from mus_lab.flood._consensus import VoteRule
 from mus_lab.flood._evidence import orbit_references, sar_evidence
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._io import stage
@@ -172,7 +172,7 @@ def map_series(
     slope: xr.DataArray | None,
     optical: xr.Dataset | None,
     options: MappingOptions,
-    rule: CombinationRule,
+    rule: VoteRule,
     folder: Path,
 ) -> xr.Dataset:
     """Water maps of one sensor's SAR series, staged date by date.

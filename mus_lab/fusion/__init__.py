@@ -3,11 +3,14 @@
 An evidence engine over a frame of classes with compound focal sets (bit masks), vectorised
 over pixels (numba) and run chunk by chunk on dask-backed cubes; masses from classifier
 outputs (IOTA²/OTB label maps with confusion matrices, or probability cubes); combination
-rules as plug-ins; the ``landcover-fused`` product (fused class, belief, plausibility,
-conflict, ignorance, confidence, agreement) and its evaluation. The land-cover products of a
-catalog (``landcover-optical``, ``landcover-radar``) become inputs with
-:func:`sources_from_catalog`; :func:`split_held_out` gives the reference polygons that trained
-none of them, in a calibration and an evaluation half.
+rules as plug-ins. One entry point, :func:`fuse` with its :class:`FusionOptions`, takes
+land-cover products (in memory or from a catalog), label maps, probability cubes or mass
+cubes and makes the ``landcover-fused`` product (fused class, belief, plausibility,
+conflict, ignorance, confidence, agreement); :func:`evaluate_fusion` scores it. Land-cover products
+(:class:`mus_lab.publish.LandCoverProduct`, made in memory or read with
+:func:`mus_lab.recipes.sources_from_catalog`) are inputs as they are; :func:`split_held_out`
+gives the reference polygons that trained none of them, in a calibration and an evaluation
+half.
 
 Example
 -------
@@ -19,6 +22,8 @@ Example
 0.6939
 """
 
+from mus_lab.fusion._api import FusionSource, LandCoverLike, fuse
+from mus_lab.fusion._deprecated import combine_cubes, fuse_labels, fuse_maps, fuse_probabilities
 from mus_lab.fusion._engine import (
     Decision,
     belief,
@@ -31,16 +36,10 @@ from mus_lab.fusion._engine import (
 )
 from mus_lab.fusion._evaluate import FusionEvaluation, evaluate_fusion, split_reference
 from mus_lab.fusion._frame import NODATA, UNDECIDED, Frame, MassFunction
-from mus_lab.fusion._fuse import (
-    AGREEMENT_CODES,
-    CONFIDENCE_DEFINITION,
-    combine_cubes,
-    fuse,
-    mass_cube,
-)
+from mus_lab.fusion._fuse import AGREEMENT_CODES, CONFIDENCE_DEFINITION, mass_cube
 from mus_lab.fusion._held_out import LandCoverSource, split_held_out
-from mus_lab.fusion._labels import fuse_labels, label_table, otb_decision
-from mus_lab.fusion._maps import fuse_maps, open_map
+from mus_lab.fusion._labels import label_table, otb_decision
+from mus_lab.fusion._maps import open_map
 from mus_lab.fusion._masses import (
     confused_pairs,
     frame_of,
@@ -50,7 +49,8 @@ from mus_lab.fusion._masses import (
     reliability_from_confusion,
     transfer_matrix,
 )
-from mus_lab.fusion._probabilities import fuse_probabilities, labels_of
+from mus_lab.fusion._options import FusionOptions, LabelDecision, Masses, Output
+from mus_lab.fusion._probabilities import labels_of
 from mus_lab.fusion._rules import (
     PCR5,
     PCR6,
@@ -63,7 +63,6 @@ from mus_lab.fusion._rules import (
     get_rule,
     register_rule,
 )
-from mus_lab.fusion._simulate import simulate_source
 from mus_lab.fusion._write import FUSED_COLLECTION, write_fused
 
 __all__ = [
@@ -81,8 +80,14 @@ __all__ = [
     "Disjunctive",
     "Frame",
     "FusionEvaluation",
+    "FusionOptions",
+    "FusionSource",
+    "LabelDecision",
+    "LandCoverLike",
     "LandCoverSource",
     "MassFunction",
+    "Masses",
+    "Output",
     "Yager",
     "available_rules",
     "belief",
@@ -111,7 +116,6 @@ __all__ = [
     "plausibility",
     "register_rule",
     "reliability_from_confusion",
-    "simulate_source",
     "split_held_out",
     "split_reference",
     "transfer_matrix",

@@ -39,7 +39,7 @@ __all__ = [
 
 Decision = Literal["bel", "pl", "betp"]
 _BY = {"bel": K.BY_BEL, "pl": K.BY_PL, "betp": K.BY_BETP}
-OUTPUTS = ("fused_class", "belief", "plausibility", "conflict", "ignorance", "confidence")
+_UINT8 = ("fused_class", "agreement")
 
 
 def _by(decision: str) -> int:
@@ -49,7 +49,7 @@ def _by(decision: str) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def summary_tables(focal: tuple[int, ...], classes: tuple[int, ...]) -> dict[str, Any]:
+def summary_tables(focal: tuple[int, ...], classes: tuple[int, ...]) -> K.SummaryTables:
     """Which classes each combined focal set holds, and where the singletons and frame are."""
     n_cls = len(classes)
     omega = (1 << n_cls) - 1
@@ -64,17 +64,17 @@ def summary_tables(focal: tuple[int, ...], classes: tuple[int, ...]) -> dict[str
     for c in range(n_cls):
         cls_rows += [t for t, m in enumerate(focal) if (m >> c) & 1]
         cls_ptr.append(len(cls_rows))
-    return {
-        "cls_ptr": np.array(cls_ptr, np.int64),
-        "cls_rows": np.array(cls_rows, np.int64),
-        "memb_ptr": np.array(ptr, np.int64),
-        "memb_idx": np.array(idx, np.int64),
-        "inv_size": np.array([1.0 / popcount(m) if m else 0.0 for m in focal]),
-        "sing": np.array([pos.get(1 << c, -1) for c in range(n_cls)], np.int64),
-        "omega_row": pos.get(omega, -1),
-        "empty_row": pos.get(0, -1),
-        "codes": np.array(classes, np.uint8),
-    }
+    return K.SummaryTables(
+        memb_ptr=np.array(ptr, np.int64),
+        memb_idx=np.array(idx, np.int64),
+        cls_ptr=np.array(cls_ptr, np.int64),
+        cls_rows=np.array(cls_rows, np.int64),
+        inv_size=np.array([1.0 / popcount(m) if m else 0.0 for m in focal]),
+        sing=np.array([pos.get(1 << c, -1) for c in range(n_cls)], np.int64),
+        codes=np.array(classes, np.uint8),
+        omega_row=pos.get(omega, -1),
+        empty_row=pos.get(0, -1),
+    )
 
 
 def _same_frame(masses: Sequence[MassFunction]) -> Frame:
@@ -140,7 +140,32 @@ def combine(
 
 
 def conflict(masses: Sequence[MassFunction]) -> np.ndarray:
-    """Conflict K: mass the unnormalised conjunctive combination puts on the empty set."""
+    """Conflict K: mass the unnormalised conjunctive combination puts on the empty set.
+
+    Parameters
+    ----------
+    masses
+        Mass functions over the same frame and pixel shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        K per pixel (shape of the masses' pixels), 0 (agreement) to 1 (total conflict).
+
+    Raises
+    ------
+    MassFunctionError
+        The mass functions have different frames or pixel shapes.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, conflict
+    >>> frame = Frame((1, 2))
+    >>> m1 = MassFunction.from_dict(frame, {1: 0.8, (1, 2): 0.2})
+    >>> m2 = MassFunction.from_dict(frame, {2: 0.5, (1, 2): 0.5})
+    >>> float(conflict([m1, m2]))
+    0.4
+    """
     _same_frame(masses)
     n = int(np.prod(masses[0].shape))
     vals, foc = conjunctive_fold([m.reshape(n) for m in masses], [m.focal for m in masses])
@@ -171,6 +196,13 @@ def discount(m: MassFunction, reliability: Any) -> MassFunction:
     ------
     MassFunctionError
         A reliability outside [0, 1].
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, discount
+    >>> m = MassFunction.from_dict(Frame((1, 2)), {1: 1.0})
+    >>> {k: round(v, 3) for k, v in discount(m, 0.9).to_dict().items()}
+    {'1': 0.9, '*': 0.1}
     """
     frame = m.frame
     focal = m.focal if frame.omega in m.focal else (*m.focal, frame.omega)
@@ -195,12 +227,9 @@ def discount(m: MassFunction, reliability: Any) -> MassFunction:
 
 def _scores(m: MassFunction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = int(np.prod(m.shape))
-    t = summary_tables(m.focal, m.frame.classes)
     c = m.frame.size
     bel, pl, betp = np.empty((c, n)), np.empty((c, n)), np.empty((c, n))
-    K.class_scores(
-        m.reshape(n), t["memb_ptr"], t["memb_idx"], t["inv_size"], t["sing"], c, bel, pl, betp
-    )
+    K.class_scores(m.reshape(n), summary_tables(m.focal, m.frame.classes), bel, pl, betp)
     empty = m.mass_of_mask(0).reshape(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         betp = np.where(1 - empty > 0, betp / (1 - empty), 0.0)
@@ -208,28 +237,121 @@ def _scores(m: MassFunction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def belief(m: MassFunction, members: Any) -> np.ndarray:
-    """Bel(A): total mass of the non-empty focal sets inside A."""
+    """Bel(A): total mass of the non-empty focal sets inside A.
+
+    Parameters
+    ----------
+    m
+        Mass function.
+    members
+        The set A: a class code or name, or an iterable of them.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bel(A) per pixel.
+
+    Raises
+    ------
+    MassFunctionError
+        A member is not in the frame.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, belief, plausibility
+    >>> m = MassFunction.from_dict(Frame((1, 2, 3)), {1: 0.5, (1, 2): 0.3, (1, 2, 3): 0.2})
+    >>> float(belief(m, (1, 2))), float(plausibility(m, 2))
+    (0.8, 0.5)
+    """
     a = m.frame.mask(members)
     inside = [k for k, f in enumerate(m.focal) if f and not f & ~a]
     return m.values[inside].sum(axis=0)
 
 
 def plausibility(m: MassFunction, members: Any) -> np.ndarray:
-    """Pl(A): total mass of the focal sets that meet A."""
+    """Pl(A): total mass of the focal sets that meet A (1 - Bel of the complement).
+
+    Parameters
+    ----------
+    m, members
+        As :func:`belief`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Plausibility of the set at each pixel.
+
+    Raises
+    ------
+    MassFunctionError
+        ``members`` names a class outside ``m.frame``.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, plausibility
+    >>> m = MassFunction.from_dict(Frame((1, 2)), {1: 0.6, (1, 2): 0.4})
+    >>> float(plausibility(m, 2))
+    0.4
+    """
     a = m.frame.mask(members)
     meet = [k for k, f in enumerate(m.focal) if f & a]
     return m.values[meet].sum(axis=0)
 
 
 def pignistic(m: MassFunction) -> np.ndarray:
-    """Pignistic probability BetP of each class, ``(n_classes, *shape)`` in frame order."""
+    """Pignistic probability BetP of each class: each set's mass shared among its classes.
+
+    Parameters
+    ----------
+    m
+        Mass function (mass on the empty set is left out and the rest renormalised).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_classes, *shape)``, frame order.
+
+    Raises
+    ------
+    MassFunctionError
+        Not raised for a valid mass function (masses are checked when it is built).
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, pignistic
+    >>> m = MassFunction.from_dict(Frame((1, 2)), {1: 0.6, (1, 2): 0.4})
+    >>> pignistic(m).round(2).tolist()
+    [0.8, 0.2]
+    """
     return _scores(m)[2].reshape(m.frame.size, *m.shape)
 
 
 def decide(m: MassFunction, *, by: Decision = "bel") -> np.ndarray:
     """Class code of max Bel, max Pl or max BetP per pixel; ties -> 255 (undecided).
 
-    Pixels with NaN masses get 0 (no data).
+    Parameters
+    ----------
+    m
+        Mass function; pixels with NaN masses get 0 (no data).
+    by
+        ``"bel"`` (default), ``"pl"`` or ``"betp"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8 class codes, the masses' pixel shape.
+
+    Raises
+    ------
+    FusionError
+        ``by`` is not one of the three.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, decide
+    >>> m = MassFunction.from_dict(Frame((4, 7)), {4: [0.6, 0.3], 7: [0.4, 0.3], (4, 7): [0, 0.4]})
+    >>> decide(m).tolist()
+    [4, 255]
     """
     _by(by)
     scores = dict(zip(("bel", "pl", "betp"), _scores(m), strict=True))[by]
@@ -279,23 +401,8 @@ def fuse_arrays(
             ]
         )
     labels = np.ascontiguousarray(labels, dtype=np.uint8).reshape(len(arrays), n)
-    out: dict[str, np.ndarray] = {
-        "fused_class": np.empty(n, np.uint8),
-        "belief": np.empty(n, np.float32),
-        "plausibility": np.empty(n, np.float32),
-        "conflict": np.empty(n, np.float32),
-        "ignorance": np.empty(n, np.float32),
-        "confidence": np.empty(n, np.float32),
-        "agreement": np.empty(n, np.uint8),
-    }
-    outs = (
-        out["fused_class"],
-        out["belief"],
-        out["plausibility"],
-        out["confidence"],
-        out["ignorance"],
-        out["conflict"],
-        out["agreement"],
+    out = K.Outputs(
+        **{k: np.empty(n, np.uint8 if k in _UINT8 else np.float32) for k in K.Outputs._fields}
     )
     fast = (
         isinstance(rule, _Builtin)
@@ -306,44 +413,22 @@ def fuse_arrays(
     )
     if fast:
         assert isinstance(rule, _Builtin)
-        t = pair_tables(rule.code, focal[0], focal[1], omega)
-        st = summary_tables(t["focal"], frame.classes)
+        out_f, pt = pair_tables(rule.code, focal[0], focal[1], omega)
         tc = isinstance(rule, Dempster) and rule.total_conflict == "raise"
         f32 = all(x.dtype == np.float32 for x in arrays)
         dt = np.float32 if f32 else np.float64
         a, b = (np.ascontiguousarray(x, dtype=dt) for x in arrays)
-        n_total = K.fuse2(
-            a,
-            b,
-            labels,
-            rule.code,
-            K.TC_FLAG if tc else K.TC_VACUOUS,
-            t["tgt"],
-            t["tk"],
-            t["tsing"],
-            t["tdisj"],
-            t["ia"],
-            t["ib"],
-            focal[0].index(omega),
-            focal[1].index(omega),
-            len(t["focal"]),
-            t["omega_row"],
-            t["empty_row"],
-            st["memb_ptr"],
-            st["memb_idx"],
-            st["cls_ptr"],
-            st["cls_rows"],
-            st["inv_size"],
-            st["sing"],
-            st["codes"],
-            code,
-            K.TIE_TOL32 if f32 else K.TIE_TOL,
-            K.TOTAL_CONFLICT_EPS32 if f32 else K.TOTAL_CONFLICT_EPS,
-            *outs,
+        prm = K.Params(
+            rule=rule.code,
+            tc_mode=K.TC_FLAG if tc else K.TC_VACUOUS,
+            by=code,
+            tie=K.TIE_TOL32 if f32 else K.TIE_TOL,
+            eps=K.TOTAL_CONFLICT_EPS32 if f32 else K.TOTAL_CONFLICT_EPS,
         )
+        n_total = K.fuse2(a, b, labels, pt, summary_tables(out_f, frame.classes), prm, out)
         if n_total and tc:
             raise_total_conflict(int(n_total), n)
-        return out
+        return out._asdict()
     valid = np.zeros(n, bool)
     clean = []
     for a, f in zip(arrays, focal, strict=True):
@@ -367,21 +452,9 @@ def fuse_arrays(
     if omega not in out_f:  # a plug-in rule without the frame among its sets
         m = np.concatenate([m, np.zeros((1, n))])
         out_f = (*out_f, omega)
-    st = summary_tables(out_f, frame.classes)
-    K.summarise(
-        m,
-        np.ascontiguousarray(kk),
-        cs,
-        valid,
-        labels,
-        st["memb_ptr"],
-        st["memb_idx"],
-        st["inv_size"],
-        st["sing"],
-        st["omega_row"],
-        st["codes"],
-        code,
-        K.TIE_TOL,
-        *outs,
+    prm = K.Params(
+        rule=K.RULE_PLUGIN, tc_mode=K.TC_VACUOUS, by=code, tie=K.TIE_TOL, eps=K.TOTAL_CONFLICT_EPS
     )
-    return out
+    st = summary_tables(out_f, frame.classes)
+    K.summarise(m, np.ascontiguousarray(kk), cs, valid, labels, st, prm, out)
+    return out._asdict()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ast
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,9 +14,10 @@ import xarray as xr
 
 from mus_lab.classify import ConfusionMatrix
 from mus_lab.errors import FusionError
+from mus_lab.fusion._api import Extras, FusionSource, fuse_with_labels, legacy_options
 from mus_lab.fusion._frame import UNDECIDED
-from mus_lab.fusion._fuse import _names, check_same_grid
-from mus_lab.fusion._maps import fuse_maps
+from mus_lab.fusion._fuse import check_grid
+from mus_lab.fusion._options import FusionOptions
 
 __all__ = ["FusionEvaluation", "evaluate_fusion", "split_reference"]
 
@@ -23,6 +25,17 @@ __all__ = ["FusionEvaluation", "evaluate_fusion", "split_reference"]
 @dataclass(frozen=True)
 class FusionEvaluation:
     """Accuracy of a fusion and of its sources on the same reference pixels.
+
+    Made by :func:`evaluate_fusion`; the attributes are its results.
+
+    Parameters
+    ----------
+    overall_accuracy, kappa, confusion, n_pixels, undecided_share, conflict_split, error_rate_high_conflict, error_rate_low_conflict, n_high_conflict, n_low_conflict, by_conflict
+        See Attributes.
+
+    Raises
+    ------
+    None
 
     Attributes
     ----------
@@ -69,7 +82,12 @@ class FusionEvaluation:
         return self.overall_accuracy["fused"] - self.overall_accuracy[self.best_source]
 
     def table(self) -> pd.DataFrame:
-        """One row per map (sources, then fused): overall accuracy and kappa."""
+        """One row per map (sources, then fused): overall accuracy and kappa.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         return pd.DataFrame(
             {
                 "overall_accuracy": pd.Series(self.overall_accuracy),
@@ -78,6 +96,12 @@ class FusionEvaluation:
         )
 
     def summary(self) -> str:
+        """One paragraph: accuracies, gain over the best source, undecided share, conflict.
+
+        Returns
+        -------
+        str
+        """
         oa = ", ".join(f"{k} {v:.3f}" for k, v in self.overall_accuracy.items())
         return (
             f"{self.n_pixels} reference pixels; overall accuracy: {oa}; fused minus best source "
@@ -89,40 +113,38 @@ class FusionEvaluation:
 
 
 def evaluate_fusion(
-    sources: Sequence[xr.DataArray],
-    confusions: Sequence[ConfusionMatrix],
+    sources: Mapping[str, FusionSource] | Sequence[FusionSource],
+    confusions: Mapping[str, ConfusionMatrix | None] | Sequence[ConfusionMatrix | None] | None,
     reference: xr.DataArray,
     *,
-    rule: str = "dempster",
-    decision: str | None = None,
-    mob: str = "precision",
-    reliability: Any = "precision",
-    compound_threshold: float | None = 0.1,
-    names: Sequence[str] | None = None,
+    options: FusionOptions | None = None,
     conflict_split: float | None = None,
     conflict_bins: int = 5,
+    **deprecated: Any,
 ) -> FusionEvaluation:
     """Fuse the sources and score the result and each source against a reference.
 
     Parameters
     ----------
     sources
-        Label maps (``y``, ``x``) or probability cubes (``("class", "y", "x")``), first source
-        first, fused as :func:`fuse_maps` does (label maps: IOTA²'s mode).
+        What :func:`~mus_lab.fusion.fuse` takes (label maps, probability cubes, land-cover
+        products; a list or a ``{name: source}`` mapping), first source first.
     confusions
-        Each source's confusion matrix, from validation pixels that are NOT in ``reference``.
+        Each source's confusion matrix, from validation pixels that are NOT in ``reference``
+        (``None``: the products' own).
     reference
         Reference class codes on the same grid, 0 outside the held-out pixels / polygons.
-    rule, decision, mob, reliability, compound_threshold
-        Fusion settings (``decision`` defaults to ``"otb"`` for label maps, ``"bel"``
-        otherwise).
-    names
-        Source names (default ``source 1``, ...).
+    options
+        The fusion's :class:`~mus_lab.fusion.FusionOptions` (``decision`` defaults to
+        ``"otb"`` for label maps, ``"bel"`` otherwise).
     conflict_split
         Conflict above which a pixel counts as high-conflict (default: the median conflict of
         the reference pixels).
     conflict_bins
         Number of conflict quantile bins in ``by_conflict``.
+    **deprecated
+        The old keywords ``rule``, ``decision``, ``mob``, ``reliability``,
+        ``compound_threshold`` and ``names`` (a :class:`DeprecationWarning`).
 
     Returns
     -------
@@ -131,27 +153,38 @@ def evaluate_fusion(
     Raises
     ------
     FusionError
-        No reference pixel.
+        No reference pixel, or mass cubes (no class map of their own to score).
     GridMismatchError
         The reference is not on the sources' grid.
+
+    Example
+    -------
+    >>> from mus_lab.classify import ConfusionMatrix
+    >>> from mus_lab.fusion import evaluate_fusion
+    >>> cm = ConfusionMatrix((1, 2), np.array([[8, 2], [1, 9]]))
+    >>> a = xr.DataArray(np.array([[1, 2, 2, 1]], np.uint8), dims=("y", "x"))
+    >>> b = xr.DataArray(np.array([[1, 1, 2, 2]], np.uint8), dims=("y", "x"))
+    >>> ev = evaluate_fusion({"optical": a, "radar": b}, [cm, cm], a.copy(data=[[1, 2, 2, 2]]))
+    >>> ev.overall_accuracy
+    {'optical': 0.75, 'radar': 0.75, 'fused': 0.5}
     """
-    src_names = _names(len(sources), names)
-    check_same_grid([*sources, reference], [*src_names, "reference"])
-    fused, own = fuse_maps(
-        sources,
-        confusions,
-        rule=rule,
-        decision=decision,
-        mob=mob,
-        reliability=reliability,
-        compound_threshold=compound_threshold,
-        names=src_names,
-    )
+    if deprecated:
+        sources, options = legacy_options(
+            "evaluate_fusion", sources, options, deprecated, allowed=_OLD_KEYWORDS
+        )
+    fused, own = fuse_with_labels(sources, options, Extras(confusions=confusions))
+    if not own:
+        raise FusionError(
+            "Mass cubes carry no class map of their own to score: evaluate label maps or "
+            "probability cubes."
+        )
+    src_names = list(own)
+    check_grid([*own.values(), reference], [*src_names, "reference"])
     ref, fc, kk, *maps = dask.compute(
         reference.values if reference.chunks is None else reference.data,
         fused["fused_class"].data,
         fused["conflict"].data,
-        *[o.data for o in own],
+        *[o.data for o in own.values()],
     )
     ref = np.asarray(ref).astype(np.int64)
     at = ref > 0
@@ -161,7 +194,7 @@ def evaluate_fusion(
             "The reference holds no class code (> 0): give the held-out reference pixels."
         )
     r = ref[at]
-    legend = tuple(int(c) for c in confusions[0].labels)
+    legend = tuple(int(c) for c in ast.literal_eval(fused.fused_class.attrs["classes"]))
     oa: dict[str, float] = {}
     kappa: dict[str, float] = {}
     cms: dict[str, ConfusionMatrix] = {}
@@ -200,6 +233,9 @@ def evaluate_fusion(
     )
 
 
+_OLD_KEYWORDS = ("rule", "decision", "mob", "reliability", "compound_threshold", "names")
+
+
 def split_reference(
     polygons: Any,
     truth: xr.DataArray,
@@ -224,6 +260,18 @@ def split_reference(
     (validation, held_out)
         Two uint8 maps of class codes (0 elsewhere): pixels of odd-id polygons (to build the
         confusion matrices) and of even-id polygons (to evaluate on).
+
+    Raises
+    ------
+    FusionError
+        No polygon.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import open_map, split_reference
+    >>> odd, even = split_reference(tiny.polygons, open_map(tiny.landcover))
+    >>> bool(((odd > 0) & (even > 0)).any())
+    False
     """
     import geopandas as gpd
     from rasterio import features
@@ -250,6 +298,5 @@ def split_reference(
             else np.zeros(shape, np.uint8)
         )
     coords = {k: v for k, v in truth.coords.items() if set(v.dims) <= {"y", "x"}}
-    return tuple(  # type: ignore[return-value]
-        xr.DataArray(r, dims=("y", "x"), coords=coords) for r in rasters
-    )
+    validation, held_out = (xr.DataArray(r, dims=("y", "x"), coords=coords) for r in rasters)
+    return validation, held_out

@@ -39,6 +39,12 @@ class Frame:
     names
         One name per class (defaults to the codes as text).
 
+    Raises
+    ------
+    MassFunctionError
+        No class, repeated codes, codes outside 1-254, more than 62 classes, or not one name
+        per class.
+
     Example
     -------
     >>> frame = Frame((4, 5, 6), ("water", "wetland", "urban"))
@@ -72,7 +78,22 @@ class Frame:
 
     @classmethod
     def from_legend(cls, legend: Mapping[int, str]) -> Frame:
-        """A frame from a ``{code: name}`` legend (e.g. ``Scenario.legend``), codes sorted."""
+        """A frame from a ``{code: name}`` legend (e.g. ``Scenario.legend``), codes sorted.
+
+        Parameters
+        ----------
+        legend
+            Class code -> name.
+
+        Returns
+        -------
+        Frame
+
+        Raises
+        ------
+        MassFunctionError
+            As :class:`Frame` (e.g. codes outside 1-254).
+        """
         codes = sorted(int(c) for c in legend)
         return cls(tuple(codes), tuple(str(legend[c]) for c in codes))
 
@@ -90,7 +111,22 @@ class Frame:
         return dict(zip(self.classes, self.names, strict=True))
 
     def index(self, member: int | str) -> int:
-        """Bit position of a class given by code or name."""
+        """Bit position of a class given by code or name.
+
+        Parameters
+        ----------
+        member
+            Class code (int) or name (str).
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        MassFunctionError
+            No such class in the frame.
+        """
         if isinstance(member, str):
             if member in self.names:
                 return self.names.index(member)
@@ -101,7 +137,23 @@ class Frame:
         return self.classes.index(code)
 
     def mask(self, members: int | str | Iterable[int | str]) -> int:
-        """Bit mask of a set of classes (codes or names); a single code means a singleton."""
+        """Bit mask of a set of classes (codes or names); a single code means a singleton.
+
+        Parameters
+        ----------
+        members
+            One member or several, each as :meth:`index` takes it.
+
+        Returns
+        -------
+        int
+            Bit ``i`` set for ``classes[i]``.
+
+        Raises
+        ------
+        MassFunctionError
+            As :meth:`index`.
+        """
         if isinstance(members, int | str | np.integer):
             members = (members,)
         out = 0
@@ -110,11 +162,33 @@ class Frame:
         return out
 
     def members(self, mask: int) -> tuple[int, ...]:
-        """Class codes in a mask."""
+        """Class codes in a mask (the inverse of :meth:`mask`).
+
+        Parameters
+        ----------
+        mask
+            A set as :meth:`mask` makes it.
+
+        Returns
+        -------
+        tuple of int
+            Codes, in frame order.
+        """
         return tuple(c for i, c in enumerate(self.classes) if (int(mask) >> i) & 1)
 
     def label(self, mask: int) -> str:
-        """Readable name of a focal set: ``'water|wetland'``, ``'*'`` (frame), ``'{}'`` (empty)."""
+        """Readable name of a focal set.
+
+        Parameters
+        ----------
+        mask
+            Focal-set bit mask.
+
+        Returns
+        -------
+        str
+            ``'water|wetland'``, ``'*'`` (the frame), ``'{}'`` (the empty set).
+        """
         mask = int(mask)
         if mask == 0:
             return "{}"
@@ -123,7 +197,23 @@ class Frame:
         return "|".join(n for i, n in enumerate(self.names) if (mask >> i) & 1)
 
     def check_masks(self, focal: Iterable[int]) -> tuple[int, ...]:
-        """Validate focal-set masks (unique, inside the frame); returns them as a tuple."""
+        """Validate focal-set masks: unique and inside the frame.
+
+        Parameters
+        ----------
+        focal
+            Bit masks.
+
+        Returns
+        -------
+        tuple of int
+            The masks.
+
+        Raises
+        ------
+        MassFunctionError
+            A mask repeats or names classes outside the frame.
+        """
         masks = tuple(int(f) for f in focal)
         if len(set(masks)) != len(masks):
             raise MassFunctionError(f"Focal sets repeat: {[self.label(m) for m in masks]}.")
@@ -157,6 +247,11 @@ class MassFunction:
     values
         ``values[k, ...]`` is the mass of ``focal[k]`` (trailing dims: pixels, any shape).
 
+    Raises
+    ------
+    MassFunctionError
+        Focal sets repeat or leave the frame, or ``values`` has not one row per focal set.
+
     Example
     -------
     >>> frame = Frame((1, 2, 3), ("a", "b", "c"))
@@ -183,8 +278,22 @@ class MassFunction:
     def from_dict(cls, frame: Frame, masses: Mapping[Any, Any]) -> MassFunction:
         """Build from ``{set: mass}``: a set is a class code or name, or an iterable of them.
 
-        Masses may be scalars or arrays of one shape (one per pixel). They are checked: not
-        negative and summing to 1 (within 1e-9).
+        Parameters
+        ----------
+        frame
+            The classes.
+        masses
+            ``{set: mass}``; masses are scalars or arrays of one shape (one per pixel).
+
+        Returns
+        -------
+        MassFunction
+            Checked: masses not negative and summing to 1 (within 1e-9).
+
+        Raises
+        ------
+        MassFunctionError
+            Negative masses, masses not summing to 1, or classes outside the frame.
         """
         focal: dict[int, Any] = {}
         for key, value in masses.items():
@@ -197,7 +306,19 @@ class MassFunction:
 
     @classmethod
     def vacuous(cls, frame: Frame, shape: tuple[int, ...] = ()) -> MassFunction:
-        """Total ignorance: all mass on the whole frame."""
+        """Total ignorance: all mass on the whole frame.
+
+        Parameters
+        ----------
+        frame
+            The classes.
+        shape
+            Pixel shape.
+
+        Returns
+        -------
+        MassFunction
+        """
         return cls(frame, (frame.omega,), np.ones((1, *shape)))
 
     @property
@@ -205,19 +326,60 @@ class MassFunction:
         return tuple(self.values.shape[1:])
 
     def mass(self, members: int | str | Iterable[int | str]) -> np.ndarray:
-        """Mass of one set (zero when it is not a focal set)."""
+        """Mass of one set (zero when it is not a focal set).
+
+        Parameters
+        ----------
+        members
+            The set: a class code or name, or an iterable of them.
+
+        Returns
+        -------
+        numpy.ndarray
+            Per pixel.
+
+        Raises
+        ------
+        MassFunctionError
+            A member is not in the frame.
+        """
         mask = self.frame.mask(members)
         if mask in self.focal:
             return self.values[self.focal.index(mask)]
         return np.zeros(self.shape)
 
     def mass_of_mask(self, mask: int) -> np.ndarray:
+        """:meth:`mass` of a set given as a bit mask (zero when it is not a focal set).
+
+        Parameters
+        ----------
+        mask
+            ``frame.mask(...)`` of the set.
+
+        Returns
+        -------
+        numpy.ndarray
+            Its mass at each pixel.
+        """
         if int(mask) in self.focal:
             return self.values[self.focal.index(int(mask))]
         return np.zeros(self.shape)
 
     def to_dict(self, index: tuple[int, ...] = (), *, tol: float = 0.0) -> dict[str, float]:
-        """``{label: mass}`` of one pixel (masses above ``tol``), labels as :meth:`Frame.label`."""
+        """Masses of one pixel by readable set name.
+
+        Parameters
+        ----------
+        index
+            The pixel's index (default: the first pixel).
+        tol
+            Masses at or below it are left out.
+
+        Returns
+        -------
+        dict
+            ``{label: mass}``, labels as :meth:`Frame.label`.
+        """
         flat = self.values.reshape(len(self.focal), -1)
         col = flat[:, int(np.ravel_multi_index(index, self.shape))] if index else flat[:, 0]
         return {
@@ -227,7 +389,23 @@ class MassFunction:
         }
 
     def check(self, *, atol: float = 1e-9) -> MassFunction:
-        """Raise :class:`MassFunctionError` unless masses are >= 0 and sum to 1 (NaN = no data)."""
+        """Check that masses are >= 0 and sum to 1 (NaN = no data).
+
+        Parameters
+        ----------
+        atol
+            Tolerance.
+
+        Returns
+        -------
+        MassFunction
+            Itself.
+
+        Raises
+        ------
+        MassFunctionError
+            Negative masses, or masses not summing to 1.
+        """
         v = self.values
         finite = np.isfinite(v).all(axis=0)
         if (v[:, finite] < -atol).any():
@@ -241,5 +419,15 @@ class MassFunction:
         return self
 
     def reshape(self, n: int) -> np.ndarray:
-        """Values as a C-contiguous ``(n_focal, n_pixels)`` float64 array."""
+        """Values as a C-contiguous ``(n_focal, n_pixels)`` float64 array.
+
+        Parameters
+        ----------
+        n
+            Number of pixels.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return np.ascontiguousarray(self.values.reshape(len(self.focal), n))

@@ -1,6 +1,6 @@
 """Lazy fusion of mass cubes on a grid: the product variables, chunk by chunk.
 
-``fuse`` checks the sources (one grid, one legend), then runs the engine
+:func:`fuse_masses` checks the sources (one grid, one legend), then runs the engine
 (:func:`mus_lab.fusion._engine.fuse_arrays`) on every dask chunk, the mass planes of each
 chunk as they are stored (:func:`mus_lab.fusion._blocks.map_planes`); nothing is computed
 before the caller asks.
@@ -27,27 +27,20 @@ The outputs (collection ``landcover-fused``):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import odc.geo.xr  # noqa: F401  (registers .odc: grids are compared with their CRS)
 import xarray as xr
 
-from mus_lab.errors import FusionError, GridMismatchError, LegendMismatchError
+from mus_lab.cube import check_same_grid
+from mus_lab.errors import FusionError, LegendMismatchError
 from mus_lab.fusion._blocks import map_planes
 from mus_lab.fusion._engine import Decision, fuse_arrays
 from mus_lab.fusion._frame import NODATA, UNDECIDED, Frame, MassFunction
 from mus_lab.fusion._masses import frame_of
-from mus_lab.fusion._rules import CombinationRule, TotalConflict, get_rule
+from mus_lab.fusion._rules import CombinationRule, Dempster
 
-__all__ = [
-    "AGREEMENT_CODES",
-    "CONFIDENCE_DEFINITION",
-    "check_same_grid",
-    "combine_cubes",
-    "fuse",
-    "mass_cube",
-]
+__all__ = ["AGREEMENT_CODES", "CONFIDENCE_DEFINITION", "combine_masses", "fuse_masses", "mass_cube"]
 
 CONFIDENCE_DEFINITION = (
     "Confidence (0 to 1) is the share of all the sources' combined evidence that points to "
@@ -78,40 +71,35 @@ _DESCRIPTIONS = {
     "ignorance": "Mass left on the whole frame after combination",
     "confidence": CONFIDENCE_DEFINITION,
     "agreement": "; ".join(f"{k} {v}" for k, v in AGREEMENT_CODES.items()),
+    "source_confidence": "IOTA² fused confidence: the kept source's own confidence (the higher "
+    "when both agree), 0 when no source gave the fused class",
 }
 
 
-def _grid_key(obj: xr.DataArray | xr.Dataset) -> Any:
-    gbox = getattr(obj, "odc", None) and obj.odc.geobox
-    if gbox is not None:
-        return gbox
-    return ("pixels", obj.sizes.get("y"), obj.sizes.get("x"))
+def describe_product(
+    ds: xr.Dataset, frame: Frame, names: Sequence[str], rule: str, decision: str, **extra: str
+) -> xr.Dataset:
+    """Variable descriptions, nodata codes and the product's attributes (rule, decision,
+    sources, frame, ``extra``, confidence definition), in place."""
+    for var, da in ds.data_vars.items():
+        da.attrs = {"description": _DESCRIPTIONS[str(var)]}
+    ds["fused_class"].attrs.update(nodata=NODATA, undecided=UNDECIDED, classes=str(frame.legend))
+    ds["agreement"].attrs.update(nodata=0)
+    ds.attrs = {
+        "rule": rule,
+        "decision": decision,
+        "sources": ", ".join(names),
+        "frame": str(frame.legend),
+        **extra,
+        "confidence": CONFIDENCE_DEFINITION,
+    }
+    return ds
 
 
-def check_same_grid(objs: Sequence[xr.DataArray], names: Sequence[str]) -> None:
-    """Raise :class:`GridMismatchError` unless every map sits on the same pixel grid.
-
-    Maps with a CRS are compared with their full grid (CRS, transform, shape); maps without
-    coordinates by shape.
-    """
-    for o, name in zip(objs, names, strict=True):
-        if "y" not in o.dims or "x" not in o.dims:
-            raise GridMismatchError(f"{name} has dims {o.dims}: maps need 'y' and 'x' dims.")
-    first = _grid_key(objs[0])
-    for o, name in zip(objs[1:], names[1:], strict=True):
-        key = _grid_key(o)
-        if key != first:
-            raise GridMismatchError(
-                f"{names[0]} and {name} are on different grids ({_describe(first)} vs "
-                f"{_describe(key)}): nothing is reprojected silently. Load both on one grid "
-                "(mus_lab.cube.load(..., geobox=...) or .odc.reproject(geobox)) first."
-            )
-
-
-def _describe(key: Any) -> str:
-    if isinstance(key, tuple):
-        return f"{key[1]} x {key[2]} pixels"
-    return f"{key.crs} {key.shape} {tuple(key.affine)[:6]}"
+def check_grid(objs: Sequence[xr.DataArray], names: Sequence[str]) -> None:
+    """:func:`mus_lab.cube.check_same_grid` for fusion inputs: maps without a CRS are compared
+    by their size (in-memory arrays)."""
+    check_same_grid(*objs, names=names, require_crs=False)
 
 
 def _names(n: int, names: Sequence[str] | None) -> list[str]:
@@ -142,7 +130,34 @@ def _same_frame(frames: Sequence[Frame], names: Sequence[str]) -> Frame:
 
 
 def mass_cube(m: MassFunction, like: xr.DataArray) -> xr.DataArray:
-    """Wrap an in-memory :class:`MassFunction` (pixels shaped like ``like``) as a mass cube."""
+    """Wrap an in-memory :class:`MassFunction` (pixels shaped like ``like``) as a mass cube.
+
+    Parameters
+    ----------
+    m
+        Masses of shape ``(n_focal, ny, nx)``.
+    like
+        A map ``(y, x)`` whose grid coordinates the cube takes.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``("focal", "y", "x")``, float32, with the frame in its attributes: an input of
+        :func:`~mus_lab.fusion.fuse`.
+
+    Raises
+    ------
+    FusionError
+        The masses do not have the map's shape.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, mass_cube
+    >>> frame = Frame((1, 2))
+    >>> m = MassFunction.from_dict(frame, {1: np.full((2, 2), 0.7), (1, 2): np.full((2, 2), 0.3)})
+    >>> mass_cube(m, xr.DataArray(np.zeros((2, 2)), dims=("y", "x"))).sizes["focal"]
+    2
+    """
     if m.shape != (like.sizes["y"], like.sizes["x"]):
         raise FusionError(f"Masses of shape {m.shape} do not match the grid of {like.shape}.")
     coords = {k: v for k, v in like.coords.items() if set(v.dims) <= {"y", "x"}}
@@ -157,80 +172,44 @@ def mass_cube(m: MassFunction, like: xr.DataArray) -> xr.DataArray:
 
 
 def _prepare(
-    masses: Sequence[xr.DataArray], names: Sequence[str] | None
-) -> tuple[Frame, list[str], list[xr.DataArray], list[tuple[int, ...]]]:
+    masses: Sequence[xr.DataArray], names: Sequence[str]
+) -> tuple[Frame, list[xr.DataArray], list[tuple[int, ...]]]:
     if len(masses) < 2:
         raise FusionError(f"Fusion needs two or more sources, got {len(masses)}.")
-    labels = _names(len(masses), names)
-    for m, name in zip(masses, labels, strict=True):
+    for m, name in zip(masses, names, strict=True):
         if not isinstance(m, xr.DataArray) or "focal" not in m.dims:
             raise FusionError(
                 f"{name} is not a mass cube (a DataArray with a 'focal' dim): build it with "
                 "masses_from_labels or masses_from_probabilities."
             )
-    check_same_grid(masses, labels)
-    frame = _same_frame([frame_of(m) for m in masses], labels)
+    check_grid(masses, names)
+    frame = _same_frame([frame_of(m) for m in masses], names)
     focal = [tuple(int(v) for v in m["focal"].values) for m in masses]
     cubes = [m.transpose("focal", "y", "x") for m in masses]
-    return frame, labels, cubes, focal
+    return frame, cubes, focal
 
 
-def fuse(
+def fuse_masses(
     masses: Sequence[xr.DataArray],
+    names: Sequence[str],
     *,
-    rule: str | CombinationRule = "dempster",
-    decision: Decision = "bel",
+    rule: CombinationRule,
+    decision: Decision,
     labels: Sequence[xr.DataArray] | None = None,
-    names: Sequence[str] | None = None,
-    total_conflict: TotalConflict | None = None,
 ) -> xr.Dataset:
     """Fuse two or more mass cubes into the ``landcover-fused`` product (lazy).
 
-    Parameters
-    ----------
-    masses
-        Mass cubes on one grid and one legend (from :func:`masses_from_labels`,
-        :func:`masses_from_probabilities` or :func:`mass_cube`), first source first (the
-        ``agreement`` codes name the first and second sources).
-    rule
-        Combination rule: ``"dempster"`` (default), ``"conjunctive"``, ``"yager"``,
-        ``"disjunctive"``, ``"pcr5"``, ``"pcr6"``, a registered name or a rule object.
-    decision
-        ``"bel"`` (max belief, default), ``"pl"`` (max plausibility) or ``"betp"`` (max
-        pignistic probability); ties give 255 (undecided).
-    labels
-        Each source's own class map (for ``agreement``); by default each source's own decision
-        by the same criterion.
-    names
-        Source names for messages and provenance.
-    total_conflict
-        Dempster's rule at K = 1: ``"vacuous"`` (the rule's default: the pixel becomes
-        undecided, ignorance 1, conflict 1) or ``"raise"`` (a
-        :class:`~mus_lab.errors.TotalConflictError` when computed).
-
-    Returns
-    -------
-    xarray.Dataset
-        ``fused_class``, ``belief``, ``plausibility``, ``conflict``, ``ignorance``,
-        ``confidence``, ``agreement`` on the sources' grid, dask-backed when they are.
-
-    Raises
-    ------
-    GridMismatchError
-        The sources are on different grids.
-    LegendMismatchError
-        The sources have different class legends.
-    UnknownRuleError
-        The rule name is not registered.
+    ``masses`` are on one grid and legend, first source first; ``labels`` are each source's
+    own class map for ``agreement`` (default: each source's own decision by the same
+    criterion). What :func:`mus_lab.fusion.fuse` runs once the sources are masses.
     """
-    frame, src_names, cubes, focal = _prepare(masses, names)
-    r = get_rule(rule, total_conflict=total_conflict)
-    r.focal_sets(focal, frame.omega)  # early errors (e.g. pcr5 with three sources)
+    frame, cubes, focal = _prepare(masses, names)
+    rule.focal_sets(focal, frame.omega)  # early errors (e.g. pcr5 with three sources)
     n_src = len(cubes)
     if labels is not None:
         if len(labels) != n_src:
             raise FusionError(f"{len(labels)} label maps for {n_src} sources: one per source.")
-        check_same_grid([cubes[0], *labels], [src_names[0], *(f"labels of {n}" for n in src_names)])
+        check_grid([cubes[0], *labels], [names[0], *(f"labels of {n}" for n in names)])
         label_args = list(labels)
     else:
         label_args = []
@@ -240,7 +219,7 @@ def fuse(
         n = int(np.prod(shape))
         flat = [np.ascontiguousarray(a).reshape(a.shape[0], n) for a in mass]
         lab = np.stack([np.asarray(v, dtype=np.uint8).reshape(n) for v in labs]) if labs else None
-        out = fuse_arrays(flat, focal, frame, rule=r, by=decision, labels=lab)
+        out = fuse_arrays(flat, focal, frame, rule=rule, by=decision, labels=lab)
         return tuple(out[k].reshape(shape) for k in _OUT_DTYPES)
 
     results = map_planes(
@@ -249,41 +228,24 @@ def fuse(
         label_args,
         [(dt, None) for dt in _OUT_DTYPES.values()],
         name="fuse",
-        token=(focal, frame, repr(r), decision),
+        token=(focal, frame, repr(rule), decision),
     )
     ds = xr.Dataset(dict(zip(_OUT_DTYPES, results, strict=True)))
-    for name, da in ds.data_vars.items():
-        da.attrs = {"description": _DESCRIPTIONS[str(name)]}
-    ds["fused_class"].attrs.update(nodata=NODATA, undecided=UNDECIDED, classes=str(frame.legend))
-    ds["agreement"].attrs.update(nodata=0)
-    ds.attrs = {
-        "rule": r.name,
-        "decision": decision,
-        "sources": ", ".join(src_names),
-        "frame": str(frame.legend),
-        "confidence": CONFIDENCE_DEFINITION,
-    }
-    if getattr(r, "total_conflict", None):
-        ds.attrs["total_conflict"] = str(r.total_conflict)  # type: ignore[attr-defined]
-    return ds
+    extra = {"total_conflict": rule.total_conflict} if isinstance(rule, Dempster) else {}
+    return describe_product(ds, frame, names, rule.name, decision, **extra)
 
 
-def combine_cubes(
-    masses: Sequence[xr.DataArray],
-    *,
-    rule: str | CombinationRule = "dempster",
-    names: Sequence[str] | None = None,
-    total_conflict: TotalConflict | None = None,
+def combine_masses(
+    masses: Sequence[xr.DataArray], names: Sequence[str], *, rule: CombinationRule
 ) -> xr.DataArray:
     """The combined mass function itself, as a lazy mass cube (``focal`` = the rule's sets).
 
     Pixels where every source is NaN stay NaN; a source with NaN at a pixel counts as vacuous.
     """
-    frame, src_names, cubes, focal = _prepare(masses, names)
-    r = get_rule(rule, total_conflict=total_conflict)
+    frame, cubes, focal = _prepare(masses, names)
     omega = frame.omega
     focal = [tuple(f) if omega in f else (*f, omega) for f in focal]
-    out_f = tuple(r.focal_sets(focal, omega))
+    out_f = tuple(rule.focal_sets(focal, omega))
 
     def _block(mass: list[np.ndarray], _: list[np.ndarray]) -> tuple[np.ndarray]:
         shape = mass[0].shape[1:]
@@ -299,7 +261,7 @@ def combine_cubes(
                 a = np.concatenate([a, np.zeros((1, n))])
             a[f.index(omega), ~ok] = 1.0
             clean.append(np.ascontiguousarray(a))
-        m = r.combine(clean, focal, omega)
+        m = rule.combine(clean, focal, omega)
         m[:, ~valid] = np.nan
         return (m.astype(np.float32).reshape(len(out_f), *shape),)
 
@@ -309,7 +271,7 @@ def combine_cubes(
         [],
         [(np.float32, len(out_f))],
         name="combine-masses",
-        token=(focal, frame, repr(r)),
+        token=(focal, frame, repr(rule)),
     )
     out = out.assign_coords(
         focal=np.array(out_f, np.int64), focal_name=("focal", [frame.label(f) for f in out_f])
@@ -317,7 +279,7 @@ def combine_cubes(
     out.attrs = {
         "frame_classes": list(frame.classes),
         "frame_names": list(frame.names),
-        "rule": r.name,
-        "sources": ", ".join(src_names),
+        "rule": rule.name,
+        "sources": ", ".join(names),
     }
     return out

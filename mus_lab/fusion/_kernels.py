@@ -11,6 +11,8 @@ Arithmetic is float64 inside (inputs may be float32); outputs are float32 / uint
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -26,6 +28,122 @@ TOTAL_CONFLICT_EPS = 1e-12
 TOTAL_CONFLICT_EPS32 = 1e-6
 TC_VACUOUS, TC_FLAG = 0, 1
 UNDECIDED = 255
+#: Rule code of a plug-in rule (its masses are materialised in Python, then summarised).
+RULE_PLUGIN = -1
+
+
+class PairTables(NamedTuple):
+    """Where each pair of focal sets of two sources goes under a built-in rule (``fuse2``).
+
+    Built once per rule and pair of focal-set lists (:func:`mus_lab.fusion._rules.pair_tables`).
+    """
+
+    #: (Fa, Fb) output row of the intersection, -1 when it is empty.
+    tgt: np.ndarray
+    #: (Fa, Fb) the intersection is empty (conflict).
+    tk: np.ndarray
+    #: (Fa, Fb) class index of a singleton intersection, else -1.
+    tsing: np.ndarray
+    #: (Fa, Fb) output row of the union (disjunctive rule only).
+    tdisj: np.ndarray
+    #: (Fa,) / (Fb,) output row of each source's own focal set (PCR), -1 if absent.
+    ia: np.ndarray
+    ib: np.ndarray
+    #: Row of the whole frame in each source.
+    omega_a: int
+    omega_b: int
+    #: Number of output focal sets, and rows of the frame and of the empty set (-1: none).
+    n_out: int
+    omega_row: int
+    empty_row: int
+
+
+class SummaryTables(NamedTuple):
+    """Which classes each combined focal set holds (CSR both ways), per output focal-set list."""
+
+    #: Classes of output set t: ``memb_idx[memb_ptr[t]:memb_ptr[t + 1]]``.
+    memb_ptr: np.ndarray
+    memb_idx: np.ndarray
+    #: Output sets holding class c: ``cls_rows[cls_ptr[c]:cls_ptr[c + 1]]``.
+    cls_ptr: np.ndarray
+    cls_rows: np.ndarray
+    #: 1 / |set| per output set (0 for the empty set).
+    inv_size: np.ndarray
+    #: Output row of each class's singleton, -1 if absent.
+    sing: np.ndarray
+    #: Class codes (uint8), frame order.
+    codes: np.ndarray
+    omega_row: int
+    empty_row: int
+
+
+class Params(NamedTuple):
+    """Scalars of one fusion call."""
+
+    rule: int
+    #: TC_VACUOUS or TC_FLAG (count total conflict, leave it to the caller).
+    tc_mode: int
+    #: BY_BEL, BY_PL or BY_BETP.
+    by: int
+    tie: float
+    eps: float
+
+
+class Outputs(NamedTuple):
+    """The product variables, ``(n_pixels,)`` each, filled by the kernels."""
+
+    fused_class: np.ndarray
+    belief: np.ndarray
+    plausibility: np.ndarray
+    conflict: np.ndarray
+    ignorance: np.ndarray
+    confidence: np.ndarray
+    agreement: np.ndarray
+
+
+class Block(NamedTuple):
+    """Combined masses of one block of pixels and what the summary reads besides them."""
+
+    #: (F_out, bs) masses, possibly unnormalised (``scale`` turns them into the rule's).
+    buf: np.ndarray
+    #: Conflict K and conjunctive singleton masses (C, bs).
+    kk: np.ndarray
+    cs: np.ndarray
+    scale: np.ndarray
+    #: Dempster's total conflict (vacuous result), and pixels some source covers.
+    total: np.ndarray
+    valid: np.ndarray
+
+
+class Work(NamedTuple):
+    """Scratch rows of the summary (allocated once per kernel call)."""
+
+    bel: np.ndarray
+    pl: np.ndarray
+    betp: np.ndarray
+    best: np.ndarray
+    thr: np.ndarray
+    arg: np.ndarray
+    cnt: np.ndarray
+    maxbel: np.ndarray
+    maxpl: np.ndarray
+    zero: np.ndarray
+
+
+@njit(cache=True, nogil=True)
+def _work(n_cls, dt):  # pragma: no cover - numba
+    return Work(
+        np.empty((n_cls, BLOCK), dt),
+        np.empty((n_cls, BLOCK), dt),
+        np.empty((n_cls, BLOCK), dt),
+        np.empty(BLOCK, dt),
+        np.empty(BLOCK, dt),
+        np.empty(BLOCK, np.int64),
+        np.empty(BLOCK, np.int64),
+        np.empty(BLOCK, dt),
+        np.empty(BLOCK, dt),
+        np.zeros(BLOCK, dt),
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -81,68 +199,86 @@ def pcr6_tuples(stack, tuples, inter, dest, out):  # pragma: no cover - numba
                         out[d, p0 + q] += prod[q] * stack[s, k, p0 + q] / tot[q]
 
 
-@njit(cache=True, nogil=True)
-def _summarise_block(
-    buf,
-    kk,
-    cs,
-    cs_is_bel,
-    scale,
-    total,
-    valid,
-    bs,
-    memb_ptr,
-    memb_idx,
-    inv_size,
-    sing,
-    omega_row,
-    codes,
-    by,
-    tie,
-    bel,
-    pl,
-    betp,
-    best,
-    arg,
-    cnt,
-    maxbel,
-    maxpl,
-    o_class,
-    o_bel,
-    o_pl,
-    o_conf,
-    o_ign,
-    o_conflict,
-    p0,
-):  # pragma: no cover - numba
-    """Bel, Pl (and BetP) of each class, decision with ties, and the per-pixel outputs.
+@njit(cache=True, nogil=True, inline="always")
+def _cs_is_bel(rule):  # pragma: no cover - numba
+    """Dempster, Yager, conjunctive: the conjunctive singleton masses are Bel itself."""
+    return rule == RULE_DEMPSTER or rule == RULE_YAGER or rule == RULE_CONJ
 
-    ``buf`` may be unnormalised: ``scale`` (per pixel) turns Bel, Pl and ignorance into the
-    rule's values; ranks do not depend on it. ``total`` marks Dempster's total conflict
-    (vacuous result). ``cs_is_bel``: the conjunctive singleton masses are ``bel`` itself.
-    """
-    n_cls = codes.shape[0]
-    n_out = buf.shape[0]
-    for c in range(n_cls):
+
+@njit(cache=True, nogil=True)
+def _copy_singletons(buf, sing, dst, bs):  # pragma: no cover - numba
+    """``dst[c] = buf[sing[c]]`` (0 where class c's singleton is not a focal set)."""
+    for c in range(sing.shape[0]):
         r = sing[c]
-        brow = bel[c]
-        prow = pl[c]
-        trow = betp[c]
+        drow = dst[c]
         if r >= 0:
             src = buf[r]
             for q in range(bs):
-                brow[q] = src[q]
+                drow[q] = src[q]
         else:
             for q in range(bs):
-                brow[q] = 0.0
+                drow[q] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _special_pixels(blk, bs, p0, out):  # pragma: no cover - numba
+    """Conflict of every pixel, and the outputs of pixels no source covers (no data) or in
+    Dempster's total conflict (vacuous result: undecided), over what the summary wrote.
+
+    Namedtuple fields are read once, outside the pixel loop (each read of an array field
+    inside it costs a reference count).
+    """
+    kk, total, valid = blk.kk, blk.total, blk.valid
+    o_class, o_bel, o_pl = out.fused_class, out.belief, out.plausibility
+    o_conf, o_ign, o_conflict = out.confidence, out.ignorance, out.conflict
+    nan = np.float32(np.nan)
+    for q in range(bs):
+        p = p0 + q
+        if not valid[q]:
+            o_class[p] = 0
+            o_bel[p] = nan
+            o_pl[p] = nan
+            o_conf[p] = nan
+            o_ign[p] = nan
+            o_conflict[p] = nan
+            continue
+        o_conflict[p] = kk[q]
+        if total[q]:
+            o_class[p] = UNDECIDED
+            o_bel[p] = 0.0
+            o_pl[p] = 1.0
+            o_conf[p] = 0.0
+            o_ign[p] = 1.0
+
+
+@njit(cache=True, nogil=True)
+def _summarise_block(blk, bs, p0, st, prm, w, out):  # pragma: no cover - numba
+    """Bel, Pl (and BetP) of each class, decision with ties, and the per-pixel outputs.
+
+    ``blk.buf`` may be unnormalised: ``blk.scale`` (per pixel) turns Bel, Pl and ignorance into
+    the rule's values; ranks do not depend on it. ``blk.total`` marks Dempster's total conflict
+    (vacuous result).
+    """
+    buf = blk.buf
+    by = prm.by
+    sing, omega_row, inv_size = st.sing, st.omega_row, st.inv_size
+    memb_ptr, memb_idx = st.memb_ptr, st.memb_idx
+    bel, pl, betp = w.bel, w.pl, w.betp
+    best, arg, cnt, maxbel, maxpl = w.best, w.arg, w.cnt, w.maxbel, w.maxpl
+    n_cls = st.codes.shape[0]
+    n_out = buf.shape[0]
+    _copy_singletons(buf, sing, bel, bs)
+    for c in range(n_cls):
+        prow = pl[c]
+        trow = betp[c]
         if omega_row >= 0:
             om = buf[omega_row]
-            w = inv_size[omega_row]
+            wt = inv_size[omega_row]
             for q in range(bs):
                 prow[q] = om[q]
             if by == BY_BETP:
                 for q in range(bs):
-                    trow[q] = om[q] * w
+                    trow[q] = om[q] * wt
         else:
             for q in range(bs):
                 prow[q] = 0.0
@@ -153,7 +289,7 @@ def _summarise_block(
         if t == omega_row:
             continue
         src = buf[t]
-        w = inv_size[t]
+        wt = inv_size[t]
         for k in range(memb_ptr[t], memb_ptr[t + 1]):
             c = memb_idx[k]
             prow = pl[c]
@@ -162,7 +298,7 @@ def _summarise_block(
             if by == BY_BETP:
                 trow = betp[c]
                 for q in range(bs):
-                    trow[q] += src[q] * w
+                    trow[q] += src[q] * wt
     dec = bel if by == BY_BEL else (pl if by == BY_PL else betp)
     for q in range(bs):
         best[q] = -1.0
@@ -182,30 +318,17 @@ def _summarise_block(
             maxbel[q] = max(maxbel[q], brow[q])
             maxpl[q] = max(maxpl[q], prow[q])
     for q in range(bs):
-        best[q] = best[q] * (1.0 - tie)
+        best[q] = best[q] * (1.0 - prm.tie)
     for c in range(n_cls):
         drow = dec[c]
         for q in range(bs):
             cnt[q] += drow[q] >= best[q]
-    nan = np.float32(np.nan)
+    cs_is_bel = _cs_is_bel(prm.rule)
+    codes, cs, scale = st.codes, blk.cs, blk.scale
+    o_class, o_bel, o_pl = out.fused_class, out.belief, out.plausibility
+    o_conf, o_ign = out.confidence, out.ignorance
     for q in range(bs):
         p = p0 + q
-        if not valid[q]:
-            o_class[p] = 0
-            o_bel[p] = nan
-            o_pl[p] = nan
-            o_conf[p] = nan
-            o_ign[p] = nan
-            o_conflict[p] = nan
-            continue
-        o_conflict[p] = kk[q]
-        if total[q]:
-            o_class[p] = UNDECIDED
-            o_bel[p] = 0.0
-            o_pl[p] = 1.0
-            o_conf[p] = 0.0
-            o_ign[p] = 1.0
-            continue
         s = scale[q]
         o_ign[p] = buf[omega_row, q] * s  # the frame is always among the sets
         if cnt[q] > 1:
@@ -219,40 +342,17 @@ def _summarise_block(
             o_bel[p] = bel[c, q] * s
             o_pl[p] = pl[c, q] * s
             o_conf[p] = bel[c, q] if cs_is_bel else cs[c, q]
+    _special_pixels(blk, bs, p0, out)
 
 
 @njit(cache=True, nogil=True)
-def _summarise_bel_block(
-    buf,
-    kk,
-    cs,
-    cs_is_bel,
-    scale,
-    total,
-    valid,
-    bs,
-    cls_ptr,
-    cls_rows,
-    sing,
-    omega_row,
-    codes,
-    tie,
-    best,
-    thr,
-    arg,
-    cnt,
-    zero,
-    o_class,
-    o_bel,
-    o_pl,
-    o_conf,
-    o_ign,
-    o_conflict,
-    p0,
-):  # pragma: no cover - numba
+def _summarise_bel_block(blk, bs, p0, st, prm, w, out):  # pragma: no cover - numba
     """Max-belief decision and outputs, lean: Bel of a class is its singleton's mass, so only
     the singleton rows are scanned; Pl is summed for the decided class only."""
-    n_cls = codes.shape[0]
+    buf = blk.buf
+    sing, cls_ptr, cls_rows = st.sing, st.cls_ptr, st.cls_rows
+    best, thr, arg, cnt, zero = w.best, w.thr, w.arg, w.cnt, w.zero
+    n_cls = st.codes.shape[0]
     for q in range(bs):
         best[q] = -1.0
         arg[q] = 0
@@ -265,30 +365,17 @@ def _summarise_bel_block(
             best[q] = v if gt else best[q]
             arg[q] = c if gt else arg[q]
     for q in range(bs):
-        thr[q] = best[q] * (1.0 - tie)
+        thr[q] = best[q] * (1.0 - prm.tie)
     for c in range(n_cls):
         row = buf[sing[c]] if sing[c] >= 0 else zero
         for q in range(bs):
             cnt[q] += row[q] >= thr[q]
-    nan = np.float32(np.nan)
+    cs_is_bel = _cs_is_bel(prm.rule)
+    codes, omega_row, cs, scale = st.codes, st.omega_row, blk.cs, blk.scale
+    o_class, o_bel, o_pl = out.fused_class, out.belief, out.plausibility
+    o_conf, o_ign = out.confidence, out.ignorance
     for q in range(bs):
         p = p0 + q
-        if not valid[q]:
-            o_class[p] = 0
-            o_bel[p] = nan
-            o_pl[p] = nan
-            o_conf[p] = nan
-            o_ign[p] = nan
-            o_conflict[p] = nan
-            continue
-        o_conflict[p] = kk[q]
-        if total[q]:
-            o_class[p] = UNDECIDED
-            o_bel[p] = 0.0
-            o_pl[p] = 1.0
-            o_conf[p] = 0.0
-            o_ign[p] = 1.0
-            continue
         s = scale[q]
         o_ign[p] = buf[omega_row, q] * s
         o_bel[p] = best[q] * s
@@ -310,6 +397,7 @@ def _summarise_bel_block(
             o_class[p] = codes[c]
             o_pl[p] = acc * s
             o_conf[p] = best[q] if cs_is_bel else cs[c, q]
+    _special_pixels(blk, bs, p0, out)
 
 
 @njit(cache=True, nogil=True)
@@ -382,78 +470,45 @@ def _load_block(src, omega, dst, acc, ok, p0, bs):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def fuse2(
-    a,
-    b,
-    labels,
-    rule,
-    tc_mode,
-    tgt,
-    tk,
-    tsing,
-    tdisj,
-    ia,
-    ib,
-    omega_a,
-    omega_b,
-    n_out,
-    omega_row,
-    empty_row,
-    memb_ptr,
-    memb_idx,
-    cls_ptr,
-    cls_rows,
-    inv_size,
-    sing,
-    codes,
-    by,
-    tie,
-    eps,
-    o_class,
-    o_bel,
-    o_pl,
-    o_conf,
-    o_ign,
-    o_conflict,
-    o_agree,
-):  # pragma: no cover - numba
+def fuse2(a, b, labels, pt, st, prm, out):  # pragma: no cover - numba
     """Two sources in one pass: combine (any built-in rule), decide, summarise, agreement.
 
-    Arithmetic is in the inputs' dtype (float32 cubes: float32). Returns the number of valid
-    pixels in total conflict (K = 1) under Dempster's rule.
+    ``a``, ``b`` (F, n) masses (NaN: no data), ``labels`` (2, n) each source's own class;
+    ``pt`` :class:`PairTables`, ``st`` :class:`SummaryTables` of the output sets, ``prm``
+    :class:`Params`, ``out`` :class:`Outputs`. Arithmetic is in the inputs' dtype (float32
+    cubes: float32). Returns the number of valid pixels in total conflict (K = 1) under
+    Dempster's rule.
     """
     n = a.shape[1]
     fa, fb = a.shape[0], b.shape[0]
-    n_cls = codes.shape[0]
+    n_cls = st.codes.shape[0]
+    n_out = pt.n_out
     dt = a.dtype
+    rule = prm.rule
+    tgt, tk, tsing, tdisj, ia, ib = pt.tgt, pt.tk, pt.tsing, pt.tdisj, pt.ia, pt.ib
+    sing = st.sing
     ab = np.empty((fa, BLOCK), dt)
     bb = np.empty((fb, BLOCK), dt)
-    buf = np.empty((n_out, BLOCK), dt)
-    kk = np.empty(BLOCK, dt)
-    cs = np.empty((n_cls, BLOCK), dt)
     acca = np.empty(BLOCK, dt)
     accb = np.empty(BLOCK, dt)
     norm = np.empty(BLOCK, dt)
     oka = np.empty(BLOCK, np.bool_)
     okb = np.empty(BLOCK, np.bool_)
-    valid = np.empty(BLOCK, np.bool_)
-    total = np.zeros(BLOCK, np.bool_)
-    scale = np.ones(BLOCK, dt)
-    bel = np.empty((n_cls, BLOCK), dt)
-    pl = np.empty((n_cls, BLOCK), dt)
-    betp = np.empty((n_cls, BLOCK), dt)
-    best = np.empty(BLOCK, dt)
-    arg = np.empty(BLOCK, np.int64)
-    cnt = np.empty(BLOCK, np.int64)
-    maxbel = np.empty(BLOCK, dt)
-    maxpl = np.empty(BLOCK, dt)
-    zero = np.zeros(BLOCK, dt)
-    cs_is_bel = rule == RULE_DEMPSTER or rule == RULE_YAGER or rule == RULE_CONJ
+    blk = Block(
+        np.empty((n_out, BLOCK), dt),
+        np.empty(BLOCK, dt),
+        np.empty((n_cls, BLOCK), dt),
+        np.ones(BLOCK, dt),
+        np.zeros(BLOCK, np.bool_),
+        np.empty(BLOCK, np.bool_),
+    )
+    buf, kk, cs, scale, total, valid = blk
+    w = _work(n_cls, dt)
     n_total = 0
     for p0 in range(0, n, BLOCK):
         bs = min(BLOCK, n - p0)
-        _load_block(a, omega_a, ab, acca, oka, p0, bs)
-        _load_block(b, omega_b, bb, accb, okb, p0, bs)
+        _load_block(a, pt.omega_a, ab, acca, oka, p0, bs)
+        _load_block(b, pt.omega_b, bb, accb, okb, p0, bs)
         for q in range(bs):
             valid[q] = oka[q] or okb[q]
             kk[q] = 0.0
@@ -483,16 +538,7 @@ def fuse2(
             for q in range(bs):
                 kk[q] = max(acca[q] * accb[q] - norm[q], 0.0)
             if rule == RULE_PCR:
-                for c in range(n_cls):
-                    r = sing[c]
-                    crow = cs[c]
-                    if r >= 0:
-                        src = buf[r]
-                        for q in range(bs):
-                            crow[q] = src[q]
-                    else:
-                        for q in range(bs):
-                            crow[q] = 0.0
+                _copy_singletons(buf, sing, cs, bs)
                 for i in range(fa):
                     di = buf[ia[i]]
                     arow = ab[i]
@@ -530,171 +576,57 @@ def fuse2(
                             crow[q] += arow[q] * brow[q]
         if rule == RULE_DEMPSTER:
             # 1 - K is the sum of the non-empty products (norm): no cancellation near K = 1.
+            eps = prm.eps
             for q in range(bs):
                 d = norm[q]
                 total[q] = d <= eps
                 scale[q] = 1.0 / d if d > eps else 0.0
                 if total[q] and valid[q]:
                     n_total += 1
-            if tc_mode != TC_VACUOUS:
+            if prm.tc_mode != TC_VACUOUS:
                 for q in range(bs):
                     total[q] = False
         elif rule == RULE_YAGER:
-            om = buf[omega_row]
+            om = buf[pt.omega_row]
             for q in range(bs):
                 om[q] += kk[q]
         elif rule == RULE_CONJ:
-            em = buf[empty_row]
+            em = buf[pt.empty_row]
             for q in range(bs):
                 em[q] = kk[q]
-        if by == BY_BEL:
-            _summarise_bel_block(
-                buf,
-                kk,
-                cs,
-                cs_is_bel,
-                scale,
-                total,
-                valid,
-                bs,
-                cls_ptr,
-                cls_rows,
-                sing,
-                omega_row,
-                codes,
-                tie,
-                best,
-                maxbel,
-                arg,
-                cnt,
-                zero,
-                o_class,
-                o_bel,
-                o_pl,
-                o_conf,
-                o_ign,
-                o_conflict,
-                p0,
-            )
-            _agreement_block(labels, o_class, o_agree, p0, bs)
-            continue
-        _summarise_block(
-            buf,
-            kk,
-            cs,
-            cs_is_bel,
-            scale,
-            total,
-            valid,
-            bs,
-            memb_ptr,
-            memb_idx,
-            inv_size,
-            sing,
-            omega_row,
-            codes,
-            by,
-            tie,
-            bel,
-            pl,
-            betp,
-            best,
-            arg,
-            cnt,
-            maxbel,
-            maxpl,
-            o_class,
-            o_bel,
-            o_pl,
-            o_conf,
-            o_ign,
-            o_conflict,
-            p0,
-        )
-        _agreement_block(labels, o_class, o_agree, p0, bs)
+        if prm.by == BY_BEL:
+            _summarise_bel_block(blk, bs, p0, st, prm, w, out)
+        else:
+            _summarise_block(blk, bs, p0, st, prm, w, out)
+        _agreement_block(labels, out.fused_class, out.agreement, p0, bs)
     return n_total
 
 
 @njit(cache=True, nogil=True)
-def summarise(
-    m,
-    kk,
-    cs,
-    valid,
-    labels,
-    memb_ptr,
-    memb_idx,
-    inv_size,
-    sing,
-    omega_row,
-    codes,
-    by,
-    tie,
-    o_class,
-    o_bel,
-    o_pl,
-    o_conf,
-    o_ign,
-    o_conflict,
-    o_agree,
-):  # pragma: no cover - numba
-    """Outputs from materialised combined masses ``m`` (F_out, n), conflict and Bel_conj."""
+def summarise(m, kk, cs, valid, labels, st, prm, out):  # pragma: no cover - numba
+    """Outputs from materialised combined masses ``m`` (F_out, n), conflict and Bel_conj.
+
+    ``prm.rule`` is :data:`RULE_PLUGIN`: the confidence is read from ``cs``.
+    """
     n = m.shape[1]
-    n_cls = codes.shape[0]
+    n_cls = st.codes.shape[0]
     dt = m.dtype
-    bel = np.empty((n_cls, BLOCK), dt)
-    pl = np.empty((n_cls, BLOCK), dt)
-    betp = np.empty((n_cls, BLOCK), dt)
-    best = np.empty(BLOCK, dt)
-    arg = np.empty(BLOCK, dtype=np.int64)
-    cnt = np.empty(BLOCK, dtype=np.int64)
-    maxbel = np.empty(BLOCK, dt)
-    maxpl = np.empty(BLOCK, dt)
+    w = _work(n_cls, dt)
     scale = np.ones(BLOCK, dt)
     total = np.zeros(BLOCK, np.bool_)
     for p0 in range(0, n, BLOCK):
         p1 = min(p0 + BLOCK, n)
-        _summarise_block(
-            m[:, p0:p1],
-            kk[p0:p1],
-            cs[:, p0:p1],
-            False,
-            scale,
-            total,
-            valid[p0:p1],
-            p1 - p0,
-            memb_ptr,
-            memb_idx,
-            inv_size,
-            sing,
-            omega_row,
-            codes,
-            by,
-            tie,
-            bel,
-            pl,
-            betp,
-            best,
-            arg,
-            cnt,
-            maxbel,
-            maxpl,
-            o_class,
-            o_bel,
-            o_pl,
-            o_conf,
-            o_ign,
-            o_conflict,
-            p0,
-        )
-        _agreement_block(labels, o_class, o_agree, p0, p1 - p0)
+        blk = Block(m[:, p0:p1], kk[p0:p1], cs[:, p0:p1], scale, total, valid[p0:p1])
+        _summarise_block(blk, p1 - p0, p0, st, prm, w, out)
+        _agreement_block(labels, out.fused_class, out.agreement, p0, p1 - p0)
 
 
 @njit(cache=True, nogil=True)
-def class_scores(m, memb_ptr, memb_idx, inv_size, sing, n_cls, bel, pl, betp):  # pragma: no cover
+def class_scores(m, st, bel, pl, betp):  # pragma: no cover - numba
     """Bel, Pl and (unnormalised) BetP of every singleton class: (C, n) each."""
     n = m.shape[1]
-    for c in range(n_cls):
+    sing, inv_size, memb_ptr, memb_idx = st.sing, st.inv_size, st.memb_ptr, st.memb_idx
+    for c in range(st.codes.shape[0]):
         r = sing[c]
         for p in range(n):
             bel[c, p] = m[r, p] if r >= 0 else 0.0

@@ -27,8 +27,7 @@ gave the fused label.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -38,20 +37,50 @@ from mus_lab.errors import ConfusionMatrixError, FusionError, LegendMismatchErro
 from mus_lab.fusion import _kernels as K
 from mus_lab.fusion._engine import _scores, combine
 from mus_lab.fusion._frame import NODATA, UNDECIDED, Frame, MassFunction, sort_masks
-from mus_lab.fusion._fuse import _DESCRIPTIONS, CONFIDENCE_DEFINITION, _names, check_same_grid
+from mus_lab.fusion._fuse import check_grid, describe_product
 from mus_lab.fusion._masses import MassOf, label_masses
-from mus_lab.fusion._rules import Dempster, TotalConflict, conjunctive_fold, get_rule
+from mus_lab.fusion._options import LabelDecision
+from mus_lab.fusion._rules import (
+    CombinationRule,
+    Dempster,
+    TotalConflict,
+    conjunctive_fold,
+    get_rule,
+    raise_total_conflict,
+)
 
-__all__ = ["LabelDecision", "fuse_labels", "label_table", "otb_decision"]
-
-LabelDecision = Literal["otb", "bel", "pl", "betp"]
+__all__ = ["fuse_label_maps", "label_table", "otb_decision"]
 #: Largest look-up table ((C + 1) ** N label tuples).
 MAX_TUPLES = 1_000_000
 _VARS = ("fused_class", "belief", "plausibility", "conflict", "ignorance", "confidence")
 
 
 def otb_decision(labels: Sequence[int], values: Sequence[float]) -> int:
-    """OTB's DS label for one pixel: ``labels[s]`` (0 = no data) with mass ``values[s]``."""
+    """OTB's Dempster-Shafer label for one pixel, special cases included (module docstring).
+
+    Parameters
+    ----------
+    labels
+        Each source's label at the pixel (0 = no data).
+    values
+        Each source's mass of belief for its label.
+
+    Returns
+    -------
+    int
+        The fused label; 255 undecided, 0 no data.
+
+    Raises
+    ------
+    ValueError
+        ``labels`` and ``values`` differ in length.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import otb_decision
+    >>> otb_decision([1, 2], [0.6, 0.4]), otb_decision([1, 2], [0.5, 0.5])
+    (1, 255)
+    """
     groups: dict[int, list[float]] = {}
     ones: set[int] = set()
     zeros: set[int] = set()
@@ -95,14 +124,42 @@ def label_table(
     values: np.ndarray,
     frame: Frame,
     *,
-    rule: Any = "dempster",
+    rule: str | CombinationRule = "dempster",
     decision: LabelDecision = "otb",
 ) -> dict[str, np.ndarray]:
-    """Outputs for every tuple of labels; tuple ``(i_1, ..., i_N)`` (class indices, ``C`` =
-    no data) sits at ``sum(i_s * (C + 1) ** s)``.
+    """The product's outputs for every tuple of labels of N label maps (IOTA²'s mode).
 
-    ``values`` is ``(N, C)``: each source's raw mass of belief per class (frame order).
-    Also returns ``total_conflict`` (bool): tuples where Dempster met K = 1.
+    Parameters
+    ----------
+    values
+        ``(N, C)``: each source's raw mass of belief per class (frame order).
+    frame
+        The classes.
+    rule
+        Combination rule (name or object).
+    decision
+        ``"otb"`` (Dempster only), ``"bel"``, ``"pl"`` or ``"betp"``.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        One array per output variable, plus ``total_conflict`` (bool: tuples where Dempster
+        met K = 1); tuple ``(i_1, ..., i_N)`` (class indices, ``C`` = no data) sits at
+        ``sum(i_s * (C + 1) ** s)``.
+
+    Raises
+    ------
+    FusionError
+        Too many tuples (more than 1 000 000), or ``"otb"`` with another rule than Dempster's.
+    UnknownRuleError
+        The rule name is not registered.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, label_table
+    >>> table = label_table(np.array([[0.8, 0.6], [0.7, 0.9]]), Frame((1, 2)))
+    >>> table["fused_class"].tolist()  # (1, 1), (2, 1), (no data, 1), (1, 2), ..., (no data,)*2
+    [1, 1, 1, 2, 2, 2, 1, 2, 0]
     """
     n_src, n_cls = values.shape
     n_t = (n_cls + 1) ** n_src
@@ -194,50 +251,25 @@ def _as_unit(conf: np.ndarray) -> np.ndarray:
     return c.astype("float64")
 
 
-def fuse_labels(
+def fuse_label_maps(
     labels: Sequence[xr.DataArray],
     confusions: Sequence[ConfusionMatrix],
+    names: Sequence[str],
     *,
-    mob: MassOf = "precision",
-    rule: Any = "dempster",
-    decision: LabelDecision = "otb",
+    mob: MassOf,
+    rule: CombinationRule,
+    decision: LabelDecision,
+    total_conflict: TotalConflict,
     confidences: Sequence[xr.DataArray] | None = None,
-    names: Sequence[str] | None = None,
-    legend: dict[int, str] | None = None,
-    total_conflict: TotalConflict = "vacuous",
+    legend: Mapping[int, str] | None = None,
 ) -> xr.Dataset:
-    """Fuse label maps with their confusion matrices, IOTA²'s way (lazy).
+    """Fuse label maps with their confusion matrices, IOTA²'s way, by table look-up (lazy).
 
-    Parameters
-    ----------
-    labels
-        Two or more class maps (``y``, ``x``; 0 = no data) on one grid; first source first
-        (IOTA²: optical then SAR gives ``agreement`` 3 = optical kept, 2 = SAR kept).
-    confusions
-        Each map's validation confusion matrix (OTB/IOTA² CSV: ``ConfusionMatrix.from_csv``),
-        all over the same labels.
-    mob
-        Mass of belief: ``"precision"`` (IOTA²'s default), ``"recall"``, ``"accuracy"``,
-        ``"kappa"``.
-    rule
-        Combination rule (``"dempster"`` for OTB's fusion).
-    decision
-        ``"otb"`` (default: OTB's label exactly, Dempster only), or ``"bel"``, ``"pl"``,
-        ``"betp"`` over the exact combination.
-    confidences
-        The maps' own confidence maps (0-1 floats, or the land-cover contract's uint8 0-100
-        with 255 no data): adds ``source_confidence``, IOTA²'s fused confidence.
-    names, legend
-        Source names; ``{code: name}`` of the classes.
-    total_conflict
-        Pixels in total conflict under Dempster (two maps certain of different classes):
-        ``"vacuous"`` (undecided, default) or ``"raise"`` (error when computed).
-
-    Returns
-    -------
-    xarray.Dataset
-        ``fused_class``, ``belief``, ``plausibility``, ``conflict``, ``ignorance``,
-        ``confidence``, ``agreement`` (+ ``source_confidence``), lazy when the maps are.
+    What :func:`mus_lab.fusion.fuse` runs when every source is a label map: ``labels`` on one
+    grid, first source first (IOTA²: optical then SAR gives ``agreement`` 3 = optical kept,
+    2 = SAR kept), each with its confusion matrix (all over the same labels); ``confidences``
+    (the maps' own confidence, 0-1 floats or the land-cover contract's uint8 0-100, 255 no
+    data) adds ``source_confidence``, IOTA²'s fused confidence.
 
     Raises
     ------
@@ -247,20 +279,9 @@ def fuse_labels(
         The maps are on different grids.
     ConfusionMatrixError
         When computed: a map holds a label its matrix does not know.
-
-    Example
-    -------
-    >>> import numpy as np, xarray as xr
-    >>> from mus_lab.classify import ConfusionMatrix
-    >>> cm = ConfusionMatrix((1, 2), np.array([[8, 2], [1, 9]]))  # precision 8/9, 9/11
-    >>> a = xr.DataArray(np.array([[1, 2, 2]], np.uint8), dims=("y", "x"))
-    >>> b = xr.DataArray(np.array([[1, 1, 0]], np.uint8), dims=("y", "x"))
-    >>> ds = fuse_labels([a, b], [cm, cm])
-    >>> ds.fused_class.values.tolist(), ds.agreement.values.tolist()
-    ([[1, 1, 2]], [[1, 2, 3]])
     """
     n_src = len(labels)
-    src_names = _names(n_src, names)
+    src_names = list(names)
     if n_src < 2:
         raise FusionError(f"Fusion needs two or more maps, got {n_src}.")
     if len(confusions) != n_src:
@@ -281,7 +302,7 @@ def fuse_labels(
     frame = Frame(codes, tuple(str((legend or {}).get(c, c)) for c in codes))
     if len(codes) < 2:
         raise ConfusionMatrixError("The confusion matrices hold one class: fusion needs two.")
-    check_same_grid(list(labels), src_names)
+    check_grid(list(labels), src_names)
     values = np.stack([label_masses(cm.reorder(codes), mob=mob) for cm in confusions])
     table = label_table(values, frame, rule=rule, decision=decision)
     n_cls = frame.size
@@ -294,7 +315,7 @@ def fuse_labels(
         assert confidences is not None
         if len(confidences) != n_src:
             raise FusionError(f"{len(confidences)} confidence maps for {n_src} maps: one each.")
-        check_same_grid(
+        check_grid(
             [labels[0], *confidences], [src_names[0], *(f"confidence of {n}" for n in src_names)]
         )
 
@@ -315,8 +336,6 @@ def fuse_labels(
                 )
             index += idx * (n_cls + 1) ** s
         if raise_tc and table["total_conflict"][index].any():
-            from mus_lab.fusion._rules import raise_total_conflict
-
             raise_total_conflict(int(table["total_conflict"][index].sum()), index.size)
         out = [table[k][index] for k in (*_VARS, "agreement")]
         if has_conf:
@@ -341,30 +360,17 @@ def fuse_labels(
         join="exact",
     )
     ds = xr.Dataset(dict(zip(out_names, results, strict=True)))
-    for var in ds.data_vars.values():
-        var.attrs = {
-            "description": _DESCRIPTIONS.get(
-                str(var.name),
-                "IOTA² fused confidence: the kept source's own confidence (the higher when "
-                "both agree), 0 when no source gave the fused class",
-            )
-        }
-    ds["fused_class"].attrs.update(nodata=NODATA, undecided=UNDECIDED, classes=str(frame.legend))
-    ds["agreement"].attrs.update(nodata=0)
-    r = get_rule(rule)
-    ds.attrs = {
-        "rule": r.name,
-        "decision": decision,
-        "sources": ", ".join(src_names),
-        "frame": str(frame.legend),
-        "masses": f"labels, mass of belief = {mob}",
-        "reliability": str(
-            {
-                n: dict(zip(codes, np.round(v, 6).tolist(), strict=True))
-                for n, v in zip(src_names, values, strict=True)
-            }
-        ),
-        "confidence": CONFIDENCE_DEFINITION,
-        "total_conflict": total_conflict,
+    reliability = {
+        n: dict(zip(codes, np.round(v, 6).tolist(), strict=True))
+        for n, v in zip(src_names, values, strict=True)
     }
-    return ds
+    return describe_product(
+        ds,
+        frame,
+        src_names,
+        rule.name,
+        decision,
+        masses=f"labels, mass of belief = {mob}",
+        reliability=str(reliability),
+        total_conflict=total_conflict,
+    )

@@ -15,7 +15,7 @@ coordinate ``focal`` = bit masks, float32, NaN = no data):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -43,7 +43,30 @@ Reliability = Literal["precision", "accuracy"] | float | None
 
 
 def frame_of(cube: xr.DataArray) -> Frame:
-    """The :class:`Frame` a mass cube was built over (from its attributes)."""
+    """The :class:`Frame` a mass cube was built over (from its attributes).
+
+    Parameters
+    ----------
+    cube
+        A mass cube (:func:`masses_from_labels`, :func:`masses_from_probabilities`,
+        :func:`mass_cube`).
+
+    Returns
+    -------
+    Frame
+
+    Raises
+    ------
+    FusionError
+        The DataArray carries no frame attributes.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import frame_of, masses_from_probabilities
+    >>> p = xr.DataArray(np.full((2, 1, 1), 0.5), dims=("class", "y", "x"), coords={"class": [3, 8]})
+    >>> frame_of(masses_from_probabilities(p, reliability=None)).classes
+    (3, 8)
+    """
     try:
         classes = tuple(int(c) for c in cube.attrs["frame_classes"])
         names = tuple(str(n) for n in cube.attrs.get("frame_names", ()))
@@ -62,8 +85,31 @@ def _cube_attrs(frame: Frame, **extra: Any) -> dict[str, Any]:
 def label_masses(confusion: ConfusionMatrix, *, mob: MassOf = "precision") -> np.ndarray:
     """Per-class mass of belief of a map, in the matrix's label order (OTB's four choices).
 
-    Values are as OTB computes them (kappa may be negative; precision of a class never
-    produced is 0); :func:`masses_from_labels` clips them to [0, 1].
+    Parameters
+    ----------
+    confusion
+        The map's confusion matrix (rows reference, columns map).
+    mob
+        ``"precision"`` (default), ``"recall"``, ``"accuracy"`` or ``"kappa"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per class, as OTB computes them (kappa may be negative; precision of a class
+        never produced is 0); :func:`masses_from_labels` clips them to [0, 1].
+
+    Raises
+    ------
+    FusionError
+        An unknown ``mob``.
+
+    Example
+    -------
+    >>> from mus_lab.classify import ConfusionMatrix
+    >>> from mus_lab.fusion import label_masses
+    >>> cm = ConfusionMatrix((1, 2), np.array([[8, 2], [1, 9]]))
+    >>> label_masses(cm).round(3).tolist(), label_masses(cm, mob="accuracy").tolist()
+    ([0.889, 0.818], [0.85, 0.85])
     """
     n = len(confusion.labels)
     if mob == "precision":
@@ -88,7 +134,7 @@ def masses_from_labels(
     confusion: ConfusionMatrix,
     *,
     mob: MassOf = "precision",
-    legend: dict[int, str] | None = None,
+    legend: Mapping[int, str] | None = None,
 ) -> xr.DataArray:
     """Mass cube of a label map, IOTA²-style: m({A}) = v(A), m(not A) = 1 - v(A).
 
@@ -112,7 +158,17 @@ def masses_from_labels(
     Raises
     ------
     ConfusionMatrixError
-        When computed: a pixel holds a label the matrix does not know.
+        The matrix holds one class; when computed: a pixel holds a label the matrix does not
+        know.
+
+    Example
+    -------
+    >>> from mus_lab.classify import ConfusionMatrix
+    >>> from mus_lab.fusion import masses_from_labels
+    >>> cm = ConfusionMatrix((1, 2), np.array([[8, 2], [1, 9]]))
+    >>> m = masses_from_labels(xr.DataArray(np.array([[1, 0]], np.uint8), dims=("y", "x")), cm)
+    >>> m.focal_name.values.tolist(), m.values[:, 0, 0].astype(float).round(3).tolist()
+    (['1', '2', '*'], [0.889, 0.111, 0.0])
     """
     frame = Frame(confusion.labels, _legend_names(confusion.labels, legend))
     if frame.size < 2:
@@ -171,8 +227,32 @@ def confused_pairs(
     """Pairs of classes whose symmetric confusion rate exceeds ``threshold``.
 
     The rate of classes a and b is (n_ab + n_ba) / (n_a + n_b): the share of the reference
-    samples of a or b that the map gave to the other one. Pairs come sorted by rate, highest
-    first.
+    samples of a or b that the map gave to the other one.
+
+    Parameters
+    ----------
+    confusion
+        Confusion matrix (rows reference, columns map).
+    threshold
+        Rate above which a pair counts, in [0, 1].
+
+    Returns
+    -------
+    tuple of (int, int)
+        Class-code pairs, sorted by rate, highest first.
+
+    Raises
+    ------
+    FusionError
+        ``threshold`` outside [0, 1].
+
+    Example
+    -------
+    >>> from mus_lab.classify import ConfusionMatrix
+    >>> from mus_lab.fusion import confused_pairs
+    >>> cm = ConfusionMatrix((1, 2, 3), np.array([[70, 25, 5], [20, 75, 5], [2, 3, 95]]))
+    >>> confused_pairs(cm, threshold=0.1)
+    ((1, 2),)
     """
     if not 0 <= threshold <= 1:
         raise FusionError(f"threshold={threshold}: a confusion rate lies in [0, 1].")
@@ -200,6 +280,34 @@ def reliability_from_confusion(
     For a set A: ``"precision"`` = P(reference in A | map says A) (the set's user's accuracy),
     ``"recall"`` = P(map says A | reference in A). For a singleton these are the class's
     precision and recall. The result feeds :func:`~mus_lab.fusion.discount`.
+
+    Parameters
+    ----------
+    confusion
+        Confusion matrix (rows reference, columns map).
+    sets
+        Class codes (singletons) or iterables of codes.
+    by
+        ``"precision"`` (default) or ``"recall"``.
+
+    Returns
+    -------
+    dict
+        ``frozenset of codes -> reliability``.
+
+    Raises
+    ------
+    ConfusionMatrixError
+        A set names classes outside the matrix.
+
+    Example
+    -------
+    >>> from mus_lab.classify import ConfusionMatrix
+    >>> from mus_lab.fusion import reliability_from_confusion
+    >>> cm = ConfusionMatrix((1, 2), np.array([[8, 2], [1, 9]]))
+    >>> r = reliability_from_confusion(cm, [1, (1, 2)])
+    >>> round(r[frozenset({1})], 3), r[frozenset({1, 2})]
+    (0.889, 1.0)
     """
     labels = list(confusion.labels)
     n = confusion.counts
@@ -227,9 +335,34 @@ def transfer_matrix(
 ) -> tuple[np.ndarray, tuple[int, ...], dict[str, float]]:
     """How one unit of probability of each class spreads over focal sets.
 
-    Returns ``(T, focal, reliabilities)``: ``T[c, k]`` is the share of class c's probability
-    given to ``focal[k]``; each row sums to 1. ``reliabilities`` maps each class name to the
-    share kept on informative sets (the rest goes to the frame), for provenance.
+    Parameters
+    ----------
+    frame
+        The classes.
+    confusion, reliability, compound_threshold
+        As :func:`masses_from_probabilities`.
+
+    Returns
+    -------
+    (numpy.ndarray, tuple of int, dict)
+        ``(T, focal, reliabilities)``: ``T[c, k]`` is the share of class c's probability given
+        to ``focal[k]``; each row sums to 1. ``reliabilities`` maps each class name to the
+        share kept on informative sets (the rest goes to the frame), for provenance.
+
+    Raises
+    ------
+    FusionError
+        A reliability outside its choices, or ``"precision"`` / ``"accuracy"`` without a
+        confusion matrix.
+    LegendMismatchError
+        The matrix's labels differ from the frame's classes.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, transfer_matrix
+    >>> t, focal, kept = transfer_matrix(Frame((1, 2)), reliability=0.9)
+    >>> t.round(3).tolist(), focal, kept
+    ([[0.9, 0.0, 0.1], [0.0, 0.9, 0.1]], (1, 2, 3), {'1': 0.9, '2': 0.9})
     """
     n_cls = frame.size
     q = None
@@ -268,15 +401,13 @@ def transfer_matrix(
             own = float(q[c, c])
             scale = 1.0
         else:
-            r = (
-                1.0
-                if reliability is None
-                else (
-                    _matrix_on(confusion, frame).overall_accuracy  # type: ignore[arg-type]
-                    if reliability == "accuracy"
-                    else float(reliability)
-                )
-            )
+            if reliability is None:
+                r = 1.0
+            elif reliability == "accuracy":
+                assert confusion is not None  # q is None without it: refused above
+                r = _matrix_on(confusion, frame).overall_accuracy
+            else:
+                r = float(reliability)
             own = max(0.0, 1.0 - sum(shared.values()))
             scale = r
         t[c, pos[1 << c]] = scale * own
@@ -332,8 +463,19 @@ def masses_from_probabilities(
 
     Raises
     ------
+    FusionError
+        No ``class`` dimension, or a reliability that needs a confusion matrix without one.
     LegendMismatchError
         The matrix's labels differ from the cube's classes.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import masses_from_probabilities
+    >>> p = xr.DataArray(np.array([[[0.8]], [[0.2]]]), dims=("class", "y", "x"),
+    ...                  coords={"class": [1, 2]})
+    >>> m = masses_from_probabilities(p, reliability=0.5)
+    >>> m.focal_name.values.tolist(), m.values[:, 0, 0].astype(float).round(2).tolist()
+    (['1', '2', '*'], [0.4, 0.1, 0.5])
     """
     if "class" not in probability.dims:
         raise FusionError(

@@ -59,23 +59,78 @@ MAX_TUPLES = 2_000_000
 
 @runtime_checkable
 class CombinationRule(Protocol):
-    """What a combination rule provides.
+    """What a combination rule provides (a plug-in: any object with these members).
 
     Masses are ``(n_focal, n_pixels)`` float64 arrays without NaN (a source with no data at a
     pixel has already been made vacuous there); ``focal`` gives each source's focal-set bit
     masks and ``omega`` the mask of the whole frame.
+
+    Parameters
+    ----------
+    name
+        The name :func:`register_rule` files it under.
+
+    Raises
+    ------
+    MusLabError
+        Whatever the rule raises for inputs it cannot combine (a
+        :class:`~mus_lab.errors.FusionError` subclass, by convention).
+
+    Example
+    -------
+    >>> from mus_lab.fusion import CombinationRule, get_rule
+    >>> isinstance(get_rule("yager"), CombinationRule)
+    True
     """
 
     name: str
 
     def focal_sets(self, focal: Sequence[tuple[int, ...]], omega: int) -> tuple[int, ...]:
-        """Focal sets of the combined mass (rows of :meth:`combine`'s result), in order."""
+        """Focal sets of the combined mass (rows of :meth:`combine`'s result), in order.
+
+        Parameters
+        ----------
+        focal
+            Each source's focal-set bit masks.
+        omega
+            Mask of the whole frame.
+
+        Returns
+        -------
+        tuple of int
+            The combined masses' focal sets.
+
+        Raises
+        ------
+        FusionError
+            The rule cannot combine these sources (e.g. too many).
+        """
         ...
 
     def combine(
         self, masses: Sequence[np.ndarray], focal: Sequence[tuple[int, ...]], omega: int
     ) -> np.ndarray:
-        """Combined masses, ``(len(self.focal_sets(focal, omega)), n_pixels)``."""
+        """Combine the sources' masses pixel by pixel.
+
+        Parameters
+        ----------
+        masses
+            One ``(n_focal, n_pixels)`` float64 array per source, no NaN.
+        focal
+            Each source's focal-set bit masks (rows of its array).
+        omega
+            Mask of the whole frame.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(self.focal_sets(focal, omega)), n_pixels)``.
+
+        Raises
+        ------
+        TotalConflictError
+            A rule that refuses total conflict met it.
+        """
         ...
 
 
@@ -145,12 +200,23 @@ def _with_omega(sets: Sequence[int], omega: int, *, keep_empty: bool = False) ->
 # --------------------------------------------------------------------------- built-in rules
 
 
-class _Builtin:
-    """Base of the built-in rules: a numba fast path exists for two sources (``code``)."""
+class _Builtin(CombinationRule):
+    """Base of the built-in rules: a numba fast path exists for two sources (``code``).
+
+    Their methods' documentation is :class:`CombinationRule`'s.
+    """
 
     name: str = ""
     code: int = -1
     max_sources: int | None = None
+
+    def focal_sets(self, focal: Sequence[tuple[int, ...]], omega: int) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def combine(
+        self, masses: Sequence[np.ndarray], focal: Sequence[tuple[int, ...]], omega: int
+    ) -> np.ndarray:
+        raise NotImplementedError
 
     def _check(self, focal: Sequence[tuple[int, ...]]) -> None:
         if len(focal) < 1:
@@ -166,7 +232,24 @@ class _Builtin:
 
 
 class Conjunctive(_Builtin):
-    """Unnormalised conjunctive rule (the conflict K stays on the empty set)."""
+    """Unnormalised conjunctive rule (the conflict K stays on the empty set).
+
+    Parameters
+    ----------
+    None
+        Use ``Conjunctive()`` or ``"conjunctive"`` as ``FusionOptions(rule=...)``.
+
+    Raises
+    ------
+    FusionError
+        Nothing to combine (no source).
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Conjunctive, Frame
+    >>> Conjunctive().focal_sets([(1, 3), (2, 3)], Frame((1, 2)).omega)
+    (0, 1, 2, 3)
+    """
 
     name = "conjunctive"
     code = K.RULE_CONJ
@@ -182,8 +265,27 @@ class Conjunctive(_Builtin):
         return reindex(vals, foc, self.focal_sets(focal, omega))
 
 
+class _Reassigning(_Builtin):
+    """Conjunctive combination whose conflict K is then reassigned (Dempster's, Yager's rule):
+    the output sets are the non-empty intersections and the frame."""
+
+    def focal_sets(self, focal: Sequence[tuple[int, ...]], omega: int) -> tuple[int, ...]:
+        self._check(focal)
+        return _with_omega(_meet(focal), omega)
+
+    def _split(
+        self, masses: Sequence[np.ndarray], focal: Sequence[tuple[int, ...]], omega: int
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        """Conjunctive masses of the non-empty sets on :meth:`focal_sets`, K, the sets."""
+        vals, foc = conjunctive_fold(masses, focal)
+        out_f = self.focal_sets(focal, omega)
+        kk = vals[foc.index(0)] if 0 in foc else np.zeros(vals.shape[1])
+        rest = [i for i, m in enumerate(foc) if m]
+        return reindex(vals[rest], [foc[i] for i in rest], out_f), kk, out_f
+
+
 @dataclass(frozen=True)
-class Dempster(_Builtin):
+class Dempster(_Reassigning):
     """Dempster's rule: conjunctive, normalised by 1 / (1 - K).
 
     Parameters
@@ -191,6 +293,19 @@ class Dempster(_Builtin):
     total_conflict
         Pixels with K = 1: ``"vacuous"`` (default) gives them the vacuous mass (ignorance 1,
         decision undecided); ``"raise"`` raises :class:`~mus_lab.errors.TotalConflictError`.
+
+    Raises
+    ------
+    FusionError
+        ``total_conflict`` is neither.
+    TotalConflictError
+        From :meth:`combine` with ``total_conflict="raise"`` at K = 1.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Dempster
+    >>> Dempster(total_conflict="raise")
+    Dempster(total_conflict='raise')
     """
 
     total_conflict: TotalConflict = "vacuous"
@@ -203,18 +318,10 @@ class Dempster(_Builtin):
                 f"total_conflict={self.total_conflict!r}: choose 'vacuous' or 'raise'."
             )
 
-    def focal_sets(self, focal: Sequence[tuple[int, ...]], omega: int) -> tuple[int, ...]:
-        self._check(focal)
-        return _with_omega(_meet(focal), omega)
-
     def combine(
         self, masses: Sequence[np.ndarray], focal: Sequence[tuple[int, ...]], omega: int
     ) -> np.ndarray:
-        vals, foc = conjunctive_fold(masses, focal)
-        out_f = self.focal_sets(focal, omega)
-        kk = vals[foc.index(0)] if 0 in foc else np.zeros(vals.shape[1])
-        rest = [i for i, m in enumerate(foc) if m]
-        out = reindex(vals[rest], [foc[i] for i in rest], out_f)
+        out, kk, out_f = self._split(masses, focal, omega)
         denom = 1.0 - kk
         total = denom <= K.TOTAL_CONFLICT_EPS
         if total.any():
@@ -238,30 +345,59 @@ def raise_total_conflict(n: int, of: int) -> None:
     )
 
 
-class Yager(_Builtin):
-    """Yager's rule: conjunctive, the conflict K moved to the whole frame."""
+class Yager(_Reassigning):
+    """Yager's rule: conjunctive, the conflict K moved to the whole frame.
+
+    Parameters
+    ----------
+    None
+        ``Yager()`` and the name ``"yager"`` are the same rule.
+
+    Raises
+    ------
+    FusionError
+        Called with no mass function.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Frame, MassFunction, Yager, combine
+    >>> frame = Frame((1, 2))
+    >>> m = combine([MassFunction.from_dict(frame, {1: 1.0}), MassFunction.from_dict(frame, {2: 1.0})],
+    ...             rule=Yager())
+    >>> m.to_dict()
+    {'*': 1.0}
+    """
 
     name = "yager"
     code = K.RULE_YAGER
 
-    def focal_sets(self, focal: Sequence[tuple[int, ...]], omega: int) -> tuple[int, ...]:
-        self._check(focal)
-        return _with_omega(_meet(focal), omega)
-
     def combine(
         self, masses: Sequence[np.ndarray], focal: Sequence[tuple[int, ...]], omega: int
     ) -> np.ndarray:
-        vals, foc = conjunctive_fold(masses, focal)
-        out_f = self.focal_sets(focal, omega)
-        rest = [i for i, m in enumerate(foc) if m]
-        out = reindex(vals[rest], [foc[i] for i in rest], out_f)
-        if 0 in foc:
-            out[out_f.index(omega)] += vals[foc.index(0)]
+        out, kk, out_f = self._split(masses, focal, omega)
+        out[out_f.index(omega)] += kk
         return out
 
 
 class Disjunctive(_Builtin):
-    """Disjunctive rule: products go to the union (assumes at least one source is right)."""
+    """Disjunctive rule: products go to the union (assumes at least one source is right).
+
+    Parameters
+    ----------
+    None
+        No settings (``FusionOptions(rule="disjunctive")``).
+
+    Raises
+    ------
+    FusionError
+        An empty list of sources.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Disjunctive, Frame
+    >>> Disjunctive().focal_sets([(1,), (2,)], Frame((1, 2)).omega)
+    (3,)
+    """
 
     name = "disjunctive"
     code = K.RULE_DISJ
@@ -278,7 +414,29 @@ class Disjunctive(_Builtin):
 
 
 class PCR6(_Builtin):
-    """PCR6: partial conflicts go back to the sets involved, in proportion to their masses."""
+    """PCR6: partial conflicts go back to the sets involved, in proportion to their masses.
+
+    Parameters
+    ----------
+    None
+        Registered as ``"pcr6"``; takes any number of sources.
+
+    Raises
+    ------
+    FusionError
+        No source, or more focal-set tuples per pixel than :data:`MAX_TUPLES`.
+    MassFunctionError
+        A source puts mass on the empty set.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import PCR6, Frame, MassFunction, combine
+    >>> frame = Frame((1, 2))
+    >>> m = combine([MassFunction.from_dict(frame, {1: 1.0}), MassFunction.from_dict(frame, {2: 1.0})],
+    ...             rule=PCR6())
+    >>> {k: round(v, 3) for k, v in m.to_dict(tol=0).items() if v}
+    {'1': 0.5, '2': 0.5}
+    """
 
     name = "pcr6"
     code = K.RULE_PCR
@@ -321,7 +479,24 @@ class PCR6(_Builtin):
 
 
 class PCR5(PCR6):
-    """PCR5 (two sources; for two sources it equals PCR6)."""
+    """PCR5 (two sources; for two sources it equals PCR6).
+
+    Parameters
+    ----------
+    None
+        Registered as ``"pcr5"``.
+
+    Raises
+    ------
+    FusionError
+        More than two sources: use PCR6.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import get_rule
+    >>> get_rule("pcr5").max_sources
+    2
+    """
 
     name = "pcr5"
     max_sources = 2
@@ -333,12 +508,33 @@ _REGISTRY: dict[str, CombinationRule] = {}
 
 
 def register_rule(rule: CombinationRule, *, overwrite: bool = False) -> CombinationRule:
-    """Make a rule available by its ``name`` (e.g. to ``fuse(..., rule="mine")``).
+    """Make a rule available by its ``name`` (e.g. to ``FusionOptions(rule="mine")``).
+
+    Parameters
+    ----------
+    rule
+        An object with ``name``, ``focal_sets(focal, omega)`` and
+        ``combine(masses, focal, omega)`` (:class:`CombinationRule`).
+    overwrite
+        Replace a rule registered under the same name.
+
+    Returns
+    -------
+    CombinationRule
+        ``rule`` itself.
 
     Raises
     ------
     FusionError
         The object lacks the protocol's methods, or the name is taken (pass ``overwrite=True``).
+
+    Example
+    -------
+    >>> from mus_lab.fusion import Yager, available_rules, register_rule
+    >>> class Cautious(Yager):
+    ...     name = "cautious-demo"
+    >>> register_rule(Cautious()).name in available_rules()
+    True
     """
     if not isinstance(rule, CombinationRule) or not getattr(rule, "name", ""):
         raise FusionError(
@@ -352,7 +548,27 @@ def register_rule(rule: CombinationRule, *, overwrite: bool = False) -> Combinat
 
 
 def available_rules() -> tuple[str, ...]:
-    """Names of the registered rules."""
+    """Names of the registered rules.
+
+    Parameters
+    ----------
+    None
+
+    Returns
+    -------
+    tuple of str
+        Sorted names.
+
+    Raises
+    ------
+    None
+
+    Example
+    -------
+    >>> from mus_lab.fusion import available_rules
+    >>> "dempster" in available_rules()
+    True
+    """
     return tuple(sorted(_REGISTRY))
 
 
@@ -361,7 +577,27 @@ def get_rule(
 ) -> CombinationRule:
     """The rule registered under ``rule`` (or ``rule`` itself when it is a rule object).
 
-    ``total_conflict`` overrides what Dempster's rule does at K = 1.
+    Parameters
+    ----------
+    rule
+        A registered name (case-insensitive) or a rule object.
+    total_conflict
+        Overrides what Dempster's rule does at K = 1 (``"vacuous"`` or ``"raise"``).
+
+    Returns
+    -------
+    CombinationRule
+
+    Raises
+    ------
+    UnknownRuleError
+        The name is not registered.
+
+    Example
+    -------
+    >>> from mus_lab.fusion import get_rule
+    >>> get_rule("Dempster", total_conflict="raise")
+    Dempster(total_conflict='raise')
     """
     if isinstance(rule, str):
         key = rule.strip().lower()
@@ -386,8 +622,11 @@ for _rule in (Conjunctive(), Dempster(), Yager(), Disjunctive(), PCR5(), PCR6())
 
 
 @functools.lru_cache(maxsize=256)
-def pair_tables(code: int, fa: tuple[int, ...], fb: tuple[int, ...], omega: int) -> dict:
-    """Integer tables the two-source kernel needs for built-in rule ``code``."""
+def pair_tables(
+    code: int, fa: tuple[int, ...], fb: tuple[int, ...], omega: int
+) -> tuple[tuple[int, ...], K.PairTables]:
+    """Output focal sets and the integer tables the two-source kernel needs for built-in rule
+    ``code`` (``fa`` and ``fb`` hold the frame ``omega``)."""
     rule: _Builtin = {
         K.RULE_CONJ: Conjunctive(),
         K.RULE_DEMPSTER: Dempster(),
@@ -395,29 +634,29 @@ def pair_tables(code: int, fa: tuple[int, ...], fb: tuple[int, ...], omega: int)
         K.RULE_DISJ: Disjunctive(),
         K.RULE_PCR: PCR6(),
     }[code]
-    out_f = rule.focal_sets((fa, fb), omega)  # type: ignore[attr-defined]
+    out_f = rule.focal_sets((fa, fb), omega)
     pos = {m: i for i, m in enumerate(out_f)}
-    tgt = np.array([[pos[x & y] if x & y else -1 for y in fb] for x in fa], np.int64)
-    tk = np.array([[not (x & y) for y in fb] for x in fa], np.bool_)
-    tsing = np.full((len(fa), len(fb)), -1, np.int64)
+    shape = (len(fa), len(fb))
+    tsing = np.full(shape, -1, np.int64)
     for i, x in enumerate(fa):
         for j, y in enumerate(fb):
             z = x & y
             if z and z & (z - 1) == 0:
                 tsing[i, j] = z.bit_length() - 1
-    tdisj = np.array(
-        [[pos.get(x | y, 0) for y in fb] for x in fa], np.int64
-    )  # only read for the disjunctive rule
-    ia = np.array([pos.get(x, -1) for x in fa], np.int64)
-    ib = np.array([pos.get(y, -1) for y in fb], np.int64)
-    return {
-        "focal": out_f,
-        "tgt": tgt.reshape(len(fa), len(fb)),
-        "tk": tk.reshape(len(fa), len(fb)),
-        "tsing": tsing,
-        "tdisj": tdisj.reshape(len(fa), len(fb)),
-        "ia": ia,
-        "ib": ib,
-        "empty_row": pos.get(0, -1),
-        "omega_row": pos[omega],
-    }
+    tables = K.PairTables(
+        tgt=np.array([[pos[x & y] if x & y else -1 for y in fb] for x in fa], np.int64).reshape(
+            shape
+        ),
+        tk=np.array([[not (x & y) for y in fb] for x in fa], np.bool_).reshape(shape),
+        tsing=tsing,
+        # only read for the disjunctive rule
+        tdisj=np.array([[pos.get(x | y, 0) for y in fb] for x in fa], np.int64).reshape(shape),
+        ia=np.array([pos.get(x, -1) for x in fa], np.int64),
+        ib=np.array([pos.get(y, -1) for y in fb], np.int64),
+        omega_a=fa.index(omega),
+        omega_b=fb.index(omega),
+        n_out=len(out_f),
+        omega_row=pos[omega],
+        empty_row=pos.get(0, -1),
+    )
+    return out_f, tables

@@ -3,6 +3,10 @@
 Batch runs of the curated notebooks (:func:`run_notebook`, :func:`run_chain`, papermill
 underneath) write the executed notebook, an HTML copy and the recorded values (:func:`record`,
 :func:`read_records`) into a run folder; :func:`run_demo` runs the whole :data:`DEMO_CHAIN`.
+Both copies show every figure offline: the batch kernel gives each HoloViews figure a static
+picture (:func:`static_png`, :func:`enable_static_figures`) and the HTML copy loads nothing from
+the network (:func:`export_html`). A notebook given no catalog stops with
+:class:`NoCatalogError` (:func:`require_catalog`).
 
 The demo (:func:`run_demo`) is imported on first use: ``record`` in a notebook must not pull
 in the whole data stack.
@@ -15,11 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from mus_lab.production._chain import (
     DEMO_CHAIN,
-    catalog_or_sample,
+    NoCatalogError,
     chain_paths,
     dask_progress,
     repository_path,
+    require_catalog,
 )
+from mus_lab.production._figures import enable_static_figures, static_png
+from mus_lab.production._offline import export_html
 from mus_lab.production._params import (
     NotebookParameter,
     check_parameters,
@@ -51,19 +58,23 @@ __all__ = [
     "RECORD_MIMETYPE",
     "ChainReport",
     "DemoReport",
+    "NoCatalogError",
     "NotebookParameter",
     "NotebookRun",
-    "catalog_or_sample",
     "chain_paths",
     "check_parameters",
     "dask_progress",
+    "enable_static_figures",
+    "export_html",
     "notebook_parameters",
     "parse_value",
     "quicklook_ndvi",
     "read_records",
     "record",
     "repository_path",
+    "require_catalog",
     "run_chain",
     "run_demo",
     "run_notebook",
+    "static_png",
 ]

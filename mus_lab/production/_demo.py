@@ -27,10 +27,70 @@ __all__ = ["DemoReport", "run_demo"]
 #: Sen2Cor SCL classes treated as invalid in the quick composite (METHODS.md section 1).
 SCL_INVALID = (0, 1, 3, 8, 9, 10)
 
+#: Scene size of the quick demo (``mus-lab demo`` / ``make demo``), in 10 m pixels.
+QUICK_SIZE = 256
+#: What the quick demo passes to the notebooks so that it ends within minutes on two cores
+#: (notebook 03 alone took 400 s at 512 px with its defaults); ``quick=False`` (``mus-lab
+#: demo --full``) runs the notebooks' own defaults.
+QUICK_PARAMETERS: dict[str, dict[str, Any]] = {
+    "03_landcover": {
+        "sensor_sets": ["optical", "radar"],  # default also "stacked"; notebook 04 fuses these two
+        "n_trees": 30,  # default 100
+        "tempcnn_epochs": 5,  # default 15
+        "seeds": [0, 1],  # default [0, 1, 2]
+    },
+    "05_flood_risk": {"datetime": "2022-03-01/2022-07-31"},  # the flood season; default all dates
+}
+
+
+def quick_note(size: int) -> str:
+    """What the quick demo reduces, and how to get the full run (printed by the demo).
+
+    Parameters
+    ----------
+    size
+        The demo's scene width/height in pixels.
+
+    Returns
+    -------
+    str
+        One paragraph.
+
+    Example
+    -------
+    >>> "mus-lab demo --full" in quick_note(256)
+    True
+    """
+    reduced = "; ".join(
+        f"{stem}: " + ", ".join(f"{k}={v!r}" for k, v in params.items())
+        for stem, params in QUICK_PARAMETERS.items()
+    )
+    return (
+        f"Quick demo: a {size} x {size} px scene and lighter notebook settings ({reduced}). "
+        "Full run (the notebooks' defaults, a 512 px scene, about 15 min on 2 cores): "
+        "`mus-lab demo --full --size 512` or `make demo DEMO_FULL=1 DEMO_SIZE=512`."
+    )
+
 
 @dataclass
 class DemoReport:
-    """What the demo made and where."""
+    """What the demo made and where.
+
+    Attributes
+    ----------
+    root, scenario
+        The demo's folder and the sample scenario in it.
+    products, figures
+        Quick-look products and ARD collections by name; numbers the demo measured.
+    cluster
+        The Dask cluster used, described.
+    chain
+        The notebooks run in batch (``None`` when none ran).
+    catalog
+        The scenario's ``catalog.json`` (see :attr:`catalog_json`).
+    note
+        What the quick demo reduced and how to get the full run (empty for a full run).
+    """
 
     root: Path
     scenario: Path
@@ -39,6 +99,7 @@ class DemoReport:
     cluster: str = ""
     chain: ChainReport | None = None
     catalog: Path | None = None
+    note: str = ""
 
     @property
     def catalog_json(self) -> Path:
@@ -48,8 +109,17 @@ class DemoReport:
         )
 
     def summary(self) -> str:
+        """Where everything is, what was reduced, how each notebook went and what to do next.
+
+        Returns
+        -------
+        str
+            The lines printed at the end of ``mus-lab demo``.
+        """
         word = "finished" if self.chain is None or self.chain.ok else "finished WITH ERRORS"
         lines = [f"mus_lab demo {word}. Everything is under {self.root.resolve()}", ""]
+        if self.note:
+            lines += [f"  {self.note}", ""]
         lines.append(f"  sample scenario (STAC catalog + COGs): {self.scenario.resolve()}")
         lines.append(
             f"  catalog with the products written by the notebooks: {self.catalog_json.resolve()}"
@@ -66,6 +136,12 @@ class DemoReport:
             ]
             lines += ["    " + line for line in self.chain.table().splitlines()]
             lines += [f"  summary: {self.chain.summary_json}"]
+            lines += [
+                "  the .html copies and executed .ipynb show static pictures of the figures "
+                "(offline);",
+                "  rerun a notebook in JupyterLab for interactive ones. What the kernels printed "
+                "outside the cells: *.kernel.log",
+            ]
         lines += [
             "",
             "  open the dashboards:  make dashboards",
@@ -80,7 +156,27 @@ def _db(x: xr.DataArray) -> xr.DataArray:
 
 
 def s2_clear_ndvi_median(s2: xr.Dataset) -> xr.DataArray:
-    """Median NDVI of the SCL-clear observations (a quick look, not the ARD chain)."""
+    """Median NDVI of the SCL-clear observations (a quick look, not the ARD chain).
+
+    Parameters
+    ----------
+    s2
+        Sentinel-2 L2A cube with ``red``, ``nir`` and ``scl`` (DN, as loaded).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``ndvi_median`` (float32, lazy when ``s2`` is).
+
+    Example
+    -------
+    >>> from mus_lab import catalog, cube
+    >>> items = catalog.search(tiny.catalog_path, collections="sentinel-2-l2a")
+    >>> s2 = cube.load(items, ("red", "nir", "scl"))
+    >>> ndvi = s2_clear_ndvi_median(s2)
+    >>> ndvi.dims, bool(-1 <= float(ndvi.mean()) <= 1)
+    (('y', 'x'), True)
+    """
     clear = ~s2.scl.isin(SCL_INVALID)
     red_scale, red_offset = cube.scaling(s2, "red")
     nir_scale, nir_offset = cube.scaling(s2, "nir")
@@ -93,7 +189,8 @@ def s2_clear_ndvi_median(s2: xr.Dataset) -> xr.DataArray:
 def run_demo(
     out: str | Path,
     *,
-    size: int = 512,
+    size: int = QUICK_SIZE,
+    quick: bool = True,
     seed: int = 42,
     n_workers: int | None = None,
     log: Callable[[str], None] = print,
@@ -110,6 +207,9 @@ def run_demo(
         and the executed notebooks (``notebooks/``).
     size, seed
         Scenario width/height in 10 m pixels, random seed.
+    quick
+        Pass :data:`QUICK_PARAMETERS` to the notebooks (fewer trees, epochs and seeds, no
+        stacked map), so that the demo ends within minutes; False runs their defaults.
     n_workers
         Local Dask workers (default: one per core).
     log
@@ -120,22 +220,42 @@ def run_demo(
     progress
         Show papermill's progress bar for each notebook.
     per_notebook
-        Extra parameters per notebook (by stem), e.g. ``{"02_ard": {"speckle": "lee"}}``.
+        Extra parameters per notebook (by stem), e.g. ``{"02_ard": {"speckle": "lee"}}``;
+        they win over :data:`QUICK_PARAMETERS`.
 
     Returns
     -------
     DemoReport
-        ``report.chain.ok`` is False when a notebook failed.
+        ``report.chain.ok`` is False when a notebook failed (the demo goes on to its summary).
+
+    Raises
+    ------
+    NotebookNotFoundError
+        A notebook of the chain is missing (checked before the scenario is generated).
+    NotebookParameterError
+        ``per_notebook`` names a notebook outside the chain or a parameter it does not have
+        (checked before the first notebook runs).
     """
     root = Path(out)
     t0 = time.perf_counter()
     chain = chain_paths() if notebooks is None else [Path(n) for n in notebooks]
     steps = 6 if chain else 5
+    stems = {p.stem for p in chain}
+    params: dict[str, dict[str, Any]] = {
+        stem: dict(values)
+        for stem, values in (QUICK_PARAMETERS if quick else {}).items()
+        if stem in stems
+    }
+    for stem, values in (per_notebook or {}).items():
+        params.setdefault(Path(stem).stem, {}).update(values)
+    note = quick_note(size) if quick and chain else ""
+    if note:
+        log(note)
     log(f"[1/{steps}] Generating the sample scenario ({size} x {size} px at 10 m) ...")
     scenario = sample.generate(
         root / "scenario", size=size, seed=seed, overwrite=True, progress=True
     )
-    report = DemoReport(root=root, scenario=scenario.root, catalog=scenario.catalog_path)
+    report = DemoReport(root=root, scenario=scenario.root, catalog=scenario.catalog_path, note=note)
     products = root / "products"
     with compute.cluster(n_workers=n_workers) as client:
         report.cluster = str(compute.describe(client))
@@ -189,7 +309,7 @@ def run_demo(
             chain,
             root / "notebooks",
             parameters={"catalog": str(scenario.catalog_path.resolve())},
-            per_notebook=per_notebook,
+            per_notebook=params,
             cwd=root,
             progress=progress,
             log=lambda line: log(f"      {line}"),
@@ -213,7 +333,20 @@ def _catalog_dir(path: str | Path) -> Path:
 
 
 def write_demo_ard(catalog_path: Path, found: dict[str, catalog.SearchResult]) -> dict[str, int]:
-    """S2 L2A and S1 GRD made analysis-ready on the S2 10 m grid and added to the catalog."""
+    """S2 L2A and S1 GRD made analysis-ready on the S2 10 m grid and added to the catalog.
+
+    Parameters
+    ----------
+    catalog_path
+        The local catalog to write into (``s2-l2a-ard``, ``s1-grd-ard``, replaced).
+    found
+        Search results by sensor: ``"s2"`` and ``"s1"``.
+
+    Returns
+    -------
+    dict of str to int
+        Items written per collection.
+    """
     s2 = ard.prepare_s2(found["s2"], chunks={"time": -1, "x": 512, "y": 512})
     s1 = ard.prepare_s1(found["s1"], geobox=cube.geobox_of(s2), speckle="refined_lee")
     written = {}

@@ -116,10 +116,27 @@ def _types_from_default(default: str) -> tuple[type, ...] | None:
 def notebook_parameters(notebook: str | os.PathLike[str]) -> dict[str, NotebookParameter]:
     """The parameters declared in a notebook's cell tagged ``parameters``, by name.
 
+    Parameters
+    ----------
+    notebook
+        The ``.ipynb`` file.
+
+    Returns
+    -------
+    dict of str to NotebookParameter
+        In the order of the cell; empty when no cell is tagged ``parameters``.
+
     Raises
     ------
     NotebookNotFoundError
         The notebook does not exist.
+
+    Example
+    -------
+    >>> from mus_lab.production import repository_path
+    >>> params = notebook_parameters(repository_path("notebooks") / "01_search_and_load.ipynb")
+    >>> params["bbox"].types, params["max_cloud"].default
+    ((<class 'list'>, <class 'NoneType'>), '60.0')
     """
     import papermill as pm
 
@@ -144,6 +161,16 @@ def notebook_parameters(notebook: str | os.PathLike[str]) -> dict[str, NotebookP
 
 def parse_value(text: str) -> Any:
     """Read a command-line parameter value as papermill's ``-p`` does (YAML, dates as text).
+
+    Parameters
+    ----------
+    text
+        The value as typed after ``-p NAME``.
+
+    Returns
+    -------
+    Any
+        An int, float, bool, None, list or dict where YAML reads one, else the text itself.
 
     Examples
     --------
@@ -181,11 +208,37 @@ def check_parameters(
 ) -> None:
     """Check names and types of ``parameters`` against the notebook's ``parameters`` cell.
 
+    Parameters
+    ----------
+    notebook
+        The ``.ipynb`` file (named in the messages).
+    parameters
+        The values to give it.
+    declared
+        Its parameters, when already read with :func:`notebook_parameters`.
+
+    Returns
+    -------
+    None
+        Nothing: the parameters are fine when no error is raised.
+
     Raises
     ------
     NotebookParameterError
         A name the notebook does not declare, a value of the wrong type, or a notebook
         without a cell tagged ``parameters`` that is given parameters.
+    NotebookNotFoundError
+        The notebook does not exist.
+
+    Example
+    -------
+    >>> from mus_lab.production import repository_path
+    >>> nb = repository_path("notebooks") / "01_search_and_load.ipynb"
+    >>> check_parameters(nb, {"max_cloud": 30, "bbox": None})
+    >>> check_parameters(nb, {"max_cloud": "low"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mus_lab.errors.NotebookParameterError: Parameter 'max_cloud' of 01_search_and_load.ipynb must be float ...
     """
     name = Path(notebook).name
     known = notebook_parameters(notebook) if declared is None else declared

@@ -38,6 +38,28 @@ def record(name: str, value: Any) -> Any:
 
     The value must be JSON-serialisable after numpy scalars/arrays and paths are
     converted. Outside a notebook it is just returned.
+
+    Parameters
+    ----------
+    name
+        The record's name (a later record of the same name wins in :func:`read_records`).
+    value
+        A JSON-serialisable value; numpy scalars and arrays and paths are converted.
+
+    Returns
+    -------
+    Any
+        ``value`` itself, so that ``oa = record("oa", compute_oa())`` reads naturally.
+
+    Raises
+    ------
+    TypeError
+        The value cannot be written as JSON (raised before anything is displayed).
+
+    Example
+    -------
+    >>> record("overall_accuracy", np.float32(0.5))  # outside a notebook: just returned
+    np.float32(0.5)
     """
     plain = _plain(value)
     json.dumps(plain)  # fail early on what cannot be recorded
@@ -57,7 +79,29 @@ def record(name: str, value: Any) -> Any:
 
 
 def read_records(notebook: str | os.PathLike[str]) -> dict[str, Any]:
-    """Every value recorded with :func:`record` in an executed notebook, by name."""
+    """Every value recorded with :func:`record` in an executed notebook, by name.
+
+    Parameters
+    ----------
+    notebook
+        An executed ``.ipynb`` (e.g. ``NotebookRun.executed``).
+
+    Returns
+    -------
+    dict
+        Name -> recorded value, in the order of the notebook; empty when nothing was recorded.
+
+    Example
+    -------
+    >>> import nbformat, pathlib, tempfile
+    >>> cell = nbformat.v4.new_code_cell("record('n_items', 3)")
+    >>> cell.outputs = [nbformat.v4.new_output("display_data", data={
+    ...     RECORD_MIMETYPE: {"name": "n_items", "value": 3}, "text/plain": "n_items = 3"})]
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.ipynb"
+    >>> nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    >>> read_records(path)
+    {'n_items': 3}
+    """
     nb = json.loads(Path(notebook).read_text())
     out: dict[str, Any] = {}
     for cell in nb.get("cells", []):

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mus_lab._io import atomic_path, write_json
+from mus_lab._io import write_json
 from mus_lab.errors import NotebookParameterError
+from mus_lab.production._offline import export_html, kernel_options, tidy_executed
 from mus_lab.production._params import check_parameters, notebook_parameters
 from mus_lab.production._records import read_records
 
@@ -41,6 +42,9 @@ class NotebookRun:
         Wall time of the run.
     executed, html, records_json
         The executed notebook, its HTML copy and the JSON of its recorded values.
+    kernel_log
+        What the kernel process printed outside the cells (start-up notices, C-level
+        messages of TensorFlow or GDAL).
     records
         The recorded values (:func:`mus_lab.production.read_records`).
     parameters
@@ -55,21 +59,43 @@ class NotebookRun:
     executed: Path | None = None
     html: Path | None = None
     records_json: Path | None = None
+    kernel_log: Path | None = None
     records: dict[str, Any] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
     @property
     def ok(self) -> bool:
+        """Whether the notebook ran to its end."""
         return self.status == "ok"
 
     def key_outputs(self, n: int = 4, width: int = 70) -> str:
-        """The first ``n`` recorded values as ``name=value``, cut to ``width`` characters."""
+        """The first ``n`` recorded values as ``name=value``, cut to ``width`` characters.
+
+        Parameters
+        ----------
+        n
+            How many records to show.
+        width
+            Longest text returned (an ellipsis marks the cut).
+
+        Returns
+        -------
+        str
+            ``"name=value, ..."``.
+
+        Example
+        -------
+        >>> run = NotebookRun(Path("01.ipynb"), "ok", records={"oa": 0.91234, "n": 3})
+        >>> run.key_outputs()
+        'oa=0.9123, n=3'
+        """
         parts = [f"{k}={_short(v)}" for k, v in list(self.records.items())[:n]]
         text = ", ".join(parts)
         return text if len(text) <= width else text[: width - 1] + "…"
 
     def to_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready values (absolute paths), as in ``summary.json``."""
         return {
             "notebook": self.notebook.name,
             "status": self.status,
@@ -77,6 +103,7 @@ class NotebookRun:
             "executed": _s(self.executed),
             "html": _s(self.html),
             "records_json": _s(self.records_json),
+            "kernel_log": _s(self.kernel_log),
             "parameters": self.parameters,
             "error": self.error,
             "records": self.records,
@@ -99,7 +126,17 @@ def _short(value: Any) -> str:
 
 @dataclass
 class ChainReport:
-    """The runs of a chain of notebooks and where their results are."""
+    """The runs of a chain of notebooks and where their results are.
+
+    Attributes
+    ----------
+    out
+        The run folder.
+    runs
+        One :class:`NotebookRun` per notebook, in order.
+    summary_json
+        ``summary.json`` in ``out`` (:meth:`to_dict`).
+    """
 
     out: Path
     runs: list[NotebookRun]
@@ -107,10 +144,17 @@ class ChainReport:
 
     @property
     def ok(self) -> bool:
+        """Whether every notebook ran to its end."""
         return all(r.ok for r in self.runs)
 
     def rows(self) -> list[tuple[str, str, str, str]]:
-        """(notebook, status, duration, key outputs) per run, as printed by :meth:`table`."""
+        """(notebook, status, duration, key outputs) per run, as printed by :meth:`table`.
+
+        Returns
+        -------
+        list of tuple of str
+            One row per run.
+        """
         return [
             (
                 r.notebook.name,
@@ -122,7 +166,21 @@ class ChainReport:
         ]
 
     def table(self) -> str:
-        """A plain-text table: notebook, status, duration, key outputs."""
+        """A plain-text table: notebook, status, duration, key outputs.
+
+        Returns
+        -------
+        str
+            The table, one line per run under a header.
+
+        Example
+        -------
+        >>> report = ChainReport(Path("run"), [NotebookRun(Path("01_a.ipynb"), "ok", 2.0, records={"n": 3})])
+        >>> print(report.table())
+        notebook    status  duration  key outputs
+        -----------------------------------------
+        01_a.ipynb  ok      2.0 s     n=3
+        """
         header = ("notebook", "status", "duration", "key outputs")
         rows = [header, *self.rows()]
         widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -133,6 +191,7 @@ class ChainReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """The chain as JSON-ready values, as written to ``summary.json``."""
         return {
             "out": str(self.out.resolve()),
             "ok": self.ok,
@@ -149,12 +208,8 @@ def _shareable(path: Path) -> Path:
 
 
 def _export_html(executed: Path, html: Path) -> Path:
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_filename(str(executed))
-    with atomic_path(html, ".html") as tmp:
-        tmp.write_text(body, encoding="utf-8")
-    return _shareable(html)
+    _shareable(tidy_executed(executed))
+    return _shareable(export_html(executed, html))
 
 
 def _error_of(exc: BaseException) -> str:
@@ -210,9 +265,14 @@ def run_notebook(
 
     Example
     -------
-    >>> run = run_notebook("notebooks/01_search_and_load.ipynb", "runs/today",
-    ...                    parameters={"datetime": "2022-04-01/2022-05-31"})  # doctest: +SKIP
-    >>> run.status, run.records["item_counts"]  # doctest: +SKIP
+    The template notebook on the tiny scenario (a kernel starts: some seconds):
+
+    >>> import tempfile
+    >>> from mus_lab.production import repository_path
+    >>> run = run_notebook(repository_path("notebooks") / "_template.ipynb", tempfile.mkdtemp(),
+    ...                    parameters={"catalog": str(tiny.catalog_path), "datetime": "2022-03-01/2022-07-31"})
+    >>> run.status, run.records["n_items"] > 0, run.html.suffix
+    ('ok', True, '.html')
     """
     source = Path(notebook)
     params = dict(parameters or {})
@@ -239,6 +299,8 @@ def _execute(
         params["output_dir"] = str((out / stem).resolve())
     run = NotebookRun(notebook=source, status="ok", parameters=params)
     run.executed = out / f"{stem}.ipynb"
+    run.kernel_log = out / f"{stem}.kernel.log"
+    run.kernel_log.unlink(missing_ok=True)
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(
@@ -250,6 +312,7 @@ def _execute(
             progress_bar=progress,
             execution_timeout=timeout,
             report_mode=False,
+            **kernel_options(run.kernel_log),
         )
     except Exception as exc:  # papermill: the cell's error, with the notebook written
         run.status = "failed"

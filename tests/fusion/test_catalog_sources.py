@@ -100,10 +100,12 @@ def test_sources_from_catalog_reads_maps_probabilities_confusions_and_polygons(p
     assert optical.confusion.overall_accuracy > radar.confusion.overall_accuracy > 0.6
     assert list(optical.train_polygons) == train and list(radar.validation_polygons) == valid
     assert optical.legend[3] == "forest"
-    fused = fusion.fuse_probabilities(
-        [optical.probability, radar.probability], confusions=[optical.confusion, radar.confusion]
-    )
+    fused = fusion.fuse([optical, radar])  # probabilities and confusion matrices of each
+    assert fused.attrs["sources"] == "optical, radar"
     assert set(np.unique(fused.fused_class.values)) <= {0, *CODES, fusion.UNDECIDED}
+    assert "forest" in fused.fused_class.attrs["classes"]  # the products' legend
+    iota2 = fusion.fuse([optical, radar], options=fusion.FusionOptions(masses="labels"))
+    assert iota2.attrs["decision"] == "otb"
 
 
 def test_a_bbox_crops_the_maps_and_a_missing_product_says_to_run_notebook_03(products, scenario):

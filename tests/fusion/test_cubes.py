@@ -21,7 +21,7 @@ from mus_lab.errors import (
     LegendMismatchError,
     TotalConflictError,
 )
-from mus_lab.fusion import Frame, MassFunction
+from mus_lab.fusion import Frame, FusionOptions, MassFunction
 
 from .conftest import grid
 
@@ -53,7 +53,7 @@ def test_fuse_is_lazy_and_keeps_the_grid():
     rng = np.random.default_rng(0)
     probs = [_probabilities(rng, chunks={"y": 5, "x": 5}) for _ in range(2)]
     with no_compute():
-        ds = fusion.fuse_probabilities(probs, confusions=[CM, CM], names=["optical", "sar"])
+        ds = fusion.fuse({"optical": probs[0], "sar": probs[1]}, confusions=[CM, CM])
         masses = fusion.masses_from_probabilities(probs[0], confusion=CM)
     assert all(v.chunks is not None for v in ds.data_vars.values())
     assert ds.odc.geobox == probs[0].odc.geobox
@@ -80,9 +80,10 @@ def test_chunking_never_changes_values(cy, cx, rule):
     rng = np.random.default_rng(1)
     probs = [_probabilities(rng) for _ in range(2)]
     probs[1][:, 2:4, 3:6] = np.nan
-    whole = fusion.fuse_probabilities(probs, confusions=[CM, CM], rule=rule).compute()
-    parts = fusion.fuse_probabilities(
-        [p.chunk({"y": cy, "x": cx}) for p in probs], confusions=[CM, CM], rule=rule
+    opts = FusionOptions(rule=rule)
+    whole = fusion.fuse(probs, confusions=[CM, CM], options=opts).compute()
+    parts = fusion.fuse(
+        [p.chunk({"y": cy, "x": cx}) for p in probs], confusions=[CM, CM], options=opts
     ).compute()
     xr.testing.assert_identical(whole, parts)
 
@@ -116,7 +117,7 @@ def test_nan_probabilities_are_no_data_and_one_source_missing_is_vacuous():
     a, b = _probabilities(rng), _probabilities(rng)
     a[:, 0, :] = np.nan
     b[:, 0, :3] = np.nan
-    ds = fusion.fuse_probabilities([a, b], confusions=[CM, CM]).compute()
+    ds = fusion.fuse([a, b], confusions=[CM, CM]).compute()
     assert (ds.fused_class[0, :3] == 0).all() and np.isnan(ds.belief[0, :3]).all()
     assert (ds.fused_class[0, 3:] > 0).all() and not np.isnan(ds.belief[0, 3:]).any()
     assert (ds.agreement[0, 3:].isin([0, 2])).all()  # the first source is missing there
@@ -129,19 +130,22 @@ def test_total_conflict_is_undecided_by_default_or_an_error():
     p1 = grid(np.array([1.0, 0.0])[:, None, None] * np.ones((2, 2, 2)), "float32")
     p2 = grid(np.array([0.0, 1.0])[:, None, None] * np.ones((2, 2, 2)), "float32")
     p1, p2 = (p.assign_coords({"class": [1, 2]}) for p in (p1, p2))
-    ds = fusion.fuse_probabilities([p1, p2], reliability=None, compound_threshold=None).compute()
+    ds = fusion.fuse(
+        [p1, p2], options=FusionOptions(reliability=None, compound_threshold=None)
+    ).compute()
     assert (ds.fused_class == 255).all()
     np.testing.assert_array_equal(ds.conflict, 1.0)
     np.testing.assert_array_equal(ds.ignorance, 1.0)
     np.testing.assert_array_equal(ds.belief, 0.0)
     assert not any(ds[v].isnull().any() for v in ds.data_vars)
-    lazy = fusion.fuse_probabilities(
-        [p1.chunk(1), p2.chunk(1)], reliability=None, total_conflict="raise"
+    lazy = fusion.fuse(
+        [p1.chunk(1), p2.chunk(1)],
+        options=FusionOptions(reliability=None, total_conflict="raise"),
     )
     with pytest.raises(TotalConflictError, match="K = 1"):
         lazy.compute()
     # Discounting removes total conflict.
-    ok = fusion.fuse_probabilities([p1, p2], reliability=[0.9, 0.6]).compute()
+    ok = fusion.fuse([p1, p2], options=FusionOptions(reliability=(0.9, 0.6))).compute()
     assert (ok.fused_class == 1).all() and (ok.conflict < 1).all()
 
 
@@ -149,26 +153,24 @@ def test_maps_on_different_grids_are_refused(vector_a):
     opt, sar, cm_opt, cm_sar, *_ = vector_a
     shifted = sar.assign_coords(x=sar.x + 10).odc.assign_crs("EPSG:32631")
     with pytest.raises(GridMismatchError, match="different grids"):
-        fusion.fuse_labels([opt, shifted], [cm_opt, cm_sar])
+        fusion.fuse([opt, shifted], confusions=[cm_opt, cm_sar])
     other_crs = sar.odc.assign_crs("EPSG:32632")
     with pytest.raises(GridMismatchError, match="reprojected"):
-        fusion.fuse_labels([opt, other_crs], [cm_opt, cm_sar])
+        fusion.fuse([opt, other_crs], confusions=[cm_opt, cm_sar])
     rng = np.random.default_rng(4)
     with pytest.raises(GridMismatchError):
-        fusion.fuse_probabilities(
-            [_probabilities(rng), _probabilities(rng, shape=(12, 11))], confusions=[CM, CM]
-        )
+        fusion.fuse([_probabilities(rng), _probabilities(rng, shape=(12, 11))], confusions=[CM, CM])
 
 
 def test_maps_with_different_legends_are_refused(vector_a):
     opt, sar, cm_opt, cm_sar, *_ = vector_a
     fewer = ConfusionMatrix(cm_sar.labels[:-1], cm_sar.counts[:-1, :-1])
     with pytest.raises(LegendMismatchError, match=r"\[51\].*reorder"):
-        fusion.fuse_labels([opt, sar], [cm_opt, fewer])
+        fusion.fuse([opt, sar], confusions=[cm_opt, fewer])
     rng = np.random.default_rng(5)
     a, b = _probabilities(rng), _probabilities(rng, classes=(1, 2, 3, 5))
     with pytest.raises(LegendMismatchError, match=r"\[4\] only in source 1, \[5\] only"):
-        fusion.fuse_probabilities([a, b], reliability=0.9)
+        fusion.fuse([a, b], options=FusionOptions(reliability=0.9))
     with pytest.raises(LegendMismatchError, match="confusion matrix"):
         fusion.masses_from_probabilities(b, confusion=CM)
 
@@ -176,7 +178,7 @@ def test_maps_with_different_legends_are_refused(vector_a):
 def test_a_label_the_confusion_matrix_does_not_know_is_a_clear_error(vector_a):
     opt, sar, cm_opt, cm_sar, *_ = vector_a
     bad = sar.copy(data=np.where(sar.values == 43, 99, sar.values).astype(np.uint8))
-    ds = fusion.fuse_labels([opt.chunk(2), bad.chunk(2)], [cm_opt, cm_sar], names=["opt", "sar"])
+    ds = fusion.fuse({"opt": opt.chunk(2), "sar": bad.chunk(2)}, confusions=[cm_opt, cm_sar])
     with pytest.raises(ConfusionMatrixError, match=r"sar holds labels \[99\]"):
         ds.compute()
     with pytest.raises(ConfusionMatrixError, match=r"\[99\]"):
@@ -187,7 +189,7 @@ def test_no_data_labels_follow_otb(vector_a):
     opt, sar, cm_opt, cm_sar, *_ = vector_a
     holes = sar.copy(data=np.where(np.eye(3, dtype=bool), 0, sar.values).astype(np.uint8))
     both = opt.copy(data=np.where(np.eye(3, dtype=bool)[::-1], 0, opt.values).astype(np.uint8))
-    ds = fusion.fuse_labels([both, holes], [cm_opt, cm_sar]).compute()
+    ds = fusion.fuse([both, holes], confusions=[cm_opt, cm_sar]).compute()
     # diagonal: SAR missing -> the optical label; centre: both missing -> 0 (no data)
     assert ds.fused_class.values[1, 1] == 0 and np.isnan(ds.belief.values[1, 1])
     assert ds.fused_class.values[0, 0] == opt.values[0, 0]
@@ -245,12 +247,12 @@ def test_label_table_covers_every_combination():
             assert table["fused_class"][t] == frame.classes[i] and table["agreement"][t] == 1
 
 
-def test_combine_cubes_returns_a_normalised_mass_cube():
+def test_output_masses_is_a_normalised_mass_cube():
     rng = np.random.default_rng(6)
     a = fusion.masses_from_probabilities(_probabilities(rng, chunks=4), confusion=CM)
     b = fusion.masses_from_probabilities(_probabilities(rng, chunks=4), reliability=0.8)
     with no_compute():
-        m = fusion.combine_cubes([a, b], rule="pcr6")
+        m = fusion.fuse([a, b], options=FusionOptions(rule="pcr6", output="masses"))["mass"]
     assert m.dims == ("focal", "y", "x") and "crops" not in m.focal_name.values
     np.testing.assert_allclose(m.sum("focal"), 1.0, atol=1e-5)
     frame = fusion.frame_of(m)
@@ -272,14 +274,16 @@ def test_mass_cube_wraps_in_memory_masses():
 def test_label_fusion_and_mass_cubes_are_lazy(vector_a):
     opt, sar, cm_opt, cm_sar, conf_opt, conf_sar = vector_a
     with no_compute():
-        ds = fusion.fuse_labels(
-            [opt.chunk(2), sar.chunk(2)], [cm_opt, cm_sar], confidences=[conf_opt, conf_sar]
+        ds = fusion.fuse(
+            [opt.chunk(2), sar.chunk(2)],
+            confusions=[cm_opt, cm_sar],
+            confidences=[conf_opt, conf_sar],
         )
         masses = [
             fusion.masses_from_labels(opt.chunk(2), cm_opt),
             fusion.masses_from_labels(sar.chunk(2), cm_sar),
         ]
-        fused = fusion.fuse(masses, rule="pcr6")
-        again = fusion.fuse(masses, rule="pcr6")
+        fused = fusion.fuse(masses, options=FusionOptions(rule="pcr6"))
+        again = fusion.fuse(masses, options=FusionOptions(rule="pcr6"))
     assert all(v.chunks is not None for v in [*ds.data_vars.values(), *fused.data_vars.values()])
     assert fused.fused_class.data.name == again.fused_class.data.name  # deterministic graphs

@@ -281,11 +281,28 @@ def test_total_conflict_raises_or_falls_back_to_vacuous():
 
 @pytest.mark.parametrize(
     "module",
-    ["mus_lab.fusion", "mus_lab.fusion._frame", "mus_lab.fusion._engine", "mus_lab.fusion._labels"],
+    [
+        "mus_lab.fusion",
+        "mus_lab.fusion._api",
+        "mus_lab.fusion._engine",
+        "mus_lab.fusion._frame",
+        "mus_lab.fusion._fuse",
+        "mus_lab.fusion._masses",
+        "mus_lab.fusion._options",
+        "mus_lab.fusion._probabilities",
+        "mus_lab.fusion._rules",
+    ],
 )
 def test_docstring_examples_run(module):
+    """Also run by ``pytest --doctest-modules mus_lab`` (namespace of the repo's conftest)."""
     import doctest
     import importlib
 
-    failures, tried = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    import xarray as xr
+
+    failures, tried = doctest.testmod(
+        importlib.import_module(module),
+        extraglobs={"np": np, "xr": xr},
+        optionflags=doctest.ELLIPSIS,
+    )
     assert tried > 0 and failures == 0

@@ -11,7 +11,8 @@ import rioxarray
 
 from mus_lab import catalog, fusion
 from mus_lab.classify import ConfusionMatrix
-from mus_lab.errors import ARDError, FusionError
+from mus_lab.errors import FusionError, ProductContractError, PublishError
+from mus_lab.testing import simulate_source
 
 # Optical (one season of S2): crops/grassland and urban/bare confused; radar: water/wetland,
 # bare mapped as grassland, a little crops/grassland and forest/wetland.
@@ -28,8 +29,8 @@ def setting(scenario):
     t = truth.values
     legend = {k: v for k, v in scenario.legend.items() if k}
     kw = {"classes": list(legend), "legend": legend}
-    optical = fusion.simulate_source(truth, OPTICAL_ERRORS, seed=1, **kw)
-    radar = fusion.simulate_source(truth, RADAR_ERRORS, seed=2, **kw)
+    optical = simulate_source(truth, OPTICAL_ERRORS, seed=1, **kw)
+    radar = simulate_source(truth, RADAR_ERRORS, seed=2, **kw)
     validation = ~held_out & (t > 0)
     cms = [
         ConfusionMatrix.from_labels(
@@ -44,7 +45,7 @@ def setting(scenario):
 def test_fused_probabilities_beat_the_better_source_and_conflict_flags_errors(setting):
     _, optical, radar, cms, reference, _ = setting
     ev = fusion.evaluate_fusion(
-        [optical.probability, radar.probability], cms, reference, names=["optical", "radar"]
+        {"optical": optical.probability, "radar": radar.probability}, cms, reference
     )
     print(ev.summary())
     assert ev.n_pixels > 1000
@@ -54,7 +55,10 @@ def test_fused_probabilities_beat_the_better_source_and_conflict_flags_errors(se
     assert ev.by_conflict.error_rate.iloc[-1] > ev.by_conflict.error_rate.iloc[0]
     assert set(ev.table().index) == {"optical", "radar", "fused"}
     pcr = fusion.evaluate_fusion(
-        [optical.probability, radar.probability], cms, reference, rule="pcr6"
+        [optical.probability, radar.probability],
+        cms,
+        reference,
+        options=fusion.FusionOptions(rule="pcr6"),
     )
     assert pcr.gain > 0.005
 
@@ -62,7 +66,7 @@ def test_fused_probabilities_beat_the_better_source_and_conflict_flags_errors(se
 def test_label_maps_iota2_mode_and_mixed_sources(setting):
     _, optical, radar, cms, reference, _ = setting
     ev = fusion.evaluate_fusion(
-        [optical.classification, radar.classification], cms, reference, names=["opt", "sar"]
+        {"opt": optical.classification, "sar": radar.classification}, cms, reference
     )
     print(ev.summary())
     worst = min(ev.overall_accuracy["opt"], ev.overall_accuracy["sar"])
@@ -78,12 +82,11 @@ def test_write_fused_into_the_catalog_and_find_it_again(setting, scenario, tmp_p
     _, optical, radar, cms, _, legend = setting
     root = tmp_path / "cat"
     shutil.copytree(scenario.catalog_path.parent, root)
-    ds = fusion.fuse_labels(
-        [optical.classification.chunk(64), radar.classification.chunk(64)],
-        cms,
+    ds = fusion.fuse(
+        {"optical": optical.classification.chunk(64), "radar": radar.classification.chunk(64)},
+        confusions=cms,
         confidences=[optical.confidence.chunk(64), radar.confidence.chunk(64)],
-        names=["optical", "radar"],
-        legend=legend,
+        options=fusion.FusionOptions(legend=legend),
     )
     sources = catalog.search(root / "catalog.json", collections="landcover-truth")
     coll = fusion.write_fused(ds, root, sources=list(sources))
@@ -94,16 +97,16 @@ def test_write_fused_into_the_catalog_and_find_it_again(setting, scenario, tmp_p
     assert "optical" in item.properties["mus_lab:fusion"]["reliability"]
     assert any(lk.rel == "derived_from" for lk in item.links)
     classes = item.assets["fused_class"].extra_fields["classification:classes"]
-    assert {c["value"]: c["name"] for c in classes} == {**legend, 255: "undecided"}
+    assert {c["value"]: c["name"] for c in classes} == {0: "no_data", **legend, 255: "undecided"}
     assert set(item.assets) >= {"fused_class", "confidence", "agreement", "source_confidence"}
     with rasterio.open(item.assets["fused_class"].get_absolute_href()) as src:
         np.testing.assert_array_equal(src.read(1), ds.fused_class.values)
         assert src.nodata == 0
     with rasterio.open(item.assets["conflict"].get_absolute_href()) as src:
         np.testing.assert_allclose(src.read(1), ds.conflict.values, equal_nan=True)
-    with pytest.raises(ARDError, match="overwrite=True"):
+    with pytest.raises(PublishError, match="overwrite=True"):
         fusion.write_fused(ds, root)
-    with pytest.raises(FusionError, match="Not a fused product"):
+    with pytest.raises(ProductContractError, match="Not a fused product"):
         fusion.write_fused(ds[["fused_class"]], root, overwrite=True)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mus_lab import fusion
-from mus_lab.fusion import Frame, MassFunction
+from mus_lab.fusion import Frame, FusionOptions, MassFunction
 
 from .conftest import A_FUSED, A_FUSED_CONF, A_KEPT, grid
 
@@ -18,8 +18,10 @@ TOL = 1e-6
 
 def test_vector_a_fused_labels_source_kept_and_confidence(vector_a):
     opt, sar, cm_opt, cm_sar, conf_opt, conf_sar = vector_a
-    ds = fusion.fuse_labels(
-        [opt, sar], [cm_opt, cm_sar], confidences=[conf_opt, conf_sar], names=["optical", "sar"]
+    ds = fusion.fuse(
+        {"optical": opt, "sar": sar},
+        confusions=[cm_opt, cm_sar],
+        confidences=[conf_opt, conf_sar],
     )
     np.testing.assert_array_equal(ds.fused_class.values, A_FUSED)
     np.testing.assert_array_equal(ds.agreement.values, A_KEPT)
@@ -28,7 +30,7 @@ def test_vector_a_fused_labels_source_kept_and_confidence(vector_a):
 
 def test_vector_a_intermediate_conflict_and_belief_at_pixel_0_0(vector_a):
     opt, sar, cm_opt, cm_sar, *_ = vector_a
-    ds = fusion.fuse_labels([opt, sar], [cm_opt, cm_sar])
+    ds = fusion.fuse([opt, sar], confusions=[cm_opt, cm_sar])
     assert abs(float(ds.conflict[0, 0]) - 0.071224) < TOL
     assert abs(float(ds.belief[0, 0]) - 0.316802) < TOL
     # The same numbers from the engine itself, masses from the precisions.
@@ -56,9 +58,9 @@ def test_vector_a_through_mass_cubes_and_the_generic_engine(vector_a):
 
 def test_vector_a_on_dask_chunks_is_the_same(vector_a):
     opt, sar, cm_opt, cm_sar, conf_opt, conf_sar = vector_a
-    ds = fusion.fuse_labels(
+    ds = fusion.fuse(
         [opt.chunk(2), sar.chunk(2)],
-        [cm_opt, cm_sar],
+        confusions=[cm_opt, cm_sar],
         confidences=[conf_opt.chunk(2), conf_sar.chunk(2)],
     )
     assert ds.fused_class.chunks is not None
@@ -71,7 +73,7 @@ def test_vector_a_with_land_cover_contract_confidences(vector_a):
     opt, sar, cm_opt, cm_sar, conf_opt, conf_sar = vector_a
     c_opt = grid(np.rint(conf_opt.values * 100), "uint8")
     c_sar = grid(np.rint(conf_sar.values * 100), "uint8")
-    ds = fusion.fuse_labels([opt, sar], [cm_opt, cm_sar], confidences=[c_opt, c_sar])
+    ds = fusion.fuse([opt, sar], confusions=[cm_opt, cm_sar], confidences=[c_opt, c_sar])
     np.testing.assert_allclose(
         ds.source_confidence.values, np.rint(np.array(A_FUSED_CONF) * 100) / 100, atol=TOL
     )
@@ -197,9 +199,8 @@ def test_vector_d_from_probability_cubes_through_fuse():
     p_opt = grid(np.array([0.6, 0.3, 0.1])[:, None, None] * np.ones((3, 2, 2)), "float32")
     p_sar = grid(np.array([0.2, 0.7, 0.1])[:, None, None] * np.ones((3, 2, 2)), "float32")
     p_opt, p_sar = (p.assign_coords(classes) for p in (p_opt, p_sar))
-    ds = fusion.fuse_probabilities(
-        [p_opt.chunk(1), p_sar.chunk(1)], reliability=[0.9, 0.7], names=["optical", "sar"]
-    )
+    discounted = FusionOptions(reliability=(0.9, 0.7))
+    ds = fusion.fuse({"optical": p_opt.chunk(1), "sar": p_sar.chunk(1)}, options=discounted)
     np.testing.assert_array_equal(ds.fused_class.values, 2)
     np.testing.assert_allclose(ds.belief.values, 0.448990, atol=TOL)
     np.testing.assert_allclose(ds.plausibility.values, 0.500342, atol=TOL)
@@ -207,8 +208,8 @@ def test_vector_d_from_probability_cubes_through_fuse():
     np.testing.assert_allclose(ds.ignorance.values, 0.051352, atol=TOL)
     np.testing.assert_allclose(ds.confidence.values, 0.448990 * (1 - 0.4158), atol=TOL)
     np.testing.assert_array_equal(ds.agreement.values, 2)  # optical says A, SAR B: SAR kept
-    yager = fusion.fuse_probabilities([p_opt, p_sar], reliability=[0.9, 0.7], rule="yager")
+    yager = fusion.fuse([p_opt, p_sar], options=discounted.replace(rule="yager"))
     np.testing.assert_allclose(yager.ignorance.values, 0.4458, atol=1e-4)
-    pcr = fusion.fuse_probabilities([p_opt, p_sar], reliability=[0.9, 0.7], rule="pcr5")
+    pcr = fusion.fuse([p_opt, p_sar], options=discounted.replace(rule="pcr5"))
     np.testing.assert_allclose(pcr.belief.values, 0.465336, atol=TOL)
     np.testing.assert_allclose(pcr.ignorance.values, 0.03, atol=TOL)

@@ -10,12 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 from mus_lab.cli import app
-from mus_lab.errors import NotebookNotFoundError, NotebookParameterError
+from mus_lab.errors import MusLabError, NotebookNotFoundError, NotebookParameterError
 from mus_lab.production import (
+    NoCatalogError,
     check_parameters,
     notebook_parameters,
     parse_value,
     read_records,
+    require_catalog,
     run_chain,
     run_notebook,
 )
@@ -121,6 +123,7 @@ def test_a_chain_writes_executed_notebooks_html_records_and_a_summary(tiny, tmp_
         assert run.executed.exists() and run.html.exists()
         assert json.loads(run.records_json.read_text()) == run.records
         assert "<html" in run.html.read_text()[:2000].lower()
+        assert "<script src=" not in run.html.read_text()  # no require.js/MathJax from a CDN
     summary = json.loads((out / "summary.json").read_text())
     assert [r["status"] for r in summary["runs"]] == ["ok", "ok"]
     table = report.table()
@@ -203,3 +206,62 @@ def test_cli_run_of_the_search_notebook_on_an_area_without_data_fails_clearly(sc
     assert read_records(executed) == {}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["ok"] is False and summary["runs"][0]["status"] == "failed"
+
+
+def test_a_notebook_without_catalog_stops_and_says_how_to_make_or_point_to_one(monkeypatch):
+    monkeypatch.delenv("MUS_LAB_CATALOG", raising=False)
+    with pytest.raises(NoCatalogError) as info:
+        require_catalog(None)
+    message = str(info.value)
+    for hint in ("-p catalog", "MUS_LAB_CATALOG", "mus-lab sample --out", "make demo"):
+        assert hint in message
+    assert isinstance(info.value, MusLabError)
+    monkeypatch.setenv("MUS_LAB_CATALOG", "https://example.org/stac")
+    assert require_catalog(None) == "https://example.org/stac"
+    assert require_catalog("given/catalog.json") == "given/catalog.json"
+
+
+@pytest.mark.slow
+def test_a_curated_notebook_without_catalog_fails_with_the_hint_and_generates_nothing(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv("MUS_LAB_CATALOG", raising=False)
+    run = run_notebook(NOTEBOOKS / "01_search_and_load.ipynb", tmp_path / "run", cwd=tmp_path)
+    assert run.status == "failed" and run.error.startswith("NoCatalogError: No catalog")
+    assert "mus-lab sample --out" in run.executed.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no sample scenario made
+
+
+@pytest.mark.slow
+def test_figures_get_static_pictures_and_the_reports_nothing_that_needs_a_live_kernel(
+    tmp_path, caplog
+):
+    nb = _notebook(
+        tmp_path / "c_figures.ipynb",
+        "title = 'a map'  # figure title",
+        "import hvplot.xarray  # noqa: F401\nimport numpy as np\nimport xarray as xr\n"
+        "import pandas as pd\nimport hvplot.pandas  # noqa: F401",
+        "da = xr.DataArray(np.arange(1200.0).reshape(30, 40), dims=('y', 'x'), name='v')\n"
+        "da.hvplot.image(cmap='magma', clim=(0, 1200), title=title, colorbar=True)",
+        "pd.Series([0.8, 0.6], index=['a', 'b'], name='csi').hvplot.bar(ylim=(0, 1))",
+        "pd.DataFrame({'a': [1, 2]})",
+        "import sys\nprint('to stderr', file=sys.stderr)",
+    )
+    run = run_notebook(nb, tmp_path / "run")
+    assert run.ok, run.error
+    executed = nbformat.read(run.executed, as_version=4)
+    outputs = [o for c in executed.cells for o in c.get("outputs", [])]
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(figures) == 2
+    assert all(set(o["data"]) == {"image/png", "text/plain"} for o in figures)
+    assert not [o for o in outputs if "vnd.holoviews" in " ".join(o.get("data", {}))]
+    assert not [o for o in outputs if "application/javascript" in o.get("data", {})]
+    assert any("<table" in str(o.get("data", {}).get("text/html", "")) for o in outputs)
+    assert any(o.get("name") == "stderr" for o in outputs)  # the cells' own output stays
+    html = run.html.read_text()
+    assert html.count('src="data:image/png;base64,') == 2
+    assert "<script src=" not in html and "cdnjs" not in html
+    assert "not able to be represented" not in caplog.text  # nbconvert display_priority
+    assert "Alternative text is missing" not in caplog.text
+    assert run.kernel_log.exists()
+    assert "over TCP" not in "".join(str(o) for o in outputs)

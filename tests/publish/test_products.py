@@ -203,3 +203,23 @@ def test_product_exports_to_a_self_contained_folder(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back.classification.values, lc.classification.values)
     with pytest.raises(PublishError, match=r"exists"):
         lc.to_folder(tmp_path / "export")
+
+
+def test_fusion_takes_products_in_memory_or_from_a_catalog_alike(catalog_json: Path) -> None:
+    from mus_lab import fusion, recipes
+
+    made = [
+        publish.LandCoverProduct.from_prediction(
+            prediction(seed), model=_model(), accuracy=_accuracy(), name=name
+        )
+        for seed, name in ((1, "optical"), (2, "radar"))
+    ]
+    in_memory = fusion.fuse(made).compute()
+    for product in made:
+        product.write(catalog_json)
+    read = recipes.sources_from_catalog(catalog_json)
+    assert [p.name for p in read] == ["optical", "radar"]
+    from_catalog = fusion.fuse(read).compute()
+    np.testing.assert_array_equal(from_catalog.fused_class.values, in_memory.fused_class.values)
+    np.testing.assert_allclose(from_catalog.belief.values, in_memory.belief.values, rtol=1e-6)
+    assert from_catalog.attrs["sources"] == in_memory.attrs["sources"] == "optical, radar"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dask
 
-from mus_lab import ard, classify, cube, flood, fusion, recipes
+from mus_lab import ard, classify, cube, flood, fusion, publish, recipes
 from mus_lab import catalog as cat
 
 #: Trees of the random forests (the notebook uses 100; the maps are already good with 20).
@@ -52,7 +52,7 @@ def make_products(catalog: Path, work: Path) -> dict[str, float]:
     # 03: land cover per source (random forest trained and validated on distinct polygons).
     truth = next(iter(cat.search(catalog, collections="landcover-truth")))
     polygons = truth.assets["polygons"].get_absolute_href()
-    results, reports = {}, {}
+    results, reports, models = {}, {}, {}
     for sensors in SOURCES:
         features, recipe, sources = recipes.features_from_catalog(catalog, sensors=sensors)
         features = dask.persist(features)[0]
@@ -76,15 +76,18 @@ def make_products(catalog: Path, work: Path) -> dict[str, float]:
             sources=sources,
             overwrite=True,
         )
-        results[sensors], reports[sensors] = result, report
+        results[sensors], reports[sensors], models[sensors] = result, report, model
         lap(f"landcover-{sensors}")
 
-    # 04: fusion of the two real probability maps, weighted by their validated confusions.
-    fused = fusion.fuse_probabilities(
-        [results[s].probability for s in SOURCES],
-        confusions=[reports[s].confusion for s in SOURCES],
-        names=list(SOURCES),
-    ).compute()
+    # 04: fusion of the two real land-cover products, in memory (as written), weighted by
+    # their validated confusions.
+    products = [
+        publish.LandCoverProduct.from_prediction(
+            results[s], model=models[s], accuracy=reports[s], name=s
+        )
+        for s in SOURCES
+    ]
+    fused = fusion.fuse(products).compute()
     written = [it for s in SOURCES for it in cat.search(catalog, collections=f"landcover-{s}")]
     fusion.write_fused(fused, catalog, sources=written, overwrite=True)
     lap("landcover-fused")

@@ -68,6 +68,20 @@ def simulate_source(
         The land-cover contract's variables: ``classification`` (uint8, 0 no data),
         ``confidence`` (uint8 0-100, 255 no data), ``probability`` (float32, ``("class", "y",
         "x")``, NaN no data), in memory, on the truth's grid.
+
+    Raises
+    ------
+    FusionError
+        Fewer than two classes, error rates naming classes outside the legend, or a class's
+        error rates adding up to 1 or more.
+
+    Example
+    -------
+    >>> from mus_lab.testing import simulate_source
+    >>> truth = xr.DataArray(np.repeat([[1, 2], [2, 3]], 8, axis=1), dims=("y", "x"))
+    >>> src = simulate_source(truth, {(1, 2): 0.3}, seed=0)
+    >>> sorted(src.data_vars), src.probability.dims
+    (['classification', 'confidence', 'probability'], ('class', 'y', 'x'))
     """
     t = np.asarray(truth.values)
     codes = np.array(
