@@ -112,7 +112,30 @@ class RcmLut:
     gains: np.ndarray
 
     def expand(self, width: int) -> np.ndarray:
-        """Per-column gains for a raster ``width`` columns wide (float64)."""
+        """Per-column gains for a raster ``width`` columns wide (float64).
+
+        Parameters
+        ----------
+        width : int
+            Number of range samples (columns) of the full raster.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64, shape ``(width,)``: the gains given every ``step`` samples from
+            ``pixel_first``, linearly interpolated, held constant beyond both ends.
+
+        Raises
+        ------
+        MetadataError
+            No gains, or several gains with a zero ``step``.
+
+        Examples
+        --------
+        >>> RcmLut(pixel_first=0, step=2, number_of_values=2, offset=0.0,
+        ...        gains=np.array([10.0, 20.0])).expand(4)
+        array([10., 15., 20., 20.])
+        """
         return _expand(self.pixel_first, self.step, self.gains, width)
 
 
@@ -134,7 +157,31 @@ class RcmNoiseLevels:
     levels: dict[str, tuple[int, int, np.ndarray]]
 
     def expand_db(self, to: RcmTarget, width: int) -> np.ndarray:
-        """Per-column noise level of ``to`` in dB."""
+        """Per-column noise level of ``to`` in dB.
+
+        Parameters
+        ----------
+        to : {"sigma0", "beta0", "gamma0"}
+            Which reference noise level (the calibration the backscatter uses).
+        width : int
+            Number of range samples (columns) of the full raster.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 dB, shape ``(width,)``, interpolated between the given samples.
+
+        Raises
+        ------
+        MetadataError
+            Unknown ``to``, or the file holds no level for it.
+
+        Examples
+        --------
+        >>> noise = RcmNoiseLevels({"sigma0": (0, 2, np.array([-30.0, -20.0]))})
+        >>> noise.expand_db("sigma0", 3)
+        array([-30., -25., -20.])
+        """
         _check_target(to)
         if to not in self.levels:
             raise MetadataError(
@@ -145,7 +192,30 @@ class RcmNoiseLevels:
         return _expand(first, step, vals, width)
 
     def expand(self, to: RcmTarget, width: int) -> np.ndarray:
-        """Per-column noise power of ``to`` (linear)."""
+        """Per-column noise power of ``to`` (linear).
+
+        Parameters
+        ----------
+        to : {"sigma0", "beta0", "gamma0"}
+            Which reference noise level.
+        width : int
+            Number of range samples (columns) of the full raster.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 linear power ``10 ** (dB / 10)``, shape ``(width,)``.
+
+        Raises
+        ------
+        MetadataError
+            Unknown ``to``, or the file holds no level for it.
+
+        Examples
+        --------
+        >>> RcmNoiseLevels({"sigma0": (0, 1, np.array([-20.0, -10.0]))}).expand("sigma0", 2)
+        array([0.01, 0.1 ])
+        """
         return np.power(10.0, self.expand_db(to, width) / 10.0)
 
 
@@ -397,10 +467,32 @@ class RcmProduct(_ProductMethods):
     def read_lut(self, polarization: str, to: RcmTarget = "sigma0") -> RcmLut:
         """The calibration LUT of ``to`` for ``polarization``.
 
+        Parameters
+        ----------
+        polarization : str
+            One of :attr:`polarizations` (any case).
+        to : {"sigma0", "beta0", "gamma0"}, optional
+            Which LUT (default ``"sigma0"``).
+
+        Returns
+        -------
+        RcmLut
+            The gains of ``lut{Beta,Sigma,Gamma}_<POL>.xml``.
+
         Raises
         ------
+        MetadataError
+            Unknown polarisation or ``to``, or a malformed LUT.
         ProductFileError
             The LUT file named in product.xml is not in ``metadata/calibration``.
+
+        Examples
+        --------
+        >>> from mus_lab import catalog
+        >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
+        >>> lut = open_rcm(item.assets["product"].get_absolute_href()).read_lut("vh", "beta0")
+        >>> lut.gains.size == lut.number_of_values
+        True
         """
         pol = self._check_pol(polarization)
         _check_target(to)
@@ -408,13 +500,60 @@ class RcmProduct(_ProductMethods):
         return read_rcm_lut(self._calib_file(name, f"The {_CAL_TYPES[to]} LUT"))
 
     def read_noise(self, polarization: str) -> RcmNoiseLevels:
-        """The noise levels of ``polarization``."""
+        """The noise levels of ``polarization``.
+
+        Parameters
+        ----------
+        polarization : str
+            One of :attr:`polarizations` (any case).
+
+        Returns
+        -------
+        RcmNoiseLevels
+            Reference noise levels (dB) by calibration type, from ``noiseLevels_<POL>.xml``.
+
+        Raises
+        ------
+        MetadataError
+            Unknown polarisation, or a malformed noise file.
+        ProductFileError
+            The noise file is not in ``metadata/calibration``.
+
+        Examples
+        --------
+        >>> from mus_lab import catalog
+        >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
+        >>> sorted(open_rcm(item.assets["product"].get_absolute_href()).read_noise("VV").levels)
+        ['beta0', 'gamma0', 'sigma0']
+        """
         pol = self._check_pol(polarization)
         name = self.noise_files.get(pol, f"noiseLevels_{pol}.xml")
         return read_rcm_noise(self._calib_file(name, "The noise levels file"))
 
     def read_incidence(self) -> np.ndarray:
-        """Incidence angle per raster column (degrees, float64) from incidenceAngles.xml."""
+        """Incidence angle per raster column (degrees, float64) from incidenceAngles.xml.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 degrees, shape ``(samples,)``, interpolated between the given angles.
+
+        Raises
+        ------
+        ProductFileError
+            The incidence file is not in ``metadata/calibration``.
+        MetadataError
+            The file is malformed.
+
+        Examples
+        --------
+        >>> from mus_lab import catalog
+        >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
+        >>> prod = open_rcm(item.assets["product"].get_absolute_href())
+        >>> angles = prod.read_incidence()
+        >>> angles.shape == (prod.samples,), bool(20 < angles.mean() < 50)
+        (True, True)
+        """
         what = "an RCM incidence angles file"
         path = self._calib_file(self.incidence_file or "incidenceAngles.xml", "The incidence file")
         root = parse_xml(path, what=what)
@@ -428,8 +567,20 @@ class RcmProduct(_ProductMethods):
     def imagery_href(self, polarisation: str) -> str:
         """The imagery TIFF of ``polarisation``.
 
+        Parameters
+        ----------
+        polarisation : str
+            One of :attr:`polarisations` (any case).
+
+        Returns
+        -------
+        str
+            Absolute path of the TIFF named in product.xml (``imagery/<POL>.tif`` if unnamed).
+
         Raises
         ------
+        MetadataError
+            The product has no such polarisation.
         ProductFileError
             The TIFF named in product.xml is missing.
         """
@@ -446,12 +597,34 @@ class RcmProduct(_ProductMethods):
     def open_dn(self, polarisation: str, *, chunks: int | None = None) -> xr.DataArray:
         """Lazy DN of ``polarisation`` as a ``(line, pixel)`` DataArray (native dtype).
 
+        Parameters
+        ----------
+        polarisation : str
+            One of :attr:`polarisations` (any case).
+        chunks : int, optional
+            Block size in pixels of the lazy read (default: the ``chunk_size`` setting).
+
+        Returns
+        -------
+        xarray.DataArray
+            Dask-backed magnitude DN, shape ``(lines, samples)``, ``polarisation`` in its
+            attributes.
+
         Raises
         ------
         ProductFileError
             The imagery TIFF is missing.
         MetadataError
-            Its size disagrees with product.xml.
+            Unknown polarisation, or the TIFF's size disagrees with product.xml.
+
+        Examples
+        --------
+        >>> from mus_lab import catalog
+        >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
+        >>> prod = open_rcm(item.assets["product"].get_absolute_href())
+        >>> dn = prod.open_dn("VH")
+        >>> dn.shape == (prod.lines, prod.samples), dn.attrs["polarisation"]
+        (True, 'VH')
         """
         href = self.imagery_href(polarisation)
         da_ = open_tiff_lazy(href, chunks=chunks, name=polarisation.upper())
@@ -465,7 +638,33 @@ class RcmProduct(_ProductMethods):
     def calibrate_dn(
         self, dn: Any, polarisation: str, *, to: str, remove_noise: bool, clip: Clip
     ) -> Any:
-        """``dn`` of ``polarisation`` calibrated with this product's LUT (:func:`calibrate_rcm`)."""
+        """``dn`` of ``polarisation`` calibrated with this product's LUT (:func:`calibrate_rcm`).
+
+        Parameters
+        ----------
+        dn : numpy.ndarray, dask.array.Array or xarray.DataArray
+            Magnitude DN on the full ``(line, pixel)`` raster (as :meth:`open_dn` gives it).
+        polarisation : str
+            One of :attr:`polarisations`: selects the LUT and noise file.
+        to : {"sigma0", "beta0", "gamma0"}
+            The backscatter convention (RCM has no ``"dn"`` LUT).
+        remove_noise : bool
+            Subtract the product's reference noise level of ``to``.
+        clip : float or "nan"
+            What values ``<= 0`` after noise removal become: NaN or this linear floor.
+
+        Returns
+        -------
+        same type as ``dn``
+            float32 linear power, lazy when ``dn`` is.
+
+        Raises
+        ------
+        MetadataError
+            Unknown polarisation or ``to``, a bad ``clip``, or no noise level for ``to``.
+        ProductFileError
+            The LUT or noise file is missing.
+        """
         target: RcmTarget = _check_target(to)
         return calibrate_rcm(
             dn,

@@ -257,7 +257,32 @@ class S1Calibration:
         return ("S1Calibration", tokenize(self.sigma0, self.beta0, self.gamma0, self.dn))
 
     def lut(self, kind: CalibrationTarget) -> VectorLut:
-        """The LUT for ``kind`` (``"sigma0"``, ``"beta0"``, ``"gamma0"`` or ``"dn"``)."""
+        """The LUT for ``kind`` (``"sigma0"``, ``"beta0"``, ``"gamma0"`` or ``"dn"``).
+
+        Parameters
+        ----------
+        kind : {"sigma0", "beta0", "gamma0", "dn"}
+            The calibration target: which of the file's four LUTs.
+
+        Returns
+        -------
+        VectorLut
+            The amplitude gains ``A`` of that target (``out = DN**2 / A**2``).
+
+        Raises
+        ------
+        MetadataError
+            ``kind`` is not one of the four targets.
+
+        Examples
+        --------
+        >>> luts = b"".join(b"<%s>%d</%s>" % (t, g, t) for t, g in
+        ...                 ((b"sigmaNought", 500), (b"betaNought", 400), (b"gamma", 600), (b"dn", 1)))
+        >>> xml = (b"<calibration><calibrationVectorList><calibrationVector><line>0</line>"
+        ...        b"<pixel>0</pixel>" + luts + b"</calibrationVector></calibrationVectorList></calibration>")
+        >>> read_calibration(xml).lut("beta0").values
+        (array([400.]),)
+        """
         if kind not in _LUT_TAGS:
             raise MetadataError(
                 f"Unknown calibration target {kind!r}: choose one of {sorted(_LUT_TAGS)}."
@@ -300,7 +325,30 @@ class S1Noise:
         return ("S1Noise", tokenize(self.range, blocks))
 
     def evaluate(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Noise power on the grid ``rows x cols`` (range LUT times azimuth factor)."""
+        """Noise power on the grid ``rows x cols`` (range LUT times azimuth factor).
+
+        Parameters
+        ----------
+        rows, cols : numpy.ndarray
+            1-D image line and pixel indices of the full raster (a crop passes its own
+            slice of them).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 noise power in DN**2 units, shape ``(len(rows), len(cols))``: the range
+            LUT interpolated bilinearly, times the azimuth factor of the block (IPF >= 2.9)
+            each pixel falls in.
+
+        Examples
+        --------
+        >>> rng = VectorLut(np.array([0]), (np.array([0.0, 10]),), (np.array([100.0, 200]),))
+        >>> block = AzimuthNoiseBlock("IW1", 0, 9, 0, 4, np.array([0.0, 9]), np.array([1.0, 2]))
+        >>> S1Noise("VV", "noiseRangeVectorList", rng, (block,)).evaluate(np.array([0, 9]),
+        ...                                                                np.array([0, 10]))
+        array([[100., 200.],
+               [200., 200.]])
+        """
         out = self.range.evaluate(rows, cols)
         rows = np.asarray(rows)
         cols = np.asarray(cols)
@@ -791,37 +839,127 @@ class SafeProduct(_ProductMethods):
         return self.files[self._check_pol(polarisation)]
 
     def read_bytes(self, relative: str) -> bytes:
-        """The bytes of a file given relative to the SAFE folder."""
+        """The bytes of a file given relative to the SAFE folder.
+
+        Parameters
+        ----------
+        relative : str
+            Path inside the SAFE, ``/``-separated (``"annotation/calibration/calibration-....xml"``,
+            as :class:`SafeFiles` lists them).
+
+        Returns
+        -------
+        bytes
+            The file's content, read from the folder or from the zip.
+        """
         if self.is_zip:
             with zipfile.ZipFile(self.path) as z:
                 return z.read(self.root + relative)
         return (self.path / relative).read_bytes()
 
     def gdal_path(self, relative: str) -> str:
-        """A path GDAL can open for a file relative to the SAFE (``/vsizip/`` for zips)."""
+        """A path GDAL can open for a file relative to the SAFE (``/vsizip/`` for zips).
+
+        Parameters
+        ----------
+        relative : str
+            Path inside the SAFE, ``/``-separated (``"measurement/s1b-iw-grd-vv-....tiff"``).
+
+        Returns
+        -------
+        str
+            ``<path>/<relative>`` for a folder, ``/vsizip/<absolute zip>/<root><relative>`` for
+            a zip. Nothing is opened or checked.
+        """
         if self.is_zip:
             return f"/vsizip/{self.path.resolve()}/{self.root}{relative}"
         return str(self.path / relative)
 
     def read_calibration(self, polarisation: str) -> S1Calibration:
-        """Parse the calibration XML of ``polarisation``."""
+        """Parse the calibration XML of ``polarisation``.
+
+        Parameters
+        ----------
+        polarisation : str
+            One of :attr:`polarisations` (any case).
+
+        Returns
+        -------
+        S1Calibration
+            The calibration LUTs (sigma0, beta0, gamma0, dn) and header.
+
+        Raises
+        ------
+        MetadataError
+            The product has no such polarisation, or the XML is malformed.
+        ProductFileError
+            The XML file is missing (folder products).
+        """
         return read_calibration(self.read_bytes(self._files(polarisation).calibration))
 
     def read_noise(self, polarisation: str) -> S1Noise:
-        """Parse the noise XML of ``polarisation``."""
+        """Parse the noise XML of ``polarisation``.
+
+        Parameters
+        ----------
+        polarisation : str
+            One of :attr:`polarisations` (any case).
+
+        Returns
+        -------
+        S1Noise
+            The range noise vectors and, for IPF >= 2.9, the azimuth blocks.
+
+        Raises
+        ------
+        MetadataError
+            The product has no such polarisation, or the XML is malformed.
+        ProductFileError
+            The XML file is missing (folder products).
+        """
         return read_noise(self.read_bytes(self._files(polarisation).noise))
 
     def read_annotation(self, polarisation: str) -> S1ImageInfo:
-        """Parse the product annotation of ``polarisation``."""
+        """Parse the product annotation of ``polarisation``.
+
+        Parameters
+        ----------
+        polarisation : str
+            One of :attr:`polarisations` (any case).
+
+        Returns
+        -------
+        S1ImageInfo
+            Raster size, pixel spacings, mid-swath incidence and pass direction.
+
+        Raises
+        ------
+        MetadataError
+            The product has no such polarisation, or the XML is malformed.
+        ProductFileError
+            The XML file is missing (folder products).
+        """
         return read_annotation(self.read_bytes(self._files(polarisation).annotation))
 
     def imagery_href(self, polarisation: str) -> str:
         """The GDAL path of the measurement TIFF of ``polarisation``.
 
+        Parameters
+        ----------
+        polarisation : str
+            One of :attr:`polarisations` (any case).
+
+        Returns
+        -------
+        str
+            As :meth:`gdal_path` gives it (``/vsizip/...`` inside a zip).
+
         Raises
         ------
+        MetadataError
+            The product has no such polarisation.
         ProductFileError
-            The product has no measurement for this polarisation.
+            The product has no measurement for this polarisation (metadata-only zip).
         """
         rel = self._files(polarisation).measurement
         if rel is None:
@@ -834,10 +972,24 @@ class SafeProduct(_ProductMethods):
     def open_dn(self, polarisation: str, *, chunks: int | None = None) -> xr.DataArray:
         """The measurement TIFF of ``polarisation`` as a lazy ``(line, pixel)`` DN array.
 
+        Parameters
+        ----------
+        polarisation : str
+            One of :attr:`polarisations` (any case).
+        chunks : int, optional
+            Block size in pixels of the lazy read (default: the ``chunk_size`` setting).
+
+        Returns
+        -------
+        xarray.DataArray
+            Dask-backed ``uint16`` amplitude DN named after the polarisation.
+
         Raises
         ------
+        MetadataError
+            The product has no such polarisation.
         ProductFileError
-            The product has no measurement for this polarisation.
+            The product has no measurement for this polarisation (metadata-only zip).
         """
         href = self.imagery_href(polarisation)
         return open_tiff_lazy(href, chunks=chunks, name=polarisation.upper())
@@ -845,7 +997,33 @@ class SafeProduct(_ProductMethods):
     def calibrate_dn(
         self, dn: Any, polarisation: str, *, to: str, remove_noise: bool, clip: Clip
     ) -> Any:
-        """``dn`` of ``polarisation`` calibrated with this product's LUTs (:func:`calibrate`)."""
+        """``dn`` of ``polarisation`` calibrated with this product's LUTs (:func:`calibrate`).
+
+        Parameters
+        ----------
+        dn : numpy.ndarray, dask.array.Array or xarray.DataArray
+            Amplitude DN on the full ``(line, pixel)`` raster (as :meth:`open_dn` gives it).
+        polarisation : str
+            One of :attr:`polarisations`: selects the calibration and noise XML.
+        to : {"sigma0", "beta0", "gamma0", "dn"}
+            The backscatter convention.
+        remove_noise : bool
+            Subtract the thermal noise read from the noise XML.
+        clip : float or "nan"
+            What values ``<= 0`` after noise removal become: NaN or this linear floor.
+
+        Returns
+        -------
+        same type as ``dn``
+            float32 linear power, lazy when ``dn`` is.
+
+        Raises
+        ------
+        MetadataError
+            Unknown polarisation or ``to``, a bad ``clip``, or malformed XML.
+        ProductFileError
+            A calibration or noise XML is missing.
+        """
         noise = self.read_noise(polarisation) if remove_noise else None
         return calibrate(
             dn,

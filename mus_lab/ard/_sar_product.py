@@ -69,17 +69,82 @@ class SarProduct(Protocol):
         ...
 
     def imagery_href(self, polarisation: str) -> str:
-        """A path GDAL opens for the imagery of ``polarisation``."""
+        """A path GDAL opens for the imagery of ``polarisation``.
+
+        Parameters
+        ----------
+        polarisation : str
+            One of :attr:`polarisations` (any case).
+
+        Returns
+        -------
+        str
+            A file path, or a ``/vsizip/`` path for imagery inside a zip.
+
+        Raises
+        ------
+        MetadataError
+            The product has no such polarisation.
+        ProductFileError
+            The imagery file is missing.
+        """
         ...
 
     def open_dn(self, polarisation: str, *, chunks: int | None = None) -> xr.DataArray:
-        """The digital numbers of ``polarisation``: lazy ``(line, pixel)``, native dtype."""
+        """The digital numbers of ``polarisation``: lazy ``(line, pixel)``, native dtype.
+
+        Parameters
+        ----------
+        polarisation : str
+            One of :attr:`polarisations` (any case).
+        chunks : int, optional
+            Block size in pixels of the lazy read (default: the ``chunk_size`` setting).
+
+        Returns
+        -------
+        xarray.DataArray
+            Dask-backed ``(line, pixel)`` DN, the dtype of the file (``uint16`` for GRD).
+
+        Raises
+        ------
+        MetadataError
+            The product has no such polarisation, or the imagery size disagrees with the
+            product's metadata.
+        ProductFileError
+            The imagery file is missing.
+        """
         ...
 
     def calibrate_dn(
         self, dn: Any, polarisation: str, *, to: str, remove_noise: bool, clip: Clip
     ) -> Any:
-        """``dn`` (as :meth:`open_dn` gives it) calibrated to linear ``to``, float32, lazy."""
+        """``dn`` (as :meth:`open_dn` gives it) calibrated to linear ``to``, float32, lazy.
+
+        Parameters
+        ----------
+        dn : numpy.ndarray, dask.array.Array or xarray.DataArray
+            Digital numbers on the product's full ``(line, pixel)`` raster.
+        polarisation : str
+            The polarisation ``dn`` belongs to (selects the LUT and noise file).
+        to : {"sigma0", "beta0", "gamma0"}
+            The backscatter convention (Sentinel-1 also takes ``"dn"``).
+        remove_noise : bool
+            Subtract the product's noise levels before calibration.
+        clip : float or "nan"
+            What values ``<= 0`` after noise removal become: NaN or this linear floor.
+
+        Returns
+        -------
+        same type as ``dn``
+            Linear backscatter, float32, lazy when ``dn`` is.
+
+        Raises
+        ------
+        MetadataError
+            Unknown ``to``, absent calibration or noise level, or a bad ``clip``.
+        ProductFileError
+            A LUT or the noise file is missing.
+        """
         ...
 
     def calibrated(
@@ -91,11 +156,55 @@ class SarProduct(Protocol):
         clip: Clip = "nan",
         chunks: int | None = None,
     ) -> xr.DataArray:
-        """Lazy calibrated backscatter of ``polarisation`` (linear power, float32)."""
+        """Lazy calibrated backscatter of ``polarisation`` (linear power, float32).
+
+        Parameters
+        ----------
+        polarisation : str
+            One of :attr:`polarisations` (any case).
+        to : {"sigma0", "beta0", "gamma0"}, optional
+            Which backscatter convention (Sentinel-1 also takes ``"dn"``).
+        remove_noise : bool, optional
+            Subtract the product's noise levels (default True).
+        clip : float or "nan", optional
+            What values ``<= 0`` after noise removal become: NaN (default) or this floor.
+        chunks : int, optional
+            Block size of the imagery read (default: the ``chunk_size`` setting).
+
+        Returns
+        -------
+        xarray.DataArray
+            float32 ``(line, pixel)``, dask-backed, ``polarisation`` in its attributes.
+
+        Raises
+        ------
+        MetadataError
+            Unknown polarisation or calibration, or a bad ``clip``.
+        ProductFileError
+            The imagery, a LUT or the noise file is missing.
+        """
         ...
 
     def native_geobox(self, polarisation: str) -> GeoBox:
-        """The pixel grid of the imagery of ``polarisation`` (geocoded products only)."""
+        """The pixel grid of the imagery of ``polarisation`` (geocoded products only).
+
+        Parameters
+        ----------
+        polarisation : str
+            One of :attr:`polarisations` (any case).
+
+        Returns
+        -------
+        odc.geo.geobox.GeoBox
+            The imagery's shape, transform and CRS.
+
+        Raises
+        ------
+        MetadataError
+            The product has no such polarisation.
+        ARDError
+            The imagery carries no CRS (slant or ground range): terrain-correct it first.
+        """
         ...
 
 
@@ -181,6 +290,10 @@ class _ProductMethods:
 
         Raises
         ------
+        MetadataError
+            The product has no such polarisation.
+        ProductFileError
+            The imagery file is missing.
         ARDError
             The imagery carries no CRS (slant or ground range): terrain-correct it first.
         """

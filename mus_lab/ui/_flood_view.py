@@ -22,10 +22,29 @@ _EXTENT_COLOURS = ("#f2efe9", "#d7301f", "#2166ac")
 class FloodRiskDashboard:
     """Controls and body of the flood-risk dashboard over a :class:`FloodRiskState`.
 
-    Example
-    -------
-    >>> from mus_lab.ui import FloodRiskDashboard, FloodRiskState  # doctest: +SKIP
-    >>> FloodRiskDashboard(FloodRiskState(catalog="demo_output/scenario/catalog/catalog.json")).widget()  # doctest: +SKIP
+    ``apps/flood_risk/app.ipynb`` shows ``FloodRiskDashboard(FloodRiskState(catalog=...))
+    .widget()`` in Voila, after :func:`~mus_lab.ui.offline_extension` with
+    ``comms="ipywidgets"``.
+
+    Parameters
+    ----------
+    state : FloodRiskState
+        What to show; the view follows its changes (language, date, catalog).
+
+    Raises
+    ------
+    None
+        Nothing on purpose (an empty catalog shows how to make the products).
+
+    Examples
+    --------
+    >>> from mus_lab.ui import FloodRiskState
+    >>> view = FloodRiskDashboard(FloodRiskState(catalog="", language="fr"))
+    >>> controls = view.controls()  # the language switch only, until products are found
+    >>> [type(w).__name__ for w in controls.children[1].children]
+    ['ToggleButtons']
+    >>> controls.children[1].children[0].description
+    'Langue'
     """
 
     def __init__(self, state: FloodRiskState) -> None:
@@ -46,7 +65,14 @@ class FloodRiskDashboard:
 
     # --- ipywidgets controls ---------------------------------------------------------------
     def controls(self) -> Any:
-        """Language switch, date and likelihood toggle as ipywidgets, bound to the state."""
+        """Language switch, date and likelihood toggle as ipywidgets, bound to the state.
+
+        Returns
+        -------
+        ipywidgets.VBox
+            The title and subtitle (HTML) over a row of the controls; the date and the
+            likelihood toggle only when the state is ready. Labels follow the language.
+        """
         import ipywidgets as w
 
         s = self.state
@@ -87,7 +113,15 @@ class FloodRiskDashboard:
 
     # --- Panel body --------------------------------------------------------------------------
     def body(self) -> Any:
-        """The Panel part: how-to message, or maps, summary, zone table and exports."""
+        """The Panel part: how-to message, or maps, summary, zone table and exports.
+
+        Returns
+        -------
+        panel.Column
+            Bound to the state's ``ready`` and ``message``: a warning with the how-to
+            message, or the risk (or likelihood) and extent maps, the zone table with its
+            summary and the CSV / PNG downloads.
+        """
         import panel as pn
 
         s = self.state
@@ -153,7 +187,13 @@ class FloodRiskDashboard:
 
     # --- the whole page ------------------------------------------------------------------------
     def widget(self) -> Any:
-        """Controls over the body, as one ipywidget for a Voila notebook."""
+        """Controls over the body, as one ipywidget for a Voila notebook.
+
+        Returns
+        -------
+        ipywidgets.VBox
+            :meth:`controls` over :meth:`body` (wrapped by ``panel.ipywidget``).
+        """
         import ipywidgets as w
         import panel as pn
 

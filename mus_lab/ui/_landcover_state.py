@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -19,10 +19,19 @@ import param
 import pystac
 import xarray as xr
 
-from mus_lab.contracts import SAMPLE_LEGEND, SAMPLE_LEGEND_COLOURS, UNDECIDED
-from mus_lab.ui._i18n import LANGUAGES, class_name, translate
-from mus_lab.ui._products import Products, find_products, latest, missing_message
-from mus_lab.ui._rasters import read_for_display, sample_pixel
+from mus_lab.contracts import (
+    ARD_CONTRACTS,
+    COLLECTIONS,
+    FUSED,
+    LANDCOVER_COLLECTIONS,
+    SAMPLE_LEGEND,
+    SAMPLE_LEGEND_COLOURS,
+    UNDECIDED,
+)
+from mus_lab.ui._i18n import class_name
+from mus_lab.ui._products import find_products
+from mus_lab.ui._rasters import sample_pixel
+from mus_lab.ui._state import _ProductState, asset_href, png_bytes, subplots
 
 __all__ = ["LAYERS", "LEGEND", "LEGEND_COLOURS", "UNIT_CMAPS", "LandcoverState", "Layer"]
 
@@ -36,23 +45,45 @@ Kind = Literal["class", "percent", "unit"]
 
 @dataclass(frozen=True)
 class Layer:
-    """One map layer: which collection and asset, and how to colour it."""
+    """One map layer: which collection and asset, and how to colour it.
+
+    Parameters
+    ----------
+    collection : str
+        Product collection id (``"landcover-optical"``, ``"landcover-fused"``...).
+    asset : str
+        Asset key of the layer in the product's item (``"classification"``, ``"belief"``...).
+    kind : {"class", "percent", "unit"}
+        Class codes (legend colours), a 0-100 score, or a 0-1 measure (colour bar).
+
+    Raises
+    ------
+    None
+        A record; :data:`LAYERS` lists the explorer's layers.
+
+    Examples
+    --------
+    >>> LAYERS["belief"]
+    Layer(collection='landcover-fused', asset='belief', kind='unit')
+    """
 
     collection: str
     asset: str
     kind: Kind
 
 
+_OPTICAL, _RADAR = LANDCOVER_COLLECTIONS["optical"], LANDCOVER_COLLECTIONS["radar"]
+_SOURCES = {"optical": _OPTICAL, "radar": _RADAR}
 #: Layers the explorer can show, by name (the label key is ``layer_<name>``).
 LAYERS: dict[str, Layer] = {
-    "optical_class": Layer("landcover-optical", "classification", "class"),
-    "optical_confidence": Layer("landcover-optical", "confidence", "percent"),
-    "radar_class": Layer("landcover-radar", "classification", "class"),
-    "radar_confidence": Layer("landcover-radar", "confidence", "percent"),
-    "fused_class": Layer("landcover-fused", "fused_class", "class"),
-    "belief": Layer("landcover-fused", "belief", "unit"),
-    "plausibility": Layer("landcover-fused", "plausibility", "unit"),
-    "conflict": Layer("landcover-fused", "conflict", "unit"),
+    "optical_class": Layer(_OPTICAL, "classification", "class"),
+    "optical_confidence": Layer(_OPTICAL, "confidence", "percent"),
+    "radar_class": Layer(_RADAR, "classification", "class"),
+    "radar_confidence": Layer(_RADAR, "confidence", "percent"),
+    "fused_class": Layer(FUSED.collection, "fused_class", "class"),
+    "belief": Layer(FUSED.collection, "belief", "unit"),
+    "plausibility": Layer(FUSED.collection, "plausibility", "unit"),
+    "conflict": Layer(FUSED.collection, "conflict", "unit"),
 }
 #: Layers shown at first (the others are one click away).
 DEFAULT_LAYERS = (
@@ -65,55 +96,78 @@ DEFAULT_LAYERS = (
 )
 #: Colour maps of the 0-1 fusion measures.
 UNIT_CMAPS = {"belief": "Greens", "plausibility": "Purples", "conflict": "Reds"}
-_COLLECTIONS = ("landcover-optical", "landcover-radar", "landcover-fused")
+_COLLECTIONS = (_OPTICAL, _RADAR, FUSED.collection)
+#: Where the clicked pixel's series come from: optical ARD and the Sentinel-1 source.
+_S2_ARD, _S1 = ARD_CONTRACTS["s2"].collection, COLLECTIONS["s1"]
 _FUSION_MASSES = ("belief", "plausibility", "conflict", "ignorance", "confidence")
 
 
-class LandcoverState(param.Parameterized):
+class LandcoverState(_ProductState):
     """What the land-cover explorer shows: available layers, chosen layers, a clicked pixel.
 
-    Example
-    -------
-    >>> state = LandcoverState(catalog="")
-    >>> state.ready, state.available
-    (False, [])
+    Parameters
+    ----------
+    catalog : str, optional
+        Local catalog (folder or ``catalog.json``) or STAC API URL holding the
+        ``landcover-optical``, ``landcover-radar`` and ``landcover-fused`` products (any of
+        them); ``""`` (default) for none.
+    language : {"en", "fr"}, optional
+        Label language.
+    layers : list of str, optional
+        Names of :data:`LAYERS` shown (default: the optical and fused ones available).
+    pixel : (float, float), optional
+        The clicked point ``(x, y)`` in the products' CRS (:meth:`crs`), or None.
+    max_size : int, optional
+        Largest side of the displayed maps in pixels (default 600).
+
+    Raises
+    ------
+    None
+        Nothing for an absent catalog or product: the explorer then shows :attr:`message`,
+        the command that makes them.
+
+    Examples
+    --------
+    >>> LandcoverState(catalog="").available
+    []
+
+    A land-cover product of two classes on a 4 x 8 grid, written into a new catalog:
+
+    >>> import pystac, tempfile
+    >>> from odc.geo.geobox import GeoBox
+    >>> from odc.geo.xr import xr_zeros
+    >>> from mus_lab.publish import LandCoverProduct
+    >>> folder = tempfile.mkdtemp()
+    >>> pystac.Catalog("demo", "demo").normalize_and_save(folder, "SELF_CONTAINED")
+    >>> gbox = GeoBox.from_bbox((500000, 5000000, 500160, 5000080), "EPSG:32618", resolution=20)
+    >>> codes = xr_zeros(gbox, "uint8") + np.repeat(np.array([1, 3], "uint8"), 4)
+    >>> prob = xr.concat([(codes == c) * 0.8 + 0.1 for c in (1, 3)], "class")
+    >>> score = (prob.max("class") * 100).astype("uint8")
+    >>> data = xr.Dataset({"classification": codes, "confidence": score, "margin": score,
+    ...                    "probability": prob.assign_coords({"class": [1, 3]}).astype("float32")})
+    >>> _ = LandCoverProduct(data, legend={1: "crops", 3: "forest"}).write(folder)
+    >>> state = LandcoverState(catalog=folder, language="fr")
+    >>> state.ready, state.layers
+    (True, ['optical_class', 'optical_confidence'])
+    >>> state.legend()
+    {1: 'cultures', 2: 'forêt', 3: 'indécis'}
+    >>> state.pixel = (500150.0, 5000010.0)  # the east half: forest
+    >>> state.pixel_classes()
+    {'Occupation du sol optique': 'forêt'}
     """
 
-    catalog = param.String(default="", doc="Catalog holding the land-cover products.")
-    language: param.Selector = param.Selector(
-        default="en", objects=list(LANGUAGES), doc="Label language."
-    )
+    _collections: ClassVar[tuple[str, ...]] = _COLLECTIONS
+    _what_key: ClassVar[str] = "landcover_what"
+
     layers = param.ListSelector(default=[], objects=list(LAYERS), doc="Layers shown.")
     pixel = param.Tuple(default=None, length=2, allow_None=True, doc="Clicked (x, y).")
-    ready = param.Boolean(default=False, constant=True, doc="Some product was found.")
-    message = param.String(default="", constant=True, doc="What is missing, how to make it.")
-    max_size = param.Integer(default=600, bounds=(64, None), doc="Display size in pixels.")
+    max_size = param.Integer(default=600)
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._products = Products("")
-        self._cache: dict[tuple[str, int], xr.DataArray] = {}
-        self.refresh()
-
-    @param.depends("catalog", watch=True)
-    def refresh(self) -> None:
-        """Search the catalog again for the land-cover products."""
-        self._products = find_products(self.catalog, list(_COLLECTIONS))
-        self._cache.clear()
+    def _found(self) -> bool:
         available = self.available
         default = [n for n in DEFAULT_LAYERS if n in available] or available
         self.layers = [n for n in self.layers if n in available] or default
-        with param.edit_constant(self):
-            self.ready = bool(available)
-        self._update_message()
-
-    @param.depends("language", watch=True)
-    def _update_message(self) -> None:
-        text = (
-            "" if self.ready else missing_message(self._products, "landcover_what", self.language)
-        )
-        with param.edit_constant(self):
-            self.message = text
+        return bool(available)
 
     @property
     def available(self) -> list[str]:
@@ -125,10 +179,24 @@ class LandcoverState(param.Parameterized):
                 out.append(name)
         return out
 
-    def label(self, key: str, **values: Any) -> str:
-        return translate(key, self.language, **values)
-
     def layer_title(self, name: str) -> str:
+        """The title of a layer in the current language.
+
+        Parameters
+        ----------
+        name : str
+            A key of :data:`LAYERS` (``"fused_class"``...).
+
+        Returns
+        -------
+        str
+            The label ``layer_<name>`` in :attr:`language`.
+
+        Examples
+        --------
+        >>> LandcoverState(language="fr").layer_title("radar_confidence")
+        'Confiance radar (%)'
+        """
         return self.label(f"layer_{name}")
 
     def classes(self) -> dict[int, tuple[str, str]]:
@@ -137,6 +205,16 @@ class LandcoverState(param.Parameterized):
         Read from the ``classification:classes`` of the first class map found (optical,
         radar, fused), so any legend a user trained on is shown with its own names and
         colours; the sample scenario's :data:`LEGEND` when no product carries one.
+
+        Returns
+        -------
+        dict of int to (str, str)
+            Class codes in increasing order (no data and undecided left out).
+
+        Examples
+        --------
+        >>> LandcoverState().classes()[3]  # no product: the sample legend
+        ('forest', '#1f7a36')
         """
         for source in ("optical", "radar", "fused"):
             spec = LAYERS[f"{source}_class"]
@@ -166,11 +244,35 @@ class LandcoverState(param.Parameterized):
         return index
 
     def colours(self) -> list[str]:
-        """One colour per display index (the classes, then grey for undecided)."""
+        """One colour per display index (the classes, then grey for undecided).
+
+        Returns
+        -------
+        list of str
+            ``#rrggbb`` colours; entry ``i - 1`` colours display index ``i`` of :meth:`layer`.
+
+        Examples
+        --------
+        >>> colours = LandcoverState().colours()
+        >>> len(colours) == len(LEGEND) + 1, colours[-1]
+        (True, '#9e9e9e')
+        """
         return [colour for _, colour in self.classes().values()] + ["#9e9e9e"]
 
     def legend(self) -> dict[int, str]:
-        """Display index -> class name in the current language (fused ``undecided`` last)."""
+        """Display index -> class name in the current language (fused ``undecided`` last).
+
+        Returns
+        -------
+        dict of int to str
+            Display indices 1 ... n + 1 as :meth:`layer` gives them, with their names.
+
+        Examples
+        --------
+        >>> legend = LandcoverState(language="fr").legend()
+        >>> legend[1], legend[len(legend)]
+        ('cultures', 'indécis')
+        """
         names = {
             i + 1: class_name(title, self.language)
             for i, (title, _) in enumerate(self.classes().values())
@@ -179,26 +281,54 @@ class LandcoverState(param.Parameterized):
         return names
 
     def class_title(self, code: int, language: str | None = None) -> str:
-        """The name of a class code in ``language`` (default: the page's)."""
+        """The name of a class code in ``language`` (default: the page's).
+
+        Parameters
+        ----------
+        code : int
+            A class code of the products' legend (:meth:`classes`).
+        language : str, optional
+            ``"en"`` or ``"fr"``; default :attr:`language`.
+
+        Returns
+        -------
+        str
+            The translated class name; the code as text when the legend lacks it.
+
+        Examples
+        --------
+        >>> LandcoverState().class_title(4, "fr"), LandcoverState().class_title(42)
+        ('eau', '42')
+        """
         title = self.classes().get(code, (str(code), ""))[0]
         return class_name(title, language or self.language)
 
     # --- layers ------------------------------------------------------------------------------
-    def _item(self, collection: str) -> pystac.Item | None:
-        items = self._products.items.get(collection)
-        return latest(items) if items else None
-
     def layer(self, name: str) -> xr.DataArray:
-        """A layer for display: class codes as float (undecided -> 8), percent/unit as float."""
+        """A layer for display: class codes as float (undecided -> 8), percent/unit as float.
+
+        Parameters
+        ----------
+        name : str
+            A key of :data:`LAYERS` among :attr:`available`.
+
+        Returns
+        -------
+        xarray.DataArray
+            float32 ``(y, x)`` named ``name``, decimated to :attr:`max_size` pixels a side,
+            NaN where no data. Class maps hold display indices 1 ... n + 1 (see
+            :meth:`legend` and :meth:`colours`), scores 0-100, measures 0-1.
+
+        Raises
+        ------
+        KeyError
+            The layer's product or asset is not in the catalog.
+        """
         spec = LAYERS[name]
         item = self._item(spec.collection)
         if item is None or spec.asset not in item.assets:
             raise KeyError(f"layer {name!r} is not in the catalog {self.catalog}")
-        key = (f"{item.id}/{spec.asset}", self.max_size)
-        if key not in self._cache:
-            href = item.assets[spec.asset].get_absolute_href()
-            self._cache[key] = read_for_display(str(href), max_size=self.max_size)
-        da = self._cache[key]
+        da = self._display(item, spec.asset)
         if spec.kind == "class":
             out = xr.full_like(da, np.nan, dtype="float32")
             for code, index in self._display_index().items():
@@ -210,6 +340,18 @@ class LandcoverState(param.Parameterized):
         return out.astype("float32").rename(name)
 
     def crs(self) -> str:
+        """The CRS of the land-cover products, where clicked coordinates are given.
+
+        Returns
+        -------
+        str
+            ``"EPSG:<code>"`` from the first product's ``proj:epsg``; ``""`` without product.
+
+        Examples
+        --------
+        >>> LandcoverState().crs()
+        ''
+        """
         for collection in _COLLECTIONS:
             item = self._item(collection)
             if item is not None:
@@ -220,19 +362,34 @@ class LandcoverState(param.Parameterized):
 
     # --- one pixel ---------------------------------------------------------------------------
     def pixel_series(self) -> pd.DataFrame:
-        """Time series at the clicked pixel: columns ``time``, ``series``, ``value``."""
+        """Time series at the clicked pixel: columns ``time``, ``series``, ``value``.
+
+        The optical series is the NDVI of the valid ``s2-l2a-ard`` dates; the radar series
+        are VV and VH of ``sentinel-1-grd`` in dB (each raster sampled in its own CRS).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per date and series (``"S2 NDVI"``, ``"S1 VV (dB)"``, ``"S1 VH (dB)"``),
+            sorted by series then time (timezone-naive); empty without a pixel or product.
+
+        Examples
+        --------
+        >>> LandcoverState().pixel_series().empty
+        True
+        """
         if self.pixel is None or not self.ready:
             return pd.DataFrame(columns=["time", "series", "value"])
         x, y = self.pixel
         rows: list[tuple[Any, str, float]] = []
         crs = self.crs()
-        for item in _search(self.catalog, "s2-l2a-ard"):
+        for item in _search(self.catalog, _S2_ARD):
             values = _sample(item, ("red", "nir", "valid"), x, y, crs)
             if values is not None and values["valid"] == 1:
                 red, nir = values["red"], values["nir"]
                 if red + nir > 0:
                     rows.append((item.datetime, "S2 NDVI", (nir - red) / (nir + red)))
-        for item in _search(self.catalog, "sentinel-1-grd"):
+        for item in _search(self.catalog, _S1):
             values = _sample(item, ("vv", "vh"), x, y, crs)
             for band in ("vv", "vh"):
                 if values is not None and values[band] > 0:
@@ -245,19 +402,30 @@ class LandcoverState(param.Parameterized):
         return frame.sort_values(["series", "time"]).reset_index(drop=True)
 
     def pixel_probabilities(self) -> pd.DataFrame:
-        """Class probabilities at the clicked pixel per source (``optical``, ``radar``)."""
+        """Class probabilities at the clicked pixel per source (``optical``, ``radar``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``source``, ``class`` (name in :attr:`language`) and ``probability``
+            (0-1), one row per source and class; empty without a pixel or probabilities.
+
+        Examples
+        --------
+        >>> list(LandcoverState().pixel_probabilities().columns)
+        ['source', 'class', 'probability']
+        """
         return self._probabilities(self.language)
 
     def _probabilities(self, language: str) -> pd.DataFrame:
         rows = []
         if self.pixel is not None:
             for source in ("optical", "radar"):
-                item = self._item(f"landcover-{source}")
-                if item is None or "probability" not in item.assets:
+                item = self._item(_SOURCES[source])
+                href = asset_href(item, "probability") if item is not None else None
+                if item is None or href is None:
                     continue
-                values = sample_pixel(
-                    str(item.assets["probability"].get_absolute_href()), *self.pixel, crs=self.crs()
-                )
+                values = sample_pixel(href, *self.pixel, crs=self.crs())
                 if values is None:
                     continue
                 codes = _class_codes(item.assets["probability"], len(values))
@@ -267,22 +435,45 @@ class LandcoverState(param.Parameterized):
         return pd.DataFrame(rows, columns=["source", "class", "probability"])
 
     def pixel_masses(self) -> dict[str, float]:
-        """Fusion measures at the clicked pixel (belief, plausibility, conflict, ...)."""
-        item = self._item("landcover-fused")
+        """Fusion measures at the clicked pixel (belief, plausibility, conflict, ...).
+
+        Returns
+        -------
+        dict of str to float
+            ``belief``, ``plausibility``, ``conflict``, ``ignorance``, ``confidence`` (0-1)
+            and ``fused_class`` (its code), those the fused product holds; empty without a
+            pixel or fused product, or outside it.
+
+        Examples
+        --------
+        >>> LandcoverState().pixel_masses()
+        {}
+        """
+        item = self._item(FUSED.collection)
         if self.pixel is None or item is None:
             return {}
         out: dict[str, float] = {}
         for key in (*_FUSION_MASSES, "fused_class"):
-            if key in item.assets:
-                v = sample_pixel(
-                    str(item.assets[key].get_absolute_href()), *self.pixel, crs=self.crs()
-                )
-                if v is not None:
-                    out[key] = float(v[0])
+            href = asset_href(item, key)
+            v = sample_pixel(href, *self.pixel, crs=self.crs()) if href is not None else None
+            if v is not None:
+                out[key] = float(v[0])
         return out
 
     def pixel_classes(self) -> dict[str, str]:
-        """The class of each classification layer at the clicked pixel, in the language."""
+        """The class of each classification layer at the clicked pixel, in the language.
+
+        Returns
+        -------
+        dict of str to str
+            Layer title -> class name (both in :attr:`language`), for the class maps that
+            have data at the pixel; empty without a pixel.
+
+        Examples
+        --------
+        >>> LandcoverState().pixel_classes()
+        {}
+        """
         out: dict[str, str] = {}
         if self.pixel is None:
             return out
@@ -298,11 +489,10 @@ class LandcoverState(param.Parameterized):
         """The class code of ``source``'s map at the clicked pixel (None: no data or no map)."""
         spec = LAYERS[f"{source}_class"]
         item = self._item(spec.collection)
-        if self.pixel is None or item is None or spec.asset not in item.assets:
+        href = asset_href(item, spec.asset) if item is not None else None
+        if self.pixel is None or href is None:
             return None
-        v = sample_pixel(
-            str(item.assets[spec.asset].get_absolute_href()), *self.pixel, crs=self.crs()
-        )
+        v = sample_pixel(href, *self.pixel, crs=self.crs())
         if v is None or not np.isfinite(v[0]) or v[0] <= 0:
             return None
         return int(v[0])
@@ -315,6 +505,16 @@ class LandcoverState(param.Parameterized):
         ``probability``, ``mass``), ``source`` (``optical``, ``radar``, ``fused``, ``S2``,
         ``S1``), ``name`` (English class name, series or measure), ``time`` (series only) and
         ``value`` (class code, series value, probability or mass). Empty without a pixel.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The long table described above (those columns even when empty).
+
+        Examples
+        --------
+        >>> list(LandcoverState().pixel_table().columns)
+        ['x', 'y', 'kind', 'source', 'name', 'time', 'value']
         """
         columns = ["x", "y", "kind", "source", "name", "time", "value"]
         if self.pixel is None or not self.ready:
@@ -337,29 +537,48 @@ class LandcoverState(param.Parameterized):
         return pd.DataFrame([(x, y, *r) for r in rows], columns=columns)
 
     def pixel_csv(self) -> str:
-        """:meth:`pixel_table` as CSV."""
+        """:meth:`pixel_table` as CSV.
+
+        Returns
+        -------
+        str
+            CSV text with a header line, no index.
+
+        Examples
+        --------
+        >>> LandcoverState().pixel_csv().strip()
+        'x,y,kind,source,name,time,value'
+        """
         return self.pixel_table().to_csv(index=False)
 
     def maps_png(self, *, dpi: int = 100) -> bytes:
         """The chosen layers as a PNG, with class legends or colour bars, in the language.
 
         The clicked pixel, if any, is marked with a cross on every map.
+
+        Parameters
+        ----------
+        dpi : int, optional
+            Dots per inch; at the default 100 each map is about 420 x 440 pixels.
+
+        Returns
+        -------
+        bytes
+            What the "download the maps" button gives: the chosen :attr:`layers` (every
+            available one when none is chosen), three maps a row.
+
+        Raises
+        ------
+        KeyError
+            A chosen layer is not in the catalog.
         """
-        import io
-
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from matplotlib.colors import ListedColormap
         from matplotlib.patches import Patch
 
         names = [n for n in self.layers if n in self.available] or self.available
         cols = min(3, len(names))
         rows = -(-len(names) // cols)
-        fig, axes = plt.subplots(
-            rows, cols, figsize=(4.2 * cols, 4.4 * rows), squeeze=False, constrained_layout=True
-        )
+        fig, axes = subplots(rows, cols, figsize=(4.2 * cols, 4.4 * rows), squeeze=False)
         legend, colours = self.legend(), self.colours()
         for ax, name in zip(axes.flat, names, strict=False):
             da = self.layer(name)
@@ -402,15 +621,10 @@ class LandcoverState(param.Parameterized):
             ax.set_axis_off()
         for ax in list(axes.flat)[len(names) :]:
             ax.set_axis_off()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=dpi)
-        plt.close(fig)
-        return buffer.getvalue()
+        return png_bytes(fig, dpi)
 
 
 def _search(catalog: str, collection: str) -> tuple[pystac.Item, ...]:
-    from mus_lab.ui._products import find_products
-
     return find_products(catalog, [collection]).items.get(collection, ())
 
 
@@ -419,10 +633,10 @@ def _sample(
 ) -> dict[str, float] | None:
     out = {}
     for band in bands:
-        asset = item.assets.get(band)
-        if asset is None:
+        href = asset_href(item, band)
+        if href is None:
             return None
-        v = sample_pixel(str(asset.get_absolute_href()), x, y, crs=crs)
+        v = sample_pixel(href, x, y, crs=crs)
         if v is None or not np.isfinite(v[0]):
             return None
         out[band] = float(v[0])

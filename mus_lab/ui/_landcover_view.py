@@ -16,7 +16,29 @@ __all__ = ["LandcoverExplorer"]
 
 
 class LandcoverExplorer:
-    """A Panel page over a :class:`LandcoverState`; ``.servable()`` under ``panel serve``."""
+    """A Panel page over a :class:`LandcoverState`; ``.servable()`` under ``panel serve``.
+
+    ``apps/landcover_explorer/app.py`` serves ``LandcoverExplorer(LandcoverState(catalog=...))``
+    after :func:`~mus_lab.ui.offline_extension`.
+
+    Parameters
+    ----------
+    state : LandcoverState
+        What to show; clicks on a map set its ``pixel``, the widgets its ``language`` and
+        ``layers``.
+
+    Raises
+    ------
+    None
+        Nothing on purpose: without products the page shows the state's how-to message.
+
+    Examples
+    --------
+    >>> from mus_lab.ui import LandcoverState
+    >>> explorer = LandcoverExplorer(LandcoverState(catalog="", language="fr"))
+    >>> explorer.language.value, explorer._title.object.splitlines()[0]
+    ('fr', "# Explorateur d'occupation du sol")
+    """
 
     def __init__(self, state: LandcoverState) -> None:
         import panel as pn
@@ -55,6 +77,14 @@ class LandcoverExplorer:
         self._png.label = s.label("export_maps_png")
 
     def panel(self) -> Any:
+        """The whole page: title and language switch over the maps and the pixel's story.
+
+        Returns
+        -------
+        panel.Column
+            Bound to the state's ``ready`` and ``message``: a warning with the how-to message,
+            or the layer buttons, downloads, maps (three a row) and clicked-pixel details.
+        """
         import panel as pn
 
         s = self.state
@@ -65,6 +95,13 @@ class LandcoverExplorer:
         )
 
     def servable(self) -> Any:
+        """:meth:`panel` marked servable, titled "mus_lab land cover" (for ``panel serve``).
+
+        Returns
+        -------
+        panel.Column
+            The page, added to the current Bokeh document when served.
+        """
         return self.panel().servable(title="mus_lab land cover")
 
     def _content(self, ready: bool, message: str) -> Any:

@@ -1,9 +1,9 @@
 """Finding the products a dashboard shows, and saying how to make them when they are missing.
 
 Products are found like any other data: ``mus_lab.catalog.search(catalog, collections=...)``
-with the collection ids of the product contracts (``docs/design/0001-data-contracts.md`` and
-the contracts between stages): ``flood-risk``, ``flood-extent``, ``landcover-optical``,
-``landcover-radar``, ``landcover-fused``.
+with the collection ids of the product contracts (:mod:`mus_lab.contracts`):
+``flood-risk``, ``flood-extent``, ``landcover-optical``, ``landcover-radar``,
+``landcover-fused``.
 """
 
 from __future__ import annotations
@@ -15,18 +15,17 @@ from pathlib import Path
 
 import pystac
 
+from mus_lab.contracts import FLOOD_EXTENT, FLOOD_RISK, FUSED, LANDCOVER_COLLECTIONS
 from mus_lab.errors import EmptySearchError, MusLabError, UnknownCollectionError
 from mus_lab.ui._i18n import translate
 
-__all__ = ["PRODUCT_NOTEBOOKS", "Products", "find_products", "how_to_make", "latest"]
+__all__ = ["PRODUCT_NOTEBOOKS", "Products", "find_products", "how_to_make", "missing_message"]
 
 #: The curated notebook (its number in ``notebooks/``) that writes each product collection.
 PRODUCT_NOTEBOOKS: dict[str, str] = {
-    "landcover-optical": "03",
-    "landcover-radar": "03",
-    "landcover-fused": "04",
-    "flood-extent": "05",
-    "flood-risk": "05",
+    **dict.fromkeys((LANDCOVER_COLLECTIONS["optical"], LANDCOVER_COLLECTIONS["radar"]), "03"),
+    FUSED.collection: "04",
+    **dict.fromkeys((FLOOD_EXTENT.collection, FLOOD_RISK.collection), "05"),
 }
 
 _NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -36,16 +35,28 @@ _NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 class Products:
     """What a search for some product collections found.
 
-    Attributes
+    Parameters
     ----------
-    catalog
+    catalog : str
         The catalog searched (``""`` when none is configured).
-    items
+    items : dict of str to tuple of pystac.Item, optional
         Items per collection found (collections without items are absent).
-    missing
+    missing : tuple of str, optional
         Collections asked for and not found.
-    error
-        Why the catalog could not be searched at all (then nothing is found).
+    error : str, optional
+        Why the catalog could not be searched at all (then nothing is found);
+        ``"no catalog"`` when none is configured.
+
+    Raises
+    ------
+    None
+        A record of a search (:func:`find_products` makes it).
+
+    Examples
+    --------
+    >>> found = find_products(tiny.catalog_path, ["dem", "flood-risk"])
+    >>> found.has("dem"), found.has("flood-risk"), found.missing
+    (True, False, ('flood-risk',))
     """
 
     catalog: str
@@ -54,16 +65,46 @@ class Products:
     error: str | None = None
 
     def has(self, collection: str) -> bool:
+        """Whether ``collection`` was found with at least one item.
+
+        Parameters
+        ----------
+        collection : str
+            A collection id asked for.
+
+        Returns
+        -------
+        bool
+            True when the search found items of it.
+        """
         return bool(self.items.get(collection))
 
 
 def find_products(catalog: str | os.PathLike[str] | None, collections: Sequence[str]) -> Products:
     """Search ``catalog`` for each product collection; never raises for missing products.
 
-    Example
+    Parameters
+    ----------
+    catalog : str, path-like or None
+        Local catalog (folder or ``catalog.json``) or STAC API URL; None or ``""`` when the
+        dashboard has none configured.
+    collections : sequence of str
+        Product collection ids to look for (``"flood-risk"``...).
+
+    Returns
     -------
+    Products
+        Items per collection found, the collections missing, and the error when the catalog
+        itself could not be searched (then every collection is missing).
+
+    Examples
+    --------
     >>> find_products(None, ["flood-risk"]).missing
     ('flood-risk',)
+    >>> len(find_products(tiny.catalog_path, ["dem"]).items["dem"])
+    1
+    >>> find_products("nowhere/catalog.json", ["dem"]).error is not None
+    True
     """
     from mus_lab import catalog as cat
 
@@ -82,11 +123,6 @@ def find_products(catalog: str | os.PathLike[str] | None, collections: Sequence[
     return Products(source, found, tuple(missing))
 
 
-def latest(items: Sequence[pystac.Item]) -> pystac.Item:
-    """The most recent item (a product's summary item is written last)."""
-    return max(items, key=lambda it: (it.datetime is not None, it.datetime, it.id))
-
-
 def _notebooks_up_to(number: str) -> list[str] | None:
     if not _NOTEBOOKS.is_dir():
         return None
@@ -102,10 +138,24 @@ def how_to_make(collection: str, catalog: str | None) -> str:
     It runs the curated notebooks up to the one that makes the product (earlier ones make its
     inputs), in one chain, on that catalog.
 
-    Example
+    Parameters
+    ----------
+    collection : str
+        A product collection id (a key of :data:`PRODUCT_NOTEBOOKS`; others get notebook 05).
+    catalog : str or None
+        The catalog the dashboard reads, passed as the notebooks' ``catalog`` parameter.
+
+    Returns
     -------
-    >>> how_to_make("flood-risk", "cat.json").startswith("mus-lab run notebooks/0")
-    True
+    str
+        A shell command: ``mus-lab run notebooks/01_... notebooks/0N_... -p catalog <catalog>``
+        (a glob of the notebooks when the repository's ``notebooks/`` is not there).
+
+    Examples
+    --------
+    >>> how_to_make("landcover-fused", "cat.json").split()
+    ['mus-lab', 'run', 'notebooks/01_search_and_load.ipynb', 'notebooks/02_ard.ipynb',
+     'notebooks/03_landcover.ipynb', 'notebooks/04_fusion.ipynb', '-p', 'catalog', 'cat.json']
     """
     number = PRODUCT_NOTEBOOKS.get(collection, "05")
     notebooks = _notebooks_up_to(number)
@@ -115,7 +165,31 @@ def how_to_make(collection: str, catalog: str | None) -> str:
 
 
 def missing_message(products: Products, what_key: str, language: str = "en") -> str:
-    """A Markdown message for a dashboard without its products: what is missing, how to make it."""
+    """A Markdown message for a dashboard without its products: what is missing, how to make it.
+
+    Parameters
+    ----------
+    products : Products
+        What :func:`find_products` found.
+    what_key : str
+        Label key naming the products (``"flood_what"``, ``"landcover_what"``).
+    language : str, optional
+        ``"en"`` (default) or ``"fr"``.
+
+    Returns
+    -------
+    str
+        Markdown: no catalog -> how to make the sample and point the dashboards at it; an
+        unreadable catalog -> the error; missing products -> the exact ``mus-lab run``
+        command (:func:`how_to_make`) for the last missing one.
+
+    Examples
+    --------
+    >>> print(missing_message(find_products(None, ["flood-risk"]), "flood_what", "fr"))
+    **Aucun catalogue n'est configuré pour ce tableau de bord.**
+    <BLANKLINE>
+    Produisez les données d'exemple avec `mus-lab demo`, ...
+    """
     if products.error == "no catalog":
         return f"**{translate('no_catalog', language)}**\n\n{translate('no_catalog_how', language)}"
     if products.error:

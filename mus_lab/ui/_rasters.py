@@ -22,11 +22,31 @@ def read_for_display(
 ) -> xr.DataArray:
     """Read a raster decimated to at most ``max_size`` pixels a side (overviews used).
 
+    Parameters
+    ----------
+    href : str or path-like
+        A GeoTIFF (a product's COG) that GDAL opens: local path or URL.
+    max_size : int, optional
+        Largest side of the result in pixels (default 800); the raster is decimated by the
+        smallest whole factor that fits, and read whole when it already fits.
+    resampling : str, optional
+        A :class:`rasterio.enums.Resampling` name (default ``"nearest"``: class codes stay
+        codes).
+
     Returns
     -------
     xarray.DataArray
-        ``(y, x)`` for one band, ``(band, y, x)`` for several; pixel-centre coordinates in
-        the raster's CRS; attributes ``crs`` (WKT or EPSG string) and ``nodata``.
+        ``(y, x)`` for one band, ``(band, y, x)`` for several, in the file's dtype (no-data
+        values kept); pixel-centre coordinates in the raster's CRS; attributes ``crs``
+        (WKT or EPSG string) and ``nodata``.
+
+    Examples
+    --------
+    >>> import glob
+    >>> dem = sorted(glob.glob(str(tiny.root / "catalog" / "dem" / "*" / "*.tif")))[0]
+    >>> full, small = read_for_display(dem), read_for_display(dem, max_size=8)
+    >>> full.shape, small.shape, small.dims, small.attrs["crs"]
+    ((22, 22), (8, 8), ('y', 'x'), 'EPSG:32618')
     """
     import rasterio
     from affine import Affine
@@ -51,7 +71,32 @@ def sample_pixel(
 ) -> np.ndarray | None:
     """The values (one per band) of the pixel at ``(x, y)`` given in ``crs``.
 
-    Returns ``None`` when the point falls outside the raster; nodata values become NaN.
+    Parameters
+    ----------
+    href : str or path-like
+        A GeoTIFF that GDAL opens.
+    x, y : float
+        The point, in ``crs`` (a map click: the displayed product's coordinates).
+    crs : str
+        CRS of ``(x, y)`` (``"EPSG:32618"``); the point is transformed to the raster's CRS
+        when they differ. ``""`` takes it in the raster's own CRS.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        float64 values, one per band, no-data values as NaN; None when the point falls
+        outside the raster.
+
+    Examples
+    --------
+    >>> import glob
+    >>> dem = sorted(glob.glob(str(tiny.root / "catalog" / "dem" / "*" / "*.tif")))[0]
+    >>> grid = read_for_display(dem)
+    >>> x, y = float(grid.x[3]), float(grid.y[5])
+    >>> bool(sample_pixel(dem, x, y, crs="EPSG:32618")[0] == grid.values[5, 3])
+    True
+    >>> sample_pixel(dem, x - 1e6, y, crs="EPSG:32618") is None
+    True
     """
     import rasterio
     from pyproj import Transformer

@@ -34,7 +34,27 @@ __all__ = [
 
 @dataclass(frozen=True)
 class AppSpec:
-    """A dashboard: how it is served and where its file is (relative to the repository)."""
+    """A dashboard: how it is served and where its file is (relative to the repository).
+
+    Parameters
+    ----------
+    title : str
+        Name shown to people (``"Flood-risk dashboard (Voila)"``).
+    kind : {"voila", "panel"}
+        Served by ``voila`` (a notebook) or ``panel serve`` (a script).
+    path : str
+        The app file, relative to the repository root.
+
+    Raises
+    ------
+    None
+        A record; :data:`APPS` lists the dashboards.
+
+    Examples
+    --------
+    >>> APPS["landcover_explorer"].kind, APPS["flood_risk"].path
+    ('panel', 'apps/flood_risk/app.ipynb')
+    """
 
     title: str
     kind: Literal["voila", "panel"]
@@ -71,6 +91,11 @@ def hub_server_config() -> dict[str, Any]:
     -------
     dict
         Traitlets configuration, as written to ``jupyter_server_config.json``.
+
+    Examples
+    --------
+    >>> hub_server_config()["VoilaConfiguration"]["template"]
+    'mus_lab'
     """
     return {
         "ServerApp": {"tornado_settings": {"mathjax_url": None, "mathjax_config": None}},
@@ -103,6 +128,15 @@ def write_hub_server_config(config_dir: str | os.PathLike[str]) -> Path:
     ------
     ProductionError
         The existing file is not a JSON object.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "jupyter_server_config.json").write_text('{"ServerApp": {"port": 9999}}')
+    >>> config = json.loads(write_hub_server_config(folder).read_text())
+    >>> config["ServerApp"]["port"], config["ServerApp"]["tornado_settings"]["mathjax_url"]
+    (9999, None)
     """
     path = Path(config_dir) / "jupyter_server_config.json"
     config: dict[str, Any] = {}
@@ -128,7 +162,18 @@ def write_hub_server_config(config_dir: str | os.PathLike[str]) -> Path:
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
+    """A TCP port free on 127.0.0.1 now.
+
+    Returns
+    -------
+    int
+        A port the system just handed out (free now; another process may take it later).
+
+    Examples
+    --------
+    >>> 1024 <= free_port() <= 65535
+    True
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -147,7 +192,33 @@ def _app_file(name: str) -> Path:
 
 
 def app_command(name: str, port: int) -> list[str]:
-    """The command line that serves dashboard ``name`` on ``127.0.0.1:port``."""
+    """The command line that serves dashboard ``name`` on ``127.0.0.1:port``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`APPS` (``"flood_risk"`` or ``"landcover_explorer"``).
+    port : int
+        TCP port on 127.0.0.1.
+
+    Returns
+    -------
+    list of str
+        ``python -m voila ...`` (the ``mus_lab`` template, kernel preheated, JupyterLab
+        extensions the page cannot use denied) or ``python -m panel serve ...`` (websocket
+        origins of 127.0.0.1 and localhost on that port), with this interpreter.
+
+    Raises
+    ------
+    ProductionError
+        Unknown dashboard, or its app file is missing (not a clone of the repository).
+
+    Examples
+    --------
+    >>> command = app_command("landcover_explorer", 5006)
+    >>> command[1:4], "--port=5006" in command
+    (['-m', 'panel', 'serve'], True)
+    """
     path = _app_file(name)
     if APPS[name].kind == "voila":
         return [
@@ -191,7 +262,28 @@ def _environment(catalog: str | None) -> dict[str, str]:
 
 @dataclass
 class DashboardServer:
-    """A running dashboard server (a child process) and its URL."""
+    """A running dashboard server (a child process) and its URL, as :func:`serve` starts it.
+
+    Parameters
+    ----------
+    name : str
+        The dashboard's key in :data:`APPS`.
+    title : str
+        Its title (for messages).
+    url : str
+        Where the page is (``http://127.0.0.1:<port>/`` or ``.../app``).
+    port : int
+        TCP port on 127.0.0.1.
+    process : subprocess.Popen
+        The server process.
+    log_path : pathlib.Path
+        File receiving the server's output.
+
+    Raises
+    ------
+    None
+        Its :meth:`wait_ready` raises :class:`~mus_lab.errors.ProductionError`.
+    """
 
     name: str
     title: str
@@ -202,9 +294,22 @@ class DashboardServer:
 
     @property
     def running(self) -> bool:
+        """Whether the server process is still alive."""
         return self.process.poll() is None
 
     def log_tail(self, n: int = 40) -> str:
+        """The last lines the server wrote (what to show when it failed).
+
+        Parameters
+        ----------
+        n : int, optional
+            How many lines (default 40).
+
+        Returns
+        -------
+        str
+            Those lines joined by newlines; ``""`` when the log cannot be read.
+        """
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
@@ -213,6 +318,16 @@ class DashboardServer:
 
     def wait_ready(self, timeout: float = 90.0) -> DashboardServer:
         """Wait until the server accepts connections.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait (default 90: Voila preheats a kernel before it listens).
+
+        Returns
+        -------
+        DashboardServer
+            This server, ready: ``serve(...).wait_ready().url`` opens.
 
         Raises
         ------
@@ -259,11 +374,14 @@ def serve(
 
     Parameters
     ----------
-    port
+    name : str
+        A key of :data:`APPS`.
+    port : int, optional
         TCP port on 127.0.0.1 (default: a free one).
-    catalog
-        Catalog the dashboard shows (default: ``MUS_LAB_CATALOG``).
-    log
+    catalog : str or path-like, optional
+        Catalog the dashboard shows, passed as ``MUS_LAB_CATALOG`` (default: the
+        environment's ``MUS_LAB_CATALOG``).
+    log : str or path-like, optional
         File for the server's messages (default: a temporary file).
 
     Returns
