@@ -38,14 +38,8 @@ from typing import Any, Literal, cast
 import numpy as np
 import xarray as xr
 
-from mus_lab.ard._sar_common import (
-    apply_blockwise,
-    clip_floor,
-    floats,
-    open_tiff_lazy,
-    parse_xml,
-    text,
-)
+from mus_lab.ard import _sar_common
+from mus_lab.ard._sar_common import floats, parse_xml, text
 from mus_lab.ard._sar_product import Clip, _ProductMethods
 from mus_lab.errors import MetadataError, ProductFileError
 
@@ -209,7 +203,7 @@ class RcmNoiseLevels:
         Raises
         ------
         MetadataError
-            Unknown ``to``, or the file holds no level for it.
+            As :meth:`expand_db` (unknown ``to``, or no level for it in the file).
 
         Examples
         --------
@@ -470,7 +464,7 @@ class RcmProduct(_ProductMethods):
         Parameters
         ----------
         polarization : str
-            One of :attr:`polarizations` (any case).
+            Whose LUT, one of :attr:`polarizations` in any case.
         to : {"sigma0", "beta0", "gamma0"}, optional
             Which LUT (default ``"sigma0"``).
 
@@ -505,7 +499,7 @@ class RcmProduct(_ProductMethods):
         Parameters
         ----------
         polarization : str
-            One of :attr:`polarizations` (any case).
+            Whose ``noiseLevels_<POL>.xml`` to read (any case).
 
         Returns
         -------
@@ -570,7 +564,7 @@ class RcmProduct(_ProductMethods):
         Parameters
         ----------
         polarisation : str
-            One of :attr:`polarisations` (any case).
+            Whose imagery TIFF to locate (any case).
 
         Returns
         -------
@@ -580,7 +574,7 @@ class RcmProduct(_ProductMethods):
         Raises
         ------
         MetadataError
-            The product has no such polarisation.
+            Unknown polarisation.
         ProductFileError
             The TIFF named in product.xml is missing.
         """
@@ -600,7 +594,7 @@ class RcmProduct(_ProductMethods):
         Parameters
         ----------
         polarisation : str
-            One of :attr:`polarisations` (any case).
+            Any case: the band of the TIFF to read.
         chunks : int, optional
             Block size in pixels of the lazy read (default: the ``chunk_size`` setting).
 
@@ -627,7 +621,7 @@ class RcmProduct(_ProductMethods):
         (True, 'VH')
         """
         href = self.imagery_href(polarisation)
-        da_ = open_tiff_lazy(href, chunks=chunks, name=polarisation.upper())
+        da_ = _sar_common.open_tiff_lazy(href, chunks=chunks, name=polarisation.upper())
         if da_.shape != (self.lines, self.samples):
             raise MetadataError(
                 f"{Path(href).name} is {da_.shape[1]} x {da_.shape[0]} but product.xml says "
@@ -642,7 +636,7 @@ class RcmProduct(_ProductMethods):
 
         Parameters
         ----------
-        dn : numpy.ndarray, dask.array.Array or xarray.DataArray
+        dn : array (numpy, dask or xarray)
             Magnitude DN on the full ``(line, pixel)`` raster (as :meth:`open_dn` gives it).
         polarisation : str
             One of :attr:`polarisations`: selects the LUT and noise file.
@@ -656,7 +650,7 @@ class RcmProduct(_ProductMethods):
         Returns
         -------
         same type as ``dn``
-            float32 linear power, lazy when ``dn`` is.
+            float32 linear ``to`` (NaN where the DN is 0), lazy when ``dn`` is.
 
         Raises
         ------
@@ -669,9 +663,9 @@ class RcmProduct(_ProductMethods):
         return calibrate_rcm(
             dn,
             self.read_lut(polarisation, target),
-            self.read_noise(polarisation) if remove_noise else None,
             to=target,
             clip=clip,
+            noise=self.read_noise(polarisation) if remove_noise else None,
         )
 
 
@@ -840,7 +834,7 @@ def calibrate_rcm(
            [nan, 2. ]], dtype=float32)
     """
     _check_target(to)
-    floor = clip_floor(clip)
+    floor = _sar_common.clip_floor(clip)
     full = width if width is not None else column_offset + int(np.shape(dn)[-1])
     gains = lut.expand(full)
     noise_lin = noise.expand(to, full) if noise is not None else None
@@ -855,14 +849,11 @@ def calibrate_rcm(
         out[~np.isfinite(d) | (d == 0)] = np.nan
         return out.astype(np.float32)
 
-    out = apply_blockwise(
+    return _sar_common.calibrated_blockwise(
         dn,
         _block,
-        dtype=np.float32,
+        to=to,
+        noise_removed=noise is not None,
         name=f"rcm-{to}",
         token=(gains, lut.offset, noise_lin, clip, column_offset),
     )
-    if isinstance(out, xr.DataArray):
-        out.name = to
-        out.attrs.update(units="linear power", calibration=to, noise_removed=noise is not None)
-    return out

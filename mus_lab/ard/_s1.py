@@ -40,6 +40,7 @@ from dask.base import tokenize
 
 from mus_lab.ard._sar_common import (
     apply_blockwise,
+    calibrated_blockwise,
     clip_floor,
     floats,
     open_tiff_lazy,
@@ -710,17 +711,14 @@ def calibrate(
         out[nodata] = np.nan
         return out.astype(np.float32)
 
-    out = apply_blockwise(
+    return calibrated_blockwise(
         dn,
         _block,
-        dtype=np.float32,
+        to=to,
+        noise_removed=use_noise is not None,
         name=f"s1-{to}",
         token=(calibration, noise, to, remove_noise, clip, offset),
     )
-    if isinstance(out, xr.DataArray):
-        out.name = to
-        out.attrs.update(units="linear power", calibration=to, noise_removed=use_noise is not None)
-    return out
 
 
 def data_mask(dn: Any, calibrated: Any = None) -> Any:
@@ -881,7 +879,7 @@ class SafeProduct(_ProductMethods):
         Parameters
         ----------
         polarisation : str
-            One of :attr:`polarisations` (any case).
+            Whose ``annotation/calibration/calibration-*.xml`` to parse (any case).
 
         Returns
         -------
@@ -891,19 +889,19 @@ class SafeProduct(_ProductMethods):
         Raises
         ------
         MetadataError
-            The product has no such polarisation, or the XML is malformed.
+            No such polarisation, or a malformed calibration XML.
         ProductFileError
-            The XML file is missing (folder products).
+            The calibration XML is not in the SAFE folder.
         """
         return read_calibration(self.read_bytes(self._files(polarisation).calibration))
 
     def read_noise(self, polarisation: str) -> S1Noise:
-        """Parse the noise XML of ``polarisation``.
+        """Parse the noise XML of ``polarisation`` (thermal noise LUTs).
 
         Parameters
         ----------
         polarisation : str
-            One of :attr:`polarisations` (any case).
+            Any case; selects ``noise-*.xml``.
 
         Returns
         -------
@@ -913,31 +911,31 @@ class SafeProduct(_ProductMethods):
         Raises
         ------
         MetadataError
-            The product has no such polarisation, or the XML is malformed.
+            Unknown polarisation or malformed noise XML (IPF format).
         ProductFileError
-            The XML file is missing (folder products).
+            A SAFE folder without the noise XML.
         """
         return read_noise(self.read_bytes(self._files(polarisation).noise))
 
     def read_annotation(self, polarisation: str) -> S1ImageInfo:
-        """Parse the product annotation of ``polarisation``.
+        """Parse the product annotation XML: raster size, spacing, geometry.
 
         Parameters
         ----------
         polarisation : str
-            One of :attr:`polarisations` (any case).
+            Whose annotation XML to parse, in any case.
 
         Returns
         -------
         S1ImageInfo
-            Raster size, pixel spacings, mid-swath incidence and pass direction.
+            As :func:`read_annotation` gives it for this product's annotation file.
 
         Raises
         ------
         MetadataError
-            The product has no such polarisation, or the XML is malformed.
+            Unknown polarisation; malformed annotation.
         ProductFileError
-            The XML file is missing (folder products).
+            The annotation XML is missing (SAFE folders).
         """
         return read_annotation(self.read_bytes(self._files(polarisation).annotation))
 
@@ -947,7 +945,7 @@ class SafeProduct(_ProductMethods):
         Parameters
         ----------
         polarisation : str
-            One of :attr:`polarisations` (any case).
+            ``"VV"``, ``"VH"``... in any case.
 
         Returns
         -------
@@ -975,7 +973,7 @@ class SafeProduct(_ProductMethods):
         Parameters
         ----------
         polarisation : str
-            One of :attr:`polarisations` (any case).
+            Band of the measurement TIFF to read (any case).
         chunks : int, optional
             Block size in pixels of the lazy read (default: the ``chunk_size`` setting).
 
@@ -987,7 +985,7 @@ class SafeProduct(_ProductMethods):
         Raises
         ------
         MetadataError
-            The product has no such polarisation.
+            ``polarisation`` is not in :attr:`polarisations`.
         ProductFileError
             The product has no measurement for this polarisation (metadata-only zip).
         """
@@ -997,14 +995,14 @@ class SafeProduct(_ProductMethods):
     def calibrate_dn(
         self, dn: Any, polarisation: str, *, to: str, remove_noise: bool, clip: Clip
     ) -> Any:
-        """``dn`` of ``polarisation`` calibrated with this product's LUTs (:func:`calibrate`).
+        """Calibrate ``dn`` of ``polarisation`` with this SAFE's LUTs and noise (:func:`calibrate`).
 
         Parameters
         ----------
-        dn : numpy.ndarray, dask.array.Array or xarray.DataArray
-            Amplitude DN on the full ``(line, pixel)`` raster (as :meth:`open_dn` gives it).
+        dn : array (numpy, dask or xarray)
+            Amplitude DN, the full raster as :meth:`open_dn` gives it.
         polarisation : str
-            One of :attr:`polarisations`: selects the calibration and noise XML.
+            Selects the calibration and noise XML (any case).
         to : {"sigma0", "beta0", "gamma0", "dn"}
             The backscatter convention.
         remove_noise : bool
@@ -1046,6 +1044,8 @@ def open_safe(path: str | Path) -> SafeProduct:
     Returns
     -------
     SafeProduct
+        The product's path and name, with the :class:`SafeFiles` of each polarisation; no
+        XML is parsed yet.
 
     Raises
     ------

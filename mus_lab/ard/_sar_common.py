@@ -158,6 +158,24 @@ def apply_blockwise(
     return func(arr, 0, 0)
 
 
+def calibrated_blockwise(
+    dn: Any,
+    func: Callable[[np.ndarray, int, int], np.ndarray],
+    *,
+    to: str,
+    noise_removed: bool,
+    name: str,
+    token: Any,
+) -> Any:
+    """:func:`apply_blockwise` to float32 linear backscatter: an xarray result is named ``to``
+    and says its units, calibration and whether noise was removed."""
+    out = apply_blockwise(dn, func, dtype=np.float32, name=name, token=token)
+    if isinstance(out, xr.DataArray):
+        out.name = to
+        out.attrs.update(units="linear power", calibration=to, noise_removed=noise_removed)
+    return out
+
+
 def clip_floor(clip: float | str) -> float | None:
     """The floor a ``clip`` option asks for: None for ``"nan"``, else a positive float."""
     if clip == "nan":

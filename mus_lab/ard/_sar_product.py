@@ -5,8 +5,8 @@
 numbers as a lazy ``(line, pixel)`` array, their calibration to linear backscatter and the
 grid of its imagery. :class:`~mus_lab.ard.SafeProduct` and :class:`~mus_lab.ard.RcmProduct`
 implement it; both get :meth:`~SarProduct.calibrated` and :meth:`~SarProduct.native_geobox`
-from :class:`_ProductMethods`, written once here over the three product-specific methods
-(``imagery_href``, ``open_dn``, ``calibrate_dn``).
+from the protocol itself (through ``_ProductMethods``), written once here over the three
+product-specific methods (``imagery_href``, ``open_dn``, ``calibrate_dn``).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class SarProduct(Protocol):
         Parameters
         ----------
         polarisation : str
-            One of :attr:`polarisations` (any case).
+            The band whose file to locate: ``"VV"`` and ``"vv"`` alike.
 
         Returns
         -------
@@ -84,9 +84,9 @@ class SarProduct(Protocol):
         Raises
         ------
         MetadataError
-            The product has no such polarisation.
+            ``polarisation`` is not one of :attr:`polarisations`.
         ProductFileError
-            The imagery file is missing.
+            The file named by the product's metadata is not there.
         """
         ...
 
@@ -96,7 +96,7 @@ class SarProduct(Protocol):
         Parameters
         ----------
         polarisation : str
-            One of :attr:`polarisations` (any case).
+            The band to read, one of :attr:`polarisations` in any case.
         chunks : int, optional
             Block size in pixels of the lazy read (default: the ``chunk_size`` setting).
 
@@ -161,7 +161,7 @@ class SarProduct(Protocol):
         Parameters
         ----------
         polarisation : str
-            One of :attr:`polarisations` (any case).
+            The band to calibrate, one of :attr:`polarisations` in any case.
         to : {"sigma0", "beta0", "gamma0"}, optional
             Which backscatter convention (Sentinel-1 also takes ``"dn"``).
         remove_noise : bool, optional
@@ -183,7 +183,10 @@ class SarProduct(Protocol):
         ProductFileError
             The imagery, a LUT or the noise file is missing.
         """
-        ...
+        pol = _check_pol(polarisation, self.polarisations, self.name)
+        dn = self.open_dn(pol, chunks=chunks)
+        out = self.calibrate_dn(dn, pol, to=to, remove_noise=remove_noise, clip=clip)
+        return out.assign_attrs(polarisation=pol)  # type: ignore[no-any-return]
 
     def native_geobox(self, polarisation: str) -> GeoBox:
         """The pixel grid of the imagery of ``polarisation`` (geocoded products only).
@@ -191,7 +194,7 @@ class SarProduct(Protocol):
         Parameters
         ----------
         polarisation : str
-            One of :attr:`polarisations` (any case).
+            The band whose grid to read (any case).
 
         Returns
         -------
@@ -201,15 +204,40 @@ class SarProduct(Protocol):
         Raises
         ------
         MetadataError
-            The product has no such polarisation.
+            No band ``polarisation`` in the product.
+        ProductFileError
+            Its imagery file is missing.
         ARDError
             The imagery carries no CRS (slant or ground range): terrain-correct it first.
         """
-        ...
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+
+        href = self.imagery_href(_check_pol(polarisation, self.polarisations, self.name))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(href)
+        with src:
+            if src.crs is None:
+                raise ARDError(
+                    f"{href} carries no CRS: calibrating onto a grid needs a geocoded product "
+                    "(e.g. RCM GCD/GCC); terrain-correct slant or ground-range products first."
+                )
+            return GeoBox(src.shape, src.transform, src.crs)
+
+
+def _check_pol(polarisation: str, polarisations: tuple[str, ...], name: str) -> str:
+    pol = polarisation.upper()
+    if pol not in polarisations:
+        raise MetadataError(f"{name} has no {pol} polarisation: choose one of {polarisations}.")
+    return pol
 
 
 class _ProductMethods:
-    """What every :class:`SarProduct` does the same way, over its specific methods."""
+    """What every :class:`SarProduct` does the same way, over its specific methods.
+
+    ``calibrated`` and ``native_geobox`` are the protocol's own, written once there.
+    """
 
     # Provided by the product class (declared for the type checker).
     name: Any
@@ -227,87 +255,7 @@ class _ProductMethods:
         raise NotImplementedError  # pragma: no cover - abstract
 
     def _check_pol(self, polarisation: str) -> str:
-        pol = polarisation.upper()
-        if pol not in self.polarisations:
-            raise MetadataError(
-                f"{self.name} has no {pol} polarisation: choose one of {self.polarisations}."
-            )
-        return pol
+        return _check_pol(polarisation, self.polarisations, self.name)
 
-    def calibrated(
-        self,
-        polarisation: str,
-        *,
-        to: str = "sigma0",
-        remove_noise: bool = True,
-        clip: Clip = "nan",
-        chunks: int | None = None,
-    ) -> xr.DataArray:
-        """Lazy calibrated backscatter of ``polarisation`` (linear power, float32).
-
-        Parameters
-        ----------
-        polarisation : str
-            One of :attr:`polarisations` (any case).
-        to : {"sigma0", "beta0", "gamma0"}, optional
-            Which backscatter convention (Sentinel-1 also takes ``"dn"``).
-        remove_noise : bool, optional
-            Subtract the product's noise levels.
-        clip : float or "nan", optional
-            What values ``<= 0`` after noise removal become: NaN (default) or this floor.
-        chunks : int, optional
-            Block size of the imagery read (default: the ``chunk_size`` setting).
-
-        Returns
-        -------
-        xarray.DataArray
-            float32 ``(line, pixel)``, dask-backed, ``polarisation`` in its attributes.
-
-        Raises
-        ------
-        MetadataError
-            Unknown polarisation or calibration, or a bad ``clip``.
-        ProductFileError
-            The imagery, a LUT or the noise file is missing.
-        """
-        pol = self._check_pol(polarisation)
-        dn = self.open_dn(pol, chunks=chunks)
-        out = self.calibrate_dn(dn, pol, to=to, remove_noise=remove_noise, clip=clip)
-        return out.assign_attrs(polarisation=pol)  # type: ignore[no-any-return]
-
-    def native_geobox(self, polarisation: str) -> GeoBox:
-        """The pixel grid of the imagery of ``polarisation``.
-
-        Parameters
-        ----------
-        polarisation : str
-            One of :attr:`polarisations`.
-
-        Returns
-        -------
-        odc.geo.geobox.GeoBox
-            The imagery's shape, transform and CRS.
-
-        Raises
-        ------
-        MetadataError
-            The product has no such polarisation.
-        ProductFileError
-            The imagery file is missing.
-        ARDError
-            The imagery carries no CRS (slant or ground range): terrain-correct it first.
-        """
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning
-
-        href = self.imagery_href(self._check_pol(polarisation))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            src = rasterio.open(href)
-        with src:
-            if src.crs is None:
-                raise ARDError(
-                    f"{href} carries no CRS: calibrating onto a grid needs a geocoded product "
-                    "(e.g. RCM GCD/GCC); terrain-correct slant or ground-range products first."
-                )
-            return GeoBox(src.shape, src.transform, src.crs)
+    calibrated = SarProduct.calibrated
+    native_geobox = SarProduct.native_geobox
