@@ -60,10 +60,10 @@ def sample_cmd(
         scenario = sample.generate(
             out,
             size=size,
+            sensors=tuple(csv_list(sensors)),
             seed=seed,
             start=start,
             end=end,
-            sensors=tuple(csv_list(sensors)),
             overwrite=overwrite,
             progress=True,
         )

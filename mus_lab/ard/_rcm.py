@@ -636,8 +636,9 @@ class RcmProduct(_ProductMethods):
 
         Parameters
         ----------
-        dn : array (numpy, dask or xarray)
-            Magnitude DN on the full ``(line, pixel)`` raster (as :meth:`open_dn` gives it).
+        dn : array-like
+            numpy, dask or xarray magnitude DN on the full ``(line, pixel)`` raster (as
+            :meth:`open_dn` gives it).
         polarisation : str
             One of :attr:`polarisations`: selects the LUT and noise file.
         to : {"sigma0", "beta0", "gamma0"}

@@ -242,12 +242,11 @@ def map_flood(
     if independent_water is not None:
         check_same_grid(w, independent_water, names=["water", "reference water"])
         independent = independent_water.astype(np.uint8)
-    invalid = water["invalid"] if "invalid" in water else None
     excl = exclusion_mask(
         w,
         hand=hand,
         slope=slope,
-        invalid=invalid,
+        invalid=water["invalid"] if "invalid" in water else None,
         independent_water=independent,
         optical=optical,
         options=opts,

@@ -100,7 +100,6 @@ def _write_s2(ctx: Ctx, day: dt.date, index: int, peak: dt.date) -> pystac.Item:
     valid = counts[1:].sum()
     cloud = float(100.0 * counts[[8, 9, 10]].sum() / valid) if valid else 0.0
     az, elev = sun_angles(day)
-    geom, bbox = _stac.footprint(UTM, (X0, Y0 - 10 * n, X0 + 10 * n, Y0))
     props = {
         "platform": "sentinel-2a" if sat == "S2A" else "sentinel-2b",
         "constellation": "sentinel-2",
@@ -122,10 +121,27 @@ def _write_s2(ctx: Ctx, day: dt.date, index: int, peak: dt.date) -> pystac.Item:
         "proj:epsg": UTM_EPSG,
         **ctx.proc,
     }
+    return _tile_item(ctx, item_id, when(day, 15.6), "sentinel-2-l2a", assets, properties=props)
+
+
+def _tile_item(
+    ctx: Ctx,
+    item_id: str,
+    datetime: dt.datetime,
+    collection: str,
+    assets: dict[str, pystac.Asset],
+    *,
+    properties: dict[str, Any] | None = None,
+) -> pystac.Item:
+    """An item over the whole tile (every optical-grid item of the scenario covers it);
+    ``properties`` default to the processing properties."""
+    n = ctx.land.size
+    geom, bbox = _stac.footprint(UTM, (X0, Y0 - 10 * n, X0 + 10 * n, Y0))
+    props = dict(ctx.proc) if properties is None else properties
     return _stac.make_item(
         item_id,
-        when(day, 15.6),
-        collection="sentinel-2-l2a",
+        datetime,
+        collection=collection,
         geometry=geom,
         bbox=bbox,
         properties=props,
@@ -180,7 +196,6 @@ def _flood_rows(land: Landscape, level: float, rows: slice) -> np.ndarray:
 
 def _write_truth(ctx: Ctx, peak: dt.date, sar_days: list[dt.date]) -> dict[str, list]:
     land, n = ctx.land, ctx.land.size
-    geom, bbox = _stac.footprint(UTM, (X0, Y0 - 10 * n, X0 + 10 * n, Y0))
     mid = when(ctx.p.start + (ctx.p.end - ctx.p.start) / 2, 12)
     folder = ctx.folder("landcover-truth", f"landcover_{MGRS_TILE}")
     classes = [{"value": k, "name": v} for k, v in LEGEND.items()]
@@ -216,17 +231,7 @@ def _write_truth(ctx: Ctx, peak: dt.date, sar_days: list[dt.date]) -> dict[str, 
             roles=["data", "labels"],
         ),
     }
-    truth = [
-        _stac.make_item(
-            f"landcover_{MGRS_TILE}",
-            mid,
-            collection="landcover-truth",
-            geometry=geom,
-            bbox=bbox,
-            properties=dict(ctx.proc),
-            assets=assets,
-        )
-    ]
+    truth = [_tile_item(ctx, f"landcover_{MGRS_TILE}", mid, "landcover-truth", assets)]
     floods = []
     for day in sar_days:
         level = land.water_level(day, peak)
@@ -242,14 +247,8 @@ def _write_truth(ctx: Ctx, peak: dt.date, sar_days: list[dt.date]) -> dict[str, 
         asset = _s2_asset(ctx, path, "Flood truth", "uint8", 255, classes=_FLOOD_CLASSES)
         props = {"mus_lab:water_level_m": round(level, 3), **ctx.proc}
         floods.append(
-            _stac.make_item(
-                item_id,
-                when(day, 12),
-                collection="flood-truth",
-                geometry=geom,
-                bbox=bbox,
-                properties=props,
-                assets={"flood": asset},
+            _tile_item(
+                ctx, item_id, when(day, 12), "flood-truth", {"flood": asset}, properties=props
             )
         )
     dem_n = -(-n // 3)
@@ -273,15 +272,7 @@ def _write_truth(ctx: Ctx, peak: dt.date, sar_days: list[dt.date]) -> dict[str, 
         unit="m",
         roles=("data", "elevation"),
     )
-    dem_item = _stac.make_item(
-        f"dem_{MGRS_TILE}",
-        mid,
-        collection="dem",
-        geometry=geom,
-        bbox=bbox,
-        properties=dict(ctx.proc),
-        assets={"dem": dem_asset},
-    )
+    dem_item = _tile_item(ctx, f"dem_{MGRS_TILE}", mid, "dem", {"dem": dem_asset})
     return {"landcover-truth": truth, "flood-truth": floods, "dem": [dem_item]}
 
 
