@@ -281,6 +281,10 @@ def test_the_dashboards_read_the_one_contract():
 
     assert ZONE_COLUMNS is contracts.ZONE_COLUMNS is flood.ZONE_COLUMNS
     assert RISK_COLOURS is contracts.RISK_COLOURS
+    from mus_lab.ui import risk_name
+
+    # the dashboard names the risk classes as the product's legend does
+    assert [risk_name(c, "en") for c in range(1, 6)] == list(contracts.RISK_CLASS_NAMES)
     assert LEGEND == dict(contracts.SAMPLE_LEGEND)
     assert {c: n for c, n in SCENARIO_LEGEND.items() if c != 0} == dict(contracts.SAMPLE_LEGEND)
 
