@@ -108,10 +108,13 @@ def write(
 
     Examples
     --------
+    >>> import shutil, tempfile
+    >>> from pathlib import Path
     >>> from mus_lab import ard, catalog
     >>> items = catalog.search(tiny.catalog_path, collections="sentinel-2-l2a")
     >>> s2 = ard.prepare_s2(items[:2], bands=("red", "nir"))
-    >>> coll = ard.write(s2, tiny.catalog_path, "s2-doctest-ard", sensor="s2", overwrite=True)
+    >>> mine = shutil.copytree(tiny.catalog_path.parent, Path(tempfile.mkdtemp()) / "catalog")
+    >>> coll = ard.write(s2, mine, sensor="s2")
     >>> sorted(next(coll.get_items()).assets)
     ['nir', 'quality', 'red', 'valid']
     """

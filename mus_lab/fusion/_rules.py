@@ -533,7 +533,7 @@ def register_rule(rule: CombinationRule, *, overwrite: bool = False) -> Combinat
     >>> from mus_lab.fusion import Yager, available_rules, register_rule
     >>> class Cautious(Yager):
     ...     name = "cautious-demo"
-    >>> register_rule(Cautious()).name in available_rules()
+    >>> register_rule(Cautious(), overwrite=True).name in available_rules()
     True
     """
     if not isinstance(rule, CombinationRule) or not getattr(rule, "name", ""):
