@@ -149,13 +149,13 @@ def assess_cmd(
     catalog: CatalogArg,
     polygons: PolygonsOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the CSV/JSON reports.")],
+    model: Annotated[
+        Path | None, typer.Option(help="Keep only this model's validation polygons.")
+    ] = None,
     collection: Annotated[str, typer.Option(help="Land-cover collection.")] = "landcover-optical",
     layer: LayerOpt = None,
     label: LabelOpt = "code",
     id_field: Annotated[str, typer.Option(help="Field identifying polygons.")] = "poly_id",
-    model: Annotated[
-        Path | None, typer.Option(help="Keep only this model's validation polygons.")
-    ] = None,
 ) -> None:
     """Accuracy of a written map: OA, kappa, per-class F1, confusion CSV, area-adjusted areas."""
     from mus_lab import catalog as cat

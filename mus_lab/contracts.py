@@ -500,19 +500,16 @@ FUSED = ProductContract(
     extensions=_CLASSIFIED,
 )
 
+_EXTENT_VARIABLES = (
+    Variable("water", "uint8", NODATA_SCORE, "water (1) or not (0)", legend="binary"),
+    Variable("flood", "uint8", NODATA_SCORE, "flood (1) or not (0)", legend="binary"),
+    Variable("likelihood", "uint8", NODATA_SCORE, "likelihood of water (0-100)"),
+)
 #: Flood extent per SAR date: water, flood (water minus reference water), likelihood.
 FLOOD_EXTENT = ProductContract(
-    "flood-extent",
-    "flood-extent",
-    "L3-flood",
-    (
-        Variable("water", "uint8", NODATA_SCORE, "water (1) or not (0)", legend="binary"),
-        Variable("flood", "uint8", NODATA_SCORE, "flood (1) or not (0)", legend="binary"),
-        Variable("likelihood", "uint8", NODATA_SCORE, "likelihood of water (0-100)"),
-    ),
-    per_date=True,
+    "flood-extent", "flood-extent", "L3-flood", _EXTENT_VARIABLES, per_date=True,
     extensions=_CLASSIFIED,
-)
+)  # fmt: skip
 
 #: Flood time-series products and flood risk, one ``summary`` item with the zone table.
 FLOOD_RISK = ProductContract(

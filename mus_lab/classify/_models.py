@@ -151,15 +151,10 @@ class _Estimator(Classifier):
     def get_params(self) -> dict[str, Any]:
         return dict(self.params)
 
-    def fit(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        *,
-        groups: np.ndarray | None = None,
-        feature_names: Sequence[str] = (),
-    ) -> Self:
-        self._fit(X, np.asarray(y), groups, tuple(feature_names))
+    def fit(self, X: np.ndarray, y: np.ndarray, **fit_options: Any) -> Self:
+        # groups= (polygon ids) and feature_names=, as the Classifier protocol documents
+        names = tuple(fit_options.get("feature_names", ()))
+        self._fit(X, np.asarray(y), fit_options.get("groups"), names)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

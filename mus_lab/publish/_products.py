@@ -357,7 +357,20 @@ class Product:
         cls, items: list[pystac.Item], data: xr.Dataset, collection: str, options: dict[str, Any]
     ) -> Self:
         """The product from its checked items and opened data (each kind reads its metadata)."""
-        return cls(data, collection=collection, sources=tuple(items), item=items[-1])
+        return cls(
+            data,
+            collection=collection,
+            sources=tuple(items),
+            item=items[-1],
+            **cls._fields(items[-1], data, options),
+        )
+
+    @classmethod
+    def _fields(
+        cls, item: pystac.Item, data: xr.Dataset, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What the kind reads from its item besides the data (its own dataclass fields)."""
+        return {}
 
     @classmethod
     def _how(cls) -> str:
@@ -403,14 +416,12 @@ class ArdProduct(Product):
         return ARD_CONTRACTS[sensor]
 
     @classmethod
-    def _build(
-        cls, items: list[pystac.Item], data: xr.Dataset, collection: str, options: dict[str, Any]
-    ) -> ArdProduct:
+    def _fields(
+        cls, item: pystac.Item, data: xr.Dataset, options: dict[str, Any]
+    ) -> dict[str, Any]:
         if "valid" in data:
             data["valid"] = data["valid"].astype(bool)
-        return cls(
-            data, collection=collection, sources=tuple(items), sensor=options.get("sensor", "s2")
-        )
+        return {"sensor": options.get("sensor", "s2")}
 
 
 # --- land cover ---------------------------------------------------------------------------------
@@ -728,38 +739,27 @@ class LandCoverProduct(Product):
         return _collection_for(kwargs.get("name") or "optical")
 
     @classmethod
-    def _build(
-        cls, items: list[pystac.Item], data: xr.Dataset, collection: str, options: dict[str, Any]
-    ) -> LandCoverProduct:
-        name = options.get("name")
-        coll = collection
-        item = items[-1]
+    def _fields(
+        cls, item: pystac.Item, data: xr.Dataset, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        def read(key: str) -> Any:
+            if key not in item.assets:
+                return None
+            href = str(item.assets[key].get_absolute_href())
+            if href.endswith(".csv"):
+                return ConfusionMatrix.from_csv(href)
+            return json.loads(Path(href).read_text())
+
         training = item.properties.get("mus_lab:training", {}) or {}
-        model: dict[str, Any] = {}
-        if "model" in item.assets:
-            model = json.loads(Path(str(item.assets["model"].get_absolute_href())).read_text())
-        accuracy = None
-        if "accuracy" in item.assets:
-            accuracy = json.loads(
-                Path(str(item.assets["accuracy"].get_absolute_href())).read_text()
-            )
-        confusion = None
-        if "confusion" in item.assets:
-            confusion = ConfusionMatrix.from_csv(str(item.assets["confusion"].get_absolute_href()))
-        label = name or coll.removeprefix("landcover-")
-        return cls(
-            data,
-            collection=coll,
-            sources=(item,),
-            item=item,
-            name=label,
-            legend=_legend_of(item.assets["classification"]),
-            confusion=confusion,
-            model=model,
-            accuracy=accuracy,
-            train_polygons=tuple(training.get("train_polygons", ())),
-            validation_polygons=tuple(training.get("validation_polygons", ())),
-        )
+        return {
+            "name": options.get("name") or str(item.collection_id).removeprefix("landcover-"),
+            "legend": _legend_of(item.assets["classification"]),
+            "confusion": read("confusion"),
+            "model": read("model") or {},
+            "accuracy": read("accuracy"),
+            "train_polygons": tuple(training.get("train_polygons", ())),
+            "validation_polygons": tuple(training.get("validation_polygons", ())),
+        }
 
     def confusion_on(self, reference: xr.DataArray) -> ConfusionMatrix:
         """Confusion matrix of the class map against reference codes (0 = not a reference pixel).
@@ -914,21 +914,12 @@ class FusedProduct(Product):
         }
 
     @classmethod
-    def _build(
-        cls, items: list[pystac.Item], data: xr.Dataset, collection: str, options: dict[str, Any]
-    ) -> FusedProduct:
-        coll = collection
-        item = items[-1]
+    def _fields(
+        cls, item: pystac.Item, data: xr.Dataset, options: dict[str, Any]
+    ) -> dict[str, Any]:
         legend = _legend_of(item.assets["fused_class"])
         data["fused_class"].attrs["classes"] = str(legend)
-        return cls(
-            data,
-            collection=coll,
-            sources=(item,),
-            item=item,
-            legend=legend,
-            fusion=dict(item.properties.get("mus_lab:fusion", {})),
-        )
+        return {"legend": legend, "fusion": dict(item.properties.get("mus_lab:fusion", {}))}
 
 
 # --- flood ---------------------------------------------------------------------------------------
@@ -959,12 +950,6 @@ class FloodExtentProduct(Product):
             "water": _classes([(0, "not-water"), (1, "water"), (255, "no-data")]),
             "flood": _classes([(0, "not-flood"), (1, "flood"), (255, "no-data")]),
         }
-
-    @classmethod
-    def _build(
-        cls, items: list[pystac.Item], data: xr.Dataset, collection: str, options: dict[str, Any]
-    ) -> FloodExtentProduct:
-        return cls(data, collection=collection, sources=tuple(items))
 
 
 @dataclass(frozen=True)
@@ -1021,25 +1006,17 @@ class FloodRiskProduct(Product):
         }
 
     @classmethod
-    def _build(
-        cls, items: list[pystac.Item], data: xr.Dataset, collection: str, options: dict[str, Any]
-    ) -> FloodRiskProduct:
+    def _fields(
+        cls, item: pystac.Item, data: xr.Dataset, options: dict[str, Any]
+    ) -> dict[str, Any]:
         import pandas as pd
 
-        coll = collection
-        item = items[-1]
-        zones = None
-        if "zones" in item.assets:
-            zones = pd.read_csv(str(item.assets["zones"].get_absolute_href()))
         classes = item.assets["risk_class"].extra_fields.get("classification:classes", [])
         names = tuple(
             str(c["name"]).replace("-", " ") for c in classes if int(c["value"]) != NODATA_CLASS
         )
-        return cls(
-            data,
-            collection=coll,
-            sources=(item,),
-            item=item,
-            zones=zones,
-            class_names=names or RISK_CLASS_NAMES,
-        )
+        zones = item.assets.get("zones")
+        return {
+            "zones": pd.read_csv(str(zones.get_absolute_href())) if zones is not None else None,
+            "class_names": names or RISK_CLASS_NAMES,
+        }

@@ -137,12 +137,7 @@ def features_from_catalog(
 
 
 def replay_features(
-    recipe: Mapping[str, Any],
-    *,
-    catalog: CatalogLike | None = None,
-    bbox: Sequence[float] | None = None,
-    datetime: str | None = None,
-    chunks: int | None = None,
+    recipe: Mapping[str, Any], *, catalog: CatalogLike | None = None, chunks: int | None = None
 ) -> tuple[xr.DataArray, dict[str, Any], list[Any]]:
     """Rebuild the features of a recorded recipe (a model's ``metadata.recipe``).
 
@@ -151,11 +146,8 @@ def replay_features(
     recipe
         The recipe (options + search) a model recorded.
     catalog
-        Where to search (default: the recipe's catalog).
-    bbox, datetime
-        Area and period to map (default: the recipe's, on the very grid it recorded). The dates
-        of the features must stay those the model was trained on, so change ``datetime`` only
-        to an equivalent period.
+        Where to search (default: the recipe's catalog): the same area and period are mapped,
+        on the very grid the recipe recorded, so the features are the model's.
     chunks
         Spatial chunk size (default: the setting).
 
@@ -193,9 +185,9 @@ def replay_features(
     return features_from_catalog(
         where,
         FeatureOptions.from_dict(recipe),
-        bbox=bbox if bbox is not None else recipe.get("bbox"),
-        datetime=datetime if datetime is not None else recipe.get("datetime"),
-        geobox=_geobox(grid) if grid and bbox is None else None,
+        bbox=recipe.get("bbox"),
+        datetime=recipe.get("datetime"),
+        geobox=_geobox(grid) if grid else None,
         chunks=chunks,
     )
 
