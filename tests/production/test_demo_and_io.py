@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import rasterio
@@ -65,6 +67,12 @@ def test_demo_makes_products_runs_the_notebook_chain_and_says_where(tmp_path):
         assert run.executed.parent == tmp_path / "demo" / "notebooks"
         assert run.html.exists() and run.records_json.exists()
         assert str(run.executed.parent.resolve()) in text
+        # every curated notebook's HTML copy carries its figures inline and loads nothing
+        # from outside (the browser test opens one of them with the network cut)
+        html = run.html.read_text()
+        assert html.count('src="data:image/png;base64,') >= 1, run.notebook.name
+        loaded = re.findall(r'(?:src="|<link[^>]*href=")(https?://[^"]+)"', html)
+        assert not [u for u in loaded if not u.startswith("http://127.0.0.1")], loaded[:3]
     assert "make dashboards" in text and f"--catalog {report.catalog_json.resolve()}" in text
     assert "02_ard.ipynb" in text and "ok" in text
     assert any(line.startswith("[6/6] Running the notebooks") for line in lines)
