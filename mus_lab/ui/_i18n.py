@@ -101,7 +101,7 @@ def risk_name(code: int, language: str = "en") -> str:
     Examples
     --------
     >>> risk_name(5), risk_name(3, "fr"), risk_name(0)
-    ('very high', 'modéré', '0')
+    ('very high', 'moyen', '0')
     """
     entry = RISK_CLASSES.get(int(code))
     return _pick(entry, language) if entry else str(code)

@@ -97,6 +97,7 @@ def test_writers_killed_at_random_moments_leave_a_consistent_catalog(tmp_path: P
         outcomes["finished before the kill" if "done" in rest else "killed while writing"] += 1
         # whatever the moment: the previous product or the new one, complete and verified
         assert _consistent(root) == ["./landcover-optical/collection.json"]
+    print(f"kills at random moments (seed 12): {outcomes}")  # for the record (pytest -rP)
     assert outcomes["killed while writing"] >= 4, outcomes
 
     # The next write (which waits for no one: the kernel dropped the dead writers' locks)
