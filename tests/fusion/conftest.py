@@ -8,24 +8,9 @@ import pytest
 import xarray as xr
 
 from mus_lab.classify import ConfusionMatrix
+from tests._helpers import METHODS_A_LABELS, METHODS_A_OPT, METHODS_A_SAR
 
-A_LABELS = (11, 12, 31, 42, 43, 51)
-A_OPT = [
-    [36, 57, 99, 72, 66, 48],
-    [43, 61, 45, 41, 14, 91],
-    [93, 46, 8, 25, 60, 40],
-    [11, 6, 59, 23, 75, 82],
-    [44, 81, 16, 21, 68, 35],
-    [42, 62, 97, 29, 9, 71],
-]
-A_SAR = [
-    [91, 62, 97, 29, 96, 57],
-    [2, 18, 38, 27, 76, 78],
-    [52, 25, 15, 95, 9, 20],
-    [21, 80, 53, 54, 64, 16],
-    [55, 94, 59, 45, 10, 77],
-    [28, 11, 98, 47, 75, 67],
-]
+A_LABELS, A_OPT, A_SAR = METHODS_A_LABELS, METHODS_A_OPT, METHODS_A_SAR
 A_SAR_MAP = [[11, 12, 31], [42, 51, 11], [11, 43, 11]]
 A_OPT_MAP = [[12, 42, 31], [11, 43, 51], [43, 51, 42]]
 A_FUSED = [[11, 42, 31], [42, 43, 11], [11, 51, 11]]
