@@ -17,19 +17,39 @@ Both return a :class:`SearchResult`; asset keys are renamed to the canonical nam
 
 from __future__ import annotations
 
+from mus_lab.catalog._access import (
+    PROVIDER_PROPERTY,
+    AssetAccess,
+    Pending,
+    PlainAccess,
+    Ready,
+    access_for,
+    register_access,
+)
 from mus_lab.catalog._geometry import parse_bbox
+from mus_lab.catalog._holdings import Holdings, StaticHoldings, open_holdings
 from mus_lab.catalog._local import LocalCatalog, open_local
 from mus_lab.catalog._profiles import CollectionProfile, get_profile, normalise_item
 from mus_lab.catalog._result import SearchResult
 from mus_lab.catalog._search import search
 
 __all__ = [
+    "PROVIDER_PROPERTY",
+    "AssetAccess",
     "CollectionProfile",
+    "Holdings",
     "LocalCatalog",
+    "Pending",
+    "PlainAccess",
+    "Ready",
     "SearchResult",
+    "StaticHoldings",
+    "access_for",
     "get_profile",
     "normalise_item",
+    "open_holdings",
     "open_local",
     "parse_bbox",
+    "register_access",
     "search",
 ]
