@@ -28,6 +28,7 @@ __all__ = [
     "ProductFileError",
     "PublishError",
     "SampleError",
+    "ServiceError",
     "UnknownCollectionError",
 ]
 
@@ -95,6 +96,11 @@ class ProductContractError(PublishError, ValueError):
 # --- other stages ----------------------------------------------------------------
 class SampleError(MusLabError):
     """The sample scenario generator was given impossible settings."""
+
+
+class ServiceError(MusLabError):
+    """A local service (the PostgreSQL cluster of ``mus_lab.services``) cannot be set up,
+    started or stopped."""
 
 
 class ComputeError(MusLabError):

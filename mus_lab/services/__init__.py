@@ -1,0 +1,22 @@
+"""Local services the lab runs for itself: a PostgreSQL + pgstac cluster in a folder.
+
+Everything here starts from an explicit call (``make services``, a test fixture,
+:class:`~mus_lab.services.postgres.PostgresCluster`), binds 127.0.0.1 only and runs as an
+ordinary user. It sits at the top layer beside ``cli``, ``production`` and ``ui``: no
+stage imports it. The submodules are imported on first use, so that
+``python -m mus_lab.services.postgres`` runs its module once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["PostgresCluster", "find_postgres_bindir"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from mus_lab.services import postgres
+
+        return getattr(postgres, name)
+    raise AttributeError(f"module 'mus_lab.services' has no attribute {name!r}")
