@@ -8,7 +8,7 @@ DEMO_SIZE ?= 256
 # DEMO_FULL=1: the notebooks' own settings (more trees, epochs, seeds; about 15 min at 512 px).
 DEMO_FULL ?=
 
-.PHONY: demo test venv lint typecheck pytest lab dashboards chromium otb bench clean help
+.PHONY: demo test venv lint typecheck pytest lab dashboards chromium otb postgis services services-stop bench clean help
 
 help:
 	@echo "make demo   - set up .venv, build the sample scenario, run the main job (prints where)"
@@ -16,6 +16,9 @@ help:
 	@echo "make lab    - JupyterLab with the package's kernel and the notebooks"
 	@echo "make dashboards - flood-risk (Voila) and land-cover (Panel) dashboards on 127.0.0.1"
 	@echo "make chromium   - install Debian's Chromium for the browser tests (make test does it)"
+	@echo "make postgis    - install Debian's PostgreSQL + PostGIS for the holdings (make test does it)"
+	@echo "make services   - start the lab's PostgreSQL + pgstac in $(SERVICES_DIR)/ (prints the URL)"
+	@echo "make services-stop - stop them"
 	@echo "make bench  - run every benchmark in benchmarks/ (long; installs otb-bin for bench_otb)"
 
 $(STAMP): pyproject.toml
@@ -38,7 +41,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) chromium
+pytest: $(STAMP) chromium postgis
 	$(BIN)/python -m pytest
 
 # Browser tests drive Debian's Chromium through playwright (never `playwright install`).
@@ -50,6 +53,28 @@ chromium:
 	else echo "Chromium is missing and cannot be installed here: the browser tests will be skipped."; fi
 
 test: lint typecheck pytest
+
+# Holdings in PostgreSQL + pgstac: the server and PostGIS from Debian packages, for the
+# PostgreSQL major version installed (detected, never assumed); pgstac from pypgstac.
+PG_MAJOR = ls /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$$' | sort -n | tail -1
+postgis:
+	@major=$$($(PG_MAJOR)); \
+	if [ -n "$$major" ] && [ -f /usr/share/postgresql/$$major/extension/postgis.control ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo=sudo; \
+	else echo "PostgreSQL/PostGIS are missing and cannot be installed here: the holdings database tests will be skipped."; exit 0; fi; \
+	$$sudo apt-get update && \
+	if [ -z "$$major" ]; then $$sudo apt-get install -y postgresql && major=$$($(PG_MAJOR)); fi && \
+	$$sudo apt-get install -y postgresql-$$major-postgis-3
+
+# `make services` starts the lab's own services on 127.0.0.1 (for now PostgreSQL + pgstac,
+# in a cluster under $(SERVICES_DIR)/postgres, never the system cluster).
+SERVICES_DIR ?= .services
+services: $(STAMP) postgis
+	@$(BIN)/python -m mus_lab.services.postgres start $(SERVICES_DIR)/postgres
+
+services-stop: $(STAMP)
+	@$(BIN)/python -m mus_lab.services.postgres stop $(SERVICES_DIR)/postgres
 
 # Jupyter refuses to run as root unless told (containers, CI machines).
 ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)

@@ -328,6 +328,9 @@ app.add_typer(landcover_app, name="landcover")
 from mus_lab._cli_flood import flood_app  # noqa: E402
 
 app.add_typer(flood_app, name="flood")
+from mus_lab._cli_holdings import holdings_app  # noqa: E402
+
+app.add_typer(holdings_app, name="holdings")
 
 
 def main() -> None:

@@ -42,8 +42,9 @@ def search(
     ----------
     catalog
         An ``http(s)://`` STAC API URL (searched through pystac-client, pages
-        followed), or a local folder holding ``catalog.json``, the ``catalog.json``
-        itself, or a :class:`LocalCatalog` from :func:`open_local` (searched in memory).
+        followed), a local folder holding ``catalog.json``, the ``catalog.json``
+        itself, a :class:`LocalCatalog` from :func:`open_local` (searched in memory),
+        or the ``postgresql://`` URL of pgstac holdings (``mus-lab holdings init``).
     collections
         Collection id(s) to search; ``None`` searches every collection.
     bbox
@@ -116,6 +117,11 @@ def search(
         items, client = search_api(url, query)
         provider = provider_for(url, root_id=client.id)
         source = url
+    elif str(catalog).startswith(("postgresql://", "postgres://")):  # pgstac holdings
+        from mus_lab.catalog._pgstac import search_database
+
+        items, source = search_database(str(catalog), query)
+        provider = "local"
     else:
         local = catalog if isinstance(catalog, LocalCatalog) else open_local(catalog)  # type: ignore[arg-type]
         items = local.find(query)
