@@ -37,6 +37,14 @@ def real_data() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory):
+    """A running PostgreSQL + PostGIS + pgstac cluster on 127.0.0.1 (tests/_postgres.py)."""
+    from tests._postgres import running_cluster
+
+    yield from running_cluster(tmp_path_factory)
+
+
 @pytest.fixture(autouse=True)
 def _no_internet(monkeypatch):
     """Tests are offline: any connection outside loopback fails at once."""
