@@ -207,7 +207,9 @@ def search_cmd(
             i.id,
             i.collection_id or "",
             (i.datetime or i.common_metadata.start_datetime or "").__str__()[:19],
-            "" if i.properties.get("eo:cloud_cover") is None else f"{i.properties['eo:cloud_cover']:g}",
+            ""
+            if i.properties.get("eo:cloud_cover") is None
+            else f"{i.properties['eo:cloud_cover']:g}",
         )
         for i in items
     ]

@@ -132,30 +132,35 @@ def _psycopg() -> Any:
 def _connect(url: str, *, timeout: float, create_database: bool = False) -> psycopg.Connection:
     """Open an autocommit connection with ``pgstac`` first on the search path."""
     _check_url(url)
-    psycopg = _psycopg()
+    pg = _psycopg()
     shown = redact_url(url)
     try:
         return cast(
             "psycopg.Connection",
-            psycopg.connect(
+            pg.connect(
                 url,
                 autocommit=True,
                 connect_timeout=max(1, round(timeout)),
                 options="-c search_path=pgstac,public",
             ),
         )
-    except psycopg.ProgrammingError:
+    except pg.ProgrammingError:
         # libpq's own text quotes the malformed string: leave it out.
         raise CatalogUnreachableError(
             f"{shown!r} is not a valid PostgreSQL URL: write "
             "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE (percent-encode special "
             "characters in the password)."
         ) from None
-    except psycopg.OperationalError as exc:
+    except pg.OperationalError as exc:
         reason = _scrub(str(exc), url)
         if create_database and "does not exist" in reason and "database" in reason:
             _create_database(url, timeout=timeout)
             return _connect(url, timeout=timeout)
+        if "invalid" in reason and ("connection option" in reason or "URI" in reason):
+            raise CatalogUnreachableError(
+                f"{shown!r} is not a valid PostgreSQL URL ({reason}): write "
+                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE."
+            ) from None
         if "password authentication failed" in reason or "no password supplied" in reason:
             fix = "check the user and password in the URL (or its passfile)"
         elif "does not exist" in reason:
@@ -459,9 +464,7 @@ class PgstacHoldings:
     PgstacHoldings('postgresql://lab:***@127.0.0.1:5432/holdings')
     """
 
-    def __init__(
-        self, url: str, *, connect_timeout: float = 10.0, page_size: int = 1000
-    ) -> None:
+    def __init__(self, url: str, *, connect_timeout: float = 10.0, page_size: int = 1000) -> None:
         _check_url(url)
         self._url = str(url)
         self.location = redact_url(self._url)
@@ -624,7 +627,9 @@ class PgstacHoldings:
                         loader.load_collections(
                             iter(
                                 [
-                                    _collection_record(c, [r for r in chunk if r["collection"] == c])
+                                    _collection_record(
+                                        c, [r for r in chunk if r["collection"] == c]
+                                    )
                                     for c in missing
                                 ]
                             ),

@@ -227,7 +227,9 @@ class PostgresCluster:
         if self._bindir is None:
             self._bindir = find_postgres_bindir()
             if self._bindir is None:
-                raise ServiceError(f"PostgreSQL server binaries are not installed: {_INSTALL_HINT}.")
+                raise ServiceError(
+                    f"PostgreSQL server binaries are not installed: {_INSTALL_HINT}."
+                )
         return str(self._bindir / name)
 
     @staticmethod
@@ -437,6 +439,7 @@ class PostgresCluster:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

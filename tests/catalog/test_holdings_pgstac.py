@@ -132,7 +132,8 @@ def test_sample_get_and_collections_agree(sample_backends: Any) -> None:
     assert got is not None and got.id == item.id
     assert got.properties == static.get("sentinel-1-grd", item.id).properties  # type: ignore[union-attr]
     assert {a.href for a in got.assets.values()} == {
-        a.href for a in static.get("sentinel-1-grd", item.id).assets.values()  # type: ignore[union-attr]
+        a.href
+        for a in static.get("sentinel-1-grd", item.id).assets.values()  # type: ignore[union-attr]
     }
     assert pg.get("sentinel-1-grd", "no-such-item") is None
 
