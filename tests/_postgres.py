@@ -39,7 +39,7 @@ def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object
         base.chmod(0o755)
     else:
         base = tmp_path_factory.mktemp("postgres")
-    cluster = PostgresCluster(base / "cluster")
+    cluster = PostgresCluster(base / "cluster", durable=False)
     try:
         try:
             cluster.start()

@@ -219,9 +219,11 @@ def test_real_items_same_answers(real_backends: Any, name: str) -> None:
 @pytest.mark.realdata
 def test_real_items_round_trip_unchanged(real_backends: Any, real_items: list[pystac.Item]) -> None:
     _, pg = real_backends
+    searched = {(i.collection_id, i.id): i for i in pg.search(query())}  # hydrated here
     for item in real_items[::7]:
-        got = pg.get(item.collection_id or "", item.id)
+        got = pg.get(item.collection_id or "", item.id)  # hydrated by pgstac
         assert got is not None
+        assert searched[(item.collection_id, item.id)].to_dict() == got.to_dict()
         assert got.properties == item.properties
         assert {k: a.href for k, a in got.assets.items()} == {
             k: a.href for k, a in item.assets.items()
@@ -279,6 +281,14 @@ def test_unknown_collection_and_empty_holdings(small_db: PgstacHoldings) -> None
     small_db.ingest(local_items())
     with pytest.raises(UnknownCollectionError, match="choose among"):
         small_db.search(query(collections="landsat-c2-l2"))
+
+
+def test_same_item_twice_in_one_ingest(small_db: PgstacHoldings) -> None:
+    first, second = local_items()[0], local_items()[0]
+    second.properties["eo:cloud_cover"] = 42.0
+    assert small_db.ingest([first, second]) == 2  # as the static backend counts
+    got = small_db.get("sentinel-2-l2a", first.id)
+    assert got is not None and got.properties["eo:cloud_cover"] == 42.0  # the last one wins
 
 
 def test_item_without_collection_is_refused(small_db: PgstacHoldings) -> None:
