@@ -27,7 +27,7 @@ _COUNTER = itertools.count()
 def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Start a cluster in a temporary folder, yield it, stop it (skip when it cannot run)."""
     pytest.importorskip("psycopg", reason="the holdings extra is not installed")
-    pytest.importorskip("pypgstac", reason="the holdings extra is not installed")
+    pytest.importorskip("pypgstac.db", reason="the holdings extra is not (fully) installed")
     from mus_lab.errors import ServiceError
     from mus_lab.services.postgres import PostgresCluster, find_postgres_bindir
 

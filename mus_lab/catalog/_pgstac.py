@@ -369,8 +369,8 @@ def _hydrate(feature: dict[str, Any]) -> dict[str, Any]:
     """Merge a non-hydrated pgstac item with the base item it carries (as pgstac would).
 
     pgstac stores items without what their collection's base item holds; merging here,
-    with pypgstac's merge, is faster than asking the database to (about 1.6 times on
-    the benchmark's searches of hundreds of items).
+    with pypgstac's merge, gives the same JSON as pgstac's own hydration and is quicker
+    (docs/design/0009-holdings.md).
     """
     base = feature.pop("pgstac:base_item", None)
     if not base:
