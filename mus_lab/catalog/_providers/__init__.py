@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mus_lab.catalog._access import register_access
+from mus_lab.catalog._providers import _eodms, _odata
 from mus_lab.catalog._providers._base import PROVIDER_COLLECTION, Provider, Route, offers
 from mus_lab.catalog._providers._eodms import EodmsAccess, EodmsProvider
 from mus_lab.catalog._providers._odata import CdseAccess, CdseODataProvider
@@ -34,6 +35,7 @@ __all__ = [
     "PROVIDER_COLLECTION",
     "Provider",
     "Route",
+    "forget_tokens",
     "get_provider",
     "offers",
     "provider_names",
@@ -98,7 +100,27 @@ def get_provider(name: str) -> Provider:
     return factory()
 
 
-register_access("planetary-computer", PlanetaryComputerAccess)
-register_access("eodms", EodmsAccess)
-for _name in ("cdse", "cdse-odata", "cdse-opensearch"):
-    register_access(_name, CdseAccess)
+def _register() -> None:
+    register_access("planetary-computer", PlanetaryComputerAccess)
+    register_access("eodms", EodmsAccess)
+    for name in ("cdse", "cdse-odata", "cdse-opensearch"):
+        register_access(name, CdseAccess)
+
+
+def forget_tokens() -> None:
+    """Drop every cached token and access object (new credentials are read on next use).
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> forget_tokens()
+    """
+    _eodms.forget_tokens()
+    _odata.forget_tokens()
+    _register()
+
+
+_register()

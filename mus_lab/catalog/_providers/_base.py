@@ -149,7 +149,9 @@ def _offers_by_provider() -> dict[str, dict[str, Route]]:
             continue
         raw = yaml.safe_load(entry.read_text(encoding="utf-8"))
         table: dict[str, Route] = {}
-        for requested, spec in (raw.get("offers") or {}).items():
+        # Without an offers: table, a provider offers the collections it has profiles for.
+        listed = raw.get("offers") or {cid: {"collection": cid} for cid in raw["collections"]}
+        for requested, spec in listed.items():
             spec = spec if isinstance(spec, Mapping) else {"collection": spec or requested}
             table[str(requested)] = Route(
                 requested=str(requested),
@@ -162,7 +164,7 @@ def _offers_by_provider() -> dict[str, dict[str, Route]]:
 
 
 def offers(provider: str) -> dict[str, Route]:
-    """Return the collections ``provider`` offers, from its profile YAML's ``offers:`` table.
+    """Return the collections ``provider`` offers: its profile's ``offers:`` (or ``collections:``).
 
     Parameters
     ----------

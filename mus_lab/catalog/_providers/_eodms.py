@@ -42,7 +42,14 @@ from mus_lab.catalog._providers._base import (
 from mus_lab.catalog._query import SearchQuery
 from mus_lab.errors import CatalogUnreachableError, CredentialsError
 
-__all__ = ["ORDER_COLLECTIONS", "EodmsAccess", "EodmsProvider", "eodms_params"]
+__all__ = [
+    "ORDER_COLLECTIONS",
+    "EodmsAccess",
+    "EodmsProvider",
+    "eodms_params",
+    "forget_tokens",
+    "services_url",
+]
 
 DEFAULT_URL = "https://www.eodms-sgdot.nrcan-rncan.gc.ca/search"
 #: Collections whose products are ordered through the DDS before download.
@@ -54,9 +61,25 @@ _TOKENS: dict[str, EodmsTokens] = {}
 _TOKENS_LOCK = threading.Lock()
 
 
+def services_url(root: str) -> str:
+    """Return the origin of the EODMS AAA and DDS services (``MUS_LAB_PROVIDER_EODMS_SERVICES_URL``).
+
+    Parameters
+    ----------
+    root
+        The STAC root or any EODMS URL; its origin is the default.
+
+    Returns
+    -------
+    str
+        E.g. ``https://www.eodms-sgdot.nrcan-rncan.gc.ca``.
+    """
+    return provider_url("eodms", origin(root), part="SERVICES_URL")
+
+
 def _tokens(root: str, *, required: bool) -> EodmsTokens | None:
     """The shared AAA token source of the EODMS origin, ``None`` when anonymous."""
-    auth = provider_url("eodms", origin(root), part="AUTH_URL")
+    auth = services_url(root)
     host = urlsplit(auth).hostname
     with _TOKENS_LOCK:
         if auth in _TOKENS:
@@ -70,6 +93,17 @@ def _tokens(root: str, *, required: bool) -> EodmsTokens | None:
             return None
         _TOKENS[auth] = EodmsTokens(auth, creds)
         return _TOKENS[auth]
+
+
+def forget_tokens() -> None:
+    """Drop the cached EODMS token sources (credentials are read again on next use).
+
+    Returns
+    -------
+    None
+    """
+    with _TOKENS_LOCK:
+        _TOKENS.clear()
 
 
 def _iso(value: Any) -> str:
@@ -231,6 +265,8 @@ class EodmsProvider:
                     self._add_order_asset(item)
                     items.append((route, item))
                     found += 1
+                if not page.get("features"):
+                    break  # an empty last page: the end, whatever its next link says
                 if query.max_items is not None and found >= query.max_items:
                     break
                 href = _next_link(page)
@@ -249,7 +285,7 @@ class EodmsProvider:
         collection = item.collection_id or ""
         if collection not in ORDER_COLLECTIONS or "product" in item.assets:
             return
-        dds = f"{origin(self.url)}/dds/v1/item/EODMS/{collection}/{item.id}"
+        dds = f"{services_url(self.url)}/dds/v1/item/EODMS/{collection}/{item.id}"
         item.add_asset(
             "product",
             pystac.Asset(

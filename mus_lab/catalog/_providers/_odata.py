@@ -49,6 +49,8 @@ __all__ = [
     "ATTRIBUTES",
     "CdseAccess",
     "CdseODataProvider",
+    "cdse_tokens",
+    "forget_tokens",
     "odata_filter",
     "product_to_item",
 ]
@@ -387,6 +389,17 @@ class CdseODataProvider:
 
 _CDSE_TOKENS: dict[str, OAuth2PasswordTokens] = {}
 _CDSE_LOCK = threading.Lock()
+
+
+def forget_tokens() -> None:
+    """Drop the cached CDSE token sources (credentials are read again on next use).
+
+    Returns
+    -------
+    None
+    """
+    with _CDSE_LOCK:
+        _CDSE_TOKENS.clear()
 
 
 def cdse_tokens() -> OAuth2PasswordTokens:
