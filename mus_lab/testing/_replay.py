@@ -346,15 +346,41 @@ class ReplayServer:
 
     # --- control ---------------------------------------------------------------------------
     def now(self) -> float:
-        """Server time (``time.time()`` plus what :meth:`advance` added)."""
+        """Return the server time (``time.time()`` plus what :meth:`advance` added).
+
+        Returns
+        -------
+        float
+            Seconds since the epoch.
+        """
         return time.time() + self._offset
 
     def advance(self, seconds: float) -> None:
-        """Move the server clock forward (tokens expire without waiting)."""
+        """Move the server clock forward (tokens expire without waiting).
+
+        Parameters
+        ----------
+        seconds
+            How far.
+
+        Returns
+        -------
+        None
+        """
         self._offset += seconds
 
     def expire_tokens(self, kind: str = "access") -> None:
-        """Expire every issued token of ``kind`` (``"access"`` or ``"refresh"``) now."""
+        """Expire every issued token of ``kind`` now.
+
+        Parameters
+        ----------
+        kind
+            ``"access"`` or ``"refresh"``.
+
+        Returns
+        -------
+        None
+        """
         with self._lock:
             for value, (prov, k, _exp) in list(self.state.tokens.items()):
                 if k == kind:
@@ -368,14 +394,36 @@ class ReplayServer:
         return f"http://{host!s}:{port}"
 
     def url(self, real_url: str) -> str:
-        """Return the local URL serving ``real_url``."""
+        """Return the local URL serving ``real_url``.
+
+        Parameters
+        ----------
+        real_url
+            A URL of a real service.
+
+        Returns
+        -------
+        str
+            ``http://127.0.0.1:<port>/<host>/<path>``.
+        """
         parts = urlsplit(real_url)
         return f"{self.base}/{parts.netloc}{parts.path}" + (
             f"?{parts.query}" if parts.query else ""
         )
 
     def env(self, *, credentials: bool = True) -> dict[str, str]:
-        """Environment variables pointing every provider at this server (and test credentials)."""
+        """Return the environment variables pointing every provider at this server.
+
+        Parameters
+        ----------
+        credentials
+            Add the test credentials of :attr:`users` too.
+
+        Returns
+        -------
+        dict
+            ``MUS_LAB_PROVIDER_*_URL`` (and ``MUS_LAB_*_USERNAME`` / ``_PASSWORD``).
+        """
         b = self.base
         env = {
             "MUS_LAB_PROVIDER_EARTH_SEARCH_URL": f"{b}/{EARTH_SEARCH}/v1",
@@ -396,7 +444,13 @@ class ReplayServer:
         return env
 
     def start(self) -> ReplayServer:
-        """Start serving (a free port on 127.0.0.1)."""
+        """Start serving (a free port on 127.0.0.1).
+
+        Returns
+        -------
+        ReplayServer
+            Itself.
+        """
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
@@ -443,7 +497,18 @@ class ReplayServer:
     def answer(
         self, method: str, path: str, query: dict[str, list[str]], headers: Any, raw: bytes
     ) -> tuple[int, Any, str]:
-        """Return (status, JSON or bytes, content type) for one request."""
+        """Answer one request.
+
+        Parameters
+        ----------
+        method, path, query, headers, raw
+            The request: method, path (with the host prefix), parsed query, headers, body.
+
+        Returns
+        -------
+        tuple
+            (HTTP status, JSON payload or bytes, content type).
+        """
         parts = path.split("/", 2)
         host, rest = (
             (parts[1], "/" + (parts[2] if len(parts) > 2 else "")) if len(parts) > 1 else ("", "/")
@@ -717,7 +782,18 @@ class ReplayServer:
         return Handler
 
     def paths(self, host: str) -> Iterator[tuple[str, dict[str, list[str]]]]:
-        """Yield (path after the host, query) of the requests made to ``host``."""
+        """Yield the requests made to ``host``.
+
+        Parameters
+        ----------
+        host
+            A real host name, e.g. ``www.eodms-sgdot.nrcan-rncan.gc.ca``.
+
+        Yields
+        ------
+        tuple of (str, dict)
+            Path after the host, parsed query.
+        """
         prefix = f"/{host}"
         for _method, path, query in self.requests:
             if path.startswith(prefix):
