@@ -14,6 +14,7 @@ __all__ = [
     "CatalogError",
     "CatalogUnreachableError",
     "ComputeError",
+    "CredentialsError",
     "CubeError",
     "EmptySearchError",
     "GridMismatchError",
@@ -27,8 +28,10 @@ __all__ = [
     "ProductContractError",
     "ProductFileError",
     "PublishError",
+    "RepeatedPageWarning",
     "SampleError",
     "UnknownCollectionError",
+    "UnknownProviderError",
 ]
 
 
@@ -49,6 +52,10 @@ class CatalogUnreachableError(CatalogError):
     """The STAC API or local catalog could not be reached or opened."""
 
 
+class UnknownProviderError(CatalogUnreachableError, ValueError):
+    """A source is neither a known provider name, a URL nor an existing local catalog."""
+
+
 class UnknownCollectionError(CatalogError):
     """A collection id is not offered by the catalog."""
 
@@ -63,6 +70,14 @@ class InvalidBBoxError(CatalogError, ValueError):
 
 class InvalidQueryError(CatalogError, ValueError):
     """A datetime, CQL2 filter or other search argument cannot be understood."""
+
+
+class CredentialsError(CatalogError):
+    """A provider's credentials are missing, unreadable or refused (no secret is ever quoted)."""
+
+
+class RepeatedPageWarning(MusLabWarning):
+    """A server answered the same page token twice: paging stopped to avoid an endless loop."""
 
 
 # --- cube ----------------------------------------------------------------------

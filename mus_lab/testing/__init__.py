@@ -14,6 +14,9 @@ write_rcm_product
     Writes an RCM level-1 product folder (product.xml, LUTs, noise, GeoTIFFs) from arrays.
 simulate_source
     A simulated land-cover source (class map + probabilities) of known accuracy, for fusion.
+ReplayServer
+    A local HTTP server replaying the recorded provider answers (STAC, CDSE OData and
+    OpenSearch, EODMS, token endpoints, orders), for offline provider tests.
 """
 
 from __future__ import annotations
@@ -21,13 +24,20 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["raise_if_dask_computes", "simulate_source", "tiny_scenario", "write_rcm_product"]
+__all__ = [
+    "ReplayServer",
+    "raise_if_dask_computes",
+    "simulate_source",
+    "tiny_scenario",
+    "write_rcm_product",
+]
 
 _WHERE = dict(
     raise_if_dask_computes="_dask",
     tiny_scenario="_scenario",
     write_rcm_product="_rcm",
     simulate_source="_fusion",
+    ReplayServer="_replay",
 )
 
 
