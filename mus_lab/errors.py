@@ -17,6 +17,7 @@ __all__ = [
     "CubeError",
     "EmptySearchError",
     "GridMismatchError",
+    "GridReprojectedWarning",
     "InvalidBBoxError",
     "InvalidQueryError",
     "MetadataError",
@@ -80,6 +81,10 @@ class MissingProjectionError(CubeError):
 
 class GridMismatchError(CubeError, ValueError):
     """Two cubes that must share a pixel grid do not."""
+
+
+class GridReprojectedWarning(MusLabWarning):
+    """An input on another pixel grid was reprojected onto the first input's grid."""
 
 
 # --- publish ---------------------------------------------------------------------------

@@ -9,13 +9,33 @@ Example (``tiny`` is a small generated scenario, :func:`mus_lab.testing.tiny_sce
 (['nir', 'red'], 32618)
 """
 
-from mus_lab.cube._grid import check_same_grid, geobox_of, reference_geobox
+from mus_lab.cube._grid import reference_geobox
+from mus_lab.cube._same import (
+    GRID_TOLERANCE,
+    as_yx,
+    check_same_grid,
+    describe_grid,
+    geobox_of,
+    match_grid,
+    pixel_area_m2,
+    pixel_size_m,
+    same_crs,
+    same_grid,
+)
 from mus_lab.cube._load import DEFAULT_RESAMPLING, has_scaling, load, load_sensors, scaling
 
 __all__ = [
     "DEFAULT_RESAMPLING",
+    "GRID_TOLERANCE",
+    "as_yx",
     "check_same_grid",
+    "describe_grid",
     "geobox_of",
+    "match_grid",
+    "pixel_area_m2",
+    "pixel_size_m",
+    "same_crs",
+    "same_grid",
     "has_scaling",
     "load",
     "load_sensors",

@@ -412,7 +412,7 @@ def load(
     _validate(item_list, band_list)
     if geobox is None:
         if like is not None:
-            from mus_lab.cube._grid import geobox_of
+            from mus_lab.cube._same import geobox_of
 
             geobox = geobox_of(like)
         else:

@@ -41,7 +41,7 @@ from scipy import ndimage
 
 from mus_lab import ard
 from mus_lab.ard import QUALITY_BITS
-from mus_lab.cube import check_same_grid, geobox_of
+from mus_lab.cube import match_grid, pixel_size_m
 from mus_lab.errors import FloodInputError, LinearBackscatterWarning, NoBimodalTileError
 from mus_lab.flood._grid import keep_grid, nanmean
 from mus_lab.flood._options import MappingOptions
@@ -144,10 +144,12 @@ def _logistic(x: xr.DataArray) -> xr.DataArray:
 
 
 def _resolution(sar: xr.Dataset) -> float:
+    """Pixel size in metres (geographic grids: at their centre latitude, not in degrees)."""
     try:
-        return float(abs(geobox_of(sar).resolution.x))
-    except Exception:  # a grid-less array (tests with plain coordinates)
+        x, y = pixel_size_m(sar)
+    except GridMismatchError:  # a grid-less array (tests with plain coordinates)
         return 10.0
+    return float(np.sqrt(x * y))
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -379,7 +381,7 @@ def sar_evidence(
         valid = xr.concat([sar[p].notnull() for p in pols], "pol").any("pol")
     db = {p: sar[p].where(valid).astype(np.float32) for p in pols}
     if hand is not None:
-        check_same_grid(sar, hand, names=["SAR", "HAND"])
+        hand = match_grid(hand, sar, names=("HAND", "the SAR"), resampling="bilinear")
     if thresholds is not None:
         thr = thresholds.sel(pol=pols).assign_coords(time=sar["time"].values)
     else:
@@ -392,7 +394,7 @@ def sar_evidence(
         evidence["threshold"] = p_threshold
     if "change" in opts.methods:
         if slope is not None:
-            check_same_grid(sar, slope, names=["SAR", "slope"])
+            slope = match_grid(slope, sar, names=("slope", "the SAR"), resampling="bilinear")
         evidence["change"] = _change(sar, db, thr, reference, opts, valid, slope)
     if "region" in opts.methods:
         evidence["region"] = _region(db, thr, opts)
@@ -489,7 +491,9 @@ def _change(
     slope: xr.DataArray | None,
 ) -> xr.DataArray:
     if reference is not None:
-        check_same_grid(sar, reference, names=["SAR", "reference"])
+        reference = match_grid(
+            reference, sar, names=("the reference", "the SAR"), resampling="bilinear"
+        )
         reference = sar_polarisations(reference)
         reference = _in_db(reference)
     orbit = sar["relative_orbit"].values if "relative_orbit" in sar.coords else None
