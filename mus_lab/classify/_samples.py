@@ -258,6 +258,7 @@ def extract_samples(
         or a class without any valid pixel (polygons smaller than a pixel, outside the cube,
         or only on masked pixels).
     """
+    features = cube.standard_grid(features)
     gdf = read_polygons(polygons, label=label, layer=layer)
     if region_field is not None and region_field not in gdf.columns:
         raise SamplesError(

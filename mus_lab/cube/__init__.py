@@ -10,6 +10,7 @@ Example (``tiny`` is a small generated scenario, :func:`mus_lab.testing.tiny_sce
 """
 
 from mus_lab.cube._grid import reference_geobox
+from mus_lab.cube._load import DEFAULT_RESAMPLING, has_scaling, load, load_sensors, scaling
 from mus_lab.cube._same import (
     GRID_TOLERANCE,
     as_yx,
@@ -21,8 +22,8 @@ from mus_lab.cube._same import (
     pixel_size_m,
     same_crs,
     same_grid,
+    standard_grid,
 )
-from mus_lab.cube._load import DEFAULT_RESAMPLING, has_scaling, load, load_sensors, scaling
 
 __all__ = [
     "DEFAULT_RESAMPLING",
@@ -31,14 +32,15 @@ __all__ = [
     "check_same_grid",
     "describe_grid",
     "geobox_of",
-    "match_grid",
-    "pixel_area_m2",
-    "pixel_size_m",
-    "same_crs",
-    "same_grid",
     "has_scaling",
     "load",
     "load_sensors",
+    "match_grid",
+    "pixel_area_m2",
+    "pixel_size_m",
     "reference_geobox",
+    "same_crs",
+    "same_grid",
     "scaling",
+    "standard_grid",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+
 import pystac
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import Geometry, box, unary_union

@@ -48,12 +48,13 @@ __all__ = [
     "pixel_size_m",
     "same_crs",
     "same_grid",
+    "standard_grid",
 ]
 
 #: Two grids whose corners agree within this fraction of a pixel are the same grid.
 GRID_TOLERANCE = 1e-6
 
-T = TypeVar("T", xr.Dataset, xr.DataArray)
+T = TypeVar("T", bound=xr.Dataset | xr.DataArray)
 
 _OTHER_DIMS = (("latitude", "longitude"), ("lat", "lon"))
 
@@ -81,7 +82,8 @@ def as_yx(obj: T) -> T:
         return obj
     for ydim, xdim in _OTHER_DIMS:
         if ydim in obj.dims and xdim in obj.dims:
-            return obj.rename({ydim: "y", xdim: "x"})
+            renamed: T = obj.rename({ydim: "y", xdim: "x"})  # type: ignore[assignment]
+            return renamed
     return obj
 
 
@@ -161,6 +163,56 @@ def geobox_of(obj: xr.Dataset | xr.DataArray) -> GeoBox:
         if crs is not None:
             gbox = GeoBox(gbox.shape, gbox.affine, crs)
     return _corner_coords(obj, gbox)
+
+
+def _has_crs_coord(obj: xr.Dataset | xr.DataArray) -> bool:
+    return any(
+        c.ndim == 0 and ("spatial_ref" in c.attrs or "crs_wkt" in c.attrs)
+        for c in obj.coords.values()
+    )
+
+
+def standard_grid(obj: T) -> T:
+    """``obj`` as every stage reads it: ``y`` / ``x`` dims, pixel-centre coordinates and a
+    ``spatial_ref`` CRS coordinate, whichever library opened it.
+
+    rioxarray, odc-stac and the project's objects already are (odc-stac's ``latitude`` /
+    ``longitude`` dims are renamed); stackstac's (pixel-corner coordinates, CRS in an
+    attribute or an ``epsg`` coordinate) get centre coordinates and a CRS coordinate, so that
+    they survive arithmetic, which drops attributes. Objects without a grid are only renamed.
+
+    Parameters
+    ----------
+    obj
+        A Dataset or DataArray.
+
+    Returns
+    -------
+    xarray.Dataset or xarray.DataArray
+
+    Examples
+    --------
+    >>> g = GeoBox.from_bbox((0, 0, 40, 20), "EPSG:32633", resolution=10)
+    >>> corners = xr.DataArray(np.zeros((2, 4)), dims=("y", "x"),
+    ...     coords={"y": [20.0, 10.0], "x": [0.0, 10.0, 20.0, 30.0]},
+    ...     attrs={"crs": "epsg:32633", "transform": g.affine})  # as stackstac labels pixels
+    >>> out = standard_grid(corners)
+    >>> out.x.values.tolist(), geobox_of(out) == g
+    ([5.0, 15.0, 25.0, 35.0], True)
+    """
+    obj = as_yx(obj)
+    if _has_crs_coord(obj) and "transform" not in obj.attrs:
+        return obj
+    try:
+        gbox = geobox_of(obj)
+    except GridMismatchError:
+        return obj
+    if gbox.crs is None:
+        return obj
+    out = _snap(obj, gbox, None)
+    if "transform" in out.attrs:  # stackstac's, for the corner coordinates now replaced
+        out.attrs = {k: v for k, v in out.attrs.items() if k != "transform"}
+    return out
 
 
 def same_crs(a: CRS | None, b: CRS | None) -> bool:
@@ -398,7 +450,7 @@ def _snap(obj: T, gbox: GeoBox, like: xr.Dataset | xr.DataArray | None) -> T:
         for name, coord in obj.coords.items()
         if coord.ndim == 0 and ("spatial_ref" in coord.attrs or "crs_wkt" in coord.attrs)
     ]
-    out = obj.drop_vars(stale).assign_coords(y=ys, x=xs)
+    out: T = obj.drop_vars(stale).assign_coords(y=ys, x=xs)  # type: ignore[assignment]
     if gbox.crs is None:
         return out
     snapped: T = out.odc.assign_crs(gbox.crs)

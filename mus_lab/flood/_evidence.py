@@ -41,8 +41,13 @@ from scipy import ndimage
 
 from mus_lab import ard
 from mus_lab.ard import QUALITY_BITS
-from mus_lab.cube import match_grid, pixel_size_m
-from mus_lab.errors import FloodInputError, LinearBackscatterWarning, NoBimodalTileError
+from mus_lab.cube import match_grid, pixel_size_m, standard_grid
+from mus_lab.errors import (
+    FloodInputError,
+    GridMismatchError,
+    LinearBackscatterWarning,
+    NoBimodalTileError,
+)
 from mus_lab.flood._grid import keep_grid, nanmean
 from mus_lab.flood._options import MappingOptions
 from mus_lab.flood._tiles import TileSelection, auto_tile, tile_thresholds
@@ -294,7 +299,7 @@ def orbit_references(sar: xr.Dataset, *, options: MappingOptions | None = None) 
         float32 ``vv`` / ``vh`` ``(time, y, x)`` on ``sar``'s dates, lazily.
     """
     opts = options or MappingOptions()
-    sar = _in_db(sar_polarisations(sar))
+    sar = _in_db(sar_polarisations(standard_grid(sar)))
     pols = [p for p in POLARISATIONS if p in sar]
     valid = sar["valid"].astype(bool) if "valid" in sar else True
     orbit = sar["relative_orbit"].values if "relative_orbit" in sar.coords else None
@@ -373,7 +378,7 @@ def sar_evidence(
         :class:`~mus_lab.errors.GridMismatchError`).
     """
     opts = options or MappingOptions()
-    sar = _in_db(sar_polarisations(sar))
+    sar = _in_db(sar_polarisations(standard_grid(sar)))
     pols = [p for p in POLARISATIONS if p in sar]
     if "valid" in sar:
         valid = sar["valid"].astype(bool)

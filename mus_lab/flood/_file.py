@@ -25,6 +25,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import xarray as xr
 
 from mus_lab._io import GDAL_CACHE_MB, write_cog

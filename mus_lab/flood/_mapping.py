@@ -9,7 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from mus_lab.contracts import SAR_QUALITY_BITS
-from mus_lab.cube import match_grid
+from mus_lab.cube import match_grid, standard_grid
 from mus_lab.flood._consensus import VoteRule, consensus, majority_rule, with_optical
 from mus_lab.flood._evidence import optical_evidence, sar_evidence, sar_polarisations
 from mus_lab.flood._grid import keep_grid
@@ -82,6 +82,7 @@ def map_water(
         The SAR or another input has no pixel grid.
     """
     opts = options or MappingOptions()
+    sar = standard_grid(sar)
     ev = sar_evidence(
         sar,
         reference=reference,

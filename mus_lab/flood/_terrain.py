@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 import numpy as np
+import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import xarray as xr
 from odc.geo.geobox import GeoBox
 
