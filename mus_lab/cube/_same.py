@@ -100,6 +100,17 @@ def _epsg_coord(obj: xr.Dataset | xr.DataArray) -> CRS | None:
         return None
 
 
+def _stackstac_transform(obj: xr.Dataset | xr.DataArray) -> Any:
+    """stackstac's ``transform`` attribute, on the array or (a Dataset) on its variables."""
+    if "transform" in obj.attrs:
+        return obj.attrs["transform"]
+    if isinstance(obj, xr.Dataset):
+        for var in obj.data_vars.values():
+            if "transform" in var.attrs:
+                return var.attrs["transform"]
+    return None
+
+
 def _corner_coords(obj: xr.Dataset | xr.DataArray, gbox: GeoBox) -> GeoBox:
     """Undo the half-pixel shift of stackstac's default ``xy_coords="topleft"``.
 
@@ -107,7 +118,7 @@ def _corner_coords(obj: xr.Dataset | xr.DataArray, gbox: GeoBox) -> GeoBox:
     corner and keeps its ``transform`` attribute: when the first ``x`` sits on a whole number
     of pixels from that transform, the coordinates are corners.
     """
-    tr = obj.attrs.get("transform")
+    tr = _stackstac_transform(obj)
     if tr is None or "x" not in obj.coords or obj.sizes.get("x", 0) == 0:
         return gbox
     try:
@@ -117,7 +128,7 @@ def _corner_coords(obj: xr.Dataset | xr.DataArray, gbox: GeoBox) -> GeoBox:
         return gbox
     if min(frac, 1.0 - frac) > 1e-3:
         return gbox
-    return GeoBox(gbox.shape, gbox.affine * Affine.translation(0.5, 0.5), gbox.crs)
+    return GeoBox(gbox.shape, gbox.affine @ Affine.translation(0.5, 0.5), gbox.crs)
 
 
 def geobox_of(obj: xr.Dataset | xr.DataArray) -> GeoBox:
@@ -201,7 +212,7 @@ def standard_grid(obj: T) -> T:
     ([5.0, 15.0, 25.0, 35.0], True)
     """
     obj = as_yx(obj)
-    if _has_crs_coord(obj) and "transform" not in obj.attrs:
+    if _has_crs_coord(obj) and _stackstac_transform(obj) is None:
         return obj
     try:
         gbox = geobox_of(obj)
@@ -210,8 +221,11 @@ def standard_grid(obj: T) -> T:
     if gbox.crs is None:
         return obj
     out = _snap(obj, gbox, None)
-    if "transform" in out.attrs:  # stackstac's, for the corner coordinates now replaced
-        out.attrs = {k: v for k, v in out.attrs.items() if k != "transform"}
+    # stackstac's transform described the corner coordinates now replaced: drop it.
+    out.attrs.pop("transform", None)
+    if isinstance(out, xr.Dataset):
+        for var in out.data_vars.values():
+            var.attrs.pop("transform", None)
     return out
 
 
@@ -265,7 +279,7 @@ def same_grid(a: GeoBox, b: GeoBox, *, tolerance: float = GRID_TOLERANCE) -> boo
     Examples
     --------
     >>> g = GeoBox.from_bbox((10.0, 45.0, 10.1, 45.1), "EPSG:4326", resolution=1e-4)
-    >>> nudged = GeoBox(g.shape, g.affine * Affine.translation(1e-9, 0), "EPSG:4326")
+    >>> nudged = GeoBox(g.shape, g.affine @ Affine.translation(1e-9, 0), "EPSG:4326")
     >>> g == nudged, same_grid(g, nudged)
     (False, True)
     """
@@ -451,6 +465,11 @@ def _snap(obj: T, gbox: GeoBox, like: xr.Dataset | xr.DataArray | None) -> T:
         if coord.ndim == 0 and ("spatial_ref" in coord.attrs or "crs_wkt" in coord.attrs)
     ]
     out: T = obj.drop_vars(stale).assign_coords(y=ys, x=xs)  # type: ignore[assignment]
+    if stale:  # grid_mapping (attribute or encoding) named the dropped coordinate
+        parts = [out, *out.data_vars.values()] if isinstance(out, xr.Dataset) else [out]
+        for part in parts:
+            part.attrs.pop("grid_mapping", None)
+            part.encoding.pop("grid_mapping", None)
     if gbox.crs is None:
         return out
     snapped: T = out.odc.assign_crs(gbox.crs)
