@@ -466,7 +466,9 @@ def _snap(obj: T, gbox: GeoBox, like: xr.Dataset | xr.DataArray | None) -> T:
     ]
     out: T = obj.drop_vars(stale).assign_coords(y=ys, x=xs)  # type: ignore[assignment]
     if stale:  # grid_mapping (attribute or encoding) named the dropped coordinate
-        parts = [out, *out.data_vars.values()] if isinstance(out, xr.Dataset) else [out]
+        parts: list[xr.Dataset | xr.DataArray] = [out]
+        if isinstance(out, xr.Dataset):
+            parts += list(out.data_vars.values())
         for part in parts:
             part.attrs.pop("grid_mapping", None)
             part.encoding.pop("grid_mapping", None)

@@ -374,8 +374,17 @@ def sar_evidence(
     Raises
     ------
     FloodInputError
-        No VV/VH, or the reference is on another grid (a
-        :class:`~mus_lab.errors.GridMismatchError`).
+        No VV/VH.
+    GridMismatchError
+        HAND, slope or the reference given without a pixel grid.
+
+    Notes
+    -----
+    ``sar`` may come from rioxarray, odc-stac, stackstac or the project, on a projected or
+    a geographic CRS (radii in metres are converted at the scene's latitude). HAND, slope
+    and the reference on the SAR grid within 1e-6 of a pixel are used as they are; on
+    another grid they are reprojected lazily onto it (bilinear) with a
+    :class:`~mus_lab.errors.GridReprojectedWarning`.
     """
     opts = options or MappingOptions()
     sar = _in_db(sar_polarisations(standard_grid(sar)))
@@ -496,10 +505,15 @@ def _change(
     slope: xr.DataArray | None,
 ) -> xr.DataArray:
     if reference is not None:
-        reference = match_grid(
-            reference, sar, names=("the reference", "the SAR"), resampling="bilinear"
-        )
         reference = sar_polarisations(reference)
+        pols = [p for p in POLARISATIONS if p in reference]
+        # Backscatter only: a validity mask or quality bits do not resample bilinearly.
+        reference = match_grid(
+            reference[pols].assign_attrs(reference.attrs),
+            sar,
+            names=("the reference", "the SAR"),
+            resampling="bilinear",
+        )
         reference = _in_db(reference)
     orbit = sar["relative_orbit"].values if "relative_orbit" in sar.coords else None
     radius_px = opts.smoothing_radius_m / _resolution(sar)

@@ -23,7 +23,7 @@ import xarray as xr
 
 from mus_lab._io import write_cog
 from mus_lab.contracts import ZONE_COLUMNS
-from mus_lab.cube import match_grid
+from mus_lab.cube import describe_grid, match_grid
 from mus_lab.errors import FloodInputError
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._risk import RiskConfig
@@ -222,8 +222,8 @@ def zone_table(
             acc["at_risk_ha"] += ha * (v & 8 > 0)
     if not rows:
         raise FloodInputError(
-            f"No zone of {zones!s} overlaps the product's grid ({gbox.extent.boundingbox} in "
-            f"{gbox.crs}): give zones over the mapped area."
+            f"No zone of {zones!s} overlaps the product's grid ({describe_grid(gbox)}): give "
+            "zones over the mapped area."
         )
     table = pd.DataFrame(
         [
