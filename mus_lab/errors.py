@@ -18,6 +18,7 @@ __all__ = [
     "CubeError",
     "EmptySearchError",
     "GridMismatchError",
+    "GridReprojectedWarning",
     "InvalidBBoxError",
     "InvalidQueryError",
     "MetadataError",
@@ -95,6 +96,10 @@ class MissingProjectionError(CubeError):
 
 class GridMismatchError(CubeError, ValueError):
     """Two cubes that must share a pixel grid do not."""
+
+
+class GridReprojectedWarning(MusLabWarning):
+    """An input on another pixel grid was reprojected onto the first input's grid."""
 
 
 # --- publish ---------------------------------------------------------------------------
