@@ -14,9 +14,12 @@ __all__ = [
     "CatalogError",
     "CatalogUnreachableError",
     "ComputeError",
+    "CredentialsError",
     "CubeError",
+    "DiskFullError",
     "EmptySearchError",
     "GridMismatchError",
+    "HarvestError",
     "InvalidBBoxError",
     "InvalidQueryError",
     "MetadataError",
@@ -63,6 +66,18 @@ class InvalidBBoxError(CatalogError, ValueError):
 
 class InvalidQueryError(CatalogError, ValueError):
     """A datetime, CQL2 filter or other search argument cannot be understood."""
+
+
+class CredentialsError(CatalogError):
+    """A provider refused the credentials (missing, wrong or expired beyond renewal)."""
+
+
+class HarvestError(CatalogError):
+    """Harvesting assets into a local folder was given bad input or could not go on."""
+
+
+class DiskFullError(HarvestError):
+    """The disk receiving a harvest is full: free some space or harvest into another folder."""
 
 
 # --- cube ----------------------------------------------------------------------
