@@ -275,7 +275,6 @@ class _Task:
     attempts: int = 0
     polls: int = 0
     pending_since: float | None = None
-    unauthorized: int = 0
     generation: int = 0
 
     def describe(self) -> str:
@@ -437,6 +436,7 @@ class _Run:
         self.last_flush = time.monotonic()
         self.flush_every = 2.0
         self.generations: dict[int, int] = {}
+        self.received_at_refresh: dict[int, int] = {}
         self.refresh_lock = threading.Lock()
         self.threads: list[threading.Thread] = []
         self.bar: Any = None
@@ -510,14 +510,32 @@ class _Run:
             progress=self._add_bytes,
         )
         if isinstance(outcome, Retry) and outcome.unauthorized:
-            with self.refresh_lock:  # one refresh for the workers that met the same expiry
-                if self.generations.get(id(access), 0) == generation:
-                    try:
-                        access.refresh()
-                    except CredentialsError as exc:
-                        return Fatal(exc)
-                    self.generations[id(access)] = generation + 1
+            return self._unauthorized(task, access, generation) or outcome
         return outcome
+
+    def _unauthorized(self, task: _Task, access: AssetAccess, generation: int) -> Fatal | None:
+        """Renew the credentials once per expiry; a renewed token refused at once is fatal."""
+        with self.refresh_lock:
+            if self.generations.get(id(access), 0) != generation:
+                return None  # another worker renewed them since this one prepared: retry
+            with self.lock:
+                received = self.received
+            if generation and self.received_at_refresh.get(id(access)) == received:
+                return Fatal(
+                    CredentialsError(
+                        f"The server refused the credentials of provider {access.provider!r} "
+                        f"(HTTP 401) for {task.describe()}, even after renewing them: check "
+                        "the credentials (environment variables, ~/.netrc or the config "
+                        "file), or whether this source needs a login at all."
+                    )
+                )
+            try:
+                access.refresh()
+            except CredentialsError as exc:
+                return Fatal(exc)
+            self.generations[id(access)] = generation + 1
+            self.received_at_refresh[id(access)] = received
+        return None
 
     # scheduler side ---------------------------------------------------------------------------
     def _schedule(self, task: _Task, delay: float) -> None:
@@ -549,7 +567,7 @@ class _Run:
         finally:
             self._shutdown()
             with contextlib.suppress(MusLabError):
-                fatal = self._flush() or fatal
+                fatal = fatal or self._flush()
             self._tick()
             self.bar.close()
         if interrupted:
@@ -617,7 +635,6 @@ class _Run:
         if isinstance(outcome, Done):
             st.done[task.key] = outcome
             st.remaining -= 1
-            task.unauthorized = 0
             self.skipped += outcome.skipped
             self.files += not outcome.skipped
             self.unverified += not outcome.verified
@@ -633,18 +650,7 @@ class _Run:
 
     def _retry(self, task: _Task, outcome: Retry) -> MusLabError | None:
         log.debug("harvest: %s: %s", task.describe(), outcome.reason)
-        if outcome.progressed:
-            task.unauthorized = 0
         if outcome.unauthorized:
-            task.unauthorized += 1
-            if task.unauthorized >= 2:
-                provider = task.state.access.provider
-                return CredentialsError(
-                    f"The server refused the credentials of provider {provider!r} (HTTP 401) "
-                    f"for {task.describe()}, even after renewing them: check the credentials "
-                    "(environment variables, ~/.netrc or the config file), or whether this "
-                    "source needs a login at all."
-                )
             self._schedule(task, 0.0)
         elif outcome.pending:
             now = time.monotonic()

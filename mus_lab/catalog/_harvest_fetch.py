@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
+import urllib3
 
 from mus_lab.catalog._access import Pending, Ready
 from mus_lab.errors import DiskFullError, MusLabError
@@ -449,6 +450,7 @@ def _fetch_local(
 
 
 _TRANSIENT = (
+    urllib3.exceptions.HTTPError,
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ConnectionError,
     requests.exceptions.Timeout,
@@ -517,9 +519,13 @@ def _fetch_http(
             length = resp.headers.get("Content-Length")
             if size is None and length and length.isdigit():
                 size = int(length)
+        encoded = resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        # Raw reads return what has arrived (at most CHUNK): a body cut short keeps every
+        # byte received in the .part (iter_content's buffering would drop the last chunk).
+        chunks = resp.iter_content(CHUNK) if encoded else iter(lambda: resp.raw.read1(CHUNK), b"")
         try:
             with _open_part(part, offset) as fh:
-                for chunk in resp.iter_content(CHUNK):
+                for chunk in chunks:
                     if stop.is_set():
                         return Stopped()
                     fh.write(chunk)

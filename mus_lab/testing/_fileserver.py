@@ -282,6 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
         if sent < length:  # cut: RST for drop and token expiry, FIN for truncate
             self.close_connection = True
             if fault is None or fault.kind != "truncate":
+                time.sleep(0.05)  # let the client read what was sent: a reset discards it
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             with contextlib.suppress(OSError):
