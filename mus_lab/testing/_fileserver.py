@@ -105,7 +105,7 @@ class ServedRequest:
     status: int
     sent: int  # body bytes written to the socket
     authorized: bool = True
-    at: float = field(default_factory=time.monotonic)
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 class _Plan:
@@ -159,22 +159,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _serve(self, *, head: bool) -> None:
+        t0 = time.monotonic()
         owner = self.server.owner
         rel = unquote(urlsplit(self.path).path).lstrip("/")
         path = (owner.root / rel).resolve()
         if owner.root not in path.parents or not path.is_file():
-            owner._log(ServedRequest(rel, 0, 404, 0))
+            owner._log(ServedRequest(rel, 0, 404, 0, at=t0))
             self._empty(404, body=b"not found")
             return
         token = owner._current_token()
         if owner.token is not None and self.headers.get("Authorization") != f"Bearer {token}":
-            owner._log(ServedRequest(rel, 0, 401, 0, authorized=False))
+            owner._log(ServedRequest(rel, 0, 401, 0, authorized=False, at=t0))
             self._empty(401, {"WWW-Authenticate": 'Bearer realm="mus_lab"'}, b"unauthorized")
             return
         fault, trickle = owner.plan.take(rel)
         if fault is not None and fault.kind == "status":
             extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-            owner._log(ServedRequest(rel, 0, fault.code, 0))
+            owner._log(ServedRequest(rel, 0, fault.code, 0, at=t0))
             self._empty(fault.code, extra, b"try again later")
             return
         if fault is not None and fault.kind == "restoring":
@@ -188,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
                     }
                 ]
             ).encode()
-            owner._log(ServedRequest(rel, 0, 202, 0))
+            owner._log(ServedRequest(rel, 0, 202, 0, at=t0))
             self._empty(202, {"Content-Type": "application/json"}, body)
             return
         size = path.stat().st_size
@@ -207,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 start, end, ranged = 0, size - 1, False
             if ranged and start >= size:
-                owner._log(ServedRequest(rel, start, 416, 0))
+                owner._log(ServedRequest(rel, start, 416, 0, at=t0))
                 self._empty(416, {"Content-Range": f"bytes */{size}"})
                 return
         length = end - start + 1
@@ -219,14 +220,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.end_headers()
         if head:
-            owner._log(ServedRequest(rel, start, 206 if ranged else 200, 0))
+            owner._log(ServedRequest(rel, start, 206 if ranged else 200, 0, at=t0))
             return
         self.wfile.flush()
         sent = 0
         try:
             sent = self._body(path, rel, start, length, fault, trickle, token)
         finally:
-            owner._log(ServedRequest(rel, start, 206 if ranged else 200, sent))
+            owner._log(ServedRequest(rel, start, 206 if ranged else 200, sent, at=t0))
 
     def _body(
         self,
@@ -296,6 +297,13 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 64
     owner: FileServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that go away (killed, reset) are expected here: stay quiet about them."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
 
 class FileServer:
     """Serve ``root``'s files on ``http://127.0.0.1:<free port>/``, with planned faults.
@@ -349,6 +357,11 @@ class FileServer:
         ``fault.times`` times.
         """
         self.plan.add(fault, path)
+
+    def clear_faults(self) -> None:
+        """Forget every planned fault: behave from now on."""
+        with self.plan.lock:
+            self.plan.faults.clear()
 
     def rotate_token(self) -> str:
         """Issue a new token (the old one stops working) with a fresh byte budget.

@@ -38,7 +38,15 @@ def test_harvest_command_and_rerun(catalog: tuple[FileServer, Path], tmp_path: P
     assert "Harvested 6 files (0.3 MB" in out and "0 failed; 3 items held" in out
     check_dest(tmp_path / "h", server, make_items(server))
     code, out = harvest(
-        str(cat), "-c", COLLECTION, "--out", str(tmp_path / "h"), "--assets", "red", "--workers", "2"
+        str(cat),
+        "-c",
+        COLLECTION,
+        "--out",
+        str(tmp_path / "h"),
+        "--assets",
+        "red",
+        "--workers",
+        "2",
     )
     assert code == 0 and "Harvested 0 files" in out and "3 already held" in out
 
