@@ -469,9 +469,10 @@ class _BearerAccess:
         self.refreshes = 0
 
     def prepare(self, item: Any, key: str, asset: Any) -> Any:
-        from mus_lab.catalog import PlainAccess
+        from mus_lab.catalog import PlainAccess, Ready
 
         ready = PlainAccess().prepare(item, key, asset)
+        assert isinstance(ready, Ready)
         token = self.server.token or ""
         return replace(ready, headers={"Authorization": f"Bearer {token}"})
 
