@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import socket
 import struct
@@ -248,14 +247,13 @@ class _Handler(BaseHTTPRequestHandler):
         sent = 0
         with open(path, "rb") as fh:
             if fault is None and trickle is None and cut is None:  # the fast path
-                try:
-                    while sent < length:
-                        n = os.sendfile(sock.fileno(), fh.fileno(), start + sent, length - sent)
-                        if n == 0:
-                            break
-                        sent += n
-                        owner._count(rel, n, token)
+                try:  # socket.sendfile waits for a timeout socket's buffer (os.sendfile would not)
+                    sent = sock.sendfile(fh, start, length)
                 except OSError:
+                    self.close_connection = True
+                    sent = max(0, fh.tell() - start)
+                owner._count(rel, sent, token)
+                if sent < length:
                     self.close_connection = True
                 return sent
             fh.seek(start)
