@@ -112,7 +112,18 @@ class RetryPolicy:
     max_pending: float = 3600.0
 
     def delay(self, attempt: int) -> float:
-        """Seconds to wait before attempt number ``attempt + 1`` (exponential, jittered)."""
+        """Return the seconds to wait after failed attempt number ``attempt``.
+
+        Parameters
+        ----------
+        attempt
+            Failed attempts so far (1 for the first).
+
+        Returns
+        -------
+        float
+            ``backoff * 2**(attempt - 1)``, at most ``max_backoff``, times a jitter in [0.5, 1].
+        """
         return min(self.max_backoff, self.backoff * 2 ** max(0, attempt - 1)) * random.uniform(
             0.5, 1.0
         )

@@ -58,40 +58,131 @@ class Fault:
 
     @classmethod
     def drop(cls, after: int, *, times: int | None = 1) -> Fault:
-        """Reset the connection (RST) after ``after`` bytes of the body."""
+        """Reset the connection (RST) after ``after`` bytes of the body.
+
+        Parameters
+        ----------
+        after
+            Body bytes sent before the reset.
+        times
+            Requests it applies to (``None``: every request).
+
+        Returns
+        -------
+        Fault
+            The fault, for :meth:`FileServer.add_fault`.
+        """
         return cls("drop", times, after=after)
 
     @classmethod
     def truncate(cls, after: int, *, times: int | None = 1) -> Fault:
-        """Close the connection cleanly after ``after`` bytes (``Content-Length`` says more)."""
+        """Close the connection cleanly after ``after`` bytes (``Content-Length`` says more).
+
+        Parameters
+        ----------
+        after
+            Body bytes sent before closing.
+        times
+            Requests it applies to (``None``: every request).
+
+        Returns
+        -------
+        Fault
+            The fault, for :meth:`FileServer.add_fault`.
+        """
         return cls("truncate", times, after=after)
 
     @classmethod
     def status(
         cls, code: int, *, retry_after: float | str | None = None, times: int | None = 1
     ) -> Fault:
-        """Answer ``code`` (500, 503, 429...) with an optional ``Retry-After`` (seconds or date)."""
+        """Answer ``code`` (500, 503, 429...) with an optional ``Retry-After`` (seconds or date).
+
+        Parameters
+        ----------
+        code
+            HTTP status.
+        retry_after
+            ``Retry-After`` value: seconds, or an HTTP date as text.
+        times
+            Requests it applies to (``None``: every request).
+
+        Returns
+        -------
+        Fault
+            The fault, for :meth:`FileServer.add_fault`.
+        """
         text = None if retry_after is None else str(retry_after)
         return cls("status", times, code=code, retry_after=text)
 
     @classmethod
     def trickle(cls, *, chunk: int = 8192, delay: float = 0.01, times: int | None = None) -> Fault:
-        """Send the body ``chunk`` bytes at a time, ``delay`` seconds apart."""
+        """Send the body ``chunk`` bytes at a time, ``delay`` seconds apart.
+
+        Parameters
+        ----------
+        chunk
+            Bytes per send.
+        delay
+            Seconds between two sends.
+        times
+            Requests it applies to (``None``: every request).
+
+        Returns
+        -------
+        Fault
+            The fault, for :meth:`FileServer.add_fault`.
+        """
         return cls("trickle", times, chunk=chunk, delay=delay)
 
     @classmethod
     def corrupt(cls, *, times: int | None = 1) -> Fault:
-        """Send a body of the right length whose bytes differ (checksum mismatch)."""
+        """Send a body of the right length whose bytes differ (checksum mismatch).
+
+        Parameters
+        ----------
+        times
+            Requests it applies to (``None``: every request).
+
+        Returns
+        -------
+        Fault
+            The fault, for :meth:`FileServer.add_fault`.
+        """
         return cls("corrupt", times)
 
     @classmethod
     def restoring(cls, *, retry: float = 1.0, times: int | None = 1) -> Fault:
-        """Answer 202 with EODMS's ``ItemsRestoring`` JSON (``suggested_retry_interval``)."""
+        """Answer 202 with EODMS's ``ItemsRestoring`` JSON (``suggested_retry_interval``).
+
+        Parameters
+        ----------
+        retry
+            The ``suggested_retry_interval`` in seconds.
+        times
+            Requests it applies to (``None``: every request).
+
+        Returns
+        -------
+        Fault
+            The fault, for :meth:`FileServer.add_fault`.
+        """
         return cls("restoring", times, delay=retry)
 
     @classmethod
     def no_range(cls, *, times: int | None = None) -> Fault:
-        """Ignore ``Range`` and send the whole file with 200."""
+        """Ignore ``Range`` and send the whole file with 200.
+
+        Parameters
+        ----------
+        times
+            Requests it applies to (``None``: every request).
+
+        Returns
+        -------
+        Fault
+            The fault, for :meth:`FileServer.add_fault`.
+        """
         return cls("no_range", times)
 
 
@@ -349,10 +440,17 @@ class FileServer:
 
     # plan -----------------------------------------------------------------------------------
     def add_fault(self, fault: Fault, path: str | None = None) -> None:
-        """Misbehave on ``path`` (relative to the root; ``None``: every path) as ``fault`` says.
+        """Misbehave on ``path`` as ``fault`` says.
 
         Faults of one path apply in the order added, before the global ones; each is used
         ``fault.times`` times.
+
+        Parameters
+        ----------
+        fault
+            What to do.
+        path
+            File path relative to the root (``/``-separated); ``None``: every path.
         """
         self.plan.add(fault, path)
 
@@ -405,11 +503,28 @@ class FileServer:
 
     # life -----------------------------------------------------------------------------------
     def url_for(self, path: str) -> str:
-        """The URL of a file given relative to the root."""
+        """Return the URL of a file.
+
+        Parameters
+        ----------
+        path
+            Path relative to the root (``/``-separated).
+
+        Returns
+        -------
+        str
+            ``http://127.0.0.1:<port>/<path>``.
+        """
         return f"{self.url}/{quote(path)}"
 
     def start(self) -> FileServer:
-        """Start serving in a thread (bound to 127.0.0.1 on a free port)."""
+        """Start serving in a thread (bound to 127.0.0.1 on a free port).
+
+        Returns
+        -------
+        FileServer
+            The server itself, its :attr:`url` set.
+        """
         server = _Server(("127.0.0.1", 0), _Handler)
         server.owner = self
         self._server = server
@@ -441,20 +556,47 @@ class FileServer:
 
     # helpers for tests ---------------------------------------------------------------------
     def access(self, provider: str = "fileserver") -> Any:
-        """An :class:`~mus_lab.catalog.AssetAccess` sending this server's bearer token.
+        """Return an :class:`~mus_lab.catalog.AssetAccess` sending this server's bearer token.
 
         Its ``refresh()`` rotates the token, as a provider's token endpoint would. Register
         it with ``register_access(provider, lambda: server.access(provider))``.
+
+        Parameters
+        ----------
+        provider
+            The provider name it answers for.
+
+        Returns
+        -------
+        AssetAccess
+            Reads the current token at each ``prepare``; counts its ``refreshes``.
         """
         return _BearerAccess(self, provider)
 
     def requests_for(self, path: str) -> list[ServedRequest]:
-        """The logged requests of one path."""
+        """Return the logged requests of one path.
+
+        Parameters
+        ----------
+        path
+            Path relative to the root.
+
+        Returns
+        -------
+        list of ServedRequest
+            In the order they ended.
+        """
         with self._lock:
             return [r for r in self.requests if r.path == path]
 
     def files(self) -> Iterator[str]:
-        """Paths (relative, ``/``-separated) of the files served."""
+        """Yield the paths (relative, ``/``-separated) of the files served.
+
+        Yields
+        ------
+        str
+            One path per file, sorted.
+        """
         for p in sorted(self.root.rglob("*")):
             if p.is_file():
                 yield p.relative_to(self.root).as_posix()
