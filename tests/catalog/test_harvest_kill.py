@@ -78,7 +78,8 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
     rng = random.Random(seed)
     make_files(tmp_path / "srv", N_ITEMS, KEYS, SIZE)
     dest = tmp_path / "holdings"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), *sys.path])}
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), *sys.path])}
     with FileServer(tmp_path / "srv") as server:
         server.add_fault(Fault.trickle(chunk=4096, delay=0.02))
         items = make_items(server)
