@@ -16,9 +16,11 @@ __all__ = [
     "ComputeError",
     "CredentialsError",
     "CubeError",
+    "DiskFullError",
     "EmptySearchError",
     "GridMismatchError",
     "GridReprojectedWarning",
+    "HarvestError",
     "InvalidBBoxError",
     "InvalidQueryError",
     "MetadataError",
@@ -79,6 +81,14 @@ class CredentialsError(CatalogError):
 
 class RepeatedPageWarning(MusLabWarning):
     """A server answered the same page token twice: paging stopped to avoid an endless loop."""
+
+
+class HarvestError(CatalogError):
+    """Harvesting assets into a local folder was given bad input or could not go on."""
+
+
+class DiskFullError(HarvestError):
+    """The disk receiving a harvest is full: free some space or harvest into another folder."""
 
 
 # --- cube ----------------------------------------------------------------------

@@ -12,6 +12,9 @@ tiny_scenario
     A small generated sample scenario, cached per folder (doctests, tutorials, tests).
 write_rcm_product
     Writes an RCM level-1 product folder (product.xml, LUTs, noise, GeoTIFFs) from arrays.
+FileServer, Fault
+    A fault-injecting HTTP file server on 127.0.0.1 (Range, drops, 429/503, expiring tokens,
+    202 "being prepared"), to test and benchmark downloads.
 simulate_source
     A simulated land-cover source (class map + probabilities) of known accuracy, for fusion.
 ReplayServer
@@ -25,6 +28,8 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "Fault",
+    "FileServer",
     "ReplayServer",
     "raise_if_dask_computes",
     "simulate_source",
@@ -33,6 +38,8 @@ __all__ = [
 ]
 
 _WHERE = dict(
+    Fault="_fileserver",
+    FileServer="_fileserver",
     raise_if_dask_computes="_dask",
     tiny_scenario="_scenario",
     write_rcm_product="_rcm",
