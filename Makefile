@@ -8,7 +8,7 @@ DEMO_SIZE ?= 256
 # DEMO_FULL=1: the notebooks' own settings (more trees, epochs, seeds; about 15 min at 512 px).
 DEMO_FULL ?=
 
-.PHONY: demo test venv lint typecheck pytest lab dashboards chromium otb postgis services services-stop bench clean help
+.PHONY: demo test venv lint typecheck pytest lab dashboards chromium otb aria2 postgis services services-stop bench clean help
 
 help:
 	@echo "make demo   - set up .venv, build the sample scenario, run the main job (prints where)"
@@ -19,7 +19,7 @@ help:
 	@echo "make postgis    - install Debian's PostgreSQL + PostGIS for the holdings (make test does it)"
 	@echo "make services   - start the lab's PostgreSQL + pgstac in $(SERVICES_DIR)/ (prints the URL)"
 	@echo "make services-stop - stop them"
-	@echo "make bench  - run every benchmark in benchmarks/ (long; installs otb-bin for bench_otb)"
+	@echo "make bench  - run every benchmark in benchmarks/ (long; installs otb-bin and aria2)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -91,8 +91,8 @@ lab: $(STAMP)
 dashboards: $(STAMP)
 	$(BIN)/mus-lab dashboards --catalog $(DEMO_CATALOG)
 
-bench: $(STAMP) otb
-	@for b in load speckle ard classify fusion flood otb; do \
+bench: $(STAMP) otb aria2 postgis
+	@for b in load speckle ard classify fusion flood otb harvest holdings; do \
 		echo "== benchmarks/bench_$$b.py"; $(BIN)/python benchmarks/bench_$$b.py || exit 1; done
 
 otb:
@@ -101,6 +101,13 @@ otb:
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
 		sudo apt-get update && sudo apt-get install -y otb-bin; \
 	else echo "otb-bin is missing and cannot be installed here: bench_otb.py will stop."; fi
+
+aria2:
+	@if command -v aria2c >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y aria2; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		sudo apt-get update && sudo apt-get install -y aria2; \
+	else echo "aria2 is missing and cannot be installed here: bench_harvest.py will stop."; fi
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -141,5 +141,6 @@ def risk_cmd(
 
 
 def _pixel_ha(run: object) -> float:
-    gbox = run.summary.odc.geobox  # type: ignore[attr-defined]
-    return float(abs(gbox.affine.a * gbox.affine.e)) / 10_000.0
+    from mus_lab.cube import pixel_area_m2
+
+    return pixel_area_m2(run.summary) / 10_000.0  # type: ignore[attr-defined]

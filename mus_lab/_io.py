@@ -174,6 +174,8 @@ def write_cogs(
     from odc.geo.geobox import GeoBox
     from rasterio.windows import Window
 
+    from mus_lab.cube import same_grid
+
     if not specs:
         return []
     prepared = [_prepared(s) for s in specs]
@@ -185,7 +187,7 @@ def write_cogs(
             raise ValueError("write_cogs needs arrays with a georeferenced (y, x) grid")
         gboxes.append(gbox)
     first = gboxes[0]
-    if any(g.shape != first.shape or g.affine != first.affine for g in gboxes[1:]):
+    if not all(same_grid(g, first) for g in gboxes[1:]):
         raise ValueError("write_cogs: all outputs of one pass must share one grid")
     staging: list[tuple[Path, Path, Path]] = []
     try:

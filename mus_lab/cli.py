@@ -322,6 +322,9 @@ def version_cmd() -> None:
 
 
 app.command("fuse")(fuse_cmd)
+from mus_lab._cli_harvest import harvest_cmd  # noqa: E402
+
+app.command("harvest")(harvest_cmd)
 from mus_lab._cli_classify import landcover_app  # noqa: E402
 
 app.add_typer(landcover_app, name="landcover")

@@ -14,9 +14,13 @@ __all__ = [
     "CatalogError",
     "CatalogUnreachableError",
     "ComputeError",
+    "CredentialsError",
     "CubeError",
+    "DiskFullError",
     "EmptySearchError",
     "GridMismatchError",
+    "GridReprojectedWarning",
+    "HarvestError",
     "InvalidBBoxError",
     "InvalidQueryError",
     "MetadataError",
@@ -27,9 +31,11 @@ __all__ = [
     "ProductContractError",
     "ProductFileError",
     "PublishError",
+    "RepeatedPageWarning",
     "SampleError",
     "ServiceError",
     "UnknownCollectionError",
+    "UnknownProviderError",
 ]
 
 
@@ -50,6 +56,10 @@ class CatalogUnreachableError(CatalogError):
     """The STAC API or local catalog could not be reached or opened."""
 
 
+class UnknownProviderError(CatalogUnreachableError, ValueError):
+    """A source is neither a known provider name, a URL nor an existing local catalog."""
+
+
 class UnknownCollectionError(CatalogError):
     """A collection id is not offered by the catalog."""
 
@@ -64,6 +74,22 @@ class InvalidBBoxError(CatalogError, ValueError):
 
 class InvalidQueryError(CatalogError, ValueError):
     """A datetime, CQL2 filter or other search argument cannot be understood."""
+
+
+class CredentialsError(CatalogError):
+    """A provider's credentials are missing, unreadable or refused (no secret is ever quoted)."""
+
+
+class RepeatedPageWarning(MusLabWarning):
+    """A server answered the same page token twice: paging stopped to avoid an endless loop."""
+
+
+class HarvestError(CatalogError):
+    """Harvesting assets into a local folder was given bad input or could not go on."""
+
+
+class DiskFullError(HarvestError):
+    """The disk receiving a harvest is full: free some space or harvest into another folder."""
 
 
 # --- cube ----------------------------------------------------------------------
@@ -81,6 +107,10 @@ class MissingProjectionError(CubeError):
 
 class GridMismatchError(CubeError, ValueError):
     """Two cubes that must share a pixel grid do not."""
+
+
+class GridReprojectedWarning(MusLabWarning):
+    """An input on another pixel grid was reprojected onto the first input's grid."""
 
 
 # --- publish ---------------------------------------------------------------------------

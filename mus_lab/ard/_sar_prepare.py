@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import pandas as pd
 import pystac
 import xarray as xr

@@ -27,6 +27,7 @@ from mus_lab.catalog._access import (
     register_access,
 )
 from mus_lab.catalog._geometry import parse_bbox
+from mus_lab.catalog._harvest import HarvestFailure, HarvestReport, RetryPolicy, harvest
 from mus_lab.catalog._holdings import Holdings, StaticHoldings, open_holdings
 from mus_lab.catalog._local import LocalCatalog, open_local
 from mus_lab.catalog._profiles import CollectionProfile, get_profile, normalise_item
@@ -37,15 +38,19 @@ __all__ = [
     "PROVIDER_PROPERTY",
     "AssetAccess",
     "CollectionProfile",
+    "HarvestFailure",
+    "HarvestReport",
     "Holdings",
     "LocalCatalog",
     "Pending",
     "PlainAccess",
     "Ready",
+    "RetryPolicy",
     "SearchResult",
     "StaticHoldings",
     "access_for",
     "get_profile",
+    "harvest",
     "normalise_item",
     "open_holdings",
     "open_local",

@@ -98,7 +98,22 @@ class AssetAccess(Protocol):
     provider: str
 
     def prepare(self, item: pystac.Item, key: str, asset: pystac.Asset) -> Ready | Pending:
-        """Say how to download ``asset`` now, or that it is not ready yet."""
+        """Say how to download ``asset`` now, or that it is not ready yet.
+
+        Parameters
+        ----------
+        item
+            The item holding the asset.
+        key
+            The asset's key in the item.
+        asset
+            The asset.
+
+        Returns
+        -------
+        Ready or Pending
+            The URL, headers and checksum, or when to ask again.
+        """
         ...
 
     def refresh(self) -> None:

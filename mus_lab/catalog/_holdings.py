@@ -47,19 +47,60 @@ class Holdings(Protocol):
     location: str
 
     def ingest(self, items: Iterable[pystac.Item]) -> int:
-        """Add or replace ``items`` (their asset hrefs already point at local files)."""
+        """Add or replace ``items`` (their asset hrefs already point at local files).
+
+        Parameters
+        ----------
+        items
+            Items with a collection id.
+
+        Returns
+        -------
+        int
+            How many items were written.
+        """
         ...
 
     def search(self, query: SearchQuery) -> list[pystac.Item]:
-        """Return the items matching ``query``, as :func:`mus_lab.catalog.search` does."""
+        """Return the items matching ``query``, as :func:`mus_lab.catalog.search` does.
+
+        Parameters
+        ----------
+        query
+            The checked request.
+
+        Returns
+        -------
+        list of pystac.Item
+            The matching items.
+        """
         ...
 
     def collections(self) -> tuple[str, ...]:
-        """Return the ids of the collections holding items."""
+        """Return the ids of the collections holding items.
+
+        Returns
+        -------
+        tuple of str
+            Sorted collection ids.
+        """
         ...
 
     def get(self, collection: str, item_id: str) -> pystac.Item | None:
-        """Return one item, or ``None`` if it is not held."""
+        """Return one item, or ``None`` if it is not held.
+
+        Parameters
+        ----------
+        collection
+            Collection id.
+        item_id
+            Item id.
+
+        Returns
+        -------
+        pystac.Item or None
+            The item, with absolute asset hrefs.
+        """
         ...
 
 

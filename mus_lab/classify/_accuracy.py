@@ -29,7 +29,7 @@ import xarray as xr
 
 from mus_lab._io import atomic_path, write_json
 from mus_lab.classify._samples import PolygonsLike, Samples, extract_samples
-from mus_lab.cube import geobox_of
+from mus_lab.cube import pixel_area_m2
 from mus_lab.errors import ConfusionMatrixError, SamplesError
 from mus_lab.publish import ConfusionMatrix
 
@@ -429,8 +429,7 @@ def assess(
     }
     areas = None
     if area_adjusted_estimate:
-        gbox = geobox_of(classification)
-        pixel_ha = abs(gbox.resolution.x * gbox.resolution.y) / 10_000.0
+        pixel_ha = pixel_area_m2(classification) / 10_000.0  # at the centre latitude in degrees
         pixels = map_class_pixels(classification)
         areas = {c: pixels.get(c, 0) * pixel_ha for c in labels}
         extra = sorted(set(pixels) - set(labels))

@@ -212,7 +212,12 @@ def stack_features(*datasets: xr.Dataset, names: Sequence[str] | None = None) ->
     if not datasets:
         raise FeatureMismatchError("stack_features needs at least one dataset.")
     labels = list(names) if names else [f"features {i}" for i in range(len(datasets))]
-    cube.check_same_grid(*datasets, names=labels)
+    # Grids within 1e-6 px are one grid: the others get the first's coordinates, bit for bit
+    # (the exact join below would refuse them); a true mismatch is refused, not resampled.
+    datasets = tuple(
+        cube.match_grid(ds, datasets[0], names=(label, labels[0]))
+        for label, ds in zip(labels, datasets, strict=True)
+    )
     first = datasets[0]["time"].values
     seen: set[str] = set()
     for label, ds in zip(labels, datasets, strict=True):
@@ -322,6 +327,7 @@ def feature_cube(ds: xr.Dataset, variables: Sequence[str] | None = None) -> xr.D
     FeatureMismatchError
         A variable is missing or has no ``time`` dimension.
     """
+    ds = cube.standard_grid(ds)
     have = _time_vars(ds)
     names = list(variables) if variables is not None else have
     missing = [v for v in names if v not in have]

@@ -24,8 +24,8 @@ from mus_lab._settings import resolve_chunks
 from mus_lab.classify._model import LandCoverModel
 from mus_lab.classify._sieve import sieve
 from mus_lab.contracts import NODATA_CLASS, NODATA_SCORE
-from mus_lab.cube import geobox_of
-from mus_lab.errors import FeatureMismatchError, ModelError
+from mus_lab.cube import geobox_of, match_grid, standard_grid
+from mus_lab.errors import FeatureMismatchError, GridMismatchError, ModelError
 
 __all__ = ["NODATA_CLASS", "NODATA_SCORE", "predict"]
 
@@ -112,13 +112,14 @@ def predict(
     ModelError
         A per-region model without ``regions``.
     """
+    features = standard_grid(features)
     model.check_features(features)
     if model.regional and regions is None:
         raise ModelError(
             f"This model has one classifier per region {list(model.metadata.regions)}: pass "
             "regions= (a region code per pixel, e.g. classify.region_map(...))."
         )
-    gbox = geobox_of(features)
+    geobox_of(features)  # a pixel grid is required (GridMismatchError otherwise)
     arr = features.data
     if not isinstance(arr, dsa.Array):
         size = resolve_chunks()
@@ -128,8 +129,10 @@ def predict(
     k = codes.size
     token = tokenize(arr.name, model.metadata.uid, None if regions is None else regions.data)
     if regions is not None:
-        if geobox_of(regions) != gbox:
-            raise FeatureMismatchError("The region map is not on the feature cube's grid.")
+        try:
+            regions = match_grid(regions, features, names=("the region map", "the features"))
+        except GridMismatchError as exc:
+            raise FeatureMismatchError(str(exc)) from exc
         reg = regions.data
         if not isinstance(reg, dsa.Array):
             reg = dsa.from_array(np.asarray(reg), chunks=arr.chunks[1:])

@@ -258,6 +258,7 @@ def extract_samples(
         or a class without any valid pixel (polygons smaller than a pixel, outside the cube,
         or only on masked pixels).
     """
+    features = cube.standard_grid(features)
     gdf = read_polygons(polygons, label=label, layer=layer)
     if region_field is not None and region_field not in gdf.columns:
         raise SamplesError(
@@ -307,9 +308,10 @@ def extract_samples(
     inside = gdf.geometry.intersects(extent).to_numpy()
     if not inside.any():
         raise SamplesError(
-            f"None of the {len(gdf)} reference polygons (bounds {tuple(np.round(gdf.total_bounds, 1))} "
-            f"in {gbox.crs}) overlaps the cube (bounds {tuple(np.round(gbox.boundingbox, 1))}): "
-            "check the polygons' CRS and area, or load the cube over them."
+            f"None of the {len(gdf)} reference polygons (bounds "
+            f"{tuple(np.round(gdf.total_bounds, 6 if crs.geographic else 1))}) overlaps the "
+            f"cube ({cube.describe_grid(gbox)}): check the polygons' CRS and area, or load the "
+            "cube over them."
         )
     geoms = gdf.geometry.to_numpy()
     sindex = gdf.sindex

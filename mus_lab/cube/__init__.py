@@ -9,16 +9,38 @@ Example (``tiny`` is a small generated scenario, :func:`mus_lab.testing.tiny_sce
 (['nir', 'red'], 32618)
 """
 
-from mus_lab.cube._grid import check_same_grid, geobox_of, reference_geobox
+from mus_lab.cube._grid import reference_geobox
 from mus_lab.cube._load import DEFAULT_RESAMPLING, has_scaling, load, load_sensors, scaling
+from mus_lab.cube._same import (
+    GRID_TOLERANCE,
+    as_yx,
+    check_same_grid,
+    describe_grid,
+    geobox_of,
+    match_grid,
+    pixel_area_m2,
+    pixel_size_m,
+    same_crs,
+    same_grid,
+    standard_grid,
+)
 
 __all__ = [
     "DEFAULT_RESAMPLING",
+    "GRID_TOLERANCE",
+    "as_yx",
     "check_same_grid",
+    "describe_grid",
     "geobox_of",
     "has_scaling",
     "load",
     "load_sensors",
+    "match_grid",
+    "pixel_area_m2",
+    "pixel_size_m",
     "reference_geobox",
+    "same_crs",
+    "same_grid",
     "scaling",
+    "standard_grid",
 ]

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Literal, overload
 
 import pystac
-import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import Geometry, box, unary_union
 
 from mus_lab.catalog import parse_bbox
-from mus_lab.errors import GridMismatchError, InvalidBBoxError
+from mus_lab.errors import InvalidBBoxError
 
-__all__ = ["check_same_grid", "geobox_of", "reference_geobox", "utm_epsg"]
+__all__ = ["reference_geobox", "utm_epsg"]
 
 S2_RESOLUTION = 10.0
 
@@ -134,125 +132,3 @@ def reference_geobox(
     crs_str = f"EPSG:{crs}" if isinstance(crs, int) else str(crs)
     projected = area.to_crs(crs_str)
     return GeoBox.from_bbox(projected.boundingbox, crs_str, resolution=resolution, anchor="edge")
-
-
-def geobox_of(obj: xr.Dataset | xr.DataArray) -> GeoBox:
-    """The ``GeoBox`` of a cube, or a clear error if it has none.
-
-    Parameters
-    ----------
-    obj
-        A cube with ``x``/``y`` coordinates and a CRS (as :func:`mus_lab.cube.load` returns).
-
-    Returns
-    -------
-    odc.geo.geobox.GeoBox
-        Its pixel grid.
-
-    Raises
-    ------
-    GridMismatchError
-        The object has no pixel grid.
-
-    Examples
-    --------
-    >>> from mus_lab.cube import load
-    >>> from mus_lab.catalog import search
-    >>> cube = load(search(tiny.catalog_path, collections="sentinel-2-l2a", max_items=1), ("red",))
-    >>> geobox_of(cube).shape
-    Shape2d(x=64, y=64)
-    """
-    gbox = getattr(obj, "odc", None) and obj.odc.geobox
-    if not isinstance(gbox, GeoBox):
-        raise GridMismatchError(
-            "This object has no pixel grid (x/y coordinates with a CRS): "
-            "load it with mus_lab.cube.load or assign one with .odc.assign_crs()."
-        )
-    return gbox
-
-
-def _pixels(obj: xr.Dataset | xr.DataArray, label: str) -> tuple[int, int]:
-    if "y" not in obj.dims or "x" not in obj.dims:
-        raise GridMismatchError(
-            f"{label} has dims {tuple(obj.dims)}: a map on a grid needs 'y' and 'x' dims."
-        )
-    return int(obj.sizes["y"]), int(obj.sizes["x"])
-
-
-def _describe(gbox: GeoBox | tuple[int, int]) -> str:
-    if isinstance(gbox, GeoBox):
-        return f"{gbox.crs} {gbox.shape} {tuple(gbox.affine)[:6]}"
-    return f"{gbox[0]} x {gbox[1]} pixels without a CRS"
-
-
-@overload
-def check_same_grid(
-    *cubes: xr.Dataset | xr.DataArray,
-    names: Sequence[str] | None = None,
-    require_crs: Literal[True] = True,
-) -> GeoBox: ...
-
-
-@overload
-def check_same_grid(
-    *cubes: xr.Dataset | xr.DataArray, names: Sequence[str] | None = None, require_crs: bool
-) -> GeoBox | None: ...
-
-
-def check_same_grid(
-    *cubes: xr.Dataset | xr.DataArray,
-    names: Sequence[str] | None = None,
-    require_crs: bool = True,
-) -> GeoBox | None:
-    """Raise :class:`GridMismatchError` unless every cube sits on the same pixel grid.
-
-    Nothing is reprojected silently: reproject first with ``cube.load(..., geobox=)``
-    or ``.odc.reproject(geobox)``.
-
-    Parameters
-    ----------
-    *cubes
-        Datasets or DataArrays with ``y`` and ``x`` dims.
-    names
-        One name per cube for the message (default ``cube 0``, ``cube 1``...).
-    require_crs
-        ``True`` (default): every cube needs a grid with a CRS (x/y coordinates and a CRS).
-        ``False``: cubes without a CRS are accepted too and compared by their ``y`` / ``x``
-        sizes (in-memory arrays, doctests); a cube with a CRS never matches one without.
-
-    Returns
-    -------
-    GeoBox or None
-        The shared grid (``None`` when ``require_crs=False`` and the cubes have no CRS).
-
-    Raises
-    ------
-    GridMismatchError
-        The cubes are on different grids, or one has no grid (no CRS, no y / x dims).
-
-    Example
-    -------
-    >>> a = xr.DataArray(np.zeros((2, 3)), dims=("y", "x"))
-    >>> check_same_grid(a, a.copy(), require_crs=False) is None
-    True
-    """
-    if not cubes:
-        raise ValueError("check_same_grid needs at least one cube.")
-    labels = list(names) if names else [f"cube {i}" for i in range(len(cubes))]
-    grids: list[GeoBox | tuple[int, int]] = []
-    for label, obj in zip(labels, cubes, strict=True):
-        if require_crs:
-            grids.append(geobox_of(obj))
-            continue
-        shape = _pixels(obj, label)
-        gbox = getattr(obj, "odc", None) and obj.odc.geobox
-        grids.append(gbox if isinstance(gbox, GeoBox) else shape)
-    first = grids[0]
-    for label, other in zip(labels[1:], grids[1:], strict=True):
-        if other != first:
-            raise GridMismatchError(
-                f"{labels[0]} and {label} are on different grids: {_describe(first)} vs "
-                f"{_describe(other)}. Nothing is reprojected silently: load both with the same "
-                "geobox (mus_lab.cube.load(..., geobox=...) or .odc.reproject(geobox))."
-            )
-    return first if isinstance(first, GeoBox) else None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import pystac
 import xarray as xr
 from odc.geo.geobox import GeoBox
@@ -412,7 +413,7 @@ def load(
     _validate(item_list, band_list)
     if geobox is None:
         if like is not None:
-            from mus_lab.cube._grid import geobox_of
+            from mus_lab.cube._same import geobox_of
 
             geobox = geobox_of(like)
         else:

@@ -41,8 +41,13 @@ from scipy import ndimage
 
 from mus_lab import ard
 from mus_lab.ard import QUALITY_BITS
-from mus_lab.cube import check_same_grid, geobox_of
-from mus_lab.errors import FloodInputError, LinearBackscatterWarning, NoBimodalTileError
+from mus_lab.cube import match_grid, pixel_size_m, standard_grid
+from mus_lab.errors import (
+    FloodInputError,
+    GridMismatchError,
+    LinearBackscatterWarning,
+    NoBimodalTileError,
+)
 from mus_lab.flood._grid import keep_grid, nanmean
 from mus_lab.flood._options import MappingOptions
 from mus_lab.flood._tiles import TileSelection, auto_tile, tile_thresholds
@@ -144,10 +149,12 @@ def _logistic(x: xr.DataArray) -> xr.DataArray:
 
 
 def _resolution(sar: xr.Dataset) -> float:
+    """Pixel size in metres (geographic grids: at their centre latitude, not in degrees)."""
     try:
-        return float(abs(geobox_of(sar).resolution.x))
-    except Exception:  # a grid-less array (tests with plain coordinates)
+        x, y = pixel_size_m(sar)
+    except GridMismatchError:  # a grid-less array (tests with plain coordinates)
         return 10.0
+    return float(np.sqrt(x * y))
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -292,7 +299,7 @@ def orbit_references(sar: xr.Dataset, *, options: MappingOptions | None = None) 
         float32 ``vv`` / ``vh`` ``(time, y, x)`` on ``sar``'s dates, lazily.
     """
     opts = options or MappingOptions()
-    sar = _in_db(sar_polarisations(sar))
+    sar = _in_db(sar_polarisations(standard_grid(sar)))
     pols = [p for p in POLARISATIONS if p in sar]
     valid = sar["valid"].astype(bool) if "valid" in sar else True
     orbit = sar["relative_orbit"].values if "relative_orbit" in sar.coords else None
@@ -367,11 +374,20 @@ def sar_evidence(
     Raises
     ------
     FloodInputError
-        No VV/VH, or the reference is on another grid (a
-        :class:`~mus_lab.errors.GridMismatchError`).
+        No VV/VH.
+    GridMismatchError
+        HAND, slope or the reference given without a pixel grid.
+
+    Notes
+    -----
+    ``sar`` may come from rioxarray, odc-stac, stackstac or the project, on a projected or
+    a geographic CRS (radii in metres are converted at the scene's latitude). HAND, slope
+    and the reference on the SAR grid within 1e-6 of a pixel are used as they are; on
+    another grid they are reprojected lazily onto it (bilinear) with a
+    :class:`~mus_lab.errors.GridReprojectedWarning`.
     """
     opts = options or MappingOptions()
-    sar = _in_db(sar_polarisations(sar))
+    sar = _in_db(sar_polarisations(standard_grid(sar)))
     pols = [p for p in POLARISATIONS if p in sar]
     if "valid" in sar:
         valid = sar["valid"].astype(bool)
@@ -379,7 +395,7 @@ def sar_evidence(
         valid = xr.concat([sar[p].notnull() for p in pols], "pol").any("pol")
     db = {p: sar[p].where(valid).astype(np.float32) for p in pols}
     if hand is not None:
-        check_same_grid(sar, hand, names=["SAR", "HAND"])
+        hand = match_grid(hand, sar, names=("HAND", "the SAR"), resampling="bilinear")
     if thresholds is not None:
         thr = thresholds.sel(pol=pols).assign_coords(time=sar["time"].values)
     else:
@@ -392,7 +408,7 @@ def sar_evidence(
         evidence["threshold"] = p_threshold
     if "change" in opts.methods:
         if slope is not None:
-            check_same_grid(sar, slope, names=["SAR", "slope"])
+            slope = match_grid(slope, sar, names=("slope", "the SAR"), resampling="bilinear")
         evidence["change"] = _change(sar, db, thr, reference, opts, valid, slope)
     if "region" in opts.methods:
         evidence["region"] = _region(db, thr, opts)
@@ -489,8 +505,15 @@ def _change(
     slope: xr.DataArray | None,
 ) -> xr.DataArray:
     if reference is not None:
-        check_same_grid(sar, reference, names=["SAR", "reference"])
         reference = sar_polarisations(reference)
+        pols = [p for p in POLARISATIONS if p in reference]
+        # Backscatter only: a validity mask or quality bits do not resample bilinearly.
+        reference = match_grid(
+            reference[pols].assign_attrs(reference.attrs),
+            sar,
+            names=("the reference", "the SAR"),
+            resampling="bilinear",
+        )
         reference = _in_db(reference)
     orbit = sar["relative_orbit"].values if "relative_orbit" in sar.coords else None
     radius_px = opts.smoothing_radius_m / _resolution(sar)

@@ -1,12 +1,18 @@
 """One SAR GeoTIFF in, one water map GeoTIFF out (the ``mus-lab flood map`` command).
 
 Input: a GeoTIFF whose bands are described ``VV`` and/or ``VH`` (any case), backscatter
-in dB. Values that are clearly linear power (almost no negative value and a median
+in dB, on any CRS (projected or geographic: sizes in metres are taken at the scene's
+latitude). Values that are clearly linear power (almost no negative value and a median
 below 2) are **converted** to dB with a :class:`~mus_lab.errors.LinearBackscatterWarning`.
-Optional inputs on the same grid: a pre-event reference (same band layout) for change
-detection and a Sentinel-2 image (bands described ``green`` and ``swir16``/``nir``, or
-``MNDWI``/``NDWI``; NaN or nodata where cloudy) for the optical vote. A DEM may come on
-any grid: HAND and slope are computed on it and reprojected onto the SAR grid.
+Optional inputs: a pre-event reference (same band layout) for change detection and a
+Sentinel-2 image for the optical vote: bands described ``green`` and ``swir16``/``nir``,
+or ``MNDWI``/``NDWI``, or Sentinel-2 band names (``B03``/``B3``, ``B11``, ``B08``/``B8``);
+a 13-band file without descriptions is read in the Sentinel-2 L1C band order (B01-B08,
+B8A, B09-B12, as Sen1Floods11's chips); NaN or the file's nodata (0 for integer
+reflectances) where cloudy or empty. Reference and optical grids that agree with the SAR
+grid within 1e-6 of a pixel are the SAR grid; on another grid they are reprojected lazily
+onto the SAR grid (bilinear) with a :class:`~mus_lab.errors.GridReprojectedWarning`. A DEM
+may come on any grid: HAND and slope are computed on it and reprojected onto the SAR grid.
 
 Output: a uint8 COG with band 1 ``water`` (1 water, 0 not water, 255 no data) and band 2
 ``likelihood`` (0-100, 255 no data), written atomically: on any error nothing is left.
@@ -19,13 +25,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import xarray as xr
 
 from mus_lab._io import GDAL_CACHE_MB, write_cog
 from mus_lab._settings import resolve_chunks
 from mus_lab.ard import to_db
 from mus_lab.contracts import SAR_QUALITY_BITS
-from mus_lab.cube import check_same_grid, geobox_of
+from mus_lab.cube import geobox_of, match_grid
 from mus_lab.errors import FloodInputError, LinearBackscatterWarning, PublishError
 from mus_lab.flood._evidence import POLARISATIONS, _logistic, sar_evidence
 from mus_lab.flood._grid import keep_grid
@@ -171,10 +178,62 @@ def read_sar_geotiff(
     return ds.assign_attrs(db=1, source=str(p))
 
 
+#: Sentinel-2 band names (as files describe them) -> the names the optical vote reads.
+S2_BAND_ALIASES = {
+    "b3": "green",
+    "b03": "green",
+    "b8": "nir",
+    "b08": "nir",
+    "b11": "swir16",
+}
+#: Sentinel-2 L1C band order: a 13-band file without band descriptions (Sen1Floods11's S2).
+S2_L1C_ORDER = (
+    "b01",
+    "b02",
+    "b03",
+    "b04",
+    "b05",
+    "b06",
+    "b07",
+    "b08",
+    "b8a",
+    "b09",
+    "b10",
+    "b11",
+    "b12",
+)
+
+
+def optical_band_names(descriptions: list[str], count: int) -> list[str]:
+    """Band names the optical vote reads: descriptions lower-cased, Sentinel-2 names mapped.
+
+    Parameters
+    ----------
+    descriptions
+        The file's band descriptions (``""`` where none).
+    count
+        Number of bands.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> optical_band_names(["B02", "B03", "B08", "B11"], 4)
+    ['b02', 'green', 'nir', 'swir16']
+    >>> optical_band_names([""] * 13, 13)[2], optical_band_names([""] * 13, 13)[11]
+    ('green', 'swir16')
+    """
+    names = [str(n or "").strip().lower() for n in descriptions]
+    if count == len(S2_L1C_ORDER) and not any(names):
+        names = list(S2_L1C_ORDER)
+    return [S2_BAND_ALIASES.get(n, n) for n in names]
+
+
 def _optical(path: Path, like: xr.Dataset, opts: MappingOptions) -> xr.DataArray:
     arr = _read_bands(path, what="optical")
-    names = [str(n).strip().lower() for n in arr.attrs["band_names"]]
-    check_same_grid(like, arr, names=["SAR", "optical"])
+    names = optical_band_names(arr.attrs["band_names"], arr.sizes["band"])
     nodata = arr.attrs.get("nodata")
     if nodata is not None and np.isfinite(nodata):
         arr = arr.where(arr != nodata)
@@ -195,7 +254,9 @@ def _optical(path: Path, like: xr.Dataset, opts: MappingOptions) -> xr.DataArray
             f"'{other}' (it has {names})."
         )
     ev = _logistic(index / opts.optical_softness).where(index.notnull())
-    ev = ev.drop_vars("spatial_ref", errors="ignore").assign_coords(y=like["y"], x=like["x"])
+    ev = match_grid(
+        ev, like, names=(f"the optical file {path.name}", "the SAR file"), resampling="bilinear"
+    )
     return keep_grid(ev.expand_dims(time=[_TIME]), like)
 
 
@@ -218,12 +279,14 @@ def map_geotiff(
     out
         Output ``.tif``: band 1 water (1/0/255), band 2 likelihood (0-100/255).
     reference
-        Pre-event GeoTIFF on the same grid (change detection); without it the change
-        method is left out.
+        Pre-event GeoTIFF (change detection), reprojected onto the SAR grid with a
+        :class:`~mus_lab.errors.GridReprojectedWarning` when on another one; without it
+        the change method is left out.
     dem
         DEM GeoTIFF on any grid covering the SAR: HAND for the tiles and slope.
     optical
-        Sentinel-2 GeoTIFF on the same grid for the optical vote.
+        Sentinel-2 GeoTIFF for the optical vote (see the module notes for its bands),
+        reprojected onto the SAR grid with a warning when on another one.
     options
         :class:`MappingOptions`.
     chunks
@@ -240,8 +303,6 @@ def map_geotiff(
     ------
     FloodInputError
         No VV/VH band, unreadable inputs, a DEM not covering the SAR.
-    GridMismatchError
-        Reference or optical on another grid.
     NoBimodalTileError
         No tile is bimodal and no fixed threshold was given.
     """
@@ -268,8 +329,14 @@ def _map_geotiff(
     ref_ds = None
     if reference is not None:
         ref_ds = read_sar_geotiff(reference, chunks=chunks, what="reference")
-        check_same_grid(sar_ds, ref_ds, names=["SAR", "reference"])
-        ref_ds = ref_ds.assign_coords(y=sar_ds["y"], x=sar_ds["x"], time=sar_ds["time"])
+        pols = [p for p in POLARISATIONS if p in ref_ds]
+        ref_ds = match_grid(
+            ref_ds[pols],
+            sar_ds,
+            names=(f"the reference file {Path(reference).name}", "the SAR file"),
+            resampling="bilinear",
+        )
+        ref_ds = ref_ds.assign_coords(time=sar_ds["time"]).assign_attrs(db=1)
     elif "change" in opts.methods and len(opts.methods) > 1:
         opts = opts.with_(methods=tuple(m for m in opts.methods if m != "change"))
     hand = slope = None

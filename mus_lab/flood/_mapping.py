@@ -9,7 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from mus_lab.contracts import SAR_QUALITY_BITS
-from mus_lab.cube import check_same_grid
+from mus_lab.cube import match_grid, standard_grid
 from mus_lab.flood._consensus import VoteRule, consensus, majority_rule, with_optical
 from mus_lab.flood._evidence import optical_evidence, sar_evidence, sar_polarisations
 from mus_lab.flood._grid import keep_grid
@@ -53,6 +53,11 @@ def map_water(
         Sentinel-2 ARD (``ard.prepare_s2(...)``, per-date with ``valid``) or an already
         computed optical evidence ``(time, y, x)``: where cloud-free, fused with the SAR
         consensus by Dempster-Shafer (:func:`~mus_lab.flood.with_optical`).
+
+    Every input may come from rioxarray, odc-stac, stackstac or the project. Grids that
+    agree within 1e-6 of a pixel are the SAR grid; the reference, HAND, slope and optical
+    inputs on another grid are reprojected lazily onto the SAR grid (bilinear; nearest for
+    an optical ARD Dataset) with a :class:`~mus_lab.errors.GridReprojectedWarning`.
     thresholds
         Thresholds (dB, ``(time, pol)``) already drawn (see :func:`sar_evidence`).
     options
@@ -72,9 +77,12 @@ def map_water(
     Raises
     ------
     FloodInputError
-        No VV/VH; inputs on other grids (:class:`~mus_lab.errors.GridMismatchError`).
+        No VV/VH.
+    GridMismatchError
+        The SAR or another input has no pixel grid.
     """
     opts = options or MappingOptions()
+    sar = standard_grid(sar)
     ev = sar_evidence(
         sar,
         reference=reference,
@@ -86,7 +94,12 @@ def map_water(
     )
     evidence = ev["evidence"]
     if optical is not None:
-        check_same_grid(ev, optical, names=["SAR", "optical"])
+        optical = match_grid(
+            optical,
+            ev,
+            names=("the optical input", "the SAR"),
+            resampling="nearest" if isinstance(optical, xr.Dataset) else "bilinear",
+        )
         if isinstance(optical, xr.Dataset):
             opt = optical_evidence(optical, ev["time"].values, options=opts)
         else:
@@ -200,7 +213,9 @@ def map_flood(
     hand, slope
         HAND (m) and slope (degrees) on the grid, for the exclusion mask.
     independent_water
-        Independent reference water (1/0 or bool), e.g. ``landcover == 4``.
+        Independent reference water (1/0 or bool), e.g. ``landcover == 4``; on another grid
+        than ``water`` it is reprojected (nearest) with a
+        :class:`~mus_lab.errors.GridReprojectedWarning`, as HAND and slope are (bilinear).
     optical
         Optical evidence ``(time, y, x)`` (``water.evidence.sel(source="optical")``):
         pixels Sentinel-2 sees as water are never look-alikes.
@@ -216,7 +231,7 @@ def map_flood(
     Raises
     ------
     GridMismatchError
-        The reference water, HAND or slope is on another grid.
+        The water, reference water, HAND or slope has no pixel grid.
 
     Examples
     --------
@@ -240,8 +255,12 @@ def map_flood(
     w = water["water"]
     independent = None
     if independent_water is not None:
-        check_same_grid(w, independent_water, names=["water", "reference water"])
-        independent = independent_water.astype(np.uint8)
+        independent = match_grid(
+            independent_water.astype(np.uint8),
+            w,
+            names=("the reference water", "the water map"),
+            resampling="nearest",
+        )
     excl = exclusion_mask(
         w,
         hand=hand,

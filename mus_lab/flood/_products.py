@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 
 from mus_lab.contracts import EXCLUSION_FLAGS
-from mus_lab.cube import check_same_grid
+from mus_lab.cube import match_grid
 from mus_lab.flood._options import MappingOptions
 
 __all__ = [
@@ -185,15 +185,16 @@ def exclusion_mask(
     Raises
     ------
     GridMismatchError
-        HAND or slope is on another grid than ``water``.
+        ``water``, HAND or slope has no pixel grid (HAND and slope on another grid are
+        reprojected bilinearly onto it, with a :class:`~mus_lab.errors.GridReprojectedWarning`).
     """
     opts = options or MappingOptions()
     flags = xr.zeros_like(water.isel(time=0, drop=True), dtype=np.uint8)
     if hand is not None:
-        check_same_grid(water, hand, names=["water", "HAND"])
+        hand = match_grid(hand, water, names=("HAND", "the water map"), resampling="bilinear")
         flags = flags | (hand > opts.hand_max_m).astype(np.uint8) * EXCLUSION_FLAGS["hand"]
     if slope is not None:
-        check_same_grid(water, slope, names=["water", "slope"])
+        slope = match_grid(slope, water, names=("slope", "the water map"), resampling="bilinear")
         flags = flags | (slope > opts.slope_max_deg).astype(np.uint8) * EXCLUSION_FLAGS["slope"]
     n_water, n_valid = _counts(water)
     if invalid is not None:

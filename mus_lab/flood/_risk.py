@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import xarray as xr
 import yaml
 
-from mus_lab.cube import check_same_grid
+from mus_lab.cube import match_grid, pixel_area_m2
 from mus_lab.errors import RiskConfigError
 from mus_lab.flood._grid import keep_grid
 
@@ -261,10 +262,11 @@ def _risk_classes(value: np.ndarray, breaks: tuple[float, ...]) -> np.ndarray:
 
 
 def _pixel_area_ha(obj: xr.DataArray) -> float:
+    """Pixel area in ha (at the centre latitude on a geographic grid; NaN without a CRS)."""
     gbox = obj.odc.geobox
-    if gbox is None or gbox.crs is None or gbox.crs.geographic:
+    if gbox is None or gbox.crs is None:
         return float("nan")
-    return float(abs(gbox.affine.a * gbox.affine.e)) / 10_000.0
+    return pixel_area_m2(gbox) / 10_000.0
 
 
 def risk(
@@ -297,15 +299,16 @@ def risk(
     Raises
     ------
     GridMismatchError
-        The land cover or population is on another grid.
+        The land cover or population is on another grid (beyond 1e-6 of a pixel): they are
+        not resampled here (classes and counts per pixel), load them on the summary's grid.
     """
     cfg = config or RiskConfig.default()
-    check_same_grid(summary, landcover, names=["flood summary", "land cover"])
+    landcover = match_grid(landcover, summary, names=("land cover", "the flood summary"))
     lc = landcover.drop_vars([c for c in landcover.coords if c not in ("y", "x", "spatial_ref")])
     exposure = _lookup(lc, cfg.table("exposure"))
     vulnerability = _lookup(lc, cfg.table("vulnerability"))
     if population is not None:
-        check_same_grid(summary, population, names=["flood summary", "population"])
+        population = match_grid(population, summary, names=("population", "the flood summary"))
         area = _pixel_area_ha(population)
         density = population.fillna(0).clip(min=0) / (area if area == area else 1.0)
         people = (density / cfg.population_saturation_per_ha).clip(max=1.0)

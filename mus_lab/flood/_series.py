@@ -29,7 +29,7 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 
 from mus_lab.contracts import COLLECTIONS
-from mus_lab.cube import check_same_grid
+from mus_lab.cube import match_grid
 from mus_lab.errors import FloodInputError
 from mus_lab.flood._consensus import VoteRule
 from mus_lab.flood._evidence import orbit_references, sar_evidence
@@ -246,7 +246,7 @@ def assess(
     cfg = config or RiskConfig.load(None)
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="mus_lab_flood_"))
     water = combine_series(*series) if len(series) > 1 else series[0]
-    check_same_grid(water, landcover, names=["the SAR series", "land cover"])
+    landcover = match_grid(landcover, water, names=("land cover", "the SAR series"))
     water = keep_grid(water, landcover)
     independent = landcover.isin(list(cfg.water_classes)) if cfg.water_classes else None
     optical_ev = (
@@ -269,7 +269,7 @@ def assess(
         water=water,
     )
     if population is not None:
-        check_same_grid(landcover, population, names=["the land cover", "population"])
+        population = match_grid(population, landcover, names=("population", "the land cover"))
     rk = risk(maps.summary, landcover, population=population, config=cfg)
     summary = maps.summary.assign(
         {v: rk[v] for v in ("exposure", "vulnerability", "risk", "risk_class")}

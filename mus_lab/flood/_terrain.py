@@ -17,10 +17,11 @@ import os
 from typing import Any
 
 import numpy as np
+import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import xarray as xr
 from odc.geo.geobox import GeoBox
 
-from mus_lab.cube import geobox_of
+from mus_lab.cube import describe_grid, geobox_of
 from mus_lab.errors import FloodInputError
 
 __all__ = ["hand_from_dem", "slope_from_dem", "terrain_from_dem", "terrain_on_grid"]
@@ -182,9 +183,8 @@ def terrain_on_grid(layer: xr.DataArray, geobox: GeoBox, **kwargs: Any) -> xr.Da
         or not src.extent.to_crs(geobox.crs).intersects(geobox.extent)
     ):
         raise FloodInputError(
-            f"The {layer.name or 'terrain'} layer ({src.crs}, {src.extent.boundingbox}) does not "
-            f"overlap the mapping grid ({geobox.crs}, {geobox.extent.boundingbox}): give a DEM "
-            "that covers the SAR area."
+            f"The {layer.name or 'terrain'} layer ({describe_grid(src)}) does not overlap the "
+            f"mapping grid ({describe_grid(geobox)}): give a DEM that covers the SAR area."
         )
     out = layer.odc.reproject(geobox, resampling="bilinear", dst_nodata=np.nan, **kwargs)
     return out.astype(np.float32).rename(layer.name).assign_attrs(layer.attrs)

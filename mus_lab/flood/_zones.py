@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import pandas as pd
 import xarray as xr
 
 from mus_lab._io import write_cog
 from mus_lab.contracts import ZONE_COLUMNS
-from mus_lab.cube import check_same_grid
+from mus_lab.cube import describe_grid, match_grid
 from mus_lab.errors import FloodInputError
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._risk import RiskConfig
@@ -174,13 +175,15 @@ def zone_table(
     Raises
     ------
     FloodInputError
-        Unreadable zones, a geographic grid (areas need metres), or no zone overlapping
-        the grid.
+        Unreadable zones, a geographic grid (exact zone areas need metres: per-pixel areas
+        vary with latitude), or no zone overlapping the grid.
+    GridMismatchError
+        The land cover is on another grid than the summary (beyond 1e-6 of a pixel).
     """
     from exactextract import exact_extract
 
     cfg = config or RiskConfig.default()
-    check_same_grid(summary, landcover, names=["flood summary", "land cover"])
+    landcover = match_grid(landcover, summary, names=("land cover", "the flood summary"))
     gdf, field = read_zones(zones, zone_field=zone_field)
     gbox = summary.odc.geobox
     if gbox.crs is None or gbox.crs.geographic:
@@ -219,8 +222,8 @@ def zone_table(
             acc["at_risk_ha"] += ha * (v & 8 > 0)
     if not rows:
         raise FloodInputError(
-            f"No zone of {zones!s} overlaps the product's grid ({gbox.extent.boundingbox} in "
-            f"{gbox.crs}): give zones over the mapped area."
+            f"No zone of {zones!s} overlaps the product's grid ({describe_grid(gbox)}): give "
+            "zones over the mapped area."
         )
     table = pd.DataFrame(
         [

@@ -9,6 +9,7 @@ from typing import Any
 
 import dask
 import numpy as np
+import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import pandas as pd
 import xarray as xr
 

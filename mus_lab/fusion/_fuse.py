@@ -98,7 +98,9 @@ def describe_product(
 
 def check_grid(objs: Sequence[xr.DataArray], names: Sequence[str]) -> None:
     """:func:`mus_lab.cube.check_same_grid` for fusion inputs: maps without a CRS are compared
-    by their size (in-memory arrays)."""
+    by their size (in-memory arrays). Grids within 1e-6 of a pixel are one grid (fusion works
+    on the arrays, the first source's coordinates label the result); a true mismatch is
+    refused, never resampled: class maps and probabilities are resampled by their producer."""
     check_same_grid(*objs, names=names, require_crs=False)
 
 

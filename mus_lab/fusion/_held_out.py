@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import xarray as xr
 
 from mus_lab.errors import FusionError

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
+import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import pystac
 import xarray as xr
 

@@ -54,22 +54,14 @@ def _raster_on(path: Any, grid: GeoBox, what: str, chunks: int) -> xr.DataArray:
     except PublishError as exc:
         raise FloodInputError(str(exc)) from exc
     arr = arr.isel(band=0, drop=True) if "band" in arr.dims else arr
-    cube.check_same_grid(_grid_array(grid), arr, names=["the SAR grid", what])
-    return arr.assign_coords(_grid_array(grid).coords)
-
-
-def _grid_array(grid: GeoBox) -> xr.DataArray:
-    from odc.geo.xr import xr_zeros
-
-    return xr_zeros(grid, dtype="uint8")
+    return cube.match_grid(arr, grid, names=(what, "the SAR grid"))
 
 
 def _landcover(
     landcover: Any, where: CatalogLike, grid: GeoBox, bbox: Any, chunks: int
 ) -> tuple[xr.DataArray, list[pystac.Item]]:
     if isinstance(landcover, xr.DataArray):
-        cube.check_same_grid(_grid_array(grid), landcover, names=["the SAR grid", "land cover"])
-        return landcover, []
+        return cube.match_grid(landcover, grid, names=("land cover", "the SAR grid")), []
     if isinstance(landcover, str | os.PathLike) and Path(landcover).is_file():
         return _raster_on(landcover, grid, "land cover", chunks), []
     candidates = [str(landcover)] if landcover is not None else list(LANDCOVER_SEARCH_ORDER)
@@ -263,7 +255,7 @@ def run_risk(
             else _raster_on(population, grid, "population", size)
         )
         if isinstance(population, xr.DataArray):
-            cube.check_same_grid(_grid_array(grid), pop, names=["the SAR grid", "population"])
+            pop = cube.match_grid(pop, grid, names=("population", "the SAR grid"))
         nodata = pop.attrs.get("nodata")
         if nodata is not None:
             pop = pop.where(pop != nodata)

@@ -12,8 +12,14 @@ tiny_scenario
     A small generated sample scenario, cached per folder (doctests, tutorials, tests).
 write_rcm_product
     Writes an RCM level-1 product folder (product.xml, LUTs, noise, GeoTIFFs) from arrays.
+FileServer, Fault
+    A fault-injecting HTTP file server on 127.0.0.1 (Range, drops, 429/503, expiring tokens,
+    202 "being prepared"), to test and benchmark downloads.
 simulate_source
     A simulated land-cover source (class map + probabilities) of known accuracy, for fusion.
+ReplayServer
+    A local HTTP server replaying the recorded provider answers (STAC, CDSE OData and
+    OpenSearch, EODMS, token endpoints, orders), for offline provider tests.
 """
 
 from __future__ import annotations
@@ -21,13 +27,24 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["raise_if_dask_computes", "simulate_source", "tiny_scenario", "write_rcm_product"]
+__all__ = [
+    "Fault",
+    "FileServer",
+    "ReplayServer",
+    "raise_if_dask_computes",
+    "simulate_source",
+    "tiny_scenario",
+    "write_rcm_product",
+]
 
 _WHERE = dict(
+    Fault="_fileserver",
+    FileServer="_fileserver",
     raise_if_dask_computes="_dask",
     tiny_scenario="_scenario",
     write_rcm_product="_rcm",
     simulate_source="_fusion",
+    ReplayServer="_replay",
 )
 
 

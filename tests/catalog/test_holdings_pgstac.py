@@ -122,6 +122,11 @@ def test_sample_catalog_search_on_a_database_url(sample_backends: Any) -> None:
     assert all(set(i.assets) == set(by_id[i.id].assets) for i in from_db)
     assert from_db.source == pg.location
     assert from_db.query == from_dir.query
+    assert {i.properties[catalog.PROVIDER_PROPERTY] for i in from_db} == {"local"}
+    # A database among other sources: merged into one result.
+    both_sources = catalog.search([static.location, url], **args)
+    assert len(both_sources) == 2 * len(from_dir)
+    assert both_sources.source == f"{from_dir.source} + {pg.location}"
 
 
 def test_sample_get_and_collections_agree(sample_backends: Any) -> None:

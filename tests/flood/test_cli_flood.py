@@ -133,7 +133,7 @@ def test_map_without_a_bimodal_tile_fails_and_writes_nothing(scene, tmp_path) ->
     assert fixed.exit_code == 0, fixed.output
 
 
-def test_map_refuses_grids_that_do_not_match(scene, tmp_path) -> None:
+def test_map_reprojects_a_reference_on_another_grid_with_one_warning(scene, tmp_path) -> None:
     _, sar, post, *_ = scene
     shifted = sar.assign_coords(x=sar.x + 20).odc.assign_crs("EPSG:32618")
     ref = _tif(tmp_path / "ref.tif", shifted, 0)
@@ -141,9 +141,11 @@ def test_map_refuses_grids_that_do_not_match(scene, tmp_path) -> None:
     res = runner.invoke(
         app, ["flood", "map", "--sar", str(post), "--reference", str(ref), "--out", str(out)]
     )
-    assert res.exit_code == 2
-    assert "different grids" in res.output
-    assert not out.exists()
+    assert res.exit_code == 0, res.output
+    warning = [line for line in res.output.splitlines() if line.startswith("Warning")]
+    assert len(warning) == 1 and "ref.tif was reprojected onto the grid of the SAR" in warning[0]
+    assert warning[0].count("EPSG:32618, 96 x 96 px of 10 m") == 2
+    assert out.exists()
 
 
 def test_risk_bad_input_is_refused_before_any_work(scenario, tmp_path) -> None:

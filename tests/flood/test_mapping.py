@@ -14,6 +14,7 @@ from mus_lab import ard, flood
 from mus_lab.errors import (
     FloodInputError,
     GridMismatchError,
+    GridReprojectedWarning,
     LinearBackscatterWarning,
     NoBimodalTileError,
 )
@@ -133,8 +134,13 @@ def test_missing_polarisations_and_grids(synthetic) -> None:
     single = flood.map_water(sar[["vv", "valid", "quality"]].rename(vv="VV"))
     assert list(single.threshold.pol.values) == ["vv"]
     shifted = sar.assign_coords(x=sar.x + 10).odc.assign_crs("EPSG:32618")
-    with pytest.raises(GridMismatchError, match="different grids"):
-        flood.map_water(sar, reference=shifted.isel(time=[0]))
+    # Another grid: reprojected onto the SAR grid, with one warning naming both grids.
+    with pytest.warns(GridReprojectedWarning, match="reference was reprojected") as rec:
+        moved = flood.map_water(sar, reference=shifted.isel(time=[0]))
+    assert "\n" not in str(rec[0].message) and "GEOGCRS" not in str(rec[0].message)
+    assert int(moved.water.isel(time=-1).max()) == 1
+    with pytest.raises(GridMismatchError, match="no pixel grid"):
+        flood.map_water(sar, reference=shifted.isel(time=[0]).drop_vars(["x", "y", "spatial_ref"]))
     with pytest.raises(FloodInputError, match="methods"):
         flood.MappingOptions(methods=("magic",))  # type: ignore[arg-type]
 
