@@ -30,6 +30,7 @@ __all__ = [
     "PlainAccess",
     "Ready",
     "access_for",
+    "clear_access",
     "register_access",
 ]
 
@@ -228,3 +229,17 @@ def access_for(item: pystac.Item, *, default: AssetAccess | None = None) -> Asse
             return default if default is not None else PlainAccess()
         access = _INSTANCES[provider] = factory()
         return access
+
+
+def clear_access() -> None:
+    """Forget the provider access objects made so far (the next use makes new ones).
+
+    Call it after changing the provider settings (URLs, credentials) in a running
+    session; the local replay server of the tests calls it when it starts and stops.
+
+    Returns
+    -------
+    None
+    """
+    with _LOCK:
+        _INSTANCES.clear()

@@ -90,8 +90,8 @@ class RetryPolicy:
     ----------
     attempts
         Failed attempts (transient errors, 429/503, bad checksums) allowed per asset
-        before it is reported as failed. An attempt that received bytes before the
-        connection dropped spends none (the next one resumes where it stopped).
+        before it is reported as failed. An attempt that got further into the file than
+        every earlier one spends none (the next one resumes where it stopped).
     backoff
         First backoff in seconds; it doubles at each attempt, with jitter (x 0.5 ... 1).
     max_backoff
@@ -284,6 +284,7 @@ class _Task:
     prefixed: bool
     held: tuple[str, Checksum | None, int | None] | None = None
     attempts: int = 0
+    reached: int = 0  # furthest offset an attempt has reached (resumes must go beyond it)
     polls: int = 0
     pending_since: float | None = None
     generation: int = 0
@@ -679,7 +680,14 @@ class _Run:
                 self.waiting.add(id(task))
                 self._schedule(task, delay)
         else:
-            if outcome.counts and not outcome.progressed:
+            # A resume is free only when it got further than every attempt before: a server
+            # that keeps ending the body at the same offset spends the retry budget.
+            advanced = outcome.progressed and (
+                outcome.reached is None or outcome.reached > task.reached
+            )
+            if outcome.reached is not None:
+                task.reached = max(task.reached, outcome.reached)
+            if outcome.counts and not advanced:
                 task.attempts += 1
             if task.attempts > self.policy.attempts:
                 self._fail(task, f"gave up after {task.attempts} attempts: {outcome.reason}")
@@ -722,6 +730,9 @@ class _Run:
                 "href": _origin_href(original.get_absolute_href() or original.href)
             }
             fields["alternate"] = alternate
+            # The local copy needs no credentials; the origin keeps what it needed.
+            if "auth:refs" in fields:
+                alternate["origin"]["auth:refs"] = fields.pop("auth:refs")
             assets[key] = asset
         item.assets.clear()
         for key in sorted(

@@ -194,6 +194,7 @@ class Retry:
     counts: bool = True  # spends one attempt of the asset's retry budget
     pending: bool = False  # the provider is preparing the file (order, restore)
     progressed: bool = False  # bytes arrived before the problem (a 401 after them is an expiry)
+    reached: int | None = None  # bytes of the file held when it stopped (resume offset)
     unauthorized: bool = False  # HTTP 401: renew the credentials first
 
 
@@ -536,10 +537,13 @@ def _fetch_http(
             return Retry(
                 f"connection lost after {offset + received} bytes ({type(exc).__name__}): resumed",
                 progressed=received > 0,
+                reached=offset + received,
             )
     if size is not None and hashes.size < size:
         return Retry(
-            f"body ended at {hashes.size} of {size} bytes: resumed", progressed=received > 0
+            f"body ended at {hashes.size} of {size} bytes: resumed",
+            progressed=received > 0,
+            reached=hashes.size,
         )
     return _finish(part, target, hashes, size)
 

@@ -55,6 +55,7 @@ class Fault:
     retry_after: str | None = None
     chunk: int = 8192
     delay: float = 0.0
+    ignore_range: bool = False
 
     @classmethod
     def drop(cls, after: int, *, times: int | None = 1) -> Fault:
@@ -75,7 +76,7 @@ class Fault:
         return cls("drop", times, after=after)
 
     @classmethod
-    def truncate(cls, after: int, *, times: int | None = 1) -> Fault:
+    def truncate(cls, after: int, *, times: int | None = 1, ignore_range: bool = False) -> Fault:
         """Close the connection cleanly after ``after`` bytes (``Content-Length`` says more).
 
         Parameters
@@ -84,13 +85,15 @@ class Fault:
             Body bytes sent before closing.
         times
             Requests it applies to (``None``: every request).
+        ignore_range
+            Also ignore ``Range`` (send from byte 0 with 200): a resume never gets further.
 
         Returns
         -------
         Fault
             The fault, for :meth:`FileServer.add_fault`.
         """
-        return cls("truncate", times, after=after)
+        return cls("truncate", times, after=after, ignore_range=ignore_range)
 
     @classmethod
     def status(
@@ -286,7 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
         start, end = 0, size - 1
         ranged = False
         spec = self.headers.get("Range")
-        if spec and not (fault is not None and fault.kind == "no_range"):
+        if spec and not (fault is not None and (fault.kind == "no_range" or fault.ignore_range)):
             try:
                 unit, _, span = spec.partition("=")
                 first, _, last = span.split(",")[0].strip().partition("-")

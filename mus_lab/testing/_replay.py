@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import hashlib
 import html
 import json
 import re
@@ -63,6 +64,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+from mus_lab.catalog._access import clear_access
+
 __all__ = ["ReplayServer", "TokenState"]
 
 EARTH_SEARCH = "earth-search.aws.element84.com"
@@ -74,6 +77,15 @@ CDSE_STAC = "stac.dataspace.copernicus.eu"
 EODMS = "www.eodms-sgdot.nrcan-rncan.gc.ca"
 EODMS_BARE = "eodms-sgdot.nrcan-rncan.gc.ca"
 KEYCLOAK_PATH = "/auth/realms/CDSE/protocol/openid-connect/token"
+#: The stand-in body of every CDSE download.
+CDSE_BODY = b"PK\x03\x04 replay product body\n" * 16
+
+
+def _file_body(name: str) -> bytes:
+    """The stand-in body served at ``/files/<name>``."""
+    return f"mus-lab replay file {name}\n".encode() * 8
+
+
 #: Hosts whose absolute URLs are rewritten to the server.
 HOSTS = (EARTH_SEARCH, PC, CDSE_CATALOGUE, CDSE_DOWNLOAD, CDSE_IDENTITY, CDSE_STAC, EODMS)
 
@@ -264,6 +276,10 @@ class ReplayServer:
         DDS calls answered 202 for each product before it is ready.
     retry_interval
         ``suggested_retry_interval`` of those 202 answers.
+    stand_in_sizes
+        Rewrite the recorded ``ContentLength`` and ``Checksum`` (MD5) of the CDSE products to
+        those of the small stand-in body this server sends, so that a harvest through it
+        completes and verifies (the recorded sizes are hundreds of MB).
 
     Attributes
     ----------
@@ -287,6 +303,7 @@ class ReplayServer:
         sas_lifetime: float = 3600.0,
         pending_polls: int = 1,
         retry_interval: float = 0.01,
+        stand_in_sizes: bool = False,
     ) -> None:
         if data is None:
             from mus_lab._settings import get_settings
@@ -298,6 +315,7 @@ class ReplayServer:
         self.sas_lifetime = sas_lifetime
         self.pending_polls = pending_polls
         self.retry_interval = retry_interval
+        self.stand_in_sizes = stand_in_sizes
         self.state = TokenState()
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
         self.dds_calls: dict[str, int] = {}
@@ -331,6 +349,16 @@ class ReplayServer:
             (stac / "eodag_provider_responses" / "cop_dataspace_search.json").read_text("utf-8")
         )
         self.products: list[dict[str, Any]] = list(odata["value"])
+        if self.stand_in_sizes:
+            digest = hashlib.md5(CDSE_BODY).hexdigest()
+            self.products = [
+                dict(
+                    p,
+                    ContentLength=len(CDSE_BODY),
+                    Checksum=[{"Value": digest, "Algorithm": "MD5"}],
+                )
+                for p in self.products
+            ]
         self.odata_context = odata["@odata.context"]
         self.rcm_ard = rcm_ard_items(eodms / "rcm-ard-stac-examples" / "rcm_ard_stac_example.ipynb")
         test6 = json.loads((eodms / "eodms-cli" / "test6_output.geojson").read_text("utf-8"))
@@ -451,6 +479,7 @@ class ReplayServer:
         ReplayServer
             Itself.
         """
+        clear_access()  # provider access objects read their URLs when made
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
@@ -458,6 +487,7 @@ class ReplayServer:
 
     def stop(self) -> None:
         """Stop serving and close the port."""
+        clear_access()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -515,7 +545,7 @@ class ReplayServer:
         )
         one = {k: v[0] for k, v in query.items()}
         if rest.startswith("/files/"):
-            return 200, f"mus-lab replay file {rest[7:]}\n".encode() * 8, "application/octet-stream"
+            return 200, _file_body(rest[7:]), "application/octet-stream"
         if host == PC and rest.startswith("/api/sas/v1/token/"):
             exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now() + self.sas_lifetime))
             token = (
@@ -533,7 +563,7 @@ class ReplayServer:
         if host == CDSE_DOWNLOAD and rest.endswith("/$value"):
             if not self._bearer(headers, "cdse"):
                 return 401, {"detail": "Expired signature or invalid token"}, "application/json"
-            return 200, b"PK\x03\x04 replay product body\n" * 16, "application/zip"
+            return 200, CDSE_BODY, "application/zip"
         if host == EODMS and rest.startswith("/aaa/v1/"):
             return self._aaa(rest, headers, raw)
         if host == EODMS and rest.startswith("/dds/v1/item/"):
@@ -604,7 +634,8 @@ class ReplayServer:
                         suggested_retry_interval=self.retry_interval)  # fmt: skip
             return 202, [body], "application/json"
         url = f"https://{EODMS}/files/{uuid}.zip"
-        return 200, {"status": "Available", "download_url": url, "size": 320,
+        size = len(_file_body(f"{uuid}.zip"))
+        return 200, {"status": "Available", "download_url": url, "size": size,
                      "collection_id": collection, "image_uuid": uuid}, "application/json"  # fmt: skip
 
     def _odata(self, q: dict[str, str]) -> tuple[int, Any, str]:

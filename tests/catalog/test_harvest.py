@@ -280,6 +280,20 @@ def test_trickle_and_no_checksum_no_size(served: FileServer, tmp_path: Path) -> 
     check_dest(tmp_path / "h", served, items)
 
 
+def test_a_body_that_always_ends_at_the_same_byte_spends_the_budget(
+    served: FileServer, tmp_path: Path
+) -> None:
+    # A server that ignores Range and closes every body at the same offset (the recorded
+    # CDSE answers say 224 MB where a stand-in body has 400 bytes): resuming makes no
+    # progress, so it must not retry for ever.
+    served.add_fault(Fault.truncate(after=1000, times=None, ignore_range=True), "item-000/red.bin")
+    report = run(make_items(served), tmp_path / "h")
+    (failure,) = report.failures
+    assert (failure.item_id, failure.asset) == ("item-000", "red")
+    assert "gave up after 5 attempts" in failure.reason and "after 1000 bytes" in failure.reason
+    assert len(report.items) == 2
+
+
 def test_retry_budget_spent_fails_that_item_only(served: FileServer, tmp_path: Path) -> None:
     served.add_fault(Fault.status(500, times=None), "item-001/nir.bin")
     items = make_items(served)

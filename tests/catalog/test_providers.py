@@ -195,7 +195,9 @@ def test_eodms_order_then_download(replay: ReplayServer) -> None:
     assert first.retry_after == pytest.approx(0.01)
     ready = access.prepare(item, "product", item.assets["product"])
     assert isinstance(ready, Ready) and ready.filename == f"{item.id}.zip"
-    assert ready.url.endswith(f"/files/{item.id}.zip") and ready.size == 320
+    assert ready.url.endswith(f"/files/{item.id}.zip") and ready.size == 8 * len(
+        f"mus-lab replay file {item.id}.zip\n"
+    )
     public = search("eodms", collections="rcm-ard", limit=30)[0]
     plain = access_for(public).prepare(public, "rr", public.assets["rr"])
     assert isinstance(plain, Ready) and plain.url.endswith("_RR.tif")
