@@ -18,6 +18,7 @@ Both return a :class:`SearchResult`; asset keys are renamed to the canonical nam
 from __future__ import annotations
 
 from mus_lab.catalog._access import (
+    HARVEST_PROPERTY,
     PROVIDER_PROPERTY,
     AssetAccess,
     Pending,
@@ -35,6 +36,7 @@ from mus_lab.catalog._result import SearchResult
 from mus_lab.catalog._search import search
 
 __all__ = [
+    "HARVEST_PROPERTY",
     "PROVIDER_PROPERTY",
     "AssetAccess",
     "CollectionProfile",

@@ -742,13 +742,16 @@ class _Run:
         for ext in (FILE_EXTENSION, ALTERNATE_EXTENSION):
             if ext not in item.stac_extensions:
                 item.stac_extensions.append(ext)
-        item.properties[HARVEST_PROPERTY] = {
+        # Where the item was found: the search's source, else the item's own link there.
+        source = self.source or str(st.item.get_self_href() or "")
+        provenance = {
             "provider": st.item.properties.get(PROVIDER_PROPERTY) or st.access.provider,
-            "source": safe_url(self.source) if "://" in self.source else self.source,
+            "source": safe_url(source) if "://" in source else source,
             "harvested": dt.datetime.now(dt.UTC)
             .isoformat(timespec="seconds")
             .replace("+00:00", "Z"),
         }
+        item.properties[HARVEST_PROPERTY] = {k: v for k, v in provenance.items() if v}
         return item
 
     def _maybe_flush(self) -> MusLabError | None:

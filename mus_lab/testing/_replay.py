@@ -651,6 +651,11 @@ class ReplayServer:
             )
             if ptype and ptype.group(1) != attrs.get("productType"):
                 continue
+            cloud = re.search(
+                r"Name eq 'cloudCover' and att/OData\.CSC\.DoubleAttribute/Value le ([0-9.]+)", flt
+            )
+            if cloud and float(attrs.get("cloudCover", 0.0)) > float(cloud.group(1)):
+                continue
             wanted.append(product)
         top, skip = int(q.get("$top", 20)), int(q.get("$skip", 0))
         page: dict[str, Any] = {

@@ -393,7 +393,7 @@ def test_token_expiring_mid_download_is_refreshed(
         with caplog.at_level(logging.DEBUG, logger="mus_lab"):
             report = run(items, tmp_path / "h")
         assert report.ok, report.summary()
-        assert access.refreshes >= 3
+        assert access.refreshes >= 1  # how many depends on how the workers interleave
         assert any(r.status == 401 for r in server.requests)
         check_dest(tmp_path / "h", server, items)
         secrets = ["first-SECRET", str(server.token)]
