@@ -10,13 +10,9 @@ it without declaring the conformance class.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pystac
-import pystac_client
-from pystac_client.conformance import ConformanceClasses
-from pystac_client.exceptions import APIError
-from pystac_client.warnings import DoesNotConformTo
 
 from mus_lab._settings import get_settings
 from mus_lab.catalog._query import SearchQuery
@@ -25,6 +21,10 @@ from mus_lab.errors import (
     InvalidQueryError,
     UnknownCollectionError,
 )
+
+if TYPE_CHECKING:  # pystac_client is imported when first used: it costs ~2 s to import
+    import pystac_client
+    from pystac_client.exceptions import APIError
 
 __all__ = ["api_parameters", "search_api"]
 
@@ -137,6 +137,9 @@ def open_client(url: str) -> pystac_client.Client:
     ...
     mus_lab.errors.CatalogUnreachableError: ...
     """
+    import pystac_client
+    from pystac_client.exceptions import APIError
+
     try:
         return pystac_client.Client.open(url, timeout=get_settings().http_timeout)
     except APIError as exc:
@@ -177,6 +180,10 @@ def search_api(url: str, query: SearchQuery) -> tuple[list[pystac.Item], pystac_
     InvalidQueryError
         The server refused the request (HTTP 4xx) for another reason.
     """
+    from pystac_client.conformance import ConformanceClasses
+    from pystac_client.exceptions import APIError
+    from pystac_client.warnings import DoesNotConformTo
+
     client = open_client(url)
     has_filter = client.conforms_to(ConformanceClasses.FILTER)
     params, local_cloud = api_parameters(
