@@ -10,6 +10,9 @@ import pytest
 
 from mus_lab import get_settings
 
+# Scripts that tests run in a fresh interpreter (they execute at import): not test modules.
+collect_ignore = ["_sdk_inputs_script.py"]
+
 
 @pytest.fixture(scope="session")
 def scenario(tmp_path_factory):
