@@ -126,7 +126,10 @@ def find_products(catalog: str | os.PathLike[str] | None, collections: Sequence[
 def _notebooks_up_to(number: str) -> list[str] | None:
     if not _NOTEBOOKS.is_dir():
         return None
-    chain = sorted(p for p in _NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if p.name[:2] <= number)
+    # 00 finds and harvests provider data: the product chain on a catalog starts at 01.
+    chain = sorted(
+        p for p in _NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if "01" <= p.name[:2] <= number
+    )
     if not any(p.name.startswith(f"{number}_") for p in chain):
         return None
     return [f"notebooks/{p.name}" for p in chain]
