@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "ARDError",
     "AssetError",
+    "BandMismatchError",
     "CatalogError",
     "CatalogUnreachableError",
     "ComputeError",
@@ -28,14 +29,19 @@ __all__ = [
     "MusLabError",
     "MusLabWarning",
     "NoCatalogError",
+    "NoSeriesFilesError",
     "ProductContractError",
     "ProductFileError",
     "PublishError",
     "RepeatedPageWarning",
     "SampleError",
+    "SeriesDateError",
+    "SeriesError",
+    "SeriesGridError",
     "ServiceError",
     "UnknownCollectionError",
     "UnknownProviderError",
+    "UnreadableRasterError",
 ]
 
 
@@ -111,6 +117,34 @@ class GridMismatchError(CubeError, ValueError):
 
 class GridReprojectedWarning(MusLabWarning):
     """An input on another pixel grid was reprojected onto the first input's grid."""
+
+
+class SeriesError(CubeError):
+    """A user's own series of GeoTIFFs (:func:`mus_lab.cube.open_series`) cannot be opened as
+    given."""
+
+
+class NoSeriesFilesError(SeriesError, ValueError):
+    """No file to open: an empty list, or a folder or pattern that matches no GeoTIFF."""
+
+
+class UnreadableRasterError(SeriesError, OSError):
+    """A file of a series is missing or is not a raster GDAL can read."""
+
+
+class SeriesDateError(SeriesError, ValueError):
+    """The dates of a series cannot be told: no date in a file name or band, a wrong number of
+    dates given, or two files on the same day."""
+
+
+class BandMismatchError(SeriesError, ValueError):
+    """The files of a series do not hold the same bands (count or names), or a band asked for
+    is not there."""
+
+
+class SeriesGridError(SeriesError, GridMismatchError):
+    """The files of a series are on different grids (another CRS, extent or resolution) and no
+    reprojection was allowed, or a file has no CRS."""
 
 
 # --- publish ---------------------------------------------------------------------------

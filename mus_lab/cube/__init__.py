@@ -24,18 +24,22 @@ from mus_lab.cube._same import (
     same_grid,
     standard_grid,
 )
+from mus_lab.cube._series import DATE_PATTERN, date_from_name, open_series
 
 __all__ = [
+    "DATE_PATTERN",
     "DEFAULT_RESAMPLING",
     "GRID_TOLERANCE",
     "as_yx",
     "check_same_grid",
+    "date_from_name",
     "describe_grid",
     "geobox_of",
     "has_scaling",
     "load",
     "load_sensors",
     "match_grid",
+    "open_series",
     "pixel_area_m2",
     "pixel_size_m",
     "reference_geobox",
