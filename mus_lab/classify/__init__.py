@@ -2,7 +2,8 @@
 lazy prediction with confidence, and accuracy assessment.
 
 Flow: features (:func:`optical_features`, :func:`radar_features`, :func:`stack_features`,
-:func:`feature_cube`, or the recipe :func:`mus_lab.recipes.features_from_catalog`) -> samples from reference polygons
+:func:`feature_cube`, or the recipe :func:`mus_lab.recipes.features_from_catalog`; a user's own
+GeoTIFFs: :func:`mus_lab.cube.open_series` then :func:`feature_cube`) -> samples from reference polygons
 (:func:`extract_samples`) -> :func:`train` (random forest or TempCNN, split by polygon) ->
 :func:`predict` (lazy; class map, confidence, margin, probabilities) -> :func:`assess`
 (OA, kappa, per-class F1, IOTA²-layout confusion CSV, Olofsson area estimates) ->

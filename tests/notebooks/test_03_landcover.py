@@ -29,3 +29,8 @@ def test_landcover_notebook_maps_assesses_and_writes(scenario, landcover_run):
     training = item.properties["mus_lab:training"]
     assert len(training["validation_polygons"]) == rec["validation_polygons"] > 10
     assert not set(training["validation_polygons"]) & set(training["train_polygons"])
+    # Section 6: every 4th optical date written as GeoTIFFs, read back with cube.open_series.
+    mine = rec["user_series"]
+    assert mine["files"] == mine["dates"] == len(range(0, n, 4))
+    assert mine["variables"] == ["red", "nir", "swir16"] and mine["features"] == 3 * mine["files"]
+    assert mine["overall_accuracy"] >= 0.75  # 0.86 measured (6 dates x 3 bands, 30 trees)
