@@ -27,7 +27,14 @@ from mus_lab.errors import (
     UnreadableRasterError,
 )
 from mus_lab.testing import raise_if_dask_computes
-from tests._geographic import ORIGIN, RES, series_truth, write_series
+from tests._geographic import (
+    ORIGIN,
+    RES,
+    series_truth,
+    write_s1_chip,
+    write_s2_chip,
+    write_series,
+)
 
 N = 32
 UTM = from_origin(500_000, 4_000_320, 10, 10)
@@ -262,3 +269,37 @@ def test_user_files_to_gapfilled_features_and_samples(tmp_path, crs):
     assert np.isfinite(smp.X).all()  # the cloud was filled from its neighbours in time
     assert (series_truth(N)[2:30, 2:14] == 1).all()
     assert 550 < smp.X[smp.y == 1, 1].mean() < 750  # red of class 1 (600 + 50 per date)
+
+
+def test_public_dataset_layouts_sen1floods11_s1_and_s2_chips(tmp_path):
+    """Float32 dB VV/VH with NaN no data and named bands; 13 int16 L1C bands, nodata 0, no names."""
+    s1 = [
+        write_s1_chip(tmp_path / f"S1_{d}.tif", 32, seed=i)
+        for i, d in enumerate(("20230402", "20230414"))
+    ]
+    s2 = [
+        write_s2_chip(tmp_path / f"S2_{d}.tif", 32, seed=i)
+        for i, d in enumerate(("20230403", "20230413"))
+    ]
+    sar = cube.open_series(s1)
+    assert list(sar.data_vars) == ["VV", "VH"] and sar.odc.geobox.crs.epsg == 4326
+    assert np.isnan(sar.VV.isel(time=0).values[:2, :2]).all()  # the chip's NaN corner
+    l1c = (
+        "B01",
+        "B02",
+        "B03",
+        "B04",
+        "B05",
+        "B06",
+        "B07",
+        "B08",
+        "B8A",
+        "B09",
+        "B10",
+        "B11",
+        "B12",
+    )
+    opt = cube.open_series(s2, band_names=l1c, variables=["B03", "B11"])
+    assert list(opt.data_vars) == ["B03", "B11"]
+    assert np.isnan(opt.B11.isel(time=1).values[-2:]).all()  # nodata 0 in the last rows
+    assert cube.same_grid(cube.geobox_of(opt), cube.geobox_of(sar))  # one grid, read twice
