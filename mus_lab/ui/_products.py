@@ -127,9 +127,7 @@ def _notebooks_up_to(number: str) -> list[str] | None:
     if not _NOTEBOOKS.is_dir():
         return None
     # 00 finds and harvests provider data: the product chain on a catalog starts at 01.
-    chain = sorted(
-        p for p in _NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if "01" <= p.name[:2] <= number
-    )
+    chain = sorted(p for p in _NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if "01" <= p.name[:2] <= number)
     if not any(p.name.startswith(f"{number}_") for p in chain):
         return None
     return [f"notebooks/{p.name}" for p in chain]
