@@ -91,6 +91,22 @@ class Provider(Protocol):
         ...
 
 
+class ProfileRoutes:
+    """The collections a provider offers are those of its profile's ``offers:`` table."""
+
+    name: str
+
+    def routes(self) -> Mapping[str, Route]:
+        """Return the collections listed in the provider's profile.
+
+        Returns
+        -------
+        Mapping
+            Requested id -> route.
+        """
+        return offers(self.name)
+
+
 def provider_url(name: str, default: str, *, part: str = "URL") -> str:
     """Return the base URL of ``name``: ``MUS_LAB_PROVIDER_<NAME>_<PART>`` or ``default``.
 

@@ -32,10 +32,10 @@ from mus_lab.catalog._access import Pending, PlainAccess, Ready
 from mus_lab.catalog._credentials import EodmsTokens, find_credentials, require_credentials
 from mus_lab.catalog._providers._base import (
     PageGuard,
+    ProfileRoutes,
     Route,
     area_wkt,
     get_json,
-    offers,
     origin,
     provider_url,
 )
@@ -173,7 +173,7 @@ def _page_token(href: str) -> str:
     return href
 
 
-class EodmsProvider:
+class EodmsProvider(ProfileRoutes):
     """The EODMS STAC API (``rcm-ard``, ``RCMImageProducts``, ``Sentinel-1``...).
 
     Parameters
@@ -191,16 +191,6 @@ class EodmsProvider:
     def __init__(self, url: str | None = None, session: requests.Session | None = None) -> None:
         self.url = url or provider_url("eodms", DEFAULT_URL)
         self.session = session if session is not None else requests.Session()
-
-    def routes(self) -> Mapping[str, Route]:
-        """Return the collections listed in the EODMS profile.
-
-        Returns
-        -------
-        Mapping
-            Requested id -> route.
-        """
-        return offers(self.name)
 
     def queryables(self, collection: str) -> dict[str, Any]:
         """Return the CQL2 queryables of an EODMS collection (JSON Schema ``properties``).

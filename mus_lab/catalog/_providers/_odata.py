@@ -36,10 +36,10 @@ from mus_lab.catalog._access import Pending, PlainAccess, Ready
 from mus_lab.catalog._credentials import OAuth2PasswordTokens, require_credentials
 from mus_lab.catalog._providers._base import (
     PageGuard,
+    ProfileRoutes,
     Route,
     area_wkt,
     get_json,
-    offers,
     provider_url,
 )
 from mus_lab.catalog._query import SearchQuery
@@ -309,7 +309,7 @@ def product_to_item(
     return item
 
 
-class CdseODataProvider:
+class CdseODataProvider(ProfileRoutes):
     """CDSE OData search (``cdse-odata``).
 
     Parameters
@@ -327,16 +327,6 @@ class CdseODataProvider:
         self.url = url or provider_url(self.name, DEFAULT_URL)
         self.download_url = provider_url("cdse", DOWNLOAD_URL, part="DOWNLOAD_URL")
         self.session = session if session is not None else requests.Session()
-
-    def routes(self) -> Mapping[str, Route]:
-        """Return the collections of the ``cdse-odata`` profile.
-
-        Returns
-        -------
-        Mapping
-            Requested id -> route.
-        """
-        return offers(self.name)
 
     def search(self, query: SearchQuery, routes: list[Route]) -> list[tuple[Route, pystac.Item]]:
         """Search each route, following ``@odata.nextLink``.

@@ -18,7 +18,13 @@ import pystac
 import requests
 import shapely.geometry
 
-from mus_lab.catalog._providers._base import PageGuard, Route, get_json, offers, provider_url
+from mus_lab.catalog._providers._base import (
+    PageGuard,
+    ProfileRoutes,
+    Route,
+    get_json,
+    provider_url,
+)
 from mus_lab.catalog._query import SearchQuery
 from mus_lab.errors import InvalidQueryError
 
@@ -154,7 +160,7 @@ def _next(page: Mapping[str, Any]) -> str | None:
     return None
 
 
-class OpenSearchProvider:
+class OpenSearchProvider(ProfileRoutes):
     """CDSE's resto OpenSearch feeds (``cdse-opensearch``).
 
     Parameters
@@ -171,16 +177,6 @@ class OpenSearchProvider:
     def __init__(self, url: str | None = None, session: requests.Session | None = None) -> None:
         self.url = url or provider_url(self.name, DEFAULT_URL)
         self.session = session if session is not None else requests.Session()
-
-    def routes(self) -> Mapping[str, Route]:
-        """Return the collections of the ``cdse-opensearch`` profile.
-
-        Returns
-        -------
-        Mapping
-            Requested id -> route.
-        """
-        return offers(self.name)
 
     def search(self, query: SearchQuery, routes: list[Route]) -> list[tuple[Route, pystac.Item]]:
         """Search each route, following the feed's ``next`` links.

@@ -10,7 +10,6 @@ written into an item).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +20,7 @@ import pystac
 from mus_lab.catalog._access import Pending, PlainAccess, Ready
 from mus_lab.catalog._api import search_api
 from mus_lab.catalog._credentials import SasTokens, Secret
-from mus_lab.catalog._providers._base import Route, offers, provider_url
+from mus_lab.catalog._providers._base import ProfileRoutes, Route, provider_url
 from mus_lab.catalog._query import SearchQuery
 from mus_lab.errors import InvalidQueryError
 
@@ -77,7 +76,7 @@ def with_filter(query: SearchQuery, text: str | None) -> SearchQuery:
     return replace(query, filter=joined, filter_expr=expr)
 
 
-class StacProvider:
+class StacProvider(ProfileRoutes):
     """A STAC API known by name.
 
     Parameters
@@ -93,16 +92,6 @@ class StacProvider:
     def __init__(self, name: str, url: str | None = None) -> None:
         self.name = name
         self.url = url or provider_url(name, DEFAULT_URLS[name])
-
-    def routes(self) -> Mapping[str, Route]:
-        """Return the collections listed in the profile (others are passed as they are).
-
-        Returns
-        -------
-        Mapping
-            Requested id -> route.
-        """
-        return offers(self.name)
 
     def search(self, query: SearchQuery, routes: list[Route]) -> list[tuple[Route, pystac.Item]]:
         """Search the routes, one API search per distinct extra filter.
