@@ -34,7 +34,12 @@ from mus_lab.ard import to_db
 from mus_lab.contracts import SAR_QUALITY_BITS
 from mus_lab.cube import geobox_of, match_grid
 from mus_lab.errors import FloodInputError, LinearBackscatterWarning, PublishError
-from mus_lab.flood._evidence import POLARISATIONS, _logistic, sar_evidence
+from mus_lab.flood._evidence import (
+    POLARISATIONS,
+    _logistic,
+    sar_evidence,
+    self_trained_models,
+)
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._mapping import map_water
 from mus_lab.flood._options import MappingOptions
@@ -348,6 +353,11 @@ def _map_geotiff(
     # Thresholds first (one streaming pass over the tiles): drawn inside the map's graph,
     # the scene would be held in memory between the tile pass and the maps.
     thresholds = sar_evidence(sar_ds, hand=hand, options=opts)["threshold"].compute()
+    models = None
+    if "self_trained" in opts.methods:  # fitted once, for the same reason (a sample per block)
+        models = self_trained_models(
+            sar_ds, reference=ref_ds, hand=hand, slope=slope, thresholds=thresholds, options=opts
+        ).compute()
     water = map_water(
         sar_ds,
         reference=ref_ds,
@@ -356,6 +366,7 @@ def _map_geotiff(
         optical=opt_ev,
         thresholds=thresholds,
         options=opts,
+        self_trained=models,
     )
     # Both bands of a block in one chunk: written together, so a block's evidence is freed
     # once it is written (with one chunk per band, dask keeps it for the second band).
