@@ -163,3 +163,28 @@ def test_cli_flood_map_with_the_self_trained_voter(tmp_path) -> None:
     assert "self_trained" in params
     valid = water != 255
     assert _iou((water == 1) & valid, water_mask(128) & valid) > 0.8
+
+
+@pytest.mark.realdata
+def test_exclusion_on_a_real_geographic_compound_crs_dem(real_data) -> None:
+    from odc.geo.geobox import GeoBox as Box
+
+    from mus_lab.publish import open_raster
+
+    path = real_data / "dem_hydro_small" / "sarsen_Rome-30m-DEM.tif"
+    dem = open_raster(path, what="DEM").compute()
+    assert dem.odc.geobox.crs.geographic  # EPSG:9707, WGS 84 + EGM96 height: degrees
+    utm = Box.from_bbox(dem.odc.geobox.extent.to_crs("EPSG:32633").boundingbox, "EPSG:32633",
+                        resolution=30)  # fmt: skip
+    # Independent reference: the DEM reprojected to metres, numpy's gradient there.
+    metric = dem.astype("float32").odc.reproject(utm, resampling="bilinear").values
+    gy, gx = np.gradient(metric.astype("float64"), 30.0)
+    reference = np.nanmedian(np.degrees(np.arctan(np.hypot(gx, gy))))
+    slope = flood.slope_from_dem(dem).values
+    assert np.nanmedian(slope) == pytest.approx(reference, rel=0.1)
+    hand, slope_on = flood.terrain_from_dem(path, utm.zoom_out(20 / 30))
+    flags = flood.exclusion_mask(
+        xr.zeros_like(hand, dtype=np.uint8).expand_dims(time=1), hand=hand, slope=slope_on
+    ).values
+    assert 0.2 < np.mean((flags & 1) > 0) < 0.8  # Rome's hills stand > 15 m above the Tiber
+    assert 0.0 < np.mean((flags & 2) > 0) < 0.1
