@@ -50,8 +50,7 @@ from mus_lab.errors import (
 )
 from mus_lab.flood._grid import keep_grid, nanmean
 from mus_lab.flood._options import MappingOptions
-from mus_lab.flood._selftrain import predict, sample_delayed
-from mus_lab.flood._selftrain import fit_models
+from mus_lab.flood._selftrain import fit_models, predict, sample_delayed
 from mus_lab.flood._tiles import TileSelection, auto_tile, joint_tile_thresholds
 
 __all__ = [

@@ -142,9 +142,7 @@ class MappingOptions:
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in ALL_METHODS]
         if unknown or not self.methods:
-            raise FloodInputError(
-                f"methods={self.methods!r}: choose one or more of {ALL_METHODS}."
-            )
+            raise FloodInputError(f"methods={self.methods!r}: choose one or more of {ALL_METHODS}.")
         if self.methods == ("self_trained",):
             raise FloodInputError(
                 "methods=('self_trained',): the self-trained voter learns from the other "

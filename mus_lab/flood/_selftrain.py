@@ -61,7 +61,9 @@ def _features(
     for db in pols:
         good = np.isfinite(db)
         v = np.where(good, db, 0.0).astype(np.float64)
-        count = ndimage.uniform_filter(good.astype(np.float64), window, mode="constant", axes=(1, 2))
+        count = ndimage.uniform_filter(
+            good.astype(np.float64), window, mode="constant", axes=(1, 2)
+        )
         s1 = ndimage.uniform_filter(v, window, mode="constant", axes=(1, 2))
         s2 = ndimage.uniform_filter(v * v, window, mode="constant", axes=(1, 2))
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -205,7 +207,9 @@ def fit_models(
         if n < min_samples:
             models.append(None)
             continue
-        rows = np.concatenate([rng.choice(wet, n, replace=False), rng.choice(dry, n, replace=False)])
+        rows = np.concatenate(
+            [rng.choice(wet, n, replace=False), rng.choice(dry, n, replace=False)]
+        )
         model = HistGradientBoostingClassifier(
             max_iter=100, max_leaf_nodes=31, early_stopping=False, random_state=seed
         )

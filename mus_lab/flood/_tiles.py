@@ -220,9 +220,7 @@ def _date_thresholds(*parts: Any, sels: tuple[TileSelection, ...]) -> NDArray[np
         others = [o for i, o in enumerate(stats) if i != j]
         for k in range(n_t):
             partners = tuple(o[k] for o in others)
-            out[k, 0, 0, j * len(FIELDS) : (j + 1) * len(FIELDS)] = _select(
-                s[k], ok, sel, partners
-            )
+            out[k, 0, 0, j * len(FIELDS) : (j + 1) * len(FIELDS)] = _select(s[k], ok, sel, partners)
     return out
 
 

@@ -108,7 +108,9 @@ def test_self_trained_voter_raises_the_consensus_where_thresholds_disagree() -> 
     lake = (yy - 35) ** 2 + (xx - 40) ** 2 < 22**2
     truth = river | lake
     sar = _scene(n, truth, enl=1.0, seed=3).chunk({"y": 80, "x": 80})  # single look: noisy
-    base = flood.MappingOptions(methods=("threshold", "region"), thresholds={"vv": -15.5, "vh": -22.5})
+    base = flood.MappingOptions(
+        methods=("threshold", "region"), thresholds={"vv": -15.5, "vh": -22.5}
+    )
     with_st = base.with_(methods=("threshold", "region", "self_trained"))
     plain = flood.map_water(sar, options=base).compute()
     voted = flood.map_water(sar, options=with_st).compute()
@@ -126,7 +128,7 @@ def test_self_trained_voter_raises_the_consensus_where_thresholds_disagree() -> 
 
 def test_self_trained_voter_stays_lazy_and_abstains_without_samples() -> None:
     n = 64
-    yy, xx = np.mgrid[0:n, 0:n]
+    yy, _ = np.mgrid[0:n, 0:n]
     sar = _scene(n, np.abs(yy - 32) < 8, enl=4.0).chunk({"y": 32, "x": 32})
     opts = flood.MappingOptions(
         methods=("threshold", "region", "self_trained"), thresholds={"vv": -15.5, "vh": -22.5}
