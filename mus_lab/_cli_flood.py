@@ -55,6 +55,13 @@ def map_cmd(
     vh_threshold: Annotated[
         float | None, typer.Option(help="Fixed VH threshold (dB) instead of tiles.")
     ] = None,
+    self_trained: Annotated[
+        bool,
+        typer.Option(
+            "--self-trained",
+            help="Add a per-scene classifier trained on the confident pixels as a voter.",
+        ),
+    ] = False,
 ) -> None:
     """Map open water in one SAR image (consensus of threshold, change, region growing).
 
@@ -69,6 +76,8 @@ def map_cmd(
             threshold_method=method,  # type: ignore[arg-type]
             thresholds=fixed or None,
         )
+        if self_trained:
+            options = options.with_(methods=(*options.methods, "self_trained"))
         path = flood.map_geotiff(
             sar, out, reference=reference, dem=dem, optical=optical, options=options
         )

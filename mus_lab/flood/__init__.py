@@ -33,10 +33,11 @@ from mus_lab.flood._evidence import (
     orbit_references,
     sar_evidence,
     sar_polarisations,
+    self_trained_models,
 )
 from mus_lab.flood._file import map_geotiff
 from mus_lab.flood._mapping import FloodMaps, map_flood, map_water, source_floods
-from mus_lab.flood._options import METHODS, MappingOptions
+from mus_lab.flood._options import ALL_METHODS, METHODS, MappingOptions
 from mus_lab.flood._products import (
     EXCLUSION_FLAGS,
     combine_series,
@@ -50,6 +51,7 @@ from mus_lab.flood._series import SENSOR_COLLECTIONS, RiskRun, assess, map_serie
 from mus_lab.flood._terrain import hand_from_dem, slope_from_dem, terrain_on_grid
 from mus_lab.flood._threshold import (
     ashman_d,
+    bimodality_coefficient,
     em_threshold,
     em_threshold_histogram,
     hydrosar_tiles_threshold,
@@ -59,6 +61,7 @@ from mus_lab.flood._threshold import (
 from mus_lab.flood._zones import ZONE_COLUMNS, grid_zones, read_zones, zone_table
 
 __all__ = [
+    "ALL_METHODS",
     "EXCLUSION_FLAGS",
     "METHODS",
     "SENSOR_COLLECTIONS",
@@ -73,6 +76,7 @@ __all__ = [
     "align_truth",
     "ashman_d",
     "assess",
+    "bimodality_coefficient",
     "combine_series",
     "consensus",
     "em_threshold",
@@ -101,6 +105,7 @@ __all__ = [
     "risk",
     "sar_evidence",
     "sar_polarisations",
+    "self_trained_models",
     "slope_from_dem",
     "source_floods",
     "terrain_from_dem",

@@ -29,7 +29,7 @@ Everything is lazy; neighbourhood steps run with ``dask.array.map_overlap``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import dask.array as da
@@ -50,7 +50,8 @@ from mus_lab.errors import (
 )
 from mus_lab.flood._grid import keep_grid, nanmean
 from mus_lab.flood._options import MappingOptions
-from mus_lab.flood._tiles import TileSelection, auto_tile, tile_thresholds
+from mus_lab.flood._selftrain import fit_models, predict, sample_delayed
+from mus_lab.flood._tiles import TileSelection, auto_tile, joint_tile_thresholds
 
 __all__ = [
     "POLARISATIONS",
@@ -58,6 +59,7 @@ __all__ = [
     "orbit_references",
     "sar_evidence",
     "sar_polarisations",
+    "self_trained_models",
 ]
 
 POLARISATIONS = ("vv", "vh")
@@ -221,14 +223,15 @@ def _thresholds(
     """``(time, pol)`` thresholds in dB, with the scene-level no-bimodal-tile check."""
     first = next(iter(db.values()))
     tile = auto_tile((first.sizes["y"], first.sizes["x"]), opts.tile)
-    per_pol = []
-    for p, arr in db.items():
+    fixed_t: dict[str, xr.DataArray] = {}
+    sels: dict[str, TileSelection] = {}
+    for p in db:
         fixed = (opts.thresholds or {}).get(p)
         if fixed is not None:
             t = xr.full_like(first["time"], float(fixed), dtype=np.float64)
-            per_pol.append(t.drop_vars([c for c in t.coords if c != "time"]))
+            fixed_t[p] = t.drop_vars([c for c in t.coords if c != "time"])
             continue
-        sel = TileSelection(
+        sels[p] = TileSelection(
             tile=tile,
             n_tiles=opts.n_tiles,
             min_valid=opts.min_valid,
@@ -238,9 +241,19 @@ def _thresholds(
             bin_db=opts.bin_db,
             hand_max_m=opts.hand_max_m,
             hand_fraction=opts.hand_fraction,
+            bc_min=opts.bc_min,
         )
-        table = tile_thresholds(arr.rename(p), sel, hand=hand, strict=False)
-        found = table.sel(field=opts.threshold_method, drop=True)
+    tables = (
+        joint_tile_thresholds({p: db[p].rename(p) for p in sels}, sels, hand=hand, strict=False)
+        if sels
+        else {}
+    )
+    per_pol = []
+    for p in db:
+        if p in fixed_t:
+            per_pol.append(fixed_t[p])
+            continue
+        found = tables[p].sel(field=opts.threshold_method, drop=True)
         cap = opts.max_threshold_db.get(p)
         per_pol.append(found if cap is None else found.clip(max=float(cap)))
     stacked = xr.concat(per_pol, pd.Index(list(db), name="pol"))
@@ -336,6 +349,7 @@ def sar_evidence(
     thresholds: xr.DataArray | None = None,
     options: MappingOptions | None = None,
     strict: bool = True,
+    self_trained: Sequence[Any] | None = None,
 ) -> xr.Dataset:
     """Likelihood of open water from each SAR method, lazily.
 
@@ -364,6 +378,10 @@ def sar_evidence(
     strict
         Raise :class:`~mus_lab.errors.NoBimodalTileError` (when computed) if no date
         and polarisation has a bimodal tile.
+    self_trained
+        The ``self_trained`` voter's fitted classifiers, one per date (from
+        :func:`self_trained_models`, computed): without them they are fitted lazily inside
+        the graph, which then needs a sample of every block before any block's vote.
 
     Returns
     -------
@@ -412,12 +430,118 @@ def sar_evidence(
         evidence["change"] = _change(sar, db, thr, reference, opts, valid, slope)
     if "region" in opts.methods:
         evidence["region"] = _region(db, thr, opts)
+    if "self_trained" in opts.methods:
+        others = list(evidence.values()) or [p_threshold]
+        evidence["self_trained"] = _self_trained(db, others, hand, opts, self_trained)
     stack = xr.concat(
         [evidence[m].where(valid) for m in opts.methods if m in evidence],
         pd.Index([m for m in opts.methods if m in evidence], name="source"),
     ).astype(np.float32)
     out = xr.Dataset({"evidence": stack, "valid": valid, "threshold": thr})
     return keep_grid(out.assign_attrs(sar.attrs), sar)
+
+
+def _fit_delayed(
+    db: dict[str, xr.DataArray],
+    others: list[xr.DataArray],
+    hand: xr.DataArray | None,
+    opts: MappingOptions,
+) -> Any:
+    """The self-trained voter's per-date classifiers, as one delayed object."""
+    import dask
+
+    first = db[next(iter(db))]
+    chunks = _dask(first).chunks
+    ev = [_dask(o.transpose(*first.dims)).rechunk(chunks) for o in others]
+    arrays = [_dask(db[p]).rechunk(chunks) for p in db]
+    hand_arr = _per_pixel(hand, first) if hand is not None else None
+    samples = sample_delayed(
+        ev,
+        arrays,
+        hand_arr,
+        window=opts.texture_window,
+        confidence=opts.train_confidence,
+        max_samples=opts.train_samples,
+        seed=opts.train_seed,
+    )
+    return dask.delayed(fit_models)(
+        samples,
+        first.sizes["time"],
+        max_samples=opts.train_samples,
+        min_samples=opts.train_min_samples,
+        seed=opts.train_seed,
+    )
+
+
+def _self_trained(
+    db: dict[str, xr.DataArray],
+    others: list[xr.DataArray],
+    hand: xr.DataArray | None,
+    opts: MappingOptions,
+    models: Sequence[Any] | None,
+) -> xr.DataArray:
+    import dask
+
+    first = db[next(iter(db))]
+    chunks = _dask(first).chunks
+    if models is None:
+        fitted = _fit_delayed(db, others, hand, opts)
+    else:
+        if len(models) != first.sizes["time"]:
+            raise FloodInputError(
+                f"self_trained holds {len(models)} classifiers for {first.sizes['time']} "
+                "dates: give the output of self_trained_models(...) for the same SAR data."
+            )
+        fitted = dask.delayed(list(models), pure=True)
+    arrays = [_dask(db[p]).rechunk(chunks) for p in db]
+    hand_arr = _per_pixel(hand, first) if hand is not None else None
+    out = predict(fitted, arrays, hand_arr, window=opts.texture_window)
+    return _like(out, first, "self_trained")
+
+
+def self_trained_models(
+    sar: xr.Dataset,
+    *,
+    reference: xr.Dataset | None = None,
+    hand: xr.DataArray | None = None,
+    slope: xr.DataArray | None = None,
+    thresholds: xr.DataArray | None = None,
+    options: MappingOptions | None = None,
+) -> Any:
+    """The ``self_trained`` voter's classifiers, one per date, as a delayed object.
+
+    Compute it once (``.compute()``: one pass over the scene that keeps only a capped
+    sample per block) and pass the list to :func:`sar_evidence` / :func:`map_water`
+    (``self_trained=``), so that writing block by block does not hold the scene.
+
+    Parameters
+    ----------
+    sar, reference, hand, slope, thresholds, options
+        As for :func:`sar_evidence`; the labels come from the other methods of
+        ``options.methods`` (the threshold alone when none is there).
+
+    Returns
+    -------
+    dask.delayed.Delayed
+        Computes to a list (one per date) of fitted scikit-learn classifiers, or None on
+        a date with fewer than ``train_min_samples`` confident pixels of either class.
+    """
+    opts = options or MappingOptions()
+    others = tuple(m for m in opts.methods if m != "self_trained")
+    ev = sar_evidence(
+        sar,
+        reference=reference,
+        hand=hand,
+        slope=slope,
+        thresholds=thresholds,
+        options=opts.with_(methods=others or ("threshold",)),
+    )
+    sar = _in_db(sar_polarisations(standard_grid(sar)))
+    db = {p: sar[p].where(ev["valid"]).astype(np.float32) for p in POLARISATIONS if p in sar}
+    if hand is not None:
+        hand = match_grid(hand, sar, names=("HAND", "the SAR"), resampling="bilinear")
+    parts = [ev["evidence"].sel(source=s, drop=True) for s in ev["source"].values]
+    return _fit_delayed(db, parts, hand, opts)
 
 
 def _np_logistic(x: NDArray[np.floating]) -> NDArray[np.float32]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +37,7 @@ def map_water(
     options: MappingOptions | None = None,
     rule: VoteRule = majority_rule,
     strict: bool = True,
+    self_trained: Sequence[Any] | None = None,
 ) -> xr.Dataset:
     """Water per date from SAR (and optical) evidence and their consensus, lazily.
 
@@ -66,6 +69,9 @@ def map_water(
         Combination rule of the SAR methods' consensus (:func:`majority_rule` by default).
     strict
         Raise :class:`~mus_lab.errors.NoBimodalTileError` when no threshold can be drawn.
+    self_trained
+        Fitted classifiers of the ``self_trained`` voter (:func:`self_trained_models`,
+        computed), when ``options.methods`` has it; else fitted inside the graph.
 
     Returns
     -------
@@ -91,6 +97,7 @@ def map_water(
         thresholds=thresholds,
         options=opts,
         strict=strict,
+        self_trained=self_trained,
     )
     evidence = ev["evidence"]
     if optical is not None:

@@ -8,11 +8,13 @@ from typing import Any, Literal
 
 from mus_lab.errors import FloodInputError
 
-__all__ = ["METHODS", "MappingOptions", "Method"]
+__all__ = ["ALL_METHODS", "METHODS", "MappingOptions", "Method"]
 
-Method = Literal["threshold", "change", "region"]
-#: The SAR methods, in the order of the ``source`` dimension of the evidence.
+Method = Literal["threshold", "change", "region", "self_trained"]
+#: The default SAR methods, in the order of the ``source`` dimension of the evidence.
 METHODS: tuple[Method, ...] = ("threshold", "change", "region")
+#: Every SAR method: the defaults and the opt-in per-scene self-trained classifier.
+ALL_METHODS: tuple[Method, ...] = (*METHODS, "self_trained")
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,9 @@ class MappingOptions:
     methods
         SAR methods to run: ``"threshold"`` (tiled bimodal threshold), ``"change"``
         (UN-SPIDER change detection against a pre-event reference of the same orbit),
-        ``"region"`` (region growing from confident seeds).
+        ``"region"`` (region growing from confident seeds), and the opt-in
+        ``"self_trained"``: a per-scene classifier trained on the pixels the other
+        methods agree on with high confidence (:mod:`mus_lab.flood._selftrain`).
     threshold_method
         ``"em"`` (HydroSAR's expectation-maximisation, default) or ``"otsu"``.
     thresholds
@@ -34,6 +38,10 @@ class MappingOptions:
     n_tiles, min_valid, ashman_min, min_share, bin_db
         Tile selection (:mod:`mus_lab.flood._tiles`): tiles thresholded, valid share,
         Ashman's D, smaller-mode share, histogram bin (dB).
+    bc_min
+        A tile is trusted only if its bimodality coefficient exceeds this too (5/9, the
+        uniform distribution's: SAS Institute 1990, Pfister et al. 2013); tiles bimodal
+        in the other polarisation as well rank first (VV and VH jointly).
     water_max_db
         The dark mode of a selected tile must be darker than this (dB) per polarisation:
         calm open water, not a dark field (-18 dB VV, -24 dB VH; Sen1Floods11's per-event
@@ -81,6 +89,13 @@ class MappingOptions:
         default is low (0.3): on the sample scenario MNDWI alone reaches a flood CSI of 0.30
         (precision 0.32), and fused CSI was 0.664 / 0.698 / 0.712 with 0.8 / 0.5 / 0.3
         (SAR alone 0.629); see docs/design/0006-flood.md.
+    train_confidence, train_samples, train_min_samples, texture_window, train_seed
+        The ``self_trained`` voter: training pixels are those where every other method that
+        sees the pixel gives a likelihood >= ``train_confidence`` (water) or <= ``1 -
+        train_confidence`` (not water); at most ``train_samples`` per date, balanced
+        between the classes; fewer than ``train_min_samples`` of either class and the
+        voter abstains on that date. Features: VV, VH, VV - VH (dB), the local mean and
+        standard deviation of each in a ``texture_window`` square, HAND when given.
     """
 
     methods: tuple[Method, ...] = METHODS
@@ -91,6 +106,7 @@ class MappingOptions:
     min_valid: float = 0.8
     ashman_min: float = 2.0
     min_share: float = 0.1
+    bc_min: float = 5.0 / 9.0
     bin_db: float = 0.25
     water_max_db: Mapping[str, float] = field(default_factory=lambda: {"vv": -18.0, "vh": -24.0})
     max_threshold_db: Mapping[str, float] = field(
@@ -117,11 +133,26 @@ class MappingOptions:
     sar_reliability: float = 0.9
     optical_reliability: float = 0.3
     optical_fusion_rule: str = "dempster"
+    train_confidence: float = 0.8
+    train_samples: int = 20_000
+    train_min_samples: int = 100
+    texture_window: int = 5
+    train_seed: int = 0
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.methods if m not in METHODS]
+        unknown = [m for m in self.methods if m not in ALL_METHODS]
         if unknown or not self.methods:
-            raise FloodInputError(f"methods={self.methods!r}: choose one or more of {METHODS}.")
+            raise FloodInputError(f"methods={self.methods!r}: choose one or more of {ALL_METHODS}.")
+        if self.methods == ("self_trained",):
+            raise FloodInputError(
+                "methods=('self_trained',): the self-trained voter learns from the other "
+                "methods; add 'threshold' (and 'change', 'region')."
+            )
+        if not 0.5 < self.train_confidence < 1.0 or self.texture_window < 3:
+            raise FloodInputError(
+                f"train_confidence={self.train_confidence}, texture_window="
+                f"{self.texture_window}: give a confidence in (0.5, 1) and a window >= 3 px."
+            )
         if self.threshold_method not in ("em", "otsu"):
             raise FloodInputError(
                 f"threshold_method={self.threshold_method!r}: choose 'em' or 'otsu'."

@@ -32,7 +32,7 @@ from mus_lab.contracts import COLLECTIONS
 from mus_lab.cube import match_grid
 from mus_lab.errors import FloodInputError
 from mus_lab.flood._consensus import VoteRule
-from mus_lab.flood._evidence import orbit_references, sar_evidence
+from mus_lab.flood._evidence import orbit_references, sar_evidence, self_trained_models
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._io import stage
 from mus_lab.flood._mapping import FloodMaps, map_flood, map_water
@@ -179,6 +179,16 @@ def map_series(
     if "change" in options.methods:
         orbit = sar["relative_orbit"].values if "relative_orbit" in sar.coords else None
         reference = _stage_references(orbit_references(sar, options=options), orbit, folder / "ref")
+    models = None
+    if "self_trained" in options.methods:  # fitted once (a capped sample per block)
+        models = self_trained_models(
+            sar,
+            reference=reference,
+            hand=hand,
+            slope=slope,
+            thresholds=thresholds,
+            options=options,
+        ).compute()
     water = map_water(
         sar,
         reference=reference,
@@ -188,6 +198,7 @@ def map_series(
         thresholds=thresholds,
         options=options,
         rule=rule,
+        self_trained=models,
     )
     keep = ["water", "likelihood", "evidence"] + (["invalid"] if "invalid" in water else [])
     staged = _keep(water[keep], folder / "water")
