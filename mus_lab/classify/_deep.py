@@ -2,20 +2,21 @@
 standardisation, the training loop (augmentation, class-balanced sampling, learning-rate
 schedule, early stopping on held-out polygons), traced inference and save/load.
 
-Training choices, each found on the real Slovenian patch (docs/design/0004-landcover.md):
+Training choices (measured on the real Slovenian patch: docs/design/0004-landcover.md):
 
 * **Standardisation per variable** (mean and standard deviation over all training pixels and
   dates), as Pelletier et al. (2019): per date would erase the seasonal shape the network
   reads.
-* **Batches drawn with class frequencies damped**: a class is drawn in proportion to its pixel
+* **Class frequencies, optionally damped**: a class is drawn in proportion to its pixel
   count raised to ``1 - sampling_power`` (0: as the samples come; 1: every class equally
-  often; 0.5, the default, in proportion to the square root). Few polygons of one class
-  (forest) cover most pixels on real references, and tiny classes were never predicted.
+  often; 0.5 in proportion to the square root). Default 0: on the real patch, damping (0.5)
+  raised macro-F1 but lowered OA (docs/design/0004-landcover.md).
 * **Augmentation** (METHODS.md section 8): Gaussian noise (in standardised units) and random
   shifts of the whole series by up to ``shift`` dates (edge values repeated), drawn anew for
   every batch.
 * **Learning rate halved** when the early-stopping loss stalls (``lr_schedule="plateau"``).
-* **Early stopping** on the loss of polygons held out of the training polygons (per class),
+* **Early stopping** on the loss of polygons held out of the training polygons (per class,
+  ``floor(validation_ratio x n)``, so a class with few polygons keeps them all for training),
   best weights restored.
 
 tensorflow is imported only when a network is built, trained or loaded.
@@ -349,7 +350,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "warmup": 3,
     "validation_ratio": 0.2,
     "class_weight": None,
-    "sampling_power": 0.5,
+    "sampling_power": 0.0,
     "noise": 0.05,
     "shift": 1,
     "lr_schedule": "plateau",
