@@ -368,8 +368,9 @@ def train(
     samples
         Samples from :func:`extract_samples`.
     model
-        ``"rf"`` (:class:`RandomForest`), ``"tempcnn"`` (:class:`TempCNN`) or any
-        :class:`Classifier` instance (copied before training).
+        ``"rf"`` (:class:`RandomForest`), ``"tempcnn"`` (:class:`TempCNN`), ``"ltae"``
+        (:class:`LTAE`), ``"ensemble"`` (:class:`Ensemble`: soft vote of members trained on
+        the same samples) or any :class:`Classifier` instance (copied before training).
     params
         Parameters of a named model (e.g. ``{"n_estimators": 100}``, ``{"epochs": 20}``);
         ``random_state``/``seed`` default to ``seed``.

@@ -388,7 +388,8 @@ def classifier_class(kind: str, path: str | None = None) -> Any:
     Parameters
     ----------
     kind
-        ``"rf"``, ``"tempcnn"`` (see :data:`CLASSIFIERS`) or ``"module:QualName"``.
+        ``"rf"``, ``"tempcnn"``, ``"ltae"``, ``"ensemble"`` (see :data:`CLASSIFIERS`) or
+        ``"module:QualName"``.
     path
         ``"module:QualName"`` to import when ``kind`` is not registered (a saved plug-in's
         ``params["_class"]``); default ``kind`` itself.
@@ -428,7 +429,8 @@ def make_classifier(model: str | Classifier, params: Mapping[str, Any] | None = 
     Parameters
     ----------
     model
-        A registered name (``"rf"``, ``"tempcnn"``) or a :class:`Classifier` instance, which
+        A registered name (``"rf"``, ``"tempcnn"``, ``"ltae"``, ``"ensemble"``) or a
+        :class:`Classifier` instance, which
         is deep-copied (so that training never touches the caller's object).
     params
         Constructor parameters of a named model (ignored for an instance).
