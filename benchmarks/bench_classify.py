@@ -14,9 +14,10 @@ scheduler on 2 threads:
 2. TempCNN (Pelletier et al. 2019; 2 epochs, only for timing) over a ``--cnn-size`` square of
    the cube with ``classify.predict`` against keras ``Model.predict`` on the same standardised
    in-memory array (the floor).
+   With ``--ltae``, the same for L-TAE (Garnot & Landrieu 2020).
 
 Usage: ``python benchmarks/bench_classify.py [--size 2048] [--dates 30] [--bands 10]
-[--cnn-size 512] [--workdir DIR] [--no-tempcnn]``
+[--cnn-size 512] [--workdir DIR] [--no-tempcnn] [--ltae]``
 """
 
 from __future__ import annotations
@@ -159,7 +160,9 @@ def rf_throughput(X: np.ndarray, labels: np.ndarray, names: list[str]) -> dict:
     }
 
 
-def tempcnn_throughput(X: np.ndarray, labels: np.ndarray, names: list[str], cnn_size: int) -> dict:
+def tempcnn_throughput(
+    X: np.ndarray, labels: np.ndarray, names: list[str], cnn_size: int, kind: str = "tempcnn"
+) -> dict:
     from mus_lab import classify
 
     size = labels.shape[0]
@@ -168,7 +171,7 @@ def tempcnn_throughput(X: np.ndarray, labels: np.ndarray, names: list[str], cnn_
     Xs = np.ascontiguousarray(X[rows.ravel()])
     smp = _samples(X, labels, names, seed=2)
     t_fit, model = timed(
-        lambda: classify.train(smp, "tempcnn", params={"epochs": 2, "batch_size": 256}, seed=0)
+        lambda: classify.train(smp, kind, params={"epochs": 2, "batch_size": 256}, seed=0)
     )
     est = model.estimators[0]
     x3 = est._to_3d(Xs)
@@ -202,6 +205,7 @@ def main() -> int:
     parser.add_argument("--bands", type=int, default=10)
     parser.add_argument("--cnn-size", type=int, default=512)
     parser.add_argument("--no-tempcnn", action="store_true")
+    parser.add_argument("--ltae", action="store_true", help="also L-TAE (same measurement)")
     args = parser.parse_args()
     from mus_lab.classify import feature_names
 
@@ -219,6 +223,10 @@ def main() -> int:
     }
     if not args.no_tempcnn:
         result["tempcnn"] = tempcnn_throughput(X, labels, names, min(args.cnn_size, args.size))
+    if args.ltae:
+        result["ltae"] = tempcnn_throughput(
+            X, labels, names, min(args.cnn_size, args.size), kind="ltae"
+        )
     result["total_seconds"] = round(time.perf_counter() - t_start, 1)
     rf = result["random_forest"]
     rows = [
@@ -230,12 +238,14 @@ def main() -> int:
         ),
         ("RF classify.predict (dask)", rf["ours_predict_dask_px_s"], rf["ratio_ours_over_floor"]),
     ]
-    if "tempcnn" in result:
-        cnn = result["tempcnn"]
+    for key, title in (("tempcnn", "TempCNN"), ("ltae", "L-TAE")):
+        if key not in result:
+            continue
+        cnn = result[key]
         rows += [
-            ("TempCNN floor: keras predict in memory", cnn["floor_keras_predict_px_s"], 1.0),
+            (f"{title} floor: keras predict in memory", cnn["floor_keras_predict_px_s"], 1.0),
             (
-                "TempCNN classify.predict (dask)",
+                f"{title} classify.predict (dask)",
                 cnn["ours_predict_dask_px_s"],
                 cnn["ratio_ours_over_floor"],
             ),

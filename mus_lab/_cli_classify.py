@@ -41,7 +41,9 @@ def train_cmd(
     polygons: PolygonsOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to save the model in.")],
     sensors: Annotated[str, typer.Option(help="optical, radar or stacked.")] = "optical",
-    model: Annotated[str, typer.Option(help="rf or tempcnn.")] = "rf",
+    model: Annotated[
+        str, typer.Option(help="rf, tempcnn, ltae or ensemble (soft vote of the three).")
+    ] = "rf",
     layer: LayerOpt = None,
     label: LabelOpt = "code",
     name_field: Annotated[str, typer.Option(help="Field with class names.")] = "class_name",
@@ -49,7 +51,7 @@ def train_cmd(
     ratio: Annotated[float, typer.Option(help="Share of each class's polygons that trains.")] = 0.5,
     seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 0,
     trees: Annotated[int, typer.Option(help="Random forest: number of trees.")] = 100,
-    epochs: Annotated[int, typer.Option(help="TempCNN: maximum epochs.")] = 20,
+    epochs: Annotated[int, typer.Option(help="TempCNN and L-TAE: maximum epochs.")] = 40,
     max_per_class: Annotated[
         int | None, typer.Option(help="At most this many training pixels per class.")
     ] = None,
@@ -61,11 +63,18 @@ def train_cmd(
     """Train a model on polygons (split by polygon) and save it with its validation report."""
     from mus_lab import classify, recipes
 
-    if model not in ("rf", "tempcnn"):
-        fail(f"--model {model!r}: choose rf or tempcnn.")
+    if model not in ("rf", "tempcnn", "ltae", "ensemble"):
+        fail(f"--model {model!r}: choose rf, tempcnn, ltae or ensemble.")
     if sensors not in classify.SENSOR_SETS:
         fail(f"--sensors {sensors!r}: choose optical, radar or stacked.")
-    params: dict[str, Any] = {"n_estimators": trees} if model == "rf" else {"epochs": epochs}
+    nets: dict[str, Any] = {"epochs": epochs}
+    choices: dict[str, dict[str, Any]] = {
+        "rf": {"n_estimators": trees},
+        "ensemble": {
+            "member_params": {"rf": {"n_estimators": trees}, "tempcnn": nets, "ltae": nets}
+        },
+    }
+    params = choices.get(model, nets)
     with reporting_errors():
         feats, _, _ = recipes.features_from_catalog(
             catalog,
@@ -139,7 +148,9 @@ def predict_cmd(
         classify.write_landcover(
             result, catalog, cid, model=lcm, accuracy=accuracy, sources=items, overwrite=overwrite
         )
-    typer.echo(f"Wrote '{cid}' (classification, confidence, margin, probability) into {catalog}")
+    typer.echo(
+        f"Wrote '{cid}' (classification, confidence, margin, entropy, probability) into {catalog}"
+    )
     if accuracy is not None:
         typer.echo(accuracy.summary())
 

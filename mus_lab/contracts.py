@@ -111,7 +111,7 @@ RECIPE_ATTR = "mus_lab:recipe"
 # --- codes ---------------------------------------------------------------------------------------
 #: Class code of "no data" in every class map (land cover, fused, truth).
 NODATA_CLASS = 0
-#: Code of "no data" in the 0-100 uint8 score layers (confidence, margin, likelihood).
+#: Code of "no data" in the 0-100 uint8 score layers (confidence, margin, entropy, likelihood).
 NODATA_SCORE = 255
 #: Fused class code where the sources tie.
 UNDECIDED = 255
@@ -450,6 +450,13 @@ LANDCOVER = ProductContract(
         Variable("classification", "uint8", NODATA_CLASS, "land-cover class", legend="classes"),
         Variable("confidence", "uint8", NODATA_SCORE, "confidence of the winning class (0-100)"),
         Variable("margin", "uint8", NODATA_SCORE, "top-1 minus top-2 probability (0-100)"),
+        Variable(
+            "entropy",
+            "uint8",
+            NODATA_SCORE,
+            "normalised Shannon entropy of the class probabilities (0-100)",
+            required=False,
+        ),
         Variable(
             "probability",
             "float32",

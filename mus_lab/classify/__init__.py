@@ -3,9 +3,10 @@ lazy prediction with confidence, and accuracy assessment.
 
 Flow: features (:func:`optical_features`, :func:`radar_features`, :func:`stack_features`,
 :func:`feature_cube`, or the recipe :func:`mus_lab.recipes.features_from_catalog`; a user's own
-GeoTIFFs: :func:`mus_lab.cube.open_series` then :func:`feature_cube`) -> samples from reference polygons
-(:func:`extract_samples`) -> :func:`train` (random forest or TempCNN, split by polygon) ->
-:func:`predict` (lazy; class map, confidence, margin, probabilities) -> :func:`assess`
+GeoTIFFs: :func:`mus_lab.cube.open_series` then :func:`feature_cube`) -> samples from reference
+polygons (:func:`extract_samples`) -> :func:`train` (random forest, TempCNN or L-TAE, split by
+polygon; :func:`ensemble` averages their probabilities) -> :func:`predict` (lazy; class map,
+confidence, margin, entropy, probabilities) -> :func:`assess`
 (OA, kappa, per-class F1, IOTA²-layout confusion CSV, Olofsson area estimates) ->
 :func:`write_landcover` (COGs + STAC). Design notes: docs/design/0004-landcover.md.
 
@@ -29,6 +30,7 @@ from mus_lab.classify._accuracy import (
     assess,
     map_class_pixels,
 )
+from mus_lab.classify._ensemble import Ensemble
 from mus_lab.classify._features import (
     IOTA2_OPTICAL,
     feature_cube,
@@ -42,6 +44,7 @@ from mus_lab.classify._inputs import region_map
 from mus_lab.classify._model import (
     LandCoverModel,
     ModelMetadata,
+    ensemble,
     evaluate_seeds,
     load_model,
     train,
@@ -54,7 +57,7 @@ from mus_lab.classify._models import (
     make_classifier,
 )
 from mus_lab.classify._options import RECIPE_ATTR, SENSOR_SETS, FeatureOptions, recipe_of
-from mus_lab.classify._predict import NODATA_CLASS, NODATA_SCORE, predict
+from mus_lab.classify._predict import NODATA_CLASS, NODATA_SCORE, normalised_entropy, predict
 from mus_lab.classify._samples import (
     Samples,
     balance,
@@ -68,10 +71,15 @@ from mus_lab.publish import ConfusionMatrix, class_colors, stac_classes
 
 
 def __getattr__(name: str) -> object:
-    if name == "TempCNN":  # imported lazily: the module is light, tensorflow loads on use
+    # imported lazily: the modules are light, tensorflow loads on use
+    if name == "TempCNN":
         from mus_lab.classify._tempcnn import TempCNN
 
         return TempCNN
+    if name == "LTAE":
+        from mus_lab.classify._ltae import LTAE
+
+        return LTAE
     raise AttributeError(f"module 'mus_lab.classify' has no attribute {name!r}")
 
 
@@ -79,6 +87,7 @@ __all__ = [
     "CLASSIFIERS",
     "IOTA2_OPTICAL",
     "LANDCOVER_COLLECTIONS",
+    "LTAE",
     "NODATA_CLASS",
     "NODATA_SCORE",
     "RECIPE_ATTR",
@@ -87,6 +96,7 @@ __all__ = [
     "AreaEstimate",
     "Classifier",
     "ConfusionMatrix",
+    "Ensemble",
     "FeatureOptions",
     "LandCoverModel",
     "ModelMetadata",
@@ -98,6 +108,7 @@ __all__ = [
     "balance",
     "class_colors",
     "classifier_class",
+    "ensemble",
     "evaluate_seeds",
     "extract_samples",
     "feature_cube",
@@ -105,6 +116,7 @@ __all__ = [
     "load_model",
     "make_classifier",
     "map_class_pixels",
+    "normalised_entropy",
     "optical_features",
     "parse_feature_names",
     "predict",

@@ -27,12 +27,18 @@ import xarray as xr
 from mus_lab._io import atomic_folder
 from mus_lab.classify._accuracy import AccuracyReport
 from mus_lab.classify._features import parse_feature_names
-from mus_lab.classify._models import Classifier, classifier_class, make_classifier
+from mus_lab.classify._models import (
+    Classifier,
+    classifier_class,
+    kind_of,
+    make_classifier,
+    seed_parameter,
+)
 from mus_lab.classify._samples import Samples, balance, split_by_polygon
 from mus_lab.errors import FeatureMismatchError, ModelError, SamplesError
 from mus_lab.publish import ConfusionMatrix
 
-__all__ = ["LandCoverModel", "ModelMetadata", "evaluate_seeds", "load_model", "train"]
+__all__ = ["LandCoverModel", "ModelMetadata", "ensemble", "evaluate_seeds", "load_model", "train"]
 
 _VERSIONED = (
     "mus_lab",
@@ -343,15 +349,6 @@ def load_model(path: str | os.PathLike[str]) -> LandCoverModel:
     return LandCoverModel(estimators, meta)
 
 
-def _kind_of(est: Classifier) -> str:
-    kind = getattr(est, "kind", "")
-    from mus_lab.classify._models import CLASSIFIERS
-
-    if kind in CLASSIFIERS:
-        return str(kind)
-    return f"{type(est).__module__}:{type(est).__qualname__}"
-
-
 def train(
     samples: Samples,
     model: str | Classifier = "rf",
@@ -371,8 +368,9 @@ def train(
     samples
         Samples from :func:`extract_samples`.
     model
-        ``"rf"`` (:class:`RandomForest`), ``"tempcnn"`` (:class:`TempCNN`) or any
-        :class:`Classifier` instance (copied before training).
+        ``"rf"`` (:class:`RandomForest`), ``"tempcnn"`` (:class:`TempCNN`), ``"ltae"``
+        (:class:`LTAE`), ``"ensemble"`` (:class:`Ensemble`: soft vote of members trained on
+        the same samples) or any :class:`Classifier` instance (copied before training).
     params
         Parameters of a named model (e.g. ``{"n_estimators": 100}``, ``{"epochs": 20}``);
         ``random_state``/``seed`` default to ``seed``.
@@ -410,7 +408,7 @@ def train(
         fit_set = balance(fit_set, max_per_class=max_per_class, seed=seed)
     kw = dict(params or {})
     if isinstance(model, str):
-        seed_key = "seed" if model == "tempcnn" else "random_state" if model == "rf" else None
+        seed_key = seed_parameter(model)
         if seed_key:
             kw.setdefault(seed_key, seed)
     regions = sorted(int(r) for r in np.unique(fit_set.region)) if by_region else [0]
@@ -425,7 +423,7 @@ def train(
         estimators[r] = est
     fit_s = time.perf_counter() - t0
     first = estimators[regions[0]]
-    kind = _kind_of(first)
+    kind = kind_of(first)
     est_params = dict(first.get_params())
     if ":" in kind:
         est_params["_class"] = kind
@@ -552,3 +550,104 @@ def evaluate_seeds(
     df = pd.DataFrame(rows).set_index("seed")
     stats = df.agg(["mean", "std"])
     return pd.concat([df, stats])
+
+
+def ensemble(
+    models: Sequence[LandCoverModel],
+    *,
+    weights: Sequence[float] | None = None,
+    validation: Samples | None = None,
+) -> LandCoverModel:
+    """Combine trained models by soft voting (the mean of their class probabilities).
+
+    Parameters
+    ----------
+    models
+        Two or more models trained on the same features, classes and regions (e.g. ``"rf"``,
+        ``"tempcnn"`` and ``"ltae"`` from :func:`train` with the same seed).
+    weights
+        One weight per model (default equal).
+    validation
+        Samples to measure the ensemble on (e.g. the validation part of
+        :func:`split_by_polygon` with the members' seed); the members' reports are kept
+        either way.
+
+    Returns
+    -------
+    LandCoverModel
+        Kind ``"ensemble"``; saved, loaded and applied like any model.
+
+    Raises
+    ------
+    ModelError
+        Fewer than two models, or models with other features, classes or regions.
+    SamplesError
+        ``validation`` has other features.
+
+    Examples
+    --------
+    >>> from mus_lab import classify, recipes
+    >>> feats, _, _ = recipes.features_from_catalog(tiny.catalog_path, every_days=30)
+    >>> smp = classify.extract_samples(feats, tiny.polygons, layer="reference")
+    >>> a = classify.train(smp, "rf", params={"n_estimators": 5})
+    >>> b = classify.train(smp, "rf", params={"n_estimators": 5, "max_depth": 3})
+    >>> classify.ensemble([a, b]).metadata.kind
+    'ensemble'
+    """
+    from mus_lab.classify._ensemble import Ensemble
+
+    if len(models) < 2:
+        raise ModelError(f"An ensemble needs at least two models, got {len(models)}.")
+    first = models[0].metadata
+    for m in models[1:]:
+        meta = m.metadata
+        if (meta.features, meta.classes, meta.regions) != (
+            first.features,
+            first.classes,
+            first.regions,
+        ):
+            raise ModelError(
+                "Models of an ensemble need the same features, classes and regions: retrain "
+                f"them on the same samples ({meta.kind} differs from {first.kind})."
+            )
+    estimators = {
+        r: Ensemble.of([m.estimators[r] for m in models], weights=weights) for r in first.regions
+    }
+    params = estimators[first.regions[0]].get_params()
+    report: dict[str, Any] = {
+        k: first.report[k]
+        for k in ("seed", "train_ratio", "samples", "train_polygons", "validation_polygons")
+        if k in first.report
+    }
+    report["members"] = [
+        {
+            "kind": m.metadata.kind,
+            "uid": m.metadata.uid,
+            "validation": {
+                k: m.metadata.report.get("validation", {}).get(k)
+                for k in ("overall_accuracy", "kappa", "macro_f1")
+            },
+        }
+        for m in models
+    ]
+    meta = ModelMetadata(
+        **{
+            **asdict(first),
+            "kind": "ensemble",
+            "params": params,
+            "report": report,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "uid": uuid.uuid4().hex,
+        }
+    )
+    lcm = LandCoverModel(estimators, meta)
+    if validation is not None:
+        if validation.features != first.features:
+            raise SamplesError("Validation samples have other features than the models.")
+        proba = lcm.predict_proba(validation.X, validation.region if lcm.regional else None)
+        predicted = np.asarray(meta.classes)[np.nanargmax(np.nan_to_num(proba, nan=-1), axis=1)]
+        cm = ConfusionMatrix.from_labels(validation.y, predicted, labels=meta.classes)
+        report["validation"] = AccuracyReport.from_confusion(cm, meta.class_names).to_dict()
+        report["validation_polygons"] = sorted(_plain(v) for v in np.unique(validation.polygon))
+        lcm.metadata = ModelMetadata(**{**asdict(meta), "report": report})
+    return lcm

@@ -348,8 +348,38 @@ def _tempcnn() -> type:
     return TempCNN
 
 
-#: Registered model kinds: name -> class (TempCNN imported lazily, with tensorflow).
-CLASSIFIERS: dict[str, Any] = {"rf": RandomForest, "tempcnn": _tempcnn}
+def _ltae() -> type:
+    from mus_lab.classify._ltae import LTAE
+
+    return LTAE
+
+
+def _ensemble() -> type:
+    from mus_lab.classify._ensemble import Ensemble
+
+    return Ensemble
+
+
+#: Registered model kinds: name -> class (TempCNN and L-TAE imported lazily, with tensorflow).
+CLASSIFIERS: dict[str, Any] = {
+    "rf": RandomForest,
+    "tempcnn": _tempcnn,
+    "ltae": _ltae,
+    "ensemble": _ensemble,
+}
+
+
+def seed_parameter(kind: str) -> str | None:
+    """Name of the seed parameter of a registered model kind (None for plug-ins)."""
+    return {"rf": "random_state", "tempcnn": "seed", "ltae": "seed", "ensemble": "seed"}.get(kind)
+
+
+def kind_of(est: Classifier) -> str:
+    """A classifier's kind: its registered name, else ``"module:QualName"`` (plug-ins)."""
+    kind = getattr(est, "kind", "")
+    if kind in CLASSIFIERS:
+        return str(kind)
+    return f"{type(est).__module__}:{type(est).__qualname__}"
 
 
 def classifier_class(kind: str, path: str | None = None) -> Any:
@@ -358,7 +388,8 @@ def classifier_class(kind: str, path: str | None = None) -> Any:
     Parameters
     ----------
     kind
-        ``"rf"``, ``"tempcnn"`` (see :data:`CLASSIFIERS`) or ``"module:QualName"``.
+        ``"rf"``, ``"tempcnn"``, ``"ltae"``, ``"ensemble"`` (see :data:`CLASSIFIERS`) or
+        ``"module:QualName"``.
     path
         ``"module:QualName"`` to import when ``kind`` is not registered (a saved plug-in's
         ``params["_class"]``); default ``kind`` itself.
@@ -398,7 +429,8 @@ def make_classifier(model: str | Classifier, params: Mapping[str, Any] | None = 
     Parameters
     ----------
     model
-        A registered name (``"rf"``, ``"tempcnn"``) or a :class:`Classifier` instance, which
+        A registered name (``"rf"``, ``"tempcnn"``, ``"ltae"``, ``"ensemble"``) or a
+        :class:`Classifier` instance, which
         is deep-copied (so that training never touches the caller's object).
     params
         Constructor parameters of a named model (ignored for an instance).

@@ -2,7 +2,7 @@
 
 :func:`predict` maps the model over the cube's spatial chunks with ``dask.array.map_blocks``:
 each task reads one ``(feature, y, x)`` block, classifies its valid pixels (every feature
-finite) and returns the class probabilities of that block; the class map, confidence and margin
+finite) and returns the class probabilities of that block; the class map, confidence, margin and entropy
 are cheap element-wise reductions of those probabilities. Memory per task is one block of
 features plus its probabilities, whatever the area. The model runs once per block when the
 outputs are computed together (``dask.compute`` or :func:`write_landcover`).
@@ -27,7 +27,7 @@ from mus_lab.contracts import NODATA_CLASS, NODATA_SCORE
 from mus_lab.cube import geobox_of, match_grid, standard_grid
 from mus_lab.errors import FeatureMismatchError, GridMismatchError, ModelError
 
-__all__ = ["NODATA_CLASS", "NODATA_SCORE", "predict"]
+__all__ = ["NODATA_CLASS", "NODATA_SCORE", "normalised_entropy", "predict"]
 
 #: Pixels handed to the model at once inside a block.
 PIXEL_BATCH = 16384
@@ -58,19 +58,56 @@ def _proba_block(block: np.ndarray, region: np.ndarray | None, model: LandCoverM
     return out.T.reshape(k, h, w)
 
 
+def normalised_entropy(probability: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Shannon entropy of class probabilities divided by its largest value, ``log(k)``.
+
+    0 when one class has all the probability, 1 when all ``k`` classes are equally likely: a
+    per-pixel uncertainty that, unlike confidence and margin, looks at every class.
+
+    Parameters
+    ----------
+    probability
+        Probabilities along ``axis`` (rows summing to 1; ``0 log 0`` counts 0).
+    axis
+        The class axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, in [0, 1]; 0 when there is a single class; NaN where a probability is NaN.
+
+    Examples
+    --------
+    >>> round(float(normalised_entropy(np.array([0.5, 0.25, 0.25]))), 4)
+    0.9464
+    """
+    p = np.asarray(probability, dtype="float64")
+    k = p.shape[axis]
+    if k < 2:
+        return np.where(np.isnan(p).any(axis=axis), np.nan, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(
+            p > 0, -p * np.log(np.where(p > 0, p, 1.0)), np.where(np.isnan(p), np.nan, 0.0)
+        )
+    return np.clip(terms.sum(axis=axis) / np.log(k), 0.0, 1.0)
+
+
 def _map_block(proba: np.ndarray, codes: np.ndarray, which: str) -> np.ndarray:
-    """(h, w) uint8 class code, confidence or margin from (k, h, w) probabilities."""
+    """(h, w) uint8 class code, confidence, margin or entropy from (k, h, w) probabilities."""
     k = proba.shape[0]
     valid = np.isfinite(proba).all(axis=0)
     p = np.where(valid, proba, 0.0)
     if which == "classification":
         return np.where(valid, codes[np.argmax(p, axis=0)], NODATA_CLASS).astype("uint8")
-    if k == 1:
-        top1, top2 = p[0], np.zeros(p.shape[1:], "float32")
+    if which == "entropy":
+        score = normalised_entropy(p, axis=0)
     else:
-        part = np.partition(p, k - 2, axis=0)
-        top1, top2 = part[k - 1], part[k - 2]
-    score = top1 if which == "confidence" else top1 - top2
+        if k == 1:
+            top1, top2 = p[0], np.zeros(p.shape[1:], "float32")
+        else:
+            part = np.partition(p, k - 2, axis=0)
+            top1, top2 = part[k - 1], part[k - 2]
+        score = top1 if which == "confidence" else top1 - top2
     return np.where(valid, np.rint(100 * score), NODATA_SCORE).astype("uint8")
 
 
@@ -101,7 +138,9 @@ def predict(
         On the cube's grid, lazy: ``classification`` (uint8 codes, 0 = no data),
         ``confidence`` (uint8 0-100: share of trees voting for the winner for the random
         forest, probability of the winner otherwise; 255 = no data), ``margin`` (uint8 0-100,
-        top-1 minus top-2 probability; 255 = no data) and ``probability`` (float32
+        top-1 minus top-2 probability; 255 = no data), ``entropy`` (uint8 0-100, normalised
+        Shannon entropy of the probabilities, :func:`normalised_entropy`; 255 = no data) and
+        ``probability`` (float32
         ``("class", "y", "x")`` with coordinates ``class`` (codes) and ``class_name``). When
         sieved, only ``classification`` changes.
 
@@ -167,7 +206,7 @@ def predict(
             dtype="uint8",
             token=f"landcover-{which}-{token}",
         )
-        for which in ("classification", "confidence", "margin")
+        for which in ("classification", "confidence", "margin", "entropy")
     }
     coords: dict[str, Any] = {"y": features["y"], "x": features["x"]}
     if "spatial_ref" in features.coords:
@@ -187,6 +226,11 @@ def predict(
             ),
             "margin": xr.DataArray(maps["margin"], dims=dims2, coords=coords).assign_attrs(
                 nodata=NODATA_SCORE, units="percent", long_name="top-1 minus top-2 probability"
+            ),
+            "entropy": xr.DataArray(maps["entropy"], dims=dims2, coords=coords).assign_attrs(
+                nodata=NODATA_SCORE,
+                units="percent",
+                long_name="normalised Shannon entropy of the class probabilities",
             ),
             "probability": xr.DataArray(
                 proba, dims=("class", "y", "x"), coords=coords

@@ -45,7 +45,8 @@ def write_landcover(
     Parameters
     ----------
     result
-        Output of :func:`predict` (``classification``, ``confidence``, ``margin``, ``probability``).
+        Output of :func:`predict` (``classification``, ``confidence``, ``margin``, ``entropy``,
+        ``probability``).
     catalog
         Local catalog folder or ``catalog.json``.
     collection

@@ -452,6 +452,8 @@ class _Accuracy(Protocol):
 
 
 _LC_VARS = ("classification", "confidence", "margin", "probability")
+#: Written too when the prediction has them (products made before entropy existed lack it).
+_LC_OPTIONAL = ("entropy",)
 
 
 @dataclass(frozen=True)
@@ -510,6 +512,11 @@ class LandCoverProduct(Product):
     def confidence(self) -> xr.DataArray | None:
         """Confidence of the winning class (0-100, 255 = no data), or None."""
         return self.data["confidence"] if "confidence" in self.data else None
+
+    @property
+    def entropy(self) -> xr.DataArray | None:
+        """Normalised Shannon entropy of the class probabilities (0-100, 255 = no data), or None."""
+        return self.data["entropy"] if "entropy" in self.data else None
 
     # --- constructors --------------------------------------------------------------------------
     @classmethod
@@ -585,7 +592,7 @@ class LandCoverProduct(Product):
         ----------
         result
             What :func:`mus_lab.classify.predict` returned (``classification``,
-            ``confidence``, ``margin``, ``probability``).
+            ``confidence``, ``margin``, ``probability`` and, when present, ``entropy``).
         model
             The :class:`~mus_lab.classify.LandCoverModel` that made it.
         accuracy
@@ -624,7 +631,7 @@ class LandCoverProduct(Product):
             "min_pixels": int(result.attrs.get("min_pixels", 0)),
         }
         return cls(
-            result[list(_LC_VARS)],
+            result[[*_LC_VARS, *(v for v in _LC_OPTIONAL if v in result)]],
             collection=collection or _collection_for(name),
             sources=tuple(sources),
             parameters=params,

@@ -1,7 +1,7 @@
 """State of the land-cover explorer: layers side by side and what is known about one pixel.
 
 Layers come from the ``landcover-optical`` / ``landcover-radar`` products (``classification``,
-``confidence``, ``probability``) and the ``landcover-fused`` product (``fused_class``,
+``confidence``, ``entropy`` when written, ``probability``) and the ``landcover-fused`` product (``fused_class``,
 ``belief``, ``plausibility``, ``conflict``, ``ignorance``, ``confidence``). A clicked pixel
 gets its optical series (NDVI from ``s2-l2a-ard``) and radar series (VV/VH in dB from
 ``sentinel-1-grd``), its class probabilities per source and its fusion masses.
@@ -78,8 +78,10 @@ _SOURCES = {"optical": _OPTICAL, "radar": _RADAR}
 LAYERS: dict[str, Layer] = {
     "optical_class": Layer(_OPTICAL, "classification", "class"),
     "optical_confidence": Layer(_OPTICAL, "confidence", "percent"),
+    "optical_entropy": Layer(_OPTICAL, "entropy", "percent"),
     "radar_class": Layer(_RADAR, "classification", "class"),
     "radar_confidence": Layer(_RADAR, "confidence", "percent"),
+    "radar_entropy": Layer(_RADAR, "entropy", "percent"),
     "fused_class": Layer(FUSED.collection, "fused_class", "class"),
     "belief": Layer(FUSED.collection, "belief", "unit"),
     "plausibility": Layer(FUSED.collection, "plausibility", "unit"),

@@ -185,7 +185,8 @@ def test_tempcnn_architecture_is_pelletier_2019() -> None:
 
 
 def test_tempcnn_trains_with_early_stopping_on_polygons_and_round_trips(samples, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    model = train(samples, "tempcnn", params={"epochs": 8, "patience": 3, "batch_size": 64}, seed=0)
+    params = {"epochs": 8, "patience": 3, "batch_size": 32, "validation_ratio": 0.5}
+    model = train(samples, "tempcnn", params=params, seed=0)
     est = model.estimators[0]
     assert est.n_dates == 6 and est.n_variables == 2
     assert est.mean_.shape == (2,)  # standardised per variable (band), not per date

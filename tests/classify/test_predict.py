@@ -10,6 +10,7 @@ from scipy import ndimage
 from mus_lab.classify import (
     extract_samples,
     feature_cube,
+    normalised_entropy,
     predict,
     region_map,
     sieve,
@@ -54,6 +55,9 @@ def test_outputs_follow_the_contract_and_stay_lazy(fitted) -> None:  # type: ign
     share = np.sort(proba[:, ok], axis=0)
     np.testing.assert_array_equal(conf[ok], np.rint(100 * share[-1]))
     np.testing.assert_array_equal(marg[ok], np.rint(100 * (share[-1] - share[-2])))
+    ent = out.entropy.values  # normalised Shannon entropy of the probabilities
+    assert ent[0, 0] == 255 and res.entropy.dtype == np.uint8
+    np.testing.assert_array_equal(ent[ok], np.rint(100 * normalised_entropy(proba[:, ok])))
     assert set(np.unique(np.round(share[-1] * 9, 4) % 1)) == {0.0}
     np.testing.assert_array_equal(cls[ok], np.array([1, 2, 3])[np.argmax(proba[:, ok], axis=0)])
 

@@ -106,6 +106,8 @@ def test_landcover_product_in_the_catalog(scenario, scenario_features, samples, 
     np.testing.assert_array_equal(written, result.classification.values)
     with rasterio.open(item.assets["confidence"].get_absolute_href()) as src:
         assert src.nodata == 255 and src.read(1).max() <= 100
+    with rasterio.open(item.assets["entropy"].get_absolute_href()) as src:  # written beside it
+        assert src.nodata == 255 and src.read(1).max() <= 100
     cm = ConfusionMatrix.from_csv(item.assets["confusion"].get_absolute_href())
     np.testing.assert_array_equal(cm.counts, acc.confusion.counts)
     props = item.properties

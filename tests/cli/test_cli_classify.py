@@ -71,7 +71,7 @@ def test_bad_input_gives_messages_not_tracebacks(workspace, tmp_path) -> None:  
     catalog, polygons, model, _ = workspace
     base = ["landcover", "train", str(catalog), "-p", str(polygons), "--layer", "reference"]
     r = runner.invoke(app, [*base, "-o", str(tmp_path / "m"), "--model", "svm"])
-    assert r.exit_code == 2 and "choose rf or tempcnn" in r.output
+    assert r.exit_code == 2 and "choose rf, tempcnn, ltae or ensemble" in r.output
     r = runner.invoke(app, [*base, "-o", str(tmp_path / "m"), "--label", "LULC_ID"])
     assert r.exit_code == 2 and "no label field 'LULC_ID'" in r.output
     r = runner.invoke(app, [*base, "-o", str(tmp_path / "m"), "--sensors", "lidar"])

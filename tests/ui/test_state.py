@@ -129,7 +129,9 @@ def test_flood_zone_table_totals_and_exports(product_catalog):
 
 def test_landcover_state_layers_and_one_pixel(product_catalog):
     state = LandcoverState(catalog=str(product_catalog))
-    assert state.ready and len(state.available) == 8
+    assert state.ready and len(state.available) == 10  # with the entropy of both maps
+    assert {"optical_entropy", "radar_entropy"} <= set(state.available)
+    assert state.layer("optical_entropy").max() <= 100
     assert set(state.layers) <= set(state.available) and "fused_class" in state.layers
     fused = state.layer("fused_class")
     assert set(np.unique(fused.values[np.isfinite(fused.values)])) <= set(range(1, 9))
