@@ -126,7 +126,7 @@ def truth_csi(out: Path, n: int) -> float:
 # --------------------------------------------------------------------------- the cases
 
 
-def run_ours(post: Path, pre: Path, out: Path, chunk: int = CHUNK) -> None:
+def run_ours(post: Path, pre: Path | None, out: Path, chunk: int = CHUNK) -> None:
     import dask
 
     from mus_lab import flood
@@ -151,6 +151,8 @@ def _child(case: str, post: str, pre: str, out: str, chunk: str) -> None:
     t0 = time.perf_counter()
     if case == "ours":
         run_ours(Path(post), Path(pre), Path(out), int(chunk))
+    elif case == "ours-alone":  # SAR alone, no reference (bench_hydrosar.py)
+        run_ours(Path(post), None, Path(out), int(chunk))
     else:
         run_floor(Path(post), Path(out))
     print(json.dumps({"wall_s": time.perf_counter() - t0}))
