@@ -47,28 +47,12 @@ BEFORE_OFF = {"sampling_power": 0.0, "noise": 0.0, "shift": 0, "lr_schedule": "c
 
 
 def patch_features(root: Path):  # type: ignore[no-untyped-def]
-    """The patch's gap-filled NDVI feature cube and its reference polygons (the test's recipe)."""
-    import xarray as xr
-    from affine import Affine
-    from odc.geo.geobox import GeoBox
-    from odc.geo.xr import xr_coords
+    """The patch's gap-filled NDVI feature cube and its reference polygons: the test's recipe,
+    imported from ``tests/classify/test_realdata.py`` so that both read the patch alike."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.classify.test_realdata import _patch
 
-    from mus_lab import ard, classify
-
-    ndvi = np.load(root / "data/NDVI.npy")[..., 0]
-    valid = np.load(root / "mask/IS_VALID.npy")[..., 0]
-    times = pd.to_datetime(json.loads((root / "timestamps.json").read_text())).values
-    ring = json.loads((root / "bbox.geojson").read_text())["coordinates"][0]
-    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
-    _, h, w = ndvi.shape
-    affine = Affine((max(xs) - min(xs)) / w, 0, min(xs), 0, -(max(ys) - min(ys)) / h, max(ys))
-    coords = dict(xr_coords(GeoBox((h, w), affine, "EPSG:32633"), crs_coord_name="spatial_ref"))
-    coords["time"] = times
-    ds = xr.Dataset(
-        {"ndvi": (("time", "y", "x"), ndvi), "valid": (("time", "y", "x"), valid)}, coords=coords
-    ).chunk({"time": -1, "y": 64, "x": 64})
-    filled = ard.gapfill(ds[["ndvi"]], ~ds.valid, every_days=20, nodata=np.nan)
-    return classify.feature_cube(filled), root / "vector_timeless/LULC.gpkg"
+    return _patch(root)
 
 
 def _scores(report: dict[str, Any]) -> dict[str, Any]:
