@@ -14,6 +14,7 @@ __all__ = [
     "BandMismatchError",
     "CatalogError",
     "CatalogUnreachableError",
+    "ChainError",
     "ComputeError",
     "CredentialsError",
     "CubeError",
@@ -39,6 +40,7 @@ __all__ = [
     "SeriesError",
     "SeriesGridError",
     "ServiceError",
+    "StepError",
     "UnknownCollectionError",
     "UnknownProviderError",
     "UnreadableRasterError",
@@ -262,6 +264,15 @@ class ProductionError(MusLabError):
 
 class NotebookParameterError(ProductionError, ValueError):
     """A notebook parameter is unknown or of the wrong type (found before running anything)."""
+
+
+class ChainError(ProductionError, ValueError):
+    """A chain file is wrong (unknown step, missing option, cycle, uncovered tile) or a run
+    cannot be found; nothing has run."""
+
+
+class StepError(ProductionError):
+    """A step of a production chain failed on a tile (the registry keeps the message)."""
 
 
 class NoCatalogError(ProductionError, LookupError):
