@@ -5,6 +5,7 @@ Functions return lazy, dask-backed xarray objects on the grid they were given.
 The SAR names live in :mod:`mus_lab.ard.sar` and are re-exported here.
 """
 
+from mus_lab.ard import external
 from mus_lab.ard._clouds import S2CLOUDLESS_BANDS, cloud_probability
 from mus_lab.ard._features import SPYNDEX_BANDS, iota2_features, spectral_indices
 from mus_lab.ard._gapfill import gapfill, gapfill_array, regular_dates
@@ -38,6 +39,7 @@ __all__ = [
     "S2Options",
     "cloud_probability",
     "detect_mask_format",
+    "external",
     "gapfill",
     "gapfill_array",
     "iota2_features",
