@@ -338,8 +338,11 @@ def _float_nodata_as_nan(ds: xr.Dataset) -> xr.Dataset:
     """Float bands with a finite no-data value (Planetary Computer ``sentinel-1-rtc``: -32768)
     get NaN there, so that no-data never passes for a measurement; integers keep theirs."""
     for name, var in ds.data_vars.items():
-        nodata = var.attrs.get("nodata")
-        if var.dtype.kind == "f" and nodata is not None and np.isfinite(nodata):
+        try:
+            nodata = float(var.attrs.get("nodata", "nan"))
+        except (TypeError, ValueError):
+            continue
+        if var.dtype.kind == "f" and np.isfinite(nodata):
             ds[name] = var.where(var != nodata).assign_attrs({**var.attrs, "nodata": np.nan})
     return ds
 
