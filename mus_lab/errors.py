@@ -20,6 +20,7 @@ __all__ = [
     "CubeError",
     "DiskFullError",
     "EmptySearchError",
+    "ExternalToolError",
     "GridMismatchError",
     "GridReprojectedWarning",
     "HarvestError",
@@ -183,6 +184,10 @@ class MetadataError(ARDError, ValueError):
 
 class ProductFileError(ARDError, FileNotFoundError):
     """A file that a SAR product needs (LUT, noise, imagery, annotation) is missing."""
+
+
+class ExternalToolError(ARDError):
+    """An external processor (Sen2Cor, MAJA) is not installed, or its run failed."""
 
 
 # --- classify ----------------------------------------------------------------------------------

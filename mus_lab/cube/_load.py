@@ -334,6 +334,19 @@ def _load_stackstac(req: _Request) -> xr.Dataset:
     return ds.odc.assign_crs(geobox.crs)
 
 
+def _float_nodata_as_nan(ds: xr.Dataset) -> xr.Dataset:
+    """Float bands with a finite no-data value (Planetary Computer ``sentinel-1-rtc``: -32768)
+    get NaN there, so that no-data never passes for a measurement; integers keep theirs."""
+    for name, var in ds.data_vars.items():
+        try:
+            nodata = float(var.attrs.get("nodata", "nan"))
+        except (TypeError, ValueError):
+            continue
+        if var.dtype.kind == "f" and np.isfinite(nodata):
+            ds[name] = var.where(var != nodata).assign_attrs({**var.attrs, "nodata": np.nan})
+    return ds
+
+
 def load(
     items: Any,
     bands: str | Sequence[str] | None = None,
@@ -377,7 +390,8 @@ def load(
     Returns
     -------
     xarray.Dataset
-        Dims ``(time, y, x)``; values as stored; ``<band>_scale``/``<band>_offset``,
+        Dims ``(time, y, x)``; values as stored (float bands: NaN where the items declare
+        a finite no-data value); ``<band>_scale``/``<band>_offset``,
         ``platform``, ``orbit_state`` ... as coordinates on ``time``.
 
     Raises
@@ -433,7 +447,7 @@ def load(
     if chunk_spec.get("time") == -1:  # all dates in one chunk: right for temporal reductions
         chunk_spec["time"] = max(1, len({_group_key(it, groupby) for it in item_list}))
     ds = loader_fn(_Request(item_list, band_list, geobox, chunk_spec, rs, groupby))
-    ds = _time_coords(ds, item_list, band_list, groupby)
+    ds = _time_coords(_float_nodata_as_nan(ds), item_list, band_list, groupby)
     ds.attrs.update(
         {
             "collections": ",".join(sorted({str(it.collection_id) for it in item_list})),
