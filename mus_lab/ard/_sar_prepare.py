@@ -197,7 +197,7 @@ def _calibrated_on_grid(
 
     pols = opts.polarisations
     chunks = native_chunks(opts.chunks)
-    coords = dict(xr_coords(prod.native_geobox(pols[0])))
+    coords = dict(xr_coords(prod.native_geobox(pols[0]), dims=("y", "x")))
 
     def on_grid(native: xr.DataArray, **kw: Any) -> xr.DataArray:
         native = native.rename(line="y", pixel="x").drop_vars(["y", "x"]).assign_coords(coords)

@@ -145,7 +145,7 @@ def write_rcm_ard_item(
     """
     import pystac
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -172,7 +172,7 @@ def write_rcm_ard_item(
         "gamma_to_sigma_ratio": rng.uniform(0.9, 1.3, shape).astype(np.float32),
         "local_contributing_area": rng.uniform(300, 500, shape).astype(np.float32),
     }
-    transform = from_origin(origin[0], origin[1], 20.0, 20.0)
+    transform = Affine(20.0, 0.0, origin[0], 0.0, -20.0, origin[1])
     d = rcm_ard_item_dict()
     for key, arr in arrays.items():
         path = folder / Path(d["assets"][key]["href"]).name
