@@ -62,8 +62,8 @@ from mus_lab.ard._sar_product import Clip, _ProductMethods
 from mus_lab.errors import ARDError, MetadataError, ProductFileError
 
 __all__ = [
-    "RcmGeolocationError",
     "RcmGcp",
+    "RcmGeolocationError",
     "RcmLut",
     "RcmNoiseLevels",
     "RcmProduct",
@@ -703,11 +703,20 @@ class RcmProduct(_ProductMethods):
 
         Examples
         --------
+        >>> from dataclasses import replace
         >>> from mus_lab import catalog
         >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
-        >>> gbox = open_rcm(item.assets["product"].get_absolute_href()).gcp_geobox()
-        >>> gbox.crs.epsg, len(gbox.gcps()) >= 3
+        >>> prod = open_rcm(item.assets["product"].get_absolute_href())  # geocoded: no tie point
+        >>> corners = [(0, 0, -75.7, 45.4), (prod.samples, 0, -75.6, 45.41),
+        ...            (0, prod.lines, -75.71, 45.3), (prod.samples, prod.lines, -75.61, 45.31)]
+        >>> gcps = tuple(RcmGcp(p, li, lon, lat, 0.0) for p, li, lon, lat in corners)
+        >>> gbox = replace(prod, gcps=gcps).gcp_geobox()
+        >>> gbox.crs.epsg, gbox.shape == (prod.lines, prod.samples)
         (4326, True)
+        >>> prod.gcp_geobox()
+        Traceback (most recent call last):
+        ...
+        mus_lab.ard._rcm.RcmGeolocationError: RCM1_16M_GRD_20211206T225040 has 0 tie point(s) in product.xml (imageReferenceAttributes/geographicInformation/geolocationGrid): at least 3 are needed to geocode it; use the complete product.xml, or order a geocoded (GCC/GCD) product.
         """
         from odc.geo.gcp import GCPGeoBox, GCPMapping
 
@@ -842,9 +851,7 @@ def open_rcm(path: str | Path) -> RcmProduct:
     source: Path | bytes
     if p.is_file() and zipfile.is_zipfile(p):
         with zipfile.ZipFile(p) as z:
-            found = sorted(
-                (n for n in z.namelist() if n.endswith("metadata/product.xml")), key=len
-            )
+            found = sorted((n for n in z.namelist() if n.endswith("metadata/product.xml")), key=len)
             if not found:
                 raise ProductFileError(
                     f"{p} holds no metadata/product.xml: it is not an RCM product zip (a "

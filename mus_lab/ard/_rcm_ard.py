@@ -236,12 +236,11 @@ def prepare_rcm_ard(
         groupby="id",
     )
     out: dict[str, xr.DataArray] = {}
-    nodata_any = None
+    nodata_any = xr.concat([raw[p] == 0 for p in opts.polarisations], "pol").any("pol")
+    nodata_any |= xr.concat([raw[p].isnull() for p in opts.polarisations], "pol").any("pol")
     for pol in opts.polarisations:
         arr = raw[pol].astype(np.float32)
         arr = arr.where(arr != 0)  # nodata 0 of the real items
-        hole = arr.isnull()
-        nodata_any = hole if nodata_any is None else (nodata_any | hole)
         units = "linear power"
         if opts.db:
             arr, units = to_db(arr), "dB"
@@ -259,7 +258,6 @@ def prepare_rcm_ard(
         out["local_inc_angle"].attrs["units"] = "degree"
     quality = _quality(raw["data_mask"], opts.mask_bits)
     nodata_bit = np.uint8(1 << SAR_QUALITY_BITS["nodata"])
-    assert nodata_any is not None
     quality = xr.where(nodata_any, quality | nodata_bit, quality).astype(np.uint8)
     quality.attrs = {"flag_bits": dict(SAR_QUALITY_BITS)}
     valid = (quality & np.uint8(invalid_bits("sar"))) == 0

@@ -29,6 +29,12 @@ from mus_lab.ard._rcm import (
     read_rcm_lut,
     read_rcm_noise,
 )
+from mus_lab.ard._rcm_ard import (
+    RCM_ARD_EXTRAS,
+    RCM_ARD_MASK_BITS,
+    RcmArdOptions,
+    prepare_rcm_ard,
+)
 from mus_lab.ard._s1 import (
     AzimuthNoiseBlock,
     DataMask,
@@ -48,12 +54,6 @@ from mus_lab.ard._s1 import (
 )
 from mus_lab.ard._sar_common import from_db, open_tiff_lazy, to_db
 from mus_lab.ard._sar_prepare import SarOptions, prepare_rcm, prepare_s1
-from mus_lab.ard._rcm_ard import (
-    RCM_ARD_EXTRAS,
-    RCM_ARD_MASK_BITS,
-    RcmArdOptions,
-    prepare_rcm_ard,
-)
 from mus_lab.ard._sar_product import SarProduct
 from mus_lab.ard._speckle import (
     SpeckleFilterError,
@@ -92,9 +92,9 @@ __all__ = [
     "from_db",
     "lee_sigma_range",
     "lut_on_grid",
+    "mchi",
     "open_rcm",
     "open_safe",
-    "mchi",
     "open_tiff_lazy",
     "prepare_rcm",
     "prepare_rcm_ard",

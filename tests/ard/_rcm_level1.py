@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def _lut(first: int, step: int, gains: np.ndarray) -> str:
 def build(fake: Path, dest: Path) -> Path:
     """Write the product folder under ``dest`` and return it."""
     import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
 
     folder = dest / "RCM1_fake_VV_VH_GRD"
     shutil.copytree(fake, folder)
@@ -94,15 +96,18 @@ def build(fake: Path, dest: Path) -> Path:
     shutil.copy(cal / "noiseLevels_VH.xml", cal / "noiseLevels_VV.xml")
     (folder / "imagery").mkdir()
     for pol in ("VH", "VV"):
-        with rasterio.open(
-            folder / "imagery" / f"{pol}.tif",
-            "w",
-            driver="GTiff",
-            width=SAMPLES,
-            height=LINES,
-            count=1,
-            dtype="uint16",
-        ) as dst:
+        with warnings.catch_warnings():  # ground-range imagery has no geotransform, on purpose
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            dst = rasterio.open(
+                folder / "imagery" / f"{pol}.tif",
+                "w",
+                driver="GTiff",
+                width=SAMPLES,
+                height=LINES,
+                count=1,
+                dtype="uint16",
+            )
+        with dst:
             dst.write(dn(pol), 1)
     return folder
 
