@@ -39,8 +39,9 @@ Everything is elementwise and runs as one ``map_blocks`` per call on dask-backed
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -90,13 +91,19 @@ _ATTRS: dict[str, dict[str, str]] = {
 }
 
 
-def _kernel(rr: np.ndarray, rl: np.ndarray, re: np.ndarray, im: np.ndarray) -> np.ndarray:
-    """All products stacked on a last axis, float32 (NaN where ``S0 <= 0``)."""
-    rr, rl, re, im = (np.asarray(a, dtype=np.float64) for a in (rr, rl, re, im))
-    s0 = rr + rl
-    s1 = 2.0 * re
-    s2 = 2.0 * im
-    s3 = rl - rr
+def _kernel(
+    a: np.ndarray, b: np.ndarray, re: np.ndarray, im: np.ndarray, *, linear: bool = False
+) -> np.ndarray:
+    """All products stacked on a last axis, float32 (NaN where ``S0 <= 0``).
+
+    ``(a, b, re, im)`` is ``(rr, rl, Re<RR RL*>, Im<RR RL*>)``, or with ``linear``
+    ``(rh, rv, Re<RH RV*>, Im<RH RV*>)``.
+    """
+    a, b, re, im = (np.asarray(x, dtype=np.float64) for x in (a, b, re, im))
+    if linear:
+        s0, s1, s2, s3 = a + b, a - b, 2.0 * re, -2.0 * im
+    else:
+        s0, s1, s2, s3 = a + b, 2.0 * re, 2.0 * im, b - a
     with np.errstate(divide="ignore", invalid="ignore"):
         pol = np.sqrt(s1 * s1 + s2 * s2 + s3 * s3)
         m = np.where(s0 > 0, pol / s0, np.nan)
@@ -136,6 +143,7 @@ def compact_pol(
     ds: xr.Dataset,
     products: Sequence[str] | str | None = None,
     *,
+    basis: Literal["circular", "linear"] = "circular",
     rr: str = "rr",
     rl: str = "rl",
     rrrl: tuple[str, str] = ("rrrl_re", "rrrl_im"),
@@ -150,10 +158,14 @@ def compact_pol(
         ``covariance=True`` (not in dB).
     products : sequence of str, optional
         Which of :data:`COMPACT_POL_PRODUCTS` to return (default all).
+    basis : {"circular", "linear"}, optional
+        ``"circular"`` (default): ``rr``, ``rl``, ``rrrl`` name <|RR|^2>, <|RL|^2>, <RR RL*>.
+        ``"linear"``: the same keywords name <|RH|^2>, <|RV|^2>, <RH RV*> (defaults
+        ``"rh"``, ``"rv"``, ``("rhrv_re", "rhrv_im")`` then), e.g. from an SLC or MLC product.
     rr, rl : str, optional
         Variable names of the two intensities.
     rrrl : (str, str), optional
-        Variable names of Re<RR RL*> and Im<RR RL*>.
+        Variable names of the real and imaginary parts of the cross term.
 
     Returns
     -------
@@ -164,7 +176,8 @@ def compact_pol(
     Raises
     ------
     CompactPolError
-        A covariance term is missing, the intensities are in dB, or a product is unknown.
+        A covariance term is missing (a detected GRD pair without cross term included), the
+        intensities are in dB, an unknown basis or product.
 
     Examples
     --------
@@ -175,8 +188,20 @@ def compact_pol(
     [0.4, 0.5679, 0.2136, 0.1728]
     """
     wanted = _check_products(products)
+    if basis not in ("circular", "linear"):
+        raise CompactPolError(f"basis={basis!r}: choose 'circular' (RR/RL) or 'linear' (RH/RV).")
+    linear = basis == "linear"
+    if linear and (rr, rl, rrrl) == ("rr", "rl", ("rrrl_re", "rrrl_im")):
+        rr, rl, rrrl = "rh", "rv", ("rhrv_re", "rhrv_im")
     names = (rr, rl, *rrrl)
     missing = [n for n in names if n not in ds.data_vars]
+    if missing and {rr, rl} <= set(ds.data_vars):
+        raise CompactPolError(
+            f"The cube has the intensities {rr!r} and {rl!r} but not the cross term {missing}: "
+            "detected (GRD) compact-pol products hold only the two intensities, and Stokes "
+            "S1..S3, the relative phase and m-chi need <RH RV*> (or <RR RL*>). Use an SLC/MLC "
+            "product or the rcm-ard covariance: prepare_rcm_ard(items, covariance=True)."
+        )
     if missing:
         raise CompactPolError(
             f"The compact-pol covariance lacks {missing} (has {sorted(map(str, ds.data_vars))}): "
@@ -190,7 +215,7 @@ def compact_pol(
             "with db=False (or convert with mus_lab.ard.from_db)."
         )
     stacked = xr.apply_ufunc(
-        _kernel,
+        functools.partial(_kernel, linear=linear),
         *(ds[n] for n in names),
         output_core_dims=[["product"]],
         dask="parallelized",
@@ -209,7 +234,8 @@ def compact_pol(
         if keep in ds.data_vars:
             out[keep] = ds[keep]
     out.attrs = {k: v for k, v in ds.attrs.items() if k != "db"} | {
-        "compact_pol": "stokes, m-chi (EODMS mchi_decomposition.ipynb), R=(H+iV)/sqrt(2)"
+        "compact_pol": f"{basis} basis; Stokes, m-chi (EODMS mchi_decomposition.ipynb), "
+        "R=(H+iV)/sqrt(2)"
     }
     return out
 

@@ -153,10 +153,28 @@ def test_compact_pol_is_one_lazy_pass_and_self_consistent(loaded) -> None:  # ty
     )
 
 
+def test_linear_basis_gives_the_same_products(loaded) -> None:  # type: ignore[no-untyped-def]
+    _, ds = loaded
+    circular = compact_pol(ds)
+    linear = ds[["valid"]].assign(
+        rh=circular.rh, rv=circular.rv, rhrv_re=circular.rhrv_re, rhrv_im=circular.rhrv_im
+    )
+    again = compact_pol(linear, basis="linear")
+    for p in ("s0", "s1", "s2", "s3", "dop", "mchi_surface", "mchi_volume", "rh"):
+        np.testing.assert_allclose(again[p], circular[p], rtol=1e-4, atol=1e-6)
+    grd = linear.drop_vars(["rhrv_re", "rhrv_im"])
+    with pytest.raises(CompactPolError, match=r"cross term.*detected \(GRD\) compact-pol"):
+        compact_pol(grd, basis="linear")
+
+
 def test_compact_pol_refusals(loaded) -> None:  # type: ignore[no-untyped-def]
     lazy, _ = loaded
-    with pytest.raises(CompactPolError, match=r"lacks \['rrrl_re', 'rrrl_im'\].*covariance=True"):
+    with pytest.raises(CompactPolError, match=r"lacks \['rl', 'rrrl_im'\].*covariance=True"):
+        compact_pol(lazy.drop_vars(["rl", "rrrl_im"]))
+    with pytest.raises(CompactPolError, match=r"not the cross term \['rrrl_re', 'rrrl_im'\]"):
         compact_pol(lazy.drop_vars(["rrrl_re", "rrrl_im"]))
+    with pytest.raises(CompactPolError, match="basis='pauli'"):
+        compact_pol(lazy, basis="pauli")  # type: ignore[arg-type]
     with pytest.raises(CompactPolError, match=r"in dB"):
         compact_pol(lazy.assign_attrs(db=1))
     with pytest.raises(CompactPolError, match=r"Unknown compact-pol"):
