@@ -112,13 +112,15 @@ class RcmArdOptions:
             )
 
 
-def _header(href: str) -> tuple[str, tuple[int, int], list[float], int]:
+def _header(href: str) -> tuple[str, tuple[int, int], list[float], int, str | None]:
     import rasterio
     from rasterio.errors import RasterioIOError
 
     try:
         with rasterio.open(href) as src:
-            return src.dtypes[0], (src.height, src.width), list(src.transform)[:6], src.count
+            crs = src.crs.to_string() if src.crs else None
+            grid = (src.height, src.width), list(src.transform)[:6]
+            return src.dtypes[0], grid[0], grid[1], src.count, crs
     except RasterioIOError as exc:
         raise ARDError(
             f"Cannot read the header of {href}: harvest the item's assets (or check the URL) "
@@ -140,18 +142,19 @@ def _with_grid(item: pystac.Item, keys: Sequence[str]) -> pystac.Item:
     for key in keys:
         asset = out.assets[key]
         fields_ = asset.extra_fields
-        href = asset.get_absolute_href() or asset.href
         known = fields_.get("proj:transform") or item.properties.get("proj:transform")
-        dtype, shape, transform, count = _header(href)
+        declared = [dict(b) for b in fields_.get("raster:bands") or []]
+        if known and declared and all(_is_dtype(b.get("data_type")) for b in declared):
+            if key != "rrrl" or len(declared) >= 2:
+                continue  # the item says all odc-stac needs: no header read
+        href = asset.get_absolute_href() or asset.href
+        dtype, shape, transform, count, crs = _header(href)
         if not known:
             fields_["proj:shape"] = list(shape)
             fields_["proj:transform"] = transform
             if epsg is None and "proj:epsg" not in fields_ and "proj:code" not in fields_:
-                import rasterio
-
-                with rasterio.open(href) as src:
-                    fields_["proj:code"] = src.crs.to_string() if src.crs else None
-        bands = [dict(b) for b in (fields_.get("raster:bands") or [{}] * count)]
+                fields_["proj:code"] = crs
+        bands = declared or [{} for _ in range(count)]
         for b in bands:
             if b.get("data_type") not in (None, dtype):  # "Float" in the real items
                 b["data_type"] = dtype
@@ -159,6 +162,14 @@ def _with_grid(item: pystac.Item, keys: Sequence[str]) -> pystac.Item:
             bands += [dict(bands[-1]) for _ in range(count - len(bands))]
         fields_["raster:bands"] = bands
     return out
+
+
+def _is_dtype(name: Any) -> bool:
+    try:
+        np.dtype(name)
+    except TypeError:
+        return False
+    return isinstance(name, str)
 
 
 def _quality(mask: xr.DataArray, bits: Mapping[int, str]) -> xr.DataArray:

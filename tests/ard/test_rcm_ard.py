@@ -224,3 +224,24 @@ def test_mchi_equals_the_executed_eodms_notebook(real_data: Path, written) -> No
     # the notebook calls 2 Im<RR RL*> S1 and 2 Re<RR RL*> S2 (see mus_lab.ard._compact_pol)
     np.testing.assert_allclose(ours.s1.values[valid], s2[valid], rtol=2e-5, atol=1e-7)
     np.testing.assert_allclose(ours.s2.values[valid], s1[valid], rtol=2e-5, atol=1e-7)
+
+
+def test_complete_items_are_not_read_at_prepare_time(written, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import mus_lab.ard._rcm_ard as mod
+
+    item, _ = written
+    complete = item.clone()
+    for key in ("rr", "rl", "data_mask", "local_inc_angle"):
+        fields = complete.assets[key].extra_fields
+        fields["proj:shape"], fields["proj:transform"] = [24, 32], list(GRID.transform)[:6]
+        dtype = "uint8" if key == "data_mask" else "float32"
+        fields["raster:bands"] = [{"nodata": 0, "data_type": dtype}]
+
+    def no_read(href: str) -> None:
+        raise AssertionError(f"read {href}")
+
+    monkeypatch.setattr(mod, "_header", no_read)
+    ds = prepare_rcm_ard([complete], geobox=GRID)
+    assert sorted(ds.data_vars) == ["local_inc_angle", "quality", "rl", "rr", "valid"]
+    with pytest.raises(AssertionError, match="read"):
+        prepare_rcm_ard([item], geobox=GRID)  # the real items' 'Float' needs the header
