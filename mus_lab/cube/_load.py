@@ -98,9 +98,18 @@ def _has_projection(item: pystac.Item, asset: pystac.Asset) -> bool:
     return (crs_of(a) or crs_of(p)) and (grid_of(a) or grid_of(p))
 
 
+def _asset_key(item: pystac.Item, band: str) -> str:
+    """The asset of ``band``: itself, or ``key`` for band ``N`` of a multi-band asset
+    (``"rrrl.2"``, odc-stac's naming)."""
+    if band in item.assets:
+        return band
+    key, _, index = band.rpartition(".")
+    return key if index.isdigit() and key in item.assets else band
+
+
 def _validate(items: Sequence[pystac.Item], bands: Sequence[str]) -> None:
     for it in items:
-        missing = [b for b in bands if b not in it.assets]
+        missing = [b for b in bands if _asset_key(it, b) not in it.assets]
         if missing:
             available = sorted(k for k, a in it.assets.items() if _is_raster(k, a))
             raise AssetError(
@@ -109,7 +118,7 @@ def _validate(items: Sequence[pystac.Item], bands: Sequence[str]) -> None:
                 "provider asset names (e.g. 'B04') are mapped to common names ('red')."
             )
         for b in bands:
-            if not _has_projection(it, it.assets[b]):
+            if not _has_projection(it, it.assets[_asset_key(it, b)]):
                 raise MissingProjectionError(
                     f"Item {it.id!r} asset {b!r} carries no projection (proj:code/proj:epsg with "
                     "proj:transform or proj:shape), so it cannot be placed on a grid. Add the STAC "
@@ -119,9 +128,11 @@ def _validate(items: Sequence[pystac.Item], bands: Sequence[str]) -> None:
 
 def _band_scaling(item: pystac.Item, band: str) -> tuple[float, float] | None:
     """``(scale, offset)`` declared by the asset's ``raster:bands``, or None if it declares none."""
-    bands_meta = item.assets[band].extra_fields.get("raster:bands") or []
-    if bands_meta and isinstance(bands_meta[0], Mapping):
-        meta = bands_meta[0]
+    key = _asset_key(item, band)
+    bands_meta = item.assets[key].extra_fields.get("raster:bands") or []
+    index = int(band.rpartition(".")[2]) - 1 if key != band else 0
+    if 0 <= index < len(bands_meta) and isinstance(bands_meta[index], Mapping):
+        meta = bands_meta[index]
         if meta.get("scale") is None and meta.get("offset") is None:
             return None
         scale, offset = meta.get("scale"), meta.get("offset")
