@@ -37,6 +37,7 @@ from mus_lab.production._tilesteps import (
     TileTask,
     collections_of,
     options_with_defaults,
+    path_state,
     sha256_file,
     step_kinds,
 )
@@ -229,9 +230,11 @@ def _check_cover(spec: ChainSpec, cover: Mapping[tuple[str, str], list[Any]]) ->
 def _fingerprint(
     step: Any, tile: Any, spec: ChainSpec, inputs: list[dict[str, Any]], upstream: list[str]
 ) -> str:
+    kind = step_kinds()[step.uses]
     data = {
         "uses": step.uses,
         "options": options_with_defaults(step),
+        "files": {key: path_state(step.options[key]) for key in kind.paths if key in step.options},
         "tile": [tuple(tile.geobox.affine), tile.geobox.shape.yx, str(tile.geobox.crs)],
         "period": spec.period,
         "inputs": inputs,

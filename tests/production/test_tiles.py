@@ -265,3 +265,38 @@ def test_the_example_chain_is_valid_and_its_tiles_are_covered_by_the_sample(scen
     counts = prod.check_coverage(prod.load_chain(data))
     assert set(counts) == {"sentinel-2-l2a", "sentinel-1-grd", "rcm-grd"}
     assert all(n > 0 for n in counts.values())
+
+
+def test_landcover_predict_over_tiles_equals_one_prediction_of_the_whole_grid(
+    tmp_path, scenario, client
+):
+    from mus_lab import classify, recipes
+
+    path = _chain(tmp_path, scenario)
+    spec = production.load_chain(path)
+    grid = spec.grid()
+    feats, recipe, _ = recipes.features_from_catalog(
+        scenario.catalog_path, bbox=spec.area.bbox, geobox=grid, every_days=30
+    )
+    samples = classify.extract_samples(feats, scenario.polygons, layer="reference")
+    model = classify.train(samples, "rf", params={"n_estimators": 15}, recipe=recipe)
+    model.save(tmp_path / "model")
+    whole = classify.predict(feats, model).classification.values
+
+    data = yaml.safe_load(path.read_text())
+    data["steps"] = {"landcover": {"uses": "landcover.predict", "options": {"model": "model"}}}
+    path.write_text(yaml.safe_dump(data))
+    report = production.run_tiles(path, client=client, log=lambda line: None)
+    assert report.ok, report.table()
+    for tile in spec.tiles():
+        with rasterio.open(spec.output / "landcover" / f"{tile.id}.tif") as src:
+            part = src.read(1)
+        rows, cols = tile.geobox.shape.yx
+        x0 = round((tile.geobox.affine.c - grid.affine.c) / grid.affine.a)
+        assert (part == whole[:rows, x0 : x0 + cols]).mean() == 1.0
+        assert (spec.output / "landcover" / f"{tile.id}_confidence.tif").is_file()
+
+    # a retrained model (new content at the same path) re-runs every task
+    model.save(tmp_path / "model", overwrite=True)
+    again = production.retry(path, client=client, log=lambda line: None)
+    assert again.ok and {t.attempts for t in again.tasks} == {2}
