@@ -162,6 +162,22 @@ def test_run_fail_retry_and_provenance(tmp_path, scenario, client, monkeypatch):
         k: v for k, v in before.items() if k != ("contrast", "r0c1")
     }
 
+    # the products are a STAC catalog that the stages can search, with their lineage
+    found = catalog.search(again.catalog, collections="contrast")
+    assert sorted(i.id for i in found) == ["contrast-r0c0", "contrast-r0c1"]
+    item = next(i for i in found if i.id == "contrast-r0c1")
+    assert report.run_id in item.properties["processing:lineage"]
+    assert (
+        item.assets["contrast"].extra_fields["file:checksum"]
+        == "1220" + after[("contrast", "r0c1")]
+    )
+    derived = [link.href for link in item.links if link.rel == "derived_from"]
+    assert any("ndvi-r0c1.json" in h for h in derived) and any("vv-r0c1.json" in h for h in derived)
+    ndvi_item = catalog.search(again.catalog, collections="ndvi")[0]
+    assert any(
+        link.rel == "derived_from" and "sentinel-2-l2a" in link.href for link in ndvi_item.links
+    )
+
     # a clean run elsewhere writes the same bytes for every task
     clean = production.run_tiles(
         _chain(tmp_path, scenario, name="clean", out="clean"), client=client, log=lambda line: None
