@@ -316,7 +316,6 @@ def _drive(
                 options=options,
                 folder=spec.output / step.name,
             )
-            registry.start_attempt(run_id, step.name, tile_id, fingerprints[key])
             futures[key] = client.submit(
                 _execute,
                 task,
@@ -325,9 +324,11 @@ def _drive(
                 pure=False,
                 retries=0,
             )
+    registry.start_attempts(run_id, [(s, t, fingerprints[(s, t)]) for s, t in futures])
     log(f"run {run_id}: {len(futures)} task(s) on {len(tiles)} tile(s) sent to the cluster")
     by_future = {f.key: k for k, f in futures.items()}
     needs = {s.name: s.needs for s in spec.steps}
+    order = {s.name: i for i, s in enumerate(spec.steps)}
     failed: set[tuple[str, str]] = set()
     pending = set(futures.values())
     state = "done"
@@ -336,48 +337,39 @@ def _drive(
             finished, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
         except TimeoutError:  # nothing finished within the second: look for a cancel
             finished = set()
-        for fut in finished:
+        changes: list[tuple[str, str, str, dict[str, Any]]] = []
+        # upstream first, so that a task whose input failed in the same round is "skipped"
+        for fut in sorted(finished, key=lambda f: order[by_future[f.key][0]]):
             step_name, tile_id = by_future[fut.key]
             if fut.status == "finished":
                 result = fut.result()
-                registry.set_state(
-                    run_id,
-                    step_name,
-                    tile_id,
-                    "done",
-                    started=result["started"],
-                    finished=result["finished"],
-                    worker=result["worker"],
-                    outputs=result["outputs"],
-                )
+                fields = {k: result[k] for k in ("started", "finished", "worker", "outputs")}
+                changes.append((step_name, tile_id, "done", fields))
                 log(f"  done    {step_name} {tile_id}")
                 continue
             state = "failed"
             failed.add((step_name, tile_id))
             upstream_failed = any((n, tile_id) in failed for n in needs[step_name])
+            now = {"finished": time.time()}
             if fut.status == "cancelled":
-                registry.set_state(run_id, step_name, tile_id, "cancelled", finished=time.time())
+                changes.append((step_name, tile_id, "cancelled", now))
             elif upstream_failed:
-                registry.set_state(
-                    run_id,
-                    step_name,
-                    tile_id,
-                    "skipped",
-                    finished=time.time(),
-                    error="a step it needs failed on this tile",
+                changes.append(
+                    (step_name, tile_id, "skipped", {**now, "error": "a step it needs failed"})
                 )
                 log(f"  skipped {step_name} {tile_id}")
             else:
                 err = _error_text(fut.exception())
-                registry.set_state(
-                    run_id, step_name, tile_id, "failed", finished=time.time(), error=err
-                )
+                changes.append((step_name, tile_id, "failed", {**now, "error": err}))
                 log(f"  FAILED  {step_name} {tile_id}: {err.splitlines()[0][:200]}")
+        if changes:
+            registry.set_states(run_id, changes)
         if pending and registry.run(run_id)["state"] == "cancelling":
             client.cancel(list(pending))
-            for fut in pending:
-                step_name, tile_id = by_future[fut.key]
-                registry.set_state(run_id, step_name, tile_id, "cancelled", finished=time.time())
+            registry.set_states(
+                run_id,
+                [(*by_future[f.key], "cancelled", {"finished": time.time()}) for f in pending],
+            )
             log(f"run {run_id}: cancelled, {len(pending)} task(s) stopped")
             return "cancelled"
     return state

@@ -20,6 +20,7 @@ from mus_lab.production._demo import s2_clear_ndvi_median
 from mus_lab.production._tilesteps import sha256_file
 
 STEPS = "tests.production.tiles_steps:contrast"
+AFTER = "tests.production.tiles_steps:passthrough"
 
 
 def _chain(tmp: Path, scenario, *, name: str = "tiles", out: str = "out", **change) -> Path:
@@ -35,6 +36,7 @@ def _chain(tmp: Path, scenario, *, name: str = "tiles", out: str = "out", **chan
             "contrast": {"uses": "python", "needs": ["ndvi", "vv"], "options": {"function": STEPS}},
             "ndvi": {"uses": "s2.ndvi_median"},
             "vv": {"uses": "sar.mean_db", "options": {"band": "vv"}},
+            "after": {"uses": "python", "needs": ["contrast"], "options": {"function": AFTER}},
         },
     }
     for key, value in change.items():
@@ -116,12 +118,13 @@ def test_run_fail_retry_and_provenance(tmp_path, scenario, client, monkeypatch):
     path = _chain(tmp_path, scenario)
     spec = production.load_chain(path)
     tiles = [t.id for t in spec.tiles()]
-    assert tiles == ["r0c0", "r0c1"] and spec.names[-1] == "contrast"
+    assert tiles == ["r0c0", "r0c1"] and spec.names[-2:] == ["contrast", "after"]
 
     report = production.run_tiles(path, client=client, log=lambda line: None)
     states = {(t.step, t.tile): t.state for t in report.tasks}
     assert report.state == "failed" and not report.ok
     assert states[("contrast", "r0c1")] == "failed"
+    assert states[("after", "r0c1")] == "skipped" and states[("after", "r0c0")] == "done"
     assert all(states[(s, t)] == "done" for s in ("ndvi", "vv") for t in tiles)
     assert all(states[("contrast", t)] == "done" for t in tiles if t != "r0c1")
     failed = next(t for t in report.tasks if t.state == "failed")
@@ -153,14 +156,11 @@ def test_run_fail_retry_and_provenance(tmp_path, scenario, client, monkeypatch):
     again = production.retry(path, client=client, log=lambda line: None)
     assert again.ok and again.run_id == report.run_id
     attempts = {(t.step, t.tile): t.attempts for t in again.tasks}
-    assert attempts[("contrast", "r0c1")] == 2
-    assert {k: v for k, v in attempts.items() if k != ("contrast", "r0c1")} == dict.fromkeys(
-        [k for k in attempts if k != ("contrast", "r0c1")], 1
-    )
+    rerun = {("contrast", "r0c1"), ("after", "r0c1")}
+    assert {k for k, v in attempts.items() if v == 2} == rerun
+    assert {v for k, v in attempts.items() if k not in rerun} == {1}
     after = _checksums(again)
-    assert {k: v for k, v in after.items() if k != ("contrast", "r0c1")} == {
-        k: v for k, v in before.items() if k != ("contrast", "r0c1")
-    }
+    assert {k: v for k, v in after.items() if k not in rerun} == before
 
     # the products are a STAC catalog that the stages can search, with their lineage
     found = catalog.search(again.catalog, collections="contrast")
@@ -206,6 +206,7 @@ def test_run_fail_retry_and_provenance(tmp_path, scenario, client, monkeypatch):
             "contrast": {"uses": "python", "needs": ["ndvi", "vv"], "options": {"function": STEPS}},
             "ndvi": {"uses": "s2.ndvi_median"},
             "vv": {"uses": "sar.mean_db", "options": {"band": "vh"}},
+            "after": {"uses": "python", "needs": ["contrast"], "options": {"function": AFTER}},
         },
     )
     changed = production.retry(path, client=client, log=lambda line: None)
@@ -213,7 +214,7 @@ def test_run_fail_retry_and_provenance(tmp_path, scenario, client, monkeypatch):
     assert changed.ok
     assert all(attempts[("ndvi", t)] == 1 for t in tiles)
     assert all(attempts[("vv", t)] == 2 for t in tiles)
-    assert all(attempts[("contrast", t)] >= 2 for t in tiles)
+    assert all(attempts[("contrast", t)] >= 2 and attempts[("after", t)] >= 2 for t in tiles)
 
     # an altered output is noticed and made again
     target = spec.output / "ndvi" / "r0c0.tif"
