@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 import pystac
 from pystac.utils import is_absolute_href, make_absolute_href
 
+from mus_lab.catalog._events import announce_new_items, has_listeners
 from mus_lab.catalog._query import SearchQuery, legacy_to_cql2
 from mus_lab.errors import CatalogError, CatalogUnreachableError, UnknownCollectionError
 
@@ -329,7 +330,8 @@ def pgstac_search_body(query: SearchQuery, *, limit: int = 1000) -> dict[str, An
 
     Examples
     --------
-    >>> from mus_lab.catalog._query import build_query
+    >>> from mus_lab.catalog._events import announce_new_items, has_listeners
+from mus_lab.catalog._query import build_query
     >>> q = build_query(collections="sentinel-2-l2a", bbox=(1, 43, 2, 44), intersects=None,
     ...                 datetime="2024-06", max_cloud=20, filter=None, filter_lang=None,
     ...                 max_items=None, limit=None)
@@ -627,6 +629,8 @@ class PgstacHoldings:
 
         count = 0
         touched: set[str] = set()
+        listening = has_listeners()
+        announced: list[pystac.Item] = []
         iterator: Iterator[pystac.Item] = iter(items)
         with self._lock:
             conn = self._connection()
@@ -657,6 +661,8 @@ class PgstacHoldings:
                     raise self._database_error("the items", exc) from None
                 touched.update(ids)
                 count += len(given)
+                if listening:
+                    announced += [pystac.Item.from_dict(r, preserve_dict=True) for r in chunk]
             if touched:
                 try:
                     conn.execute(
@@ -667,6 +673,7 @@ class PgstacHoldings:
                     )
                 except Exception as exc:
                     raise self._database_error("updating the collection extents", exc) from None
+        announce_new_items(announced, source=self.location)
         return count
 
     def search(self, query: SearchQuery) -> list[pystac.Item]:
