@@ -139,7 +139,7 @@ def list_cmd(db: DbArg, token_file: TokenFileOpt = None) -> None:
 
 @notices_app.command("test")
 @command_doc("db, subscription, token_file")
-def test_cmd(
+def send_test_cmd(
     db: DbArg,
     subscription: Annotated[int, typer.Argument(help="Subscription number (see `list`).")],
     token_file: TokenFileOpt = None,

@@ -330,8 +330,7 @@ def pgstac_search_body(query: SearchQuery, *, limit: int = 1000) -> dict[str, An
 
     Examples
     --------
-    >>> from mus_lab.catalog._events import announce_new_items, has_listeners
-from mus_lab.catalog._query import build_query
+    >>> from mus_lab.catalog._query import build_query
     >>> q = build_query(collections="sentinel-2-l2a", bbox=(1, 43, 2, 44), intersects=None,
     ...                 datetime="2024-06", max_cloud=20, filter=None, filter_lang=None,
     ...                 max_items=None, limit=None)

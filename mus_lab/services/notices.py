@@ -409,14 +409,10 @@ class SmtpSettings:
 # --- the database -------------------------------------------------------------------------------
 
 
-def _db(url: str, timeout: float) -> psycopg.Connection:
-    return _connect(url, timeout=timeout)
-
-
 def init_notices(db_url: str, *, connect_timeout: float = 10.0) -> None:
     """Create the ``notices`` schema (subscriptions and deliveries) if it is missing.
 
-    :func:`subscribe` and :class:`Notifier` call it; it is idempotent.
+    Every function of this module does it on first use; it is idempotent.
 
     Parameters
     ----------
@@ -432,19 +428,26 @@ def init_notices(db_url: str, *, connect_timeout: float = 10.0) -> None:
     NoticeError
         The schema cannot be created (the user lacks the right to).
     """
-    conn = _db(db_url, connect_timeout)
+    _db(db_url, connect_timeout).close()
+
+
+def _db(db_url: str, timeout: float) -> psycopg.Connection:
+    """Connect (autocommit) and create the ``notices`` schema when it is missing."""
+    conn = _connect(db_url, timeout=timeout)
     try:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('mus_lab.notices'))")
-            conn.execute(_SCHEMA)
+        row = conn.execute("SELECT to_regclass('notices.deliveries') IS NOT NULL").fetchone()
+        if not (row and row[0]):
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('mus_lab.notices'))")
+                conn.execute(_SCHEMA)
     except Exception as exc:
+        conn.close()
         raise NoticeError(
             f"Cannot create the notices schema in {redact_url(db_url)} "
             f"({_scrub(str(exc), db_url)[:300]}): the user needs CREATE on the database, "
             "and PostGIS must be installed (`mus-lab holdings init URL`)."
         ) from None
-    finally:
-        conn.close()
+    return conn
 
 
 def _aoi(bbox: Any, intersects: Any) -> dict[str, Any]:
@@ -647,7 +650,6 @@ def subscribe(
         raise NoticeError("A webhook secret needs at least 16 characters: choose a longer one.")
     from psycopg.types.json import Jsonb
 
-    init_notices(db_url, connect_timeout=connect_timeout)
     conn = _db(db_url, connect_timeout)
     try:
         row = conn.execute(
@@ -706,7 +708,6 @@ def subscriptions(
         The database cannot be reached.
     """
     owner = _token(token)
-    init_notices(db_url, connect_timeout=connect_timeout)
     conn = _db(db_url, connect_timeout)
     try:
         rows = conn.execute(
@@ -760,7 +761,6 @@ def unsubscribe(
         No such subscription owned by ``token``.
     """
     owner = _token(token)
-    init_notices(db_url, connect_timeout=connect_timeout)
     conn = _db(db_url, connect_timeout)
     try:
         sub, _, _ = _owned(conn, subscription, owner)
@@ -799,7 +799,6 @@ def deliveries(
         No such subscription owned by ``token``.
     """
     owner = _token(token)
-    init_notices(db_url, connect_timeout=connect_timeout)
     conn = _db(db_url, connect_timeout)
     try:
         sub, _, _ = _owned(conn, subscription, owner)
@@ -851,6 +850,7 @@ def _payload(item: pystac.Item, item_url: str | None) -> dict[str, Any]:
 
         bbox = list(shape(item.geometry).bounds)
     collection = item.collection_id or ""
+    link: str | None
     if item_url:
         link = item_url.format(collection=quote(collection, safe=""), id=quote(item.id, safe=""))
     else:
@@ -884,9 +884,7 @@ def _text(notice: Mapping[str, Any]) -> str:
 
 def _send_email(smtp: SmtpSettings, address: str, notice: Mapping[str, Any]) -> None:
     msg = EmailMessage()
-    msg["Subject"] = _clean(
-        f"[mus_lab] New item {notice['item']} in {notice['collection']}"
-    )[:200]
+    msg["Subject"] = _clean(f"[mus_lab] New item {notice['item']} in {notice['collection']}")[:200]
     msg["From"] = smtp.sender
     msg["To"] = address
     msg.set_content(_text(notice))
@@ -1018,7 +1016,6 @@ def atom_feed(db_url: str, subscription: int, *, connect_timeout: float = 10.0) 
     NoticeError
         No such subscription.
     """
-    init_notices(db_url, connect_timeout=connect_timeout)
     conn = _db(db_url, connect_timeout)
     try:
         row = conn.execute(
@@ -1080,7 +1077,6 @@ class Notifier:
         self.item_url = item_url
         self.timeout = timeout
         self._remove: Any = None
-        self._ready = False
         self._filters: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -1130,9 +1126,6 @@ class Notifier:
 
     # -- work
     def _connect(self) -> psycopg.Connection:
-        if not self._ready:
-            init_notices(self._url, connect_timeout=self.timeout)
-            self._ready = True
         return _db(self._url, self.timeout)
 
     def notify(self, items: Iterable[pystac.Item], *, wait: bool = True) -> DeliveryReport:
@@ -1156,9 +1149,7 @@ class Notifier:
         """
         queued = self.enqueue(items)
         report = self.deliver(wait=wait)
-        return DeliveryReport(
-            queued, report.sent, report.retried, report.failed, report.pending
-        )
+        return DeliveryReport(queued, report.sent, report.retried, report.failed, report.pending)
 
     def _matches(self, sid: int, filt: Any, record: Mapping[str, Any]) -> bool:
         if filt is None:
@@ -1206,7 +1197,8 @@ class Notifier:
             for item in items:
                 geometry = item.geometry
                 if not geometry and item.bbox:
-                    w, s, e, n = list(item.bbox)[0], item.bbox[1], item.bbox[-2], item.bbox[-1]
+                    box = list(item.bbox)
+                    w, s, e, n = box[0], box[1], box[-2], box[-1]
                     geometry = {
                         "type": "Polygon",
                         "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]],

@@ -35,7 +35,13 @@ S2 = "sentinel-2-l2a"
 def _item(item_id: str, lon: float, lat: float, *, collection: str = S2, cloud: float = 5.0):
     d = 0.05
     box = [lon - d, lat - d, lon + d, lat + d]
-    ring = [[box[0], box[1]], [box[2], box[1]], [box[2], box[3]], [box[0], box[3]], [box[0], box[1]]]
+    ring = [
+        [box[0], box[1]],
+        [box[2], box[1]],
+        [box[2], box[3]],
+        [box[0], box[3]],
+        [box[0], box[1]],
+    ]
     return pystac.Item(
         item_id,
         {"type": "Polygon", "coordinates": [ring]},
@@ -70,7 +76,7 @@ class _Receiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests += 1
                 if receiver.fail_left > 0:
@@ -111,7 +117,7 @@ def smtp_server() -> Iterator[tuple[int, list[bytes]]]:
     received: list[bytes] = []
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             received.append(envelope.content)
             return "250 OK"
 
@@ -129,6 +135,7 @@ def test_each_matching_subscription_gets_one_notice_per_item(db: str, tmp_path: 
 
     a = notices.subscribe(db, bbox=(1, 43, 2, 44), collections=S2, atom=tmp_path / "a.xml")
     token = a.token
+    assert token is not None
     b = notices.subscribe(db, bbox=(10, 50, 11, 51), atom=tmp_path / "b.xml", token=token)
     c = notices.subscribe(
         db, bbox=(1, 43, 2, 44), filter="eo:cloud_cover < 10", atom=tmp_path / "c.xml", token=token
@@ -156,7 +163,9 @@ def test_each_matching_subscription_gets_one_notice_per_item(db: str, tmp_path: 
     assert sent(c) == ["clear", "radar"]  # the CQL2 filter drops the cloudy one
     assert not (tmp_path / "b.xml").exists()
     feed = ET.parse(tmp_path / "a.xml").getroot()
-    assert feed.tag == f"{ATOM}feed" and feed.findtext(f"{ATOM}id") and feed.findtext(f"{ATOM}updated")
+    assert (
+        feed.tag == f"{ATOM}feed" and feed.findtext(f"{ATOM}id") and feed.findtext(f"{ATOM}updated")
+    )
     entries = feed.findall(f"{ATOM}entry")
     assert sorted(e.findtext(f"{ATOM}title") or "" for e in entries) == [
         f"New item clear in {S2}",
@@ -208,11 +217,12 @@ def test_published_product_reaches_a_signed_webhook_once_despite_a_failure(
         assert headers[notices.DELIVERY_HEADER] == f"{sub.id}:demo-product:demo-product-summary"
         assert secret not in body.decode() and secret not in json.dumps(headers)
         # Announced again (a re-run): nothing new is sent.
-        again = Notifier(db).notify(pystac.Collection.from_file(
-            str(root / "demo-product" / "collection.json")
-        ).get_items())
+        again = Notifier(db).notify(
+            pystac.Collection.from_file(str(root / "demo-product" / "collection.json")).get_items()
+        )
         assert again.queued == 0 and receiver.requests == 2
-    (row,) = notices.deliveries(db, sub, token=sub.token)  # type: ignore[arg-type]
+    assert sub.token is not None
+    (row,) = notices.deliveries(db, sub, token=sub.token)
     assert (row.status, row.attempts, row.error) == ("sent", 2, None)
 
 
@@ -251,7 +261,16 @@ def test_tokens_and_secrets_never_shown(
     dead = f"http://127.0.0.1:{_free_port()}/hook"
     args = ["notices", "subscribe", db, "--bbox", "1,43,2,44", "-c", S2]
     out = runner.invoke(
-        app, [*args, "--webhook", dead, "--secret-file", str(secret_file), "--token-file", str(token_file)]
+        app,
+        [
+            *args,
+            "--webhook",
+            dead,
+            "--secret-file",
+            str(secret_file),
+            "--token-file",
+            str(token_file),
+        ],
     )
     assert out.exit_code == 0, out.output
     token, secret = token_file.read_text().strip(), secret_file.read_text().strip()
