@@ -159,7 +159,12 @@ class Secret:
         self._value = str(value)
 
     def reveal(self) -> str:
-        """Return the secret text (to send it or write it to a private file, never to show)."""
+        """Return the secret text (to send it or write it to a private file, never to show).
+
+        Returns
+        -------
+        str
+        """
         return self._value
 
     def __repr__(self) -> str:
@@ -255,7 +260,13 @@ class Subscription:
     secret: Secret | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
-        """One line for a listing: id, channel, target, collections, area, filter."""
+        """One line for a listing: id, channel, target, collections, area, filter.
+
+        Returns
+        -------
+        str
+            No token or secret in it.
+        """
         coll = ",".join(self.collections) or "all collections"
         try:
             from shapely.geometry import shape
@@ -347,7 +358,22 @@ class Backoff:
     max_wait: float = 30.0
 
     def delay(self, failures: int) -> float:
-        """Seconds to wait after ``failures`` failed sends."""
+        """Seconds to wait after ``failures`` failed sends.
+
+        Parameters
+        ----------
+        failures
+            How many sends failed so far (1 or more).
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> Backoff(first=0.5).delay(3)
+        2.0
+        """
         return float(self.first * self.factor ** max(0, failures - 1))
 
 
