@@ -9,17 +9,18 @@ from ``MUS_LAB_SMTP_HOST``, ``MUS_LAB_SMTP_PORT``, ``MUS_LAB_SMTP_SENDER``, ... 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from mus_lab._cli_common import BboxOpt, command_doc, csv_list, fail, reporting_errors
 from mus_lab.errors import NoticeError
 
-__all__ = ["notices_app"]
+__all__ = ["NotifyOpt", "notices_app", "notifying"]
 
 notices_app = typer.Typer(
     help="Availability notices: e-mail, signed webhook or Atom feed when new items cover an area.",
@@ -34,7 +35,35 @@ TokenFileOpt = Annotated[
         help="File holding the owner's token (else MUS_LAB_NOTICES_TOKEN); subscribe creates it.",
     ),
 ]
+NotifyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--notify",
+        help="Send availability notices for the new items (postgresql:// URL of the "
+        "database holding the subscriptions).",
+    ),
+]
 _ENV = "MUS_LAB_NOTICES_TOKEN"
+
+
+def notifying(db_url: str | None) -> contextlib.AbstractContextManager[Any]:
+    """A block during which new items send notices (``--notify``), or nothing without a URL.
+
+    Parameters
+    ----------
+    db_url
+        The ``--notify`` option.
+
+    Returns
+    -------
+    context manager
+        An attached :class:`~mus_lab.services.notices.Notifier`, or a no-op.
+    """
+    if not db_url:
+        return contextlib.nullcontext()
+    from mus_lab.services.notices import Notifier
+
+    return Notifier(db_url)
 
 
 def _write_private(path: Path, value: str) -> None:

@@ -634,7 +634,8 @@ class PgstacHoldings:
         with self._lock:
             conn = self._connection()
             loader = Loader(_PinnedDb.make(conn))
-            while given := [_record(i) for i in islice(iterator, _CHUNK)]:
+            while batch := list(islice(iterator, _CHUNK)):
+                given = [_record(i) for i in batch]
                 # One upsert may not touch a row twice: the last copy of an item wins.
                 chunk = list({(r["collection"], r["id"]): r for r in given}.values())
                 ids = sorted({r["collection"] for r in chunk})
@@ -660,8 +661,8 @@ class PgstacHoldings:
                     raise self._database_error("the items", exc) from None
                 touched.update(ids)
                 count += len(given)
-                if listening:
-                    announced += [pystac.Item.from_dict(r, preserve_dict=True) for r in chunk]
+                if listening:  # as given: their self links lead to them
+                    announced += batch
             if touched:
                 try:
                     conn.execute(

@@ -325,3 +325,21 @@ def test_tokens_and_secrets_never_shown(
 def test_bad_subscriptions_say_what_to_fix(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(NoticeError, match=message):
         notices.subscribe("postgresql://nobody@127.0.0.1:1/none", **kwargs)
+
+
+def test_cli_ingest_with_notify(db: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mus_lab.catalog import StaticHoldings
+    from mus_lab.cli import app
+
+    StaticHoldings(tmp_path / "held").ingest([_item("S2A_3", 1.5, 43.5), _item("S2A_4", 9, 9)])
+    sub = notices.subscribe(db, bbox=(1, 43, 2, 44), atom=tmp_path / "feed.xml")
+    args = ["holdings", "ingest", db, str(tmp_path / "held"), "--notify", db]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    entries = ET.parse(tmp_path / "feed.xml").getroot().findall(f"{ATOM}entry")
+    assert [e.findtext(f"{ATOM}title") for e in entries] == [f"New item S2A_3 in {S2}"]
+    link = entries[0].find(f"{ATOM}link")
+    assert link is not None and link.get("href", "").endswith("/S2A_3/S2A_3.json")
+    assert sub.token is not None and sub.token.reveal() not in out.output
