@@ -1104,6 +1104,9 @@ class Notifier:
         self.timeout = timeout
         self._remove: Any = None
         self._filters: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._again = False
 
     def __repr__(self) -> str:
         return f"Notifier({self.location!r})"
@@ -1111,6 +1114,11 @@ class Notifier:
     # -- hooking into the harvest and the publisher
     def attach(self) -> Notifier:
         """Notify on every item the holdings ingest or the publisher writes in this process.
+
+        The matches are queued at once, in the thread that announced the items (so they are
+        recorded even if the process stops); they are sent by one background thread, so a
+        slow or failing channel never holds the harvest or the publish up. :meth:`detach`
+        (the end of a ``with`` block) waits for that thread.
 
         Returns
         -------
@@ -1122,10 +1130,18 @@ class Notifier:
         return self
 
     def detach(self) -> None:
-        """Stop notifying on new items (pending deliveries stay queued)."""
+        """Stop notifying on new items and wait for the sends in progress.
+
+        What could not be sent within ``backoff.max_wait`` stays pending for the next
+        :meth:`deliver` (``mus-lab notices deliver``).
+        """
         if self._remove is not None:
             self._remove()
             self._remove = None
+        with self._lock:
+            worker = self._worker
+        if worker is not None:
+            worker.join(self.backoff.max_wait + 2 * self.timeout)
 
     def __enter__(self) -> Notifier:
         return self.attach()
@@ -1139,16 +1155,38 @@ class Notifier:
         self.detach()
 
     def _on_new_items(self, items: Sequence[pystac.Item], source: str) -> None:
-        report = self.notify(items)
-        _LOG.info(
-            "Notices for %d new item(s) from %s: %d queued, %d sent, %d pending, %d failed",
-            len(items),
-            source,
-            report.queued,
-            report.sent,
-            report.pending,
-            report.failed,
-        )
+        queued = self.enqueue(items)
+        _LOG.info("%d notice(s) queued for %d new item(s) from %s", queued, len(items), source)
+        if queued:
+            self._kick()
+
+    def _kick(self) -> None:
+        with self._lock:
+            if self._worker is not None and self._worker.is_alive():
+                self._again = True
+                return
+            self._again = False
+            self._worker = threading.Thread(target=self._drain, name="mus-lab-notices", daemon=True)
+            self._worker.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                report = self.deliver(wait=True)
+                _LOG.info(
+                    "Notices: %d sent, %d to retry, %d given up, %d pending",
+                    report.sent,
+                    report.retried,
+                    report.failed,
+                    report.pending,
+                )
+            except Exception as exc:  # a background sender reports, never raises
+                _LOG.warning("Sending notices failed: %s: %s", type(exc).__name__, exc)
+            with self._lock:
+                if not self._again:
+                    self._worker = None
+                    return
+                self._again = False
 
     # -- work
     def _connect(self) -> psycopg.Connection:
