@@ -33,10 +33,12 @@ from typing import Any
 from mus_lab.errors import ChainError, StepError
 from mus_lab.production._chainfile import ChainSpec, load_chain
 from mus_lab.production._registry import Registry, TaskRecord
+from mus_lab.production._tilecatalog import publish_outputs
 from mus_lab.production._tilesteps import (
     TileTask,
     collections_of,
     options_with_defaults,
+    path_state,
     sha256_file,
     step_kinds,
 )
@@ -81,12 +83,13 @@ def open_registry(chain: str | Path | ChainSpec | Registry) -> Registry:
 
 @dataclass
 class RunReport:
-    """What a run (or a retry) did: its id, state and tasks."""
+    """What a run (or a retry) did: its id, state, tasks, registry and outputs' catalog."""
 
     run_id: str
     state: str
     tasks: list[TaskRecord] = field(default_factory=list)
     registry: Path | None = None
+    catalog: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -175,6 +178,7 @@ def _coverage(spec: ChainSpec) -> dict[tuple[str, str], list[dict[str, Any]]]:
                 {
                     "collection": collection,
                     "id": item.id,
+                    "href": item.get_self_href(),
                     "assets": {
                         key: {"href": a.href, "state": _asset_state(a.href, a.extra_fields)}
                         for key, a in sorted(item.assets.items())
@@ -229,9 +233,11 @@ def _check_cover(spec: ChainSpec, cover: Mapping[tuple[str, str], list[Any]]) ->
 def _fingerprint(
     step: Any, tile: Any, spec: ChainSpec, inputs: list[dict[str, Any]], upstream: list[str]
 ) -> str:
+    kind = step_kinds()[step.uses]
     data = {
         "uses": step.uses,
         "options": options_with_defaults(step),
+        "files": {key: path_state(step.options[key]) for key in kind.paths if key in step.options},
         "tile": [tuple(tile.geobox.affine), tile.geobox.shape.yx, str(tile.geobox.crs)],
         "period": spec.period,
         "inputs": inputs,
@@ -453,6 +459,7 @@ def _finish(
         raise
     registry.set_run_state(run_id, state)
     report = RunReport(run_id, state, registry.tasks(run_id), registry.path)
+    report.catalog = publish_outputs(spec, registry, run_id)
     log(report.table().splitlines()[0])
     return report
 
