@@ -32,6 +32,7 @@ __all__ = [
     "MusLabWarning",
     "NoCatalogError",
     "NoSeriesFilesError",
+    "NoticeError",
     "ProductContractError",
     "ProductFileError",
     "PublishError",
@@ -168,6 +169,11 @@ class SampleError(MusLabError):
 class ServiceError(MusLabError):
     """A local service (the PostgreSQL cluster of ``mus_lab.services``) cannot be set up,
     started or stopped."""
+
+
+class NoticeError(ServiceError):
+    """An availability-notice subscription is malformed, refused (wrong or missing token) or
+    its channel cannot deliver (no token or secret is ever quoted)."""
 
 
 class ComputeError(MusLabError):

@@ -1,9 +1,10 @@
-"""Local services the lab runs for itself: a PostgreSQL + pgstac cluster in a folder.
+"""Local services the lab runs for itself: a PostgreSQL + pgstac cluster, availability notices.
 
 Everything here starts from an explicit call (``make services``, a test fixture,
 :class:`~mus_lab.services.postgres.PostgresCluster`), binds 127.0.0.1 only and runs as an
 ordinary user. It sits at the top layer beside ``cli``, ``production`` and ``ui``: no
-stage imports it. The submodules are imported on first use, so that
+stage imports it (the notices hear of new items through :mod:`mus_lab.catalog._events`,
+:mod:`mus_lab.services.notices`). The submodules are imported on first use, so that
 ``python -m mus_lab.services.postgres`` runs its module once.
 """
 
