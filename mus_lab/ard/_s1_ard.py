@@ -113,9 +113,7 @@ def prepare_safes(
     ds["valid"] = (valid & (terrain == 0)).rename("valid")
     ds["quality"] = (quality | terrain).astype(np.uint8).assign_attrs(quality.attrs)
     if "local_incidence_angle" in dates[0]:
-        ds["local_incidence_angle"] = xr.concat(
-            [d["local_incidence_angle"] for d in dates], time
-        )
+        ds["local_incidence_angle"] = xr.concat([d["local_incidence_angle"] for d in dates], time)
     opts_geo = geocoding or S1Geocoding()
     ds.attrs = {
         "product": f"s1_{opts.calibration}_ard",

@@ -155,7 +155,9 @@ def _ipf_version(safe: SafeProduct) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def default_geobox(safes: SafeProduct | Sequence[SafeProduct], *, resolution: float = 10.0) -> GeoBox:
+def default_geobox(
+    safes: SafeProduct | Sequence[SafeProduct], *, resolution: float = 10.0
+) -> GeoBox:
     """The Sentinel-2 grid (UTM, edges on multiples of 10 m) covering SAFE footprints.
 
     Parameters
@@ -218,6 +220,12 @@ def _dem_transformer_offset(dem_crs: Any, lon: float, lat: float) -> float:
     return float(h)
 
 
+def _wkt(geobox: GeoBox) -> str:
+    if geobox.crs is None:
+        raise ARDError("The GeoBox has no CRS: pass a georeferenced GeoBox (cube.geobox_of(s2)).")
+    return str(geobox.crs.wkt)
+
+
 # --- per-block work ---------------------------------------------------------------------------
 def _to_lonlat(crs_wkt: str) -> Any:
     import pyproj
@@ -260,7 +268,7 @@ def _dem_block(dem: Any, gbox: GeoBox, offset: float) -> np.ndarray:
                 rasterio.band(src_ds, 1),
                 out,
                 dst_transform=gbox.transform,
-                dst_crs=gbox.crs.wkt,
+                dst_crs=_wkt(gbox),
                 dst_nodata=np.nan,
                 resampling=Resampling.bilinear,
             )
@@ -316,9 +324,7 @@ def _lattice(n: int, step: int) -> np.ndarray:
     return np.unique(np.r_[np.arange(0, n, step), n - 1]).astype(np.float64)
 
 
-def _geocode_block(
-    plan: _Plan, gbox: GeoBox, nvars: int, want_terrain: bool
-) -> np.ndarray:
+def _geocode_block(plan: _Plan, gbox: GeoBox, nvars: int, want_terrain: bool) -> np.ndarray:
     """All output variables of one block: values per polarisation, mask, quality, [LIA]."""
     ny, nx = gbox.shape
     geom = plan.geometry
@@ -413,7 +419,12 @@ def _geocode_block(
             dn = np.where(bad, 0, dn)
         dn = dn[:, c0 - cr0 : c1 - cr0]
         cal_win = calibrate(
-            dn, cal, noise, to=plan.lut, remove_noise=noise is not None, offset=(r0, c0)  # type: ignore[arg-type]
+            dn,
+            cal,
+            noise,
+            to=plan.lut,  # type: ignore[arg-type]  # checked by geocode_s1
+            remove_noise=noise is not None,
+            offset=(r0, c0),
         )
         v = (1 - fu) * ((1 - fv) * cal_win[i0, j0] + fv * cal_win[i0, j1]) + fu * (
             (1 - fv) * cal_win[i1, j0] + fv * cal_win[i1, j1]
@@ -432,8 +443,9 @@ def _geocode_block(
         _, _, look_c, plane_c = geom.look_vectors(lon_c, lat_c, h_mid)
         look = np.stack([full(look_c[..., k]) for k in range(3)], axis=-1)
         plane = np.stack([full(plane_c[..., k]) for k in range(3)], axis=-1)
-        dx = abs(aff.a) if gbox.crs.units[0] in ("metre", "m") else abs(aff.a) * 111320.0
-        dy = abs(aff.e) if gbox.crs.units[0] in ("metre", "m") else abs(aff.e) * 110540.0
+        metres = gbox.crs is not None and gbox.crs.units[0] in ("metre", "m")
+        dx = abs(aff.a) if metres else abs(aff.a) * 111320.0
+        dy = abs(aff.e) if metres else abs(aff.e) * 110540.0
         gy, gx = np.gradient(dem_ext)
         dz_de = gx[1:-1, 1:-1] / (dx * np.sign(aff.a))
         dz_dn = gy[1:-1, 1:-1] / (dy * np.sign(aff.e))
@@ -563,7 +575,7 @@ def geocode_s1(
         border=border,
         options=opts,
         dem_offset=offset,
-        crs_wkt=geobox.crs.wkt,
+        crs_wkt=_wkt(geobox),
     )
     want_terrain = opts.dem is not None
     nvars = len(pols) + 2 + int(want_terrain)
@@ -617,7 +629,12 @@ def geocode_s1(
         stacked[n + 1].astype(np.uint8),
         dims=dims,
         coords=coords,
-        attrs={"flag_bits": {"layover": SAR_QUALITY_BITS["layover"], "shadow": SAR_QUALITY_BITS["shadow"]}},
+        attrs={
+            "flag_bits": {
+                "layover": SAR_QUALITY_BITS["layover"],
+                "shadow": SAR_QUALITY_BITS["shadow"],
+            }
+        },
     )
     if want_terrain:
         data["local_incidence_angle"] = xr.DataArray(
@@ -645,7 +662,7 @@ def _check_geobox_overlap(geom: S1Geometry, geobox: GeoBox) -> None:
     cols = np.r_[edge * nx, np.full(9, nx), edge * nx, np.zeros(9)]
     rows = np.r_[np.zeros(9), edge * ny, np.full(9, ny), edge * ny]
     aff = geobox.transform
-    lon, lat = _to_lonlat(geobox.crs.wkt).transform(
+    lon, lat = _to_lonlat(_wkt(geobox)).transform(
         aff.c + cols * aff.a + rows * aff.b, aff.f + cols * aff.d + rows * aff.e
     )
     b = geom.footprint_bbox

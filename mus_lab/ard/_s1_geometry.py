@@ -210,9 +210,7 @@ class S1Geometry:
         g1 = _poly_rows(coef[i + 1], slant_range - self.srgr_sr0[i + 1])
         return g0 + w * (g1 - g0)
 
-    def radar_coordinates(
-        self, lon: Any, lat: Any, height: Any
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def radar_coordinates(self, lon: Any, lat: Any, height: Any) -> tuple[np.ndarray, np.ndarray]:
         """Image line and pixel (fractional, pixel centres at integers) of ground points.
 
         Parameters
@@ -250,9 +248,7 @@ class S1Geometry:
         east, north, up = enu_basis(lon, lat)
 
         def enu(v: np.ndarray) -> np.ndarray:
-            return np.stack(
-                [np.einsum("...i,...i->...", v, b) for b in (east, north, up)], axis=-1
-            )
+            return np.stack([np.einsum("...i,...i->...", v, b) for b in (east, north, up)], axis=-1)
 
         look_e, plane_e = enu(look), enu(plane)
         plane_e = np.where(plane_e[..., 2:3] < 0, -plane_e, plane_e)
@@ -362,12 +358,8 @@ def read_geometry(source: str | Path | bytes) -> S1Geometry:
             "annotation is truncated; harvest the product again."
         )
     o_time = _seconds([text(o, "time", what=what) for o in orbits], epoch)
-    pos = np.array(
-        [[float(text(o, f"position/{a}", what=what)) for a in "xyz"] for o in orbits]
-    )
-    vel = np.array(
-        [[float(text(o, f"velocity/{a}", what=what)) for a in "xyz"] for o in orbits]
-    )
+    pos = np.array([[float(text(o, f"position/{a}", what=what)) for a in "xyz"] for o in orbits])
+    vel = np.array([[float(text(o, f"velocity/{a}", what=what)) for a in "xyz"] for o in orbits])
     order = np.argsort(o_time)
     o_time, pos, vel = o_time[order], pos[order], vel[order]
     keep = np.concatenate([[True], np.diff(o_time) > 0])

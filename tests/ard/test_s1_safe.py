@@ -85,7 +85,9 @@ def test_geometry_reproduces_the_geolocation_grid(real_data: Path, safe_src: Pat
     import zipfile
 
     sources = [next((safe_src / "annotation").glob("s1b-*.xml")).read_bytes()]
-    zpath = next((real_data / "s1_safe_metadata_and_small_rasters" / "pyrosar_tests_data").glob("*.zip"))
+    zpath = next(
+        (real_data / "s1_safe_metadata_and_small_rasters" / "pyrosar_tests_data").glob("*.zip")
+    )
     with zipfile.ZipFile(zpath) as z:
         sources += [z.read(n) for n in z.namelist() if "/annotation/s1a-" in n]
     for src in sources:
@@ -96,9 +98,7 @@ def test_geometry_reproduces_the_geolocation_grid(real_data: Path, safe_src: Pat
         assert abs(float(np.mean(pixel - g.gcps[:, 1]))) < 0.1
 
 
-def test_radiometry_equals_an_independent_calibration(
-    safe_src: Path, tmp_path: Path
-) -> None:
+def test_radiometry_equals_an_independent_calibration(safe_src: Path, tmp_path: Path) -> None:
     import rasterio
     from scipy.interpolate import RegularGridInterpolator
 
@@ -120,11 +120,19 @@ def test_radiometry_equals_an_independent_calibration(
     )((rows, cols))
     rng = noise.range
     n_r = RegularGridInterpolator(
-        (rng.lines.astype(float), rng.pixels[0]), np.stack(rng.values), bounds_error=False, fill_value=None
+        (rng.lines.astype(float), rng.pixels[0]),
+        np.stack(rng.values),
+        bounds_error=False,
+        fill_value=None,
     )((rows, cols))
     factor = np.ones_like(n_r)
     for b in noise.azimuth:
-        sel = (rows >= b.first_line) & (rows <= b.last_line) & (cols >= b.first_sample) & (cols <= b.last_sample)
+        sel = (
+            (rows >= b.first_line)
+            & (rows <= b.last_line)
+            & (cols >= b.first_sample)
+            & (cols <= b.last_sample)
+        )
         factor[sel] = np.interp(rows[sel], b.lines, b.values)
     ref = (dn**2 - n_r * factor) / lut**2
     ok = np.isfinite(ours) & (ref > 0)
@@ -198,7 +206,7 @@ def test_prepare_s1_takes_safes_with_a_dem(safe_src: Path, rome_zip: Path, rome_
             calibration="gamma0",
             geocoding=S1Geocoding(dem=dem, geoid_undulation=47.0, terrain_flattening=True),
         )
-    assert sorted(plain.data_vars) == ["quality", "valid", "vh"][:0] + ["quality", "valid", "vv"]
+    assert sorted(plain.data_vars) == ["quality", "valid", "vv"]
     assert plain.attrs["product"] == "s1_sigma0_ard" and plain.vv.attrs["units"] == "dB"
     assert plain.orbit_state.values.tolist() == ["descending"]
     assert plain.relative_orbit.values.tolist() == [22]
@@ -228,13 +236,17 @@ def test_steep_terrain_raises_layover_and_shadow_bits(rome_zip: Path, rome_grid)
         dims=("y", "x"),
         coords=xr_coords(small),
     )
-    ds = prepare_s1(
-        rome_zip,
-        geobox=small,
-        polarisations=("vv",),
-        calibration="gamma0",
-        geocoding=S1Geocoding(dem=dem, terrain_flattening=True),
-    ).isel(time=0).compute()
+    ds = (
+        prepare_s1(
+            rome_zip,
+            geobox=small,
+            polarisations=("vv",),
+            calibration="gamma0",
+            geocoding=S1Geocoding(dem=dem, terrain_flattening=True),
+        )
+        .isel(time=0)
+        .compute()
+    )
     layover = (ds.quality & (1 << SAR_QUALITY_BITS["layover"])) > 0
     shadow = (ds.quality & (1 << SAR_QUALITY_BITS["shadow"])) > 0
     # Descending, right-looking: the radar is to the east; the east face lays over, the
@@ -267,7 +279,13 @@ def test_refusals_name_the_function_to_call_first(
         prepare_s1(dn.astype(np.float32))
     with pytest.raises(BackscatterInputError, match="digital numbers"):
         speckle_filter(dn.isel(line=slice(0, 64), pixel=slice(0, 64)))
-    item = pystac.Item("S1A_IW_GRDH_real", None, None, pystac.utils.str_to_datetime("2018-07-16T00:40:42Z"), {"sar:product_type": "GRD"})
+    item = pystac.Item(
+        "S1A_IW_GRDH_real",
+        None,
+        None,
+        pystac.utils.str_to_datetime("2018-07-16T00:40:42Z"),
+        {"sar:product_type": "GRD"},
+    )
     item.add_asset("vv", pystac.Asset(str(tif), media_type=pystac.MediaType.GEOTIFF))
     with pytest.raises(RadarGeometryError, match="open_safe"):
         prepare_s1([item], polarisations=("vv",))
