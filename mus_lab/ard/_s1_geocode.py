@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import dask.array as da
+import numba
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
@@ -324,6 +325,84 @@ def _lattice(n: int, step: int) -> np.ndarray:
     return np.unique(np.r_[np.arange(0, n, step), n - 1]).astype(np.float64)
 
 
+def _axis_weights(nodes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``n`` pixels: the lattice interval it falls in and its weight there."""
+    x = np.arange(n, dtype=np.float64)
+    if len(nodes) == 1:
+        return np.zeros(n, dtype=np.int64), np.zeros(n)
+    i = np.clip(np.searchsorted(nodes, x, side="right") - 1, 0, len(nodes) - 2)
+    return i.astype(np.int64), (x - nodes[i]) / (nodes[i + 1] - nodes[i])
+
+
+@numba.njit(cache=True, nogil=True)
+def _sample(  # pragma: no cover - compiled (tested through geocode_s1)
+    iy: np.ndarray,
+    uy: np.ndarray,
+    jx: np.ndarray,
+    vx: np.ndarray,
+    lattices: np.ndarray,
+    weight: np.ndarray,
+    dn: np.ndarray,
+    cal: np.ndarray,
+    r0: int,
+    c0: int,
+    nlines: int,
+    nsamples: int,
+    out: np.ndarray,
+    code: np.ndarray,
+) -> None:
+    """Per output pixel: radar line/pixel (lattice bilinear, linear in height), then the
+    calibrated window bilinear; code 0 outside or next to DN 0, 2 if not finite, else 1."""
+    ny, nx = out.shape
+    nr, nc = cal.shape
+    single = lattices.shape[1] == 1
+    use_w = weight.shape[0] == ny and weight.shape[1] == nx
+    for y in range(ny):
+        a = iy[y]
+        b = a if single else a + 1
+        u = uy[y]
+        for x in range(nx):
+            c = jx[x]
+            d = c if lattices.shape[2] == 1 else c + 1
+            v = vx[x]
+            w00, w01, w10, w11 = (1 - u) * (1 - v), (1 - u) * v, u * (1 - v), u * v
+            l_lo = w00 * lattices[0, a, c] + w01 * lattices[0, a, d]
+            l_lo += w10 * lattices[0, b, c] + w11 * lattices[0, b, d]
+            p_lo = w00 * lattices[1, a, c] + w01 * lattices[1, a, d]
+            p_lo += w10 * lattices[1, b, c] + w11 * lattices[1, b, d]
+            line, pix = l_lo, p_lo
+            if use_w:
+                w = weight[y, x]
+                l_hi = w00 * lattices[2, a, c] + w01 * lattices[2, a, d]
+                l_hi += w10 * lattices[2, b, c] + w11 * lattices[2, b, d]
+                p_hi = w00 * lattices[3, a, c] + w01 * lattices[3, a, d]
+                p_hi += w10 * lattices[3, b, c] + w11 * lattices[3, b, d]
+                line = l_lo + w * (l_hi - l_lo)
+                pix = p_lo + w * (p_hi - p_lo)
+            out[y, x] = np.nan
+            code[y, x] = 0
+            if not (line > -0.5 and line < nlines - 0.5 and pix > -0.5 and pix < nsamples - 0.5):
+                continue
+            lr = line - r0
+            pr = pix - c0
+            i0 = min(max(int(np.floor(lr)), 0), nr - 1)
+            j0 = min(max(int(np.floor(pr)), 0), nc - 1)
+            i1 = min(i0 + 1, nr - 1)
+            j1 = min(j0 + 1, nc - 1)
+            if dn[i0, j0] == 0 or dn[i0, j1] == 0 or dn[i1, j0] == 0 or dn[i1, j1] == 0:
+                continue
+            fu = min(max(lr - i0, 0.0), 1.0)
+            fv = min(max(pr - j0, 0.0), 1.0)
+            val = (1 - fu) * ((1 - fv) * cal[i0, j0] + fv * cal[i0, j1]) + fu * (
+                (1 - fv) * cal[i1, j0] + fv * cal[i1, j1]
+            )
+            if np.isfinite(val):
+                out[y, x] = val
+                code[y, x] = 1
+            else:
+                code[y, x] = 2
+
+
 def _geocode_block(plan: _Plan, gbox: GeoBox, nvars: int, want_terrain: bool) -> np.ndarray:
     """All output variables of one block: values per polarisation, mask, quality, [LIA]."""
     ny, nx = gbox.shape
@@ -347,13 +426,14 @@ def _geocode_block(plan: _Plan, gbox: GeoBox, nvars: int, want_terrain: bool) ->
         return _bilinear_on_axes(rows_c, cols_c, grid, rows, cols)
 
     dem_ext = None
+    weight = np.zeros((1, 1))
     if plan.options.dem is None:
         h_c = np.zeros_like(lon_c)
         for _ in range(2):  # the grid's heights where the points fall
             line_c, pix_c = geom.radar_coordinates(lon_c, lat_c, h_c)
             h_c = geom.grid_height(line_c, pix_c)
-        line_c, pix_c = geom.radar_coordinates(lon_c, lat_c, h_c)
-        line, pixel = full(line_c), full(pix_c)
+        l_lo, p_lo = geom.radar_coordinates(lon_c, lat_c, h_c)
+        l_hi, p_hi = l_lo, p_lo
     else:
         from affine import Affine
 
@@ -366,37 +446,24 @@ def _geocode_block(plan: _Plan, gbox: GeoBox, nvars: int, want_terrain: bool) ->
         hi = max(hi, lo + 1.0)
         l_lo, p_lo = geom.radar_coordinates(lon_c, lat_c, lo)
         l_hi, p_hi = geom.radar_coordinates(lon_c, lat_c, hi)
-        w = (h - lo) / (hi - lo)
-        line = full(l_lo) + w * (full(l_hi) - full(l_lo))
-        pixel = full(p_lo) + w * (full(p_hi) - full(p_lo))
-    inside = (
-        np.isfinite(line)
-        & np.isfinite(pixel)
-        & (line > -0.5)
-        & (line < geom.number_of_lines - 0.5)
-        & (pixel > -0.5)
-        & (pixel < geom.number_of_samples - 0.5)
-    )
-    if not inside.any():
-        return out
-    r0 = max(int(np.floor(line[inside].min())) - 1, 0)
-    r1 = min(int(np.ceil(line[inside].max())) + 2, geom.number_of_lines)
-    c0 = max(int(np.floor(pixel[inside].min())) - 1, 0)
-    c1 = min(int(np.ceil(pixel[inside].max())) + 2, geom.number_of_samples)
+        weight = (h - lo) / (hi - lo)
+    # Every pixel's line/pixel lies within the lattice's range (bilinear between nodes,
+    # linear between the two heights): the source window follows from the lattice alone.
+    lines_all, pix_all = np.r_[l_lo.ravel(), l_hi.ravel()], np.r_[p_lo.ravel(), p_hi.ravel()]
+    r0 = max(int(np.floor(np.nanmin(lines_all))) - 1, 0)
+    r1 = min(int(np.ceil(np.nanmax(lines_all))) + 2, geom.number_of_lines)
+    c0 = max(int(np.floor(np.nanmin(pix_all))) - 1, 0)
+    c1 = min(int(np.ceil(np.nanmax(pix_all))) + 2, geom.number_of_samples)
+    if r1 - r0 < 2 or c1 - c0 < 2:
+        return out  # the block does not see the image
     if plan.border:  # the border-noise run may start up to border_limit outside
         lim = plan.options.border_limit
         cr0, cr1 = max(c0 - lim, 0), min(c1 + lim, geom.number_of_samples)
     else:
         cr0, cr1 = c0, c1
-    # Bilinear weights and nearest sample, relative to the window.
-    lr = np.where(inside, line - r0, 0.0)
-    pr = np.where(inside, pixel - c0, 0.0)
-    i0 = np.clip(np.floor(lr).astype(np.int64), 0, r1 - r0 - 1)
-    j0 = np.clip(np.floor(pr).astype(np.int64), 0, c1 - c0 - 1)
-    i1 = np.minimum(i0 + 1, r1 - r0 - 1)
-    j1 = np.minimum(j0 + 1, c1 - c0 - 1)
-    fu = np.clip(lr - i0, 0.0, 1.0)
-    fv = np.clip(pr - j0, 0.0, 1.0)
+    iy, uy = _axis_weights(rows_c, ny)
+    jx, vx = _axis_weights(cols_c, nx)
+    lattices = np.stack([l_lo, p_lo, l_hi, p_hi]).astype(np.float64)
     codes = np.full((ny, nx), DataMask.VALID, dtype=np.uint8)
     for k, (href, cal, noise) in enumerate(
         zip(plan.hrefs, plan.calibrations, plan.noises, strict=True)
@@ -417,7 +484,7 @@ def _geocode_block(plan: _Plan, gbox: GeoBox, nvars: int, want_terrain: bool) ->
                 threshold=plan.options.border_threshold,
             )
             dn = np.where(bad, 0, dn)
-        dn = dn[:, c0 - cr0 : c1 - cr0]
+        dn = np.ascontiguousarray(dn[:, c0 - cr0 : c1 - cr0])
         cal_win = calibrate(
             dn,
             cal,
@@ -426,17 +493,16 @@ def _geocode_block(plan: _Plan, gbox: GeoBox, nvars: int, want_terrain: bool) ->
             remove_noise=noise is not None,
             offset=(r0, c0),
         )
-        v = (1 - fu) * ((1 - fv) * cal_win[i0, j0] + fv * cal_win[i0, j1]) + fu * (
-            (1 - fv) * cal_win[i1, j0] + fv * cal_win[i1, j1]
+        v = np.empty((ny, nx), dtype=np.float32)
+        code = np.empty((ny, nx), dtype=np.uint8)
+        _sample(
+            iy, uy, jx, vx, lattices, weight, dn, np.asarray(cal_win, dtype=np.float32),
+            r0, c0, geom.number_of_lines, geom.number_of_samples, v, code,
+        )  # fmt: skip
+        codes = np.where(
+            (code == DataMask.NO_DATA) | (codes == DataMask.NO_DATA), 0, np.maximum(codes, code)
         )
-        # No data: outside the image, or a bilinear neighbour without measurement (DN 0,
-        # the swath edge). Unusable: measured, but the value (or a neighbour's) is not.
-        has = (dn[i0, j0] != 0) & (dn[i0, j1] != 0) & (dn[i1, j0] != 0) & (dn[i1, j1] != 0)
-        code = np.where(np.isfinite(v), DataMask.VALID, DataMask.INVALID)
-        code = np.where(inside & has, code, DataMask.NO_DATA).astype(np.uint8)
-        no = code == DataMask.NO_DATA
-        codes = np.where(no | (codes == DataMask.NO_DATA), 0, np.maximum(codes, code))
-        out[k] = np.where(inside & (code == DataMask.VALID), v, np.nan)
+        out[k] = v
     flags = np.zeros((ny, nx), dtype=np.uint8)
     if want_terrain and dem_ext is not None:
         h_mid = 0.5 * (lo + hi)
