@@ -88,7 +88,7 @@ def _store(arr: Any, path: Path, profile: dict[str, Any], threads: int) -> None:
         warnings.simplefilter("ignore")
         with rasterio.open(path, "w", **profile) as ds:
             with dask.config.set(scheduler="threads", num_workers=threads):
-                da.store(arr, _Writer(ds), lock=False)
+                da.store(arr, _Writer(ds), lock=False)  # type: ignore[arg-type]
 
 
 def _grid(safe_path: Path, lines: int) -> Any:

@@ -53,8 +53,9 @@ class SarOptions:
     polarisations : tuple of str
         Polarisations to prepare (any case), default ``("vv", "vh")``.
     calibration : {"sigma0", "beta0", "gamma0"}
-        Which LUT calibrates products in their native geometry (RCM). Geocoded Sentinel-1
-        items already hold sigma0: :func:`prepare_s1` takes only ``"sigma0"``.
+        Which LUT calibrates products in their native geometry (RCM, Sentinel-1 SAFE).
+        Geocoded Sentinel-1 items already hold sigma0: :func:`prepare_s1` takes only
+        ``"sigma0"`` for them.
     noise : bool
         Subtract the product's noise levels (default True; products calibrated here only).
     speckle : {"lee", "refined_lee", "lee_sigma"} or None
@@ -212,6 +213,10 @@ def _geocoded(items: list[pystac.Item], geobox: GeoBox, opts: SarOptions) -> _On
     raw = cube.load(items, pols, geobox=geobox, resampling="bilinear", chunks=opts.chunks)
     for p in pols:
         check_backscatter(raw[p], where="prepare_s1", geocoded=True)
+        # A declared float nodata (Planetary Computer sentinel-1-rtc: -32768) is no data.
+        nodata = raw[p].attrs.get("nodata")
+        if nodata is not None and np.isfinite(nodata):
+            raw[p] = raw[p].where(raw[p] != nodata).assign_attrs(raw[p].attrs)
     codes = [data_mask(raw[p], raw[p]) for p in pols]
     values = {p: _speckled(raw[p].astype(np.float32), opts) for p in pols}
     keep = ("orbit_state", "relative_orbit", "platform", "item_ids")

@@ -206,7 +206,7 @@ def test_prepare_s1_takes_safes_with_a_dem(safe_src: Path, rome_zip: Path, rome_
             calibration="gamma0",
             geocoding=S1Geocoding(dem=dem, geoid_undulation=47.0, terrain_flattening=True),
         )
-    assert sorted(plain.data_vars) == ["quality", "valid", "vv"]
+    assert sorted(map(str, plain.data_vars)) == ["quality", "valid", "vv"]
     assert plain.attrs["product"] == "s1_sigma0_ard" and plain.vv.attrs["units"] == "dB"
     assert plain.orbit_state.values.tolist() == ["descending"]
     assert plain.relative_orbit.values.tolist() == [22]
@@ -307,3 +307,46 @@ def test_refusals_name_the_function_to_call_first(
         open_safe(broken)
     assert issubclass(MissingCalibrationError, MetadataError)
     assert issubclass(RadarGeometryError, ARDError) and issubclass(BackscatterInputError, ARDError)
+
+
+def test_float_nodata_of_rtc_items_is_no_data(tmp_path: Path) -> None:
+    """Planetary Computer ``sentinel-1-rtc`` assets: float32 gamma0 with nodata -32768."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    values = np.full((64, 64), 0.05, np.float32)
+    values[:, :8] = -32768.0
+    path = tmp_path / "vv.tif"
+    transform = from_origin(290000.0, 4650000.0, 10.0, 10.0)
+    with rasterio.open(
+        path, "w", driver="GTiff", height=64, width=64, count=1, dtype="float32",
+        crs="EPSG:32633", transform=transform, nodata=-32768.0,
+    ) as ds:  # fmt: skip
+        ds.write(values, 1)
+    item = pystac.Item(
+        "S1A_IW_GRDH_rtc",
+        {"type": "Point", "coordinates": [12.469, 41.971]},
+        [12.4654, 41.9684, 12.4734, 41.9741],
+        pystac.utils.str_to_datetime("2021-12-23T05:11:22Z"),
+        {"sar:product_type": "GRD", "proj:epsg": 32633},
+    )
+    item.add_asset(
+        "vv",
+        pystac.Asset(
+            str(path),
+            media_type=pystac.MediaType.COG,
+            extra_fields={
+                "proj:epsg": 32633,
+                "proj:shape": [64, 64],
+                "proj:transform": list(transform)[:6],
+                "raster:bands": [{"data_type": "float32", "nodata": -32768}],
+            },
+        ),
+    )
+    from odc.geo.geobox import GeoBox
+
+    grid = GeoBox((64, 64), transform, "EPSG:32633")
+    ds = prepare_s1([item], geobox=grid, polarisations=("vv",)).isel(time=0).compute()
+    assert float(ds.vv.min()) == pytest.approx(0.05)  # no -32768 left
+    assert not bool(ds.valid[:, :8].any()) and bool(ds.valid[:, 9:].all())
+    assert bool(np.isnan(ds.vv[:, :8]).all())
