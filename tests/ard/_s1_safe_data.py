@@ -63,6 +63,7 @@ def write_safe(
 
     dst = dst_dir / src.name
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.tiff"))
+    dst.chmod(0o755)  # the shared data is read-only: the copy must be removable
     for f in dst.rglob("*"):
         f.chmod(0o644 if f.is_file() else 0o755)
     safe = open_safe(src)
