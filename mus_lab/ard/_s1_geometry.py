@@ -199,7 +199,21 @@ class S1Geometry:
         return t, rng, pos, vel
 
     def ground_range(self, t: np.ndarray, slant_range: np.ndarray) -> np.ndarray:
-        """Ground range (metres) of ``slant_range`` at azimuth time ``t`` (srgr polynomials)."""
+        """Ground range of ``slant_range`` at azimuth time ``t`` (srgr polynomials).
+
+        Parameters
+        ----------
+        t : numpy.ndarray
+            Zero-Doppler azimuth times, seconds from :attr:`epoch`.
+        slant_range : numpy.ndarray
+            Slant ranges in metres (same shape).
+
+        Returns
+        -------
+        numpy.ndarray
+            Ground range in metres: the polynomials of the two records bracketing ``t``,
+            interpolated linearly in time (the edge record's outside).
+        """
         tt = self.srgr_time
         coef = self.srgr_coefficients
         if len(tt) == 1:
@@ -236,9 +250,20 @@ class S1Geometry:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Radar coordinates plus the look and slant-plane unit vectors in local ENU.
 
-        Returns ``(line, pixel, look, plane)``: ``look`` points from the ground to the
-        satellite, ``plane`` is the unit normal of the slant-range image plane (spanned by
-        the look vector and the velocity) on the upward side; both ``(..., 3)`` east, north, up.
+        Parameters
+        ----------
+        lon, lat : array_like
+            Degrees (WGS84).
+        height : array_like
+            Metres above the WGS84 ellipsoid.
+
+        Returns
+        -------
+        (line, pixel, look, plane)
+            Image coordinates as :meth:`radar_coordinates` gives them; ``look`` the unit
+            vector from the ground to the satellite, ``plane`` the unit normal of the
+            slant-range image plane (spanned by the look vector and the velocity) on its
+            upward side; both ``(..., 3)`` east, north, up.
         """
         pts = ecef_from_geodetic(lon, lat, height)
         t, rng, pos, vel = self.zero_doppler(pts)
@@ -260,7 +285,15 @@ class S1Geometry:
     def grid_height(self, line: np.ndarray, pixel: np.ndarray) -> np.ndarray:
         """Height of the geolocation grid (the processor's reference heights) at ``(line, pixel)``.
 
-        Bilinear on the grid's rows and columns, edge values held outside.
+        Parameters
+        ----------
+        line, pixel : numpy.ndarray
+            Image coordinates (broadcast together).
+
+        Returns
+        -------
+        numpy.ndarray
+            Metres, bilinear on the grid's rows and columns, edge values held outside.
         """
         lines = np.unique(self.gcps[:, 0])
         pixels = np.unique(self.gcps[:, 1])
@@ -279,7 +312,14 @@ class S1Geometry:
         return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
 
     def ground_control_points(self) -> list[Any]:
-        """The geolocation grid as ``rasterio`` GCPs (lon, lat, height; EPSG:4326)."""
+        """The geolocation grid as ``rasterio`` ground control points.
+
+        Returns
+        -------
+        list of rasterio.control.GroundControlPoint
+            ``row`` / ``col`` as the annotation gives them (ESA: pixel centres; GDAL reads them
+            as corners), ``x`` / ``y`` / ``z`` longitude, latitude, height (EPSG:4326).
+        """
         from rasterio.control import GroundControlPoint
 
         return [
