@@ -38,6 +38,10 @@ class Settings:
     catalog:
         The catalog (local path or STAC API URL) that the dashboards show and that notebooks
         use when their ``catalog`` parameter is left at ``None`` (``MUS_LAB_CATALOG``).
+    sen2cor, maja:
+        Executables of the external L1C -> L2A processors (``MUS_LAB_SEN2COR``,
+        ``MUS_LAB_MAJA``); unset: ``L2A_Process`` / ``maja`` on ``PATH``
+        (:mod:`mus_lab.ard.external`).
     """
 
     real_data: Path = Path("../shared/data")
@@ -47,6 +51,8 @@ class Settings:
     chunk_size: int = 2048
     http_timeout: float = 30.0
     catalog: str | None = None
+    sen2cor: str | None = None
+    maja: str | None = None
 
 
 _overrides: dict[str, Any] = {}

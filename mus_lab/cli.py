@@ -334,6 +334,9 @@ app.add_typer(flood_app, name="flood")
 from mus_lab._cli_holdings import holdings_app  # noqa: E402
 
 app.add_typer(holdings_app, name="holdings")
+from mus_lab._cli_chain import chain_app  # noqa: E402
+
+app.add_typer(chain_app, name="chain")
 
 
 def main() -> None:

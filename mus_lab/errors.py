@@ -15,11 +15,13 @@ __all__ = [
     "BandMismatchError",
     "CatalogError",
     "CatalogUnreachableError",
+    "ChainError",
     "ComputeError",
     "CredentialsError",
     "CubeError",
     "DiskFullError",
     "EmptySearchError",
+    "ExternalToolError",
     "GridMismatchError",
     "GridReprojectedWarning",
     "HarvestError",
@@ -42,6 +44,7 @@ __all__ = [
     "SeriesError",
     "SeriesGridError",
     "ServiceError",
+    "StepError",
     "UnknownCollectionError",
     "UnknownProviderError",
     "UnreadableRasterError",
@@ -202,6 +205,10 @@ class RadarGeometryError(ARDError, ValueError):
     grid is expected. The message names the function that geocodes it."""
 
 
+class ExternalToolError(ARDError):
+    """An external processor (Sen2Cor, MAJA) is not installed, or its run failed."""
+
+
 # --- classify ----------------------------------------------------------------------------------
 
 
@@ -281,6 +288,15 @@ class ProductionError(MusLabError):
 
 class NotebookParameterError(ProductionError, ValueError):
     """A notebook parameter is unknown or of the wrong type (found before running anything)."""
+
+
+class ChainError(ProductionError, ValueError):
+    """A chain file is wrong (unknown step, missing option, cycle, uncovered tile) or a run
+    cannot be found; nothing has run."""
+
+
+class StepError(ProductionError):
+    """A step of a production chain failed on a tile (the registry keeps the message)."""
 
 
 class NoCatalogError(ProductionError, LookupError):

@@ -37,7 +37,7 @@ def real_data() -> Path:
     path = get_settings().real_data
     if not path.is_dir():
         pytest.skip(f"real data folder {path} is absent (set MUS_LAB_REAL_DATA)")
-    return path
+    return path.resolve()  # absolute: subprocesses run in other folders
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ Functions return lazy, dask-backed xarray objects on the grid they were given.
 The SAR names live in :mod:`mus_lab.ard.sar` and are re-exported here.
 """
 
+from mus_lab.ard import external
 from mus_lab.ard._clouds import S2CLOUDLESS_BANDS, cloud_probability
 from mus_lab.ard._features import SPYNDEX_BANDS, iota2_features, spectral_indices
 from mus_lab.ard._gapfill import gapfill, gapfill_array, regular_dates
@@ -20,12 +21,14 @@ from mus_lab.ard._masks import (
 )
 from mus_lab.ard._publish import sar_validity, write
 from mus_lab.ard._s2 import S2_BANDS, S2Options, prepare_s2, reflectance
-from mus_lab.ard._s2_metadata import S2L2AMetadata, read_l2a_metadata
+from mus_lab.ard._s2_metadata import S2L2AMetadata, parse_l2a_metadata, read_l2a_metadata
+from mus_lab.ard._s2_products import MAJA_MASKS, s2_product_item, s2_product_items
 from mus_lab.ard._timeseries import s2_time_series
 from mus_lab.ard.sar import *  # noqa: F403  (the SAR surface, listed once in sar.__all__)
 from mus_lab.ard.sar import __all__ as _sar_all
 
 __all__ = [
+    "MAJA_MASKS",
     "QUALITY_BITS",
     "S2CLOUDLESS_BANDS",
     "S2_BANDS",
@@ -36,14 +39,18 @@ __all__ = [
     "S2Options",
     "cloud_probability",
     "detect_mask_format",
+    "external",
     "gapfill",
     "gapfill_array",
     "iota2_features",
     "maja_quality",
+    "parse_l2a_metadata",
     "prepare_s2",
     "read_l2a_metadata",
     "reflectance",
     "regular_dates",
+    "s2_product_item",
+    "s2_product_items",
     "s2_time_series",
     "sar_validity",
     "scl_quality",

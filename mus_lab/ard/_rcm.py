@@ -8,8 +8,22 @@ An RCM product is a folder::
     <product>/metadata/calibration/incidenceAngles.xml
     <product>/imagery/<POL>.tif                               (one GeoTIFF per polarisation)
 
+The product may also be the zip EODMS delivers (``<name>.zip`` holding that folder): the XML
+is then read from the archive and the TIFFs through ``/vsizip/``, nothing is unpacked.
+
 GDAL gained an RCM driver in 3.11; the rasterio wheels bundle 3.10, so the XML is read
 here and the TIFFs with rasterio.
+
+Geolocation: level-1 GRD imagery carries no CRS; its ``imageTiePoint`` grid (pixel, line,
+latitude, longitude, height) locates it. :meth:`RcmProduct.native_geobox` then returns an
+odc-geo ``GCPGeoBox`` (tie points at pixel centres, ``+0.5`` as GDAL's RADARSAT-2 driver
+does), and reprojection onto a GeoBox runs GDAL's GCP transformer (polynomial, as
+``gdalwarp`` with GCPs) lazily per output chunk (odc-geo). Heights are not used: the result
+is right over flat terrain near the tie-point heights (no DEM, no range-Doppler yet).
+
+RADARSAT-2 level-1 products are *not* read here: their product.xml has another schema
+(``rasterAttributes/numberOfLines``, ``fullResolutionImageData``), full-width LUTs beside
+product.xml and the noise inside it; GDAL's ``RS2`` driver reads them.
 
 Calibration convention (RCM Product Format Definition, section 7.5; the same as
 RADARSAT-2, and what GDAL's ``rcmdataset.cpp`` applies)::
@@ -31,20 +45,25 @@ data (NaN).
 from __future__ import annotations
 
 import math
+import posixpath
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
 import xarray as xr
+from odc.geo.gcp import GCPGeoBox
+from odc.geo.geobox import GeoBox
 
 from mus_lab.ard import _sar_common
 from mus_lab.ard._sar_common import floats, parse_xml, text
 from mus_lab.ard._sar_product import Clip, _ProductMethods
-from mus_lab.errors import MetadataError, ProductFileError
+from mus_lab.errors import ARDError, MetadataError, ProductFileError
 
 __all__ = [
     "RcmGcp",
+    "RcmGeolocationError",
     "RcmLut",
     "RcmNoiseLevels",
     "RcmProduct",
@@ -57,6 +76,10 @@ __all__ = [
 RcmTarget = Literal["beta0", "sigma0", "gamma0"]
 _CAL_TYPES: dict[str, str] = {"beta0": "Beta Nought", "sigma0": "Sigma Nought", "gamma0": "Gamma"}
 _LUT_PREFIX: dict[str, str] = {"beta0": "lutBeta", "sigma0": "lutSigma", "gamma0": "lutGamma"}
+
+
+class RcmGeolocationError(ARDError, ValueError):
+    """An RCM product that cannot be placed on a grid: no CRS and too few tie points."""
 
 
 def _expand(first: float, step: float, values: np.ndarray, width: int) -> np.ndarray:
@@ -239,13 +262,13 @@ class RcmGcp:
     height: float
 
 
-def read_rcm_lut(path: str | Path) -> RcmLut:
+def read_rcm_lut(path: str | Path | bytes) -> RcmLut:
     """Read an RCM calibration LUT XML.
 
     Parameters
     ----------
-    path : str or pathlib.Path
-        ``metadata/calibration/lut{Beta,Sigma,Gamma}_<POL>.xml``.
+    path : str, pathlib.Path or bytes
+        ``metadata/calibration/lut{Beta,Sigma,Gamma}_<POL>.xml``, or its content.
 
     Returns
     -------
@@ -274,7 +297,8 @@ def read_rcm_lut(path: str | Path) -> RcmLut:
     n = int(text(root, "numberOfValues", what=what))
     if n != gains.size:
         raise MetadataError(
-            f"{path}: numberOfValues is {n} but {gains.size} gains are listed; the LUT is corrupt."
+            f"{_label(path)}: numberOfValues is {n} but {gains.size} gains are listed; the LUT "
+            "is corrupt: download the product again."
         )
     return RcmLut(
         pixel_first=int(float(text(root, "pixelFirstLutValue", what=what))),
@@ -285,13 +309,13 @@ def read_rcm_lut(path: str | Path) -> RcmLut:
     )
 
 
-def read_rcm_noise(path: str | Path) -> RcmNoiseLevels:
+def read_rcm_noise(path: str | Path | bytes) -> RcmNoiseLevels:
     """Read ``noiseLevels_<POL>.xml`` (the ``referenceNoiseLevel`` elements).
 
     Parameters
     ----------
-    path : str or pathlib.Path
-        The noise levels XML.
+    path : str, pathlib.Path or bytes
+        The noise levels XML, or its content.
 
     Returns
     -------
@@ -324,15 +348,25 @@ def read_rcm_noise(path: str | Path) -> RcmNoiseLevels:
         vals = floats(text(ref, "noiseLevelValues", what=what))
         n = int(text(ref, "numberOfValues", what=what, default=str(vals.size)))
         if n != vals.size:
-            raise MetadataError(f"{path}: numberOfValues {n} but {vals.size} noise values listed.")
+            raise MetadataError(
+                f"{_label(path)}: numberOfValues {n} but {vals.size} noise values listed: "
+                "download the product again or pass remove_noise=False."
+            )
         levels[kind] = (
             int(float(text(ref, "pixelFirstNoiseValue", what=what))),
             int(float(text(ref, "stepSize", what=what))),
             vals,
         )
     if not levels:
-        raise MetadataError(f"{path} has no referenceNoiseLevel: it is not an RCM noise file.")
+        raise MetadataError(
+            f"{_label(path)} has no referenceNoiseLevel: it is not an RCM noise file; pass "
+            "remove_noise=False or restore the product's noiseLevels_<POL>.xml."
+        )
     return RcmNoiseLevels(levels)
+
+
+def _label(path: str | Path | bytes) -> str:
+    return "the XML given as bytes" if isinstance(path, bytes) else str(path)
 
 
 def _maybe_float(s: str | None) -> float | None:
@@ -432,6 +466,8 @@ class RcmProduct(_ProductMethods):
     noise_files: dict[str, str] = field(repr=False)
     incidence_file: str | None = field(repr=False)
     gcps: tuple[RcmGcp, ...] = field(repr=False)
+    archive: Path | None = field(default=None, repr=False)
+    root: str = field(default="", repr=False)
 
     @property
     def metadata_dir(self) -> Path:
@@ -448,7 +484,20 @@ class RcmProduct(_ProductMethods):
         """:attr:`polarizations` under the name :class:`~mus_lab.ard.SarProduct` uses."""
         return self.polarizations
 
-    def _calib_file(self, name: str, what: str) -> Path:
+    def _member(self, relative: str) -> str:
+        """``relative`` (to the product folder) as a member name of the zip."""
+        return posixpath.normpath(self.root + relative)
+
+    def _calib_file(self, name: str, what: str) -> Path | bytes:
+        if self.archive is not None:
+            member = self._member(f"metadata/calibration/{name}")
+            with zipfile.ZipFile(self.archive) as z:
+                if member in z.namelist():
+                    return z.read(member)
+            raise ProductFileError(
+                f"{what} {member} is missing from {self.archive}: download the whole product "
+                "zip again" + (" or pass remove_noise=False." if "noise" in what else ".")
+            )
         path = self.metadata_dir / "calibration" / name
         if not path.is_file():
             raise ProductFileError(
@@ -550,7 +599,7 @@ class RcmProduct(_ProductMethods):
         """
         what = "an RCM incidence angles file"
         path = self._calib_file(self.incidence_file or "incidenceAngles.xml", "The incidence file")
-        root = parse_xml(path, what=what)
+        root = parse_xml(path, what=what)  # a path, or bytes from a zip
         return _expand(
             int(float(text(root, "pixelFirstAnglesValue", what=what))),
             int(float(text(root, "stepSize", what=what))),
@@ -580,6 +629,15 @@ class RcmProduct(_ProductMethods):
         """
         pol = self._check_pol(polarisation)
         rel = self.imagery.get(pol, f"../imagery/{pol}.tif")
+        if self.archive is not None:
+            member = self._member(f"metadata/{rel}")
+            with zipfile.ZipFile(self.archive) as z:
+                if member not in z.namelist():
+                    raise ProductFileError(
+                        f"Imagery for {pol} ({member}) is missing from {self.archive}: the zip is "
+                        "incomplete (a metadata-only download?); download the full product."
+                    )
+            return f"/vsizip/{self.archive.resolve()}/{member}"
         path = (self.metadata_dir / rel).resolve()
         if not path.is_file():
             raise ProductFileError(
@@ -629,6 +687,92 @@ class RcmProduct(_ProductMethods):
             )
         return da_.assign_attrs(polarisation=polarisation.upper())
 
+    def gcp_geobox(self) -> GCPGeoBox:
+        """The imagery's grid located by the tie points (EPSG:4326), for reprojection.
+
+        Returns
+        -------
+        odc.geo.gcp.GCPGeoBox
+            Shape ``(lines, samples)``; tie points at pixel centres (``pixel + 0.5``,
+            ``line + 0.5`` in GDAL's corner-based image coordinates).
+
+        Raises
+        ------
+        RcmGeolocationError
+            Fewer than 3 tie points (a polynomial needs 3 at least).
+
+        Examples
+        --------
+        >>> from dataclasses import replace
+        >>> from mus_lab import catalog
+        >>> item = catalog.search(tiny.catalog_path, collections="rcm-grd").items[0]
+        >>> prod = open_rcm(item.assets["product"].get_absolute_href())  # geocoded: no tie point
+        >>> corners = [(0, 0, -75.7, 45.4), (prod.samples, 0, -75.6, 45.41),
+        ...            (0, prod.lines, -75.71, 45.3), (prod.samples, prod.lines, -75.61, 45.31)]
+        >>> gcps = tuple(RcmGcp(p, li, lon, lat, 0.0) for p, li, lon, lat in corners)
+        >>> gbox = replace(prod, gcps=gcps).gcp_geobox()
+        >>> gbox.crs.epsg, gbox.shape == (prod.lines, prod.samples)
+        (4326, True)
+        >>> prod.gcp_geobox()
+        Traceback (most recent call last):
+        ...
+        mus_lab.ard._rcm.RcmGeolocationError: RCM1_16M_GRD_20211206T225040 has 0 tie point(s) in product.xml (imageReferenceAttributes/geographicInformation/geolocationGrid): at least 3 are needed to geocode it; use the complete product.xml, or order a geocoded (GCC/GCD) product.
+        """
+        from odc.geo.gcp import GCPGeoBox, GCPMapping
+
+        if len(self.gcps) < 3:
+            raise RcmGeolocationError(
+                f"{self.name} has {len(self.gcps)} tie point(s) in product.xml "
+                "(imageReferenceAttributes/geographicInformation/geolocationGrid): at least 3 "
+                "are needed to geocode it; use the complete product.xml, or order a geocoded "
+                "(GCC/GCD) product."
+            )
+        pix = np.array([[g.pixel + 0.5, g.line + 0.5] for g in self.gcps])
+        wld = np.array([[g.lon, g.lat] for g in self.gcps])
+        # odc-geo (0.5) normalises points by their mean distance to the centroid, point by
+        # point: a tie point exactly at the centroid (the middle of an odd regular grid)
+        # divides by zero. Dropping it leaves the centroid and the polynomial fit unchanged.
+        at_centre = np.all(np.isclose(pix, pix.mean(axis=0), rtol=0, atol=1e-9), axis=1)
+        at_centre |= np.all(np.isclose(wld, wld.mean(axis=0), rtol=0, atol=1e-12), axis=1)
+        pix, wld = pix[~at_centre], wld[~at_centre]
+        return GCPGeoBox((self.lines, self.samples), GCPMapping(pix, wld, "EPSG:4326"))
+
+    def native_geobox(self, polarisation: str) -> GeoBox | GCPGeoBox:  # type: ignore[override]
+        """The imagery's grid: its CRS and transform, else the tie points (:meth:`gcp_geobox`).
+
+        Parameters
+        ----------
+        polarisation : str
+            The band whose imagery to look at (any case).
+
+        Returns
+        -------
+        odc.geo.geobox.GeoBox or odc.geo.gcp.GCPGeoBox
+            A GeoBox for geocoded (GCC/GCD) imagery, a GCPGeoBox for ground-range imagery.
+
+        Raises
+        ------
+        MetadataError
+            No band ``polarisation``.
+        ProductFileError
+            Its imagery is missing.
+        RcmGeolocationError
+            No CRS and fewer than 3 tie points.
+        """
+        import warnings
+
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+
+        href = self.imagery_href(self._check_pol(polarisation))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(href)
+        with src:
+            if src.crs is not None:
+                return GeoBox(src.shape, src.transform, src.crs)
+        return self.gcp_geobox()
+
     def calibrate_dn(
         self, dn: Any, polarisation: str, *, to: str, remove_noise: bool, clip: Clip
     ) -> Any:
@@ -676,7 +820,8 @@ def open_rcm(path: str | Path) -> RcmProduct:
     Parameters
     ----------
     path : str or pathlib.Path
-        The product folder, its ``metadata`` folder, or ``metadata/product.xml``.
+        The product folder, its ``metadata`` folder, ``metadata/product.xml``, or the
+        product's zip (read in place).
 
     Returns
     -------
@@ -701,18 +846,39 @@ def open_rcm(path: str | Path) -> RcmProduct:
     (('VV', 'VH'), True)
     """
     p = Path(path)
-    if p.is_dir():
-        p = p / "product.xml" if (p / "product.xml").is_file() else p / "metadata" / "product.xml"
-    if not p.is_file():
-        raise ProductFileError(
-            f"No RCM product.xml at {path}: pass the product folder, its metadata/ folder or "
-            "metadata/product.xml."
-        )
-    folder = p.parent.parent
+    archive: Path | None = None
+    prefix = ""
+    source: Path | bytes
+    if p.is_file() and zipfile.is_zipfile(p):
+        with zipfile.ZipFile(p) as z:
+            found = sorted((n for n in z.namelist() if n.endswith("metadata/product.xml")), key=len)
+            if not found:
+                raise ProductFileError(
+                    f"{p} holds no metadata/product.xml: it is not an RCM product zip (a "
+                    "Sentinel-1 SAFE? use open_safe)."
+                )
+            source = z.read(found[0])
+        archive, prefix = p, found[0][: -len("metadata/product.xml")]
+        folder = p
+    else:
+        if p.is_dir():
+            p = p / "product.xml" if (p / "product.xml").is_file() else p / "metadata/product.xml"
+        if not p.is_file():
+            raise ProductFileError(
+                f"No RCM product.xml at {path}: pass the product folder, its metadata/ folder, "
+                "metadata/product.xml or the product's zip."
+            )
+        folder, source = p.parent.parent, p
     what = "an RCM product.xml"
-    root = parse_xml(p, what=what)
+    root = parse_xml(source, what=what)
     if root.tag != "product":
         raise MetadataError(f"{p} has root <{root.tag}>, not <product>: not an RCM product.xml.")
+    if root.find("sceneAttributes") is None and root.find("imageAttributes") is not None:
+        raise MetadataError(
+            f"{p} is a RADARSAT-2 product.xml (imageAttributes, no sceneAttributes): open_rcm "
+            "reads RCM products only; open RADARSAT-2 with GDAL's RS2 driver "
+            "(rasterio.open('RADARSAT_2_CALIB:SIGMA0:<product.xml>'))."
+        )
 
     def t(path_: str, default: str | None = "") -> str:
         return text(root, path_, what=what, default=default)
@@ -784,6 +950,8 @@ def open_rcm(path: str | Path) -> RcmProduct:
         noise_files=noise_files,
         incidence_file=t(ira + "incidenceAngleFileName") or None,
         gcps=tuple(gcps),
+        archive=archive,
+        root=prefix,
     )
 
 

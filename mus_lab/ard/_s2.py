@@ -9,6 +9,7 @@ layer and a boolean ``valid`` layer. Everything stays lazy.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -29,6 +30,7 @@ from mus_lab.ard._masks import (
 )
 from mus_lab.ard._options import Chunks, with_overrides
 from mus_lab.ard._s2_metadata import S2L2AMetadata
+from mus_lab.ard._s2_products import is_product_path, s2_product_items
 from mus_lab.contracts import RECIPE_ATTR
 from mus_lab.errors import ARDError
 
@@ -64,20 +66,46 @@ def _scale_offset(
             xr.DataArray([p[0] for p in pairs], dims="time", coords={"time": ds.time}),
             xr.DataArray([p[1] for p in pairs], dims="time", coords={"time": ds.time}),
         )
-    if not cube.has_scaling(ds, band):
-        raise ARDError(
-            f"The items give no scale/offset for {band!r} (STAC raster:bands): the BOA offset of "
-            "processing baseline 04.00+ cannot be guessed. Pass metadata=read_l2a_metadata(MTD_MSIL2A.xml)."
-        )
-    scale, offset = cube.scaling(ds, band)
+    if cube.has_scaling(ds, band):
+        scale, offset = cube.scaling(ds, band)
+    else:
+        nan = xr.full_like(ds.time, np.nan, dtype="float64")
+        scale, offset = nan, nan
     missing = np.isnan(scale.values) | np.isnan(offset.values)
+    if missing.any() and band in S2_PHYSICAL and "processing_baseline" in ds.coords:
+        # No raster:bands (Planetary Computer, Earth Search v0): the baseline decides, as ESA
+        # specifies it: BOA_ADD_OFFSET -1000 from 04.00 on, none before; quantification 10000.
+        base = xr.DataArray(
+            [_baseline_offset(b) for b in ds["processing_baseline"].values],
+            dims="time",
+            coords={"time": ds.time},
+        )
+        scale = xr.where(missing, 1e-4, scale)
+        offset = xr.where(missing, base, offset)
+        missing = np.isnan(scale.values) | np.isnan(offset.values)
     if missing.any():
         ids = ds["item_ids"].values[missing] if "item_ids" in ds.coords else ds.time.values[missing]
         raise ARDError(
-            f"Items {list(map(str, ids))} lack the scale/offset of {band!r} that the other dates declare: "
-            "fix their raster:bands or pass metadata=read_l2a_metadata(...) per date."
+            f"Items {list(map(str, ids))} declare neither the scale/offset of {band!r} (STAC "
+            "raster:bands) nor s2:processing_baseline: the BOA offset of baseline 04.00+ is not "
+            "guessed. Pass metadata=read_l2a_metadata(MTD_MSIL2A.xml), one per date."
         )
     return scale, offset
+
+
+def _baseline_offset(baseline: Any) -> float:
+    """BOA offset (reflectance units) of a processing baseline (``"04.00"``), NaN if unreadable."""
+    match = re.fullmatch(r"N?0*(\d+)\.?(\d{2})", str(baseline).strip())
+    if match is None:
+        return float("nan")
+    return -0.1 if (int(match[1]), int(match[2])) >= (4, 0) else 0.0
+
+
+def _saturated(dn: xr.DataArray) -> xr.DataArray:
+    """Where a Sen2Cor DN is saturated (65535); never for signed MAJA reflectance."""
+    if dn.dtype.kind == "u" and np.iinfo(dn.dtype).max >= SATURATED_DN:
+        return dn == SATURATED_DN
+    return xr.zeros_like(dn, dtype=bool)
 
 
 def reflectance(
@@ -85,7 +113,7 @@ def reflectance(
     bands: Iterable[str] = S2_BANDS,
     *,
     metadata: Sequence[S2L2AMetadata] | S2L2AMetadata | None = None,
-    nodata: int = 0,
+    nodata: float | None = None,
 ) -> xr.Dataset:
     """DN to surface reflectance (float32, NaN where DN is nodata or saturated), lazily.
 
@@ -98,8 +126,9 @@ def reflectance(
         Bands to convert (canonical names), default :data:`S2_BANDS`.
     metadata : S2L2AMetadata or sequence of them, optional
         Product metadata (one, or one per date) giving the scale and offset instead.
-    nodata : int, optional
-        The DN of missing pixels.
+    nodata : float, optional
+        The DN of missing pixels; default each band's ``nodata`` attribute (as the cube
+        loader sets it from ``raster:bands``: 0 for Sen2Cor, -10000 for MAJA), else 0.
 
     Returns
     -------
@@ -109,7 +138,8 @@ def reflectance(
     Raises
     ------
     ARDError
-        A band is missing, or its scale/offset is unknown for some date.
+        A band is missing, or its scale/offset is unknown for some date (no
+        ``raster:bands``, no ``s2:processing_baseline`` and no ``metadata``).
 
     Examples
     --------
@@ -127,8 +157,9 @@ def reflectance(
             )
         scale, offset = _scale_offset(ds, band, metadata)
         dn = ds[band]
+        fill = nodata if nodata is not None else dn.attrs.get("nodata", 0)
         refl = (dn.astype("float32") * scale + offset).astype("float32")
-        out[band] = refl.where((dn != nodata) & (dn != SATURATED_DN))
+        out[band] = refl.where((dn != fill) & ~_saturated(dn))
         out[band].attrs = {
             "units": "1",
             "long_name": f"surface reflectance {S2_PHYSICAL.get(band, band)}",
@@ -204,14 +235,17 @@ def prepare_s2(
 
     Parameters
     ----------
-    items : SearchResult, sequence of pystac.Item or xarray.Dataset
-        Sentinel-2 L2A items (a search result) or an already loaded DN cube.
+    items : SearchResult, sequence of pystac.Item, xarray.Dataset, path or paths
+        Sentinel-2 L2A items (a search result, from any provider), an already loaded DN
+        cube, or product files: SAFE zips or folders (CDSE) and THEIA MAJA folders, read in
+        place (:func:`mus_lab.ard.s2_product_items`).
     geobox : odc.geo.geobox.GeoBox, optional
         Target grid (default: the Sentinel-2 10 m grid of the items or of ``bbox``).
     bbox : sequence of float, optional
         Without ``geobox``: the area whose 10 m grid to use.
     metadata : S2L2AMetadata or sequence of them, optional
-        Product metadata (one, or one per date) when the items lack ``raster:bands``.
+        Product metadata (one, or one per date) when the items lack ``raster:bands`` and
+        ``s2:processing_baseline``.
     options : S2Options, optional
         Bands, invalid SCL classes, resampling, mask format, chunks (default
         ``S2Options()``).
@@ -228,7 +262,8 @@ def prepare_s2(
     Raises
     ------
     ARDError
-        A bad option, a band or the mask is missing, or the offset is unknown.
+        A bad option, a band or the mask is missing, the offset is unknown, or a product
+        file is incomplete.
 
     Examples
     --------
@@ -241,6 +276,8 @@ def prepare_s2(
     """
     opts = with_overrides(S2Options, options, overrides, where="prepare_s2")
     bands, resampling, invalid_classes = opts.bands, opts.resampling, opts.invalid_classes
+    if is_product_path(items):
+        items = s2_product_items(items, bands=bands)
     if isinstance(items, xr.Dataset):
         raw = items
     else:
@@ -277,7 +314,7 @@ def prepare_s2(
         )
     refl = reflectance(raw, bands, metadata=metadata)
     any_band_missing = xr.concat([refl[b].isnull() for b in bands], "band").any("band")
-    saturated = xr.concat([raw[b] == SATURATED_DN for b in bands], "band").any("band")
+    saturated = xr.concat([_saturated(raw[b]) for b in bands], "band").any("band")
     if "scl" in raw:
         quality = scl_quality(raw.scl)
         valid = valid_from_scl(raw.scl, invalid_classes)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mus_lab.errors import ARDError
 
-__all__ = ["S2L2AMetadata", "read_l2a_metadata"]
+__all__ = ["S2L2AMetadata", "parse_l2a_metadata", "read_l2a_metadata"]
 
 #: MTD band_id -> physical band.
 _BAND_IDS = (
@@ -148,6 +148,47 @@ def read_l2a_metadata(path: str | os.PathLike[str]) -> S2L2AMetadata:
         raise ARDError(
             f"Cannot read Sentinel-2 L2A metadata {mtd}: {exc}. Give the MTD_MSIL2A.xml of the product."
         ) from exc
+    tl = sorted(mtd.parent.glob("GRANULE/*/MTD_TL.xml"))
+    return parse_l2a_metadata(root, ET.parse(tl[0]).getroot() if tl else None, where=str(mtd))
+
+
+def parse_l2a_metadata(
+    root: ET.Element, tile: ET.Element | None = None, *, where: str = "MTD_MSIL2A.xml"
+) -> S2L2AMetadata:
+    """:class:`S2L2AMetadata` from parsed ``MTD_MSIL2A.xml`` (and ``MTD_TL.xml``) trees.
+
+    Used for products read without unpacking (a SAFE zip): :func:`read_l2a_metadata` reads files.
+
+    Parameters
+    ----------
+    root : xml.etree.ElementTree.Element
+        The root of ``MTD_MSIL2A.xml``.
+    tile : xml.etree.ElementTree.Element, optional
+        The root of the granule's ``MTD_TL.xml`` (mean angles).
+    where : str, optional
+        Where the metadata came from, for error messages.
+
+    Returns
+    -------
+    S2L2AMetadata
+        As :func:`read_l2a_metadata`.
+
+    Raises
+    ------
+    ARDError
+        No processing baseline or quantification value, or a baseline >= 04.00 product
+        lacking ``BOA_ADD_OFFSET`` values.
+
+    Examples
+    --------
+    >>> root = ET.fromstring(
+    ...     "<L2A><PROCESSING_BASELINE>02.14</PROCESSING_BASELINE>"
+    ...     "<BOA_QUANTIFICATION_VALUE>10000</BOA_QUANTIFICATION_VALUE></L2A>"
+    ... )
+    >>> parse_l2a_metadata(root).scale_offset("B04")
+    (0.0001, 0.0)
+    """
+    mtd = where
     baseline = _text(root, "PROCESSING_BASELINE")
     quant = _text(root, "BOA_QUANTIFICATION_VALUE")
     if baseline is None or quant is None:
@@ -169,7 +210,7 @@ def read_l2a_metadata(path: str | os.PathLike[str]) -> S2L2AMetadata:
         for sv in root.iter("Special_Values")
     }
     meta = {
-        "product_uri": _text(root, "PRODUCT_URI") or mtd.parent.name,
+        "product_uri": _text(root, "PRODUCT_URI") or Path(mtd).parent.name,
         "spacecraft": _text(root, "SPACECRAFT_NAME") or "",
         "start_time": _text(root, "PRODUCT_START_TIME") or "",
         "processing_baseline": baseline,
@@ -178,9 +219,8 @@ def read_l2a_metadata(path: str | os.PathLike[str]) -> S2L2AMetadata:
         "nodata": specials.get("NODATA", 0),
         "saturated": specials.get("SATURATED", 65535),
     }
-    tl = sorted(mtd.parent.glob("GRANULE/*/MTD_TL.xml"))
-    if tl:
-        troot = ET.parse(tl[0]).getroot()
+    if tile is not None:
+        troot = tile
         sun = next(troot.iter("Mean_Sun_Angle"), None)
         if sun is not None:
             meta["sun_zenith"] = float(_text(sun, "ZENITH_ANGLE") or "nan")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
@@ -231,7 +231,7 @@ def _calibrated_on_grid(
 
     pols = opts.polarisations
     chunks = native_chunks(opts.chunks)
-    coords = dict(xr_coords(prod.native_geobox(pols[0])))
+    coords = dict(xr_coords(prod.native_geobox(pols[0]), dims=("y", "x")))
 
     def on_grid(native: xr.DataArray, **kw: Any) -> xr.DataArray:
         native = native.rename(line="y", pixel="x").drop_vars(["y", "x"]).assign_coords(coords)
@@ -249,13 +249,20 @@ def _calibrated_on_grid(
 
 def _product_of(item: pystac.Item) -> SarProduct:
     asset = item.assets.get("product")
+    if asset is None and {"rr", "rl"} <= set(item.assets):
+        raise ARDError(
+            f"RCM item {item.id!r} is a CEOS-ARD (rcm-ard) item, already calibrated and "
+            "geocoded: prepare it with mus_lab.ard.prepare_rcm_ard(items)."
+        )
     if asset is None:
         raise ARDError(
             f"RCM item {item.id!r} has no 'product' asset (metadata/product.xml): prepare_rcm "
             "needs the product folder to calibrate; add the asset (role 'metadata') or pass "
             f"items of an RCM product collection. The item offers {sorted(item.assets)}."
         )
-    return open_rcm(asset.get_absolute_href() or asset.href)
+    # RcmProduct.native_geobox may answer a GCPGeoBox (tie points), which the reprojection
+    # below takes as it takes a GeoBox; the protocol still says GeoBox.
+    return cast(SarProduct, open_rcm(asset.get_absolute_href() or asset.href))
 
 
 def _products(items: list[pystac.Item], geobox: GeoBox, opts: SarOptions) -> _OnGrid:
@@ -374,13 +381,17 @@ def prepare_rcm(
 
     Each product (any :class:`~mus_lab.ard.SarProduct`) is calibrated, denoised and
     speckle-filtered in its own geometry, where the LUTs and speckle statistics hold, then
-    reprojected onto the grid (bilinear; the mask nearest).
+    reprojected onto the grid (bilinear; the mask nearest). Geocoded products (GCC/GCD) use
+    their imagery's CRS; ground-range products (GRD, folder or zip) are located by their
+    product.xml tie points (:meth:`~mus_lab.ard.RcmProduct.gcp_geobox`: GDAL's GCP
+    transformer, per output chunk; flat terrain, no DEM). CEOS-ARD ``rcm-ard`` items go
+    through :func:`~mus_lab.ard.prepare_rcm_ard` instead.
 
     Parameters
     ----------
     items : SearchResult or sequence of pystac.Item
-        RCM items with a ``product`` asset (``metadata/product.xml``) of a geocoded
-        product, e.g. ``catalog.search(..., collections="rcm-grd")``.
+        RCM items with a ``product`` asset (``metadata/product.xml``, or the product's
+        zip), e.g. ``catalog.search(..., collections="rcm-grd")``.
     geobox : odc.geo.geobox.GeoBox, optional
         Target grid; pass the Sentinel-2 ARD's to share its grid.
     bbox : sequence of float, optional
@@ -401,7 +412,9 @@ def prepare_rcm(
     Raises
     ------
     ARDError
-        A bad option, an item without ``product`` asset or imagery without CRS.
+        A bad option, an item without ``product`` asset (or a CEOS-ARD item).
+    RcmGeolocationError
+        Imagery without CRS and fewer than 3 tie points (an :class:`ARDError`).
     SpeckleFilterError
         Unknown speckle filter or a bad window (an :class:`ARDError`).
     ProductFileError

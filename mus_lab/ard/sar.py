@@ -11,8 +11,16 @@ Example
 -12.5
 """
 
+from mus_lab.ard._compact_pol import (
+    COMPACT_POL_PRODUCTS,
+    CompactPolError,
+    compact_pol,
+    mchi,
+    stokes,
+)
 from mus_lab.ard._rcm import (
     RcmGcp,
+    RcmGeolocationError,
     RcmLut,
     RcmNoiseLevels,
     RcmProduct,
@@ -20,6 +28,12 @@ from mus_lab.ard._rcm import (
     open_rcm,
     read_rcm_lut,
     read_rcm_noise,
+)
+from mus_lab.ard._rcm_ard import (
+    RCM_ARD_EXTRAS,
+    RCM_ARD_MASK_BITS,
+    RcmArdOptions,
+    prepare_rcm_ard,
 )
 from mus_lab.ard._s1 import (
     AzimuthNoiseBlock,
@@ -52,9 +66,15 @@ from mus_lab.ard._speckle import (
 )
 
 __all__ = [
+    "COMPACT_POL_PRODUCTS",
+    "RCM_ARD_EXTRAS",
+    "RCM_ARD_MASK_BITS",
     "AzimuthNoiseBlock",
+    "CompactPolError",
     "DataMask",
+    "RcmArdOptions",
     "RcmGcp",
+    "RcmGeolocationError",
     "RcmLut",
     "RcmNoiseLevels",
     "RcmProduct",
@@ -73,15 +93,18 @@ __all__ = [
     "calibrate",
     "calibrate_rcm",
     "check_backscatter",
+    "compact_pol",
     "data_mask",
     "from_db",
     "geocode_s1",
     "lee_sigma_range",
     "lut_on_grid",
+    "mchi",
     "open_rcm",
     "open_safe",
     "open_tiff_lazy",
     "prepare_rcm",
+    "prepare_rcm_ard",
     "prepare_s1",
     "read_annotation",
     "read_calibration",
@@ -90,5 +113,6 @@ __all__ = [
     "read_rcm_lut",
     "read_rcm_noise",
     "speckle_filter",
+    "stokes",
     "to_db",
 ]

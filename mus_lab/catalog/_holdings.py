@@ -37,6 +37,7 @@ from mus_lab.errors import CatalogError, CatalogUnreachableError
 __all__ = ["Holdings", "StaticHoldings", "open_holdings"]
 
 _LOCKS = ".locks"
+_TMP = ".tmp-"
 _THREAD_LOCK = threading.Lock()
 
 
@@ -105,12 +106,35 @@ class Holdings(Protocol):
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    tmp = path.with_name(f".{path.name}{_TMP}{os.getpid()}-{threading.get_ident()}")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=1)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _sweep_temporaries(folders: Iterable[Path]) -> None:
+    """Remove the temporary JSON files that dead writers left in ``folders``.
+
+    Called under the holdings lock; a live writer's temporary file (its process still
+    runs) is left alone. Harvest ``.part`` files are not temporaries of this kind.
+    """
+    for folder in folders:
+        for tmp in folder.glob(f".*.json{_TMP}*"):
+            pid = tmp.name.rpartition(_TMP)[2].split("-")[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                tmp.unlink(missing_ok=True)
 
 
 class StaticHoldings:
@@ -195,7 +219,7 @@ class StaticHoldings:
         CatalogError
             An item has no collection id, or the folder cannot be written.
         """
-        touched: set[str] = set()
+        touched: dict[str, dict[str, dict[str, Any]]] = {}
         count = 0
         try:
             for item in items:
@@ -222,11 +246,15 @@ class StaticHoldings:
                     {"rel": "root", "href": "../../catalog.json", "type": "application/json"},
                 ]
                 _write_json(folder / f"{item.id}.json", data)
-                touched.add(collection)
+                touched.setdefault(collection, {})[item.id] = data
                 count += 1
             with self._locked():
-                for collection in touched:
-                    self._relink_collection(collection)
+                for collection, batch in touched.items():
+                    _sweep_temporaries(
+                        [self.path / collection, *(self.item_dir(collection, i) for i in batch)]
+                    )
+                    self._relink_collection(collection, batch)
+                _sweep_temporaries([self.path])
                 self._relink_catalog()
         except OSError as exc:
             raise CatalogError(
@@ -235,7 +263,11 @@ class StaticHoldings:
             ) from exc
         return count
 
-    def _relink_collection(self, collection: str) -> None:
+    def _relink_collection(self, collection: str, batch: dict[str, dict[str, Any]]) -> None:
+        # The extent grows with what is ingested: the old collection's extent joined with
+        # this batch's items, plus any item on disk that the old collection did not list (a
+        # killed ingest wrote it but never relinked). Only those are read, so an ingest costs
+        # its batch, not the whole collection. Items are never removed, so the union is exact.
         folder = self.path / collection
         ids = sorted(p.parent.name for p in folder.glob("*/*.json") if p.stem == p.parent.name)
         path = folder / "collection.json"
@@ -243,22 +275,38 @@ class StaticHoldings:
         if path.is_file():
             with contextlib.suppress(OSError, ValueError):
                 old = json.loads(path.read_text(encoding="utf-8"))
+        listed = {
+            link["href"].split("/")[1]
+            for link in old.get("links", [])
+            if link.get("rel") == "item" and link.get("href", "").count("/") == 2
+        }
         bboxes, starts, ends = [], [], []
-        for item_id in ids:
+        with contextlib.suppress(KeyError, IndexError, TypeError, ValueError):
+            old_box = old["extent"]["spatial"]["bbox"][0]
+            old_interval = old["extent"]["temporal"]["interval"][0]
+            if listed:
+                bboxes.append(old_box)
+                starts.append(old_interval[0])
+                ends.append(old_interval[1])
+        unread = [i for i in ids if i not in batch and i not in listed]
+        items = list(batch.values())
+        for item_id in unread:
             with contextlib.suppress(OSError, ValueError):
-                data = json.loads((folder / item_id / f"{item_id}.json").read_text("utf-8"))
-                if data.get("bbox"):
-                    bboxes.append(data["bbox"][:4] if len(data["bbox"]) == 4 else data["bbox"])
-                props = data.get("properties", {})
-                starts.append(props.get("start_datetime") or props.get("datetime"))
-                ends.append(props.get("end_datetime") or props.get("datetime"))
+                items.append(json.loads((folder / item_id / f"{item_id}.json").read_text("utf-8")))
+        for data in items:
+            box = data.get("bbox") or []
+            if len(box) in (4, 6):  # a 3-D bbox is (minx, miny, minz, maxx, maxy, maxz)
+                bboxes.append([box[0], box[1], box[-3], box[-2]] if len(box) == 6 else box)
+            props = data.get("properties", {})
+            starts.append(props.get("start_datetime") or props.get("datetime"))
+            ends.append(props.get("end_datetime") or props.get("datetime"))
         spatial = (
             [
                 [
                     min(b[0] for b in bboxes),
                     min(b[1] for b in bboxes),
-                    max(b[-2] for b in bboxes),
-                    max(b[-1] for b in bboxes),
+                    max(b[2] for b in bboxes),
+                    max(b[3] for b in bboxes),
                 ]
             ]
             if bboxes

@@ -98,9 +98,18 @@ def _has_projection(item: pystac.Item, asset: pystac.Asset) -> bool:
     return (crs_of(a) or crs_of(p)) and (grid_of(a) or grid_of(p))
 
 
+def _asset_key(item: pystac.Item, band: str) -> str:
+    """The asset of ``band``: itself, or ``key`` for band ``N`` of a multi-band asset
+    (``"rrrl.2"``, odc-stac's naming)."""
+    if band in item.assets:
+        return band
+    key, _, index = band.rpartition(".")
+    return key if index.isdigit() and key in item.assets else band
+
+
 def _validate(items: Sequence[pystac.Item], bands: Sequence[str]) -> None:
     for it in items:
-        missing = [b for b in bands if b not in it.assets]
+        missing = [b for b in bands if _asset_key(it, b) not in it.assets]
         if missing:
             available = sorted(k for k, a in it.assets.items() if _is_raster(k, a))
             raise AssetError(
@@ -109,7 +118,7 @@ def _validate(items: Sequence[pystac.Item], bands: Sequence[str]) -> None:
                 "provider asset names (e.g. 'B04') are mapped to common names ('red')."
             )
         for b in bands:
-            if not _has_projection(it, it.assets[b]):
+            if not _has_projection(it, it.assets[_asset_key(it, b)]):
                 raise MissingProjectionError(
                     f"Item {it.id!r} asset {b!r} carries no projection (proj:code/proj:epsg with "
                     "proj:transform or proj:shape), so it cannot be placed on a grid. Add the STAC "
@@ -119,9 +128,11 @@ def _validate(items: Sequence[pystac.Item], bands: Sequence[str]) -> None:
 
 def _band_scaling(item: pystac.Item, band: str) -> tuple[float, float] | None:
     """``(scale, offset)`` declared by the asset's ``raster:bands``, or None if it declares none."""
-    bands_meta = item.assets[band].extra_fields.get("raster:bands") or []
-    if bands_meta and isinstance(bands_meta[0], Mapping):
-        meta = bands_meta[0]
+    key = _asset_key(item, band)
+    bands_meta = item.assets[key].extra_fields.get("raster:bands") or []
+    index = int(band.rpartition(".")[2]) - 1 if key != band else 0
+    if 0 <= index < len(bands_meta) and isinstance(bands_meta[index], Mapping):
+        meta = bands_meta[index]
         if meta.get("scale") is None and meta.get("offset") is None:
             return None
         scale, offset = meta.get("scale"), meta.get("offset")
@@ -334,6 +345,19 @@ def _load_stackstac(req: _Request) -> xr.Dataset:
     return ds.odc.assign_crs(geobox.crs)
 
 
+def _float_nodata_as_nan(ds: xr.Dataset) -> xr.Dataset:
+    """Float bands with a finite no-data value (Planetary Computer ``sentinel-1-rtc``: -32768)
+    get NaN there, so that no-data never passes for a measurement; integers keep theirs."""
+    for name, var in ds.data_vars.items():
+        try:
+            nodata = float(var.attrs.get("nodata", "nan"))
+        except (TypeError, ValueError):
+            continue
+        if var.dtype.kind == "f" and np.isfinite(nodata):
+            ds[name] = var.where(var != nodata).assign_attrs({**var.attrs, "nodata": np.nan})
+    return ds
+
+
 def load(
     items: Any,
     bands: str | Sequence[str] | None = None,
@@ -377,7 +401,8 @@ def load(
     Returns
     -------
     xarray.Dataset
-        Dims ``(time, y, x)``; values as stored; ``<band>_scale``/``<band>_offset``,
+        Dims ``(time, y, x)``; values as stored (float bands: NaN where the items declare
+        a finite no-data value); ``<band>_scale``/``<band>_offset``,
         ``platform``, ``orbit_state`` ... as coordinates on ``time``.
 
     Raises
@@ -433,7 +458,7 @@ def load(
     if chunk_spec.get("time") == -1:  # all dates in one chunk: right for temporal reductions
         chunk_spec["time"] = max(1, len({_group_key(it, groupby) for it in item_list}))
     ds = loader_fn(_Request(item_list, band_list, geobox, chunk_spec, rs, groupby))
-    ds = _time_coords(ds, item_list, band_list, groupby)
+    ds = _time_coords(_float_nodata_as_nan(ds), item_list, band_list, groupby)
     ds.attrs.update(
         {
             "collections": ",".join(sorted({str(it.collection_id) for it in item_list})),

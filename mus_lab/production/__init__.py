@@ -8,7 +8,12 @@ picture (:func:`static_png`, :func:`enable_static_figures`) and the HTML copy lo
 the network (:func:`export_html`). A notebook given no catalog stops with
 :class:`NoCatalogError` (:func:`require_catalog`).
 
-The demo (:func:`run_demo`) is imported on first use: ``record`` in a notebook must not pull
+Production chains at tile scale (:func:`load_chain`, :func:`run_tiles`, :func:`retry`,
+:func:`status`, :func:`cancel`, :func:`history`): a YAML chain of steps over a tiling of an
+area, run as step x tile tasks on the Dask cluster and recorded in a job registry
+(:class:`Registry`, SQLite).
+
+The demo (:func:`run_demo`) and the chain runner are imported on first use: ``record`` in a notebook must not pull
 in the whole data stack.
 """
 
@@ -37,19 +42,51 @@ from mus_lab.production._records import RECORD_MIMETYPE, read_records, record
 from mus_lab.production._run import ChainReport, NotebookRun, run_chain, run_notebook
 
 if TYPE_CHECKING:  # pragma: no cover
+    from mus_lab.production._chainfile import ChainSpec, StepSpec, load_chain
     from mus_lab.production._demo import DemoReport, run_demo
     from mus_lab.production._demo import s2_clear_ndvi_median as quicklook_ndvi
+    from mus_lab.production._registry import Registry
+    from mus_lab.production._tilerun import (
+        RunReport,
+        cancel,
+        check_coverage,
+        history,
+        open_registry,
+        retry,
+        run_tiles,
+        status,
+    )
+    from mus_lab.production._tilesteps import StepKind, TileTask, register_step, step_kinds
 
+_DEMO = "mus_lab.production._demo"
+_TILES = "mus_lab.production._tilerun"
 _LAZY = {
-    "DemoReport": "DemoReport",
-    "run_demo": "run_demo",
-    "quicklook_ndvi": "s2_clear_ndvi_median",
+    "DemoReport": (_DEMO, "DemoReport"),
+    "run_demo": (_DEMO, "run_demo"),
+    "quicklook_ndvi": (_DEMO, "s2_clear_ndvi_median"),
+    "ChainSpec": ("mus_lab.production._chainfile", "ChainSpec"),
+    "StepSpec": ("mus_lab.production._chainfile", "StepSpec"),
+    "load_chain": ("mus_lab.production._chainfile", "load_chain"),
+    "Registry": ("mus_lab.production._registry", "Registry"),
+    "TileTask": ("mus_lab.production._tilesteps", "TileTask"),
+    "StepKind": ("mus_lab.production._tilesteps", "StepKind"),
+    "register_step": ("mus_lab.production._tilesteps", "register_step"),
+    "step_kinds": ("mus_lab.production._tilesteps", "step_kinds"),
+    "RunReport": (_TILES, "RunReport"),
+    "run_tiles": (_TILES, "run_tiles"),
+    "retry": (_TILES, "retry"),
+    "status": (_TILES, "status"),
+    "cancel": (_TILES, "cancel"),
+    "history": (_TILES, "history"),
+    "check_coverage": (_TILES, "check_coverage"),
+    "open_registry": (_TILES, "open_registry"),
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module("mus_lab.production._demo"), _LAZY[name])
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'mus_lab.production' has no attribute {name!r}")
 
 
@@ -57,24 +94,40 @@ __all__ = [
     "DEMO_CHAIN",
     "RECORD_MIMETYPE",
     "ChainReport",
+    "ChainSpec",
     "DemoReport",
     "NoCatalogError",
     "NotebookParameter",
     "NotebookRun",
+    "Registry",
+    "RunReport",
+    "StepKind",
+    "StepSpec",
+    "TileTask",
+    "cancel",
     "chain_paths",
+    "check_coverage",
     "check_parameters",
     "dask_progress",
     "enable_static_figures",
     "export_html",
+    "history",
+    "load_chain",
     "notebook_parameters",
+    "open_registry",
     "parse_value",
     "quicklook_ndvi",
     "read_records",
     "record",
+    "register_step",
     "repository_path",
     "require_catalog",
+    "retry",
     "run_chain",
     "run_demo",
     "run_notebook",
+    "run_tiles",
     "static_png",
+    "status",
+    "step_kinds",
 ]

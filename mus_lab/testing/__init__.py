@@ -12,6 +12,8 @@ tiny_scenario
     A small generated sample scenario, cached per folder (doctests, tutorials, tests).
 write_rcm_product
     Writes an RCM level-1 product folder (product.xml, LUTs, noise, GeoTIFFs) from arrays.
+write_rcm_ard_item
+    Writes a small EODMS ``rcm-ard`` item (reconstructed from the real notebooks) with COGs.
 FileServer, Fault
     A fault-injecting HTTP file server on 127.0.0.1 (Range, drops, 429/503, expiring tokens,
     202 "being prepared"), to test and benchmark downloads.
@@ -34,6 +36,7 @@ __all__ = [
     "raise_if_dask_computes",
     "simulate_source",
     "tiny_scenario",
+    "write_rcm_ard_item",
     "write_rcm_product",
 ]
 
@@ -43,6 +46,7 @@ _WHERE = dict(
     raise_if_dask_computes="_dask",
     tiny_scenario="_scenario",
     write_rcm_product="_rcm",
+    write_rcm_ard_item="_rcm_ard",
     simulate_source="_fusion",
     ReplayServer="_replay",
 )

@@ -86,6 +86,11 @@ def test_missing_offset_metadata_is_refused(s2, real_data):
     for it in items:
         for a in it.assets.values():
             a.extra_fields.pop("raster:bands", None)
+    # Without raster:bands the processing baseline decides (Planetary Computer items).
+    by_baseline = ard.prepare_s2(items[:2], bands=("red",), chunks=64)
+    assert by_baseline.red.dtype == np.float32
+    for it in items:
+        del it.properties["s2:processing_baseline"]
     with pytest.raises(ARDError, match="read_l2a_metadata"):
         ard.prepare_s2(items, bands=("red",))
     mtd = ard.read_l2a_metadata(

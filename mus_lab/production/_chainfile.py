@@ -1,0 +1,359 @@
+"""Declarative production chains: a YAML file naming steps, an area cut into tiles, a period.
+
+A chain file::
+
+    chain: sample-tiles                 # a name for the runs of this chain
+    catalog: scenario/catalog.json      # where the inputs are (path relative to this file,
+                                        # a STAC API URL or a postgresql:// holdings URL)
+    period: 2022-04-01/2022-09-30       # optional, ISO interval
+    output: runs/sample-tiles           # products, one folder per step (relative to this file)
+    area:
+      bbox: [-73.62, 45.45, -73.55, 45.50]  # lon/lat; the Sentinel-2 10 m UTM grid of it
+      tile: 128                         # tile side in pixels (a GeoBox tiling of that grid)
+    steps:
+      ndvi:
+        uses: s2.ndvi_median
+      vv:
+        uses: sar.mean_db
+        options: {collection: sentinel-1-grd, band: vv}
+      contrast:
+        uses: python
+        needs: [ndvi, vv]
+        options: {function: "my_package.steps:contrast"}
+
+Everything is checked by :func:`load_chain` before anything runs: an unknown step kind, a
+missing or unknown option, a ``needs`` naming no step, a cycle, a tile that no input item
+covers: a :class:`ChainError` naming the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from odc.geo.geobox import GeoBox, GeoboxTiles
+
+from mus_lab.errors import ChainError
+
+__all__ = ["AreaSpec", "ChainSpec", "StepSpec", "TileSpec", "load_chain"]
+
+_TOP_KEYS = {"chain", "catalog", "period", "output", "area", "steps"}
+_AREA_KEYS = {"bbox", "crs", "resolution", "tile"}
+_STEP_KEYS = {"uses", "options", "needs"}
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step of a chain: a step kind (``uses``), its options and the steps it needs."""
+
+    name: str
+    uses: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AreaSpec:
+    """The area: a lon/lat bbox, its grid (CRS, resolution) and the tile side in pixels."""
+
+    bbox: tuple[float, float, float, float]
+    tile: int = 1024
+    resolution: float = 10.0
+    crs: str | None = None
+
+
+@dataclass(frozen=True)
+class TileSpec:
+    """One tile of the area: its id (``r<row>c<col>``) and its pixel grid."""
+
+    id: str
+    geobox: GeoBox
+
+    @property
+    def bbox_lonlat(self) -> tuple[float, float, float, float]:
+        """The tile's footprint as ``(min_lon, min_lat, max_lon, max_lat)``."""
+        box = self.geobox.extent.to_crs("EPSG:4326").boundingbox
+        return (box.left, box.bottom, box.right, box.top)
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    """A checked chain: steps in an order where every step comes after what it needs."""
+
+    name: str
+    catalog: str
+    output: Path
+    area: AreaSpec
+    steps: tuple[StepSpec, ...]
+    period: str | None = None
+    source: Path | None = None
+
+    def step(self, name: str) -> StepSpec:
+        """Return the step called ``name``.
+
+        Parameters
+        ----------
+        name
+            The step's name in the chain file.
+
+        Returns
+        -------
+        StepSpec
+            The step.
+
+        Raises
+        ------
+        ChainError
+            No step has that name.
+        """
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise ChainError(f"Chain {self.name!r} has no step {name!r}: its steps are {self.names}.")
+
+    @property
+    def names(self) -> list[str]:
+        """The step names, in running order."""
+        return [s.name for s in self.steps]
+
+    def grid(self) -> GeoBox:
+        """The area's pixel grid (the Sentinel-2 10 m UTM grid of the bbox by default).
+
+        Returns
+        -------
+        odc.geo.geobox.GeoBox
+            The grid the tiles cut.
+        """
+        from mus_lab import cube
+
+        return cube.reference_geobox(
+            bbox=self.area.bbox, resolution=self.area.resolution, crs=self.area.crs
+        )
+
+    def tiles(self) -> list[TileSpec]:
+        """Cut the grid into tiles of ``area.tile`` pixels (edge tiles are smaller).
+
+        Returns
+        -------
+        list of TileSpec
+            Row-major, ids ``r<row>c<col>``.
+        """
+        tiling = GeoboxTiles(self.grid(), (self.area.tile, self.area.tile))
+        rows, cols = tiling.shape.yx
+        return [
+            TileSpec(f"r{r}c{c}", cast(GeoBox, tiling[r, c]))
+            for r in range(rows)
+            for c in range(cols)
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The chain as plain data (what the job registry stores).
+
+        Returns
+        -------
+        dict
+            JSON-serialisable.
+        """
+        return {
+            "chain": self.name,
+            "catalog": self.catalog,
+            "output": str(self.output),
+            "period": self.period,
+            "area": {
+                "bbox": list(self.area.bbox),
+                "tile": self.area.tile,
+                "resolution": self.area.resolution,
+                "crs": self.area.crs,
+            },
+            "steps": {
+                s.name: {"uses": s.uses, "options": dict(s.options), "needs": list(s.needs)}
+                for s in self.steps
+            },
+        }
+
+    def digest(self) -> str:
+        """A sha256 of the chain's content (paths resolved), to tell changed chains apart.
+
+        Returns
+        -------
+        str
+            Hex digest.
+        """
+        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _where(source: Path | None) -> str:
+    return f" in {source}" if source else ""
+
+
+def _require_mapping(value: Any, what: str, source: Path | None) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ChainError(
+            f"{what}{_where(source)} must be a mapping (key: value lines), not {type(value).__name__}."
+        )
+    return value
+
+
+def _unknown_keys(
+    data: Mapping[str, Any], allowed: set[str], what: str, source: Path | None
+) -> None:
+    extra = sorted(set(data) - allowed)
+    if extra:
+        raise ChainError(
+            f"Unknown key(s) {extra} in {what}{_where(source)}: allowed are {sorted(allowed)}."
+        )
+
+
+def _order(steps: Sequence[StepSpec], source: Path | None) -> tuple[StepSpec, ...]:
+    by_name = {s.name: s for s in steps}
+    for step in steps:
+        for need in step.needs:
+            if need not in by_name:
+                raise ChainError(
+                    f"Step {step.name!r}{_where(source)} needs {need!r}, which is not a step of "
+                    f"this chain: its steps are {sorted(by_name)}."
+                )
+    ordered: list[StepSpec] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            cycle = [*path[path.index(name) :], name]
+            raise ChainError(
+                f"The steps{_where(source)} form a cycle: {' -> '.join(cycle)}. "
+                "Remove one of these needs."
+            )
+        state[name] = "visiting"
+        for need in by_name[name].needs:
+            visit(need, [*path, name])
+        state[name] = "done"
+        ordered.append(by_name[name])
+
+    for step in steps:
+        visit(step.name, [])
+    return tuple(ordered)
+
+
+def _area(data: Any, source: Path | None) -> AreaSpec:
+    area = _require_mapping(data, "area", source)
+    _unknown_keys(area, _AREA_KEYS, "area", source)
+    bbox = area.get("bbox")
+    if not (isinstance(bbox, Sequence) and len(bbox) == 4):
+        raise ChainError(
+            f"area.bbox{_where(source)} must be [min_lon, min_lat, max_lon, max_lat], got {bbox!r}."
+        )
+    try:
+        box = tuple(float(v) for v in bbox)
+        tile = int(area.get("tile", 1024))
+        resolution = float(area.get("resolution", 10.0))
+    except (TypeError, ValueError) as exc:
+        raise ChainError(f"area{_where(source)} has a value that is not a number: {exc}.") from exc
+    if not (-180 <= box[0] < box[2] <= 180 and -90 <= box[1] < box[3] <= 90):
+        raise ChainError(
+            f"area.bbox{_where(source)} {list(box)} is not a lon/lat box with min < max."
+        )
+    if tile < 16 or resolution <= 0:
+        raise ChainError(
+            f"area{_where(source)}: tile must be at least 16 px and resolution positive "
+            f"(got tile {tile}, resolution {resolution})."
+        )
+    crs = area.get("crs")
+    return AreaSpec((box[0], box[1], box[2], box[3]), tile, resolution, str(crs) if crs else None)
+
+
+def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
+    """Read and check a chain file (YAML) or mapping.
+
+    The step kinds and their options are checked against the registered steps
+    (:func:`mus_lab.production.step_kinds`); whether the tiles are covered by input items
+    is checked by :func:`mus_lab.production.check_coverage` (it searches the catalog).
+
+    Parameters
+    ----------
+    chain
+        Path of a YAML chain file, or its content as a mapping (paths are then relative to
+        the current folder).
+
+    Returns
+    -------
+    ChainSpec
+        The steps ordered so that each comes after the steps it needs.
+
+    Raises
+    ------
+    ChainError
+        The file is missing or not YAML; a key is unknown or missing; a step kind is
+        unknown; an option is missing or unknown; ``needs`` names no step; the steps form
+        a cycle.
+
+    Examples
+    --------
+    >>> spec = load_chain({
+    ...     "chain": "demo", "catalog": "catalog.json", "output": "out",
+    ...     "area": {"bbox": [-73.62, 45.45, -73.55, 45.50], "tile": 256},
+    ...     "steps": {"vv": {"uses": "sar.mean_db", "options": {"band": "vh"}},
+    ...               "ndvi": {"uses": "s2.ndvi_median", "needs": ["vv"]}}})
+    >>> spec.names, len(spec.tiles())
+    (['vv', 'ndvi'], 9)
+    """
+    import yaml
+
+    from mus_lab.production._tilesteps import check_step, resolve_paths
+
+    source: Path | None = None
+    if isinstance(chain, str | Path):
+        source = Path(chain)
+        try:
+            data = yaml.safe_load(source.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ChainError(
+                f"No chain file {source}: give the path of a chain YAML file."
+            ) from exc
+        except yaml.YAMLError as exc:
+            raise ChainError(f"{source} is not valid YAML: {exc}") from exc
+        base = source.parent
+    else:
+        data, base = chain, Path.cwd()
+    data = _require_mapping(data, "The chain", source)
+    _unknown_keys(data, _TOP_KEYS, "the chain", source)
+    for key in ("chain", "catalog", "output", "area", "steps"):
+        if key not in data:
+            raise ChainError(
+                f"The chain{_where(source)} has no {key!r}: add it (example: chains/sample-tiles.yaml)."
+            )
+    catalog = str(data["catalog"])
+    if "://" not in catalog:
+        catalog = str((base / catalog).resolve())
+    steps_data = _require_mapping(data["steps"], "steps", source)
+    if not steps_data:
+        raise ChainError(f"The chain{_where(source)} has no steps: add at least one.")
+    steps = []
+    for name, raw in steps_data.items():
+        step = _require_mapping(raw, f"step {name!r}", source)
+        _unknown_keys(step, _STEP_KEYS, f"step {name!r}", source)
+        if "uses" not in step:
+            raise ChainError(f"Step {name!r}{_where(source)} has no 'uses': name its step kind.")
+        needs = step.get("needs") or ()
+        if isinstance(needs, str):
+            needs = (needs,)
+        options = dict(_require_mapping(step.get("options") or {}, f"options of {name!r}", source))
+        spec = StepSpec(str(name), str(step["uses"]), options, tuple(str(n) for n in needs))
+        check_step(spec, where=_where(source))
+        steps.append(resolve_paths(spec, base))
+    period = data.get("period")
+    return ChainSpec(
+        name=str(data["chain"]),
+        catalog=catalog,
+        output=(base / str(data["output"])).resolve(),
+        area=_area(data["area"], source),
+        steps=_order(steps, source),
+        period=str(period) if period else None,
+        source=source.resolve() if source else None,
+    )

@@ -1,0 +1,371 @@
+"""The job registry of production chains: every run, and every step x tile task, with state.
+
+SQLite (one file, WAL mode so that ``mus-lab chain status`` can read while a run writes).
+Only the process that drives a run writes its tasks; workers never touch the registry.
+
+Task states: ``queued`` (registered), ``running`` (sent to the cluster), ``done``,
+``failed`` (the step raised; ``error`` keeps the message), ``skipped`` (a step it needs
+failed on the same tile), ``cancelled``. A run is ``running``, ``done``, ``failed``
+(some task failed or was skipped), ``cancelling`` (asked to stop) or ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mus_lab.errors import ChainError
+
+__all__ = ["TASK_STATES", "Registry", "TaskRecord"]
+
+TASK_STATES = ("queued", "running", "done", "failed", "skipped", "cancelled")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    chain TEXT NOT NULL,
+    chain_file TEXT,
+    chain_digest TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created REAL NOT NULL,
+    finished REAL,
+    pid INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    versions TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    step TEXT NOT NULL,
+    tile TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started REAL,
+    finished REAL,
+    worker TEXT,
+    fingerprint TEXT,
+    inputs TEXT,
+    parameters TEXT,
+    outputs TEXT,
+    error TEXT,
+    PRIMARY KEY (run_id, step, tile)
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    path TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    tile TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (path, run_id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One step x tile task as the registry holds it."""
+
+    run_id: str
+    step: str
+    tile: str
+    state: str
+    attempts: int
+    started: float | None
+    finished: float | None
+    worker: str | None
+    fingerprint: str | None
+    inputs: list[dict[str, Any]]
+    parameters: dict[str, Any]
+    outputs: dict[str, dict[str, Any]]
+    error: str | None
+
+    @property
+    def seconds(self) -> float | None:
+        """Wall time of the last attempt, if it finished."""
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    return json.loads(text) if text else default
+
+
+class Registry:
+    """A job registry in an SQLite file.
+
+    Parameters
+    ----------
+    path
+        The database file (created with its folder).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> reg = Registry(Path(tempfile.mkdtemp()) / "registry.sqlite")
+    >>> reg.new_run("r1", "demo", None, "abc", {"steps": {}}, {"mus_lab": "0.1.0"})
+    >>> reg.add_tasks("r1", [("ndvi", "r0c0", "fp", [], {})])
+    >>> reg.set_state("r1", "ndvi", "r0c0", "running")
+    >>> [t.state for t in reg.tasks("r1")]
+    ['running']
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.path)!r})"
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def new_run(
+        self,
+        run_id: str,
+        chain: str,
+        chain_file: str | None,
+        digest: str,
+        spec: Mapping[str, Any],
+        versions: Mapping[str, str],
+    ) -> None:
+        """Record a new run in state ``running``, owned by this process.
+
+        Parameters
+        ----------
+        run_id
+            Unique id.
+        chain, chain_file, digest
+            The chain's name, file and content digest.
+        spec
+            The chain as plain data.
+        versions
+            Software versions of the run.
+        """
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, chain, chain_file, chain_digest, spec, state, "
+                "created, pid, versions) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                (
+                    run_id,
+                    chain,
+                    chain_file,
+                    digest,
+                    json.dumps(spec, default=str),
+                    time.time(),
+                    os.getpid(),
+                    json.dumps(versions),
+                ),
+            )
+
+    def add_tasks(
+        self, run_id: str, tasks: Sequence[tuple[str, str, str, list[Any], Mapping[str, Any]]]
+    ) -> None:
+        """Register tasks ``(step, tile, fingerprint, inputs, parameters)`` as ``queued``.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        tasks
+            The tasks; an existing task keeps its row.
+        """
+        with self._connect() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO tasks (run_id, step, tile, state, fingerprint, inputs, "
+                "parameters) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                [
+                    (run_id, s, t, fp, json.dumps(inp), json.dumps(par, default=str))
+                    for s, t, fp, inp, par in tasks
+                ],
+            )
+
+    def set_state(self, run_id: str, step: str, tile: str, state: str, **fields: Any) -> None:
+        """Set one task's state and other fields (``started``, ``error`` ...).
+
+        Parameters
+        ----------
+        run_id, step, tile
+            The task.
+        state
+            One of :data:`TASK_STATES`.
+        **fields
+            Columns to set; ``outputs``, ``inputs`` and ``parameters`` are JSON-encoded.
+        """
+        if state not in TASK_STATES:
+            raise ValueError(f"unknown task state {state!r}")
+        values = {"state": state, **fields}
+        for key in ("outputs", "inputs", "parameters"):
+            if key in values:
+                values[key] = json.dumps(values[key], default=str)
+        columns = ", ".join(f"{k} = ?" for k in values)
+        with self._connect() as db:
+            db.execute(
+                f"UPDATE tasks SET {columns} WHERE run_id = ? AND step = ? AND tile = ?",
+                [*values.values(), run_id, step, tile],
+            )
+            if state == "done" and "outputs" in fields:
+                for out in fields["outputs"].values():
+                    db.execute(
+                        "INSERT OR REPLACE INTO outputs (path, run_id, step, tile, sha256) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (out["path"], run_id, step, tile, out["sha256"]),
+                    )
+
+    def start_attempt(self, run_id: str, step: str, tile: str, fingerprint: str) -> None:
+        """Mark a task ``running`` (sent to the cluster) and count the attempt.
+
+        Parameters
+        ----------
+        run_id, step, tile
+            The task.
+        fingerprint
+            The fingerprint of its inputs and parameters for this attempt.
+        """
+        with self._connect() as db:
+            db.execute(
+                "UPDATE tasks SET state = 'running', attempts = attempts + 1, error = NULL, "
+                "fingerprint = ? WHERE run_id = ? AND step = ? AND tile = ?",
+                (fingerprint, run_id, step, tile),
+            )
+
+    def set_run_state(self, run_id: str, state: str, *, pid: int | None = None) -> None:
+        """Set a run's state (``finished`` is stamped for final states).
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        state
+            ``running``, ``done``, ``failed``, ``cancelling`` or ``cancelled``.
+        pid
+            The process now driving the run (on retry).
+        """
+        final = state in ("done", "failed", "cancelled")
+        with self._connect() as db:
+            db.execute(
+                "UPDATE runs SET state = ?, finished = ?, pid = COALESCE(?, pid), "
+                "attempts = attempts + ? WHERE run_id = ?",
+                (state, time.time() if final else None, pid, 1 if pid else 0, run_id),
+            )
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """One run's row.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+
+        Returns
+        -------
+        dict
+            Columns, with ``spec`` and ``versions`` decoded.
+
+        Raises
+        ------
+        ChainError
+            No such run.
+        """
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            known = [r["run_id"] for r in self.runs()][-5:]
+            raise ChainError(
+                f"No run {run_id!r} in {self.path}: the latest are {known or 'none'} "
+                "(mus-lab chain status lists them)."
+            )
+        out = dict(row)
+        out["spec"] = json.loads(out["spec"])
+        out["versions"] = json.loads(out["versions"])
+        return out
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run, oldest first (without spec and versions).
+
+        Returns
+        -------
+        list of dict
+            ``run_id, chain, state, created, finished``.
+        """
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(
+                "SELECT run_id, chain, state, created, finished FROM runs ORDER BY created"
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def tasks(self, run_id: str) -> list[TaskRecord]:
+        """The tasks of a run, by step then tile.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+
+        Returns
+        -------
+        list of TaskRecord
+            Decoded rows.
+        """
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(
+                "SELECT * FROM tasks WHERE run_id = ? ORDER BY rowid", (run_id,)
+            ).fetchall()
+        return [
+            TaskRecord(
+                r["run_id"],
+                r["step"],
+                r["tile"],
+                r["state"],
+                r["attempts"],
+                r["started"],
+                r["finished"],
+                r["worker"],
+                r["fingerprint"],
+                _loads(r["inputs"], []),
+                _loads(r["parameters"], {}),
+                _loads(r["outputs"], {}),
+                r["error"],
+            )
+            for r in rows
+        ]
+
+    def producer_of(self, path: str | os.PathLike[str]) -> tuple[str, str, str] | None:
+        """The latest ``(run_id, step, tile)`` that wrote ``path``, if any.
+
+        Parameters
+        ----------
+        path
+            A product file.
+
+        Returns
+        -------
+        tuple or None
+            The task that wrote it last.
+        """
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT o.run_id, o.step, o.tile FROM outputs o JOIN tasks t USING "
+                "(run_id, step, tile) WHERE o.path = ? ORDER BY t.finished DESC LIMIT 1",
+                (str(Path(path).resolve()),),
+            ).fetchone()
+        return tuple(row) if row else None  # type: ignore[return-value]

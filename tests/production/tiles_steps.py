@@ -1,0 +1,41 @@
+"""Step functions the chain tests name in their chain files (``python`` steps).
+
+``FAULTS`` is a folder the tests set through ``MUS_LAB_TEST_FAULTS``: a file named
+``fail-<tile>`` makes :func:`contrast` raise on that tile, ``kill-<tile>`` makes it kill
+its worker process once (the file is removed first, so the re-scheduled attempt passes),
+``slow`` makes it sleep 8 s (after touching ``started-<tile>``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+
+def _faults() -> Path | None:
+    folder = os.environ.get("MUS_LAB_TEST_FAULTS")
+    return Path(folder) if folder else None
+
+
+def contrast(task) -> xr.DataArray:  # type: ignore[no-untyped-def]
+    """NDVI minus a scaled VV (dB) on the tile: reads the two steps it needs."""
+    faults = _faults()
+    if faults is not None:
+        if (faults / f"fail-{task.tile}").exists():
+            raise RuntimeError(f"injected failure on {task.tile}")
+        kill = faults / f"kill-{task.tile}"
+        if kill.exists():
+            kill.unlink()
+            os._exit(1)  # the worker process dies in the middle of the step
+        if (faults / "slow").exists():
+            (faults / f"started-{task.tile}").touch()
+            time.sleep(8)
+    ndvi = task.read("ndvi")
+    vv = task.read("vv")
+    out = (ndvi - np.float32(0.05) * vv).astype("float32")
+    out.name = "contrast"
+    return out
