@@ -34,7 +34,9 @@ def test_production_notebook_runs_a_chain_and_retries_only_the_lost_product(scen
     assert set(rec["items"]) == {"sentinel-2-l2a", "sentinel-1-grd", "rcm-grd"}
     assert all(v > 0 for v in rec["items"].values())
     assert rec["run_state"] == "done" and rec["tasks"] == {"done": 6}
-    assert rec["mosaic_shape"] == [69, 132] and rec["mosaic_valid_share"] > 0.8  # no clear date: NaN
+    assert (
+        rec["mosaic_shape"] == [69, 132] and rec["mosaic_valid_share"] > 0.8
+    )  # no clear date: NaN
     assert rec["history_inputs"] > 0
     assert rec["rerun"] == 1 and rec["same_bytes"] is True
     assert (tmp_path / "out" / "products" / "registry.sqlite").is_file()
