@@ -24,13 +24,13 @@ import os
 import warnings
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import xarray as xr
 
 from mus_lab._io import GDAL_CACHE_MB, write_cog
 from mus_lab._settings import resolve_chunks
-from mus_lab.ard import to_db
 from mus_lab.contracts import SAR_QUALITY_BITS
 from mus_lab.cube import geobox_of, match_grid, same_grid
 from mus_lab.errors import FloodInputError, LinearBackscatterWarning, PublishError
@@ -41,7 +41,7 @@ from mus_lab.flood._evidence import (
     sar_evidence,
     self_trained_models,
 )
-from mus_lab.flood._fused import FileBands, water_layers
+from mus_lab.flood._fused import FileBands, lazy_read, water_layers
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._mapping import map_water
 from mus_lab.flood._options import MappingOptions
@@ -179,34 +179,37 @@ def _read_sar(
             "'VV' and/or 'VH'."
         )
     nodata = arr.attrs.get("nodata")
-    data = {}
     linear = []
     for pol, i in found.items():
-        band = arr.isel(band=i, drop=True).astype(np.float32)
-        if nodata is not None and np.isfinite(nodata):
-            band = band.where(band != nodata)
         linear.append(looks_linear(_sample(p, i + 1)))
         if linear[-1]:
             warnings.warn(
                 f"{pol.upper()} of {p.name} looks like linear power, not dB (no negative values, "
                 "median below 2): converted with 10 * log10. Give dB to silence this.",
                 LinearBackscatterWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-            band = to_db(band).astype(np.float32)
-        data[pol] = band.assign_attrs(units="dB", polarisation=pol.upper())
-    ds = xr.Dataset(data)
-    finite = xr.concat([ds[p].notnull() for p in data], "pol").all("pol")
-    ds["valid"] = finite
-    ds["quality"] = xr.where(finite, 0, 1 << SAR_QUALITY_BITS["nodata"]).astype(np.uint8)
-    ds = ds.drop_vars("spatial_ref", errors="ignore")
-    ds = keep_grid(ds.expand_dims(time=[_TIME]), arr)
     bands = FileBands(
         os.fspath(p),
         tuple(i + 1 for i in found.values()),
         float(nodata) if nodata is not None else None,
         tuple(linear),
     )
+    # Both polarisations of a chunk in one read (rioxarray's chunks, selected band by band,
+    # were read once per band, both bands each time), as float32 dB with NaN at no data.
+    chunks_yx = arr.data.chunks[-2:] if isinstance(arr.data, da.Array) else None
+    both = lazy_read(bands, chunks_yx or ((arr.sizes["y"],), (arr.sizes["x"],)))
+    template = arr.isel(band=0, drop=True).astype(np.float32)
+    data = {
+        pol: template.copy(data=both[k]).assign_attrs(units="dB", polarisation=pol.upper())
+        for k, pol in enumerate(found)
+    }
+    ds = xr.Dataset(data)
+    finite = xr.concat([ds[p].notnull() for p in data], "pol").all("pol")
+    ds["valid"] = finite
+    ds["quality"] = xr.where(finite, 0, 1 << SAR_QUALITY_BITS["nodata"]).astype(np.uint8)
+    ds = ds.drop_vars("spatial_ref", errors="ignore")
+    ds = keep_grid(ds.expand_dims(time=[_TIME]), arr)
     return ds.assign_attrs(db=1, source=str(p)), bands
 
 

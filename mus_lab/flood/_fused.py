@@ -27,13 +27,14 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import xarray as xr
+from dask.base import tokenize
 from numpy.typing import NDArray
 
 from mus_lab.ard import to_db
 from mus_lab.flood._evidence import _change_kernel, _region_kernel
 from mus_lab.flood._options import MappingOptions
 
-__all__ = ["FileBands", "water_layers"]
+__all__ = ["FileBands", "lazy_read", "water_layers"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,36 @@ class FileBands:
         return out
 
 
+def lazy_read(bands: FileBands, chunks: tuple[tuple[int, ...], tuple[int, ...]]) -> da.Array:
+    """float32 ``(band, y, x)`` dask array of ``bands``: one read per chunk for all bands.
+
+    Parameters
+    ----------
+    bands
+        The file's bands to read.
+    chunks
+        Chunks along ``y`` and ``x``.
+
+    Returns
+    -------
+    dask.array.Array
+    """
+
+    def block(block_info: dict[Any, Any] | None = None) -> NDArray[np.float32]:
+        assert block_info is not None
+        _, (y0, y1), (x0, x1) = block_info[None]["array-location"]
+        return np.stack(bands.read(slice(y0, y1), slice(x0, x1)))
+
+    out: da.Array = da.map_blocks(
+        block,
+        chunks=((len(bands.bands),), *chunks),
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0), np.float32),
+        name=f"read-{tokenize(bands, chunks)}",
+    )
+    return out
+
+
 Source = FileBands | Sequence[xr.DataArray]
 
 
@@ -97,8 +128,14 @@ def _grow(core: tuple[slice, slice], depth: int, shape: tuple[int, int]) -> tupl
 
 
 def _logistic64(x: NDArray[np.float64]) -> NDArray[np.float32]:
-    """:func:`mus_lab.flood._evidence._logistic` on numpy (float64 in, float32 out)."""
-    return (1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))).astype(np.float32)
+    """:func:`mus_lab.flood._evidence._logistic` on numpy (float64 in, float32 out), in
+    place on ``x`` (a temporary)."""
+    np.clip(x, -50, 50, out=x)
+    np.negative(x, out=x)
+    np.exp(x, out=x)
+    x += 1.0
+    np.divide(1.0, x, out=x)
+    return x.astype(np.float32)
 
 
 def _pol_mean(parts: list[NDArray[np.float32]]) -> NDArray[np.float32]:
@@ -116,17 +153,20 @@ def _pol_mean(parts: list[NDArray[np.float32]]) -> NDArray[np.float32]:
 def _vote(evidence: NDArray[np.float32]) -> NDArray[np.uint8]:
     """:func:`~mus_lab.flood.majority_rule` then :func:`~mus_lab.flood.consensus` (uint8)."""
     seen = ~np.isnan(evidence)
-    n = seen.sum(0)
-    yes = ((evidence >= 0.5) & seen).sum(0)
-    total = np.nansum(evidence, axis=0)
+    n = np.sum(seen, axis=0, dtype=np.int8)
+    balance = 2 * np.sum(evidence >= 0.5, axis=0, dtype=np.int8) - n  # NaN votes no
+    total = np.where(seen, evidence, np.float32(0)).sum(axis=0)  # float32, as nansum
     with np.errstate(invalid="ignore", divide="ignore"):
-        likelihood = total / np.where(n > 0, n, np.nan)
-    water = np.where(2 * yes > n, 1.0, np.where(2 * yes < n, 0.0, likelihood >= 0.5))
-    shown = (n > 0) & ~np.isnan(likelihood)
+        likelihood = total / n.astype(np.float64)  # NaN where no source (0 / 0)
+    water = np.where(balance == 0, likelihood >= 0.5, balance > 0)
     out = np.empty((2, *evidence.shape[1:]), np.uint8)
-    out[0] = np.where(shown, water, 255).astype(np.uint8)
-    lk = np.round(100.0 * np.clip(likelihood, 0, 1))
-    out[1] = np.where(shown, lk, 255).astype(np.uint8)
+    np.multiply(likelihood, 100.0, out=likelihood)
+    np.clip(likelihood, 0, 100, out=likelihood)  # = 100 * clip(likelihood, 0, 1): exact
+    np.round(likelihood, out=likelihood)
+    out[0] = water
+    with np.errstate(invalid="ignore"):
+        out[1] = likelihood.astype(np.uint8)  # NaN: overwritten below
+    out[:, n == 0] = 255
     return out
 
 
@@ -153,17 +193,20 @@ def _window(
     nan = np.float32(np.nan)
     db = [np.where(valid, b, nan) for b in raw]
     thr = [np.asarray(thresholds[k : k + 1], np.float64)[:, None, None] for k in range(len(db))]
-    thr_px = [np.where(np.isnan(d), nan, t.astype(np.float32)) for d, t in zip(db, thr, strict=True)]
+    thr_px = [
+        np.where(np.isnan(d), nan, t.astype(np.float32)) for d, t in zip(db, thr, strict=True)
+    ]
     evidence = []
     local = _sub(outer, core)
     for m in methods:
         if m == "threshold":
+            core_db = [d[(slice(None), *local)] for d in db]
             with np.errstate(invalid="ignore"):
                 parts = [
                     np.where(np.isnan(d), nan, _logistic64((t - d) / opts.softness_db))
-                    for d, t in zip(db, thr, strict=True)
+                    for d, t in zip(core_db, thr, strict=True)
                 ]
-            evidence.append(_pol_mean(parts)[(slice(None), *local)])
+            evidence.append(_pol_mean(parts))
         elif m == "change":
             assert reference is not None
             box = _grow(core, depth_change, shape)
