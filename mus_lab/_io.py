@@ -153,6 +153,15 @@ def _trim_memory() -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def _overview_levels(width: int, height: int, blocksize: int) -> list[int]:
+    """Overview factors GDAL's COG driver makes: halving until both sides fit in a block."""
+    levels, factor = [], 1
+    while max(width // factor, height // factor) > blocksize:
+        factor *= 2
+        levels.append(factor)
+    return levels
+
+
 def write_cogs(
     specs: Sequence[CogSpec],
     *,
@@ -261,6 +270,14 @@ def write_cogs(
                 )
                 for i, name in enumerate(names, start=1):
                     dst.set_band_description(i, name)
+                if spec.overview_resampling.lower() == "nearest":
+                    # The COG driver's own levels, built here on the uncompressed file: the
+                    # driver otherwise writes them to a compressed temporary file first.
+                    from rasterio.enums import Resampling
+
+                    levels = _overview_levels(dst.width, dst.height, blocksize)
+                    if levels:
+                        dst.build_overviews(levels, Resampling.nearest)
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             for (arr, _), spec, (_, staged, cog) in zip(prepared, specs, staging, strict=True):
                 rasterio.shutil.copy(

@@ -173,16 +173,22 @@ def _focal_mean(
     mask (both polarisations, often the image and its reference) share one filter pass.
     """
     good = np.isfinite(block)
-    values = np.where(good, block, 0.0).astype(np.float32, copy=False)
-    total = ndimage.uniform_filter(values, side, mode="constant", axes=(1, 2))
+    full = bool(good.all())  # the common case: no masking to do (the same values)
+    values = block if full else np.where(good, block, 0.0)
+    total = ndimage.uniform_filter(
+        values.astype(np.float32, copy=False), side, mode="constant", axes=(1, 2)
+    )
     count = next((c for m, c in counts or () if np.array_equal(m, good)), None)
     if count is None:
         count = ndimage.uniform_filter(good.astype(np.float32), side, mode="constant", axes=(1, 2))
         if counts is not None:
             counts.append((good, count))
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(count > 1e-6, total / count, np.nan).astype(np.float32, copy=False)
-    out[~good] = np.nan
+        out = total / count
+    seen = count > 1e-6
+    if not (full and seen.all()):
+        out = np.where(seen, out, np.nan).astype(np.float32, copy=False)
+        out[~good] = np.nan
     return out
 
 
@@ -609,7 +615,8 @@ def _change_kernel(
             stays = np.minimum(
                 _np_logistic((t - r) / softness_db), _np_logistic((t - a) / softness_db)
             )
-        p = np.maximum(p_change, np.nan_to_num(stays, nan=0.0))
+        stays[np.isnan(stays)] = 0.0  # nan_to_num: logistics have no infinities
+        p = np.maximum(p_change, stays)
         p[~(np.isfinite(a) & np.isfinite(before))] = np.nan
         parts.append(p)
     p_cd = _np_nanmean(parts)

@@ -31,7 +31,7 @@ from dask.base import tokenize
 from numpy.typing import NDArray
 
 from mus_lab.ard import to_db
-from mus_lab.flood._evidence import _change_kernel, _region_kernel
+from mus_lab.flood._evidence import _change_kernel, _np_nanmean, _region_kernel
 from mus_lab.flood._options import MappingOptions
 
 __all__ = ["FileBands", "lazy_read", "water_layers"]
@@ -142,6 +142,12 @@ def _pol_mean(parts: list[NDArray[np.float32]]) -> NDArray[np.float32]:
     """``_grid.nanmean`` over polarisations: float32 sum / float64 count, as float32."""
     if len(parts) == 1:
         return parts[0]
+    # float32 / float64 count, then float32: for one or two parts the same as float32
+    # throughout (dividing by 1 or 2 is exact), which is _np_nanmean's fast path.
+    return _np_nanmean(parts) if len(parts) == 2 else _pol_mean_any(parts)
+
+
+def _pol_mean_any(parts: list[NDArray[np.float32]]) -> NDArray[np.float32]:
     stack = np.stack(parts)
     count = np.sum(~np.isnan(stack), axis=0)
     total = np.nansum(stack, axis=0)

@@ -105,16 +105,28 @@ def _tile_view(block: NDArray[np.float32], tile: int) -> NDArray[np.float32]:
 
 
 def _block_stats(block: NDArray[np.floating], sel: TileSelection) -> NDArray[np.float64]:
-    tiles = _tile_view(np.asarray(block, np.float32), sel.tile)
-    t, ny, nx = tiles.shape[:3]
-    valid = np.isfinite(tiles)
-    nb = sel.n_bins
-    idx = np.floor((np.where(valid, tiles, 0.0) - DB_RANGE[0]) / sel.bin_db)
-    idx = np.clip(idx, 0, nb - 1).astype(np.int64)
-    owner = np.arange(t * ny * nx, dtype=np.int64).reshape(t, ny, nx, 1, 1)
-    flat = (owner * nb + idx)[valid]
-    hist = np.bincount(flat, minlength=t * ny * nx * nb).reshape(t, ny, nx, nb)
-    return np.concatenate([hist.astype(np.float64), valid.sum((-2, -1))[..., None]], -1)
+    """Per tile of the block: the histogram (``n_bins``) and the number of valid pixels.
+
+    One ``bincount`` over the block as it lies in memory (bin = tile * n_bins + dB bin; no
+    data goes to one extra bin, dropped), partial tiles at the edges counting what they have.
+    """
+    data = np.asarray(block, np.float32)
+    t, y, x = data.shape
+    tile, nb = sel.tile, sel.n_bins
+    ny, nx = -(-y // tile), -(-x // tile)
+    valid = np.isfinite(data)
+    idx = np.floor((np.where(valid, data, 0.0) - DB_RANGE[0]) / sel.bin_db)
+    np.clip(idx, 0, nb - 1, out=idx)
+    owner = (
+        np.arange(t)[:, None, None] * (ny * nx)
+        + (np.arange(y) // tile)[None, :, None] * nx
+        + (np.arange(x) // tile)[None, None, :]
+    ) * nb
+    flat = owner + idx.astype(np.int64)
+    flat[~valid] = t * ny * nx * nb
+    hist = np.bincount(flat.ravel(), minlength=t * ny * nx * nb + 1)[:-1]
+    hist = hist.reshape(t, ny, nx, nb)
+    return np.concatenate([hist, hist.sum(-1)[..., None]], -1).astype(np.float64)
 
 
 def _select(
