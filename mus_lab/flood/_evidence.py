@@ -203,10 +203,10 @@ def _grow(seeds: NDArray[np.bool_], candidates: NDArray[np.bool_]) -> NDArray[np
     out = np.zeros(seeds.shape, bool)
     for k in range(seeds.shape[0]):
         region = candidates[k] | seeds[k]
-        labels, _ = ndimage.label(region, structure=_EIGHT)
-        hit = np.unique(labels[seeds[k]])
-        keep = np.zeros(labels.max() + 1, bool)
-        keep[hit[hit > 0]] = True
+        labels, n = ndimage.label(region, structure=_EIGHT)
+        keep = np.zeros(n + 1, bool)
+        keep[labels[seeds[k]]] = True  # the regions holding a seed (no sort, as unique did)
+        keep[0] = False
         out[k] = keep[labels]
     return out
 

@@ -199,8 +199,9 @@ def _window(
     nan = np.float32(np.nan)
     db = [np.where(valid, b, nan) for b in raw]
     thr = [np.asarray(thresholds[k : k + 1], np.float64)[:, None, None] for k in range(len(db))]
+    # As _evidence._per_pixel (db * 0 + value): NaN where db is NaN or infinite.
     thr_px = [
-        np.where(np.isnan(d), nan, t.astype(np.float32)) for d, t in zip(db, thr, strict=True)
+        np.where(np.isfinite(d), t.astype(np.float32), nan) for d, t in zip(db, thr, strict=True)
     ]
     evidence = []
     local = _sub(outer, core)
@@ -221,7 +222,7 @@ def _window(
             extra = []
             if slope is not None:
                 s = _fetch([slope], *box)[0].astype(np.float32)
-                extra = [np.where(np.isnan(db[0][inner]), nan, s[None])]
+                extra = [np.where(np.isfinite(db[0][inner]), s[None], nan)]
             p = _change_kernel(
                 *[d[inner] for d in db],
                 *refs,
