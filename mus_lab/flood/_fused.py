@@ -49,23 +49,21 @@ class FileBands:
     nodata: float | None
     linear: tuple[bool, ...]
 
-    def read(self, ys: slice, xs: slice) -> list[NDArray[np.float32]]:
-        """The window's bands, float32 dB with NaN at no data (one read for all)."""
+    def read(self, ys: slice, xs: slice) -> NDArray[np.float32]:
+        """The window's bands ``(band, y, x)``, float32 dB with NaN at no data (one read)."""
         import rasterio
         from rasterio.windows import Window
 
         window = Window(xs.start, ys.start, xs.stop - xs.start, ys.stop - ys.start)
         with rasterio.open(self.path) as src:
-            raw = src.read(list(self.bands), window=window)
-        out = []
+            raw = src.read(list(self.bands), window=window, out_dtype=np.float32)
+        masked = self.nodata is not None and np.isfinite(self.nodata)
         for k, lin in enumerate(self.linear):
-            band = raw[k].astype(np.float32)
-            if self.nodata is not None and np.isfinite(self.nodata):
-                band = np.where(band != self.nodata, band, np.float32(np.nan))
+            if masked:  # as read_sar_geotiff: float32 first, then the no-data value
+                raw[k][raw[k] == np.float32(self.nodata)] = np.nan
             if lin:
-                band = to_db(band).astype(np.float32)
-            out.append(band)
-        return out
+                raw[k] = to_db(raw[k]).astype(np.float32)
+        return raw
 
 
 def lazy_read(bands: FileBands, chunks: tuple[tuple[int, ...], tuple[int, ...]]) -> da.Array:
@@ -86,7 +84,7 @@ def lazy_read(bands: FileBands, chunks: tuple[tuple[int, ...], tuple[int, ...]])
     def block(block_info: dict[Any, Any] | None = None) -> NDArray[np.float32]:
         assert block_info is not None
         _, (y0, y1), (x0, x1) = block_info[None]["array-location"]
-        return np.stack(bands.read(slice(y0, y1), slice(x0, x1)))
+        return bands.read(slice(y0, y1), slice(x0, x1))
 
     out: da.Array = da.map_blocks(
         block,
@@ -103,7 +101,7 @@ Source = FileBands | Sequence[xr.DataArray]
 
 def _fetch(source: Source, ys: slice, xs: slice) -> list[NDArray[np.float32]]:
     if isinstance(source, FileBands):
-        return source.read(ys, xs)
+        return list(source.read(ys, xs))
     out = []
     for arr in source:
         data = arr.data[..., ys, xs]
