@@ -178,7 +178,9 @@ def write_cogs(
     with the area. GDAL's COG driver then adds overviews, and each file is renamed into
     place only when all are complete. The staged GeoTIFFs are uncompressed (as
     :mod:`mus_lab.sample` stages its COGs): compressing them cost more than the COG's own
-    compression, which is done once, on the local threads (``NUM_THREADS``).
+    compression, which is done once, on the local threads (``NUM_THREADS``). Nearest
+    overviews are built on the staged file, at the levels the COG driver would make (the
+    same pixels, without its compressed temporary file).
     """
     import rasterio
     import rasterio.shutil

@@ -457,7 +457,8 @@ def _write(
         "mus_lab_optical": os.fspath(optical) if optical else "",
         "mus_lab_parameters": opts.to_parameters(),
     }
-    # LZW: 4 times faster than DEFLATE on these two bands, and as small (bench_flood.py).
+    # LZW: on these two bands 4 times faster than DEFLATE, and as small (10000 px: 4.4 s and
+    # 33 MiB against 17 s and 35 MiB, one run on a loaded machine).
     return write_cog(
         layers, out, nodata=255, tags=tags, band_names=["water", "likelihood"], compress="LZW"
     )
