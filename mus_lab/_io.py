@@ -7,6 +7,7 @@ then renamed: a crash never leaves a half-written product under the final name.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -144,13 +145,21 @@ def _trim_memory() -> None:
     avoided: it forks ``ldconfig``, which briefly doubles the RSS that monitors see.)
     """
     import ctypes
-    import gc
     import sys
 
     gc.collect()
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _overview_levels(width: int, height: int, blocksize: int) -> list[int]:
+    """Overview factors GDAL's COG driver makes: halving until both sides fit in a block."""
+    levels, factor = [], 1
+    while max(width // factor, height // factor) > blocksize:
+        factor *= 2
+        levels.append(factor)
+    return levels
 
 
 def write_cogs(
@@ -167,7 +176,11 @@ def write_cogs(
     cluster of the current ``distributed`` client) and written into tiled GeoTIFFs in this
     process; at most ``batch_bytes`` of results are held at a time, so memory does not grow
     with the area. GDAL's COG driver then adds overviews, and each file is renamed into
-    place only when all are complete.
+    place only when all are complete. The staged GeoTIFFs are uncompressed (as
+    :mod:`mus_lab.sample` stages its COGs): compressing them cost more than the COG's own
+    compression, which is done once, on the local threads (``NUM_THREADS``). Nearest
+    overviews are built on the staged file, at the levels the COG driver would make (the
+    same pixels, without its compressed temporary file).
     """
     import rasterio
     import rasterio.shutil
@@ -216,7 +229,6 @@ def write_cogs(
                             tiled=True,
                             blockxsize=blocksize,
                             blockysize=blocksize,
-                            compress="DEFLATE",
                             BIGTIFF="IF_SAFER",
                         )
                     )
@@ -227,6 +239,11 @@ def write_cogs(
             )
             biggest = max((ys.stop - ys.start) * (xs.stop - xs.start) for ys, xs in windows)
             batch = max(1, min(2 * _workers(), batch_bytes // max(1, per_window * biggest)))
+            # Objects alive now (modules, the graph) are frozen out of the collections that
+            # _trim_memory runs after every batch: a full collection then only visits what
+            # the batch made (it took 0.1-0.2 s per batch, mostly walking long-lived objects).
+            gc.freeze()
+            stack.callback(gc.unfreeze)
             for b0 in range(0, len(windows), batch):
                 chunk = windows[b0 : b0 + batch]
                 parts = [arr.data[..., ys, xs] for ys, xs in chunk for arr, _ in prepared]
@@ -255,6 +272,14 @@ def write_cogs(
                 )
                 for i, name in enumerate(names, start=1):
                     dst.set_band_description(i, name)
+                if spec.overview_resampling.lower() == "nearest":
+                    # The COG driver's own levels, built here on the uncompressed file: the
+                    # driver otherwise writes them to a compressed temporary file first.
+                    from rasterio.enums import Resampling
+
+                    levels = _overview_levels(dst.width, dst.height, blocksize)
+                    if levels:
+                        dst.build_overviews(levels, Resampling.nearest)
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
             for (arr, _), spec, (_, staged, cog) in zip(prepared, specs, staging, strict=True):
                 rasterio.shutil.copy(
@@ -265,6 +290,7 @@ def write_cogs(
                     BLOCKSIZE=blocksize,
                     OVERVIEW_RESAMPLING=spec.overview_resampling.upper(),
                     PREDICTOR="YES" if np.dtype(arr.dtype).kind == "f" else "NO",
+                    NUM_THREADS=min(_workers(), os.cpu_count() or 1),
                 )
                 staged.unlink()
         for final, _, cog in staging:

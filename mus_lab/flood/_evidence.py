@@ -162,14 +162,33 @@ def _resolution(sar: xr.Dataset) -> float:
 # ----------------------------------------------------------------------------- kernels
 
 
-def _focal_mean(block: NDArray[np.floating], side: int) -> NDArray[np.float32]:
+def _focal_mean(
+    block: NDArray[np.floating],
+    side: int,
+    counts: list[tuple[NDArray[np.bool_], NDArray[np.float32]]] | None = None,
+) -> NDArray[np.float32]:
+    """Focal mean of the finite values in a ``side`` square (NaN where not finite).
+
+    ``counts`` caches the focal share of finite pixels by mask: blocks with the same
+    mask (both polarisations, often the image and its reference) share one filter pass.
+    """
     good = np.isfinite(block)
-    values = np.where(good, block, 0.0).astype(np.float32)
-    total = ndimage.uniform_filter(values, side, mode="constant", axes=(1, 2))
-    count = ndimage.uniform_filter(good.astype(np.float32), side, mode="constant", axes=(1, 2))
+    full = bool(good.all())  # the common case: no masking to do (the same values)
+    values = block if full else np.where(good, block, 0.0)
+    total = ndimage.uniform_filter(
+        values.astype(np.float32, copy=False), side, mode="constant", axes=(1, 2)
+    )
+    count = next((c for m, c in counts or () if np.array_equal(m, good)), None)
+    if count is None:
+        count = ndimage.uniform_filter(good.astype(np.float32), side, mode="constant", axes=(1, 2))
+        if counts is not None:
+            counts.append((good, count))
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(count > 1e-6, total / count, np.nan).astype(np.float32)
-    out[~good] = np.nan
+        out = total / count
+    seen = count > 1e-6
+    if not (full and seen.all()):
+        out = np.where(seen, out, np.nan).astype(np.float32, copy=False)
+        out[~good] = np.nan
     return out
 
 
@@ -184,10 +203,10 @@ def _grow(seeds: NDArray[np.bool_], candidates: NDArray[np.bool_]) -> NDArray[np
     out = np.zeros(seeds.shape, bool)
     for k in range(seeds.shape[0]):
         region = candidates[k] | seeds[k]
-        labels, _ = ndimage.label(region, structure=_EIGHT)
-        hit = np.unique(labels[seeds[k]])
-        keep = np.zeros(labels.max() + 1, bool)
-        keep[hit[hit > 0]] = True
+        labels, n = ndimage.label(region, structure=_EIGHT)
+        keep = np.zeros(n + 1, bool)
+        keep[labels[seeds[k]]] = True  # the regions holding a seed (no sort, as unique did)
+        keep[0] = False
         out[k] = keep[labels]
     return out
 
@@ -545,10 +564,25 @@ def self_trained_models(
 
 
 def _np_logistic(x: NDArray[np.floating]) -> NDArray[np.float32]:
-    return (1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))).astype(np.float32)
+    # 1 / (1 + exp(-clip(x, -50, 50))), in place on one temporary (the same values).
+    y = np.clip(x, -50, 50)
+    np.negative(y, out=y)
+    np.exp(y, out=y)
+    y += 1.0
+    np.divide(1.0, y, out=y)
+    return y.astype(np.float32, copy=False)
 
 
 def _np_nanmean(parts: list[NDArray[np.floating]]) -> NDArray[np.float32]:
+    if len(parts) == 2 and all(p.dtype == np.float32 for p in parts):
+        # The same values as below, without the stack: a float32 sum halved (exact) or kept.
+        a, b = parts
+        count = np.isfinite(a).astype(np.int8) + np.isfinite(b)
+        total = np.where(np.isnan(a), np.float32(0), a) + np.where(np.isnan(b), np.float32(0), b)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = total / count
+        out[count == 0] = np.nan
+        return out
     stack = np.stack(parts)
     count = np.isfinite(stack).sum(0)
     total = np.nansum(stack, axis=0)
@@ -570,9 +604,10 @@ def _change_kernel(
     threshold per polarisation, then an optional slope; see the module notes."""
     after, before_raw, thr = (blocks[k * n_pols : (k + 1) * n_pols] for k in range(3))
     parts = []
+    counts: list[tuple[NDArray[np.bool_], NDArray[np.float32]]] = []
     for a, r, t in zip(after, before_raw, thr, strict=True):
-        before = _focal_mean(r, side)
-        smooth = _focal_mean(a, side)
+        before = _focal_mean(r, side, counts)
+        smooth = _focal_mean(a, side, counts)
         with np.errstate(invalid="ignore", divide="ignore"):
             quotient = np.where(before < -1.0, smooth / before, 0.0)
         p_change = _np_logistic((quotient - ratio) / ratio_softness)
@@ -580,7 +615,8 @@ def _change_kernel(
             stays = np.minimum(
                 _np_logistic((t - r) / softness_db), _np_logistic((t - a) / softness_db)
             )
-        p = np.maximum(p_change, np.nan_to_num(stays, nan=0.0))
+        stays[np.isnan(stays)] = 0.0  # nan_to_num: logistics have no infinities
+        p = np.maximum(p_change, stays)
         p[~(np.isfinite(a) & np.isfinite(before))] = np.nan
         parts.append(p)
     p_cd = _np_nanmean(parts)

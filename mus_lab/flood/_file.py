@@ -14,7 +14,7 @@ grid within 1e-6 of a pixel are the SAR grid; on another grid they are reproject
 onto the SAR grid (bilinear) with a :class:`~mus_lab.errors.GridReprojectedWarning`. A DEM
 may come on any grid: HAND and slope are computed on it and reprojected onto the SAR grid.
 
-Output: a uint8 COG with band 1 ``water`` (1 water, 0 not water, 255 no data) and band 2
+Output: a uint8 COG (LZW) with band 1 ``water`` (1 water, 0 not water, 255 no data) and band 2
 ``likelihood`` (0-100, 255 no data), written atomically: on any error nothing is left.
 """
 
@@ -24,22 +24,24 @@ import os
 import warnings
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import odc.geo.xr  # noqa: F401  (registers the .odc accessor)
 import xarray as xr
 
 from mus_lab._io import GDAL_CACHE_MB, write_cog
 from mus_lab._settings import resolve_chunks
-from mus_lab.ard import to_db
 from mus_lab.contracts import SAR_QUALITY_BITS
-from mus_lab.cube import geobox_of, match_grid
+from mus_lab.cube import geobox_of, match_grid, same_grid
 from mus_lab.errors import FloodInputError, LinearBackscatterWarning, PublishError
 from mus_lab.flood._evidence import (
     POLARISATIONS,
     _logistic,
+    _resolution,
     sar_evidence,
     self_trained_models,
 )
+from mus_lab.flood._fused import FileBands, lazy_read, water_layers
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._mapping import map_water
 from mus_lab.flood._options import MappingOptions
@@ -159,6 +161,13 @@ def read_sar_geotiff(
     FloodInputError
         The file cannot be read, has no CRS or no band described VV or VH.
     """
+    return _read_sar(path, chunks=chunks, what=what)[0]
+
+
+def _read_sar(
+    path: str | os.PathLike[str], *, chunks: int | None, what: str
+) -> tuple[xr.Dataset, FileBands]:
+    """:func:`read_sar_geotiff` and how to read a window of the same bands directly."""
     p = Path(path)
     arr = _read_bands(p, chunks=chunks, what=what)
     names = [str(n).strip().lower() for n in arr.attrs["band_names"]]
@@ -170,27 +179,38 @@ def read_sar_geotiff(
             "'VV' and/or 'VH'."
         )
     nodata = arr.attrs.get("nodata")
-    data = {}
+    linear = []
     for pol, i in found.items():
-        band = arr.isel(band=i, drop=True).astype(np.float32)
-        if nodata is not None and np.isfinite(nodata):
-            band = band.where(band != nodata)
-        if looks_linear(_sample(p, i + 1)):
+        linear.append(looks_linear(_sample(p, i + 1)))
+        if linear[-1]:
             warnings.warn(
                 f"{pol.upper()} of {p.name} looks like linear power, not dB (no negative values, "
                 "median below 2): converted with 10 * log10. Give dB to silence this.",
                 LinearBackscatterWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-            band = to_db(band).astype(np.float32)
-        data[pol] = band.assign_attrs(units="dB", polarisation=pol.upper())
+    bands = FileBands(
+        os.fspath(p),
+        tuple(i + 1 for i in found.values()),
+        float(nodata) if nodata is not None else None,
+        tuple(linear),
+    )
+    # Both polarisations of a chunk in one read (rioxarray's chunks, selected band by band,
+    # were read once per band, both bands each time), as float32 dB with NaN at no data.
+    chunks_yx = arr.data.chunks[-2:] if isinstance(arr.data, da.Array) else None
+    both = lazy_read(bands, chunks_yx or ((arr.sizes["y"],), (arr.sizes["x"],)))
+    template = arr.isel(band=0, drop=True).astype(np.float32)
+    data = {
+        pol: template.copy(data=both[k]).assign_attrs(units="dB", polarisation=pol.upper())
+        for k, pol in enumerate(found)
+    }
     ds = xr.Dataset(data)
     finite = xr.concat([ds[p].notnull() for p in data], "pol").all("pol")
     ds["valid"] = finite
     ds["quality"] = xr.where(finite, 0, 1 << SAR_QUALITY_BITS["nodata"]).astype(np.uint8)
     ds = ds.drop_vars("spatial_ref", errors="ignore")
     ds = keep_grid(ds.expand_dims(time=[_TIME]), arr)
-    return ds.assign_attrs(db=1, source=str(p))
+    return ds.assign_attrs(db=1, source=str(p)), bands
 
 
 #: Sentinel-2 band names (as files describe them) -> the names the optical vote reads.
@@ -324,8 +344,10 @@ def map_geotiff(
     import rasterio
 
     # GDAL's block cache defaults to 5 % of RAM and fills while the inputs are read: bound it
-    # (as the writer does) so that memory does not grow with the area.
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+    # (as the writer does) so that memory does not grow with the area. Uncompressed inputs
+    # are read through a memory map (each window's halo cuts into tiles that GDAL would
+    # otherwise read whole): about 40 % less time per window read, mapping undone at close.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GTIFF_VIRTUAL_MEM_IO="IF_ENOUGH_RAM"):
         return _map_geotiff(sar, out, reference, dem, optical, options, chunks)
 
 
@@ -337,14 +359,20 @@ def _map_geotiff(
     optical: str | os.PathLike[str] | None,
     options: MappingOptions | None,
     chunks: int | None,
+    *,
+    fused: bool = True,
 ) -> Path:
+    """``fused``: the one-pass windows of :mod:`mus_lab.flood._fused` where they apply
+    (no optical, no self-trained voter); False forces the general path (tests compare)."""
     opts = options or MappingOptions()
-    sar_ds = read_sar_geotiff(sar, chunks=chunks)
+    sar_ds, sar_bands = _read_sar(sar, chunks=chunks, what="SAR")
     grid = geobox_of(sar_ds)
     ref_ds = None
+    ref_source: FileBands | list[xr.DataArray] | None = None
     if reference is not None:
-        ref_ds = read_sar_geotiff(reference, chunks=chunks, what="reference")
+        ref_ds, ref_bands = _read_sar(reference, chunks=chunks, what="reference")
         pols = [p for p in POLARISATIONS if p in ref_ds]
+        same = same_grid(geobox_of(ref_ds), grid)
         ref_ds = match_grid(
             ref_ds[pols],
             sar_ds,
@@ -352,6 +380,12 @@ def _map_geotiff(
             resampling="bilinear",
         )
         ref_ds = ref_ds.assign_coords(time=sar_ds["time"]).assign_attrs(db=1)
+        if pols == [p for p in POLARISATIONS if p in sar_ds]:  # else: the general path
+            ref_source = (
+                ref_bands
+                if same
+                else [ref_ds[p].isel(time=0, drop=True).astype(np.float32) for p in pols]
+            )
     elif "change" in opts.methods and len(opts.methods) > 1:
         opts = opts.with_(methods=tuple(m for m in opts.methods if m != "change"))
     hand = slope = None
@@ -363,6 +397,21 @@ def _map_geotiff(
     # Thresholds first (one streaming pass over the tiles): drawn inside the map's graph,
     # the scene would be held in memory between the tile pass and the maps.
     thresholds = sar_evidence(sar_ds, hand=hand, options=opts)["threshold"].compute()
+    if fused and optical is None and "self_trained" not in opts.methods:
+        if "change" not in opts.methods or ref_source is not None:
+            data = water_layers(
+                sar_bands,
+                chunks=(sar_ds.chunksizes["y"], sar_ds.chunksizes["x"]),
+                thresholds=thresholds.isel(time=0).values,
+                reference=ref_source,
+                slope=slope,
+                options=opts,
+                resolution_m=_resolution(sar_ds),
+            )
+            layers = xr.DataArray(
+                data, dims=("band", "y", "x"), coords={"y": sar_ds["y"], "x": sar_ds["x"]}
+            )
+            return _write(keep_grid(layers, sar_ds), out, sar, reference, dem, optical, opts)
     models = None
     if "self_trained" in opts.methods:  # fitted once, for the same reason (a sample per block)
         models = self_trained_models(
@@ -388,7 +437,18 @@ def _map_geotiff(
         .astype(np.uint8)
         .chunk({"band": -1})
     )
-    layers = keep_grid(layers, sar_ds)
+    return _write(keep_grid(layers, sar_ds), out, sar, reference, dem, optical, opts)
+
+
+def _write(
+    layers: xr.DataArray,
+    out: str | os.PathLike[str],
+    sar: str | os.PathLike[str],
+    reference: str | os.PathLike[str] | None,
+    dem: str | os.PathLike[str] | None,
+    optical: str | os.PathLike[str] | None,
+    opts: MappingOptions,
+) -> Path:
     tags = {
         "mus_lab_product": "flood.map_geotiff",
         "mus_lab_sar": os.fspath(sar),
@@ -397,4 +457,8 @@ def _map_geotiff(
         "mus_lab_optical": os.fspath(optical) if optical else "",
         "mus_lab_parameters": opts.to_parameters(),
     }
-    return write_cog(layers, out, nodata=255, tags=tags, band_names=["water", "likelihood"])
+    # LZW: on these two bands 4 times faster than DEFLATE, and as small (10000 px: 4.4 s and
+    # 33 MiB against 17 s and 35 MiB, one run on a loaded machine).
+    return write_cog(
+        layers, out, nodata=255, tags=tags, band_names=["water", "likelihood"], compress="LZW"
+    )

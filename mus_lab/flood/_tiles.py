@@ -1,8 +1,8 @@
 """Tiled bimodal thresholds of a SAR time series, streamed chunk by chunk.
 
 Each date is cut into square tiles (HydroSAR's approach). For every tile one pass over
-the data keeps only a histogram of dB values (``bin_db`` wide bins), the number of valid
-pixels and the means of its four quarters, so memory never holds more than a chunk.
+the data keeps only a histogram of dB values (``bin_db`` wide bins) and the number of valid
+pixels, so memory never holds more than a chunk.
 Per date and polarisation the tiles are then selected for bimodality:
 
 * at least ``min_valid`` of the tile is valid (and, with HAND, at least ``hand_fraction``
@@ -105,27 +105,28 @@ def _tile_view(block: NDArray[np.float32], tile: int) -> NDArray[np.float32]:
 
 
 def _block_stats(block: NDArray[np.floating], sel: TileSelection) -> NDArray[np.float64]:
-    tiles = _tile_view(np.asarray(block, np.float32), sel.tile)
-    t, ny, nx = tiles.shape[:3]
-    valid = np.isfinite(tiles)
-    nb = sel.n_bins
-    idx = np.floor((np.where(valid, tiles, 0.0) - DB_RANGE[0]) / sel.bin_db)
-    idx = np.clip(idx, 0, nb - 1).astype(np.int64)
-    owner = np.arange(t * ny * nx, dtype=np.int64).reshape(t, ny, nx, 1, 1)
-    flat = (owner * nb + idx)[valid]
-    hist = np.bincount(flat, minlength=t * ny * nx * nb).reshape(t, ny, nx, nb)
-    half = sel.tile // 2
-    quarters = []
-    for rows in (slice(0, half), slice(half, None)):
-        for cols in (slice(0, half), slice(half, None)):
-            q = tiles[..., rows, cols]
-            n = np.isfinite(q).sum((-2, -1))
-            s = np.nansum(q, axis=(-2, -1))
-            quarters.append(np.where(n > 0, s / np.maximum(n, 1), np.nan))
-    out = np.concatenate(
-        [hist.astype(np.float64), valid.sum((-2, -1))[..., None], np.stack(quarters, -1)], -1
-    )
-    return out
+    """Per tile of the block: the histogram (``n_bins``) and the number of valid pixels.
+
+    One ``bincount`` over the block as it lies in memory (bin = tile * n_bins + dB bin; no
+    data goes to one extra bin, dropped), partial tiles at the edges counting what they have.
+    """
+    data = np.asarray(block, np.float32)
+    t, y, x = data.shape
+    tile, nb = sel.tile, sel.n_bins
+    ny, nx = -(-y // tile), -(-x // tile)
+    valid = np.isfinite(data)
+    idx = np.floor((np.where(valid, data, 0.0) - DB_RANGE[0]) / sel.bin_db)
+    np.clip(idx, 0, nb - 1, out=idx)
+    owner = (
+        np.arange(t)[:, None, None] * (ny * nx)
+        + (np.arange(y) // tile)[None, :, None] * nx
+        + (np.arange(x) // tile)[None, None, :]
+    ) * nb
+    flat = owner + idx.astype(np.int64)
+    flat[~valid] = t * ny * nx * nb
+    hist = np.bincount(flat.ravel(), minlength=t * ny * nx * nb + 1)[:-1]
+    hist = hist.reshape(t, ny, nx, nb)
+    return np.concatenate([hist, hist.sum(-1)[..., None]], -1).astype(np.float64)
 
 
 def _select(
@@ -257,7 +258,7 @@ def _hand_ok(hand: xr.DataArray, sel: TileSelection, chunks: tuple) -> da.Array:
 
 
 def _tile_stats(db: xr.DataArray, sel: TileSelection) -> da.Array:
-    """Per-tile histograms, valid counts and quarter means, one block per date."""
+    """Per-tile histograms and valid counts, one block per date."""
     data = db.data if isinstance(db.data, da.Array) else da.from_array(db.values)
     cy, cx = data.chunks[1][0], data.chunks[2][0]
     step_y = max(sel.tile, -(-cy // sel.tile) * sel.tile)
@@ -265,7 +266,7 @@ def _tile_stats(db: xr.DataArray, sel: TileSelection) -> da.Array:
     data = data.rechunk((1, step_y, step_x))
     tiles_y = tuple(-(-c // sel.tile) for c in data.chunks[1])
     tiles_x = tuple(-(-c // sel.tile) for c in data.chunks[2])
-    n_feat = sel.n_bins + 5
+    n_feat = sel.n_bins + 1
     stats: da.Array = data.map_blocks(
         _block_stats,
         sel,
