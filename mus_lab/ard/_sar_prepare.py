@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -180,6 +181,45 @@ def _speckled(arr: xr.DataArray, opts: SarOptions) -> xr.DataArray:
     return speckle_filter(arr, opts.speckle, window=opts.window)  # type: ignore[no-any-return]
 
 
+_SAFE_SUFFIXES = (".zip", ".safe", ".safe/")
+
+
+def _level1(item: Any) -> bool:
+    props = getattr(item, "properties", {}) or {}
+    keys = ("proj:epsg", "proj:code", "proj:wkt2", "proj:projjson")
+    if str(props.get("sar:product_type", "")).upper() not in ("GRD", "SLC"):
+        return False
+    if any(props.get(k) is not None for k in keys):
+        return False
+    return not any(a.extra_fields.get(k) is not None for a in item.assets.values() for k in keys)
+
+
+def _harvested_safes(items: Any) -> list[str] | None:
+    """Local SAFE paths of level-1 items whose product the harvest brought into the holdings.
+
+    Items from a provider that sells level-1 GRD (EODMS ``Sentinel-1``, CDSE OData) point to
+    the SAFE zip; once harvested, that asset is a local file, which :func:`prepare_s1` then
+    calibrates and geocodes. None unless every item is such an item.
+    """
+    if isinstance(items, xr.DataArray | xr.Dataset | np.ndarray | str | Path):
+        return None
+    seq = list(items if isinstance(items, list | tuple) else getattr(items, "items", []))
+    if not seq or not all(hasattr(it, "assets") and _level1(it) for it in seq):
+        return None
+    paths = []
+    for it in seq:
+        found = None
+        for asset in it.assets.values():
+            href = asset.get_absolute_href() or asset.href
+            local = href[7:] if href.startswith("file://") else href
+            if local.lower().endswith(_SAFE_SUFFIXES) and "://" not in local:
+                found = local.rstrip("/")
+        if found is None or not Path(found).exists():
+            return None  # not harvested: the refusal below says what to do
+        paths.append(found)
+    return paths
+
+
 def _refuse_not_items(items: Any) -> None:
     """Arrays, or items of products in radar geometry, are not what ``prepare_s1`` loads."""
     from mus_lab.ard._sar_checks import check_backscatter
@@ -192,17 +232,13 @@ def _refuse_not_items(items: Any) -> None:
             "(catalog.search(...)) or open_safe(path)."
         )
     for it in items if isinstance(items, list | tuple) else getattr(items, "items", []):
-        props = getattr(it, "properties", {}) or {}
-        keys = ("proj:epsg", "proj:code", "proj:wkt2", "proj:projjson")
-        if str(props.get("sar:product_type", "")).upper() in ("GRD", "SLC") and not any(
-            props.get(k) is not None for k in keys
-        ):
-            if not any(a.extra_fields.get(k) is not None for a in it.assets.values() for k in keys):
-                raise RadarGeometryError(
-                    f"Item {it.id!r} is a level-1 {props['sar:product_type']} product in radar "
-                    "geometry (no projection): harvest its SAFE and pass open_safe(path) to "
-                    "prepare_s1, which calibrates and geocodes it."
-                )
+        if _level1(it):
+            raise RadarGeometryError(
+                f"Item {it.id!r} is a level-1 {it.properties['sar:product_type']} product in "
+                "radar geometry (no projection): harvest it (catalog.harvest) and pass the "
+                "holdings' items, or open_safe(path), to prepare_s1, which calibrates and "
+                "geocodes it."
+            )
 
 
 def _geocoded(items: list[pystac.Item], geobox: GeoBox, opts: SarOptions) -> _OnGrid:
@@ -303,7 +339,9 @@ def prepare_s1(
         NaN = no data), e.g. ``catalog.search(..., collections="sentinel-1-grd")``; or
         GRD SAFE products (:func:`~mus_lab.ard.open_safe`, or paths of ``.SAFE`` folders /
         zips), calibrated (``calibration``, ``noise``), geocoded by range-Doppler
-        (:func:`~mus_lab.ard.geocode_s1`) and stacked in time.
+        (:func:`~mus_lab.ard.geocode_s1`) and stacked in time. Level-1 GRD items whose
+        SAFE the harvest brought into the holdings (a local ``.zip`` or ``.SAFE`` asset,
+        e.g. from EODMS ``Sentinel-1`` or CDSE) are read as those SAFEs.
     geobox : odc.geo.geobox.GeoBox, optional
         Target grid; pass the Sentinel-2 ARD's (``cube.geobox_of(s2)``) to share its grid.
     bbox : sequence of float, optional
@@ -352,6 +390,9 @@ def prepare_s1(
 
     if is_safe_input(items):
         return prepare_safes(items, geobox=geobox, bbox=bbox, opts=opts, geocoding=geocoding)
+    harvested = _harvested_safes(items)
+    if harvested:
+        return prepare_safes(harvested, geobox=geobox, bbox=bbox, opts=opts, geocoding=geocoding)
     _refuse_not_items(items)
     if geocoding is not None:
         raise ARDError(

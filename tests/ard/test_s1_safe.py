@@ -350,3 +350,30 @@ def test_float_nodata_of_rtc_items_is_no_data(tmp_path: Path) -> None:
     assert float(ds.vv.min()) == pytest.approx(0.05)  # no -32768 left
     assert not bool(ds.valid[:, :8].any()) and bool(ds.valid[:, 9:].all())
     assert bool(np.isnan(ds.vv[:, :8]).all())
+
+
+def test_harvested_level1_items_are_read_as_their_safe(rome_zip: Path, rome_grid) -> None:  # type: ignore[no-untyped-def]
+    """An EODMS/CDSE level-1 GRD item in the holdings points to its SAFE zip: prepare_s1
+    calibrates and geocodes it as if given the zip; before the harvest, it says to harvest."""
+    import datetime
+
+    from mus_lab.errors import RadarGeometryError
+
+    def item(href: str) -> pystac.Item:
+        it = pystac.Item(
+            SAFE_NAME.removesuffix(".SAFE"),
+            None,
+            None,
+            datetime.datetime(2017, 6, 1, tzinfo=datetime.UTC),
+            {"sar:product_type": "GRD", "sar:polarizations": ["VV", "VH"]},
+            collection="sentinel-1-grd",
+        )
+        it.add_asset("product", pystac.Asset(href, media_type="application/zip", roles=["data"]))
+        return it
+
+    held = prepare_s1([item(str(rome_zip))], geobox=rome_grid, polarisations=("vv",), db=True)
+    direct = prepare_s1(rome_zip, geobox=rome_grid, polarisations=("vv",), db=True)
+    np.testing.assert_array_equal(held.vv.values, direct.vv.values)
+    remote = item("https://download.example.org/odata/v1/Products(1)/$value.zip")
+    with pytest.raises(RadarGeometryError, match=r"harvest it \(catalog.harvest\)"):
+        prepare_s1([remote], geobox=rome_grid)
