@@ -146,8 +146,8 @@ def _blocks(cubes: dict) -> list[tuple]:
     return out
 
 
-def engine_only(blocks: list[tuple], repeat: int) -> float:
-    """The engine on each in-memory chunk, 2 threads, no dask graph."""
+def engine_only(blocks: list[tuple], repeat: int, threads: int = THREADS) -> float:
+    """The engine on each in-memory chunk, ``threads`` threads (default 2), no dask graph."""
     rule = fusion.get_rule("dempster")
 
     def one(block: tuple) -> dict:
@@ -162,10 +162,10 @@ def engine_only(blocks: list[tuple], repeat: int) -> float:
         )
 
     def run() -> list:
-        with ThreadPoolExecutor(THREADS) as pool:
+        with ThreadPoolExecutor(threads) as pool:
             return list(pool.map(one, blocks))
 
-    return _best(run, repeat, "engine")[0]
+    return _best(run, repeat, "engine" if threads == THREADS else f"engine-{threads}")[0]
 
 
 def floor(blocks: list[tuple], size: int, repeat: int) -> float:
@@ -265,6 +265,8 @@ def main() -> int:
         rule: round(mpix / ours(cubes, max(1, args.repeat - 1), rule=rule)[0], 1)
         for rule in ("yager", "pcr6", "disjunctive", "conjunctive")
     }
+    # the engine on one thread, measured after the figures above: how it scales to two
+    t_engine_1 = engine_only(blocks, args.repeat, threads=1)
     lib = library(inputs, args.sample)
     assert isinstance(res, dict)
     ours_fused = res["fused_class"][lib["ys"], lib["xs"]]
@@ -292,6 +294,8 @@ def main() -> int:
         ),
         "engine_only_mpix_s": round(mpix / t_engine, 1),
         "engine_only_includes": "fuse_arrays on each in-memory chunk in 2 threads (no dask)",
+        "engine_only_1_thread_mpix_s": round(mpix / t_engine_1, 1),
+        "engine_thread_scaling_2_over_1": round(t_engine_1 / t_engine, 2),
         "other_rules_mpix_s": rules,
         "floor_mpix_s": round(mpix / t_floor, 1),
         "floor_includes": (

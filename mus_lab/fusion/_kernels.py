@@ -128,6 +128,9 @@ class Work(NamedTuple):
     maxbel: np.ndarray
     maxpl: np.ndarray
     zero: np.ndarray
+    #: Class code of the highest score, and the decided class's Pl (float64 sums).
+    code: np.ndarray
+    plsel: np.ndarray
 
 
 @njit(cache=True, nogil=True)
@@ -143,6 +146,8 @@ def _work(n_cls, dt):  # pragma: no cover - numba
         np.empty(BLOCK, dt),
         np.empty(BLOCK, dt),
         np.zeros(BLOCK, dt),
+        np.zeros(BLOCK, np.int64),
+        np.empty(BLOCK, np.float64),
     )
 
 
@@ -229,6 +234,14 @@ def _special_pixels(blk, bs, p0, out):  # pragma: no cover - numba
     inside it costs a reference count).
     """
     kk, total, valid = blk.kk, blk.total, blk.valid
+    n_odd = 0
+    for q in range(bs):
+        n_odd += total[q] | (not valid[q])
+    if not n_odd:
+        o_k = out.conflict[p0 : p0 + bs]
+        for q in range(bs):
+            o_k[q] = kk[q]
+        return
     o_class, o_bel, o_pl = out.fused_class, out.belief, out.plausibility
     o_conf, o_ign, o_conflict = out.confidence, out.ignorance, out.conflict
     nan = np.float32(np.nan)
@@ -348,55 +361,90 @@ def _summarise_block(blk, bs, p0, st, prm, w, out):  # pragma: no cover - numba
 @njit(cache=True, nogil=True)
 def _summarise_bel_block(blk, bs, p0, st, prm, w, out):  # pragma: no cover - numba
     """Max-belief decision and outputs, lean: Bel of a class is its singleton's mass, so only
-    the singleton rows are scanned; Pl is summed for the decided class only."""
+    the singleton rows are scanned; Pl is summed for the decided class only.
+
+    Every pass is a plain stream over the block (vectorised): the decided class's Pl is the
+    sum, in row order, of each row times "the row holds the decided class" (0 or 1: the same
+    float64 sum as adding the rows that hold it); ties (undecided pixels), no-data pixels and
+    Dempster's total conflict are rare and fixed up pixel by pixel afterwards, in blocks that
+    have any.
+    """
     buf = blk.buf
     sing, cls_ptr, cls_rows = st.sing, st.cls_ptr, st.cls_rows
+    memb_ptr, memb_idx = st.memb_ptr, st.memb_idx
     best, thr, arg, cnt, zero = w.best, w.thr, w.arg, w.cnt, w.zero
+    code, plsel = w.code, w.plsel
     n_cls = st.codes.shape[0]
+    n_out = buf.shape[0]
+    codes = st.codes
+    first = np.int64(codes[0])
     for q in range(bs):
         best[q] = -1.0
         arg[q] = 0
+        code[q] = first
         cnt[q] = 0
     for c in range(n_cls):
         row = buf[sing[c]] if sing[c] >= 0 else zero
+        cc = np.int64(codes[c])
         for q in range(bs):
             v = row[q]
             gt = v > best[q]
             best[q] = v if gt else best[q]
             arg[q] = c if gt else arg[q]
+            code[q] = cc if gt else code[q]
     for q in range(bs):
         thr[q] = best[q] * (1.0 - prm.tie)
     for c in range(n_cls):
         row = buf[sing[c]] if sing[c] >= 0 else zero
         for q in range(bs):
             cnt[q] += row[q] >= thr[q]
-    cs_is_bel = _cs_is_bel(prm.rule)
-    codes, omega_row, cs, scale = st.codes, st.omega_row, blk.cs, blk.scale
-    o_class, o_bel, o_pl = out.fused_class, out.belief, out.plausibility
-    o_conf, o_ign = out.confidence, out.ignorance
+    n_ties = 0
     for q in range(bs):
-        p = p0 + q
+        n_ties += cnt[q] > 1
+    for q in range(bs):
+        plsel[q] = 0.0
+    for t in range(n_out):
+        rmask = np.int64(0)
+        for k in range(memb_ptr[t], memb_ptr[t + 1]):
+            rmask |= np.int64(1) << memb_idx[k]
+        if rmask == 0:
+            continue
+        row = buf[t]
+        for q in range(bs):
+            plsel[q] += row[q] * ((rmask >> arg[q]) & 1)
+    cs_is_bel = _cs_is_bel(prm.rule)
+    omega_row, cs, scale = st.omega_row, blk.cs, blk.scale
+    om = buf[omega_row]  # the frame is always among the sets
+    p1 = p0 + bs  # views of the block: an index p0 + q would not vectorise (sign checks)
+    o_class, o_bel, o_pl = out.fused_class[p0:p1], out.belief[p0:p1], out.plausibility[p0:p1]
+    o_conf, o_ign = out.confidence[p0:p1], out.ignorance[p0:p1]
+    for q in range(bs):
         s = scale[q]
-        o_ign[p] = buf[omega_row, q] * s
-        o_bel[p] = best[q] * s
-        if cnt[q] > 1:
+        o_ign[q] = om[q] * s
+        o_bel[q] = best[q] * s
+        o_pl[q] = plsel[q] * s
+        o_class[q] = code[q]
+    if cs_is_bel:
+        for q in range(bs):
+            o_conf[q] = best[q]
+    else:
+        for c in range(n_cls):
+            crow = cs[c]
+            for q in range(bs):
+                o_conf[q] = crow[q] if arg[q] == c else o_conf[q]
+    if n_ties:
+        for q in range(bs):
+            if cnt[q] <= 1:
+                continue
             top = 0.0
             for c in range(n_cls):
                 acc = 0.0
                 for k in range(cls_ptr[c], cls_ptr[c + 1]):
                     acc += buf[cls_rows[k], q]
                 top = max(top, acc)
-            o_class[p] = UNDECIDED
-            o_pl[p] = top * s
-            o_conf[p] = 0.0
-        else:
-            c = arg[q]
-            acc = 0.0
-            for k in range(cls_ptr[c], cls_ptr[c + 1]):
-                acc += buf[cls_rows[k], q]
-            o_class[p] = codes[c]
-            o_pl[p] = acc * s
-            o_conf[p] = best[q] if cs_is_bel else cs[c, q]
+            o_class[q] = UNDECIDED
+            o_pl[q] = top * scale[q]
+            o_conf[q] = 0.0
     _special_pixels(blk, bs, p0, out)
 
 
@@ -469,7 +517,7 @@ def _load_block(src, omega, dst, acc, ok, p0, bs):  # pragma: no cover - numba
                     dst[i, q] = 1.0 if i == omega else 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")  # divisions are guarded: no checks
 def fuse2(a, b, labels, pt, st, prm, out):  # pragma: no cover - numba
     """Two sources in one pass: combine (any built-in rule), decide, summarise, agreement.
 
@@ -510,7 +558,7 @@ def fuse2(a, b, labels, pt, st, prm, out):  # pragma: no cover - numba
         _load_block(a, pt.omega_a, ab, acca, oka, p0, bs)
         _load_block(b, pt.omega_b, bb, accb, okb, p0, bs)
         for q in range(bs):
-            valid[q] = oka[q] or okb[q]
+            valid[q] = oka[q] | okb[q]
             kk[q] = 0.0
         for t in range(n_out):
             row = buf[t]
@@ -536,7 +584,8 @@ def fuse2(a, b, labels, pt, st, prm, out):  # pragma: no cover - numba
                 for q in range(bs):
                     norm[q] += row[q]
             for q in range(bs):
-                kk[q] = max(acca[q] * accb[q] - norm[q], 0.0)
+                x = acca[q] * accb[q] - norm[q]
+                kk[q] = x if x > 0.0 else 0.0
             if rule == RULE_PCR:
                 _copy_singletons(buf, sing, cs, bs)
                 for i in range(fa):
@@ -579,10 +628,10 @@ def fuse2(a, b, labels, pt, st, prm, out):  # pragma: no cover - numba
             eps = prm.eps
             for q in range(bs):
                 d = norm[q]
-                total[q] = d <= eps
-                scale[q] = 1.0 / d if d > eps else 0.0
-                if total[q] and valid[q]:
-                    n_total += 1
+                tcq = d <= eps
+                total[q] = tcq
+                scale[q] = 0.0 if tcq else 1.0 / d
+                n_total += tcq & valid[q]
             if prm.tc_mode != TC_VACUOUS:
                 for q in range(bs):
                     total[q] = False
