@@ -152,7 +152,12 @@ class BearerTokenGuard:
 
 
 async def _refuse(send: Send, status: int) -> None:
-    if status == 401:
+    if status == 400:
+        body = {
+            "code": "BadRequest",
+            "description": "The body must be a JSON object (PATCH: an object or a list).",
+        }
+    elif status == 401:
         body = {
             "code": "Unauthorized",
             "description": "Publishing needs a token: send the header "
@@ -168,14 +173,20 @@ async def _refuse(send: Send, status: int) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-class ItemLinksDefault:
-    """ASGI middleware: an item posted or put without ``links`` gets ``"links": []``.
+_NOT_JSON = object()
 
-    STAC makes ``links`` required and stac-fastapi's item model refuses an item without
-    it (400), while clients (stac-api-validator's transaction test among them) leave it
-    out because the server writes the links anyway. Only ``POST``/``PUT`` bodies of
-    ``/collections/{id}/items...`` that are a Feature (or a FeatureCollection's features)
-    with no ``links`` are touched.
+
+class ItemLinksDefault:
+    """ASGI middleware on request bodies: refuse what is no JSON document, default item links.
+
+    - A ``POST`` or ``PUT`` body that is JSON but not an object (``null``, a list, a
+      number), a ``PATCH`` body that is neither an object nor a list, and an empty
+      ``PUT`` or ``PATCH`` body get 400:
+      stac-fastapi passes such bodies on unchecked and answered 500 (found by fuzzing).
+    - An item posted or put to ``/collections/{id}/items...`` without ``links`` gets
+      ``"links": []``: STAC makes ``links`` required and stac-fastapi's item model refuses
+      an item without it (400), while clients (stac-api-validator's transaction test among
+      them) leave it out because the server writes the links anyway.
 
     Parameters
     ----------
@@ -187,13 +198,8 @@ class ItemLinksDefault:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = str(scope.get("path", ""))
-        if (
-            scope["type"] != "http"
-            or scope.get("method") not in ("POST", "PUT")
-            or "/items" not in path
-            or not path.startswith(str(scope.get("root_path", "")) + "/collections/")
-        ):
+        method = scope.get("method")
+        if scope["type"] != "http" or method not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
         chunks = []
@@ -206,13 +212,29 @@ class ItemLinksDefault:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            data = json.loads(body)
+        data: Any = None
+        if body.strip():
+            try:
+                data = json.loads(body)
+            except ValueError:  # not JSON: the app answers that itself
+                data = _NOT_JSON
+        if data is not _NOT_JSON and (body.strip() or method != "POST"):
+            allowed: tuple[type, ...] = (dict, list) if method == "PATCH" else (dict,)
+            if not isinstance(data, allowed):
+                await _refuse(send, 400)
+                return
+        path = str(scope.get("path", ""))
+        if (
+            method != "PATCH"
+            and isinstance(data, dict)
+            and "/items" in path
+            and path.startswith(str(scope.get("root_path", "")) + "/collections/")
+        ):
             features = (
                 data.get("features", []) if data.get("type") == "FeatureCollection" else [data]
             )
             changed = False
-            for feature in features:
+            for feature in features if isinstance(features, list) else []:
                 if isinstance(feature, dict) and feature.get("type") == "Feature":
                     if "links" not in feature:
                         feature["links"] = []
@@ -264,7 +286,34 @@ def create_app() -> ASGIApp:
         from stac_fastapi.pgstac.app import create_app as pgstac_app
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ServiceError(f"stac-fastapi-pgstac is missing: {_INSTALL_HINT}.") from exc
-    return BearerTokenGuard(ItemLinksDefault(pgstac_app()), _read_token())
+    app = pgstac_app()
+    _bad_requests_are_400(app)
+    return BearerTokenGuard(ItemLinksDefault(app), _read_token())
+
+
+def _bad_requests_are_400(app: Any) -> None:
+    """Answer 400, not 500, to requests that stac-fastapi-pgstac passes on unchecked.
+
+    Found by fuzzing (schemathesis): a malformed paging ``token`` (pgstac raises), a
+    ``query`` parameter that is not JSON, text PostgreSQL cannot store (a ``\\u0000``
+    escape) reach the database or the JSON parser and came back as server errors.
+    """
+    import asyncpg
+    import orjson
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    async def bad_request(request: Request, exc: Exception) -> JSONResponse:
+        reason = " ".join(str(exc).split())[:200]
+        return JSONResponse({"code": "BadRequest", "description": reason}, status_code=400)
+
+    for kind in (
+        asyncpg.exceptions.RaiseError,  # pgstac's own checks (e.g. "Invalid paging token")
+        asyncpg.exceptions.DataError,  # values PostgreSQL refuses (bad escapes, types)
+        orjson.JSONDecodeError,
+        json.JSONDecodeError,
+    ):
+        app.add_exception_handler(kind, bad_request)
 
 
 # -- queryables ------------------------------------------------------------------------
