@@ -4,7 +4,9 @@
 pgstac database on 127.0.0.1, with the transaction extension for publishing and the
 ``filter`` (CQL2), ``sort``, ``fields``, ``query``, ``pagination`` and collection-search
 extensions. The app it serves is :func:`create_app`: stac-fastapi-pgstac's own app wrapped
-in :class:`BearerTokenGuard`, since stac-fastapi has no authentication of its own.
+in :class:`BearerTokenGuard`, since stac-fastapi has no authentication of its own, and
+:class:`BodyCheck` (400 for bodies that are no JSON document or carry malformed ``links``;
+``"links": []`` added to an item sent without them).
 
 - Reads are public: ``GET``, ``HEAD``, ``OPTIONS`` anywhere and ``POST /search``.
 - Every other request (``POST``/``PUT``/``PATCH``/``DELETE`` on ``/collections...``, the
@@ -19,7 +21,8 @@ in :class:`BearerTokenGuard`, since stac-fastapi has no authentication of its ow
 The products' queryables (:func:`install_queryables`): for every product collection of
 :mod:`mus_lab.contracts`, ``processing:level`` (its one level; the description lists the
 contract's variables, the item's raster assets) and ``proj:code``, added to pgstac's
-``queryables`` table, so that ``/collections/{id}/queryables`` answers from the contract.
+``queryables`` table when the collection is created, so that ``/collections/{id}/queryables``
+answers from the contract.
 
 From a shell: ``python -m mus_lab.services.stac_api start|stop|status DIR --database URL``
 (or ``--postgres PGDIR``, the folder of a :class:`~mus_lab.services.postgres.PostgresCluster`;
@@ -54,7 +57,7 @@ __all__ = [
     "TOKEN_ENV",
     "TOKEN_FILE_ENV",
     "BearerTokenGuard",
-    "ItemLinksDefault",
+    "BodyCheck",
     "StacApiServer",
     "create_app",
     "install_queryables",
@@ -155,7 +158,8 @@ async def _refuse(send: Send, status: int) -> None:
     if status == 400:
         body = {
             "code": "BadRequest",
-            "description": "The body must be a JSON object (PATCH: an object or a list).",
+            "description": "The body must be a JSON object (PATCH: an object or a list of "
+            "operations) whose links, if any, are objects with rel and href.",
         }
     elif status == 401:
         body = {
@@ -173,15 +177,32 @@ async def _refuse(send: Send, status: int) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-_NOT_JSON = object()
+def _links_ok(data: Any) -> bool:
+    """Whether a body leaves ``links`` well formed (a list of objects with ``rel`` and ``href``).
+
+    A merge-patch of a collection is stored as sent, and malformed links broke every later
+    read of that collection; a JSON-patch list may not touch ``/links`` at all.
+    """
+    if isinstance(data, list):
+        return not any(
+            isinstance(op, dict) and str(op.get("path", "")).startswith("/links") for op in data
+        )
+    if not isinstance(data, dict) or "links" not in data:
+        return True
+    links = data["links"]
+    return isinstance(links, list) and all(
+        isinstance(ln, dict) and isinstance(ln.get("rel"), str) and isinstance(ln.get("href"), str)
+        for ln in links
+    )
 
 
-class ItemLinksDefault:
+class BodyCheck:
     """ASGI middleware on request bodies: refuse what is no JSON document, default item links.
 
-    - A ``POST`` or ``PUT`` body that is JSON but not an object (``null``, a list, a
-      number), a ``PATCH`` body that is neither an object nor a list, and an empty
-      ``PUT`` or ``PATCH`` body get 400:
+    - A body that is not JSON, a ``POST`` or ``PUT`` body that is JSON but not an object
+      (``null``, a list, a number), a ``PATCH`` body that is neither an object nor a list, and an empty
+      ``PUT`` or ``PATCH`` body get 400, and so does a body whose ``links`` are not a
+      list of objects with ``rel`` and ``href`` (a JSON-patch may not touch ``/links``):
       stac-fastapi passes such bodies on unchecked and answered 500 (found by fuzzing).
     - An item posted or put to ``/collections/{id}/items...`` without ``links`` gets
       ``"links": []``: STAC makes ``links`` required and stac-fastapi's item model refuses
@@ -216,11 +237,12 @@ class ItemLinksDefault:
         if body.strip():
             try:
                 data = json.loads(body)
-            except ValueError:  # not JSON: the app answers that itself
-                data = _NOT_JSON
-        if data is not _NOT_JSON and (body.strip() or method != "POST"):
+            except ValueError:  # not JSON (FastAPI's validation crashed on some)
+                await _refuse(send, 400)
+                return
+        if body.strip() or method != "POST":
             allowed: tuple[type, ...] = (dict, list) if method == "PATCH" else (dict,)
-            if not isinstance(data, allowed):
+            if not isinstance(data, allowed) or not _links_ok(data):
                 await _refuse(send, 400)
                 return
         path = str(scope.get("path", ""))
@@ -288,7 +310,16 @@ def create_app() -> ASGIApp:
         raise ServiceError(f"stac-fastapi-pgstac is missing: {_INSTALL_HINT}.") from exc
     app = pgstac_app()
     _bad_requests_are_400(app)
-    return BearerTokenGuard(ItemLinksDefault(app), _read_token())
+    return BearerTokenGuard(BodyCheck(app), _read_token())
+
+
+def _patch_errors() -> tuple[type[Exception], ...]:
+    try:
+        import jsonpatch
+        import jsonpointer
+    except ImportError:  # pragma: no cover - stac-fastapi-pgstac depends on jsonpatch
+        return ()
+    return (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException)
 
 
 def _bad_requests_are_400(app: Any) -> None:
@@ -312,6 +343,7 @@ def _bad_requests_are_400(app: Any) -> None:
         asyncpg.exceptions.DataError,  # values PostgreSQL refuses (bad escapes, types)
         orjson.JSONDecodeError,
         json.JSONDecodeError,
+        *_patch_errors(),  # a JSON-patch whose operations do not apply
     ):
         app.add_exception_handler(kind, bad_request)
 
