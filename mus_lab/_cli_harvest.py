@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 
 from mus_lab._cli_common import BboxOpt, bbox_option, command_doc, csv_list, fail, reporting_errors
+from mus_lab._cli_notices import NotifyOpt, notifying
 
 __all__ = ["harvest_cmd"]
 
 
 @command_doc(
     "source, collection, bbox, datetime, max_cloud, assets, out, workers, max_items, retries, "
-    "quiet",
+    "quiet, notify",
     exit_1="some assets could not be harvested (they are listed)",
 )
 def harvest_cmd(
@@ -43,6 +44,7 @@ def harvest_cmd(
     max_items: Annotated[int | None, typer.Option(help="Stop after this many items.")] = None,
     retries: Annotated[int, typer.Option(help="Failed attempts allowed per file.")] = 5,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    notify: NotifyOpt = None,
 ) -> None:
     """Search SOURCE, then download the selected assets into OUT/<collection>/<item id>/.
 
@@ -64,14 +66,15 @@ def harvest_cmd(
         )
         typer.echo(f"{len(result)} items from {result.source}", err=quiet)
         try:
-            report = cat.harvest(
-                result,
-                out,
-                assets=csv_list(assets) or None,
-                workers=workers,
-                progress=not quiet,
-                retries=retries,
-            )
+            with notifying(notify):
+                report = cat.harvest(
+                    result,
+                    out,
+                    assets=csv_list(assets) or None,
+                    workers=workers,
+                    progress=not quiet,
+                    retries=retries,
+                )
         except KeyboardInterrupt as exc:
             typer.secho(f"\n{exc}", fg=typer.colors.YELLOW, err=True)
             raise typer.Exit(code=130) from None

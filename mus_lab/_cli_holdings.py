@@ -22,6 +22,7 @@ from mus_lab._cli_common import (
     fail,
     reporting_errors,
 )
+from mus_lab._cli_notices import NotifyOpt, notifying
 from mus_lab.errors import CatalogUnreachableError
 
 __all__ = ["holdings_app"]
@@ -139,7 +140,7 @@ def init_cmd(location: LocationArg) -> None:
 
 
 @holdings_app.command("ingest")
-@command_doc("location, source, collection")
+@command_doc("location, source, collection, notify")
 def ingest_cmd(
     location: LocationArg,
     source: Annotated[
@@ -149,6 +150,7 @@ def ingest_cmd(
         ),
     ],
     collection: CollectionOpt = None,
+    notify: NotifyOpt = None,
 ) -> None:
     """Add the items of SOURCE to the holdings (replacing items with the same id)."""
     from mus_lab.catalog import open_holdings
@@ -157,7 +159,8 @@ def ingest_cmd(
         items = _source_items(source, csv_list(collection))
         holdings = open_holdings(location)
         try:
-            count = holdings.ingest(items)
+            with notifying(notify):
+                count = holdings.ingest(items)
         finally:
             _close(holdings)
     typer.echo(f"{count} items ingested into {holdings.location}")

@@ -337,6 +337,9 @@ app.add_typer(holdings_app, name="holdings")
 from mus_lab._cli_chain import chain_app  # noqa: E402
 
 app.add_typer(chain_app, name="chain")
+from mus_lab._cli_notices import notices_app  # noqa: E402
+
+app.add_typer(notices_app, name="notices")
 
 
 def main() -> None:

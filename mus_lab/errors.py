@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "ARDError",
     "AssetError",
+    "BackscatterInputError",
     "BandMismatchError",
     "CatalogError",
     "CatalogUnreachableError",
@@ -27,14 +28,17 @@ __all__ = [
     "InvalidBBoxError",
     "InvalidQueryError",
     "MetadataError",
+    "MissingCalibrationError",
     "MissingProjectionError",
     "MusLabError",
     "MusLabWarning",
     "NoCatalogError",
     "NoSeriesFilesError",
+    "NoticeError",
     "ProductContractError",
     "ProductFileError",
     "PublishError",
+    "RadarGeometryError",
     "RepeatedPageWarning",
     "SampleError",
     "SeriesDateError",
@@ -170,6 +174,11 @@ class ServiceError(MusLabError):
     started or stopped."""
 
 
+class NoticeError(ServiceError):
+    """An availability-notice subscription is malformed, refused (wrong or missing token) or
+    its channel cannot deliver (no token or secret is ever quoted)."""
+
+
 class ComputeError(MusLabError):
     """A Dask cluster (local or Gateway) could not be started or reached."""
 
@@ -184,6 +193,22 @@ class MetadataError(ARDError, ValueError):
 
 class ProductFileError(ARDError, FileNotFoundError):
     """A file that a SAR product needs (LUT, noise, imagery, annotation) is missing."""
+
+
+class MissingCalibrationError(MetadataError):
+    """A SAR product (a Sentinel-1 SAFE) lacks its calibration or noise annotation: it cannot
+    be calibrated; harvest the complete product first."""
+
+
+class BackscatterInputError(ARDError, ValueError):
+    """Backscatter of the wrong kind: digital numbers where calibrated backscatter is expected,
+    or linear power where dB is expected (or the reverse). The message names the function to
+    call first."""
+
+
+class RadarGeometryError(ARDError, ValueError):
+    """Data in radar geometry (image lines and pixels, GCPs, no CRS) where geocoded data on a
+    grid is expected. The message names the function that geocodes it."""
 
 
 class ExternalToolError(ARDError):

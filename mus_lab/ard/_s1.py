@@ -48,7 +48,7 @@ from mus_lab.ard._sar_common import (
     text,
 )
 from mus_lab.ard._sar_product import Clip, _ProductMethods
-from mus_lab.errors import MetadataError, ProductFileError
+from mus_lab.errors import MetadataError, MissingCalibrationError, ProductFileError
 
 __all__ = [
     "AzimuthNoiseBlock",
@@ -1051,8 +1051,10 @@ def open_safe(path: str | Path) -> SafeProduct:
     ------
     ProductFileError
         The path does not exist or holds no SAFE annotation.
+    MissingCalibrationError
+        A polarisation lacks its calibration or noise XML (a :class:`MetadataError`).
     MetadataError
-        A polarisation lacks its calibration or noise XML.
+        A polarisation lacks its product annotation, or has several swaths.
 
     Examples
     --------
@@ -1121,6 +1123,13 @@ def open_safe(path: str | Path) -> SafeProduct:
     files: dict[str, SafeFiles] = {}
     for (pol, swath), g in sorted(groups.items()):
         missing = [k for k in ("annotation", "calibration", "noise") if k not in g]
+        if missing and "annotation" not in missing:
+            raise MissingCalibrationError(
+                f"{name}: polarisation {pol} ({swath}) lacks its {' and '.join(missing)} "
+                "annotation (annotation/calibration/*.xml): it cannot be calibrated. Harvest the "
+                "complete SAFE first (mus_lab.catalog.harvest, the whole product, zip or folder), "
+                "then call open_safe on it."
+            )
         if missing:
             raise MetadataError(
                 f"{name}: polarisation {pol} ({swath}) lacks its {', '.join(missing)} XML; "

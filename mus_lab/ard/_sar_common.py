@@ -53,8 +53,8 @@ def to_db(x: ArrayT) -> ArrayT:
 
     Raises
     ------
-    None
-        Nothing on purpose: ``x <= 0`` gives NaN.
+    BackscatterInputError
+        An xarray object whose ``units`` attribute says dB already (``x <= 0`` gives NaN).
 
     Examples
     --------
@@ -62,6 +62,7 @@ def to_db(x: ArrayT) -> ArrayT:
     >>> to_db(np.array([1.0, 0.1, 0.0]))
     array([  0., -10.,  nan])
     """
+    _refuse_units(x, "db", "to_db expects linear power but got dB already: do not convert twice.")
 
     def _np(a: Any) -> Any:
         a = np.asarray(a, dtype=np.result_type(a, np.float32))
@@ -88,8 +89,8 @@ def from_db(x: ArrayT) -> ArrayT:
 
     Raises
     ------
-    None
-        Nothing on purpose: NaN stays NaN.
+    BackscatterInputError
+        An xarray object whose ``units`` attribute says linear power (NaN stays NaN).
 
     Examples
     --------
@@ -97,12 +98,24 @@ def from_db(x: ArrayT) -> ArrayT:
     >>> from_db(np.array([0.0, -10.0, np.nan]))
     array([1. , 0.1, nan])
     """
+    _refuse_units(
+        x, "linear", "from_db expects dB but got linear power already: do not convert twice."
+    )
 
     def _np(a: Any) -> Any:
         a = np.asarray(a, dtype=np.result_type(a, np.float32))
         return np.power(a.dtype.type(10), a / 10).astype(a.dtype)
 
     return _elementwise(x, _np)
+
+
+def _refuse_units(x: Any, scale: str, message: str) -> None:
+    """Raise :class:`BackscatterInputError` when ``x``'s ``units`` attribute is ``scale``."""
+    from mus_lab.errors import BackscatterInputError
+
+    units = str((getattr(x, "attrs", None) or {}).get("units", "")).strip().lower()
+    if (scale == "db" and units == "db") or (scale == "linear" and units.startswith("linear")):
+        raise BackscatterInputError(message)
 
 
 def _elementwise(x: Any, func: Callable[[Any], Any]) -> Any:

@@ -53,8 +53,9 @@ class SarOptions:
     polarisations : tuple of str
         Polarisations to prepare (any case), default ``("vv", "vh")``.
     calibration : {"sigma0", "beta0", "gamma0"}
-        Which LUT calibrates products in their native geometry (RCM). Geocoded Sentinel-1
-        items already hold sigma0: :func:`prepare_s1` takes only ``"sigma0"``.
+        Which LUT calibrates products in their native geometry (RCM, Sentinel-1 SAFE).
+        Geocoded Sentinel-1 items already hold sigma0: :func:`prepare_s1` takes only
+        ``"sigma0"`` for them.
     noise : bool
         Subtract the product's noise levels (default True; products calibrated here only).
     speckle : {"lee", "refined_lee", "lee_sigma"} or None
@@ -179,10 +180,43 @@ def _speckled(arr: xr.DataArray, opts: SarOptions) -> xr.DataArray:
     return speckle_filter(arr, opts.speckle, window=opts.window)  # type: ignore[no-any-return]
 
 
+def _refuse_not_items(items: Any) -> None:
+    """Arrays, or items of products in radar geometry, are not what ``prepare_s1`` loads."""
+    from mus_lab.ard._sar_checks import check_backscatter
+    from mus_lab.errors import RadarGeometryError
+
+    if isinstance(items, xr.DataArray | xr.Dataset | np.ndarray):
+        check_backscatter(items, where="prepare_s1", geocoded=True)
+        raise ARDError(
+            "prepare_s1 takes STAC items or SAFE products, not an array: pass the items "
+            "(catalog.search(...)) or open_safe(path)."
+        )
+    for it in items if isinstance(items, list | tuple) else getattr(items, "items", []):
+        props = getattr(it, "properties", {}) or {}
+        keys = ("proj:epsg", "proj:code", "proj:wkt2", "proj:projjson")
+        if str(props.get("sar:product_type", "")).upper() in ("GRD", "SLC") and not any(
+            props.get(k) is not None for k in keys
+        ):
+            if not any(a.extra_fields.get(k) is not None for a in it.assets.values() for k in keys):
+                raise RadarGeometryError(
+                    f"Item {it.id!r} is a level-1 {props['sar:product_type']} product in radar "
+                    "geometry (no projection): harvest its SAFE and pass open_safe(path) to "
+                    "prepare_s1, which calibrates and geocodes it."
+                )
+
+
 def _geocoded(items: list[pystac.Item], geobox: GeoBox, opts: SarOptions) -> _OnGrid:
     """Items whose polarisation assets are geocoded linear backscatter: load, then filter."""
+    from mus_lab.ard._sar_checks import check_backscatter
+
     pols = opts.polarisations
     raw = cube.load(items, pols, geobox=geobox, resampling="bilinear", chunks=opts.chunks)
+    for p in pols:
+        check_backscatter(raw[p], where="prepare_s1", geocoded=True)
+        # A declared float nodata (Planetary Computer sentinel-1-rtc: -32768) is no data.
+        nodata = raw[p].attrs.get("nodata")
+        if nodata is not None and np.isfinite(nodata):
+            raw[p] = raw[p].where(raw[p] != nodata).assign_attrs(raw[p].attrs)
     codes = [data_mask(raw[p], raw[p]) for p in pols]
     values = {p: _speckled(raw[p].astype(np.float32), opts) for p in pols}
     keep = ("orbit_state", "relative_orbit", "platform", "item_ids")
@@ -257,21 +291,27 @@ def prepare_s1(
     geobox: GeoBox | None = None,
     bbox: Sequence[float] | None = None,
     options: SarOptions | None = None,
+    geocoding: Any = None,
     **overrides: Any,
 ) -> xr.Dataset:
-    """Geocoded Sentinel-1 sigma0 items as analysis-ready backscatter on the grid.
+    """Sentinel-1 as analysis-ready backscatter on the grid: geocoded items or GRD SAFEs.
 
     Parameters
     ----------
-    items : SearchResult or sequence of pystac.Item
+    items : SearchResult, sequence of pystac.Item, SafeProduct or SAFE paths
         Sentinel-1 items whose polarisation assets hold geocoded linear sigma0 (float32,
-        NaN = no data), e.g. ``catalog.search(..., collections="sentinel-1-grd")``.
+        NaN = no data), e.g. ``catalog.search(..., collections="sentinel-1-grd")``; or
+        GRD SAFE products (:func:`~mus_lab.ard.open_safe`, or paths of ``.SAFE`` folders /
+        zips), calibrated (``calibration``, ``noise``), geocoded by range-Doppler
+        (:func:`~mus_lab.ard.geocode_s1`) and stacked in time.
     geobox : odc.geo.geobox.GeoBox, optional
         Target grid; pass the Sentinel-2 ARD's (``cube.geobox_of(s2)``) to share its grid.
     bbox : sequence of float, optional
         Without ``geobox``: the Sentinel-2 10 m grid of this bbox (default: of the items).
     options : SarOptions, optional
         Polarisations, speckle filter and window, dB, chunks (default ``SarOptions()``).
+    geocoding : S1Geocoding, optional
+        SAFE products only: DEM, geoid, terrain flattening (gamma0 RTC), border noise.
     **overrides
         Fields of :class:`SarOptions` replacing those of ``options``
         (``prepare_s1(items, speckle="lee", db=True)``). Speckle filtering runs on the grid.
@@ -280,12 +320,19 @@ def prepare_s1(
     -------
     xarray.Dataset
         One float32 variable per polarisation, ``valid`` (bool) and ``quality`` (uint8 bits:
-        nodata, unusable), ``orbit_state`` / ``relative_orbit`` on ``time``; lazy.
+        nodata, unusable; layover and shadow from a DEM), ``orbit_state`` / ``relative_orbit``
+        on ``time``; lazy. SAFEs with a DEM add ``local_incidence_angle``.
 
     Raises
     ------
     ARDError
         A bad option, or ``calibration`` / ``noise`` asked of already calibrated items.
+    BackscatterInputError
+        Items whose assets hold digital numbers (an :class:`ARDError`): pass the SAFE.
+    RadarGeometryError
+        Items or arrays in radar geometry (an :class:`ARDError`): pass the SAFE.
+    MissingCalibrationError
+        A SAFE without its calibration annotation (an :class:`ARDError`).
     SpeckleFilterError
         Unknown speckle filter or a bad window (an :class:`ARDError`).
     AssetError
@@ -301,6 +348,16 @@ def prepare_s1(
     (('time', 'y', 'x'), dtype('float32'), 'lee')
     """
     opts = with_overrides(SarOptions, options, overrides, where="prepare_s1")
+    from mus_lab.ard._s1_ard import is_safe_input, prepare_safes
+
+    if is_safe_input(items):
+        return prepare_safes(items, geobox=geobox, bbox=bbox, opts=opts, geocoding=geocoding)
+    _refuse_not_items(items)
+    if geocoding is not None:
+        raise ARDError(
+            "geocoding applies to SAFE products (open_safe(path)); these items are already "
+            "geocoded: leave geocoding=None."
+        )
     if opts.calibration != "sigma0" or not opts.noise:
         raise ARDError(
             "prepare_s1 takes geocoded sigma0 items, calibrated and denoised by their "

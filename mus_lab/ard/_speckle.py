@@ -426,6 +426,9 @@ def speckle_filter(
     ------
     SpeckleFilterError
         Unknown method or an even / too small window.
+    BackscatterInputError
+        Digital numbers (integers) or dB (``units`` attribute, or negative numpy values):
+        the filters work on linear power.
 
     Examples
     --------
@@ -436,6 +439,9 @@ def speckle_filter(
     >>> bool(out.std() < img.std())
     True
     """
+    from mus_lab.ard._sar_checks import check_backscatter
+
+    check_backscatter(data, expected="linear", where="speckle_filter")
     check_speckle(method, window)
     if enl <= 0:
         raise SpeckleFilterError(f"enl={enl}: pass a positive equivalent number of looks.")

@@ -52,6 +52,9 @@ from mus_lab.ard._s1 import (
     read_calibration,
     read_noise,
 )
+from mus_lab.ard._s1_geocode import S1Geocoding, geocode_s1
+from mus_lab.ard._s1_geometry import S1Geometry, read_geometry
+from mus_lab.ard._sar_checks import check_backscatter
 from mus_lab.ard._sar_common import from_db, open_tiff_lazy, to_db
 from mus_lab.ard._sar_prepare import SarOptions, prepare_rcm, prepare_s1
 from mus_lab.ard._sar_product import SarProduct
@@ -76,6 +79,8 @@ __all__ = [
     "RcmNoiseLevels",
     "RcmProduct",
     "S1Calibration",
+    "S1Geocoding",
+    "S1Geometry",
     "S1ImageInfo",
     "S1Noise",
     "SafeFiles",
@@ -87,9 +92,11 @@ __all__ = [
     "VectorLut",
     "calibrate",
     "calibrate_rcm",
+    "check_backscatter",
     "compact_pol",
     "data_mask",
     "from_db",
+    "geocode_s1",
     "lee_sigma_range",
     "lut_on_grid",
     "mchi",
@@ -101,6 +108,7 @@ __all__ = [
     "prepare_s1",
     "read_annotation",
     "read_calibration",
+    "read_geometry",
     "read_noise",
     "read_rcm_lut",
     "read_rcm_noise",

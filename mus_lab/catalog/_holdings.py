@@ -30,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pystac
 
+from mus_lab.catalog._events import announce_new_items, has_listeners
 from mus_lab.catalog._local import open_local
 from mus_lab.catalog._query import SearchQuery
 from mus_lab.errors import CatalogError, CatalogUnreachableError
@@ -221,6 +222,8 @@ class StaticHoldings:
         """
         touched: dict[str, dict[str, dict[str, Any]]] = {}
         count = 0
+        listening = has_listeners()
+        announced: list[pystac.Item] = []
         try:
             for item in items:
                 collection = item.collection_id
@@ -248,6 +251,10 @@ class StaticHoldings:
                 _write_json(folder / f"{item.id}.json", data)
                 touched.setdefault(collection, {})[item.id] = data
                 count += 1
+                if listening:
+                    written = pystac.Item.from_dict(data, preserve_dict=True)
+                    written.set_self_href(str(folder / f"{item.id}.json"))
+                    announced.append(written)
             with self._locked():
                 for collection, batch in touched.items():
                     _sweep_temporaries(
@@ -261,6 +268,7 @@ class StaticHoldings:
                 f"Cannot write the holdings in {self.path} ({exc.strerror or exc}): "
                 "free some disk space or choose another folder."
             ) from exc
+        announce_new_items(announced, source=self.location)
         return count
 
     def _relink_collection(self, collection: str, batch: dict[str, dict[str, Any]]) -> None:

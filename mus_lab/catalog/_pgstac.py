@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 import pystac
 from pystac.utils import is_absolute_href, make_absolute_href
 
+from mus_lab.catalog._events import announce_new_items, has_listeners
 from mus_lab.catalog._query import SearchQuery, legacy_to_cql2
 from mus_lab.errors import CatalogError, CatalogUnreachableError, UnknownCollectionError
 
@@ -627,11 +628,14 @@ class PgstacHoldings:
 
         count = 0
         touched: set[str] = set()
+        listening = has_listeners()
+        announced: list[pystac.Item] = []
         iterator: Iterator[pystac.Item] = iter(items)
         with self._lock:
             conn = self._connection()
             loader = Loader(_PinnedDb.make(conn))
-            while given := [_record(i) for i in islice(iterator, _CHUNK)]:
+            while batch := list(islice(iterator, _CHUNK)):
+                given = [_record(i) for i in batch]
                 # One upsert may not touch a row twice: the last copy of an item wins.
                 chunk = list({(r["collection"], r["id"]): r for r in given}.values())
                 ids = sorted({r["collection"] for r in chunk})
@@ -657,6 +661,8 @@ class PgstacHoldings:
                     raise self._database_error("the items", exc) from None
                 touched.update(ids)
                 count += len(given)
+                if listening:  # as given: their self links lead to them
+                    announced += batch
             if touched:
                 try:
                     conn.execute(
@@ -667,6 +673,7 @@ class PgstacHoldings:
                     )
                 except Exception as exc:
                     raise self._database_error("updating the collection extents", exc) from None
+        announce_new_items(announced, source=self.location)
         return count
 
     def search(self, query: SearchQuery) -> list[pystac.Item]:

@@ -305,7 +305,7 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
     """
     import yaml
 
-    from mus_lab.production._tilesteps import check_step
+    from mus_lab.production._tilesteps import check_step, resolve_paths
 
     source: Path | None = None
     if isinstance(chain, str | Path):
@@ -346,7 +346,7 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
         options = dict(_require_mapping(step.get("options") or {}, f"options of {name!r}", source))
         spec = StepSpec(str(name), str(step["uses"]), options, tuple(str(n) for n in needs))
         check_step(spec, where=_where(source))
-        steps.append(spec)
+        steps.append(resolve_paths(spec, base))
     period = data.get("period")
     return ChainSpec(
         name=str(data["chain"]),

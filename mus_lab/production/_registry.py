@@ -112,7 +112,7 @@ class Registry:
     >>> reg = Registry(Path(tempfile.mkdtemp()) / "registry.sqlite")
     >>> reg.new_run("r1", "demo", None, "abc", {"steps": {}}, {"mus_lab": "0.1.0"})
     >>> reg.add_tasks("r1", [("ndvi", "r0c0", "fp", [], {})])
-    >>> reg.set_state("r1", "ndvi", "r0c0", "running")
+    >>> reg.start_attempts("r1", [("ndvi", "r0c0", "fp")])
     >>> [t.state for t in reg.tasks("r1")]
     ['running']
     """
@@ -196,6 +196,22 @@ class Registry:
                 ],
             )
 
+    def set_states(
+        self, run_id: str, changes: Sequence[tuple[str, str, str, Mapping[str, Any]]]
+    ) -> None:
+        """Set several tasks' states in one transaction: ``(step, tile, state, fields)``.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        changes
+            As for :meth:`set_state`, one tuple per task.
+        """
+        with self._connect() as db:
+            for step, tile, state, fields in changes:
+                self._set(db, run_id, step, tile, state, fields)
+
     def set_state(self, run_id: str, step: str, tile: str, state: str, **fields: Any) -> None:
         """Set one task's state and other fields (``started``, ``error`` ...).
 
@@ -208,6 +224,18 @@ class Registry:
         **fields
             Columns to set; ``outputs``, ``inputs`` and ``parameters`` are JSON-encoded.
         """
+        with self._connect() as db:
+            self._set(db, run_id, step, tile, state, fields)
+
+    @staticmethod
+    def _set(
+        db: sqlite3.Connection,
+        run_id: str,
+        step: str,
+        tile: str,
+        state: str,
+        fields: Mapping[str, Any],
+    ) -> None:
         if state not in TASK_STATES:
             raise ValueError(f"unknown task state {state!r}")
         values = {"state": state, **fields}
@@ -215,34 +243,34 @@ class Registry:
             if key in values:
                 values[key] = json.dumps(values[key], default=str)
         columns = ", ".join(f"{k} = ?" for k in values)
-        with self._connect() as db:
-            db.execute(
-                f"UPDATE tasks SET {columns} WHERE run_id = ? AND step = ? AND tile = ?",
-                [*values.values(), run_id, step, tile],
-            )
-            if state == "done" and "outputs" in fields:
-                for out in fields["outputs"].values():
-                    db.execute(
-                        "INSERT OR REPLACE INTO outputs (path, run_id, step, tile, sha256) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (out["path"], run_id, step, tile, out["sha256"]),
-                    )
+        db.execute(
+            f"UPDATE tasks SET {columns} WHERE run_id = ? AND step = ? AND tile = ?",
+            [*values.values(), run_id, step, tile],
+        )
+        if state == "done" and "outputs" in fields:
+            for out in fields["outputs"].values():
+                db.execute(
+                    "INSERT OR REPLACE INTO outputs (path, run_id, step, tile, sha256) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (out["path"], run_id, step, tile, out["sha256"]),
+                )
 
-    def start_attempt(self, run_id: str, step: str, tile: str, fingerprint: str) -> None:
-        """Mark a task ``running`` (sent to the cluster) and count the attempt.
+    def start_attempts(self, run_id: str, tasks: Sequence[tuple[str, str, str]]) -> None:
+        """Mark tasks ``running`` (sent to the cluster) and count the attempt, in one go.
 
         Parameters
         ----------
-        run_id, step, tile
-            The task.
-        fingerprint
-            The fingerprint of its inputs and parameters for this attempt.
+        run_id
+            The run.
+        tasks
+            ``(step, tile, fingerprint)``: the fingerprint of the task's inputs and
+            parameters for this attempt.
         """
         with self._connect() as db:
-            db.execute(
+            db.executemany(
                 "UPDATE tasks SET state = 'running', attempts = attempts + 1, error = NULL, "
                 "fingerprint = ? WHERE run_id = ? AND step = ? AND tile = ?",
-                (fingerprint, run_id, step, tile),
+                [(fp, run_id, step, tile) for step, tile, fp in tasks],
             )
 
     def set_run_state(self, run_id: str, state: str, *, pid: int | None = None) -> None:

@@ -33,10 +33,12 @@ from typing import Any
 from mus_lab.errors import ChainError, StepError
 from mus_lab.production._chainfile import ChainSpec, load_chain
 from mus_lab.production._registry import Registry, TaskRecord
+from mus_lab.production._tilecatalog import publish_outputs
 from mus_lab.production._tilesteps import (
     TileTask,
     collections_of,
     options_with_defaults,
+    path_state,
     sha256_file,
     step_kinds,
 )
@@ -81,12 +83,13 @@ def open_registry(chain: str | Path | ChainSpec | Registry) -> Registry:
 
 @dataclass
 class RunReport:
-    """What a run (or a retry) did: its id, state and tasks."""
+    """What a run (or a retry) did: its id, state, tasks, registry and outputs' catalog."""
 
     run_id: str
     state: str
     tasks: list[TaskRecord] = field(default_factory=list)
     registry: Path | None = None
+    catalog: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -175,6 +178,7 @@ def _coverage(spec: ChainSpec) -> dict[tuple[str, str], list[dict[str, Any]]]:
                 {
                     "collection": collection,
                     "id": item.id,
+                    "href": item.get_self_href(),
                     "assets": {
                         key: {"href": a.href, "state": _asset_state(a.href, a.extra_fields)}
                         for key, a in sorted(item.assets.items())
@@ -229,9 +233,11 @@ def _check_cover(spec: ChainSpec, cover: Mapping[tuple[str, str], list[Any]]) ->
 def _fingerprint(
     step: Any, tile: Any, spec: ChainSpec, inputs: list[dict[str, Any]], upstream: list[str]
 ) -> str:
+    kind = step_kinds()[step.uses]
     data = {
         "uses": step.uses,
         "options": options_with_defaults(step),
+        "files": {key: path_state(step.options[key]) for key in kind.paths if key in step.options},
         "tile": [tuple(tile.geobox.affine), tile.geobox.shape.yx, str(tile.geobox.crs)],
         "period": spec.period,
         "inputs": inputs,
@@ -310,7 +316,6 @@ def _drive(
                 options=options,
                 folder=spec.output / step.name,
             )
-            registry.start_attempt(run_id, step.name, tile_id, fingerprints[key])
             futures[key] = client.submit(
                 _execute,
                 task,
@@ -319,9 +324,11 @@ def _drive(
                 pure=False,
                 retries=0,
             )
+    registry.start_attempts(run_id, [(s, t, fingerprints[(s, t)]) for s, t in futures])
     log(f"run {run_id}: {len(futures)} task(s) on {len(tiles)} tile(s) sent to the cluster")
     by_future = {f.key: k for k, f in futures.items()}
     needs = {s.name: s.needs for s in spec.steps}
+    order = {s.name: i for i, s in enumerate(spec.steps)}
     failed: set[tuple[str, str]] = set()
     pending = set(futures.values())
     state = "done"
@@ -330,48 +337,39 @@ def _drive(
             finished, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
         except TimeoutError:  # nothing finished within the second: look for a cancel
             finished = set()
-        for fut in finished:
+        changes: list[tuple[str, str, str, dict[str, Any]]] = []
+        # upstream first, so that a task whose input failed in the same round is "skipped"
+        for fut in sorted(finished, key=lambda f: order[by_future[f.key][0]]):
             step_name, tile_id = by_future[fut.key]
             if fut.status == "finished":
                 result = fut.result()
-                registry.set_state(
-                    run_id,
-                    step_name,
-                    tile_id,
-                    "done",
-                    started=result["started"],
-                    finished=result["finished"],
-                    worker=result["worker"],
-                    outputs=result["outputs"],
-                )
+                fields = {k: result[k] for k in ("started", "finished", "worker", "outputs")}
+                changes.append((step_name, tile_id, "done", fields))
                 log(f"  done    {step_name} {tile_id}")
                 continue
             state = "failed"
             failed.add((step_name, tile_id))
             upstream_failed = any((n, tile_id) in failed for n in needs[step_name])
+            now = {"finished": time.time()}
             if fut.status == "cancelled":
-                registry.set_state(run_id, step_name, tile_id, "cancelled", finished=time.time())
+                changes.append((step_name, tile_id, "cancelled", now))
             elif upstream_failed:
-                registry.set_state(
-                    run_id,
-                    step_name,
-                    tile_id,
-                    "skipped",
-                    finished=time.time(),
-                    error="a step it needs failed on this tile",
+                changes.append(
+                    (step_name, tile_id, "skipped", {**now, "error": "a step it needs failed"})
                 )
                 log(f"  skipped {step_name} {tile_id}")
             else:
                 err = _error_text(fut.exception())
-                registry.set_state(
-                    run_id, step_name, tile_id, "failed", finished=time.time(), error=err
-                )
+                changes.append((step_name, tile_id, "failed", {**now, "error": err}))
                 log(f"  FAILED  {step_name} {tile_id}: {err.splitlines()[0][:200]}")
+        if changes:
+            registry.set_states(run_id, changes)
         if pending and registry.run(run_id)["state"] == "cancelling":
             client.cancel(list(pending))
-            for fut in pending:
-                step_name, tile_id = by_future[fut.key]
-                registry.set_state(run_id, step_name, tile_id, "cancelled", finished=time.time())
+            registry.set_states(
+                run_id,
+                [(*by_future[f.key], "cancelled", {"finished": time.time()}) for f in pending],
+            )
             log(f"run {run_id}: cancelled, {len(pending)} task(s) stopped")
             return "cancelled"
     return state
@@ -453,6 +451,7 @@ def _finish(
         raise
     registry.set_run_state(run_id, state)
     report = RunReport(run_id, state, registry.tasks(run_id), registry.path)
+    report.catalog = publish_outputs(spec, registry, run_id)
     log(report.table().splitlines()[0])
     return report
 

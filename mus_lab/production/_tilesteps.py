@@ -13,6 +13,9 @@ Built in:
     Median NDVI of the clear (SCL) Sentinel-2 observations of the period.
 ``sar.mean_db``
     Temporal mean backscatter of one SAR band (linear mean, written in dB).
+``landcover.predict``
+    The land-cover map (``<tile>.tif``) and confidence (``<tile>_confidence.tif``) of a
+    saved model (option ``model``), its features rebuilt on the tile from its recipe.
 ``python``
     Any function ``module:callable`` taking the :class:`TileTask` and returning a
     DataArray on the tile's grid (written as ``<tile>.tif``) or a mapping of written files.
@@ -177,6 +180,9 @@ class StepKind:
         cover every tile before a run); ``None``: it reads none.
     description
         One line for listings.
+    paths
+        Options that are file paths: resolved against the chain file's folder, and their
+        content is part of the tasks' fingerprint (a retrained model re-runs its tasks).
     """
 
     name: str
@@ -185,6 +191,7 @@ class StepKind:
     optional: Mapping[str, Any] = field(default_factory=dict)
     collections: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
     description: str = ""
+    paths: tuple[str, ...] = ()
 
 
 _KINDS: dict[str, StepKind] = {}
@@ -218,7 +225,7 @@ def step_kinds() -> dict[str, StepKind]:
     Examples
     --------
     >>> sorted(step_kinds())
-    ['python', 's2.ndvi_median', 'sar.mean_db']
+    ['landcover.predict', 'python', 's2.ndvi_median', 'sar.mean_db']
     """
     return dict(_KINDS)
 
@@ -382,6 +389,71 @@ register_step(
         description="Temporal mean of one SAR band (linear mean, in dB).",
     )
 )
+
+
+def _model_collections(model: str) -> tuple[str, ...]:
+    """The collections a saved model's feature recipe reads (from its ``metadata.json``)."""
+    import json
+
+    from mus_lab.classify import FeatureOptions
+
+    meta = Path(model) / "metadata.json"
+    try:
+        recipe = json.loads(meta.read_text(encoding="utf-8")).get("recipe") or {}
+    except (OSError, ValueError) as exc:
+        raise ChainError(
+            f"No land-cover model at {model} ({exc}): give the folder that "
+            "LandCoverModel.save (or mus-lab landcover train) wrote."
+        ) from exc
+    if not recipe.get("sensors"):
+        return ()
+    opts = FeatureOptions.from_dict(recipe)
+    out: tuple[str, ...] = ()
+    if opts.sensors in ("optical", "stacked"):
+        out += (opts.optical_source,)
+    if opts.sensors in ("radar", "stacked"):
+        out += tuple(opts.radar_sources)
+    return out
+
+
+def _landcover_predict(task: TileTask) -> Mapping[str, Path]:
+    from mus_lab import classify, recipes
+    from mus_lab._io import write_cog
+
+    model = classify.load_model(task.options["model"])
+    recipe = model.metadata.recipe
+    if not recipe.get("sensors"):
+        raise StepError(
+            f"Model {task.options['model']} records no feature recipe: train it with "
+            "recipes.features_from_catalog (or mus-lab landcover train) so that a chain can "
+            "rebuild its features."
+        )
+    feats, _, _ = recipes.features_from_catalog(
+        task.catalog,
+        classify.FeatureOptions.from_dict(recipe),
+        bbox=task.bbox_lonlat,
+        datetime=recipe.get("datetime"),
+        geobox=task.geobox,
+        chunks=max(task.geobox.shape.yx),
+    )
+    result = classify.predict(feats, model)
+    task.folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "classification": write_cog(result.classification, task.path(), nodata=0),
+        "confidence": write_cog(result.confidence, task.path("_confidence.tif"), nodata=255),
+    }
+
+
+register_step(
+    StepKind(
+        "landcover.predict",
+        _landcover_predict,
+        required=frozenset({"model"}),
+        collections=lambda o: _model_collections(str(o["model"])),
+        description="Land-cover map and confidence of a saved model, features rebuilt per tile.",
+        paths=("model",),
+    )
+)
 register_step(
     StepKind(
         "python",
@@ -392,6 +464,52 @@ register_step(
         description="A function module:callable(task) -> DataArray or {name: path}.",
     )
 )
+
+
+def path_state(path: str | os.PathLike[str]) -> list[tuple[str, int, int]]:
+    """Size and modification time of a file, or of every file under a folder.
+
+    Parameters
+    ----------
+    path
+        A file or folder.
+
+    Returns
+    -------
+    list of (relative name, size, mtime in ns)
+        Empty when the path does not exist.
+    """
+    root = Path(path)
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    return [
+        (str(p.relative_to(root)) if p != root else p.name, p.stat().st_size, p.stat().st_mtime_ns)
+        for p in files
+    ]
+
+
+def resolve_paths(step: Any, base: Path) -> Any:
+    """The step with its path options made absolute against ``base``.
+
+    Parameters
+    ----------
+    step
+        A :class:`~mus_lab.production.StepSpec` already checked.
+    base
+        The chain file's folder.
+
+    Returns
+    -------
+    StepSpec
+        A copy when some path changed.
+    """
+    from dataclasses import replace
+
+    kind = _KINDS[step.uses]
+    options = dict(step.options)
+    for key in kind.paths:
+        if key in options and not Path(str(options[key])).is_absolute():
+            options[key] = str((base / str(options[key])).resolve())
+    return replace(step, options=options)
 
 
 def options_with_defaults(step: Any) -> dict[str, Any]:

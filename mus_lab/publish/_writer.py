@@ -35,6 +35,7 @@ import xarray as xr
 from rasterio.errors import RasterioError
 
 from mus_lab._io import CogSpec, atomic_folder, write_cogs, write_json
+from mus_lab.catalog._events import announce_new_items, has_listeners
 from mus_lab.contracts import EXTENSIONS, ProductContract
 from mus_lab.cube import geobox_of
 from mus_lab.errors import ProductContractError, PublishError
@@ -308,7 +309,10 @@ def write_collection(
                 "that item, or leave it out of the search; nothing was written."
             ) from exc
         _link_into_root(root_json, collection)
-    return pystac.Collection.from_file(str(dest / "collection.json"))
+    written = pystac.Collection.from_file(str(dest / "collection.json"))
+    if has_listeners():  # availability notices (mus_lab.catalog._events)
+        announce_new_items(list(written.get_items()), source=str(root_json.parent))
+    return written
 
 
 def _any_nonzero(path: Path) -> bool:

@@ -1,10 +1,11 @@
-"""Local services the lab runs for itself: PostgreSQL + pgstac, the STAC API over it.
+"""Local services the lab runs for itself: PostgreSQL + pgstac, the STAC API, notices.
 
 Everything here starts from an explicit call (``make services``, a test fixture,
 :class:`~mus_lab.services.postgres.PostgresCluster`,
 :class:`~mus_lab.services.stac_api.StacApiServer`), binds 127.0.0.1 only and runs as an
 ordinary user. It sits at the top layer beside ``cli``, ``production`` and ``ui``: no
-stage imports it. The submodules are imported on first use, so that
+stage imports it (the notices hear of new items through :mod:`mus_lab.catalog._events`,
+:mod:`mus_lab.services.notices`). The submodules are imported on first use, so that
 ``python -m mus_lab.services.postgres`` runs its module once.
 """
 

@@ -20,6 +20,7 @@ from mus_lab.production._demo import s2_clear_ndvi_median
 from mus_lab.production._tilesteps import sha256_file
 
 STEPS = "tests.production.tiles_steps:contrast"
+AFTER = "tests.production.tiles_steps:passthrough"
 
 
 def _chain(tmp: Path, scenario, *, name: str = "tiles", out: str = "out", **change) -> Path:
@@ -35,6 +36,7 @@ def _chain(tmp: Path, scenario, *, name: str = "tiles", out: str = "out", **chan
             "contrast": {"uses": "python", "needs": ["ndvi", "vv"], "options": {"function": STEPS}},
             "ndvi": {"uses": "s2.ndvi_median"},
             "vv": {"uses": "sar.mean_db", "options": {"band": "vv"}},
+            "after": {"uses": "python", "needs": ["contrast"], "options": {"function": AFTER}},
         },
     }
     for key, value in change.items():
@@ -116,12 +118,13 @@ def test_run_fail_retry_and_provenance(tmp_path, scenario, client, monkeypatch):
     path = _chain(tmp_path, scenario)
     spec = production.load_chain(path)
     tiles = [t.id for t in spec.tiles()]
-    assert tiles == ["r0c0", "r0c1"] and spec.names[-1] == "contrast"
+    assert tiles == ["r0c0", "r0c1"] and spec.names[-2:] == ["contrast", "after"]
 
     report = production.run_tiles(path, client=client, log=lambda line: None)
     states = {(t.step, t.tile): t.state for t in report.tasks}
     assert report.state == "failed" and not report.ok
     assert states[("contrast", "r0c1")] == "failed"
+    assert states[("after", "r0c1")] == "skipped" and states[("after", "r0c0")] == "done"
     assert all(states[(s, t)] == "done" for s in ("ndvi", "vv") for t in tiles)
     assert all(states[("contrast", t)] == "done" for t in tiles if t != "r0c1")
     failed = next(t for t in report.tasks if t.state == "failed")
@@ -153,14 +156,27 @@ def test_run_fail_retry_and_provenance(tmp_path, scenario, client, monkeypatch):
     again = production.retry(path, client=client, log=lambda line: None)
     assert again.ok and again.run_id == report.run_id
     attempts = {(t.step, t.tile): t.attempts for t in again.tasks}
-    assert attempts[("contrast", "r0c1")] == 2
-    assert {k: v for k, v in attempts.items() if k != ("contrast", "r0c1")} == dict.fromkeys(
-        [k for k in attempts if k != ("contrast", "r0c1")], 1
-    )
+    rerun = {("contrast", "r0c1"), ("after", "r0c1")}
+    assert {k for k, v in attempts.items() if v == 2} == rerun
+    assert {v for k, v in attempts.items() if k not in rerun} == {1}
     after = _checksums(again)
-    assert {k: v for k, v in after.items() if k != ("contrast", "r0c1")} == {
-        k: v for k, v in before.items() if k != ("contrast", "r0c1")
-    }
+    assert {k: v for k, v in after.items() if k not in rerun} == before
+
+    # the products are a STAC catalog that the stages can search, with their lineage
+    found = catalog.search(again.catalog, collections="contrast")
+    assert sorted(i.id for i in found) == ["contrast-r0c0", "contrast-r0c1"]
+    item = next(i for i in found if i.id == "contrast-r0c1")
+    assert report.run_id in item.properties["processing:lineage"]
+    assert (
+        item.assets["contrast"].extra_fields["file:checksum"]
+        == "1220" + after[("contrast", "r0c1")]
+    )
+    derived = [link.href for link in item.links if link.rel == "derived_from"]
+    assert any("ndvi-r0c1.json" in h for h in derived) and any("vv-r0c1.json" in h for h in derived)
+    ndvi_item = catalog.search(again.catalog, collections="ndvi")[0]
+    assert any(
+        link.rel == "derived_from" and "sentinel-2-l2a" in link.href for link in ndvi_item.links
+    )
 
     # a clean run elsewhere writes the same bytes for every task
     clean = production.run_tiles(
@@ -190,6 +206,7 @@ def test_run_fail_retry_and_provenance(tmp_path, scenario, client, monkeypatch):
             "contrast": {"uses": "python", "needs": ["ndvi", "vv"], "options": {"function": STEPS}},
             "ndvi": {"uses": "s2.ndvi_median"},
             "vv": {"uses": "sar.mean_db", "options": {"band": "vh"}},
+            "after": {"uses": "python", "needs": ["contrast"], "options": {"function": AFTER}},
         },
     )
     changed = production.retry(path, client=client, log=lambda line: None)
@@ -197,7 +214,7 @@ def test_run_fail_retry_and_provenance(tmp_path, scenario, client, monkeypatch):
     assert changed.ok
     assert all(attempts[("ndvi", t)] == 1 for t in tiles)
     assert all(attempts[("vv", t)] == 2 for t in tiles)
-    assert all(attempts[("contrast", t)] >= 2 for t in tiles)
+    assert all(attempts[("contrast", t)] >= 2 and attempts[("after", t)] >= 2 for t in tiles)
 
     # an altered output is noticed and made again
     target = spec.output / "ndvi" / "r0c0.tif"
@@ -265,3 +282,38 @@ def test_the_example_chain_is_valid_and_its_tiles_are_covered_by_the_sample(scen
     counts = prod.check_coverage(prod.load_chain(data))
     assert set(counts) == {"sentinel-2-l2a", "sentinel-1-grd", "rcm-grd"}
     assert all(n > 0 for n in counts.values())
+
+
+def test_landcover_predict_over_tiles_equals_one_prediction_of_the_whole_grid(
+    tmp_path, scenario, client
+):
+    from mus_lab import classify, recipes
+
+    path = _chain(tmp_path, scenario)
+    spec = production.load_chain(path)
+    grid = spec.grid()
+    feats, recipe, _ = recipes.features_from_catalog(
+        scenario.catalog_path, bbox=spec.area.bbox, geobox=grid, every_days=30
+    )
+    samples = classify.extract_samples(feats, scenario.polygons, layer="reference")
+    model = classify.train(samples, "rf", params={"n_estimators": 15}, recipe=recipe)
+    model.save(tmp_path / "model")
+    whole = classify.predict(feats, model).classification.values
+
+    data = yaml.safe_load(path.read_text())
+    data["steps"] = {"landcover": {"uses": "landcover.predict", "options": {"model": "model"}}}
+    path.write_text(yaml.safe_dump(data))
+    report = production.run_tiles(path, client=client, log=lambda line: None)
+    assert report.ok, report.table()
+    for tile in spec.tiles():
+        with rasterio.open(spec.output / "landcover" / f"{tile.id}.tif") as src:
+            part = src.read(1)
+        rows, cols = tile.geobox.shape.yx
+        x0 = round((tile.geobox.affine.c - grid.affine.c) / grid.affine.a)
+        assert (part == whole[:rows, x0 : x0 + cols]).mean() == 1.0
+        assert (spec.output / "landcover" / f"{tile.id}_confidence.tif").is_file()
+
+    # a retrained model (new content at the same path) re-runs every task
+    model.save(tmp_path / "model", overwrite=True)
+    again = production.retry(path, client=client, log=lambda line: None)
+    assert again.ok and {t.attempts for t in again.tasks} == {2}

@@ -39,3 +39,10 @@ def contrast(task) -> xr.DataArray:  # type: ignore[no-untyped-def]
     out = (ndvi - np.float32(0.05) * vv).astype("float32")
     out.name = "contrast"
     return out
+
+
+def passthrough(task) -> xr.DataArray:  # type: ignore[no-untyped-def]
+    """The contrast map again (a step after a step that may fail)."""
+    out = task.read("contrast").astype("float32")
+    out.name = "after"
+    return out
