@@ -155,7 +155,9 @@ class BearerTokenGuard:
 
 
 async def _refuse(send: Send, status: int) -> None:
-    if status == 400:
+    if status == 415:
+        body = {"code": "UnsupportedMediaType", "description": "Send the body as JSON."}
+    elif status == 400:
         body = {
             "code": "BadRequest",
             "description": "The body must be a JSON object (PATCH: an object or a list of "
@@ -178,16 +180,23 @@ async def _refuse(send: Send, status: int) -> None:
 
 
 def _links_ok(data: Any) -> bool:
-    """Whether a body leaves ``links`` well formed (a list of objects with ``rel`` and ``href``).
+    """Whether a body leaves ``links`` and ``id`` well formed.
 
-    A merge-patch of a collection is stored as sent, and malformed links broke every later
-    read of that collection; a JSON-patch list may not touch ``/links`` at all.
+    A merge-patch is stored as sent: malformed links broke every later read of that
+    collection, a ``null`` id crashed the item check. So ``links`` must be a list of objects
+    with ``rel`` and ``href``, ``id`` a non-empty string, and a JSON-patch list may touch
+    neither ``/links`` nor ``/id``.
     """
     if isinstance(data, list):
         return not any(
-            isinstance(op, dict) and str(op.get("path", "")).startswith("/links") for op in data
+            isinstance(op, dict) and str(op.get("path", "")).startswith(("/links", "/id"))
+            for op in data
         )
-    if not isinstance(data, dict) or "links" not in data:
+    if not isinstance(data, dict):
+        return True
+    if "id" in data and not (isinstance(data["id"], str) and data["id"]):
+        return False
+    if "links" not in data:
         return True
     links = data["links"]
     return isinstance(links, list) and all(
@@ -199,11 +208,13 @@ def _links_ok(data: Any) -> bool:
 class BodyCheck:
     """ASGI middleware on request bodies: refuse what is no JSON document, default item links.
 
-    - A body that is not JSON, a ``POST`` or ``PUT`` body that is JSON but not an object
-      (``null``, a list, a number), a ``PATCH`` body that is neither an object nor a list, and an empty
-      ``PUT`` or ``PATCH`` body get 400, and so does a body whose ``links`` are not a
-      list of objects with ``rel`` and ``href`` (a JSON-patch may not touch ``/links``):
-      stac-fastapi passes such bodies on unchecked and answered 500 (found by fuzzing).
+    - A body declared as something else than JSON gets 415.
+    - 400 for: a body that is not JSON; a ``POST`` or ``PUT`` body that is not an object
+      (``null``, a list, a number); a ``PATCH`` body that is neither an object nor a list;
+      an empty ``PUT`` or ``PATCH``; ``links`` that are not a list of objects with ``rel``
+      and ``href``; an ``id`` that is no string; a JSON-patch touching ``/links`` or
+      ``/id``. stac-fastapi passes such bodies on unchecked and answered 500, or stored a
+      collection no read could render any more (found by fuzzing).
     - An item posted or put to ``/collections/{id}/items...`` without ``links`` gets
       ``"links": []``: STAC makes ``links`` required and stac-fastapi's item model refuses
       an item without it (400), while clients (stac-api-validator's transaction test among
@@ -234,6 +245,9 @@ class BodyCheck:
                 break
         body = b"".join(chunks)
         data: Any = None
+        if body.strip() and not _json_type(scope):
+            await _refuse(send, 415)
+            return
         if body.strip():
             try:
                 data = json.loads(body)
@@ -269,6 +283,14 @@ class BodyCheck:
                 ] + [(b"content-length", str(len(body)).encode())]
         message = {"type": "http.request", "body": body, "more_body": False}
         await self.app(scope, _replay([message], receive), send)
+
+
+def _json_type(scope: Scope) -> bool:
+    """Whether the request declares no content type or a JSON one (``*json*``)."""
+    for key, value in scope.get("headers", ()):
+        if key.lower() == b"content-type":
+            return b"json" in bytes(value).lower()
+    return True
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

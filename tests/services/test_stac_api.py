@@ -149,11 +149,16 @@ def test_malformed_requests_are_400_not_500(api: SimpleNamespace) -> None:
             headers=auth,
             timeout=10,
         ),
+        "patch null id": requests.patch(item, json={"id": None}, headers=auth, timeout=10),
         "search list": requests.post(f"{api.url}/search", data="[1]", headers=auth, timeout=10),
         "bad token": requests.get(f"{api.url}/search?token=null", timeout=10),
         "bad query": requests.get(f"{api.url}/search?query=%C3%8A", timeout=10),
     }
+    plain = requests.post(
+        f"{api.url}/search", data="{}", headers={"Content-Type": "text/plain"}, timeout=10
+    )
     assert {k: a.status_code for k, a in answers.items()} == dict.fromkeys(answers, 400)
+    assert plain.status_code == 415
     assert requests.get(item, timeout=10).json()["id"] == "landcover-optical-summary"
     assert requests.get(f"{api.url}/collections/landcover-optical", timeout=10).status_code == 200
 
