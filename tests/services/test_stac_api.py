@@ -225,7 +225,7 @@ def test_stac_api_validator(api: SimpleNamespace) -> None:
     )
 
 
-def test_fuzzed_reads_give_no_server_error(api: SimpleNamespace) -> None:
+def test_fuzzed_reads_give_no_server_error(api: SimpleNamespace, tmp_path: Path) -> None:
     """schemathesis over the OpenAPI document, bounded (5 s, fixed seed), without a token.
 
     Every read (GET, POST /search) is fuzzed; every write must be refused by the guard
@@ -240,7 +240,9 @@ def test_fuzzed_reads_give_no_server_error(api: SimpleNamespace) -> None:
            "--phases", "examples,coverage,fuzzing", "--max-examples", "10", "--max-time", "5",
            "--seed", "3", "--request-timeout", "10", "--no-color",
            "--exclude-path", "/collections/{collection_id}/bulk_items"]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(  # in tmp_path: schemathesis keeps a cache in its folder
+        cmd, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 0 and "Server error" not in out, out[-3000:]
     tested = re.search(r"Tested: (\d+)", out)
