@@ -14,9 +14,9 @@ once (:mod:`mus_lab.contracts`) and checked on both sides.
 - Exports: ``product.to_folder(path)`` (a self-contained catalog), :func:`to_geotiff`.
 - Openers: :func:`open_raster` (the one GeoTIFF opener), :func:`check_item` (an item against
   its contract), :func:`verify_checksums`.
-- Targets: where products go. :class:`StaticCatalog` (a local folder) is the default; the STAC
-  API (transactions) and OGC services of the dissemination work plug in as other
-  :class:`Target` implementations.
+- Targets: where products go. :class:`StaticCatalog` (a local folder) is the default;
+  :class:`StacApiTarget` also sends what it writes to a STAC API (transactions, a token);
+  the OGC services of the dissemination work plug in as other :class:`Target` implementations.
 
 Examples
 --------
@@ -45,6 +45,7 @@ from mus_lab.publish._read import (
     open_raster,
     verify_checksums,
 )
+from mus_lab.publish._stac_api import StacApiTarget
 from mus_lab.publish._targets import StaticCatalog, Target
 from mus_lab.publish._writer import Attachment, catalog_json, checksum, write_collection
 
@@ -57,6 +58,7 @@ __all__ = [
     "FusedProduct",
     "LandCoverProduct",
     "Product",
+    "StacApiTarget",
     "StaticCatalog",
     "Target",
     "catalog_json",
