@@ -93,11 +93,14 @@ def reference_polygons(
         records.append((lab % 8, (lab // 8) % 4 + 1, geom))
     true = np.array([r[0] for r in records], dtype=np.int64)
     codes = true.copy()
-    # Mislabel whole polygons, in a random order, until label_noise of the reference area.
+    # Mislabel whole polygons, in a random order, until label_noise of the reference area;
+    # only between classes of at least 4 polygons (a tiny scene's rare class stays as it is).
     area = np.array([r[2].area for r in records])
+    count = np.bincount(true, minlength=8)
     budget, used = label_noise * area.sum(), 0.0
     for k in rng_for(land.seed, 7).permutation(true.size):
-        if used + area[k] <= budget:
+        common = min(count[true[k]], count[_CONFUSED_WITH[int(true[k])]]) >= 4
+        if common and used + area[k] <= budget:
             codes[k] = _CONFUSED_WITH[int(true[k])]
             used += area[k]
     return gpd.GeoDataFrame(
