@@ -16,7 +16,14 @@ collect_ignore = ["_sdk_inputs_script.py"]
 
 @pytest.fixture(scope="session")
 def scenario(tmp_path_factory):
-    """A small sample scenario (128 x 128 px) spanning the baseline change and the flood."""
+    """A small sample scenario (128 x 128 px) spanning the baseline change and the flood.
+
+    Separable classes (``Realism.off()``): the calibrated realism of the demo needs the late
+    summer (harvest, cuts) to tell leys from crops, which this Dec-Jul, 20-day series lacks
+    (RF optical OA 0.46 with the defaults, 0.88 separable). The tests here check the
+    machinery; the realism is checked in tests/sample and measured by
+    benchmarks/calibrate_scenario.py (docs/design/0011-scenario-realism.md).
+    """
     from mus_lab import sample
 
     root = tmp_path_factory.mktemp("scenario") / "sc"
@@ -29,6 +36,7 @@ def scenario(tmp_path_factory):
         s2_every_days=20,
         s1_every_days=12,
         rcm_every_days=24,
+        realism=sample.Realism.off(),
     )
 
 

@@ -9,7 +9,7 @@ known truth. The layout is fixed by ``docs/design/0001-data-contracts.md``.
 from __future__ import annotations
 
 from mus_lab.sample._api import generate
-from mus_lab.sample._params import LEGEND
+from mus_lab.sample._params import LEGEND, Realism
 from mus_lab.sample._scenario import Scenario
 
-__all__ = ["LEGEND", "Scenario", "generate"]
+__all__ = ["LEGEND", "Realism", "Scenario", "generate"]

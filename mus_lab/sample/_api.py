@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from mus_lab.sample import _generate, _io
-from mus_lab.sample._params import make_params
+from mus_lab.sample._params import Realism, make_params
 from mus_lab.sample._scenario import Scenario
 
 __all__ = ["generate"]
@@ -25,6 +25,7 @@ def generate(
     s1_every_days: int = 12,
     rcm_every_days: int = 16,
     sensors: tuple[str, ...] = ("s2", "s1", "rcm"),
+    realism: Realism | None = None,
     overwrite: bool = False,
     progress: bool = False,
 ) -> Scenario:
@@ -47,6 +48,11 @@ def generate(
         Revisit interval of each sensor in days.
     sensors : tuple of str
         Any of ``"s2"``, ``"s1"``, ``"rcm"``; DEM and truth are always written.
+    realism : Realism, optional
+        How confusable the land-cover classes are (mixed pixels at edges, within-class
+        variability, classes one sensor family confuses, a cloudy spell, label noise);
+        ``None``: the calibrated defaults, ``Realism()``. ``Realism.off()`` gives easily
+        separable classes (docs/design/0011-scenario-realism.md).
     overwrite : bool
         Replace an existing ``out_dir`` (the old one is removed only on success).
     progress : bool
@@ -84,6 +90,7 @@ def generate(
         s1_every_days=s1_every_days,
         rcm_every_days=rcm_every_days,
         sensors=sensors,
+        realism=realism,
     )
     out = Path(out_dir).absolute()
     with _io.atomic_folder(out, overwrite=overwrite) as tmp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -37,7 +38,7 @@ _FLOOD_CLASSES = [
 
 def _write_s2(ctx: Ctx, day: dt.date, index: int, peak: dt.date) -> pystac.Item:
     land, n = ctx.land, ctx.land.size
-    state = draw_date(ctx.p.seed, n, day, index, land.water_level(day, peak))
+    state = draw_date(ctx.p.seed, n, day, index, land.water_level(day, peak), ctx.p.realism)
     pb, offset = _params.baseline(day)
     sat = "S2A" if index % 2 == 0 else "S2B"
     item_id = f"{sat}_{MGRS_TILE}_{day:%Y%m%d}_0_L2A"
@@ -210,7 +211,7 @@ def _write_truth(ctx: Ctx, peak: dt.date, sar_days: list[dt.date]) -> dict[str, 
         255,
         True,
     )
-    gdf = reference_polygons(land, ctx.s2_transform, UTM)
+    gdf = reference_polygons(land, ctx.s2_transform, UTM, label_noise=ctx.p.realism.label_noise)
     gpkg = folder / "polygons.gpkg"
     gdf.to_file(gpkg, layer="reference", driver="GPKG")
     ctx.done()
@@ -279,7 +280,7 @@ def _write_truth(ctx: Ctx, peak: dt.date, sar_days: list[dt.date]) -> dict[str, 
 def build(tmp: Path, final: Path, p: Params, *, progress: bool, version: str) -> None:
     """Write the whole scenario into ``tmp`` (to be renamed to ``final``)."""
     land = build_landscape(p.size, p.seed)
-    traits = draw_traits(p.seed, int(land.parcel.max()) + 1)
+    traits = draw_traits(p.seed, int(land.parcel.max()) + 1, p.realism)
     peak = flood_peak(p.start, p.end)
     dates = {s: p.dates(s) for s in _params.SENSORS}
     sar_days = sorted(set(dates["s1"]) | set(dates["rcm"]))
@@ -308,6 +309,10 @@ def build(tmp: Path, final: Path, p: Params, *, progress: bool, version: str) ->
             "s1_every_days": p.s1_every_days,
             "rcm_every_days": p.rcm_every_days,
             "sensors": list(p.sensors),
+            "realism": {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(p.realism).items()
+            },
         },
         "legend": {str(k): v for k, v in LEGEND.items()},
         "dates": {s: [d.isoformat() for d in v] for s, v in dates.items()},

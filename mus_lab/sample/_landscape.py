@@ -73,6 +73,7 @@ def _design(size: int, seed: int) -> _Design:
                 "decid": max(n / 12, 4),
                 "texture": 6.0,
                 "moisture": max(n / 8, 8),
+                "vigour": 3.0,  # within-parcel variability (Realism.vigour_sd)
             }.items()
         )
     }
@@ -112,7 +113,7 @@ def _design(size: int, seed: int) -> _Design:
         hw = float(np.clip(0.04 * n, 4, 60))
         row = rng.choice([rng.uniform(0.02, 0.15), rng.uniform(0.85, 0.98)]) * n
         quarries.append((row, rng.uniform(0.05, 0.9) * n, hw, hw * rng.uniform(1.0, 1.6)))
-    psize = float(np.clip(n / 8, 10, 45))
+    psize = float(np.clip(n / 11, 10, 45))
     edges = np.cumsum(rng.uniform(0.6, 1.4, int(n / (0.6 * psize)) + 6) * psize) - 2 * psize
     nb = edges.size + 1
     return _Design(
@@ -195,6 +196,8 @@ class Landscape:
         Legend codes 1-7.
     parcel : ndarray of int32
         Parcel (or patch) id of each pixel.
+    vigour : ndarray of float16
+        Within-parcel variability of plant growth (smooth, 30 m scale, zero mean, unit sd).
     """
 
     size: int
@@ -204,6 +207,7 @@ class Landscape:
     parcel: NDArray[np.int32]
     parcel_kind: NDArray[np.uint8]
     flood_max: float
+    vigour: NDArray[np.float16]
     design: _Design = field(repr=False)
 
     def dem(self, rows: slice, cols: slice) -> F32:
@@ -273,6 +277,7 @@ def build_landscape(size: int, seed: int) -> Landscape:
     hand_a = np.empty((size, size), np.float32)
     lc = np.empty((size, size), np.uint8)
     parcel = np.empty((size, size), np.int32)
+    vigour = np.empty((size, size), np.float16)
     cols = pixel_centres(0, size)
     for r0 in range(0, size, ROWS_PER_BLOCK):
         r1 = min(size, r0 + ROWS_PER_BLOCK)
@@ -280,7 +285,8 @@ def build_landscape(size: int, seed: int) -> Landscape:
         hand_a[r0:r1] = raw["hand"]
         lc[r0:r1] = _classify(raw, thr, kind)
         parcel[r0:r1] = raw["parcel"]
-    return Landscape(size, seed, hand_a, lc, parcel, kind, flood_max, d)
+        vigour[r0:r1] = d.fields["vigour"].block(pixel_centres(r0, r1), cols)
+    return Landscape(size, seed, hand_a, lc, parcel, kind, flood_max, vigour, d)
 
 
 def flood_peak(start: dt.date, end: dt.date) -> dt.date:

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 from scipy.stats import norm
 
 from mus_lab.sample import _pheno
 from mus_lab.sample._fields import SmoothField, make_field, pixel_centres, rng_for
 from mus_lab.sample._landscape import BARE, CROPS, FOREST, GRASS, URBAN, WATER, WETLAND, Landscape
+from mus_lab.sample._params import Realism
 
 __all__ = ["BANDS", "OpticalDate", "draw_date", "s2_block", "sun_angles"]
 
@@ -74,10 +76,26 @@ class OpticalDate:
     shadow_shift: tuple[float, float]
     edge: float  # 0: full swath; else fraction of the west edge missing
     level: float  # flood water level (m)
+    spell: SmoothField | None = None  # persistent cloudy spell (same field on every date)
+    spell_thr: float = 9.0
 
 
-def draw_date(seed: int, size: int, day: dt.date, index: int, level: float) -> OpticalDate:
-    """Draw clouds, cirrus, snow and swath edge of one date."""
+def draw_date(
+    seed: int,
+    size: int,
+    day: dt.date,
+    index: int,
+    level: float,
+    realism: Realism | None = None,
+) -> OpticalDate:
+    """Draw clouds, cirrus, snow and swath edge of one date (and the cloudy spell over part
+    of the scene on the dates of ``realism.cloud_spell_doy``)."""
+    rz = Realism() if realism is None else realism
+    spell, spell_thr = None, 9.0
+    d0, d1 = rz.cloud_spell_doy
+    if rz.cloud_spell_share > 0 and d0 <= _pheno.doy(day) <= d1:
+        spell = make_field(rng_for(seed, 12), size, float(np.clip(size / 5, 8, 600)))
+        spell_thr = float(norm.ppf(1.0 - rz.cloud_spell_share))
     rng = rng_for(seed, 10, day.toordinal())
     cover = rng.uniform(0.0, 0.03) if rng.uniform() < 0.35 else rng.uniform(0.05, 0.85)
     cloud = make_field(rng, size, float(np.clip(size / 7, 8, 400)))
@@ -93,20 +111,25 @@ def draw_date(seed: int, size: int, day: dt.date, index: int, level: float) -> O
     edge = rng.uniform(0.1, 0.35) if rng.uniform() < 0.15 else 0.0
     thr = float(norm.ppf(1.0 - cover)) - 0.12
     cirrus_thr = float(norm.ppf(1.0 - rng.uniform(0.05, 0.3))) if rng.uniform() < 0.3 else 9.0
-    return OpticalDate(day, index, cloud, thr, cirrus, cirrus_thr, snow, shift, edge, level)
+    return OpticalDate(
+        day, index, cloud, thr, cirrus, cirrus_thr, snow, shift, edge, level, spell, spell_thr
+    )
 
 
 def _weights(land: Landscape, traits: _pheno.ParcelTraits, rows: slice, t: float) -> F32:
+    rz = traits.realism
     lc = land.landcover[rows]
     parcel = land.parcel[rows]
+    vigour = 1.0 + rz.vigour_sd * land.vigour[rows].astype(np.float32)
     w = np.zeros((8, *lc.shape), np.float32)
     m = lc == CROPS
-    g = _pheno.crop_green(t, traits, parcel[m])
+    g = np.clip(_pheno.crop_green(t, traits, parcel[m]) * vigour[m], 0, 1)
     residue = np.where(t > traits.eos[parcel[m]], 0.6, 0.2)
     w[GVEG, m], w[DRY, m], w[SOIL, m] = g, (1 - g) * residue, (1 - g) * (1 - residue)
     m = lc == GRASS
-    g = _pheno.grass_green(t, traits, parcel[m])
-    w[GVEG, m], w[DRY, m], w[SOIL, m] = g, 0.85 * (1 - g), 0.15 * (1 - g)
+    g = np.clip(_pheno.grass_green(t, traits, parcel[m]) * vigour[m], 0, 1)
+    dry = np.where(traits.ley[parcel[m]], np.where(t > traits.eos[parcel[m]], 0.6, 0.2), 0.85)
+    w[GVEG, m], w[DRY, m], w[SOIL, m] = g, dry * (1 - g), (1 - dry) * (1 - g)
     m = lc == FOREST
     fd = 1.0 / (1.0 + np.exp(-2.0 * land.field("decid", rows)[m]))
     leaf = _pheno.forest_leaf(t)
@@ -117,12 +140,14 @@ def _weights(land: Landscape, traits: _pheno.ParcelTraits, rows: slice, t: float
     )
     w[CLEAR, lc == WATER] = 1.0
     m = lc == WETLAND
-    fw = np.clip(_pheno.wet_water(t) + 0.15 * land.field("moisture", rows)[m], 0.05, 0.95)
+    fw = _pheno.wet_water(t) + 0.15 * land.field("moisture", rows)[m]
+    fw = np.clip(rz.marsh_water * fw, 0.02, 0.95)
     gm = _pheno.marsh_green(t)
     w[CLEAR, m], w[GVEG, m], w[DRY, m] = fw, (1 - fw) * gm, (1 - fw) * (1 - gm)
     m = lc == URBAN
     green = 0.2 * _pheno.forest_leaf(t)
-    w[BUILT, m], w[GVEG, m], w[SOIL, m] = 0.8, green, 0.2 - green
+    lots = traits.urban_soil[parcel[m]]  # bare lots and building sites
+    w[BUILT, m], w[GVEG, m], w[SOIL, m] = 0.8 * (1 - lots), green, 0.2 - green + 1.2 * lots
     w[SOIL, lc == BARE] = 1.25
     return w
 
@@ -133,23 +158,32 @@ def s2_block(
     """Reflectance (10, rows, size) and SCL (rows, size) of full rows at 10 m."""
     n = land.size
     t = _pheno.doy(state.day)
-    w = _weights(land, traits, rows, t)
-    lc = land.landcover[rows]
+    rz = traits.realism
+    # Surface reflectance on the rows and a halo, mixed by the point spread, then cut back.
+    halo = int(np.ceil(3 * rz.edge_mix_px))
+    ext = slice(max(0, rows.start - halo), min(n, rows.stop + halo))
+    inner = slice(rows.start - ext.start, rows.stop - ext.start)
+    w = _weights(land, traits, ext, t)
+    lc = land.landcover[ext]
     if state.level > 0:
-        flooded = (land.hand[rows] < state.level) & (lc != WATER)
+        flooded = (land.hand[ext] < state.level) & (lc != WATER)
         w[:, flooded] *= 0.1
         w[TURBID, flooded] += 0.9
-    r, c = pixel_centres(rows.start, rows.stop), pixel_centres(0, n)
+    r, c = pixel_centres(ext.start, ext.stop), pixel_centres(0, n)
     snow = np.zeros(lc.shape, np.float32)
     if state.snow is not None:
         snow = np.clip(0.8 + 0.6 * state.snow.block(r, c), 0, 1)
         snow *= np.select([lc == FOREST, lc == URBAN, lc == WATER], [0.35, 0.6, 0.0], 1.0)
         w *= 1 - snow
         w[SNOW] += snow
-    gain = 1.0 + 0.06 * traits.gain[land.parcel[rows]] + 0.04 * land.field("texture", rows)
+    gain = 1.0 + 0.06 * traits.gain[land.parcel[ext]] + 0.04 * land.field("texture", ext)
     refl = np.tensordot(_SPECTRA.T, w, axes=1) * gain
+    if rz.edge_mix_px > 0:
+        refl = ndimage.gaussian_filter(refl, (0, rz.edge_mix_px, rz.edge_mix_px), mode="nearest")
+    refl, w, snow = refl[:, inner], w[:, inner], snow[inner]
+    r = r[inner]
     rng = rng_for(land.seed, 11, state.day.toordinal(), rows.start)
-    refl *= 1.0 + 0.03 * rng.standard_normal(refl.shape, dtype=np.float32)
+    refl *= 1.0 + rz.pixel_noise * rng.standard_normal(refl.shape, dtype=np.float32)
     refl += 0.003 * rng.standard_normal(refl.shape, dtype=np.float32)
     # Atmosphere: cirrus veil, cloud shadows, clouds.
     cirrus = np.clip(state.cirrus.block(r, c) - state.cirrus_thr, 0, 1)
@@ -157,6 +191,12 @@ def s2_block(
     alpha = np.clip((state.cloud.block(r, c) - state.cloud_thr) / 0.4, 0, 1)
     dr, dc = state.shadow_shift
     shade = np.clip((state.cloud.block(r - dr, c - dc) - state.cloud_thr) / 0.4, 0, 1)
+    if state.spell is not None:  # the cloudy spell, with its own shadows
+        spell = state.spell
+        alpha = np.maximum(alpha, np.clip((spell.block(r, c) - state.spell_thr) / 0.2, 0, 1))
+        shade = np.maximum(
+            shade, np.clip((spell.block(r - dr, c - dc) - state.spell_thr) / 0.2, 0, 1)
+        )
     shade *= 1 - alpha
     refl *= 1 - 0.65 * shade
     refl = refl * (1 - alpha) + alpha * _CLOUD[:, None, None] * (0.8 + 0.4 * alpha)

@@ -32,12 +32,20 @@ def _erode(label: NDArray[np.int32], iterations: int) -> NDArray[np.int32]:
     return label
 
 
-def reference_polygons(land: Landscape, transform: Affine, crs: str) -> gpd.GeoDataFrame:
+#: The class a mislabelled reference polygon gets: its most confusable neighbour.
+_CONFUSED_WITH = {1: 2, 2: 1, 3: 5, 4: 5, 5: 2, 6: 7, 7: 6}
+
+
+def reference_polygons(
+    land: Landscape, transform: Affine, crs: str, *, label_noise: float = 0.0
+) -> gpd.GeoDataFrame:
     """Polygons of pure, eroded patches per class (parcels for crops and grassland).
 
     Patches are cut by a square grid (and by the quadrants, which give ``region`` 1-4)
     so every class yields many polygons, from which up to a fixed number per class are
-    drawn evenly over the regions.
+    drawn evenly over the regions. Polygons drawn from the seed and covering up to a share
+    ``label_noise`` of the reference area carry the code of a confusable class in ``code`` and ``class_name``, as reference
+    data do; ``code_true`` keeps the class of the landscape.
     """
     n = land.size
     tile = int(np.clip(n / 24, 6, 40))
@@ -59,7 +67,7 @@ def reference_polygons(land: Landscape, transform: Affine, crs: str) -> gpd.GeoD
     uniq, counts = np.unique(label[label > 0], return_counts=True)
     uniq = uniq[counts >= (6 if n < 256 else 12)]
     rng = rng_for(land.seed, 5)
-    per_class = int(np.clip(n // 8, 12, 400))
+    per_class = int(np.clip(n // 6, 12, 400))
     chosen = []
     for code in range(1, 8):
         cands = rng.permutation(uniq[uniq % 8 == code])
@@ -83,13 +91,25 @@ def reference_polygons(land: Landscape, transform: Affine, crs: str) -> gpd.GeoD
         geom = max(geoms, key=lambda g: g.area)
         lab = int(picked[k])
         records.append((lab % 8, (lab // 8) % 4 + 1, geom))
-    codes = [r[0] for r in records]
+    true = np.array([r[0] for r in records], dtype=np.int64)
+    codes = true.copy()
+    # Mislabel whole polygons, in a random order, until label_noise of the reference area;
+    # only between classes of at least 4 polygons (a tiny scene's rare class stays as it is).
+    area = np.array([r[2].area for r in records])
+    count = np.bincount(true, minlength=8)
+    budget, used = label_noise * area.sum(), 0.0
+    for k in rng_for(land.seed, 7).permutation(true.size):
+        common = min(count[true[k]], count[_CONFUSED_WITH[int(true[k])]]) >= 4
+        if common and used + area[k] <= budget:
+            codes[k] = _CONFUSED_WITH[int(true[k])]
+            used += area[k]
     return gpd.GeoDataFrame(
         {
             "poly_id": np.arange(1, len(records) + 1, dtype=np.int64),
-            "code": np.array(codes, dtype=np.int64),
-            "class_name": [LEGEND[c] for c in codes],
+            "code": codes,
+            "class_name": [LEGEND[int(c)] for c in codes],
             "region": np.array([r[1] for r in records], dtype=np.int64),
+            "code_true": true,
         },
         geometry=[r[2] for r in records],
         crs=crs,

@@ -298,10 +298,12 @@ def _split_accuracy(
 
 
 def test_learnable_but_not_perfect(scn: Scenario, cat: pystac.Catalog) -> None:
+    """Raw bands, clouds included, on the default (realistic) scene: far above chance (1/7),
+    far below the separable scene (0.9 and more before docs/design/0011): S2 0.556 measured."""
     keys = ("blue", "green", "red", "nir")
     x, y, pid, polys = _samples(scn, cat, S2, keys)
     acc = _split_accuracy(x, y, pid, polys)
-    assert 0.6 < acc < 0.995, acc
+    assert 0.45 < acc < 0.8, acc
     x, y, pid, polys = _samples(scn, cat, "sentinel-1-grd", ("vv", "vh"))
     acc_s1 = _split_accuracy(x, y, pid, polys)
     assert 0.4 < acc_s1 < 0.99, acc_s1
@@ -346,3 +348,29 @@ def test_bad_arguments(tmp_path: Path, kwargs: dict, match: str) -> None:
     with pytest.raises(SampleError, match=match):
         generate(tmp_path / "x", **kwargs)
     assert not (tmp_path / "x").exists()
+
+
+def test_realism_knobs_are_recorded_checked_and_label_noise_stays_in_code(scn: Scenario) -> None:
+    from mus_lab.sample import Realism
+
+    doc = json.loads((scn.root / "scenario.json").read_text())
+    assert doc["parameters"]["realism"]["label_noise"] == Realism().label_noise > 0
+    polys = gpd.read_file(scn.polygons, layer="reference")
+    wrong = polys.code != polys.code_true
+    share = polys.area[wrong].sum() / polys.area.sum()
+    assert 0 < share <= Realism().label_noise + 1e-9  # whole polygons, up to 3 % of the area
+    with rasterio.open(scn.landcover) as lc:  # code_true is the truth under each polygon
+        ids = rasterio.features.rasterize(
+            zip(polys.geometry, polys.index + 1, strict=True),
+            out_shape=lc.shape,
+            transform=lc.transform,
+        )
+        truth = lc.read(1)
+    inside = ids > 0
+    assert (truth[inside] == polys.code_true.to_numpy()[ids[inside] - 1]).mean() > 0.99
+    for bad in ({"label_noise": 2.0}, {"edge_mix_px": -1.0}, {"cloud_spell_doy": (200.0, 100.0)}):
+        with pytest.raises(SampleError, match="Realism"):
+            Realism(**bad)  # type: ignore[arg-type]
+    with pytest.raises(SampleError, match=r"Realism\(\)"):
+        generate(Path("never-written"), size=64, realism="hard")  # type: ignore[arg-type]
+    assert Realism.off().ley_share == 0 and Realism.off().cloud_spell_share == 0
