@@ -11,7 +11,7 @@ seed 0), ``classify.predict`` + ``classify.write_landcover`` into the scenario's
 Printed per seed: validation OA / kappa of the optical and radar forests (held-out polygons,
 reference labels as published, label noise included), the same against the clean truth raster,
 and the OA of optical, radar and fused maps on the fusion's evaluation polygons with the gain
-in points. docs/design/0011-scenario-realism.md has the figures of the calibrated defaults.
+in points. docs/design/0015-scenario-realism.md has the figures of the calibrated defaults.
 
 Usage: ``python benchmarks/calibrate_scenario.py [--size 256] [--seeds 42 0 1] [--trees 30]
 [--workdir DIR] [--clean]`` (``--clean``: ``Realism.off()``, the scenario without the

@@ -22,7 +22,7 @@ def scenario(tmp_path_factory):
     summer (harvest, cuts) to tell leys from crops, which this Dec-Jul, 20-day series lacks
     (RF optical OA 0.46 with the defaults, 0.88 separable). The tests here check the
     machinery; the realism is checked in tests/sample and measured by
-    benchmarks/calibrate_scenario.py (docs/design/0011-scenario-realism.md).
+    benchmarks/calibrate_scenario.py (docs/design/0015-scenario-realism.md).
     """
     from mus_lab import sample
 

@@ -52,7 +52,7 @@ def generate(
         How confusable the land-cover classes are (mixed pixels at edges, within-class
         variability, classes one sensor family confuses, a cloudy spell, label noise);
         ``None``: the calibrated defaults, ``Realism()``. ``Realism.off()`` gives easily
-        separable classes (docs/design/0011-scenario-realism.md).
+        separable classes (docs/design/0015-scenario-realism.md).
     overwrite : bool
         Replace an existing ``out_dir`` (the old one is removed only on success).
     progress : bool

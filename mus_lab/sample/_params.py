@@ -29,7 +29,7 @@ _PB0509 = dt.date(2022, 12, 6)
 class Realism:
     """How confusable the scenario's land-cover classes are, as on real Sentinel-1/2 data.
 
-    The defaults are calibrated (docs/design/0011-scenario-realism.md) so that the 256 px demo
+    The defaults are calibrated (docs/design/0015-scenario-realism.md) so that the 256 px demo
     gives figures where published Sentinel-2 / Sentinel-1 maps fall: a random forest on the
     optical series reaches OA about 0.80-0.90 on held-out polygons, on the radar series less,
     and their fusion gains where they disagree. :meth:`off` gives the former, easily separable
@@ -45,7 +45,7 @@ class Realism:
         The same for the radar backscatter (10 m pixels, before sampling the SAR grids).
         Default 0: with 0.5 px the flood consensus of the scenario falls from CSI 0.77 to 0.72
         and no longer beats region growing (tests/flood/test_scenario.py); see
-        docs/design/0011-scenario-realism.md.
+        docs/design/0015-scenario-realism.md.
     sos_sd_days, eos_sd_days : float
         Per-parcel spread (days) of the crops' green-up and harvest dates (sowing and
         management differ from farm to farm).

@@ -116,7 +116,7 @@ def test_landcover_product_in_the_catalog(scenario, scenario_features, samples, 
         props["mus_lab:model"]["kind"] == "rf"
         and props["mus_lab:model"]["uid"] == model.metadata.uid
     )
-    # 10 trees: 0.77 measured since the smaller parcels of docs/design/0011 (0.8+ before)
+    # 10 trees: 0.77 measured since the smaller parcels of docs/design/0015 (0.8+ before)
     assert props["mus_lab:training"]["validation"]["overall_accuracy"] > 0.7
     assert props["mus_lab:parameters"]["n_estimators"] == 10
     model_doc = json.loads(open(item.assets["model"].get_absolute_href()).read())

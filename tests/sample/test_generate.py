@@ -299,7 +299,7 @@ def _split_accuracy(
 
 def test_learnable_but_not_perfect(scn: Scenario, cat: pystac.Catalog) -> None:
     """Raw bands, clouds included, on the default (realistic) scene: far above chance (1/7),
-    far below the separable scene (0.9 and more before docs/design/0011): S2 0.556 measured."""
+    far below the separable scene (0.9 and more before docs/design/0015): S2 0.556 measured."""
     keys = ("blue", "green", "red", "nir")
     x, y, pid, polys = _samples(scn, cat, S2, keys)
     acc = _split_accuracy(x, y, pid, polys)
