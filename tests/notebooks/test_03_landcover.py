@@ -22,7 +22,9 @@ def test_landcover_notebook_maps_assesses_and_writes(scenario, landcover_run):
         assert maps[f"rf-{sensors}"]["overall_accuracy"] >= floor
         assert val[f"rf-{sensors}"]["kappa"] >= floor - 0.1
     assert val["tempcnn-optical"]["overall_accuracy"] >= 0.70
-    assert 0.85 <= rec["seeds_oa"]["mean"] <= 1.0 and rec["seeds_oa"]["std"] < 0.1
+    # two seeds of 30 trees: 0.80 measured since the smaller parcels of docs/design/0015
+    # (more mixed edge pixels; 0.85+ before)
+    assert 0.75 <= rec["seeds_oa"]["mean"] <= 1.0 and rec["seeds_oa"]["std"] < 0.1
     assert 0.8 <= rec["area_adjusted_oa"] <= 1.0
     assert rec["written_items"] == ["landcover-optical-summary", "landcover-radar-summary"]
     (item,) = cat.search(landcover_run.catalog, collections="landcover-radar")
