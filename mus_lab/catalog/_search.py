@@ -240,10 +240,10 @@ def search(
     A local catalog (here the tiny sample scenario's); a STAC API URL is searched alike:
 
     >>> result = search(tiny.catalog_path, collections="sentinel-2-l2a",
-    ...                 datetime="2022-04-01/2022-05-31", max_cloud=30)
+    ...                 datetime="2022-04-01/2022-05-31", max_cloud=60)
     >>> {item.collection_id for item in result}
     {'sentinel-2-l2a'}
-    >>> all(item.properties["eo:cloud_cover"] <= 30 for item in result)
+    >>> all(item.properties["eo:cloud_cover"] <= 60 for item in result)
     True
     """
     query = build_query(
