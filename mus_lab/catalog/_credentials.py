@@ -31,6 +31,7 @@ only read with :meth:`Secret.reveal` where a request is built.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import logging
 import netrc
 import os
@@ -108,8 +109,8 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
+    def __eq__(self, other: object) -> bool:  # constant time: no timing hint of the value
+        return isinstance(other, Secret) and hmac.compare_digest(other._value, self._value)
 
     def __hash__(self) -> int:
         return hash(self._value)

@@ -30,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pystac
 
+from mus_lab._process import pid_alive
 from mus_lab.catalog._events import announce_new_items, has_listeners
 from mus_lab.catalog._local import open_local
 from mus_lab.catalog._query import SearchQuery
@@ -115,16 +116,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
-
-
 def _sweep_temporaries(folders: Iterable[Path]) -> None:
     """Remove the temporary JSON files that dead writers left in ``folders``.
 
@@ -134,7 +125,7 @@ def _sweep_temporaries(folders: Iterable[Path]) -> None:
     for folder in folders:
         for tmp in folder.glob(f".*.json{_TMP}*"):
             pid = tmp.name.rpartition(_TMP)[2].split("-")[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 tmp.unlink(missing_ok=True)
 
 

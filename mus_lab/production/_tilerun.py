@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mus_lab._process import pid_alive
 from mus_lab.errors import ChainError, StepError
 from mus_lab.production._chainfile import ChainSpec, load_chain
 from mus_lab.production._registry import Registry, TaskRecord
@@ -513,18 +514,6 @@ def _latest(registry: Registry, run_id: str | None) -> str:
     return str(runs[-1]["run_id"])
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def retry(
     chain: str | Path | ChainSpec,
     run_id: str | None = None,
@@ -565,7 +554,7 @@ def retry(
     row = registry.run(run_id)
     if (
         row["state"] in ("running", "cancelling")
-        and _pid_alive(row["pid"])
+        and pid_alive(row["pid"])
         and row["pid"] != os.getpid()
     ):
         raise ChainError(
@@ -604,7 +593,7 @@ def status(chain: str | Path | ChainSpec | Registry, run_id: str | None = None) 
     run_id = _latest(registry, run_id)
     row = registry.run(run_id)
     state = row["state"]
-    if state in ("running", "cancelling") and not _pid_alive(row["pid"]):
+    if state in ("running", "cancelling") and not pid_alive(row["pid"]):
         state = "failed"
     return RunReport(run_id, state, registry.tasks(run_id), registry.path)
 
@@ -635,7 +624,7 @@ def cancel(chain: str | Path | ChainSpec | Registry, run_id: str | None = None) 
     registry = open_registry(chain)
     run_id = _latest(registry, run_id)
     row = registry.run(run_id)
-    if row["state"] in ("running", "cancelling") and _pid_alive(row["pid"]):
+    if row["state"] in ("running", "cancelling") and pid_alive(row["pid"]):
         registry.set_run_state(run_id, "cancelling")
     elif row["state"] not in ("done",):
         for task in registry.tasks(run_id):

@@ -33,16 +33,6 @@ _LOCKS = ".locks"
 _PATTERNS = (".{c}.tmp-*", ".{c}.old-*", ".{c}.arrays-*")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
-
-
 def stale_paths(root: str | os.PathLike[str], collection: str) -> list[Path]:
     """Temporary folders and files that writers of ``collection`` left in a catalog folder.
 

@@ -60,6 +60,7 @@ from xml.etree import ElementTree as ET
 
 import pystac
 
+from mus_lab.catalog._credentials import Secret
 from mus_lab.catalog._events import on_new_items
 from mus_lab.catalog._geometry import parse_bbox
 from mus_lab.catalog._harvest_fetch import safe_url
@@ -134,56 +135,6 @@ CREATE TABLE IF NOT EXISTS notices.deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_pending ON notices.deliveries (next_attempt)
     WHERE status = 'pending';
 """
-
-
-class Secret:
-    """A token, webhook secret or password: shown as ``***`` everywhere but :meth:`reveal`.
-
-    Parameters
-    ----------
-    value
-        The secret text.
-
-    Examples
-    --------
-    >>> s = Secret("hunter2-hunter2-hunter2")
-    >>> s, str(s), f"{s}", s.reveal()[:6]
-    (Secret('***'), '***', '***', 'hunter')
-    >>> s == Secret("hunter2-hunter2-hunter2")
-    True
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = str(value)
-
-    def reveal(self) -> str:
-        """Return the secret text (to send it or write it to a private file, never to show).
-
-        Returns
-        -------
-        str
-        """
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __str__(self) -> str:
-        return "***"
-
-    def __format__(self, spec: str) -> str:
-        return "***"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
-
-    def __hash__(self) -> int:
-        return hash(("Secret", self._value))
-
-    def __reduce__(self) -> Any:
-        raise TypeError("A Secret is not pickled: pass it explicitly where it is needed.")
 
 
 def _secret(value: str | Secret | None) -> Secret | None:
