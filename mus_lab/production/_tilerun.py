@@ -388,8 +388,9 @@ def _prepare(
     rerun: set[tuple[str, str]] = set()
     done: dict[tuple[str, str], dict[str, Any]] = {}
     rows = []
+    tiles = spec.tiles()  # cut once, not once per step
     for step in spec.steps:
-        for tile in spec.tiles():
+        for tile in tiles:
             key = (step.name, tile.id)
             inputs = [i for c in collections_of(step) for i in cover[(c, tile.id)]]
             fp = _fingerprint(
