@@ -41,8 +41,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers; a module (or a folder sharing one costly fixture) stays on one: conftest.py.
+TEST_WORKERS ?= 2
 pytest: $(STAMP) chromium postgis
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Browser tests drive Debian's Chromium through playwright (never `playwright install`).
 chromium:
