@@ -211,7 +211,7 @@ def _classes_block(key: str, raster: _Raster) -> tuple[str, list[str]]:
             for c in raster.classes
         }
         return "legend", [
-            f"    CLASS\n      NAME {_q(names[v])}\n      GROUP \"legend\"\n"
+            f'    CLASS\n      NAME {_q(names[v])}\n      GROUP "legend"\n'
             f"      EXPRESSION ([pixel] = {v})\n"
             f"      STYLE COLOR {_rgb(colour)} END\n    END"
             for v, colour in sorted(colours.items())
@@ -220,7 +220,7 @@ def _classes_block(key: str, raster: _Raster) -> tuple[str, list[str]]:
     if ramp and raster.bands == 1:
         top = 100 if raster.dtype == "uint8" else 1
         return "ramp", [
-            f"    CLASS\n      NAME {_q(key)}\n      GROUP \"ramp\"\n"
+            f'    CLASS\n      NAME {_q(key)}\n      GROUP "ramp"\n'
             f"      EXPRESSION ([pixel] >= 0 AND [pixel] <= {top})\n"
             f"      STYLE\n        COLORRANGE {_rgb(ramp[0])} {_rgb(ramp[1])}\n"
             f"        DATARANGE 0 {top}\n      END\n    END"
@@ -362,15 +362,24 @@ def _index(folder: Path, collection: str, items: Sequence[tuple[str, dict[str, _
 
 
 def _collections(catalog: str | os.PathLike[str]) -> dict[str, list[Any]]:
-    """Items by collection id, each list sorted by date."""
+    """Product items by collection id, each list sorted by date.
+
+    Products are the items whose ``processing:level`` is a product contract's (what
+    :mod:`mus_lab.publish` writes); the scenes a catalog also holds are left out.
+    """
     import pystac
 
+    from mus_lab.contracts import CONTRACTS
     from mus_lab.publish import catalog_json
 
+    levels = {c.level for c in CONTRACTS.values()}
     root = pystac.Catalog.from_file(str(catalog_json(catalog)))
     out: dict[str, list[Any]] = {}
     for coll in root.get_all_collections():
-        items = sorted(coll.get_items(), key=lambda it: (_iso(it.datetime), it.id))
+        items = sorted(
+            (it for it in coll.get_items() if it.properties.get("processing:level") in levels),
+            key=lambda it: (_iso(it.datetime), it.id),
+        )
         if items:
             out[coll.id] = items
     return out
@@ -468,8 +477,8 @@ def write_mapfile(
         "wcs_description": "Coverages of the lab's products, GeoTIFF on their own grids",
     }
     outputformats = "\n".join(
-        f"  OUTPUTFORMAT\n    NAME \"GEOTIFF_{mode}\"\n    DRIVER \"GDAL/GTiff\"\n"
-        f"    MIMETYPE \"image/tiff\"\n    IMAGEMODE {mode}\n    EXTENSION \"tif\"\n"
+        f'  OUTPUTFORMAT\n    NAME "GEOTIFF_{mode}"\n    DRIVER "GDAL/GTiff"\n'
+        f'    MIMETYPE "image/tiff"\n    IMAGEMODE {mode}\n    EXTENSION "tif"\n'
         '    FORMATOPTION "COMPRESS=DEFLATE"\n  END'
         for mode in ("BYTE", "INT16", "FLOAT32")
     )
@@ -485,8 +494,8 @@ def write_mapfile(
             '  PROJECTION "init=epsg:4326" END',
             "  IMAGECOLOR 255 255 255",
             outputformats,
-            "  OUTPUTFORMAT\n    NAME \"png\"\n    DRIVER \"AGG/PNG\"\n    MIMETYPE \"image/png\"\n"
-            "    IMAGEMODE RGBA\n    TRANSPARENT ON\n    EXTENSION \"png\"\n  END",
+            '  OUTPUTFORMAT\n    NAME "png"\n    DRIVER "AGG/PNG"\n    MIMETYPE "image/png"\n'
+            '    IMAGEMODE RGBA\n    TRANSPARENT ON\n    EXTENSION "png"\n  END',
             "  WEB",
             "    METADATA",
             *(f"      {_q(k)} {_q(v)}" for k, v in web.items()),
@@ -623,7 +632,7 @@ def temporal_subset(query: str, times: Mapping[str, Mapping[str, str]]) -> str:
     query
         The request's query string.
     times
-        Coverage id -> {date: coverage id of that date} (``ows-times.json``).
+        Coverage id -> {date: coverage id of that date} (``times`` of ``ows-coverages.json``).
 
     Returns
     -------
@@ -671,9 +680,7 @@ def temporal_subset(query: str, times: Mapping[str, Mapping[str, str]]) -> str:
         hits = [
             s
             for s, t in known.items()
-            if t is not None
-            and at is not None
-            and (t.date() == at.date() if day_only else t == at)
+            if t is not None and at is not None and (t.date() == at.date() if day_only else t == at)
         ]
     else:
         low, high = _when(parts[0]), _when(parts[1])
@@ -691,7 +698,7 @@ def temporal_subset(query: str, times: Mapping[str, Mapping[str, str]]) -> str:
         raise ValueError(
             f"No date of {coverage!r} in time({subset}): its dates are {sorted(dates)}."
         )
-    kept[cov_keys[0]] = (kept[cov_keys[0]][0], dates[max(hits, key=lambda h: known[h])])
+    kept[cov_keys[0]] = (kept[cov_keys[0]][0], dates[max(hits)])
     return urlencode(kept, safe="(),:*\"'")
 
 
@@ -1000,7 +1007,7 @@ class OwsServer:
         url = f"http://127.0.0.1:{port}/ows"
         write_mapfile(self.catalog, self.folder, url=url)
         (self.folder / "mapserver.conf").write_text(
-            "CONFIG\n  ENV\n    MS_MAP_NO_PATH \"1\"\n  END\nEND\n", "utf-8"
+            'CONFIG\n  ENV\n    MS_MAP_NO_PATH "1"\n  END\nEND\n', "utf-8"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MS_", "MUS_LAB_OWS"))}
         env[MAPFILE_ENV] = str(self.mapfile)

@@ -92,7 +92,7 @@ def _get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def _legend(catalog: Path) -> dict[int, tuple[int, int, int]]:
+def _legend(catalog: Path) -> dict[int, tuple[int, ...]]:
     item = publish.find_items(catalog, "landcover-optical")[0]
     return {
         c["value"]: tuple(int(c["color_hint"][i : i + 2], 16) for i in (0, 2, 4))
@@ -183,9 +183,7 @@ def test_wcs_describe_and_subsets(server: SimpleNamespace) -> None:
     )  # fmt: skip
     with rasterio.MemoryFile(answer.read()) as mem, mem.open() as ds:
         assert ds.crs.to_epsg() == 32618 and ds.transform.c == 600100 and ds.transform.f == 4999900
-        np.testing.assert_array_equal(
-            ds.read(1), server.pred.classification.values[10:30, 10:30]
-        )
+        np.testing.assert_array_equal(ds.read(1), server.pred.classification.values[10:30, 10:30])
     # temporal subsets: a date, an interval (its latest date), none of the dates
     for subset, index in (
         (("time", "2022-04-01"), 0),
@@ -253,7 +251,9 @@ def test_path_traversal_is_refused(server: SimpleNamespace, query: str) -> None:
     assert b"root:" not in body and b"/bin/" not in body
 
 
-@pytest.mark.parametrize("path", ["/ows/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/etc/passwd"])
+@pytest.mark.parametrize(
+    "path", ["/ows/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/etc/passwd"]
+)
 def test_no_route_serves_files(server: SimpleNamespace, path: str) -> None:
     base = server.url.rsplit("/", 1)[0]
     status, body = _get(base + path)
