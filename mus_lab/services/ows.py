@@ -72,7 +72,8 @@ __all__ = [
 
 MAPFILE_ENV = "MUS_LAB_OWS_MAPFILE"
 #: Beside the mapfile: ``times`` (coverage id -> {date: coverage id of that date}, for WCS
-#: time subsets) and ``formats`` (coverage id -> its GeoTIFF output format).
+#: time subsets), ``formats`` (coverage id -> its GeoTIFF output format) and ``wms_times``
+#: (WMS layer or group -> its dates).
 COVERAGES_FILE = "ows-coverages.json"
 MAPSERV_ENV = "MUS_LAB_MAPSERV"
 _INSTALL_HINT = "install Debian's MapServer: make mapserver (apt-get install cgi-mapserver)"
@@ -425,6 +426,7 @@ def write_mapfile(
     bounds: list[tuple[float, float, float, float]] = []
     times: dict[str, dict[str, str]] = {}
     formats: dict[str, str] = {}
+    wms_times: dict[str, list[str]] = {}
     for coll_id, items in _collections(catalog).items():
         by_date: dict[str, dict[str, _Raster]] = {}
         for item in items:  # one item per date: the latest written wins
@@ -453,6 +455,8 @@ def write_mapfile(
                     layers.append(_layer(coll_id, key, [r], index=None, name=per_date[r.datetime]))
                     formats[per_date[r.datetime]] = f"GEOTIFF_{mode}"
                 times[f"{coll_id}.{key}"] = per_date
+                wms_times[f"{coll_id}.{key}"] = [r.datetime for r in series]
+                wms_times[coll_id] = sorted(set(wms_times.get(coll_id, [])) | set(per_date))
         bounds.append(_geographic(dated[-1][1][keys[0]]))
     if not layers:
         raise ServiceError(
@@ -506,7 +510,7 @@ def write_mapfile(
             "",
         ]
     )
-    sidecar = {"times": times, "formats": formats}
+    sidecar = {"times": times, "formats": formats, "wms_times": wms_times}
     (out / COVERAGES_FILE).write_text(json.dumps(sidecar, indent=1), "utf-8")
     path = out / "ows.map"
     tmp = path.with_suffix(".map.tmp")
@@ -702,6 +706,75 @@ def temporal_subset(query: str, times: Mapping[str, Mapping[str, str]]) -> str:
     return urlencode(kept, safe="(),:*\"'")
 
 
+def _at(value: str, dates: Sequence[str]) -> bool:
+    """Whether a WMS ``TIME`` value (an instant, a prefix such as ``2022-04``, or
+    ``start/end[/period]``) holds one of ``dates``."""
+    value = value.strip()
+    if "/" in value:
+        start, end = [*value.split("/"), ""][:2]
+        low, high = _when(start), _when(end)
+        end_day = len(end.strip()) <= 10
+        for stamp in dates:
+            t = _when(stamp)
+            if t is None or (low is not None and t < low):
+                continue
+            if high is None or (t.date() <= high.date() if end_day else t <= high):
+                return True
+        return False
+    if len(value) <= 10:  # a year, a month or a day: the dates it covers
+        return any(stamp.startswith(value) for stamp in dates)
+    at = _when(value)
+    return any(_when(stamp) == at for stamp in dates)
+
+
+def wms_time(query: str, times: Mapping[str, Sequence[str]]) -> None:
+    """Refuse a WMS ``TIME`` that is none of the requested layers' dates.
+
+    MapServer draws the default date for a date it does not have (tile indexes); WMS 1.3.0
+    asks for an ``InvalidDimensionValue`` exception when, as here, no nearest value is
+    offered.
+
+    Parameters
+    ----------
+    query
+        The request's query string.
+    times
+        WMS layer or group -> its dates (``wms_times`` of ``ows-coverages.json``).
+
+    Raises
+    ------
+    ValueError
+        A time value matches no date of a dated layer (the message lists the dates).
+
+    Examples
+    --------
+    >>> times = {"f.water": ["2022-04-01T00:00:00Z", "2022-04-13T00:00:00Z"]}
+    >>> wms_time("SERVICE=WMS&REQUEST=GetMap&LAYERS=f.water&TIME=2022-04", times)
+    >>> wms_time("SERVICE=WMS&REQUEST=GetMap&LAYERS=f.water&TIME=2021-01-01", times)
+    Traceback (most recent call last):
+    ...
+    ValueError: TIME=2021-01-01 is no date of f.water: ...
+    """
+    upper = {k.upper(): v for k, v in parse_qsl(query, keep_blank_values=True)}
+    if upper.get("SERVICE", "").upper() != "WMS" or not upper.get("TIME", "").strip():
+        return
+    if upper.get("REQUEST", "").lower() not in ("getmap", "getfeatureinfo"):
+        return
+    names = {
+        n.strip()
+        for key in ("LAYERS", "QUERY_LAYERS")
+        for n in upper.get(key, "").split(",")
+        if n.strip() in times
+    }
+    for value in upper["TIME"].split(","):
+        for name in sorted(names):
+            if not _at(value, times[name]):
+                raise ValueError(
+                    f"TIME={value.strip()} is no date of {name}: its dates are "
+                    f"{', '.join(times[name])}."
+                )
+
+
 def tiff_format(query: str, formats: Mapping[str, str]) -> str:
     """Name the coverage's own GeoTIFF format in a WCS ``GetCoverage`` for ``image/tiff``.
 
@@ -818,7 +891,7 @@ def create_app(
     if program is None:
         raise ServiceError(f"MapServer's mapserv is missing: {_INSTALL_HINT}.")
     config = Path(fixed).with_name("mapserver.conf")
-    coverages: dict[str, dict[str, Any]] = {"times": {}, "formats": {}}
+    coverages: dict[str, dict[str, Any]] = {"times": {}, "formats": {}, "wms_times": {}}
     with contextlib.suppress(OSError, ValueError):
         coverages.update(json.loads(Path(fixed).with_name(COVERAGES_FILE).read_text("utf-8")))
     check = RequestCheck()
@@ -833,6 +906,10 @@ def create_app(
             query = tiff_format(temporal_subset(query, coverages["times"]), coverages["formats"])
         except ValueError as exc:
             return Response(_exception(str(exc)), status_code=400, media_type="application/xml")
+        try:
+            wms_time(query, coverages["wms_times"])
+        except ValueError as exc:
+            return Response(_wms_exception(str(exc)), status_code=400, media_type="text/xml")
         async with gate:
             proc = await asyncio.create_subprocess_exec(
                 program,
@@ -878,6 +955,18 @@ def _exception(text: str, code: str = "InvalidSubsetting") -> bytes:
         f'<ows:Exception exceptionCode="{code}" locator="subset">'
         f"<ows:ExceptionText>{escape(text)}</ows:ExceptionText></ows:Exception>"
         "</ows:ExceptionReport>\n"
+    ).encode()
+
+
+def _wms_exception(text: str, code: str = "InvalidDimensionValue") -> bytes:
+    """A WMS 1.3.0 service exception report."""
+    from xml.sax.saxutils import escape
+
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ServiceExceptionReport version="1.3.0" xmlns="http://www.opengis.net/ogc">'
+        f'<ServiceException code="{code}">{escape(text)}</ServiceException>'
+        "</ServiceExceptionReport>\n"
     ).encode()
 
 

@@ -140,6 +140,12 @@ def test_wms_capabilities_map_and_feature_info(server: SimpleNamespace) -> None:
         px = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
         blue.append(int((px == (0x1F, 0x78, 0xB4)).all(-1).sum()))
     assert blue == [int(server.water[0].sum()), int(server.water[1].sum())]
+    status, body = _get(
+        f"{server.url}?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetMap&LAYERS=flood-extent.water"
+        f"&STYLES=&CRS=EPSG:32618&BBOX={WEST},{SOUTH},{EAST},{NORTH}&WIDTH=40&HEIGHT=40"
+        "&FORMAT=image/png&TIME=2021-01-01"
+    )
+    assert status == 400 and b"InvalidDimensionValue" in body and DATES[0].encode() in body
 
     # GetFeatureInfo on the product's group: the class (name, code), confidence, masses
     col, row = 5, 7
