@@ -129,6 +129,12 @@ def test_wms_capabilities_map_and_feature_info(server: SimpleNamespace) -> None:
     classes = server.pred.classification.values
     for code, colour in colours.items():
         assert (rgb[classes == code] == colour).all(), code
+    status, png = _get(
+        f"{server.url}?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetLegendGraphic&FORMAT=image/png"
+        "&LAYER=landcover-optical.classification&STYLE=legend&SLD_VERSION=1.1.0"
+    )
+    swatches = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
+    assert status == 200 and all((swatches == c).all(-1).any() for c in colours.values())
     # TIME: the first date has more water than the default (latest) one
     blue = []
     for when in (DATES[0], None):
