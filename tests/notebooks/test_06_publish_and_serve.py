@@ -1,4 +1,4 @@
-"""Notebook 06 end to end: its own PostgreSQL and STAC API, publish, query, notices, stop."""
+"""Notebook 06 end to end: its own services, publish, query, WMS/WCS with OWSLib, notices."""
 
 from __future__ import annotations
 
@@ -11,16 +11,20 @@ import papermill as pm
 import pytest
 
 from mus_lab.production import read_records
+from mus_lab.services.ows import find_mapserv
 from mus_lab.services.postgres import find_postgres_bindir
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 pytest.importorskip("stac_fastapi.pgstac", reason="the serve extra is not installed")
+pytest.importorskip("owslib", reason="the serve extra is not installed")
 
 
 @pytest.mark.slow
 def test_publish_notebook_serves_queries_notifies_and_stops(product_catalog, tmp_path):
     if find_postgres_bindir() is None:
         pytest.skip("PostgreSQL is not installed: run `make postgis`")
+    if find_mapserv() is None:
+        pytest.skip("MapServer is not installed: run `make mapserver`")
     out = tmp_path / "executed.ipynb"
     # PostgreSQL runs as user postgres when we are root: its folder must be reachable
     work = Path(tempfile.mkdtemp(prefix="mus-lab-nb06-")) if os.geteuid() == 0 else tmp_path
@@ -41,6 +45,8 @@ def test_publish_notebook_serves_queries_notifies_and_stops(product_catalog, tmp
     assert rec["sorted_collections"] == sorted(rec["sorted_collections"])
     assert rec["notices_sent"] == rec["feed_entries"] == sum(published.values())
     assert rec["notices_again"] == 0
+    assert rec["wms_layers"] >= 10 and rec["feature_info_class_code"] is not None
+    assert rec["wcs_subset_equal"] is True
     assert rec["left_running"] == []
 
 
