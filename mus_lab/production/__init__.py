@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mus_lab.production._demo import DemoReport, run_demo
     from mus_lab.production._demo import s2_clear_ndvi_median as quicklook_ndvi
     from mus_lab.production._registry import Registry
+    from mus_lab.production._runview import run_grid, run_view
     from mus_lab.production._tilerun import (
         RunReport,
         cancel,
@@ -56,7 +57,6 @@ if TYPE_CHECKING:  # pragma: no cover
         run_tiles,
         status,
     )
-    from mus_lab.production._runview import run_grid, run_view
     from mus_lab.production._tilesteps import StepKind, TileTask, register_step, step_kinds
 
 _DEMO = "mus_lab.production._demo"
@@ -128,8 +128,8 @@ __all__ = [
     "retry",
     "run_chain",
     "run_demo",
-    "run_notebook",
     "run_grid",
+    "run_notebook",
     "run_tiles",
     "run_view",
     "static_png",

@@ -241,9 +241,7 @@ def run_view(
         summary.object = _summary(registry, rid, tasks)
         body = "".join(grid_html(g) for g in run_grid(tasks))
         grids.object = f'<div style="display:flex;flex-wrap:wrap;gap:18px">{body}</div>{_legend()}'
-        failed.value = pd.DataFrame(
-            _failures(tasks), columns=["step", "tile", "attempts", "error"]
-        )
+        failed.value = pd.DataFrame(_failures(tasks), columns=["step", "tile", "attempts", "error"])
         return registry.run(rid).get("finished") is None
 
     going = draw()
