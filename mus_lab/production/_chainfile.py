@@ -20,6 +20,8 @@ A chain file::
         uses: python
         needs: [ndvi, vv]
         options: {function: "my_package.steps:contrast"}
+    registry: postgresql://lab@db.example/holdings  # optional job registry (default: the
+                                        # setting MUS_LAB_REGISTRY, else <output>/registry.sqlite)
 
 Everything is checked by :func:`load_chain` before anything runs: an unknown step kind, a
 missing or unknown option, a ``needs`` naming no step, a cycle, a tile that no input item
@@ -44,6 +46,7 @@ __all__ = ["AreaSpec", "ChainSpec", "StepSpec", "TileSpec", "load_chain"]
 _TOP_KEYS = {"chain", "catalog", "period", "output", "area", "steps"}
 _AREA_KEYS = {"bbox", "crs", "resolution", "tile"}
 _STEP_KEYS = {"uses", "options", "needs"}
+_REGISTRY_KEY = "registry"  # a postgresql:// URL or an SQLite file (see registry_location)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class ChainSpec:
     steps: tuple[StepSpec, ...]
     period: str | None = None
     source: Path | None = None
+    registry: str | None = field(default=None, repr=False)  # may hold a password: not shown
 
     def step(self, name: str) -> StepSpec:
         """Return the step called ``name``.
@@ -151,7 +155,7 @@ class ChainSpec:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        """The chain as plain data (what the job registry stores).
+        """The chain as plain data (what the job registry stores; not the registry itself).
 
         Returns
         -------
@@ -268,6 +272,54 @@ def _area(data: Any, source: Path | None) -> AreaSpec:
     return AreaSpec((box[0], box[1], box[2], box[3]), tile, resolution, str(crs) if crs else None)
 
 
+def registry_location(value: Any, base: Path, *, where: str = "") -> str:
+    """The job registry a chain file (or the setting) names: a database URL or a file.
+
+    Parameters
+    ----------
+    value
+        A ``postgresql://`` URL, or an SQLite file path (relative to ``base``).
+    base
+        The chain file's folder.
+    where
+        Where it was found, for the message.
+
+    Returns
+    -------
+    str
+        The URL as given, or the file's absolute path.
+
+    Raises
+    ------
+    ChainError
+        A URL of another scheme, or a malformed PostgreSQL URL (shown without its password).
+
+    Examples
+    --------
+    >>> registry_location("postgresql://lab@127.0.0.1/holdings", Path("."))
+    'postgresql://lab@127.0.0.1/holdings'
+    >>> registry_location("pgsql://lab:s3cret@db/x", Path("."))
+    Traceback (most recent call last):
+    ...
+    mus_lab.errors.ChainError: registry 'pgsql://lab:***@db/x' is not a PostgreSQL URL: write postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or the path of an SQLite file.
+    """
+    from mus_lab.production._registry_pg import check_registry_url
+
+    text = str(value).strip()
+    if not text:
+        raise ChainError(f"registry{where} is empty: give a postgresql:// URL or a file path.")
+    if "://" in text:
+        if not text.startswith(("postgresql://", "postgres://")):
+            from mus_lab.catalog._pgstac import redact_url
+
+            raise ChainError(
+                f"registry {redact_url(text)!r}{where} is not a PostgreSQL URL: write "
+                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or the path of an SQLite file."
+            )
+        return check_registry_url(text, where=where)
+    return str((base / text).resolve())
+
+
 def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
     """Read and check a chain file (YAML) or mapping.
 
@@ -291,7 +343,7 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
     ChainError
         The file is missing or not YAML; a key is unknown or missing; a step kind is
         unknown; an option is missing or unknown; ``needs`` names no step; the steps form
-        a cycle.
+        a cycle; ``registry`` is not a PostgreSQL URL or a file path.
 
     Examples
     --------
@@ -322,7 +374,7 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
     else:
         data, base = chain, Path.cwd()
     data = _require_mapping(data, "The chain", source)
-    _unknown_keys(data, _TOP_KEYS, "the chain", source)
+    _unknown_keys(data, _TOP_KEYS | {_REGISTRY_KEY}, "the chain", source)
     for key in ("chain", "catalog", "output", "area", "steps"):
         if key not in data:
             raise ChainError(
@@ -356,4 +408,9 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
         steps=_order(steps, source),
         period=str(period) if period else None,
         source=source.resolve() if source else None,
+        registry=(
+            registry_location(data[_REGISTRY_KEY], base, where=_where(source))
+            if data.get(_REGISTRY_KEY) is not None
+            else None
+        ),
     )
