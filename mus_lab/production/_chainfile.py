@@ -6,6 +6,8 @@ A chain file::
     catalog: scenario/catalog.json      # where the inputs are (path relative to this file,
                                         # a STAC API URL or a postgresql:// holdings URL)
     period: 2022-04-01/2022-09-30       # optional, ISO interval
+    registry: postgresql://lab@db.example/holdings  # optional job registry (default: the
+                                        # setting MUS_LAB_REGISTRY, else <output>/registry.sqlite)
     output: runs/sample-tiles           # products, one folder per step (relative to this file)
     area:
       bbox: [-73.62, 45.45, -73.55, 45.50]  # lon/lat; the Sentinel-2 10 m UTM grid of it
@@ -20,8 +22,6 @@ A chain file::
         uses: python
         needs: [ndvi, vv]
         options: {function: "my_package.steps:contrast"}
-    registry: postgresql://lab@db.example/holdings  # optional job registry (default: the
-                                        # setting MUS_LAB_REGISTRY, else <output>/registry.sqlite)
 
 Everything is checked by :func:`load_chain` before anything runs: an unknown step kind, a
 missing or unknown option, a ``needs`` naming no step, a cycle, a tile that no input item
@@ -93,8 +93,8 @@ class ChainSpec:
     area: AreaSpec
     steps: tuple[StepSpec, ...]
     period: str | None = None
-    source: Path | None = None
     registry: str | None = field(default=None, repr=False)  # may hold a password: not shown
+    source: Path | None = None
 
     def step(self, name: str) -> StepSpec:
         """Return the step called ``name``.
@@ -195,6 +195,54 @@ def _where(source: Path | None) -> str:
     return f" in {source}" if source else ""
 
 
+def registry_location(value: Any, base: Path, *, where: str = "") -> str:
+    """The job registry a chain file (or the setting) names: a database URL or a file.
+
+    Parameters
+    ----------
+    value
+        A ``postgresql://`` URL, or an SQLite file path (relative to ``base``).
+    base
+        The chain file's folder.
+    where
+        Where it was found, for the message.
+
+    Returns
+    -------
+    str
+        The URL as given, or the file's absolute path.
+
+    Raises
+    ------
+    ChainError
+        A URL of another scheme, or a malformed PostgreSQL URL (shown without its password).
+
+    Examples
+    --------
+    >>> registry_location("postgresql://lab@127.0.0.1/holdings", Path("."))
+    'postgresql://lab@127.0.0.1/holdings'
+    >>> registry_location("pgsql://lab:s3cret@db/x", Path("."))
+    Traceback (most recent call last):
+    ...
+    mus_lab.errors.ChainError: registry 'pgsql://lab:***@db/x' is not a PostgreSQL URL: write postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or the path of an SQLite file.
+    """
+    from mus_lab.production._registry_pg import check_registry_url
+
+    text = str(value).strip()
+    if not text:
+        raise ChainError(f"registry{where} is empty: give a postgresql:// URL or a file path.")
+    if "://" in text:
+        if not text.startswith(("postgresql://", "postgres://")):
+            from mus_lab.catalog._pgstac import redact_url
+
+            raise ChainError(
+                f"registry {redact_url(text)!r}{where} is not a PostgreSQL URL: write "
+                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or the path of an SQLite file."
+            )
+        return check_registry_url(text, where=where)
+    return str((base / text).resolve())
+
+
 def _require_mapping(value: Any, what: str, source: Path | None) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ChainError(
@@ -272,54 +320,6 @@ def _area(data: Any, source: Path | None) -> AreaSpec:
     return AreaSpec((box[0], box[1], box[2], box[3]), tile, resolution, str(crs) if crs else None)
 
 
-def registry_location(value: Any, base: Path, *, where: str = "") -> str:
-    """The job registry a chain file (or the setting) names: a database URL or a file.
-
-    Parameters
-    ----------
-    value
-        A ``postgresql://`` URL, or an SQLite file path (relative to ``base``).
-    base
-        The chain file's folder.
-    where
-        Where it was found, for the message.
-
-    Returns
-    -------
-    str
-        The URL as given, or the file's absolute path.
-
-    Raises
-    ------
-    ChainError
-        A URL of another scheme, or a malformed PostgreSQL URL (shown without its password).
-
-    Examples
-    --------
-    >>> registry_location("postgresql://lab@127.0.0.1/holdings", Path("."))
-    'postgresql://lab@127.0.0.1/holdings'
-    >>> registry_location("pgsql://lab:s3cret@db/x", Path("."))
-    Traceback (most recent call last):
-    ...
-    mus_lab.errors.ChainError: registry 'pgsql://lab:***@db/x' is not a PostgreSQL URL: write postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or the path of an SQLite file.
-    """
-    from mus_lab.production._registry_pg import check_registry_url
-
-    text = str(value).strip()
-    if not text:
-        raise ChainError(f"registry{where} is empty: give a postgresql:// URL or a file path.")
-    if "://" in text:
-        if not text.startswith(("postgresql://", "postgres://")):
-            from mus_lab.catalog._pgstac import redact_url
-
-            raise ChainError(
-                f"registry {redact_url(text)!r}{where} is not a PostgreSQL URL: write "
-                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or the path of an SQLite file."
-            )
-        return check_registry_url(text, where=where)
-    return str((base / text).resolve())
-
-
 def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
     """Read and check a chain file (YAML) or mapping.
 
@@ -341,9 +341,10 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
     Raises
     ------
     ChainError
-        The file is missing or not YAML; a key is unknown or missing; a step kind is
+        The file is missing or not YAML; ``registry`` is not a URL or a path; a key is
+        unknown or missing; a step kind is
         unknown; an option is missing or unknown; ``needs`` names no step; the steps form
-        a cycle; ``registry`` is not a PostgreSQL URL or a file path.
+        a cycle.
 
     Examples
     --------
