@@ -4,6 +4,8 @@ Every command takes the chain file first; the job registry is ``<output>/registr
 Exit codes: 0 every task done; 1 some task failed or was skipped (``status`` shows which,
 ``retry`` re-runs them); 2 nothing ran (bad chain file, tile without input, unknown run);
 130 interrupted.
+A chain file's ``registry`` (a ``postgresql://`` URL or a file), or the setting
+``MUS_LAB_REGISTRY``, puts the job registry elsewhere.
 """
 
 from __future__ import annotations
