@@ -94,9 +94,9 @@ def _processor(spec: ProcessSpec) -> type:
         def __repr__(self) -> str:
             return f"<mus_lab processor {spec.id}>"
 
-    Processor.__name__ = Processor.__qualname__ = "".join(
-        w.capitalize() for w in spec.id.split("-")
-    ) + "Processor"
+    Processor.__name__ = Processor.__qualname__ = (
+        "".join(w.capitalize() for w in spec.id.split("-")) + "Processor"
+    )
     return Processor
 
 

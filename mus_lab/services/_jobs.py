@@ -214,7 +214,9 @@ def _read_json(url: str, path: Path | None, what: str) -> Any:
         answer.raise_for_status()
         return answer.json()
     except (requests.RequestException, ValueError) as exc:
-        raise ProcessInputError(f"{what}: {url!r} could not be read ({type(exc).__name__}).") from None
+        raise ProcessInputError(
+            f"{what}: {url!r} could not be read ({type(exc).__name__})."
+        ) from None
 
 
 def _item_from(data: Any, href: str | None, cfg: ProcessConfig, what: str) -> Any:
@@ -309,9 +311,7 @@ class ProcessSpec:
     title: str
     description: str
     inputs: Mapping[str, tuple[str, bool, bool]]
-    run: Callable[[Mapping[str, Any], ProcessConfig, Job, Path], dict[str, Any]] = field(
-        repr=False
-    )
+    run: Callable[[Mapping[str, Any], ProcessConfig, Job, Path], dict[str, Any]] = field(repr=False)
 
 
 def _collection_id(base: str, job: Job) -> str:
@@ -418,10 +418,10 @@ def _run_classify(
     recipe = dict(lcm.metadata.recipe)
     feats, _, items = recipes.replay_features(recipe, catalog=catalog)
     result = classify.predict(feats, lcm)
-    cid = _collection_id(classify.LANDCOVER_COLLECTIONS.get(str(recipe.get("sensors")), "landcover"), job)
-    written = classify.write_landcover(
-        result, _store(cfg).path, cid, model=lcm, sources=items
+    cid = _collection_id(
+        classify.LANDCOVER_COLLECTIONS.get(str(recipe.get("sensors")), "landcover"), job
     )
+    written = classify.write_landcover(result, _store(cfg).path, cid, model=lcm, sources=items)
     return _finish(written, cfg, job, "landcover-predict", [model], extra=[model.href or ""])
 
 
@@ -430,10 +430,12 @@ def _run_fusion(
 ) -> dict[str, Any]:
     from mus_lab import fusion
 
-    refs = [resolve(v, cfg, f"maps[{i}]", files=False) for i, v in enumerate(_list(inputs.get("maps")))]
+    refs = [
+        resolve(v, cfg, f"maps[{i}]", files=False) for i, v in enumerate(_list(inputs.get("maps")))
+    ]
     if len(refs) < 2:
         raise ProcessInputError("maps: fusion needs two or more land-cover STAC items.")
-    sources = {}
+    sources: dict[str, Any] = {}
     for ref in refs:
         item = ref.item
         key = "probability" if "probability" in item.assets else "classification"
@@ -463,7 +465,10 @@ def _run_harvest(
 ) -> dict[str, Any]:
     from mus_lab import catalog
 
-    refs = [resolve(v, cfg, f"items[{i}]", files=False) for i, v in enumerate(_list(inputs.get("items")))]
+    refs = [
+        resolve(v, cfg, f"items[{i}]", files=False)
+        for i, v in enumerate(_list(inputs.get("items")))
+    ]
     if not refs:
         raise ProcessInputError("items: give one or more STAC items (objects or URLs) to harvest.")
     items = []
@@ -493,11 +498,18 @@ PROCESSES: dict[str, ProcessSpec] = {
             "scene by the consensus of SAR methods (mus_lab.flood.map_geotiff), published as "
             "a flood-extent STAC item.",
             {
-                "sar": ("The SAR scene: a STAC item with vv/vh assets (JSON or URL) or the "
-                        "file:// URL of a GeoTIFF with bands described VV/VH.", True, False),
-                "reference": ("Optional pre-event scene (same forms), for change detection.",
-                              False, False),
-            },  # fmt: skip
+                "sar": (
+                    "The SAR scene: a STAC item with vv/vh assets (JSON or URL) or the "
+                    "file:// URL of a GeoTIFF with bands described VV/VH.",
+                    True,
+                    False,
+                ),
+                "reference": (
+                    "Optional pre-event scene (same forms), for change detection.",
+                    False,
+                    False,
+                ),
+            },
             _run_flood,
         ),
         ProcessSpec(
@@ -507,12 +519,18 @@ PROCESSES: dict[str, ProcessSpec] = {
             "from a catalog and map them (mus_lab.classify.predict), published as a "
             "land-cover STAC item.",
             {
-                "model": ("file:// URL of a saved model folder (mus_lab.classify.save).",
-                          True, False),
-                "catalog": ("Optional catalog to map (file:// URL of a catalog folder or "
-                            "catalog.json, or a STAC API URL); default: the model's.",
-                            False, False),
-            },  # fmt: skip
+                "model": (
+                    "file:// URL of a saved model folder (mus_lab.classify.save).",
+                    True,
+                    False,
+                ),
+                "catalog": (
+                    "Optional catalog to map (file:// URL of a catalog folder or "
+                    "catalog.json, or a STAC API URL); default: the model's.",
+                    False,
+                    False,
+                ),
+            },
             _run_classify,
         ),
         ProcessSpec(
@@ -523,7 +541,7 @@ PROCESSES: dict[str, ProcessSpec] = {
             {
                 "maps": ("Land-cover STAC items (JSON or URLs), two or more.", True, True),
                 "rule": ("Combination rule (dempster, yager, pcr6...).", False, False),
-            },  # fmt: skip
+            },
             _run_fusion,
         ),
         ProcessSpec(
@@ -534,7 +552,7 @@ PROCESSES: dict[str, ProcessSpec] = {
             {
                 "items": ("STAC items (JSON or URLs) to harvest.", True, True),
                 "assets": ("Optional asset keys, e.g. 'vv,vh'.", False, False),
-            },  # fmt: skip
+            },
             _run_harvest,
         ),
     )
@@ -715,4 +733,3 @@ def _finish(
         "stac_api": pushed,
         "processing:lineage": lineage,
     }
-

@@ -32,6 +32,7 @@ import contextlib
 import hmac
 import io
 import json
+import logging
 import mimetypes
 import os
 import re
@@ -74,7 +75,9 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 # -- the guard -------------------------------------------------------------------------
-def _json_answer(start_response: Callable[..., Any], status: int, body: dict[str, Any]) -> list[bytes]:
+def _json_answer(
+    start_response: Callable[..., Any], status: int, body: dict[str, Any]
+) -> list[bytes]:
     data = json.dumps(body).encode("utf-8")
     reason = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
@@ -162,7 +165,9 @@ class TokenGuard:
             return 403
         return 200
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET"))
         path = str(environ.get("PATH_INFO", "")) or "/"
         body = b""
@@ -211,7 +216,12 @@ class TokenGuard:
         """A pywps status document or output, only from its output folder."""
         folder = self.outputs
         path = (folder / name).resolve() if folder is not None else None
-        if path is None or folder is None or not path.is_relative_to(folder.resolve()) or not path.is_file():
+        if (
+            path is None
+            or folder is None
+            or not path.is_relative_to(folder.resolve())
+            or not path.is_file()
+        ):
             return _json_answer(start_response, 404, {"code": "NotFound", "description": name})
         data = path.read_bytes()
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -258,10 +268,22 @@ def _pygeoapi_config(folder: Path, url: str) -> dict[str, Any]:
             },
             "license": {"name": "CC-BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
             "provider": {"name": "mus_lab", "url": url},
-            "contact": {"name": "mus_lab", "position": "lab", "address": "-", "city": "-",
-                        "stateorprovince": "-", "postalcode": "-", "country": "-",
-                        "phone": "-", "fax": "-", "email": "lab@127.0.0.1", "url": url,
-                        "hours": "-", "instructions": "-", "role": "pointOfContact"},  # fmt: skip
+            "contact": {
+                "name": "mus_lab",
+                "position": "lab",
+                "address": "-",
+                "city": "-",
+                "stateorprovince": "-",
+                "postalcode": "-",
+                "country": "-",
+                "phone": "-",
+                "fax": "-",
+                "email": "lab@127.0.0.1",
+                "url": url,
+                "hours": "-",
+                "instructions": "-",
+                "role": "pointOfContact",
+            },
         },
         "resources": pygeoapi_resources(),
     }
@@ -291,6 +313,30 @@ def _pywps_config(folder: Path, url: str) -> str:
         f"provider_url = {url}",
         "",
     ])  # fmt: skip
+
+
+def _self_contained(doc: Any, key: str = "") -> Any:
+    """pygeoapi's OpenAPI document without references to schemas.opengis.net.
+
+    Its responses and request bodies point at the OGC's published YAML: a client (or
+    schemathesis) resolving them would leave 127.0.0.1. A response becomes its
+    description, a schema any JSON object, each naming the OGC document it stands for.
+
+    Examples
+    --------
+    >>> _self_contained({"responses": {"200": {"$ref": "https://schemas.opengis.net/x.yaml"}}})
+    {'responses': {'200': {'description': 'See https://schemas.opengis.net/x.yaml'}}}
+    """
+    if isinstance(doc, list):
+        return [_self_contained(v, key) for v in doc]
+    if not isinstance(doc, dict):
+        return doc
+    ref = doc.get("$ref")
+    if isinstance(ref, str) and "://" in ref:
+        if key.isdigit() or key == "default":  # a response
+            return {"description": f"See {ref}"}
+        return {"type": "object", "description": f"See {ref}"}
+    return {k: _self_contained(v, k) for k, v in doc.items()}
 
 
 def create_app(folder: str | os.PathLike[str], url: str) -> WsgiApp:
@@ -335,13 +381,14 @@ def create_app(folder: str | os.PathLike[str], url: str) -> WsgiApp:
         from pygeoapi.openapi import get_oas
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ServiceError(f"pygeoapi is missing: {_INSTALL_HINT}.") from exc
-    (folder / "openapi.json").write_text(json.dumps(get_oas(pyg)), "utf-8")
+    (folder / "openapi.json").write_text(json.dumps(_self_contained(get_oas(pyg))), "utf-8")
     os.environ["PYGEOAPI_OPENAPI"] = str(folder / "openapi.json")
     (folder / "pywps.cfg").write_text(_pywps_config(folder, url), "utf-8")
     from pygeoapi.flask_app import APP
     from pywps import Service
 
     wps = Service(wps_processes(), cfgfiles=[str(folder / "pywps.cfg")])
+
     def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if str(environ.get("PATH_INFO", "")).rstrip("/") == "/wps":
             return wps(environ, start_response)  # type: ignore[no-any-return]
@@ -371,6 +418,8 @@ def _serve(folder: Path) -> None:
     with contextlib.suppress(SystemExit, KeyboardInterrupt):
         server.serve_forever()
     server.server_close()
+    logging.shutdown()
+    os._exit(0)  # at once: running jobs end with the server (their status stays "running")
 
 
 # -- the server ------------------------------------------------------------------------
@@ -518,7 +567,11 @@ class ProcessesServer:
             fh.write(self.token + "\n")
         port = self._port or _free_port()
         (self.folder / "processes.json").write_text(json.dumps({"port": port}), "utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYGEOAPI_", "MUS_LAB_STAC_API"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PYGEOAPI_", "MUS_LAB_STAC_API"))
+        }
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")) if p
         )
