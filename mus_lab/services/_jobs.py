@@ -237,8 +237,8 @@ def _item_from(data: Any, href: str | None, cfg: ProcessConfig, what: str) -> An
                     "item by its URL, or absolute asset hrefs."
                 )
             absolute = Path(absolute).as_uri()
-        _check_url(absolute, cfg, f"{what}, asset {key!r}")
-        asset.href = absolute
+        _, local = _check_url(absolute, cfg, f"{what}, asset {key!r}")
+        asset.href = str(local) if local is not None else absolute
     return item
 
 
@@ -428,34 +428,36 @@ def _run_classify(
 def _run_fusion(
     inputs: Mapping[str, Any], cfg: ProcessConfig, job: Job, workdir: Path
 ) -> dict[str, Any]:
-    from mus_lab import fusion
+    from mus_lab import fusion, publish
 
     refs = [
         resolve(v, cfg, f"maps[{i}]", files=False) for i, v in enumerate(_list(inputs.get("maps")))
     ]
     if len(refs) < 2:
         raise ProcessInputError("maps: fusion needs two or more land-cover STAC items.")
-    sources: dict[str, Any] = {}
+    products = []
     for ref in refs:
         item = ref.item
-        key = "probability" if "probability" in item.assets else "classification"
-        if key not in item.assets:
+        if "classification" not in item.assets or not item.collection_id:
             raise ProcessInputError(
-                f"maps: item {item.id!r} has no 'probability' or 'classification' asset: give "
-                "land-cover items (collections landcover-*)."
+                f"maps: item {item.id!r} is no land-cover product (a 'classification' asset "
+                "in a landcover-* collection): give the items of land-cover products."
             )
-        name = item.collection_id or item.id
-        sources[name if name not in sources else f"{name}-{len(sources)}"] = fusion.open_map(
-            _file_path(item.assets[key].href)
-        )
-    options = fusion.FusionOptions(rule=str(inputs.get("rule") or "dempster"))  # type: ignore[arg-type]
-    ds = fusion.fuse(sources, options=options)
+        products.append(publish.LandCoverProduct.from_catalog([item], item.collection_id))
+    # Per-class reliability from the products' confusion matrices; a product without one
+    # (made outside the land-cover stage) makes every source fully reliable.
+    reliable = all(p.confusion is not None for p in products)
+    options = fusion.FusionOptions(
+        rule=str(inputs.get("rule") or "dempster"),  # type: ignore[arg-type]
+        reliability="precision" if reliable else None,
+    )
+    ds = fusion.fuse(products, options=options)
     written = fusion.write_fused(
         ds,
         _store(cfg).path,
         collection=_collection_id("landcover-fused", job),
         sources=[r.href or r.item for r in refs],
-        parameters={"process": "fusion"},
+        parameters={"process": "fusion", "reliability": "precision" if reliable else "none"},
     )
     return _finish(written, cfg, job, "fusion", refs)
 
