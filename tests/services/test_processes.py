@@ -234,3 +234,63 @@ def test_fuzzed_openapi_gives_no_server_error(procs: SimpleNamespace, tmp_path: 
     assert done.returncode == 0 and "Server error" not in out, out[-3000:]
     tested = re.search(r"Tested: (\d+)", out)
     assert tested and int(tested.group(1)) >= 10, out[-3000:]  # of 17
+
+
+def test_results_go_to_the_stac_api_with_provenance(tmp_path: Path) -> None:
+    """With ``stac_api`` configured, the stamped items are sent (a recording API on 127.0.0.1)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mus_lab import publish
+    from mus_lab.services._jobs import Job, _finish
+    from tests.publish.conftest import prediction
+    from tests.publish.test_products import _model
+
+    received: list[tuple[str, str, str, dict[str, Any]]] = []
+
+    class Api(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            size = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(size) or b"{}")
+            received.append((self.command, self.path, self.headers["Authorization"], body))
+            self.send_response(201)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    api = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    thread = threading.Thread(target=api.serve_forever, daemon=True)
+    thread.start()
+    try:
+        token_file = tmp_path / "api-token"
+        token_file.write_text("api-s3cret\n", "utf-8")
+        cfg = ProcessConfig(
+            tmp_path / "products",
+            stac_api=f"http://127.0.0.1:{api.server_address[1]}",
+            stac_api_token_file=token_file,
+        )
+        assert "api-s3cret" not in json.dumps(cfg.to_dict()) + repr(cfg)
+        store = publish.StaticCatalog.create(cfg.store)
+        written = store.publish(
+            publish.LandCoverProduct.from_prediction(prediction(0), model=_model())
+        )
+        job = Job("job-7", "ogcapi-processes", "http://127.0.0.1:1/jobs/job-7")
+        result = _finish(written, cfg, job, "fusion", [], extra=["file:///in/item.json"])
+    finally:
+        api.shutdown()
+        api.server_close()
+    assert result["stac_api"] is True
+    assert [(m, p) for m, p, _, _ in received] == [
+        ("POST", "/collections"),
+        ("POST", "/collections/landcover-optical/items"),
+    ]
+    assert {auth for _, _, auth, _ in received} == {"Bearer api-s3cret"}
+    sent = received[1][3]
+    assert sent["properties"]["mus_lab:job"]["id"] == "job-7"
+    assert "job job-7" in sent["properties"]["processing:lineage"]
+    links = {(ln["rel"], ln["href"]) for ln in sent["links"]}
+    assert ("derived_from", "file:///in/item.json") in links
+    assert ("via", "http://127.0.0.1:1/jobs/job-7") in links
