@@ -9,7 +9,7 @@ the network (:func:`export_html`). A notebook given no catalog stops with
 :class:`NoCatalogError` (:func:`require_catalog`).
 
 Production chains at tile scale (:func:`load_chain`, :func:`run_tiles`, :func:`retry`,
-:func:`status`, :func:`cancel`, :func:`history`): a YAML chain of steps over a tiling of an
+:func:`status`, :func:`cancel`, :func:`history`, :func:`run_view`): a YAML chain of steps over a tiling of an
 area, run as step x tile tasks on the Dask cluster and recorded in a job registry
 (:class:`Registry`, SQLite).
 
@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
         run_tiles,
         status,
     )
+    from mus_lab.production._runview import run_grid, run_view
     from mus_lab.production._tilesteps import StepKind, TileTask, register_step, step_kinds
 
 _DEMO = "mus_lab.production._demo"
@@ -80,6 +81,8 @@ _LAZY = {
     "history": (_TILES, "history"),
     "check_coverage": (_TILES, "check_coverage"),
     "open_registry": (_TILES, "open_registry"),
+    "run_grid": ("mus_lab.production._runview", "run_grid"),
+    "run_view": ("mus_lab.production._runview", "run_view"),
 }
 
 
@@ -126,7 +129,9 @@ __all__ = [
     "run_chain",
     "run_demo",
     "run_notebook",
+    "run_grid",
     "run_tiles",
+    "run_view",
     "static_png",
     "status",
     "step_kinds",
