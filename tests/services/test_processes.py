@@ -217,15 +217,18 @@ def test_module_entry(procs: SimpleNamespace, capsys: pytest.CaptureFixture[str]
 
 
 def test_fuzzed_openapi_gives_no_server_error(procs: SimpleNamespace, tmp_path: Path) -> None:
-    """schemathesis over pygeoapi's OpenAPI document, bounded (6 s, fixed seed), no token.
+    """schemathesis over pygeoapi's OpenAPI document: 2 examples per operation, fixed seed.
 
-    Reads are fuzzed; executions and job deletions must be refused (401) by the guard.
+    Without a token: the reads are fuzzed, job deletions must be refused (401) by the
+    guard. Executions (POST) are left out: generating their bodies is most of the time,
+    and the guard refuses them before pygeoapi (test_execution_needs_the_token).
     """
     exe = Path(sys.executable).with_name("st")
     if not exe.exists():
         pytest.skip("schemathesis is not installed (serve extra)")
     cmd = [str(exe), "run", f"{procs.url}/openapi?f=json", "--checks", "not_a_server_error",
-           "--phases", "fuzzing", "--max-examples", "5", "--max-time", "6",
+           "--phases", "fuzzing", "--max-examples", "2",
+           "--exclude-method", "POST",
            "--seed", "3", "--request-timeout", "10", "--no-color"]  # fmt: skip
     done = subprocess.run(
         cmd, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path
@@ -233,7 +236,7 @@ def test_fuzzed_openapi_gives_no_server_error(procs: SimpleNamespace, tmp_path: 
     out = done.stdout + done.stderr
     assert done.returncode == 0 and "Server error" not in out, out[-3000:]
     tested = re.search(r"Tested: (\d+)", out)
-    assert tested and int(tested.group(1)) >= 10, out[-3000:]  # of 17
+    assert tested and int(tested.group(1)) >= 10, out[-3000:]  # of 12
 
 
 def test_results_go_to_the_stac_api_with_provenance(tmp_path: Path) -> None:
