@@ -422,7 +422,7 @@ def _run_classify(
         classify.LANDCOVER_COLLECTIONS.get(str(recipe.get("sensors")), "landcover"), job
     )
     written = classify.write_landcover(result, _store(cfg).path, cid, model=lcm, sources=items)
-    return _finish(written, cfg, job, "landcover-predict", [model], extra=[model.href or ""])
+    return _finish(written, cfg, job, "landcover-predict", [model])
 
 
 def _run_fusion(
@@ -724,7 +724,16 @@ def _finish(
     for item in collection.get_items(recursive=True):
         item.make_asset_hrefs_absolute()
         data = item.to_dict(include_self_link=False, transform_hrefs=False)
-        data["links"] = [ln for ln in data["links"] if "://" in str(ln.get("href", ""))]
+        folder = Path(item.get_self_href() or ".").parent
+        links = []
+        for ln in data["links"]:  # the store's relative links made file:// URLs
+            href = str(ln.get("href", ""))
+            if ln.get("rel") in ("self", "root", "parent", "collection"):
+                continue
+            if "://" not in href:
+                href = (folder / href).resolve().as_uri()
+            links.append({**ln, "href": href})
+        data["links"] = links
         data["links"].append(
             {"rel": "self", "href": Path(item.get_self_href() or "").as_uri(), "type": GEOJSON}
         )
