@@ -47,6 +47,8 @@ def test_publish_notebook_serves_queries_notifies_and_stops(product_catalog, tmp
     assert rec["notices_again"] == 0
     assert rec["wms_layers"] >= 10 and rec["feature_info_class_code"] is not None
     assert rec["wcs_subset_equal"] is True
+    assert rec["process_status"] == "successful" and rec["process_lineage_names_job"] is True
+    assert rec["process_result_in_api"] == 1
     assert rec["left_running"] == []
 
 
