@@ -17,7 +17,7 @@ help:
 	@echo "make dashboards - flood-risk (Voila) and land-cover (Panel) dashboards on 127.0.0.1"
 	@echo "make chromium   - install Debian's Chromium for the browser tests (make test does it)"
 	@echo "make postgis    - install Debian's PostgreSQL + PostGIS for the holdings (make test does it)"
-	@echo "make services   - start the lab's PostgreSQL + pgstac and STAC API in $(SERVICES_DIR)/ (prints the URLs)"
+	@echo "make services   - start PostgreSQL + pgstac, the STAC API and the other services in $(SERVICES_DIR)/ (prints the URLs)"
 	@echo "make services-stop - stop them"
 	@echo "make bench  - run every benchmark in benchmarks/ (long; installs otb-bin and aria2)"
 
@@ -67,17 +67,16 @@ postgis:
 	if [ -z "$$major" ]; then $$sudo apt-get install -y postgresql && major=$$($(PG_MAJOR)); fi && \
 	$$sudo apt-get install -y postgresql-$$major-postgis-3
 
-# `make services` starts the lab's own services on 127.0.0.1: PostgreSQL + pgstac (a cluster
-# under $(SERVICES_DIR)/postgres, never the system cluster) and the STAC API over it
-# (stac-fastapi-pgstac; its publishing token in $(SERVICES_DIR)/stac-api/token).
+# `make services` starts the lab's own services on 127.0.0.1 (`mus-lab serve`,
+# mus_lab/services/serve.py): PostgreSQL + pgstac (a cluster under $(SERVICES_DIR)/postgres,
+# never the system cluster), the STAC API over it (its publishing token in
+# $(SERVICES_DIR)/stac-api/token) and every other registered service found; it prints their URLs.
 SERVICES_DIR ?= .services
 services: $(STAMP) postgis
-	@$(BIN)/python -m mus_lab.services.postgres start $(SERVICES_DIR)/postgres
-	@$(BIN)/python -m mus_lab.services.stac_api start $(SERVICES_DIR)/stac-api --postgres $(SERVICES_DIR)/postgres
+	@$(BIN)/mus-lab serve start --dir $(SERVICES_DIR)
 
 services-stop: $(STAMP)
-	@$(BIN)/python -m mus_lab.services.stac_api stop $(SERVICES_DIR)/stac-api
-	@$(BIN)/python -m mus_lab.services.postgres stop $(SERVICES_DIR)/postgres
+	@$(BIN)/mus-lab serve stop --dir $(SERVICES_DIR)
 
 # Jupyter refuses to run as root unless told (containers, CI machines).
 ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)

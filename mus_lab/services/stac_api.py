@@ -48,10 +48,13 @@ import urllib.request
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mus_lab.errors import MusLabError, ServiceError
+
+if TYPE_CHECKING:
+    from mus_lab.services.serve import ServeContext
 
 __all__ = [
     "TOKEN_ENV",
@@ -62,6 +65,7 @@ __all__ = [
     "create_app",
     "install_queryables",
     "product_queryables",
+    "service",
 ]
 
 TOKEN_ENV = "MUS_LAB_STAC_API_TOKEN"
@@ -729,6 +733,24 @@ class StacApiServer:
             if self._proc is not None:
                 self._proc.wait(5)
         self._proc = None
+
+
+def service(folder: Path, context: ServeContext) -> StacApiServer:
+    """The STAC API of ``mus-lab serve`` (the :mod:`mus_lab.services.serve` registry's hook).
+
+    Parameters
+    ----------
+    folder
+        The server's folder (log, token, state).
+    context
+        A :class:`~mus_lab.services.serve.ServeContext` (its ``database_url`` is used).
+
+    Returns
+    -------
+    StacApiServer
+        Not started.
+    """
+    return StacApiServer(context.database_url, folder)
 
 
 def _alive(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:
