@@ -8,7 +8,9 @@ in :class:`BearerTokenGuard`, since stac-fastapi has no authentication of its ow
 :class:`BodyCheck` (400 for bodies that are no JSON document or carry malformed ``links``;
 ``"links": []`` added to an item sent without them).
 
-- Reads are public: ``GET``, ``HEAD``, ``OPTIONS`` anywhere and ``POST /search``.
+- Reads are public: ``GET``, ``HEAD``, ``OPTIONS`` anywhere and ``POST /search``. The
+  notices' Atom feeds (``GET /notices/feeds/{feed_id}``, :mod:`mus_lab.services._feeds`)
+  are read by whoever holds a subscription's unguessable feed id.
 - Every other request (``POST``/``PUT``/``PATCH``/``DELETE`` on ``/collections...``, the
   bulk items route) needs ``Authorization: Bearer TOKEN``: 401 without it, 403 with a
   wrong one; nothing reaches the database. Refused by default: a route added later is a
@@ -37,6 +39,7 @@ import argparse
 import contextlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import signal
@@ -315,6 +318,9 @@ def _read_token() -> str | None:
 def create_app() -> ASGIApp:
     """stac-fastapi-pgstac's app behind :class:`BearerTokenGuard` (a uvicorn factory).
 
+    With one route of its own: ``GET /notices/feeds/{feed_id}``, the Atom feed of a notices
+    subscription (:mod:`mus_lab.services._feeds`; public to whoever holds the feed id).
+
     Configured by environment variables: the database by ``PGHOST``, ``PGPORT``,
     ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``; the extensions by ``ENABLED_EXTENSIONS``
     and ``ENABLE_TRANSACTIONS_EXTENSIONS`` (stac-fastapi-pgstac's settings); the token by
@@ -334,8 +340,12 @@ def create_app() -> ASGIApp:
         from stac_fastapi.pgstac.app import create_app as pgstac_app
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ServiceError(f"stac-fastapi-pgstac is missing: {_INSTALL_HINT}.") from exc
+    from mus_lab.services._feeds import RedactFeedIds, add_feed_route
+
     app = pgstac_app()
     _bad_requests_are_400(app)
+    add_feed_route(app)
+    logging.getLogger("uvicorn.access").addFilter(RedactFeedIds())
     return BearerTokenGuard(BodyCheck(app), _read_token())
 
 
