@@ -185,6 +185,15 @@ def test_atom_feeds_are_served_to_their_feed_id(api: SimpleNamespace, tmp_path: 
     assert sub.token is not None and sub.feed_id and sub.feed_id not in repr(sub)
     assert sub.feed_id == notices.feed_id(sub.id, token=sub.token)
     assert [s.feed_id for s in notices.subscriptions(db, token=sub.token)] == [sub.feed_id]
+    from typer.testing import CliRunner
+
+    from mus_lab.cli import app
+
+    token_file = tmp_path / "token"
+    token_file.write_text(sub.token.reveal())
+    listed = CliRunner().invoke(app, ["notices", "list", db, "--token-file", str(token_file)])
+    assert f"/notices/feeds/{sub.feed_id} " in listed.output, listed.output
+    assert sub.token.reveal() not in listed.output
     item = pystac.Item(
         "feed-item", {"type": "Point", "coordinates": [1.5, 43.5]}, [1.5, 43.5, 1.5, 43.5],
         dt.datetime(2024, 6, 1, tzinfo=dt.UTC), {}, collection="landcover-optical",
@@ -214,12 +223,12 @@ def test_atom_feeds_are_served_to_their_feed_id(api: SimpleNamespace, tmp_path: 
         assert answer.status_code == 404, (wrong, answer.status_code)
         assert "feed-item" not in answer.text
     assert requests.post(f"{api.url}/notices/feeds/{sub.feed_id}", timeout=10).status_code == 401
-    # fuzzed on its own (the whole API's fuzzing may reach its time limit before it)
+    # fuzzed on its own, bounded by count (the whole API's 5 s run may not reach it)
     exe = Path(sys.executable).with_name("st")
     if exe.exists():
         cmd = [str(exe), "run", f"{api.url}/api", "--checks", "not_a_server_error",
-               "--include-path", notices.FEED_PATH, "--max-examples", "30", "--seed", "3",
-               "--phases", "examples,coverage,fuzzing", "--max-time", "6", "--no-color"]  # fmt: skip
+               "--include-path", notices.FEED_PATH, "--max-examples", "25", "--seed", "3",
+               "--phases", "fuzzing", "--no-color"]  # fmt: skip
         done = subprocess.run(
             cmd, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path
         )
