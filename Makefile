@@ -8,7 +8,7 @@ DEMO_SIZE ?= 256
 # DEMO_FULL=1: the notebooks' own settings (more trees, epochs, seeds; about 15 min at 512 px).
 DEMO_FULL ?=
 
-.PHONY: demo test venv lint typecheck pytest lab dashboards chromium otb aria2 postgis services services-stop bench clean help
+.PHONY: demo test venv lint typecheck pytest lab dashboards chromium otb aria2 postgis mapserver services services-stop bench clean help
 
 help:
 	@echo "make demo   - set up .venv, build the sample scenario, run the main job (prints where)"
@@ -17,7 +17,8 @@ help:
 	@echo "make dashboards - flood-risk (Voila) and land-cover (Panel) dashboards on 127.0.0.1"
 	@echo "make chromium   - install Debian's Chromium for the browser tests (make test does it)"
 	@echo "make postgis    - install Debian's PostgreSQL + PostGIS for the holdings (make test does it)"
-	@echo "make services   - start PostgreSQL + pgstac, the STAC API and the other services in $(SERVICES_DIR)/ (prints the URLs)"
+	@echo "make mapserver  - install Debian's MapServer for the WMS/WCS (make test does it)"
+	@echo "make services   - start PostgreSQL + pgstac, the STAC API, the WMS/WCS and the other services in $(SERVICES_DIR)/ (prints the URLs)"
 	@echo "make services-stop - stop them"
 	@echo "make bench  - run every benchmark in benchmarks/ (long; installs otb-bin and aria2)"
 
@@ -41,8 +42,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) chromium postgis
-	$(BIN)/python -m pytest
+# Two workers; a module (or a folder sharing one costly fixture) stays on one: conftest.py.
+TEST_WORKERS ?= 2
+pytest: $(STAMP) chromium postgis mapserver
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Browser tests drive Debian's Chromium through playwright (never `playwright install`).
 chromium:
@@ -67,13 +70,24 @@ postgis:
 	if [ -z "$$major" ]; then $$sudo apt-get install -y postgresql && major=$$($(PG_MAJOR)); fi && \
 	$$sudo apt-get install -y postgresql-$$major-postgis-3
 
+# WMS 1.3.0 / WCS 2.0.1 of the products (mus_lab.services.ows): Debian's MapServer CGI.
+mapserver:
+	@if command -v mapserv >/dev/null 2>&1 || [ -x /usr/lib/cgi-bin/mapserv ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y cgi-mapserver mapserver-bin; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		sudo apt-get update && sudo apt-get install -y cgi-mapserver mapserver-bin; \
+	else echo "MapServer is missing and cannot be installed here: the WMS/WCS tests will be skipped."; fi
+
 # `make services` starts the lab's own services on 127.0.0.1 (`mus-lab serve`,
 # mus_lab/services/serve.py): PostgreSQL + pgstac (a cluster under $(SERVICES_DIR)/postgres,
 # never the system cluster), the STAC API over it (its publishing token in
-# $(SERVICES_DIR)/stac-api/token) and every other registered service found; it prints their URLs.
+# $(SERVICES_DIR)/stac-api/token), the WMS/WCS of the product catalog $(OWS_CATALOG) (the
+# demo's, once `make demo` has run; skipped without one) and every other registered service
+# found; it prints their URLs. `make services-stop` stops them all.
 SERVICES_DIR ?= .services
-services: $(STAMP) postgis
-	@$(BIN)/mus-lab serve start --dir $(SERVICES_DIR)
+OWS_CATALOG ?= $(DEMO_CATALOG)
+services: $(STAMP) postgis mapserver
+	@$(BIN)/mus-lab serve start --dir $(SERVICES_DIR) $(if $(wildcard $(OWS_CATALOG)),--catalog $(OWS_CATALOG),)
 
 services-stop: $(STAMP)
 	@$(BIN)/mus-lab serve stop --dir $(SERVICES_DIR)

@@ -35,3 +35,21 @@ def _doctest_names(doctest_namespace, _tiny_root):  # type: ignore[no-untyped-de
     import xarray as xr
 
     doctest_namespace.update(np=np, xr=xr, tiny=_LazyScenario(_tiny_root))
+
+
+def _xdist_group(item: pytest.Item) -> str:
+    """The pytest-xdist group of a test: its module, or the folder sharing one costly fixture."""
+    path = item.nodeid.split("::", 1)[0]
+    if path.startswith(("tests/ui/", "tests/notebooks/test_06")):
+        return "products"  # the session's `product_catalog` (and browser)
+    if path.startswith(("tests/notebooks/test_03", "tests/notebooks/test_04")):
+        return "notebook-landcover"  # notebook 04 fuses what `landcover_run` (notebook 03) made
+    return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``pytest -n N --dist loadgroup`` (``make test``), a module runs on one worker."""
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))

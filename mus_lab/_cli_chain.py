@@ -4,6 +4,8 @@ Every command takes the chain file first; the job registry is ``<output>/registr
 Exit codes: 0 every task done; 1 some task failed or was skipped (``status`` shows which,
 ``retry`` re-runs them); 2 nothing ran (bad chain file, tile without input, unknown run);
 130 interrupted.
+A chain file's ``registry`` (a ``postgresql://`` URL or a file), or the setting
+``MUS_LAB_REGISTRY``, puts the job registry elsewhere.
 """
 
 from __future__ import annotations
@@ -109,3 +111,31 @@ def history_cmd(
     with reporting_errors():
         info = production.history(product, chain)
     typer.echo(json.dumps(info, indent=1, default=str))
+
+
+@chain_app.command("view")
+def view_cmd(
+    chain: ChainArg,
+    run: RunOpt = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one).")] = 0,
+    refresh: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 2.0,
+) -> None:
+    """Serve a live view of a run on 127.0.0.1: tiles coloured by state, failures (Ctrl-C stops)."""
+    from mus_lab import production, ui
+
+    with reporting_errors():
+        production.run_view(chain, run, refresh_s=None)  # a bad chain or run fails here, clearly
+    import panel as pn
+
+    ui.offline_extension()
+    port = port or ui.free_port()
+    typer.echo(f"Run view: http://127.0.0.1:{port}/ (Ctrl-C stops it)")
+    pn.serve(
+        {"/": lambda: production.run_view(chain, run, refresh_s=refresh)},
+        address="127.0.0.1",
+        port=port,
+        show=False,
+        title="mus_lab chain run",
+        websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"],
+        print=False,
+    )

@@ -26,7 +26,7 @@ class Action(StrEnum):
     status = "status"
 
 
-@command_doc("action, folder", exit_1="status finds PostgreSQL not running")
+@command_doc("action, folder, catalog", exit_1="status finds PostgreSQL not running")
 def serve_cmd(
     action: Annotated[
         Action, typer.Argument(help="start (default), stop, or status.", case_sensitive=False)
@@ -35,6 +35,10 @@ def serve_cmd(
         Path,
         typer.Option("--dir", help="Folder of the services' data, logs and tokens."),
     ] = Path(".services"),
+    catalog: Annotated[
+        Path | None,
+        typer.Option(help="Product catalog served by the WMS/WCS (start; skipped without)."),
+    ] = None,
 ) -> None:
     """Start (stop, list) PostgreSQL + pgstac, the STAC API and the other services on 127.0.0.1.
 
@@ -45,7 +49,7 @@ def serve_cmd(
 
     with reporting_errors():
         if action is Action.start:
-            done = serve.start_services(folder)
+            done = serve.start_services(folder, catalog=catalog)
         elif action is Action.stop:
             done = serve.stop_services(folder)
         else:

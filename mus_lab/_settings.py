@@ -42,6 +42,10 @@ class Settings:
         Executables of the external L1C -> L2A processors (``MUS_LAB_SEN2COR``,
         ``MUS_LAB_MAJA``); unset: ``L2A_Process`` / ``maja`` on ``PATH``
         (:mod:`mus_lab.ard.external`).
+    registry:
+        The job registry of production chains that name none (``MUS_LAB_REGISTRY``): a
+        ``postgresql://`` URL (e.g. the holdings database) or an SQLite file; unset:
+        ``<output>/registry.sqlite`` of each chain.
     """
 
     real_data: Path = Path("../shared/data")
@@ -53,6 +57,7 @@ class Settings:
     catalog: str | None = None
     sen2cor: str | None = None
     maja: str | None = None
+    registry: str | None = None
 
 
 _overrides: dict[str, Any] = {}

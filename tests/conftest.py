@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import socket
 from pathlib import Path
 
@@ -38,6 +40,26 @@ def scenario(tmp_path_factory):
         rcm_every_days=24,
         realism=sample.Realism.off(),
     )
+
+
+@pytest.fixture(scope="session")
+def product_catalog(scenario, tmp_path_factory) -> Path:
+    """A copy of the scenario's catalog with the products of the real stages added.
+
+    S2 ARD, land cover (optical, radar), their fusion, flood extent and risk: see
+    ``tests/ui/_products.py``. The seconds per stage are written to ``timings.json`` beside
+    the catalog.
+    """
+    work = tmp_path_factory.mktemp("products")
+    root = work / "catalog"
+    shutil.copytree(Path(scenario.catalog_path).parent, root)
+    catalog = root / "catalog.json"
+    from tests.ui._products import make_products
+
+    seconds = make_products(catalog, work)
+    seconds["total"] = sum(seconds.values())
+    (work / "timings.json").write_text(json.dumps(seconds, indent=1))
+    return catalog
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ the network (:func:`export_html`). A notebook given no catalog stops with
 :class:`NoCatalogError` (:func:`require_catalog`).
 
 Production chains at tile scale (:func:`load_chain`, :func:`run_tiles`, :func:`retry`,
-:func:`status`, :func:`cancel`, :func:`history`): a YAML chain of steps over a tiling of an
+:func:`status`, :func:`cancel`, :func:`history`, :func:`run_view`): a YAML chain of steps over a tiling of an
 area, run as step x tile tasks on the Dask cluster and recorded in a job registry
 (:class:`Registry`, SQLite).
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mus_lab.production._demo import DemoReport, run_demo
     from mus_lab.production._demo import s2_clear_ndvi_median as quicklook_ndvi
     from mus_lab.production._registry import Registry
+    from mus_lab.production._runview import run_grid, run_view
     from mus_lab.production._tilerun import (
         RunReport,
         cancel,
@@ -80,6 +81,8 @@ _LAZY = {
     "history": (_TILES, "history"),
     "check_coverage": (_TILES, "check_coverage"),
     "open_registry": (_TILES, "open_registry"),
+    "run_grid": ("mus_lab.production._runview", "run_grid"),
+    "run_view": ("mus_lab.production._runview", "run_view"),
 }
 
 
@@ -125,8 +128,10 @@ __all__ = [
     "retry",
     "run_chain",
     "run_demo",
+    "run_grid",
     "run_notebook",
     "run_tiles",
+    "run_view",
     "static_png",
     "status",
     "step_kinds",

@@ -6,6 +6,8 @@ A chain file::
     catalog: scenario/catalog.json      # where the inputs are (path relative to this file,
                                         # a STAC API URL or a postgresql:// holdings URL)
     period: 2022-04-01/2022-09-30       # optional, ISO interval
+    registry: postgresql://lab@db.example/holdings  # optional job registry (default: the
+                                        # setting MUS_LAB_REGISTRY, else <output>/registry.sqlite)
     output: runs/sample-tiles           # products, one folder per step (relative to this file)
     area:
       bbox: [-73.62, 45.45, -73.55, 45.50]  # lon/lat; the Sentinel-2 10 m UTM grid of it
@@ -44,6 +46,7 @@ __all__ = ["AreaSpec", "ChainSpec", "StepSpec", "TileSpec", "load_chain"]
 _TOP_KEYS = {"chain", "catalog", "period", "output", "area", "steps"}
 _AREA_KEYS = {"bbox", "crs", "resolution", "tile"}
 _STEP_KEYS = {"uses", "options", "needs"}
+_REGISTRY_KEY = "registry"  # a postgresql:// URL or an SQLite file (see registry_location)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class ChainSpec:
     area: AreaSpec
     steps: tuple[StepSpec, ...]
     period: str | None = None
+    registry: str | None = field(default=None, repr=False)  # may hold a password: not shown
     source: Path | None = None
 
     def step(self, name: str) -> StepSpec:
@@ -151,7 +155,7 @@ class ChainSpec:
         ]
 
     def to_dict(self) -> dict[str, Any]:
-        """The chain as plain data (what the job registry stores).
+        """The chain as plain data (what the job registry stores; not the registry itself).
 
         Returns
         -------
@@ -189,6 +193,54 @@ class ChainSpec:
 
 def _where(source: Path | None) -> str:
     return f" in {source}" if source else ""
+
+
+def registry_location(value: Any, base: Path, *, where: str = "") -> str:
+    """The job registry a chain file (or the setting) names: a database URL or a file.
+
+    Parameters
+    ----------
+    value
+        A ``postgresql://`` URL, or an SQLite file path (relative to ``base``).
+    base
+        The chain file's folder.
+    where
+        Where it was found, for the message.
+
+    Returns
+    -------
+    str
+        The URL as given, or the file's absolute path.
+
+    Raises
+    ------
+    ChainError
+        A URL of another scheme, or a malformed PostgreSQL URL (shown without its password).
+
+    Examples
+    --------
+    >>> registry_location("postgresql://lab@127.0.0.1/holdings", Path("."))
+    'postgresql://lab@127.0.0.1/holdings'
+    >>> registry_location("pgsql://lab:s3cret@db/x", Path("."))
+    Traceback (most recent call last):
+    ...
+    mus_lab.errors.ChainError: registry 'pgsql://lab:***@db/x' is not a PostgreSQL URL: write postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or the path of an SQLite file.
+    """
+    from mus_lab.production._registry_pg import check_registry_url
+
+    text = str(value).strip()
+    if not text:
+        raise ChainError(f"registry{where} is empty: give a postgresql:// URL or a file path.")
+    if "://" in text:
+        if not text.startswith(("postgresql://", "postgres://")):
+            from mus_lab.catalog._pgstac import redact_url
+
+            raise ChainError(
+                f"registry {redact_url(text)!r}{where} is not a PostgreSQL URL: write "
+                "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or the path of an SQLite file."
+            )
+        return check_registry_url(text, where=where)
+    return str((base / text).resolve())
 
 
 def _require_mapping(value: Any, what: str, source: Path | None) -> Mapping[str, Any]:
@@ -289,7 +341,8 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
     Raises
     ------
     ChainError
-        The file is missing or not YAML; a key is unknown or missing; a step kind is
+        The file is missing or not YAML; ``registry`` is not a URL or a path; a key is
+        unknown or missing; a step kind is
         unknown; an option is missing or unknown; ``needs`` names no step; the steps form
         a cycle.
 
@@ -322,7 +375,7 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
     else:
         data, base = chain, Path.cwd()
     data = _require_mapping(data, "The chain", source)
-    _unknown_keys(data, _TOP_KEYS, "the chain", source)
+    _unknown_keys(data, _TOP_KEYS | {_REGISTRY_KEY}, "the chain", source)
     for key in ("chain", "catalog", "output", "area", "steps"):
         if key not in data:
             raise ChainError(
@@ -356,4 +409,9 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
         steps=_order(steps, source),
         period=str(period) if period else None,
         source=source.resolve() if source else None,
+        registry=(
+            registry_location(data[_REGISTRY_KEY], base, where=_where(source))
+            if data.get(_REGISTRY_KEY) is not None
+            else None
+        ),
     )

@@ -1,6 +1,10 @@
 """The job registry of production chains: every run, and every step x tile task, with state.
 
-SQLite (one file, WAL mode so that ``mus-lab chain status`` can read while a run writes).
+Two backends behind :class:`Registry`: :class:`SqliteRegistry` (one file, WAL mode so that
+``mus-lab chain status`` can read while a run writes; the default) and
+:class:`~mus_lab.production._registry_pg.PostgresRegistry` (a schema of a PostgreSQL
+database, e.g. the holdings database). ``Registry(location)`` opens the one its location
+names: a ``postgresql://`` URL or a file path.
 Only the process that drives a run writes its tasks; workers never touch the registry.
 
 Task states: ``queued`` (registered), ``running`` (sent to the cluster), ``done``,
@@ -19,11 +23,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from mus_lab.errors import ChainError
 
-__all__ = ["TASK_STATES", "Registry", "TaskRecord"]
+__all__ = ["TASK_STATES", "Registry", "SqliteRegistry", "TaskRecord", "is_database_url"]
 
 TASK_STATES = ("queued", "running", "done", "failed", "skipped", "cancelled")
 
@@ -98,7 +102,145 @@ def _loads(text: str | None, default: Any) -> Any:
     return json.loads(text) if text else default
 
 
+_DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(location: object) -> bool:
+    """Whether a registry location is a PostgreSQL URL (else it is an SQLite file).
+
+    Parameters
+    ----------
+    location
+        A path or URL.
+
+    Returns
+    -------
+    bool
+        True for ``postgresql://`` and ``postgres://`` URLs.
+
+    Examples
+    --------
+    >>> is_database_url("postgresql://lab@127.0.0.1/holdings"), is_database_url("reg.sqlite")
+    (True, False)
+    """
+    return isinstance(location, str) and location.startswith(_DATABASE_SCHEMES)
+
+
 class Registry:
+    """A job registry: ``Registry(location)`` opens the backend its location names.
+
+    A ``postgresql://`` URL opens a
+    :class:`~mus_lab.production._registry_pg.PostgresRegistry`, anything else an
+    :class:`SqliteRegistry` file. Both have the same methods, with the same meaning.
+
+    Parameters
+    ----------
+    location
+        A database URL or an SQLite file path.
+    **options
+        Passed to the backend (``schema``, ``connect_timeout`` for PostgreSQL).
+
+    Raises
+    ------
+    ChainError
+        A PostgreSQL URL that is wrong or whose server cannot be reached.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> reg = Registry(Path(tempfile.mkdtemp()) / "registry.sqlite")
+    >>> type(reg).__name__
+    'SqliteRegistry'
+    """
+
+    path: Path | None = None
+
+    def __new__(
+        cls, location: str | os.PathLike[str] | None = None, *args: Any, **options: Any
+    ) -> Self:
+        if cls is Registry:  # a subclass called directly is itself (and unpickles)
+            if is_database_url(location):
+                from mus_lab.production._registry_pg import PostgresRegistry
+
+                cls = PostgresRegistry  # type: ignore[assignment]
+            else:
+                cls = SqliteRegistry  # type: ignore[assignment]
+        return super().__new__(cls)
+
+    @property
+    def location(self) -> str:
+        """Where the registry is, for messages (a database URL without its password)."""
+        return str(self.path)
+
+    def close(self) -> None:
+        """Release the registry's connection (it reconnects when used again)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def new_run(
+        self,
+        run_id: str,
+        chain: str,
+        chain_file: str | None,
+        digest: str,
+        spec: Mapping[str, Any],
+        versions: Mapping[str, str],
+    ) -> None:
+        """Record a new run in state ``running``, owned by this process."""
+        raise NotImplementedError
+
+    def add_tasks(
+        self, run_id: str, tasks: Sequence[tuple[str, str, str, list[Any], Mapping[str, Any]]]
+    ) -> None:
+        """Register tasks ``(step, tile, fingerprint, inputs, parameters)`` as ``queued``."""
+        raise NotImplementedError
+
+    def set_states(
+        self, run_id: str, changes: Sequence[tuple[str, str, str, Mapping[str, Any]]]
+    ) -> None:
+        """Set several tasks' states in one transaction: ``(step, tile, state, fields)``."""
+        raise NotImplementedError
+
+    def set_state(self, run_id: str, step: str, tile: str, state: str, **fields: Any) -> None:
+        """Set one task's state and other fields (``started``, ``error`` ...)."""
+        raise NotImplementedError
+
+    def start_attempts(self, run_id: str, tasks: Sequence[tuple[str, str, str]]) -> None:
+        """Mark tasks ``running`` and count the attempt: ``(step, tile, fingerprint)``."""
+        raise NotImplementedError
+
+    def update_outputs(
+        self, run_id: str, changes: Sequence[tuple[str, str, Mapping[str, Any]]]
+    ) -> None:
+        """Replace tasks' recorded outputs, keeping their state: ``(step, tile, outputs)``."""
+        raise NotImplementedError
+
+    def set_run_state(self, run_id: str, state: str, *, pid: int | None = None) -> None:
+        """Set a run's state (``finished`` is stamped for final states)."""
+        raise NotImplementedError
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """One run's row, with ``spec`` and ``versions`` decoded."""
+        raise NotImplementedError
+
+    def runs(self, chain: str | None = None) -> list[dict[str, Any]]:
+        """Every run (of ``chain`` when given), oldest first."""
+        raise NotImplementedError
+
+    def tasks(self, run_id: str) -> list[TaskRecord]:
+        """The tasks of a run, in the order they were registered."""
+        raise NotImplementedError
+
+    def producer_of(self, path: str | os.PathLike[str]) -> tuple[str, str, str] | None:
+        """The latest ``(run_id, step, tile)`` that wrote ``path``, if any."""
+        raise NotImplementedError
+
+
+class SqliteRegistry(Registry):
     """A job registry in an SQLite file.
 
     Parameters
@@ -109,13 +251,15 @@ class Registry:
     Examples
     --------
     >>> import tempfile
-    >>> reg = Registry(Path(tempfile.mkdtemp()) / "registry.sqlite")
+    >>> reg = SqliteRegistry(Path(tempfile.mkdtemp()) / "registry.sqlite")
     >>> reg.new_run("r1", "demo", None, "abc", {"steps": {}}, {"mus_lab": "0.1.0"})
     >>> reg.add_tasks("r1", [("ndvi", "r0c0", "fp", [], {})])
     >>> reg.start_attempts("r1", [("ndvi", "r0c0", "fp")])
     >>> [t.state for t in reg.tasks("r1")]
     ['running']
     """
+
+    path: Path
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -125,7 +269,7 @@ class Registry:
             db.executescript(_SCHEMA)
 
     def __repr__(self) -> str:
-        return f"Registry({str(self.path)!r})"
+        return f"SqliteRegistry({str(self.path)!r})"
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -325,8 +469,13 @@ class Registry:
         out["versions"] = json.loads(out["versions"])
         return out
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self, chain: str | None = None) -> list[dict[str, Any]]:
         """Every run, oldest first (without spec and versions).
+
+        Parameters
+        ----------
+        chain
+            Only the runs of this chain (by name).
 
         Returns
         -------
@@ -336,7 +485,9 @@ class Registry:
         with self._connect() as db:
             db.row_factory = sqlite3.Row
             rows = db.execute(
-                "SELECT run_id, chain, state, created, finished FROM runs ORDER BY created"
+                "SELECT run_id, chain, state, created, finished FROM runs "
+                "WHERE ? IS NULL OR chain = ? ORDER BY created",
+                (chain, chain),
             ).fetchall()
         return [dict(r) for r in rows]
 

@@ -59,7 +59,10 @@ _RERUN = ("queued", "running", "failed", "skipped", "cancelled")
 
 
 def open_registry(chain: str | Path | ChainSpec | Registry) -> Registry:
-    """The registry of a chain: ``<output>/registry.sqlite`` (or the registry given).
+    """The registry of a chain (or the registry given).
+
+    The chain file's ``registry`` (a ``postgresql://`` URL or an SQLite file), else the
+    setting ``registry`` (``MUS_LAB_REGISTRY``), else ``<output>/registry.sqlite``.
 
     Parameters
     ----------
@@ -69,17 +72,24 @@ def open_registry(chain: str | Path | ChainSpec | Registry) -> Registry:
     Returns
     -------
     Registry
-        Opened (created if new).
+        Opened (created if new): an SQLite or a PostgreSQL registry.
 
     Raises
     ------
     ChainError
-        The chain file is wrong.
+        The chain file or the setting is wrong, or the database cannot be reached.
     """
+    from mus_lab._settings import get_settings
+    from mus_lab.production._chainfile import registry_location
+
     if isinstance(chain, Registry):
         return chain
     spec = chain if isinstance(chain, ChainSpec) else load_chain(chain)
-    return Registry(spec.output / "registry.sqlite")
+    location = spec.registry
+    setting = get_settings().registry
+    if location is None and setting:
+        location = registry_location(setting, Path.cwd(), where=" (setting MUS_LAB_REGISTRY)")
+    return Registry(location or spec.output / "registry.sqlite")
 
 
 @dataclass
@@ -506,13 +516,22 @@ def run_tiles(
     return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log)
 
 
-def _latest(registry: Registry, run_id: str | None) -> str:
+def _latest(registry: Registry, run_id: str | None, chain: object = None) -> str:
+    """``run_id``, or the latest run of ``chain`` (a shared registry holds several chains)."""
     if run_id:
         return run_id
-    runs = registry.runs()
+    name = chain.name if isinstance(chain, ChainSpec) else None
+    runs = registry.runs(name)
     if not runs:
-        raise ChainError(f"No run recorded in {registry.path}: start one with mus-lab chain run.")
+        of = f" of chain {name!r}" if name else ""
+        raise ChainError(
+            f"No run{of} recorded in {registry.location}: start one with mus-lab chain run."
+        )
     return str(runs[-1]["run_id"])
+
+
+def _spec_or_registry(chain: str | Path | ChainSpec | Registry) -> ChainSpec | Registry:
+    return chain if isinstance(chain, ChainSpec | Registry) else load_chain(chain)
 
 
 def retry(
@@ -551,7 +570,7 @@ def retry(
     """
     spec = chain if isinstance(chain, ChainSpec) else load_chain(chain)
     registry = registry or open_registry(spec)
-    run_id = _latest(registry, run_id)
+    run_id = _latest(registry, run_id, spec)
     row = registry.run(run_id)
     if (
         row["state"] in ("running", "cancelling")
@@ -590,8 +609,9 @@ def status(chain: str | Path | ChainSpec | Registry, run_id: str | None = None) 
     ChainError
         No run recorded, or no such run.
     """
+    chain = _spec_or_registry(chain)
     registry = open_registry(chain)
-    run_id = _latest(registry, run_id)
+    run_id = _latest(registry, run_id, chain)
     row = registry.run(run_id)
     state = row["state"]
     if state in ("running", "cancelling") and not pid_alive(row["pid"]):
@@ -622,8 +642,9 @@ def cancel(chain: str | Path | ChainSpec | Registry, run_id: str | None = None) 
     ChainError
         No run recorded, or no such run.
     """
+    chain = _spec_or_registry(chain)
     registry = open_registry(chain)
-    run_id = _latest(registry, run_id)
+    run_id = _latest(registry, run_id, chain)
     row = registry.run(run_id)
     if row["state"] in ("running", "cancelling") and pid_alive(row["pid"]):
         registry.set_run_state(run_id, "cancelling")
@@ -664,7 +685,7 @@ def history(
     found = registry.producer_of(product)
     if found is None:
         raise StepError(
-            f"No task recorded in {registry.path} wrote {product}: give the chain that made it."
+            f"No task recorded in {registry.location} wrote {product}: give the chain that made it."
         )
     return _history(registry, *found)
 

@@ -1,8 +1,8 @@
-"""Local services the lab runs for itself: PostgreSQL + pgstac, the STAC API, notices.
+"""Local services the lab runs for itself: PostgreSQL + pgstac, the STAC API, WMS/WCS, notices.
 
 Everything here starts from an explicit call (``make services``, a test fixture,
 :class:`~mus_lab.services.postgres.PostgresCluster`,
-:class:`~mus_lab.services.stac_api.StacApiServer`), binds 127.0.0.1 only and runs as an
+:class:`~mus_lab.services.stac_api.StacApiServer`, :class:`~mus_lab.services.ows.OwsServer`), binds 127.0.0.1 only and runs as an
 ordinary user. It sits at the top layer beside ``cli``, ``production`` and ``ui``: no
 stage imports it (the notices hear of new items through :mod:`mus_lab.catalog._events`,
 :mod:`mus_lab.services.notices`). The submodules are imported on first use, so that
@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PostgresCluster", "StacApiServer", "find_postgres_bindir"]
+__all__ = ["OwsServer", "PostgresCluster", "StacApiServer", "find_postgres_bindir"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "OwsServer":
+        from mus_lab.services import ows
+
+        return ows.OwsServer
     if name == "StacApiServer":
         from mus_lab.services import stac_api
 

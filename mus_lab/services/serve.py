@@ -6,13 +6,15 @@ PostgreSQL + pgstac (:class:`~mus_lab.services.postgres.PostgresCluster`) comes 
 **The registry.** A service plugs in by one line in :data:`SERVICES` (its name and module)
 and one function in its module::
 
-    def service(folder: Path, context: ServeContext) -> Service: ...
+    def service(folder: Path, context: ServeContext) -> Service | None: ...
 
-returning an object with ``start()``, ``stop()``, ``url`` and ``running`` (as
+(or a ``factory(module, folder, context)`` named in its entry, as for the WMS/WCS) returning
+an object with ``start()``, ``stop()``, ``url`` and ``running`` (as
 :class:`~mus_lab.services.stac_api.StacApiServer`; an optional ``token_file`` attribute is
-shown, never the token). ``service`` must not start anything: ``stop`` and ``status`` call
-it too, to find what a previous ``start`` left in ``folder``. :class:`ServeContext` gives the
-database URL and the URLs of the services started before (``context.urls["stac-api"]``).
+shown, never the token), or ``None`` to be skipped (say, the WMS/WCS without a product
+catalog). It must not start anything: ``stop`` and ``status`` call it too, to find what a
+previous ``start`` left in ``folder``. :class:`ServeContext` gives the database URL, the
+product catalog and the URLs of the services started before (``context.urls["stac-api"]``).
 A module that is not there (not written yet, or its extra not installed) is skipped.
 
 ``start`` is all or nothing: when a service fails to start, what this call started is
@@ -34,7 +36,7 @@ import contextlib
 import importlib
 import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -63,17 +65,27 @@ class ServiceEntry:
         Its label and the name of its folder under the services folder.
     module
         The module defining ``service(folder, context)``.
+    factory
+        Instead: ``factory(module, folder, context)``, for a module without ``service``.
     """
 
     name: str
     module: str
+    factory: Callable[[Any, Path, ServeContext], Service | None] | None = None
+
+
+def _ows(module: Any, folder: Path, context: ServeContext) -> Service | None:
+    """The WMS/WCS (MapServer) of the product catalog; skipped at start without a catalog."""
+    if context.starting and context.catalog is None:
+        return None
+    return module.OwsServer(context.catalog, folder)  # type: ignore[no-any-return]
 
 
 #: The services ``mus-lab serve`` starts after PostgreSQL, in this order (stopped in reverse).
 SERVICES: tuple[ServiceEntry, ...] = (
     ServiceEntry("stac-api", "mus_lab.services.stac_api"),
     ServiceEntry("tiles", "mus_lab.services.tiles"),
-    ServiceEntry("ows", "mus_lab.services.ows"),
+    ServiceEntry("ows", "mus_lab.services.ows", factory=_ows),
     ServiceEntry("processes", "mus_lab.services.processes"),
 )
 
@@ -91,11 +103,17 @@ class ServeContext:
         PostgreSQL was never started there.
     urls
         Root URLs of the services started before this one, by name.
+    catalog
+        The product catalog (``catalog.json`` or its folder), if one was given.
+    starting
+        ``True`` for a start, ``False`` for a stop or a status.
     """
 
     folder: Path
     database_url: str
     urls: Mapping[str, str] = field(default_factory=dict)
+    catalog: Path | None = None
+    starting: bool = False
 
 
 @runtime_checkable
@@ -122,17 +140,21 @@ class ServiceStatus:
     name
         ``"postgres"`` or a registered service's name.
     state
-        ``"running"``, ``"stopped"`` (its folder is there) or ``"absent"``.
+        ``"running"``, ``"stopped"`` (its folder is there), ``"absent"`` or ``"skipped"``
+        (not started: see ``note``).
     url
         Where it answers (the database URL for PostgreSQL; no password in it).
     token_file
         The file holding its token, if it has one (the token itself is never shown).
+    note
+        Why it was skipped.
     """
 
     name: str
-    state: Literal["running", "stopped", "absent"]
+    state: Literal["running", "stopped", "absent", "skipped"]
     url: str | None = None
     token_file: str | None = None
+    note: str | None = None
 
     def line(self) -> str:
         """The status as one printable line.
@@ -147,6 +169,8 @@ class ServiceStatus:
             text += f" {self.url}"
         if self.token_file and self.state == "running":
             text += f" (token in {self.token_file})"
+        if self.note:
+            text += f" ({self.note})"
         return text
 
 
@@ -165,10 +189,19 @@ def _make(entry: ServiceEntry, context: ServeContext) -> Service | None:
         module = importlib.import_module(entry.module)
     except ImportError:  # its extra is not installed
         return None
+    folder = context.folder / entry.name
+    if entry.factory is not None:
+        return entry.factory(module, folder, context)
     factory = getattr(module, "service", None)
     if factory is None:
         return None
-    return factory(context.folder / entry.name, context)  # type: ignore[no-any-return]
+    return factory(folder, context)  # type: ignore[no-any-return]
+
+
+def _why(entry: ServiceEntry) -> str:
+    if entry.name == "ows":
+        return "no product catalog: give --catalog PATH"
+    return f"{entry.module} cannot run here (its extra or its service() is missing)"
 
 
 def _cluster(folder: Path, *, durable: bool = True) -> Any:
@@ -194,7 +227,11 @@ def _status(name: str, service: Any, folder: Path) -> ServiceStatus:
 
 
 def start_services(
-    folder: str | os.PathLike[str], *, durable: bool = True, only: tuple[str, ...] | None = None
+    folder: str | os.PathLike[str],
+    *,
+    catalog: str | os.PathLike[str] | None = None,
+    durable: bool = True,
+    only: tuple[str, ...] | None = None,
 ) -> list[ServiceStatus]:
     """Start PostgreSQL + pgstac and every registered service found, on 127.0.0.1.
 
@@ -202,6 +239,8 @@ def start_services(
     ----------
     folder
         The services folder (created when missing).
+    catalog
+        The product catalog for the WMS/WCS (without one it is skipped).
     durable
         ``False`` starts PostgreSQL without fsync (tests, benchmarks).
     only
@@ -210,7 +249,7 @@ def start_services(
     Returns
     -------
     list of ServiceStatus
-        PostgreSQL first, then each started service.
+        PostgreSQL first, then each started (or skipped) service.
 
     Raises
     ------
@@ -236,9 +275,12 @@ def start_services(
         for entry in SERVICES:
             if only is not None and entry.name not in only:
                 continue
-            context = ServeContext(root, cluster.url, dict(urls))
+            products = Path(catalog).expanduser().absolute() if catalog else None
+            context = ServeContext(root, cluster.url, dict(urls), products, starting=True)
             service = _make(entry, context)
             if service is None:
+                if _available(entry):
+                    done.append(ServiceStatus(entry.name, "skipped", note=_why(entry)))
                 continue
             was_up = service.running
             try:

@@ -39,4 +39,5 @@ def test_production_notebook_runs_a_chain_and_retries_only_the_lost_product(scen
     )  # no clear date: NaN
     assert rec["history_inputs"] > 0
     assert rec["rerun"] == 1 and rec["same_bytes"] is True
+    assert rec["view_failed_rows"] == 0
     assert (tmp_path / "out" / "products" / "registry.sqlite").is_file()

@@ -317,3 +317,45 @@ def test_landcover_predict_over_tiles_equals_one_prediction_of_the_whole_grid(
     model.save(tmp_path / "model", overwrite=True)
     again = production.retry(path, client=client, log=lambda line: None)
     assert again.ok and {t.attempts for t in again.tasks} == {2}
+
+
+def test_a_chain_with_its_registry_in_postgresql(
+    tmp_path, scenario, client, monkeypatch, pg_cluster
+):
+    """Run, fail a tile, retry and ask for provenance with the registry in PostgreSQL."""
+    from tests._postgres import new_database
+
+    password = pg_cluster.passfile.read_text().strip().rsplit(":", 1)[1]
+    url = new_database(pg_cluster, prefix="chain").split("?")[0].replace("@", f":{password}@", 1)
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    monkeypatch.setenv("MUS_LAB_TEST_FAULTS", str(faults))
+    (faults / "fail-r0c1").touch()
+    path = _chain(tmp_path, scenario, registry=url)
+    data = yaml.safe_load(path.read_text())
+    del data["steps"]["after"]
+    path.write_text(yaml.safe_dump(data))
+
+    report = production.run_tiles(path, client=client, log=lambda line: None)
+    assert report.state == "failed" and report.registry is None
+    assert not (tmp_path / "out" / "registry.sqlite").exists()
+    status = CliRunner().invoke(app, ["chain", "status", str(path)])
+    assert status.exit_code == 0 and "injected failure on r0c1" in status.output
+    assert f"run {report.run_id}: failed" in status.output
+
+    (faults / "fail-r0c1").unlink()
+    lines: list[str] = []
+    production.retry(path, client=client, log=lines.append)
+    shown = production.status(path)
+    assert shown.ok and shown.run_id == report.run_id
+    attempts = {(t.step, t.tile): t.attempts for t in shown.tasks}
+    assert attempts.pop(("contrast", "r0c1")) == 2 and set(attempts.values()) == {1}
+
+    product = production.load_chain(path).output / "contrast" / "r0c1.tif"
+    info = production.history(product, path)
+    assert info["run"]["run_id"] == report.run_id and info["outputs"]["contrast"]["intact"]
+    assert {u["step"] for u in info["upstream"]} == {"ndvi", "vv"}
+    as_json = CliRunner().invoke(app, ["chain", "history", str(path), str(product)])
+    assert as_json.exit_code == 0 and report.run_id in as_json.output
+    for text in (status.output, *lines, as_json.output, repr(production.open_registry(path))):
+        assert password not in text

@@ -7,7 +7,6 @@ assert that none leaves 127.0.0.1.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -17,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.ui._products import make_products
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,24 +37,6 @@ LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:http://127.0.0.1",
 def empty_catalog(scenario) -> Path:
     """The scenario's catalog: sensors and truth, no product of the later stages."""
     return Path(scenario.catalog_path)
-
-
-@pytest.fixture(scope="session")
-def product_catalog(scenario, tmp_path_factory) -> Path:
-    """A copy of the scenario's catalog with the products of the real stages added.
-
-    S2 ARD, land cover (optical, radar), their fusion, flood extent and risk: see
-    ``tests/ui/_products.py``. The seconds per stage are written to ``timings.json`` beside
-    the catalog.
-    """
-    work = tmp_path_factory.mktemp("products")
-    root = work / "catalog"
-    shutil.copytree(Path(scenario.catalog_path).parent, root)
-    catalog = root / "catalog.json"
-    seconds = make_products(catalog, work)
-    seconds["total"] = sum(seconds.values())
-    (work / "timings.json").write_text(json.dumps(seconds, indent=1))
-    return catalog
 
 
 @pytest.fixture(scope="session")
