@@ -27,7 +27,7 @@ Examples
 >>> [s.name for s in SERVICES][:1]
 ['stac-api']
 >>> status_services(tempfile.mkdtemp())
-[ServiceStatus(name='postgres', state='absent', url=None, token_file=None)]
+[ServiceStatus(name='postgres', state='absent', url=None, token_file=None, note=None)]
 """
 
 from __future__ import annotations
