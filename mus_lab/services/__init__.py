@@ -1,6 +1,7 @@
 """Local services the lab runs for itself: PostgreSQL + pgstac, the STAC API, WMS/WCS, notices.
 
-Everything here starts from an explicit call (``make services``, a test fixture,
+Everything here starts from an explicit call (``make services`` / ``mus-lab serve``, which
+start them all through the registry of :mod:`mus_lab.services.serve`, a test fixture,
 :class:`~mus_lab.services.postgres.PostgresCluster`,
 :class:`~mus_lab.services.stac_api.StacApiServer`, :class:`~mus_lab.services.ows.OwsServer`), binds 127.0.0.1 only and runs as an
 ordinary user. It sits at the top layer beside ``cli``, ``production`` and ``ui``: no
