@@ -11,7 +11,7 @@ the network (:func:`export_html`). A notebook given no catalog stops with
 Production chains at tile scale (:func:`load_chain`, :func:`run_tiles`, :func:`retry`,
 :func:`status`, :func:`cancel`, :func:`history`, :func:`run_view`): a YAML chain of steps over a tiling of an
 area, run as step x tile tasks on the Dask cluster and recorded in a job registry
-(:class:`Registry`, SQLite).
+(:class:`Registry`: SQLite by default, PostgreSQL when the chain file or ``MUS_LAB_REGISTRY`` names one).
 
 The demo (:func:`run_demo`) and the chain runner are imported on first use: ``record`` in a notebook must not pull
 in the whole data stack.

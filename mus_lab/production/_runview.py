@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mus_lab.production._chainfile import ChainSpec
 from mus_lab.production._registry import Registry, TaskRecord
-from mus_lab.production._tilerun import _latest, open_registry
+from mus_lab.production._tilerun import _latest, _spec_or_registry, open_registry
 
 if TYPE_CHECKING:  # pragma: no cover
     import panel as pn
@@ -224,8 +224,9 @@ def run_view(
     import pandas as pd
     import panel as pn
 
+    chain = _spec_or_registry(chain)
     registry = open_registry(chain)
-    rid = _latest(registry, run_id)
+    rid = _latest(registry, run_id, chain)  # a shared registry holds several chains
     summary = pn.pane.Markdown(sizing_mode="stretch_width")
     grids = pn.pane.HTML(sizing_mode="stretch_width")
     failed = pn.widgets.Tabulator(

@@ -241,9 +241,9 @@ def test_cancel_stops_a_running_chain(tmp_path, scenario, client, monkeypatch):
         time.sleep(0.1)
     asked = time.time()
     production.cancel(path)
-    thread.join(timeout=6)
-    assert not thread.is_alive(), "the run did not stop within 6 s of the cancel"
-    assert time.time() - asked < 6  # the 8 s steps were not waited for
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the run did not stop within 10 s of the cancel"
+    assert time.time() - asked < 10  # the 12 s steps were not waited for
     report = result["report"]
     states = {(t.step, t.tile): t.state for t in report.tasks}  # type: ignore[attr-defined]
     assert report.state == "cancelled"  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@
 ``FAULTS`` is a folder the tests set through ``MUS_LAB_TEST_FAULTS``: a file named
 ``fail-<tile>`` makes :func:`contrast` raise on that tile, ``kill-<tile>`` makes it kill
 its worker process once (the file is removed first, so the re-scheduled attempt passes),
-``slow`` makes it sleep 8 s (after touching ``started-<tile>``).
+``slow`` makes it sleep 12 s (after touching ``started-<tile>``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def contrast(task) -> xr.DataArray:  # type: ignore[no-untyped-def]
             os._exit(1)  # the worker process dies in the middle of the step
         if (faults / "slow").exists():
             (faults / f"started-{task.tile}").touch()
-            time.sleep(8)
+            time.sleep(12)
     ndvi = task.read("ndvi")
     vv = task.read("vv")
     out = (ndvi - np.float32(0.05) * vv).astype("float32")

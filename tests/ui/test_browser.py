@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -89,12 +91,12 @@ def test_flood_dashboard_shows_maps_table_and_reacts(served, open_page, product_
     page.text_visible("Intervalle d'incertitude (ha)")
     page.text_visible("Télécharger le tableau (CSV)")
     page.text_visible("Afficher la probabilité d'inondation de la date choisie")
-    assert "cultures" in {r[1] for r in page.table_rows()}
+    _table_shows(page, "cultures")
     assert page.page.get_by_text("Uncertainty range (ha)").filter(visible=True).count() == 0
     page.screenshot(tmp_path / "flood_products_fr.png")
     page.page.get_by_text("English").click()
     page.text_visible(f"Flood extent on {other}")
-    assert "crops" in {r[1] for r in page.table_rows()}
+    _table_shows(page, "crops")
     _offline_and_clean(page)
 
 
@@ -187,3 +189,11 @@ def test_landcover_explorer_click_shows_the_pixel(served, open_page, product_cat
     page.text_visible("Télécharger les cartes (PNG)")
     page.screenshot(tmp_path / "landcover_click_fr.png")
     _offline_and_clean(page)
+
+
+def _table_shows(page: Any, name: str, timeout: float = 20) -> None:
+    """Wait until a row of the zone table names ``name`` (the table redraws after the title)."""
+    deadline = time.monotonic() + timeout
+    while name not in (names := {r[1] for r in page.table_rows()}):
+        assert time.monotonic() < deadline, f"{name!r} not in the table: {sorted(names)}"
+        time.sleep(0.2)
