@@ -81,12 +81,29 @@ def _ows(module: Any, folder: Path, context: ServeContext) -> Service | None:
     return module.OwsServer(context.catalog, folder)  # type: ignore[no-any-return]
 
 
+def _processes(module: Any, folder: Path, context: ServeContext) -> Service | None:
+    """OGC API Processes + WPS: results into ``DIR/products``, published to the STAC API.
+
+    Inputs may be read from the store and from the product catalog's folder (``--catalog``).
+    """
+    if not context.starting:
+        return module.ProcessesServer(folder)  # type: ignore[no-any-return]
+    api = context.urls.get("stac-api")
+    config = module.ProcessConfig(
+        context.folder / "products",
+        allowed_roots=(context.catalog.parent,) if context.catalog else (),
+        stac_api=api,
+        stac_api_token_file=context.folder / "stac-api" / "token" if api else None,
+    )
+    return module.ProcessesServer(folder, config)  # type: ignore[no-any-return]
+
+
 #: The services ``mus-lab serve`` starts after PostgreSQL, in this order (stopped in reverse).
 SERVICES: tuple[ServiceEntry, ...] = (
     ServiceEntry("stac-api", "mus_lab.services.stac_api"),
     ServiceEntry("tiles", "mus_lab.services.tiles"),
     ServiceEntry("ows", "mus_lab.services.ows", factory=_ows),
-    ServiceEntry("processes", "mus_lab.services.processes"),
+    ServiceEntry("processes", "mus_lab.services.processes", factory=_processes),
 )
 
 
