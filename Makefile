@@ -18,7 +18,7 @@ help:
 	@echo "make chromium   - install Debian's Chromium for the browser tests (make test does it)"
 	@echo "make postgis    - install Debian's PostgreSQL + PostGIS for the holdings (make test does it)"
 	@echo "make mapserver  - install Debian's MapServer for the WMS/WCS (make test does it)"
-	@echo "make services   - start the lab's PostgreSQL + pgstac, STAC API and WMS/WCS in $(SERVICES_DIR)/ (prints the URLs)"
+	@echo "make services   - start PostgreSQL + pgstac, the STAC API, the WMS/WCS and the other services in $(SERVICES_DIR)/ (prints the URLs)"
 	@echo "make services-stop - stop them"
 	@echo "make bench  - run every benchmark in benchmarks/ (long; installs otb-bin and aria2)"
 
@@ -78,23 +78,19 @@ mapserver:
 		sudo apt-get update && sudo apt-get install -y cgi-mapserver mapserver-bin; \
 	else echo "MapServer is missing and cannot be installed here: the WMS/WCS tests will be skipped."; fi
 
-# `make services` starts the lab's own services on 127.0.0.1: PostgreSQL + pgstac (a cluster
-# under $(SERVICES_DIR)/postgres, never the system cluster) and the STAC API over it
-# (stac-fastapi-pgstac; its publishing token in $(SERVICES_DIR)/stac-api/token), then the
-# WMS/WCS of the product catalog $(OWS_CATALOG) (the demo's, once `make demo` has run).
+# `make services` starts the lab's own services on 127.0.0.1 (`mus-lab serve`,
+# mus_lab/services/serve.py): PostgreSQL + pgstac (a cluster under $(SERVICES_DIR)/postgres,
+# never the system cluster), the STAC API over it (its publishing token in
+# $(SERVICES_DIR)/stac-api/token), the WMS/WCS of the product catalog $(OWS_CATALOG) (the
+# demo's, once `make demo` has run; skipped without one) and every other registered service
+# found; it prints their URLs. `make services-stop` stops them all.
 SERVICES_DIR ?= .services
 OWS_CATALOG ?= $(DEMO_CATALOG)
 services: $(STAMP) postgis mapserver
-	@$(BIN)/python -m mus_lab.services.postgres start $(SERVICES_DIR)/postgres
-	@$(BIN)/python -m mus_lab.services.stac_api start $(SERVICES_DIR)/stac-api --postgres $(SERVICES_DIR)/postgres
-	@if [ -f "$(OWS_CATALOG)" ]; then \
-		$(BIN)/python -m mus_lab.services.ows start $(SERVICES_DIR)/ows --catalog $(OWS_CATALOG); \
-	else echo "WMS/WCS not started: no product catalog at $(OWS_CATALOG) (run make demo, or give OWS_CATALOG=...)"; fi
+	@$(BIN)/mus-lab serve start --dir $(SERVICES_DIR) $(if $(wildcard $(OWS_CATALOG)),--catalog $(OWS_CATALOG),)
 
 services-stop: $(STAMP)
-	@$(BIN)/python -m mus_lab.services.ows stop $(SERVICES_DIR)/ows
-	@$(BIN)/python -m mus_lab.services.stac_api stop $(SERVICES_DIR)/stac-api
-	@$(BIN)/python -m mus_lab.services.postgres stop $(SERVICES_DIR)/postgres
+	@$(BIN)/mus-lab serve stop --dir $(SERVICES_DIR)
 
 # Jupyter refuses to run as root unless told (containers, CI machines).
 ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)

@@ -146,6 +146,7 @@ def subscribe_cmd(
             token=token,
         )
     typer.echo(f"Subscription {sub.describe()}")
+    _echo_feed(sub)
     if new_token:
         typer.echo(f"A new owner token was written to {token_file} (keep it private).")
     if new_secret:
@@ -164,6 +165,14 @@ def list_cmd(db: DbArg, token_file: TokenFileOpt = None) -> None:
         typer.echo("No subscription for this token.")
     for sub in subs:
         typer.echo(sub.describe())
+        _echo_feed(sub)
+
+
+def _echo_feed(sub: Any) -> None:
+    """Where the STAC API serves an Atom subscription's feed (its id: for the owner only)."""
+    if sub.channel == "atom" and sub.feed_id:
+        path = sub.feed_id.join(("/notices/feeds/", ""))
+        typer.echo(f"  Atom feed over HTTP: STAC_API_URL{path} (share it only with its readers)")
 
 
 @notices_app.command("test")

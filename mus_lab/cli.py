@@ -340,6 +340,9 @@ app.add_typer(chain_app, name="chain")
 from mus_lab._cli_notices import notices_app  # noqa: E402
 
 app.add_typer(notices_app, name="notices")
+from mus_lab._cli_serve import serve_cmd  # noqa: E402
+
+app.command("serve")(serve_cmd)
 
 
 def main() -> None:

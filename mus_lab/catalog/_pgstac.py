@@ -516,9 +516,9 @@ class PgstacHoldings:
         conn = _connect(self._url, timeout=self.connect_timeout)
         try:
             version = _pgstac_version(conn)
-        except Exception:
+        except Exception as exc:  # the server went away right after the connection
             conn.close()
-            raise
+            raise self._database_error("reading the pgstac version", exc) from None
         expected = _pypgstac_version()
         if version is None or _minor(version) != _minor(expected):
             conn.close()

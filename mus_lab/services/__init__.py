@@ -1,7 +1,8 @@
 """Local services the lab runs for itself: PostgreSQL + pgstac, the STAC API, WMS/WCS,
 processes (OGC API Processes, WPS), notices.
 
-Everything here starts from an explicit call (``make services``, a test fixture,
+Everything here starts from an explicit call (``make services`` / ``mus-lab serve``, which
+start them all through the registry of :mod:`mus_lab.services.serve`, a test fixture,
 :class:`~mus_lab.services.postgres.PostgresCluster`,
 :class:`~mus_lab.services.stac_api.StacApiServer`, :class:`~mus_lab.services.ows.OwsServer`,
 :class:`~mus_lab.services.processes.ProcessesServer`), binds 127.0.0.1 only and runs as an

@@ -29,13 +29,17 @@ written to a file (:func:`atom_feed` gives the same XML from the database). A no
 the item's id, collection, datetime, bbox and link, nothing secret.
 
 Security: managing subscriptions (listing, removing, sending a test) needs the owner's token,
-given once by :func:`subscribe`; the database keeps only its SHA-256. Tokens, webhook secrets
+given once by :func:`subscribe`; the database keeps only its SHA-256. A subscription's Atom
+feed is served over HTTP (by the STAC API, ``GET /notices/feeds/{feed_id}``) to whoever holds
+its unguessable :attr:`Subscription.feed_id` (:func:`feed_id`), as feed readers send no
+token. Tokens, webhook secrets
 and SMTP passwords are :class:`Secret` values: their repr and str are ``***``, and no message,
 log line or CLI output quotes them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -71,6 +75,7 @@ if TYPE_CHECKING:
     import psycopg
 
 __all__ = [
+    "FEED_PATH",
     "SIGNATURE_HEADER",
     "Backoff",
     "Delivery",
@@ -81,6 +86,9 @@ __all__ = [
     "Subscription",
     "atom_feed",
     "deliveries",
+    "feed_id",
+    "feed_owned",
+    "feed_subscription",
     "init_notices",
     "send_test",
     "sign",
@@ -93,6 +101,8 @@ SIGNATURE_HEADER = "X-Mus-Lab-Signature"
 """Header of a webhook POST: ``sha256=<hex HMAC-SHA256 of the body under the secret>``."""
 DELIVERY_HEADER = "X-Mus-Lab-Delivery"
 ATOM_NS = "http://www.w3.org/2005/Atom"
+FEED_PATH = "/notices/feeds/{feed_id}"
+"""Route of a subscription's Atom feed on the STAC API (:mod:`mus_lab.services.stac_api`)."""
 Channel = Literal["email", "webhook", "atom"]
 
 _LOG = logging.getLogger("mus_lab.services.notices")
@@ -173,6 +183,94 @@ def sign(body: bytes, secret: str | Secret) -> str:
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+_FEED_ID = re.compile(r"^([1-9][0-9]{0,17})-([0-9a-f]{32})$")
+
+
+def _feed_mac(subscription: int, owner_hash: str) -> str:
+    message = f"mus_lab atom feed {int(subscription)}".encode()
+    return hmac.new(owner_hash.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def feed_id(subscription: int, *, token: str | Secret) -> str:
+    """The unguessable id under which a subscription's Atom feed is served.
+
+    ``<subscription>-<HMAC-SHA256 of the number under the owner's token hash, 128 bits>``:
+    only the owner (the token) or the database (its hash) can make it, so the route
+    ``GET /notices/feeds/{feed_id}`` of the STAC API needs no token (feed readers send
+    none) and still serves a feed to nobody who was not given the id. Nothing is stored;
+    unsubscribing revokes it.
+
+    Parameters
+    ----------
+    subscription
+        The subscription's number.
+    token
+        Its owner's token.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    NoticeError
+        No token, or one too short.
+
+    Examples
+    --------
+    >>> fid = feed_id(7, token="an-owner-token-of-16+")
+    >>> fid.startswith("7-"), len(fid)
+    (True, 34)
+    >>> owner = _hash_token(Secret("an-owner-token-of-16+"))
+    >>> feed_owned(fid, owner), feed_owned(fid, _hash_token(Secret("someone-else-entirely")))
+    (7, None)
+    """
+    return f"{int(subscription)}-{_feed_mac(subscription, _hash_token(_token(token)))}"
+
+
+def feed_owned(value: str, owner_hash: str | None) -> int | None:
+    """The subscription number of a feed id, if ``owner_hash`` made it (else ``None``).
+
+    Parameters
+    ----------
+    value
+        A feed id as given in the URL.
+    owner_hash
+        The ``owner_hash`` stored with the subscription it names (``None``: no such one).
+
+    Returns
+    -------
+    int or None
+    """
+    match = _FEED_ID.match(value)
+    if match is None or owner_hash is None:
+        return None
+    sid = int(match.group(1))
+    return sid if hmac.compare_digest(_feed_mac(sid, owner_hash), match.group(2)) else None
+
+
+def feed_subscription(value: str) -> int | None:
+    """The subscription number a well-formed feed id claims (unchecked: :func:`feed_owned`).
+
+    Parameters
+    ----------
+    value
+        A feed id as given in the URL.
+
+    Returns
+    -------
+    int or None
+        ``None`` for a malformed id.
+
+    Examples
+    --------
+    >>> feed_subscription("12-" + "0" * 32), feed_subscription("../../etc/passwd")
+    (12, None)
+    """
+    match = _FEED_ID.match(value)
+    return int(match.group(1)) if match else None
+
+
 @dataclass(frozen=True)
 class Subscription:
     """One subscription as stored (its token and secret only on the value :func:`subscribe` returns).
@@ -198,6 +296,10 @@ class Subscription:
         The owner's token (only as returned by :func:`subscribe`); never shown.
     secret
         The webhook's signing secret (only as returned by :func:`subscribe`); never shown.
+    feed_id
+        Where its Atom feed is served (``FEED_PATH``; only as returned by :func:`subscribe`
+        and :func:`subscriptions`, which know the token); not in the repr: whoever holds it
+        reads the feed.
     """
 
     id: int
@@ -209,6 +311,7 @@ class Subscription:
     created: dt.datetime
     token: Secret | None = field(default=None, repr=False, compare=False)
     secret: Secret | None = field(default=None, repr=False, compare=False)
+    feed_id: str | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         """One line for a listing: id, channel, target, collections, area, filter.
@@ -597,7 +700,8 @@ def subscribe(
     -------
     Subscription
         With ``token`` (and ``secret`` for a webhook) set; both print as ``***``: use
-        ``.reveal()`` to store them.
+        ``.reveal()`` to store them. ``feed_id`` names its Atom feed on the STAC API
+        (``FEED_PATH``).
 
     Raises
     ------
@@ -655,7 +759,8 @@ def subscribe(
     assert row is not None
     sub = _row_subscription(row)
     _LOG.info("New notice subscription %s", sub.describe())
-    return Subscription(**{**sub.__dict__, "token": owner, "secret": signing})
+    fid = f"{sub.id}-{_feed_mac(sub.id, _hash_token(owner))}"
+    return Subscription(**{**sub.__dict__, "token": owner, "secret": signing, "feed_id": fid})
 
 
 def subscriptions(
@@ -692,7 +797,11 @@ def subscriptions(
         ).fetchall()
     finally:
         conn.close()
-    return [_row_subscription(r) for r in rows]
+    owner_hash = _hash_token(owner)
+    return [
+        dataclasses.replace(sub, feed_id=f"{sub.id}-{_feed_mac(sub.id, owner_hash)}")
+        for sub in map(_row_subscription, rows)
+    ]
 
 
 def _owned(

@@ -117,7 +117,9 @@ class PostgresCluster:
         Superuser and database created by :meth:`init` (``mus_lab`` both).
     durable
         ``False`` turns fsync off (tests, benchmarks: quicker start and stop, but a
-        machine crash can lose the cluster). Applied at each start.
+        machine crash can lose the cluster). Applied at each start. Either way a commit
+        is answered only once its WAL is written (``synchronous_commit = on``): a crash of
+        the server itself (``kill -9``) loses no acknowledged write.
 
     Attributes
     ----------
@@ -335,7 +337,6 @@ class PostgresCluster:
                 "\n# mus_lab.services.postgres: local, private, quick\n"
                 "listen_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{socket_dir}'\n"
-                "synchronous_commit = off\n"
                 "include_if_exists = 'mus_lab_start.conf'\n"
             )
         self._save_state(self._port or _free_port())
@@ -350,7 +351,12 @@ class PostgresCluster:
             if self._port is not None:
                 port = self._port
             quick = "" if self.durable else "fsync = off\nfull_page_writes = off\n"
-            (self.data_dir / "mus_lab_start.conf").write_text(f"port = {port}\n{quick}", "utf-8")
+            # synchronous_commit on (clusters made before had it off): a commit is answered
+            # once its WAL is written, so killing the server never loses an acknowledged
+            # publish (tests/services/test_serve.py).
+            (self.data_dir / "mus_lab_start.conf").write_text(
+                f"port = {port}\nsynchronous_commit = on\n{quick}", "utf-8"
+            )
             self._save_state(port)
             done = self._run(
                 self._bin("pg_ctl"), "start", "-D", str(self.data_dir), "-l", str(self.log_file),

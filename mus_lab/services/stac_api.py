@@ -8,7 +8,9 @@ in :class:`BearerTokenGuard`, since stac-fastapi has no authentication of its ow
 :class:`BodyCheck` (400 for bodies that are no JSON document or carry malformed ``links``;
 ``"links": []`` added to an item sent without them).
 
-- Reads are public: ``GET``, ``HEAD``, ``OPTIONS`` anywhere and ``POST /search``.
+- Reads are public: ``GET``, ``HEAD``, ``OPTIONS`` anywhere and ``POST /search``. The
+  notices' Atom feeds (``GET /notices/feeds/{feed_id}``, :mod:`mus_lab.services._feeds`)
+  are read by whoever holds a subscription's unguessable feed id.
 - Every other request (``POST``/``PUT``/``PATCH``/``DELETE`` on ``/collections...``, the
   bulk items route) needs ``Authorization: Bearer TOKEN``: 401 without it, 403 with a
   wrong one; nothing reaches the database. Refused by default: a route added later is a
@@ -37,6 +39,7 @@ import argparse
 import contextlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import signal
@@ -48,10 +51,13 @@ import urllib.request
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mus_lab.errors import MusLabError, ServiceError
+
+if TYPE_CHECKING:
+    from mus_lab.services.serve import ServeContext
 
 __all__ = [
     "TOKEN_ENV",
@@ -62,6 +68,7 @@ __all__ = [
     "create_app",
     "install_queryables",
     "product_queryables",
+    "service",
 ]
 
 TOKEN_ENV = "MUS_LAB_STAC_API_TOKEN"
@@ -311,6 +318,9 @@ def _read_token() -> str | None:
 def create_app() -> ASGIApp:
     """stac-fastapi-pgstac's app behind :class:`BearerTokenGuard` (a uvicorn factory).
 
+    With one route of its own: ``GET /notices/feeds/{feed_id}``, the Atom feed of a notices
+    subscription (:mod:`mus_lab.services._feeds`; public to whoever holds the feed id).
+
     Configured by environment variables: the database by ``PGHOST``, ``PGPORT``,
     ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``; the extensions by ``ENABLED_EXTENSIONS``
     and ``ENABLE_TRANSACTIONS_EXTENSIONS`` (stac-fastapi-pgstac's settings); the token by
@@ -330,8 +340,12 @@ def create_app() -> ASGIApp:
         from stac_fastapi.pgstac.app import create_app as pgstac_app
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ServiceError(f"stac-fastapi-pgstac is missing: {_INSTALL_HINT}.") from exc
+    from mus_lab.services._feeds import RedactFeedIds, add_feed_route
+
     app = pgstac_app()
     _bad_requests_are_400(app)
+    add_feed_route(app)
+    logging.getLogger("uvicorn.access").addFilter(RedactFeedIds())
     return BearerTokenGuard(BodyCheck(app), _read_token())
 
 
@@ -729,6 +743,24 @@ class StacApiServer:
             if self._proc is not None:
                 self._proc.wait(5)
         self._proc = None
+
+
+def service(folder: Path, context: ServeContext) -> StacApiServer:
+    """The STAC API of ``mus-lab serve`` (the :mod:`mus_lab.services.serve` registry's hook).
+
+    Parameters
+    ----------
+    folder
+        The server's folder (log, token, state).
+    context
+        A :class:`~mus_lab.services.serve.ServeContext` (its ``database_url`` is used).
+
+    Returns
+    -------
+    StacApiServer
+        Not started.
+    """
+    return StacApiServer(context.database_url, folder)
 
 
 def _alive(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:

@@ -169,6 +169,76 @@ def _collection(api: SimpleNamespace) -> Any:
     return pystac.Collection.from_file(str(api.store.path / "landcover-optical/collection.json"))
 
 
+def test_atom_feeds_are_served_to_their_feed_id(api: SimpleNamespace, tmp_path: Path) -> None:
+    """``GET /notices/feeds/{feed_id}``: the feed as the database gives it, 404 otherwise."""
+    import datetime as dt
+    import xml.etree.ElementTree as ET
+
+    import pystac
+
+    from mus_lab.services import notices
+
+    atom = "{http://www.w3.org/2005/Atom}"
+    db = api.server.database_url
+    sub = notices.subscribe(db, bbox=(1, 43, 2, 44), atom=tmp_path / "feed.xml")
+    other = notices.subscribe(db, bbox=(1, 43, 2, 44), atom=tmp_path / "other.xml")
+    assert sub.token is not None and sub.feed_id and sub.feed_id not in repr(sub)
+    assert sub.feed_id == notices.feed_id(sub.id, token=sub.token)
+    assert [s.feed_id for s in notices.subscriptions(db, token=sub.token)] == [sub.feed_id]
+    from typer.testing import CliRunner
+
+    from mus_lab.cli import app
+
+    token_file = tmp_path / "token"
+    token_file.write_text(sub.token.reveal())
+    listed = CliRunner().invoke(app, ["notices", "list", db, "--token-file", str(token_file)])
+    assert f"/notices/feeds/{sub.feed_id} " in listed.output, listed.output
+    assert sub.token.reveal() not in listed.output
+    item = pystac.Item(
+        "feed-item", {"type": "Point", "coordinates": [1.5, 43.5]}, [1.5, 43.5, 1.5, 43.5],
+        dt.datetime(2024, 6, 1, tzinfo=dt.UTC), {}, collection="landcover-optical",
+    )  # fmt: skip
+    assert notices.Notifier(db, feed_dir=tmp_path).notify([item]).sent == 2
+    answer = requests.get(f"{api.url}/notices/feeds/{sub.feed_id}", timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("application/atom+xml")
+    assert answer.headers["referrer-policy"] == "no-referrer"
+    assert answer.text == notices.atom_feed(db, sub.id)  # what the database holds
+    feed = ET.fromstring(answer.content)
+    written = ET.parse(tmp_path / "feed.xml").getroot()  # the channel's file: the same entries
+    ids = [e.findtext(f"{atom}id") for e in written.findall(f"{atom}entry")]
+    assert [e.findtext(f"{atom}id") for e in feed.findall(f"{atom}entry")] == ids
+    assert (
+        feed.tag == f"{atom}feed" and feed.findtext(f"{atom}id") == f"urn:mus-lab:notices:{sub.id}"
+    )
+    (entry,) = feed.findall(f"{atom}entry")
+    assert entry.findtext(f"{atom}title") == "New item feed-item in landcover-optical"
+    assert entry.findtext(f"{atom}updated") and entry.findtext(f"{atom}summary")
+    # only the right id opens a feed; every wrong one gets the same 404
+    mac = sub.feed_id.split("-", 1)[1]
+    forged = [f"{other.id}-{mac}", f"{sub.id}-{'0' * 32}", str(sub.id), f"{sub.id}-{mac}x",
+              "..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/pgpass", f"999999-{mac}"]  # fmt: skip
+    for wrong in forged:
+        answer = requests.get(f"{api.url}/notices/feeds/{wrong}", timeout=10)
+        assert answer.status_code == 404, (wrong, answer.status_code)
+        assert "feed-item" not in answer.text
+    assert requests.post(f"{api.url}/notices/feeds/{sub.feed_id}", timeout=10).status_code == 401
+    # fuzzed on its own, bounded by count (the whole API's 5 s run may not reach it)
+    exe = Path(sys.executable).with_name("st")
+    if exe.exists():
+        cmd = [str(exe), "run", f"{api.url}/api", "--checks", "not_a_server_error",
+               "--include-path", notices.FEED_PATH, "--max-examples", "25", "--seed", "3",
+               "--phases", "fuzzing", "--no-color"]  # fmt: skip
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path
+        )
+        out = done.stdout + done.stderr
+        assert done.returncode == 0 and "Tested: 1" in out, out[-3000:]
+    # the feed id is a credential: never in the server's log
+    log = api.server.log_file.read_text("utf-8")
+    assert "/notices/feeds/***" in log and sub.feed_id not in log and mac not in log
+
+
 def test_module_entry(api: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", str(api.server.folder)]) == 0
     assert capsys.readouterr().out.strip() == f"running: {api.url}"
