@@ -2,7 +2,8 @@
 
 Everything here starts from an explicit call (``make services``, a test fixture,
 :class:`~mus_lab.services.postgres.PostgresCluster`,
-:class:`~mus_lab.services.stac_api.StacApiServer`), binds 127.0.0.1 only and runs as an
+:class:`~mus_lab.services.stac_api.StacApiServer`,
+:class:`~mus_lab.services.tiles.TileServer`), binds 127.0.0.1 only and runs as an
 ordinary user. It sits at the top layer beside ``cli``, ``production`` and ``ui``: no
 stage imports it (the notices hear of new items through :mod:`mus_lab.catalog._events`,
 :mod:`mus_lab.services.notices`). The submodules are imported on first use, so that
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PostgresCluster", "StacApiServer", "find_postgres_bindir"]
+__all__ = ["PostgresCluster", "StacApiServer", "TileServer", "find_postgres_bindir"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,6 +22,10 @@ def __getattr__(name: str) -> Any:
         from mus_lab.services import stac_api
 
         return stac_api.StacApiServer
+    if name == "TileServer":
+        from mus_lab.services import tiles
+
+        return tiles.TileServer
     if name in __all__:
         from mus_lab.services import postgres
 
