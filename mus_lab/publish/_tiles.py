@@ -51,7 +51,7 @@ CLASS_COLORMAPS: Mapping[str, Mapping[int, str]] = {
 SCORE_COLORMAPS: Mapping[str, tuple[str, tuple[float, float]]] = {
     "confidence": ("viridis", (0, 100)),
     "margin": ("viridis", (0, 100)),
-    "entropy": ("magma", (0, 100)),
+    "entropy": ("viridis", (0, 100)),
     "likelihood": ("blues", (0, 100)),
     "belief": ("greens", (0, 1)),
     "plausibility": ("purples", (0, 1)),
@@ -60,7 +60,7 @@ SCORE_COLORMAPS: Mapping[str, tuple[str, tuple[float, float]]] = {
     "hazard": ("ylorrd", (0, 1)),
     "exposure": ("ylorrd", (0, 1)),
 }
-_NAMED_ASSETS = {"risk_class": "mus-risk"}
+_NAMED_ASSETS = {"risk_class": "mus-risk", "flood": "mus-extent"}
 _TEMPLATE = "tiles/WebMercatorQuad/{z}/{x}/{y}.png"
 
 

@@ -282,8 +282,9 @@ def create_app() -> Any:
     )
     errors: dict[type[Exception], int] = {HrefOutsideRoots: 403}
     for codes in (DEFAULT_STATUS_CODES, MOSAIC_STATUS_CODES, PGSTAC_STATUS_CODES):
-        errors.update(codes)
+        errors.update(dict(codes.items()))
     add_exception_handlers(app, errors)
+    _empty_tiles_are_transparent(app)
     import morecantile
 
     # Web Mercator for web maps and GIS clients, WGS 84 for the others: a short WMTS.
@@ -328,7 +329,69 @@ def create_app() -> Any:
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], allow_headers=["*"]
     )
-    return ReadOnly(app)
+    return ReadOnly(_CacheTiles(app))
+
+
+def _transparent_png(size: int = 256) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGBA", (size, size), (0, 0, 0, 0)).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _empty_tiles_are_transparent(app: Any) -> None:
+    """A tile outside the item or without any scene is a transparent PNG, not 404/204.
+
+    A web map asks for every tile of its view, also around the product: titiler answers
+    those with 404 (an item's tile outside its bounds) or 204 (a mosaic tile without
+    scenes), which browsers log as failed loads. Other routes keep titiler's answers.
+    """
+    from rio_tiler.errors import EmptyMosaicError, NoAssetFoundError, TileOutsideBounds
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+
+    empty = _transparent_png()
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        if "/tiles/" in path and path.endswith(".png"):
+            return Response(empty, media_type="image/png", headers=_CACHE)
+        status = 404 if isinstance(exc, TileOutsideBounds) else 204
+        if status == 204:
+            return Response(status_code=204)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    for kind in (TileOutsideBounds, EmptyMosaicError, NoAssetFoundError):
+        app.add_exception_handler(kind, handler)
+
+
+class _CacheTiles:
+    """ASGI middleware: ``Cache-Control`` on successful tile answers (maps share tiles)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or "/tiles/" not in str(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_cached(message: Any) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"cache-control"]
+                message = {
+                    **message,
+                    "headers": [*headers, (b"cache-control", _CACHE["cache-control"].encode())],
+                }
+            await send(message)
+
+        await self.app(scope, receive, send_cached)
+
+
+_CACHE = {"cache-control": "public, max-age=600"}
 
 
 # -- the server ------------------------------------------------------------------------
