@@ -531,6 +531,7 @@ class TileServer:
         cmd = [
             sys.executable, "-m", "uvicorn", "mus_lab.services.tiles:create_app",
             "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            "--timeout-graceful-shutdown", "2",
         ]  # fmt: skip
         with open(self.log_file, "ab") as log:
             self._proc = subprocess.Popen(

@@ -207,7 +207,8 @@ def tiled_map(
     *,
     background: str | None = None,
     label: str = "",
-    alpha: float = 0.85,
+    alpha: float = 0.7,
+    pad: float = 0.08,
     width: int = MAP_WIDTH,
 ) -> Any:
     """A map drawn from tiles: ``layer`` over a ``background`` mosaic, with scale bar and coordinates.
@@ -224,6 +225,9 @@ def tiled_map(
         Name of the layer (the overlay's title).
     alpha
         Opacity of the layer over the background.
+    pad
+        Margin around ``bounds`` shown at first, as a share of their size (the background
+        around the product).
     width
         Frame width in screen pixels (the height follows the area's aspect).
 
@@ -237,6 +241,8 @@ def tiled_map(
 
     hv = _hv()
     x0, y0, x1, y1 = bounds
+    dx, dy = (x1 - x0) * pad, (y1 - y0) * pad
+    x0, y0, x1, y1 = x0 - dx, y0 - dy, x1 + dx, y1 + dy
     lon = (x0 + x1) / 2 / _EARTH * 180 / math.pi
     lat = (2 * math.atan(math.exp((y0 + y1) / 2 / _EARTH)) - math.pi / 2) * 180 / math.pi
     layers = [hv.Tiles(background, name="background")] if background else []

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import io
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -31,73 +29,50 @@ SCALEBARS = (
 
 
 @pytest.fixture(scope="module")
-def services(
+def tile_service(
     pg_cluster: Any, product_catalog: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SimpleNamespace]:
-    """The products in a pgstac database, served as tiles and through the STAC API."""
+) -> Iterator[str]:
+    """The products and their sources in a pgstac database, served as tiles."""
     from mus_lab.catalog._pgstac import PgstacHoldings
-    from mus_lab.services.stac_api import StacApiServer
     from mus_lab.services.tiles import TileServer
     from tests._postgres import new_database
 
-    folder = tmp_path_factory.mktemp("tile-services")
     database = new_database(pg_cluster, "uitiles")
-    items = list(pystac.Catalog.from_file(str(product_catalog)).get_items(recursive=True))
+    items = pystac.Catalog.from_file(str(product_catalog)).get_items(recursive=True)
     with PgstacHoldings(database) as holdings:
         holdings.ingest(items)
-    tiles = TileServer(database, folder / "tiles", roots=[product_catalog.parent])
-    api = StacApiServer(database, folder / "api")
-    with tiles, api:
-        yield SimpleNamespace(tiles=tiles.url, api=api.url)
-    assert not tiles.running and not api.running
+    folder = tmp_path_factory.mktemp("tile-service")
+    with TileServer(database, folder, roots=[product_catalog.parent]) as tiles:
+        yield str(tiles.url)
+    assert not tiles.running
 
 
-def test_states_read_the_products_from_the_stac_api(
-    services: SimpleNamespace, product_catalog: Path
+def test_flood_dashboard_maps_are_tiles_over_sentinel2(
+    tile_service: str, product_catalog: Path
 ) -> None:
-    import time
-
     import holoviews as hv
 
-    from mus_lab.ui import FloodRiskDashboard, FloodRiskState, LandcoverState, find_products
+    from mus_lab.ui import FloodRiskDashboard, FloodRiskState
 
-    t0 = time.perf_counter()
-    find_products(services.api, ["landcover-fused"])
-    print(f"find {time.perf_counter() - t0:.1f} s")
-    remote = LandcoverState(catalog=services.api, max_size=64)
-    assert remote.ready and "fused_class" in remote.available
-    (fused,) = cat.search(product_catalog, collections="landcover-fused")
-    with rasterio.open(fused.assets["fused_class"].get_absolute_href()) as src:
-        codes = set(np.unique(src.read(1))) - {0}
-    assert set(remote.legend()) and set(np.unique(remote.layer("fused_class"))) - {np.nan}
-    t1 = time.perf_counter()
-    flood = FloodRiskState(catalog=services.api, tiles=services.tiles, max_size=64)
-    extents = cat.search(product_catalog, collections="flood-extent")
-    assert flood.ready and len(flood.dates) == len(extents)
-    t2 = time.perf_counter()
-    # The flood dashboard's maps in tile mode: the risk and the extent, over the background.
-    maps = FloodRiskDashboard(flood)._tiled_maps(flood.date, False, "en")
+    state = FloodRiskState(catalog=str(product_catalog), tiles=tile_service, max_size=64)
+    maps = FloodRiskDashboard(state)._tiled_maps(state.date, False, "en")
     overlays = [
         p.object for p in maps.select() if isinstance(getattr(p, "object", None), hv.Overlay)
     ]
-    assert len(overlays) == 2
+    assert len(overlays) == 2  # the risk classes, the date's flooded area
     urls = [str(tiles.data) for overlay in overlays for tiles in overlay]
     assert sum("/collections/sentinel-2-l2a/tiles/" in u for u in urls) == 2
-    assert any("assets=risk_class" in u for u in urls) and any("assets=flood" in u for u in urls)
-    assert all(u.startswith(services.tiles) for u in urls)
-    print(
-        f"landcover {t1 - t0:.1f} s, flood {t2 - t1:.1f} s, maps {time.perf_counter() - t2:.1f} s"
-    )
-    assert codes
+    assert any("assets=risk_class" in u for u in urls) and any("assets=flood&" in u for u in urls)
+    assert all(u.startswith(tile_service) for u in urls)
 
 
 def test_landcover_explorer_draws_tiles_over_sentinel2(
-    services: SimpleNamespace, served: Any, open_page: Any, product_catalog: Path, tmp_path: Path
+    tile_service: str, served: Any, open_page: Any, product_catalog: Path, tmp_path: Path
 ) -> None:
     from PIL import Image
 
     server = served(
-        "landcover_explorer", product_catalog, tmp_path / "panel.log", tiles=services.tiles
+        "landcover_explorer", product_catalog, tmp_path / "panel.log", tiles=tile_service
     )
     page = open_page(server.url)
     answered: list[str] = []
@@ -154,4 +129,3 @@ def test_landcover_explorer_draws_tiles_over_sentinel2(
     assert f"Optical land cover: {LEGEND[code]}" in text
     assert page.external_requests() == [], "a request left 127.0.0.1"
     assert page.errors == [], f"console errors: {page.errors}"
-    shutil.copy(shot, tmp_path / "kept.png")
