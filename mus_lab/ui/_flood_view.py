@@ -215,7 +215,9 @@ class FloodRiskDashboard:
             pn.pane.HoloViews(
                 tiled_map(s.tile_layer(extent, "flood"), bounds, background=background)
             ),
-            pn.pane.HTML(legend_html([(_EXTENT_COLOURS[1], s.label("extent_flood"))]), margin=(0, 10)),
+            pn.pane.HTML(
+                legend_html([(_EXTENT_COLOURS[1], s.label("extent_flood"))]), margin=(0, 10)
+            ),
         )
         return pn.Row(left, right)
 

@@ -128,9 +128,7 @@ _EARTH = 6378137.0
 
 
 def _lonlat_text(lon: float, lat: float) -> str:
-    return (
-        f"{abs(lat):.5f}° {'N' if lat >= 0 else 'S'}, {abs(lon):.5f}° {'E' if lon >= 0 else 'W'}"
-    )
+    return f"{abs(lat):.5f}° {'N' if lat >= 0 else 'S'}, {abs(lon):.5f}° {'E' if lon >= 0 else 'W'}"
 
 
 def _scale_and_coordinates(lat: float, lon: float) -> Any:
