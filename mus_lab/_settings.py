@@ -38,6 +38,10 @@ class Settings:
     catalog:
         The catalog (local path or STAC API URL) that the dashboards show and that notebooks
         use when their ``catalog`` parameter is left at ``None`` (``MUS_LAB_CATALOG``).
+    tiles:
+        Root URL of the tile service (``mus_lab.services.tiles``) the dashboards draw their
+        maps from, over a true-colour Sentinel-2 mosaic (``MUS_LAB_TILES``); unset: they draw
+        the product rasters themselves.
     sen2cor, maja:
         Executables of the external L1C -> L2A processors (``MUS_LAB_SEN2COR``,
         ``MUS_LAB_MAJA``); unset: ``L2A_Process`` / ``maja`` on ``PATH``
@@ -55,6 +59,7 @@ class Settings:
     chunk_size: int = 2048
     http_timeout: float = 30.0
     catalog: str | None = None
+    tiles: str | None = None
     sen2cor: str | None = None
     maja: str | None = None
     registry: str | None = None

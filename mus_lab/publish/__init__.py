@@ -47,9 +47,20 @@ from mus_lab.publish._read import (
 )
 from mus_lab.publish._stac_api import StacApiTarget
 from mus_lab.publish._targets import StaticCatalog, Target
+from mus_lab.publish._tiles import (
+    CLASS_COLORMAPS,
+    SCORE_COLORMAPS,
+    asset_render,
+    class_colormap,
+    collection_tile_url,
+    item_tile_url,
+    true_colour_render,
+)
 from mus_lab.publish._writer import Attachment, catalog_json, checksum, write_collection
 
 __all__ = [
+    "CLASS_COLORMAPS",
+    "SCORE_COLORMAPS",
     "ArdProduct",
     "Attachment",
     "ConfusionMatrix",
@@ -61,18 +72,23 @@ __all__ = [
     "StacApiTarget",
     "StaticCatalog",
     "Target",
+    "asset_render",
     "catalog_json",
     "check_item",
     "checksum",
+    "class_colormap",
     "class_colors",
     "collection_lock",
+    "collection_tile_url",
     "find_items",
+    "item_tile_url",
     "latest_item",
     "open_asset",
     "open_raster",
     "stac_classes",
     "stale_paths",
     "to_geotiff",
+    "true_colour_render",
     "verify_checksums",
     "write_collection",
 ]

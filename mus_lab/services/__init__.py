@@ -1,10 +1,11 @@
-"""Local services the lab runs for itself: PostgreSQL + pgstac, the STAC API, WMS/WCS,
+"""Local services the lab runs for itself: PostgreSQL + pgstac, the STAC API, tiles, WMS/WCS,
 processes (OGC API Processes, WPS), notices.
 
 Everything here starts from an explicit call (``make services`` / ``mus-lab serve``, which
 start them all through the registry of :mod:`mus_lab.services.serve`, a test fixture,
 :class:`~mus_lab.services.postgres.PostgresCluster`,
-:class:`~mus_lab.services.stac_api.StacApiServer`, :class:`~mus_lab.services.ows.OwsServer`,
+:class:`~mus_lab.services.stac_api.StacApiServer`, :class:`~mus_lab.services.tiles.TileServer`,
+:class:`~mus_lab.services.ows.OwsServer`,
 :class:`~mus_lab.services.processes.ProcessesServer`), binds 127.0.0.1 only and runs as an
 ordinary user. It sits at the top layer beside ``cli``, ``production`` and ``ui``: no
 stage imports it (the notices hear of new items through :mod:`mus_lab.catalog._events`,
@@ -21,6 +22,7 @@ __all__ = [
     "PostgresCluster",
     "ProcessesServer",
     "StacApiServer",
+    "TileServer",
     "find_postgres_bindir",
 ]
 
@@ -38,6 +40,10 @@ def __getattr__(name: str) -> Any:
         from mus_lab.services import processes
 
         return processes.ProcessesServer
+    if name == "TileServer":
+        from mus_lab.services import tiles
+
+        return tiles.TileServer
     if name in __all__:
         from mus_lab.services import postgres
 

@@ -137,6 +137,20 @@ class FloodRiskState(_ProductState):
         da = self._display(self._extents[self.date], "likelihood")
         return da.where(da <= 100).astype("float32").rename("likelihood")
 
+    def extent_item(self) -> pystac.Item | None:
+        """The ``flood-extent`` item of the chosen date (None without a date).
+
+        Returns
+        -------
+        pystac.Item or None
+
+        Examples
+        --------
+        >>> FloodRiskState(catalog="").extent_item() is None
+        True
+        """
+        return None if self.date is None else self._extents[self.date]
+
     def extent(self) -> xr.DataArray | None:
         """The chosen date's water: 0 dry, 1 flooded, 2 permanent water, NaN no data.
 

@@ -12,7 +12,13 @@ from typing import Any
 
 from mus_lab.ui._flood_state import RISK_COLOURS, FloodRiskState
 from mus_lab.ui._i18n import LANGUAGES, risk_name
-from mus_lab.ui._plots import categorical_image, continuous_image
+from mus_lab.ui._plots import (
+    categorical_image,
+    continuous_image,
+    legend_html,
+    ramp_html,
+    tiled_map,
+)
 
 __all__ = ["FloodRiskDashboard"]
 
@@ -143,6 +149,8 @@ class FloodRiskDashboard:
         import panel as pn
 
         s = self.state
+        if s.tiles:
+            return self._tiled_maps(date, show_likelihood, language)
         likelihood = s.likelihood() if show_likelihood else None
         if likelihood is not None:  # the toggled layer: the chosen date's flood likelihood
             caption = f"### {s.label('likelihood')}: {date}"
@@ -173,6 +181,43 @@ class FloodRiskDashboard:
         right = pn.Column(
             pn.pane.Markdown(f"### {s.label('extent_map', date=date)}", css_classes=["mus-extent"]),
             pn.pane.HoloViews(image),
+        )
+        return pn.Row(left, right)
+
+    def _tiled_maps(self, date: str | None, show_likelihood: bool, language: str) -> Any:
+        """The maps drawn by the tile service over the true-colour background."""
+        import panel as pn
+
+        s = self.state
+        summary = s._summary_item()
+        extent = s.extent_item()
+        background = s.background_layer(summary)
+        bounds = s.web_bounds(summary)
+        if show_likelihood and extent is not None:
+            caption = f"### {s.label('likelihood')}: {date}"
+            layer = s.tile_layer(extent, "likelihood")
+            legend = ramp_html("blues", 0, 100, "%")
+        else:
+            caption = f"### {s.label('risk_map')}"
+            layer = s.tile_layer(summary, "risk_class")
+            legend = legend_html(
+                [(c, risk_name(i, language)) for i, c in enumerate(RISK_COLOURS, start=1)]
+            )
+        left = pn.Column(
+            pn.pane.Markdown(caption),
+            pn.pane.HoloViews(tiled_map(layer, bounds, background=background)),
+            pn.pane.HTML(legend, margin=(0, 10)),
+        )
+        if extent is None:
+            return pn.Row(left)
+        right = pn.Column(
+            pn.pane.Markdown(f"### {s.label('extent_map', date=date)}", css_classes=["mus-extent"]),
+            pn.pane.HoloViews(
+                tiled_map(s.tile_layer(extent, "flood"), bounds, background=background)
+            ),
+            pn.pane.HTML(
+                legend_html([(_EXTENT_COLOURS[1], s.label("extent_flood"))]), margin=(0, 10)
+            ),
         )
         return pn.Row(left, right)
 

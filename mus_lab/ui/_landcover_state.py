@@ -341,6 +341,43 @@ class LandcoverState(_ProductState):
             out = da.where(np.isfinite(da))
         return out.astype("float32").rename(name)
 
+    def from_web(self, x: float, y: float) -> tuple[float, float]:
+        """A point of a tiled map (Web Mercator metres) in the products' CRS (:attr:`pixel`'s).
+
+        Parameters
+        ----------
+        x, y : float
+            EPSG:3857 coordinates (a click on a map drawn from tiles).
+
+        Returns
+        -------
+        tuple of float
+            The point in :meth:`crs`, else in the CRS of the first layer's raster.
+
+        Examples
+        --------
+        >>> LandcoverState().from_web(0.0, 0.0)  # no product: unchanged
+        (0.0, 0.0)
+        """
+        from pyproj import Transformer
+
+        crs = self.crs()
+        if not crs:
+            import rasterio
+
+            for name in self.available:
+                spec = LAYERS[name]
+                item = self._item(spec.collection)
+                href = asset_href(item, spec.asset) if item is not None else None
+                if href:
+                    with rasterio.open(href) as src:
+                        crs = src.crs.to_string() if src.crs is not None else ""
+                    break
+        if not crs:
+            return x, y
+        px, py = Transformer.from_crs("EPSG:3857", crs, always_xy=True).transform(x, y)
+        return float(px), float(py)
+
     def crs(self) -> str:
         """The CRS of the land-cover products, where clicked coordinates are given.
 

@@ -10,7 +10,14 @@ from typing import Any
 
 from mus_lab.ui._i18n import LANGUAGES
 from mus_lab.ui._landcover_state import LAYERS, UNIT_CMAPS, LandcoverState
-from mus_lab.ui._plots import categorical_image, continuous_image, grouped_bars, series_curves
+from mus_lab.ui._plots import (
+    categorical_image,
+    continuous_image,
+    grouped_bars,
+    ramp_html,
+    series_curves,
+    tiled_map,
+)
 
 __all__ = ["LandcoverExplorer"]
 
@@ -137,7 +144,12 @@ class LandcoverExplorer:
 
     def _legend_html(self, name: str) -> str:
         if LAYERS[name].kind != "class":
-            return ""
+            if not self.state.tiles:  # the figure has its colour bar
+                return ""
+            from mus_lab.publish import SCORE_COLORMAPS
+
+            cmap, (low, high) = SCORE_COLORMAPS.get(LAYERS[name].asset, ("viridis", (0, 1)))
+            return ramp_html(cmap, low, high, "%" if high == 100 else "")
         colours = self.state.colours()
         items = [
             f"<span style='white-space:nowrap;margin-right:10px'><span style='display:inline-block;"
@@ -161,6 +173,15 @@ class LandcoverExplorer:
     def _image(self, name: str) -> Any:
         s = self.state
         kind = LAYERS[name].kind
+        if s.tiles:  # drawn by the tile service, over the true-colour background
+            spec = LAYERS[name]
+            item = s._item(spec.collection)
+            assert item is not None  # an available layer
+            return tiled_map(
+                s.tile_layer(item, spec.asset),
+                s.web_bounds(item),
+                background=s.background_layer(item),
+            )
         if kind == "class":
             colours = s.colours()
             codes = dict.fromkeys(range(1, len(colours) + 1), "")
@@ -182,6 +203,8 @@ class LandcoverExplorer:
 
     def _on_tap(self, x: float | None, y: float | None) -> None:
         if x is not None and y is not None:
+            if self.state.tiles:  # a tiled map's coordinates are Web Mercator metres
+                x, y = self.state.from_web(float(x), float(y))
             self.state.pixel = (float(x), float(y))
 
     def _details(self, pixel: tuple[float, float] | None) -> Any:

@@ -249,8 +249,10 @@ def app_command(name: str, port: int) -> list[str]:
     ]
 
 
-def _environment(catalog: str | None) -> dict[str, str]:
+def _environment(catalog: str | None, tiles: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if tiles:
+        env["MUS_LAB_TILES"] = tiles
     share = str(_REPO / "apps" / "_jupyter")
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in (share, env.get("JUPYTER_PATH")) if p)
     if catalog:
@@ -369,6 +371,7 @@ def serve(
     port: int | None = None,
     catalog: str | os.PathLike[str] | None = None,
     log: str | os.PathLike[str] | None = None,
+    tiles: str | None = None,
 ) -> DashboardServer:
     """Start serving dashboard ``name`` (``"flood_risk"`` or ``"landcover_explorer"``).
 
@@ -383,6 +386,9 @@ def serve(
         environment's ``MUS_LAB_CATALOG``).
     log : str or path-like, optional
         File for the server's messages (default: a temporary file).
+    tiles : str, optional
+        Root URL of the tile service the maps are drawn from, passed as ``MUS_LAB_TILES``
+        (default: the environment's; unset: the dashboards draw the rasters themselves).
 
     Returns
     -------
@@ -405,7 +411,7 @@ def serve(
         command,
         stdout=stream,
         stderr=subprocess.STDOUT,
-        env=_environment(os.fspath(catalog) if catalog else None),
+        env=_environment(os.fspath(catalog) if catalog else None, tiles),
         cwd=str(_REPO),
     )
     stream.close()

@@ -20,6 +20,11 @@ from mus_lab.ui._products import Products, find_products, missing_message
 from mus_lab.ui._rasters import read_for_display
 
 
+def _bokeh_template(url: str) -> str:
+    """An XYZ template as Bokeh's tile sources want it: ``{Z}/{X}/{Y}``."""
+    return url.replace("{z}", "{Z}").replace("{x}", "{X}").replace("{y}", "{Y}")
+
+
 def subplots(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
     """``matplotlib.pyplot.subplots`` on the Agg backend (no display needed), laid out tight."""
     import matplotlib
@@ -43,9 +48,26 @@ def png_bytes(fig: Any, dpi: int) -> bytes:
 
 
 def asset_href(item: pystac.Item, key: str) -> str | None:
-    """The absolute href of asset ``key`` of ``item`` (None when the item has no such asset)."""
+    """The absolute href of asset ``key`` of ``item`` (None when the item has no such asset).
+
+    An absolute local path stays a path even when the item came from a STAC API (pystac would
+    read ``/data/x.tif`` as a path on the API's host): the lab's holdings serve local files.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> item = pystac.Item("i", None, None, dt.datetime(2024, 1, 1), {})
+    >>> item.set_self_href("http://127.0.0.1:9/collections/c/items/i")
+    >>> item.add_asset("a", pystac.Asset("/data/a.tif"))
+    >>> asset_href(item, "a"), asset_href(item, "b")
+    ('/data/a.tif', None)
+    """
     asset = item.assets.get(key)
-    return str(asset.get_absolute_href()) if asset is not None else None
+    if asset is None:
+        return None
+    if asset.href.startswith("/") and not asset.href.startswith("//"):
+        return asset.href
+    return str(asset.get_absolute_href())
 
 
 class _ProductState(param.Parameterized):
@@ -63,6 +85,18 @@ class _ProductState(param.Parameterized):
     ready = param.Boolean(default=False, constant=True, doc="The products were found.")
     message = param.String(default="", constant=True, doc="What is missing, how to make it.")
     max_size = param.Integer(default=800, bounds=(64, None), doc="Display size in pixels.")
+    tiles = param.String(
+        default="",
+        doc="Root URL of a tile service (mus_lab.services.tiles): maps are drawn from its "
+        "tiles over a true-colour background; '' draws the product rasters themselves.",
+    )
+    background = param.String(
+        default="sentinel-2-l2a",
+        doc="Collection of the tile service's true-colour background mosaic ('' for none).",
+    )
+    background_cloud = param.Number(
+        default=20.0, bounds=(0, 100), doc="Background: only scenes below this cloud cover (%)."
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -117,6 +151,81 @@ class _ProductState(param.Parameterized):
 
         items = self._products.items.get(collection)
         return latest_item(items) if items else None
+
+    # --- tiles --------------------------------------------------------------------------------
+    def tile_layer(self, item: pystac.Item, key: str) -> str:
+        """The tile URL template (``{Z}/{X}/{Y}``, Bokeh's) of asset ``key`` of ``item``.
+
+        Parameters
+        ----------
+        item : pystac.Item
+            A product item of the catalog (the tile service reads it from the same holdings).
+        key : str
+            Asset key; its colours come from :func:`mus_lab.publish.asset_render`.
+
+        Returns
+        -------
+        str
+            A URL on :attr:`tiles`.
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> from mus_lab.ui import FloodRiskState
+        >>> item = pystac.Item("i", None, None, dt.datetime(2024, 1, 1), {}, collection="c")
+        >>> FloodRiskState(tiles="http://127.0.0.1:9").tile_layer(item, "risk_class")
+        'http://127.0.0.1:9/collections/c/items/i/tiles/WebMercatorQuad/{Z}/{X}/{Y}.png?assets=risk_class&colormap_name=mus-risk'
+        """
+        from mus_lab.publish import item_tile_url
+
+        return _bokeh_template(item_tile_url(self.tiles, item, key))
+
+    def background_layer(self, item: pystac.Item) -> str | None:
+        """The true-colour mosaic of :attr:`background` over ``item``'s area (least cloudy on top).
+
+        Parameters
+        ----------
+        item : pystac.Item
+            The product drawn over it (its ``bbox`` limits the mosaic's scenes).
+
+        Returns
+        -------
+        str or None
+            A tile URL template on :attr:`tiles`; None without a background collection.
+        """
+        from mus_lab.publish import collection_tile_url, true_colour_render
+
+        if not self.background:
+            return None
+        url = collection_tile_url(
+            self.tiles,
+            self.background,
+            true_colour_render(),
+            bbox=item.bbox,
+            max_cloud=self.background_cloud,
+        )
+        return _bokeh_template(url)
+
+    @staticmethod
+    def web_bounds(item: pystac.Item) -> tuple[float, float, float, float]:
+        """``item``'s bbox in Web Mercator metres (the tiled maps' coordinates).
+
+        Parameters
+        ----------
+        item : pystac.Item
+            An item with a lon/lat ``bbox``.
+
+        Returns
+        -------
+        tuple of float
+            ``(xmin, ymin, xmax, ymax)`` in EPSG:3857.
+        """
+        from pyproj import Transformer
+
+        west, south, east, north = (item.bbox or [0, 0, 0, 0])[:4]
+        to_web = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+        (x0, x1), (y0, y1) = to_web.transform([west, east], [south, north])
+        return float(x0), float(y0), float(x1), float(y1)
 
     def _display(self, item: pystac.Item, key: str, *, max_size: int | None = None) -> xr.DataArray:
         """Asset ``key`` of ``item`` decimated for display (:func:`read_for_display`), cached."""

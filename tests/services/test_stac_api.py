@@ -89,6 +89,18 @@ def test_queryables_come_from_the_contract(api: SimpleNamespace) -> None:
     assert "proj:code" in props and "datetime" in props
 
 
+def test_dashboards_read_the_products_from_the_api(api: SimpleNamespace) -> None:
+    """The land-cover explorer's state over the API shows the store's pixels (local hrefs)."""
+    from mus_lab.ui import LandcoverState
+
+    remote = LandcoverState(catalog=api.url, max_size=64)
+    local = LandcoverState(catalog=str(api.store.path), max_size=64)
+    assert remote.ready and remote.available == local.available
+    assert remote.legend() == local.legend()
+    for name in ("optical_class", "radar_confidence"):
+        assert remote.layer(name).equals(local.layer(name))
+
+
 def test_writes_need_the_token(api: SimpleNamespace) -> None:
     token = api.server.token
     body: dict[str, Any] = {"type": "Collection", "id": "intruder", "description": "x", "license": "other",

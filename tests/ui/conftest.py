@@ -143,8 +143,8 @@ def served() -> Iterator[Callable[..., Any]]:
 
     servers = []
 
-    def _serve(name: str, catalog: Path, log: Path) -> Any:
-        server = serve(name, catalog=catalog, log=log)
+    def _serve(name: str, catalog: Path, log: Path, **kwargs: Any) -> Any:
+        server = serve(name, catalog=catalog, log=log, **kwargs)
         servers.append(server)
         return server.wait_ready()
 
