@@ -81,6 +81,20 @@ def _ows(module: Any, folder: Path, context: ServeContext) -> Service | None:
     return module.OwsServer(context.catalog, folder)  # type: ignore[no-any-return]
 
 
+def _tiles(module: Any, folder: Path, context: ServeContext) -> Service | None:
+    """XYZ/WMTS tiles and mosaics (titiler-pgstac) of what the STAC API holds.
+
+    Assets are served from the product store (``DIR/products``) and the product catalog's
+    folder (``--catalog``) only.
+    """
+    roots = [context.folder / "products"]
+    if context.catalog is not None:
+        roots.append(
+            context.catalog.parent if context.catalog.suffix == ".json" else context.catalog
+        )
+    return module.TileServer(context.database_url, folder, roots=roots)  # type: ignore[no-any-return]
+
+
 def _processes(module: Any, folder: Path, context: ServeContext) -> Service | None:
     """OGC API Processes + WPS: results into ``DIR/products``, published to the STAC API.
 
@@ -101,7 +115,7 @@ def _processes(module: Any, folder: Path, context: ServeContext) -> Service | No
 #: The services ``mus-lab serve`` starts after PostgreSQL, in this order (stopped in reverse).
 SERVICES: tuple[ServiceEntry, ...] = (
     ServiceEntry("stac-api", "mus_lab.services.stac_api"),
-    ServiceEntry("tiles", "mus_lab.services.tiles"),
+    ServiceEntry("tiles", "mus_lab.services.tiles", factory=_tiles),
     ServiceEntry("ows", "mus_lab.services.ows", factory=_ows),
     ServiceEntry("processes", "mus_lab.services.processes", factory=_processes),
 )
