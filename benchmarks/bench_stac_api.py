@@ -17,6 +17,7 @@ import statistics
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 from _common import arg_parser, machine, write_report
@@ -24,7 +25,7 @@ from _common import arg_parser, machine, write_report
 COLLECTIONS = ("bench-a", "bench-b", "bench-c", "bench-d")
 
 
-def _collection(cid: str) -> dict[str, object]:
+def _collection(cid: str) -> dict[str, Any]:
     return {
         "type": "Collection", "id": cid, "description": "load test", "license": "other",
         "stac_version": "1.0.0", "links": [],
@@ -33,7 +34,7 @@ def _collection(cid: str) -> dict[str, object]:
     }  # fmt: skip
 
 
-def _item(cid: str, n: int, rng: random.Random) -> dict[str, object]:
+def _item(cid: str, n: int, rng: random.Random) -> dict[str, Any]:
     x, y = rng.uniform(-80, -71), rng.uniform(40, 49)
     ring = [[x, y], [x + 0.5, y], [x + 0.5, y + 0.5], [x, y + 0.5], [x, y]]
     return {
