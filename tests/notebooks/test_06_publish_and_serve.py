@@ -13,6 +13,7 @@ import pytest
 from mus_lab.production import read_records
 from mus_lab.services.ows import find_mapserv
 from mus_lab.services.postgres import find_postgres_bindir
+from mus_lab.services.serve import stop_services
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 pytest.importorskip("stac_fastapi.pgstac", reason="the serve extra is not installed")
@@ -31,7 +32,8 @@ def test_publish_notebook_serves_queries_notifies_and_stops(product_catalog, tmp
     work.chmod(0o755)
     try:
         _run(product_catalog, out, work, tmp_path)
-    finally:
+    finally:  # a notebook that failed half-way leaves its services: stop them
+        stop_services(work / "out" / "services")
         if work != tmp_path:
             shutil.rmtree(work, ignore_errors=True)
     rec = read_records(out)
