@@ -190,53 +190,167 @@ class Registry:
         spec: Mapping[str, Any],
         versions: Mapping[str, str],
     ) -> None:
-        """Record a new run in state ``running``, owned by this process."""
+        """Record a new run in state ``running``, owned by this process.
+
+        Parameters
+        ----------
+        run_id
+            Unique id.
+        chain, chain_file, digest
+            The chain's name, file and content digest.
+        spec
+            The chain as plain data.
+        versions
+            Software versions of the run.
+        """
         raise NotImplementedError
 
     def add_tasks(
         self, run_id: str, tasks: Sequence[tuple[str, str, str, list[Any], Mapping[str, Any]]]
     ) -> None:
-        """Register tasks ``(step, tile, fingerprint, inputs, parameters)`` as ``queued``."""
+        """Register tasks ``(step, tile, fingerprint, inputs, parameters)`` as ``queued``.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        tasks
+            The tasks; an existing task keeps its row.
+        """
         raise NotImplementedError
 
     def set_states(
         self, run_id: str, changes: Sequence[tuple[str, str, str, Mapping[str, Any]]]
     ) -> None:
-        """Set several tasks' states in one transaction: ``(step, tile, state, fields)``."""
+        """Set several tasks' states in one transaction: ``(step, tile, state, fields)``.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        changes
+            As for :meth:`set_state`, one tuple per task.
+        """
         raise NotImplementedError
 
     def set_state(self, run_id: str, step: str, tile: str, state: str, **fields: Any) -> None:
-        """Set one task's state and other fields (``started``, ``error`` ...)."""
+        """Set one task's state and other fields (``started``, ``error`` ...).
+
+        Parameters
+        ----------
+        run_id, step, tile
+            The task.
+        state
+            One of :data:`TASK_STATES`.
+        **fields
+            Columns to set; ``outputs``, ``inputs`` and ``parameters`` are JSON-encoded.
+        """
         raise NotImplementedError
 
     def start_attempts(self, run_id: str, tasks: Sequence[tuple[str, str, str]]) -> None:
-        """Mark tasks ``running`` and count the attempt: ``(step, tile, fingerprint)``."""
+        """Mark tasks ``running`` (sent to the cluster) and count the attempt, in one go.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        tasks
+            ``(step, tile, fingerprint)``: the fingerprint of the task's inputs and
+            parameters for this attempt.
+        """
         raise NotImplementedError
 
     def update_outputs(
         self, run_id: str, changes: Sequence[tuple[str, str, Mapping[str, Any]]]
     ) -> None:
-        """Replace tasks' recorded outputs, keeping their state: ``(step, tile, outputs)``."""
+        """Replace tasks' recorded outputs, keeping their state: ``(step, tile, outputs)``.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        changes
+            One ``(step, tile, outputs)`` per task; ``outputs`` as :meth:`set_state` takes it.
+        """
         raise NotImplementedError
 
     def set_run_state(self, run_id: str, state: str, *, pid: int | None = None) -> None:
-        """Set a run's state (``finished`` is stamped for final states)."""
+        """Set a run's state (``finished`` is stamped for final states).
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        state
+            ``running``, ``done``, ``failed``, ``cancelling`` or ``cancelled``.
+        pid
+            The process now driving the run (on retry).
+        """
         raise NotImplementedError
 
     def run(self, run_id: str) -> dict[str, Any]:
-        """One run's row, with ``spec`` and ``versions`` decoded."""
+        """One run's row.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+
+        Returns
+        -------
+        dict
+            Columns, with ``spec`` and ``versions`` decoded.
+
+        Raises
+        ------
+        ChainError
+            No such run.
+        """
         raise NotImplementedError
 
     def runs(self, chain: str | None = None) -> list[dict[str, Any]]:
-        """Every run (of ``chain`` when given), oldest first."""
+        """Every run, oldest first (without spec and versions).
+
+        Parameters
+        ----------
+        chain
+            Only the runs of this chain (by name).
+
+        Returns
+        -------
+        list of dict
+            ``run_id, chain, state, created, finished``.
+        """
         raise NotImplementedError
 
     def tasks(self, run_id: str) -> list[TaskRecord]:
-        """The tasks of a run, in the order they were registered."""
+        """The tasks of a run, by step then tile.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+
+        Returns
+        -------
+        list of TaskRecord
+            Decoded rows.
+        """
         raise NotImplementedError
 
     def producer_of(self, path: str | os.PathLike[str]) -> tuple[str, str, str] | None:
-        """The latest ``(run_id, step, tile)`` that wrote ``path``, if any."""
+        """The latest ``(run_id, step, tile)`` that wrote ``path``, if any.
+
+        Parameters
+        ----------
+        path
+            A product file.
+
+        Returns
+        -------
+        tuple or None
+            The task that wrote it last.
+        """
         raise NotImplementedError
 
 
@@ -289,19 +403,6 @@ class SqliteRegistry(Registry):
         spec: Mapping[str, Any],
         versions: Mapping[str, str],
     ) -> None:
-        """Record a new run in state ``running``, owned by this process.
-
-        Parameters
-        ----------
-        run_id
-            Unique id.
-        chain, chain_file, digest
-            The chain's name, file and content digest.
-        spec
-            The chain as plain data.
-        versions
-            Software versions of the run.
-        """
         with self._connect() as db:
             db.execute(
                 "INSERT INTO runs (run_id, chain, chain_file, chain_digest, spec, state, "
@@ -321,15 +422,6 @@ class SqliteRegistry(Registry):
     def add_tasks(
         self, run_id: str, tasks: Sequence[tuple[str, str, str, list[Any], Mapping[str, Any]]]
     ) -> None:
-        """Register tasks ``(step, tile, fingerprint, inputs, parameters)`` as ``queued``.
-
-        Parameters
-        ----------
-        run_id
-            The run.
-        tasks
-            The tasks; an existing task keeps its row.
-        """
         with self._connect() as db:
             db.executemany(
                 "INSERT OR IGNORE INTO tasks (run_id, step, tile, state, fingerprint, inputs, "
@@ -343,31 +435,11 @@ class SqliteRegistry(Registry):
     def set_states(
         self, run_id: str, changes: Sequence[tuple[str, str, str, Mapping[str, Any]]]
     ) -> None:
-        """Set several tasks' states in one transaction: ``(step, tile, state, fields)``.
-
-        Parameters
-        ----------
-        run_id
-            The run.
-        changes
-            As for :meth:`set_state`, one tuple per task.
-        """
         with self._connect() as db:
             for step, tile, state, fields in changes:
                 self._set(db, run_id, step, tile, state, fields)
 
     def set_state(self, run_id: str, step: str, tile: str, state: str, **fields: Any) -> None:
-        """Set one task's state and other fields (``started``, ``error`` ...).
-
-        Parameters
-        ----------
-        run_id, step, tile
-            The task.
-        state
-            One of :data:`TASK_STATES`.
-        **fields
-            Columns to set; ``outputs``, ``inputs`` and ``parameters`` are JSON-encoded.
-        """
         with self._connect() as db:
             self._set(db, run_id, step, tile, state, fields)
 
@@ -400,16 +472,6 @@ class SqliteRegistry(Registry):
                 )
 
     def start_attempts(self, run_id: str, tasks: Sequence[tuple[str, str, str]]) -> None:
-        """Mark tasks ``running`` (sent to the cluster) and count the attempt, in one go.
-
-        Parameters
-        ----------
-        run_id
-            The run.
-        tasks
-            ``(step, tile, fingerprint)``: the fingerprint of the task's inputs and
-            parameters for this attempt.
-        """
         with self._connect() as db:
             db.executemany(
                 "UPDATE tasks SET state = 'running', attempts = attempts + 1, error = NULL, "
@@ -418,17 +480,6 @@ class SqliteRegistry(Registry):
             )
 
     def set_run_state(self, run_id: str, state: str, *, pid: int | None = None) -> None:
-        """Set a run's state (``finished`` is stamped for final states).
-
-        Parameters
-        ----------
-        run_id
-            The run.
-        state
-            ``running``, ``done``, ``failed``, ``cancelling`` or ``cancelled``.
-        pid
-            The process now driving the run (on retry).
-        """
         final = state in ("done", "failed", "cancelled")
         with self._connect() as db:
             db.execute(
@@ -438,23 +489,6 @@ class SqliteRegistry(Registry):
             )
 
     def run(self, run_id: str) -> dict[str, Any]:
-        """One run's row.
-
-        Parameters
-        ----------
-        run_id
-            The run.
-
-        Returns
-        -------
-        dict
-            Columns, with ``spec`` and ``versions`` decoded.
-
-        Raises
-        ------
-        ChainError
-            No such run.
-        """
         with self._connect() as db:
             db.row_factory = sqlite3.Row
             row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -470,18 +504,6 @@ class SqliteRegistry(Registry):
         return out
 
     def runs(self, chain: str | None = None) -> list[dict[str, Any]]:
-        """Every run, oldest first (without spec and versions).
-
-        Parameters
-        ----------
-        chain
-            Only the runs of this chain (by name).
-
-        Returns
-        -------
-        list of dict
-            ``run_id, chain, state, created, finished``.
-        """
         with self._connect() as db:
             db.row_factory = sqlite3.Row
             rows = db.execute(
@@ -492,18 +514,6 @@ class SqliteRegistry(Registry):
         return [dict(r) for r in rows]
 
     def tasks(self, run_id: str) -> list[TaskRecord]:
-        """The tasks of a run, by step then tile.
-
-        Parameters
-        ----------
-        run_id
-            The run.
-
-        Returns
-        -------
-        list of TaskRecord
-            Decoded rows.
-        """
         with self._connect() as db:
             db.row_factory = sqlite3.Row
             rows = db.execute(
@@ -529,18 +539,6 @@ class SqliteRegistry(Registry):
         ]
 
     def producer_of(self, path: str | os.PathLike[str]) -> tuple[str, str, str] | None:
-        """The latest ``(run_id, step, tile)`` that wrote ``path``, if any.
-
-        Parameters
-        ----------
-        path
-            A product file.
-
-        Returns
-        -------
-        tuple or None
-            The task that wrote it last.
-        """
         with self._connect() as db:
             row = db.execute(
                 "SELECT o.run_id, o.step, o.tile FROM outputs o JOIN tasks t USING "

@@ -85,15 +85,33 @@ class ProcessConfig:
     dask: str | None = None
 
     def roots(self) -> list[Path]:
-        """The folders inputs may come from (the store first)."""
+        """The folders inputs may come from.
+
+        Returns
+        -------
+        list of Path
+            The store first, then the allowed roots.
+        """
         return [self.store, *self.allowed_roots]
 
     def holdings_dir(self) -> Path:
-        """Where ``harvest`` writes."""
+        """Where ``harvest`` writes.
+
+        Returns
+        -------
+        Path
+            ``holdings``, or ``store/../holdings``.
+        """
         return self.holdings or self.store.parent / "holdings"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able form (what the server passes to its subprocess)."""
+        """A JSON-able form (what the server passes to its subprocess).
+
+        Returns
+        -------
+        dict
+            Paths as strings; the token file's path, never the token.
+        """
         return {
             "store": str(self.store),
             "allowed_roots": [str(p) for p in self.allowed_roots],

@@ -157,9 +157,19 @@ class Service(Protocol):
     @property
     def running(self) -> bool: ...
 
-    def start(self) -> Any: ...
+    def start(self) -> Any:
+        """Start the service (in its folder, on 127.0.0.1).
 
-    def stop(self) -> None: ...
+        Returns
+        -------
+        Any
+            The service itself.
+        """
+        ...
+
+    def stop(self) -> None:
+        """Stop it, leaving no process."""
+        ...
 
 
 @dataclass(frozen=True)
