@@ -227,3 +227,28 @@ def test_command_line_status(tiles: SimpleNamespace, capsys: pytest.CaptureFixtu
     assert "--database" in capsys.readouterr().err
     state = json.loads((tiles.server.folder / "tiles.json").read_text())
     assert set(state) == {"port", "pid", "roots"}
+
+
+def test_fuzzed_reads_give_no_server_error(tiles: SimpleNamespace, tmp_path: Path) -> None:
+    """schemathesis over the tile service's OpenAPI: 2 examples per operation, fixed seed.
+
+    Everything it serves is a read; odd tile indices, colour maps, expressions and bboxes must
+    be 4xx answers, never a 5xx.
+    """
+    import re
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("st")
+    if not exe.exists():
+        pytest.skip("schemathesis is not installed (dev extra)")
+    cmd = [str(exe), "run", f"{tiles.url}/api", "--checks", "not_a_server_error",
+           "--phases", "examples,fuzzing", "--max-examples", "2", "--seed", "3",
+           "--request-timeout", "20", "--no-color"]  # fmt: skip
+    done = subprocess.run(  # in tmp_path: schemathesis keeps a cache in its folder
+        cmd, capture_output=True, text=True, timeout=240, check=False, cwd=tmp_path
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "Server error" not in out, out[-3000:]
+    tested = re.search(r"Tested: (\d+)", out)
+    assert tested and int(tested.group(1)) >= 10, out[-3000:]
