@@ -304,7 +304,7 @@ def main() -> int:
             "every output byte)"
         ),
         "ratio_mus_lab_over_floor": round(t_floor / t_ours, 3),
-        "goal": {"mpix_s": 20, "ratio_over_floor": 0.3},
+        "goal": {"mpix_s": 20, "ratio_over_floor": 0.4},
         "library": {
             "name": "dstz 0.0.7 (intersection rule + normalisation, bel/pl per class)",
             "sample_pixels": args.sample,

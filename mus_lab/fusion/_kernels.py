@@ -2,7 +2,9 @@
 
 Every kernel walks the pixels in blocks of :data:`BLOCK`: inside a block the loops run over
 focal-set pairs outside and pixels inside, so the innermost loop is a plain SIMD-friendly
-stream over a few kilobytes that stay in the L1/L2 cache. The focal-set algebra (which pair
+stream over a few kilobytes that stay in the L1/L2 cache (1024 pixels: the per-block costs, views
+and their reference counts, are spread thin; 256 was 15-20 % slower). A source's block without
+NaN is read in place, not copied. The focal-set algebra (which pair
 of sets meets in which set) is worked out once in Python as small integer tables
 (:mod:`mus_lab.fusion._rules`), so the kernels never touch a bit mask.
 
@@ -16,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-BLOCK = 256
+BLOCK = 1024
 RULE_CONJ, RULE_DEMPSTER, RULE_YAGER, RULE_DISJ, RULE_PCR = 0, 1, 2, 3, 4
 BY_BEL, BY_PL, BY_BETP = 0, 1, 2
 #: Two decision scores within this relative difference are a tie (-> undecided).
@@ -141,12 +143,12 @@ def _work(n_cls, dt):  # pragma: no cover - numba
         np.empty((n_cls, BLOCK), dt),
         np.empty(BLOCK, dt),
         np.empty(BLOCK, dt),
-        np.empty(BLOCK, np.int64),
-        np.empty(BLOCK, np.int64),
+        np.empty(BLOCK, np.int32),
+        np.empty(BLOCK, np.int32),
         np.empty(BLOCK, dt),
         np.empty(BLOCK, dt),
         np.zeros(BLOCK, dt),
-        np.zeros(BLOCK, np.int64),
+        np.zeros(BLOCK, np.int32),
         np.empty(BLOCK, np.float64),
     )
 
@@ -377,7 +379,7 @@ def _summarise_bel_block(blk, bs, p0, st, prm, w, out):  # pragma: no cover - nu
     n_cls = st.codes.shape[0]
     n_out = buf.shape[0]
     codes = st.codes
-    first = np.int64(codes[0])
+    first = np.int32(codes[0])
     for q in range(bs):
         best[q] = -1.0
         arg[q] = 0
@@ -385,19 +387,21 @@ def _summarise_bel_block(blk, bs, p0, st, prm, w, out):  # pragma: no cover - nu
         cnt[q] = 0
     for c in range(n_cls):
         row = buf[sing[c]] if sing[c] >= 0 else zero
-        cc = np.int64(codes[c])
+        ci = np.int32(c)
+        cc = np.int32(codes[c])
         for q in range(bs):
             v = row[q]
             gt = v > best[q]
             best[q] = v if gt else best[q]
-            arg[q] = c if gt else arg[q]
+            arg[q] = ci if gt else arg[q]
             code[q] = cc if gt else code[q]
     for q in range(bs):
         thr[q] = best[q] * (1.0 - prm.tie)
+    one = np.int32(1)
     for c in range(n_cls):
         row = buf[sing[c]] if sing[c] >= 0 else zero
         for q in range(bs):
-            cnt[q] += row[q] >= thr[q]
+            cnt[q] += one if row[q] >= thr[q] else np.int32(0)
     n_ties = 0
     for q in range(bs):
         n_ties += cnt[q] > 1
@@ -411,7 +415,9 @@ def _summarise_bel_block(blk, bs, p0, st, prm, w, out):  # pragma: no cover - nu
             continue
         row = buf[t]
         for q in range(bs):
-            plsel[q] += row[q] * ((rmask >> arg[q]) & 1)
+            # adding the row's value where it holds the decided class, +0.0 elsewhere: the
+            # float64 sum of the rows that hold it, in row order
+            plsel[q] += np.float64(row[q]) if (rmask >> arg[q]) & 1 else 0.0
     cs_is_bel = _cs_is_bel(prm.rule)
     omega_row, cs, scale = st.omega_row, blk.cs, blk.scale
     om = buf[omega_row]  # the frame is always among the sets
@@ -517,6 +523,34 @@ def _load_block(src, omega, dst, acc, ok, p0, bs):  # pragma: no cover - numba
                     dst[i, q] = 1.0 if i == omega else 0.0
 
 
+@njit(cache=True, nogil=True)
+def _sum_block(src, acc, p0, bs):  # pragma: no cover - numba
+    """Sum of the focal planes of one block of a source (row order, as :func:`_load_block`);
+    returns how many pixels hold a NaN (0: the block is used in place, not copied)."""
+    for q in range(bs):
+        acc[q] = 0.0
+    for i in range(src.shape[0]):
+        srow = src[i, p0 : p0 + bs]
+        for q in range(bs):
+            acc[q] += srow[q]
+    n_bad = 0
+    for q in range(bs):
+        n_bad += not (acc[q] == acc[q])
+    return n_bad
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _block_of(src, omega, buf, acc, ok, p0, bs):  # pragma: no cover - numba
+    """The block's planes: the source itself from ``p0`` when it has no NaN (``ok`` all
+    True), else a copy in ``buf`` (from 0) with the NaN pixels vacuous."""
+    if _sum_block(src, acc, p0, bs):
+        _load_block(src, omega, buf, acc, ok, p0, bs)
+        return buf, 0
+    for q in range(bs):
+        ok[q] = True
+    return src, p0
+
+
 @njit(cache=True, nogil=True, error_model="numpy")  # divisions are guarded: no checks
 def fuse2(a, b, labels, pt, st, prm, out):  # pragma: no cover - numba
     """Two sources in one pass: combine (any built-in rule), decide, summarise, agreement.
@@ -555,8 +589,8 @@ def fuse2(a, b, labels, pt, st, prm, out):  # pragma: no cover - numba
     n_total = 0
     for p0 in range(0, n, BLOCK):
         bs = min(BLOCK, n - p0)
-        _load_block(a, pt.omega_a, ab, acca, oka, p0, bs)
-        _load_block(b, pt.omega_b, bb, accb, okb, p0, bs)
+        xa, oa = _block_of(a, pt.omega_a, ab, acca, oka, p0, bs)
+        xb, ob = _block_of(b, pt.omega_b, bb, accb, okb, p0, bs)
         for q in range(bs):
             valid[q] = oka[q] | okb[q]
             kk[q] = 0.0
@@ -568,12 +602,12 @@ def fuse2(a, b, labels, pt, st, prm, out):  # pragma: no cover - numba
             # Only the pairs that meet: K comes from the sums (K = sum(a) sum(b) - the rest),
             # which skips about half of the pairs for a frame of singletons.
             for i in range(fa):
-                arow = ab[i]
+                arow = xa[i, oa : oa + bs]
                 for j in range(fb):
                     t = tgt[i, j]
                     if t < 0:
                         continue
-                    brow = bb[j]
+                    brow = xb[j, ob : ob + bs]
                     row = buf[t]
                     for q in range(bs):
                         row[q] += arow[q] * brow[q]
@@ -590,12 +624,12 @@ def fuse2(a, b, labels, pt, st, prm, out):  # pragma: no cover - numba
                 _copy_singletons(buf, sing, cs, bs)
                 for i in range(fa):
                     di = buf[ia[i]]
-                    arow = ab[i]
+                    arow = xa[i, oa : oa + bs]
                     for j in range(fb):
                         if tgt[i, j] >= 0:
                             continue
                         dj = buf[ib[j]]
-                        brow = bb[j]
+                        brow = xb[j, ob : ob + bs]
                         for q in range(bs):
                             x = arow[q]
                             y = brow[q]
@@ -610,9 +644,9 @@ def fuse2(a, b, labels, pt, st, prm, out):  # pragma: no cover - numba
                 for q in range(bs):
                     crow[q] = 0.0
             for i in range(fa):
-                arow = ab[i]
+                arow = xa[i, oa : oa + bs]
                 for j in range(fb):
-                    brow = bb[j]
+                    brow = xb[j, ob : ob + bs]
                     row = buf[tdisj[i, j]]
                     for q in range(bs):
                         row[q] += arow[q] * brow[q]

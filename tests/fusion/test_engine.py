@@ -155,6 +155,7 @@ def test_two_source_kernel_equals_the_generic_path(rule, by, dtype):
     a, b = rnd(fa), rnd(fb)
     a[:, :7] = np.nan  # one source missing: vacuous there
     b[:, 3:11] = np.nan  # both missing on 3..6: no data
+    a[2, 2990:2995] = np.nan  # a block where one source is copied, the other read in place
     r = fusion.get_rule(rule)
     fast = fuse_arrays([a, b], [fa, fb], frame, rule=r, by=by)
     slow = fuse_arrays([a, b], [fa, fb], frame, rule=_Wrapped(r), by=by)
