@@ -55,10 +55,13 @@ def _wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> N
 
 
 @contextlib.contextmanager
-def dask_gateway_server(workdir: Path, lifetime_s: int = 1200) -> Iterator[str]:
+def dask_gateway_server(
+    workdir: Path, lifetime_s: int = 1200, environment: dict[str, str] | None = None
+) -> Iterator[str]:
     """Run a real ``dask-gateway-server`` with the UnsafeLocalBackend on 127.0.0.1.
 
     Never the plain LocalBackend: run as root it changes the owner of ``/``.
+    ``environment`` is given to the clusters' schedulers and workers.
     """
     api_port, proxy_port = free_port(), free_port()
     config = workdir / "dask_gateway_config.py"
@@ -74,6 +77,7 @@ c.ClusterConfig.worker_cmd = [{str(BIN / "dask")!r}, "worker"]
 c.ClusterConfig.worker_cores = 1
 c.ClusterConfig.worker_memory = 1.0
 c.ClusterConfig.idle_timeout = 300
+c.ClusterConfig.environment = {dict(environment or {})!r}
 """
     )
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
