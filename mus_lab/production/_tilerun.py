@@ -261,6 +261,40 @@ def _fingerprint(
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
+class _Synchronous:
+    """``dask.config.set(scheduler="synchronous")`` while any step runs in this process.
+
+    The dask config is global, not per thread: with one ``with dask.config.set`` per task,
+    a task ending on one thread of a worker would give the other threads' computations
+    back to the distributed client. This holds it until the last running step ends.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._count = 0
+        self._setting: Any = None
+
+    def __enter__(self) -> None:
+        import dask
+
+        with self._lock:
+            if self._count == 0:
+                self._setting = dask.config.set(scheduler="synchronous")
+            self._count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._count -= 1
+            if self._count == 0:
+                self._setting.__exit__(None, None, None)
+                self._setting = None
+
+
+_SYNCHRONOUS = _Synchronous()
+
+
 def _with_inputs(task: TileTask, upstream: tuple[Mapping[str, Any], ...]) -> TileTask:
     from dataclasses import replace
 
@@ -270,11 +304,9 @@ def _with_inputs(task: TileTask, upstream: tuple[Mapping[str, Any], ...]) -> Til
 
 def _sample(task: TileTask, *upstream: Mapping[str, Any]) -> Any:
     """The first stage of a scene-wide step on one tile (on a worker)."""
-    import dask
-
     kind = step_kinds()[task.uses]
     assert kind.sample is not None
-    with dask.config.set(scheduler="synchronous"):
+    with _SYNCHRONOUS:
         return kind.sample(_with_inputs(task, upstream))
 
 
@@ -289,7 +321,6 @@ def _execute(
     task: TileTask, *upstream: Mapping[str, Any], scene: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Run one step on one tile (on a worker). Upstream results carry their outputs."""
-    import dask
     from dataclasses import replace
 
     task = _with_inputs(task, upstream)
@@ -297,7 +328,7 @@ def _execute(
         task = replace(task, scene=scene)
     started = time.time()
     kind = step_kinds()[task.uses]
-    with dask.config.set(scheduler="synchronous"):
+    with _SYNCHRONOUS:
         written = kind.run(task)
     outputs = {}
     for name, path in written.items():
