@@ -142,9 +142,12 @@ def _fuse(task: TileTask) -> Mapping[str, Path]:
             fused["conflict"].astype("float32"), task.intermediate_path("conflict"), nodata=np.nan
         )
     if "masses" in task.keep:
-        masses = fusion.fuse(sources, options=fusion.FusionOptions(
+        masses = fusion.fuse(
+            sources,
+            options=fusion.FusionOptions(
                 rule=options.rule, reliability=options.reliability, output="masses"
-            ))
+            ),
+        )
         cube = masses["mass"]
         out["masses"] = write_cog(
             cube.astype("float32"),

@@ -442,7 +442,11 @@ def _drive(
                 for t in tiles
             ]
             scene = client.submit(
-                _reduce, step.uses, options_of[step.name], *samples, key=f"{step.name}-scene-{token}"
+                _reduce,
+                step.uses,
+                options_of[step.name],
+                *samples,
+                key=f"{step.name}-scene-{token}",
             )
             stages += [*samples, scene]
             extra = {"scene": scene}
@@ -679,7 +683,7 @@ def _prune(registry: Registry, now: float, *, dry_run: bool = False) -> list[Pat
             if hit:
                 changes.append((task.step, task.tile, outputs))
         if changes and not dry_run:
-            for step, tile, outputs in changes:
+            for _, _, outputs in changes:
                 for out in outputs.values():
                     if out.get("pruned") == now:
                         Path(out["path"]).unlink(missing_ok=True)

@@ -159,7 +159,9 @@ class TileTask:
             raise StepError(
                 f"Step {step!r} wrote no {name!r} on tile {self.tile}: it wrote {sorted(outputs)}."
             )
-        return open_raster(outputs[name], chunks=None, bands="class" if name == "probabilities" else None)
+        return open_raster(
+            outputs[name], chunks=None, bands="class" if name == "probabilities" else None
+        )
 
     def search(self, collection: str, **query: Any) -> Any:
         """Search the chain's catalog for ``collection`` over this tile and period.

@@ -15,7 +15,7 @@ import pytest
 from mus_lab import production, set_options
 from mus_lab.compute import cluster
 from tests._servers import dask_gateway_server
-from tests.production.test_tiles import _chain, _checksums, client  # noqa: F401
+from tests.production.test_tiles import _chain, _checksums
 
 
 def _gateway_cluster():

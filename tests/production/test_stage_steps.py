@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from mus_lab import classify, flood, production, recipes
 from mus_lab.cli import app
 from mus_lab.production import _tilerun
-from tests.production.test_tiles import _checksums, client  # noqa: F401
+from tests.production.test_tiles import _checksums
 
 PERIOD = "2022-03-01/2022-07-31"
 
@@ -50,7 +50,11 @@ def test_ard_landcover_fusion_flood_over_tiles_with_kept_intermediates(
             "s2": {"uses": "ard.s2", "options": {"bands": ["red", "nir"]}},
             "s1": {"uses": "ard.sar", "options": {"sensor": "s1"}},
             "rcm": {"uses": "ard.sar", "options": {"sensor": "rcm", "polarisation": "vh"}},
-            "optical": {"uses": "landcover.predict", "needs": ["s2"], "options": {"model": "optical"}},
+            "optical": {
+                "uses": "landcover.predict",
+                "needs": ["s2"],
+                "options": {"model": "optical"},
+            },
             "radar": {"uses": "landcover.predict", "needs": ["s1"], "options": {"model": "radar"}},
             "fused": {"uses": "fusion.fuse", "needs": ["optical", "radar"]},
             "flood": {"uses": "flood.water", "needs": ["s1"]},
