@@ -127,7 +127,8 @@ def one(scenario: Any, work: Path, n_sub: int, address: str) -> dict[str, Any]:
     from mus_lab import production, set_options
     from mus_lab.compute import cluster
 
-    side = scenario.size
+    grid = production.load_chain(chain(scenario, work, 16, "grid")).grid()
+    side = max(grid.shape.yx)  # the chain's grid of the scenario's bbox (a pixel or so more)
     tile = math.ceil(side / math.isqrt(n_sub))
     spec = production.load_chain(chain(scenario, work, tile, f"out-{n_sub}"))
     tiles = len(spec.tiles())
@@ -136,7 +137,10 @@ def one(scenario: Any, work: Path, n_sub: int, address: str) -> dict[str, Any]:
         cluster(n_workers=2, gateway_auth="basic", timeout=300) as client,
     ):
         client.wait_for_workers(2, timeout=300)
-        pids = client.run(os.getpid)  # {worker address: pid}; same machine
+        pids = {  # {worker address: pid}; the workers run on this machine
+            addr: client.submit(os.getpid, workers=[addr], pure=False).result()
+            for addr in client.scheduler_info()["workers"]
+        }
         peak_poll: dict[str, float] = dict.fromkeys(pids, 0.0)
         done = threading.Event()
 
@@ -162,7 +166,7 @@ def one(scenario: Any, work: Path, n_sub: int, address: str) -> dict[str, Any]:
             except OSError:
                 pass
     assert report.ok, report.table()
-    mpx = side * side / 1e6
+    mpx = grid.shape[0] * grid.shape[1] / 1e6
     steps: dict[str, dict[str, float]] = {}
     for step in spec.names:
         tasks = [t for t in report.tasks if t.step == step]
@@ -188,7 +192,7 @@ def main() -> None:
     parser = arg_parser(__doc__, workdir=tempfile.gettempdir() + "/bench_full_tile", size=10980)
     parser.add_argument("--subtiles", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--max-gb", type=float, default=25.0)
-    parser.add_argument("--worker-memory-gib", type=float, default=24.0)
+    parser.add_argument("--worker-memory-gib", type=float, default=10.0)
     parser.add_argument("--keep", action="store_true", help="Keep the scenario and outputs.")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -202,7 +206,11 @@ def main() -> None:
     work = Path(args.workdir) / f"size-{args.size}"
     work.mkdir(parents=True, exist_ok=True)
     try:
-        scenario_gb, outputs_gb = estimate_gb(args.size, work)
+        scenario_gb, outputs_gb = (
+            estimate_gb(args.size, work)
+            if not (work / "scenario" / "scenario.json").exists()
+            else (_folder_bytes(work / "scenario") / 1e9, 0.0)
+        )
         need = scenario_gb + outputs_gb * len(args.subtiles)
         free = shutil.disk_usage(work).free / 1e9
         print(
@@ -216,7 +224,10 @@ def main() -> None:
                 f"{free:.1f} GB: lower --size or --subtiles."
             )
         t0 = time.perf_counter()
-        scenario = sample.generate(work / "scenario", overwrite=True, **_scenario_kwargs(args.size))
+        if (work / "scenario" / "scenario.json").exists():  # kept by an earlier --keep run
+            scenario = sample.Scenario.open(work / "scenario")
+        else:
+            scenario = sample.generate(work / "scenario", **_scenario_kwargs(args.size))
         generate_s = time.perf_counter() - t0
         dates = {k: len(v) for k, v in scenario.dates.items()}
         print(f"generated in {generate_s:.0f} s: {dates} dates", flush=True)

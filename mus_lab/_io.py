@@ -129,6 +129,10 @@ def _windows(arr: xr.DataArray, size: int = 2048) -> list[tuple[slice, slice]]:
 
 
 def _workers() -> int:
+    if dask.config.get("scheduler", None) in ("synchronous", "sync", "single-threaded"):
+        # a production step on a worker: get_client() there would make the worker's
+        # client, which sets the global scheduler to distributed under the step's feet
+        return 1
     try:
         from distributed import get_client
 

@@ -59,7 +59,7 @@ def dask_gateway_server(
     workdir: Path,
     lifetime_s: int = 1200,
     environment: dict[str, str] | None = None,
-    worker_memory_gib: float = 1.0,
+    worker_memory_gib: float = 4.0,
 ) -> Iterator[str]:
     """Run a real ``dask-gateway-server`` with the UnsafeLocalBackend on 127.0.0.1.
 
@@ -78,7 +78,7 @@ c.LocalBackend.clusters_directory = {str(workdir / "clusters")!r}
 c.ClusterConfig.scheduler_cmd = [{str(BIN / "dask")!r}, "scheduler"]
 c.ClusterConfig.worker_cmd = [{str(BIN / "dask")!r}, "worker"]
 c.ClusterConfig.worker_cores = 1
-c.ClusterConfig.worker_memory = {float(worker_memory_gib)!r}
+c.ClusterConfig.worker_memory = "{float(worker_memory_gib)}G"
 c.ClusterConfig.idle_timeout = 300
 c.ClusterConfig.environment = {dict(environment or {})!r}
 """

@@ -480,8 +480,16 @@ def _drive(
         # upstream first, so that a task whose input failed in the same round is "skipped"
         for fut in sorted(finished, key=lambda f: order[by_future[f.key][0]]):
             step_name, tile_id = by_future[fut.key]
+            result, lost = None, ""
             if fut.status == "finished":
-                result = fut.result()
+                try:  # the result may be lost with its worker between finishing and gathering
+                    result = fut.result()
+                except Exception as exc:  # noqa: BLE001 - recorded as the task's failure
+                    lost = _error_text(exc)
+                    if fut.status == "pending":  # dask re-runs it ("Couldn't gather")
+                        pending.add(fut)
+                        continue
+            if result is not None:
                 fields = {k: result[k] for k in ("started", "finished", "worker")}
                 fields["outputs"] = _lifetimes(spec, result["outputs"], result["finished"])
                 if result.get("scene") is not None:  # the scene-wide value, in provenance
@@ -504,7 +512,7 @@ def _drive(
                 )
                 log(f"  skipped {step_name} {tile_id}")
             else:
-                err = _error_text(fut.exception())
+                err = lost or _error_text(fut.exception())
                 changes.append((step_name, tile_id, "failed", {**now, "error": err}))
                 log(f"  FAILED  {step_name} {tile_id}: {err.splitlines()[0][:200]}")
         if changes:
