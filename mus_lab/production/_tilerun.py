@@ -484,7 +484,7 @@ def _drive(
             if fut.status == "finished":
                 try:  # the result may be lost with its worker between finishing and gathering
                     result = fut.result()
-                except Exception as exc:  # noqa: BLE001 - recorded as the task's failure
+                except Exception as exc:  # recorded as the task's failure
                     lost = _error_text(exc)
                     if fut.status == "pending":  # dask re-runs it ("Couldn't gather")
                         pending.add(fut)
