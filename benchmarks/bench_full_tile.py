@@ -194,6 +194,12 @@ def main() -> None:
     parser.add_argument("--max-gb", type=float, default=25.0)
     parser.add_argument("--worker-memory-gib", type=float, default=10.0)
     parser.add_argument("--keep", action="store_true", help="Keep the scenario and outputs.")
+    parser.add_argument(
+        "--worker-env",
+        nargs="*",
+        default=[],
+        help="KEY=VALUE given to the workers' environment (e.g. GDAL_CACHEMAX=64).",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))  # tests._servers starts the gateway server
@@ -235,7 +241,10 @@ def main() -> None:
         rows = []
         (work / "gateway").mkdir(exist_ok=True)
         with dask_gateway_server(
-            work / "gateway", lifetime_s=24 * 3600, worker_memory_gib=args.worker_memory_gib
+            work / "gateway",
+            lifetime_s=24 * 3600,
+            worker_memory_gib=args.worker_memory_gib,
+            environment=dict(kv.split("=", 1) for kv in args.worker_env),
         ) as address:
             for n_sub in args.subtiles:
                 row = one(scenario, work, n_sub, address)
@@ -259,7 +268,7 @@ def main() -> None:
         out = args.out or HERE / "results" / f"full_tile_{args.size}.json"
         write_report(
             {
-                "machine": machine(workers=2, threads_per_worker=1),
+                "machine": machine(workers=2, threads_per_worker=1, worker_env=args.worker_env),
                 "size": args.size,
                 "dates": dates,
                 "generate_s": round(generate_s, 1),
