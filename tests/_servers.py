@@ -104,3 +104,15 @@ c.ClusterConfig.environment = {dict(environment or {})!r}
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        _kill_left_in(workdir / "clusters")
+
+
+def _kill_left_in(folder: Path) -> None:
+    """Kill the processes still running in ``folder`` (a scheduler whose gateway died)."""
+    import psutil
+
+    prefix = str(folder.resolve())
+    for p in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error):
+            if p.cwd().startswith(prefix):
+                p.kill()

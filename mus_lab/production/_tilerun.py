@@ -480,6 +480,11 @@ def _drive(
         # upstream first, so that a task whose input failed in the same round is "skipped"
         for fut in sorted(finished, key=lambda f: order[by_future[f.key][0]]):
             step_name, tile_id = by_future[fut.key]
+            if fut.status not in ("finished", "error", "cancelled"):
+                # "lost": its worker died holding it; the scheduler computes it again
+                pending.add(fut)
+                time.sleep(0.2)
+                continue
             result, lost = None, ""
             if fut.status == "finished":
                 try:  # the result may be lost with its worker between finishing and gathering
@@ -512,7 +517,12 @@ def _drive(
                 )
                 log(f"  skipped {step_name} {tile_id}")
             else:
-                err = lost or _error_text(fut.exception())
+                if not lost:
+                    try:
+                        lost = _error_text(fut.exception())
+                    except RuntimeError as exc:  # distributed could not fetch it either
+                        lost = _error_text(exc)
+                err = lost
                 changes.append((step_name, tile_id, "failed", {**now, "error": err}))
                 log(f"  FAILED  {step_name} {tile_id}: {err.splitlines()[0][:200]}")
         if changes:
