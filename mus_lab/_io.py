@@ -133,10 +133,10 @@ def _workers() -> int:
         # a production step on a worker: get_client() there would make the worker's
         # client, which sets the global scheduler to distributed under the step's feet
         return 1
-    try:
-        from distributed import get_client
+    try:  # the default client only: get_client() would make one on a worker
+        from distributed import default_client
 
-        return max(1, sum(get_client().nthreads().values()))
+        return max(1, sum(default_client().nthreads().values()))
     except (ImportError, ValueError):
         return max(1, int(dask.config.get("num_workers", None) or os.cpu_count() or 1))
 

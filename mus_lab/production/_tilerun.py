@@ -283,6 +283,7 @@ class _Synchronous:
             if self._count == 0:
                 self._setting = dask.config.set(scheduler="synchronous")
             self._count += 1
+        _forget_closed_client()
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
@@ -290,6 +291,28 @@ class _Synchronous:
             if self._count == 0:
                 self._setting.__exit__(None, None, None)
                 self._setting = None
+                _forget_closed_client()
+
+
+def _forget_closed_client() -> None:
+    """Drop a global ``scheduler="dask.distributed"`` whose client has closed meanwhile.
+
+    Restoring the setting found at the start of the steps may bring back the one of a
+    client closed while they ran (non-nested config contexts); it would send the next
+    computations of this process to no client at all.
+    """
+    import dask
+
+    if dask.config.get("scheduler", None) not in ("dask.distributed", "distributed"):
+        return
+    try:
+        from distributed.client import _get_global_client
+    except ImportError:
+        dask.config.config.pop("scheduler", None)
+        return
+    client = _get_global_client()
+    if client is None or client.status not in ("running", "newly-created"):
+        dask.config.config.pop("scheduler", None)
 
 
 _SYNCHRONOUS = _Synchronous()
