@@ -1,6 +1,7 @@
 """``mus-lab chain``: run a production chain over tiles, follow it, retry or cancel it.
 
 Every command takes the chain file first; the job registry is ``<output>/registry.sqlite``.
+``prune`` removes the intermediates whose lifetime (``intermediates.keep``) is over.
 Exit codes: 0 every task done; 1 some task failed or was skipped (``status`` shows which,
 ``retry`` re-runs them); 2 nothing ran (bad chain file, tile without input, unknown run);
 130 interrupted.
@@ -139,3 +140,19 @@ def view_cmd(
         websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"],
         print=False,
     )
+
+
+@chain_app.command("prune")
+def prune_cmd(
+    chain: ChainArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list the files.")] = False,
+) -> None:
+    """Remove the chain's expired intermediates (lifetimes in its file) and refresh its catalog."""
+    from mus_lab import production
+
+    with reporting_errors():
+        removed = production.prune(chain, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(f"{verb} {len(removed)} expired intermediate(s)")
+    for path in removed:
+        typer.echo(f"  {path}")

@@ -129,10 +129,14 @@ def _windows(arr: xr.DataArray, size: int = 2048) -> list[tuple[slice, slice]]:
 
 
 def _workers() -> int:
-    try:
-        from distributed import get_client
+    if dask.config.get("scheduler", None) in ("synchronous", "sync", "single-threaded"):
+        # a production step on a worker: get_client() there would make the worker's
+        # client, which sets the global scheduler to distributed under the step's feet
+        return 1
+    try:  # the default client only: get_client() would make one on a worker
+        from distributed import default_client
 
-        return max(1, sum(get_client().nthreads().values()))
+        return max(1, sum(default_client().nthreads().values()))
     except (ImportError, ValueError):
         return max(1, int(dask.config.get("num_workers", None) or os.cpu_count() or 1))
 

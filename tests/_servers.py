@@ -55,10 +55,16 @@ def _wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> N
 
 
 @contextlib.contextmanager
-def dask_gateway_server(workdir: Path, lifetime_s: int = 1200) -> Iterator[str]:
+def dask_gateway_server(
+    workdir: Path,
+    lifetime_s: int = 1200,
+    environment: dict[str, str] | None = None,
+    worker_memory_gib: float = 4.0,
+) -> Iterator[str]:
     """Run a real ``dask-gateway-server`` with the UnsafeLocalBackend on 127.0.0.1.
 
     Never the plain LocalBackend: run as root it changes the owner of ``/``.
+    ``environment`` is given to the clusters' schedulers and workers.
     """
     api_port, proxy_port = free_port(), free_port()
     config = workdir / "dask_gateway_config.py"
@@ -72,8 +78,9 @@ c.LocalBackend.clusters_directory = {str(workdir / "clusters")!r}
 c.ClusterConfig.scheduler_cmd = [{str(BIN / "dask")!r}, "scheduler"]
 c.ClusterConfig.worker_cmd = [{str(BIN / "dask")!r}, "worker"]
 c.ClusterConfig.worker_cores = 1
-c.ClusterConfig.worker_memory = 1.0
+c.ClusterConfig.worker_memory = "{float(worker_memory_gib)}G"
 c.ClusterConfig.idle_timeout = 300
+c.ClusterConfig.environment = {dict(environment or {})!r}
 """
     )
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -97,3 +104,15 @@ c.ClusterConfig.idle_timeout = 300
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        _kill_left_in(workdir / "clusters")
+
+
+def _kill_left_in(folder: Path) -> None:
+    """Kill the processes still running in ``folder`` (a scheduler whose gateway died)."""
+    import psutil
+
+    prefix = str(folder.resolve())
+    for p in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error):
+            if p.cwd().startswith(prefix):
+                p.kill()

@@ -9,7 +9,7 @@ the network (:func:`export_html`). A notebook given no catalog stops with
 :class:`NoCatalogError` (:func:`require_catalog`).
 
 Production chains at tile scale (:func:`load_chain`, :func:`run_tiles`, :func:`retry`,
-:func:`status`, :func:`cancel`, :func:`history`, :func:`run_view`): a YAML chain of steps over a tiling of an
+:func:`status`, :func:`cancel`, :func:`history`, :func:`prune`, :func:`run_view`): a YAML chain of steps over a tiling of an
 area, run as step x tile tasks on the Dask cluster and recorded in a job registry
 (:class:`Registry`: SQLite by default, PostgreSQL when the chain file or ``MUS_LAB_REGISTRY`` names one).
 
@@ -42,7 +42,12 @@ from mus_lab.production._records import RECORD_MIMETYPE, read_records, record
 from mus_lab.production._run import ChainReport, NotebookRun, run_chain, run_notebook
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mus_lab.production._chainfile import ChainSpec, StepSpec, load_chain
+    from mus_lab.production._chainfile import (
+        ChainSpec,
+        IntermediatesSpec,
+        StepSpec,
+        load_chain,
+    )
     from mus_lab.production._demo import DemoReport, run_demo
     from mus_lab.production._demo import s2_clear_ndvi_median as quicklook_ndvi
     from mus_lab.production._registry import Registry
@@ -53,11 +58,18 @@ if TYPE_CHECKING:  # pragma: no cover
         check_coverage,
         history,
         open_registry,
+        prune,
         retry,
         run_tiles,
         status,
     )
-    from mus_lab.production._tilesteps import StepKind, TileTask, register_step, step_kinds
+    from mus_lab.production._tilesteps import (
+        INTERMEDIATES,
+        StepKind,
+        TileTask,
+        register_step,
+        step_kinds,
+    )
 
 _DEMO = "mus_lab.production._demo"
 _TILES = "mus_lab.production._tilerun"
@@ -67,6 +79,9 @@ _LAZY = {
     "quicklook_ndvi": (_DEMO, "s2_clear_ndvi_median"),
     "ChainSpec": ("mus_lab.production._chainfile", "ChainSpec"),
     "StepSpec": ("mus_lab.production._chainfile", "StepSpec"),
+    "IntermediatesSpec": ("mus_lab.production._chainfile", "IntermediatesSpec"),
+    "INTERMEDIATES": ("mus_lab.production._tilesteps", "INTERMEDIATES"),
+    "prune": (_TILES, "prune"),
     "load_chain": ("mus_lab.production._chainfile", "load_chain"),
     "Registry": ("mus_lab.production._registry", "Registry"),
     "TileTask": ("mus_lab.production._tilesteps", "TileTask"),
@@ -95,10 +110,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEMO_CHAIN",
+    "INTERMEDIATES",
     "RECORD_MIMETYPE",
     "ChainReport",
     "ChainSpec",
     "DemoReport",
+    "IntermediatesSpec",
     "NoCatalogError",
     "NotebookParameter",
     "NotebookRun",
@@ -119,6 +136,7 @@ __all__ = [
     "notebook_parameters",
     "open_registry",
     "parse_value",
+    "prune",
     "quicklook_ndvi",
     "read_records",
     "record",

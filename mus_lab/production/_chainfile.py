@@ -22,6 +22,15 @@ A chain file::
         uses: python
         needs: [ndvi, vv]
         options: {function: "my_package.steps:contrast"}
+    intermediates:                      # optional: what the steps keep besides products
+      folder: runs/intermediates        # where (default <output>/intermediates)
+      keep: {probabilities: 30d, conflict: forever, features: 12h}
+
+An intermediate a later step reads but the chain does not keep (fusion reads the land
+cover's ``probabilities``) is written anyway, with lifetime ``run``: removed once the run
+is done. Lifetimes: ``run``, ``forever``, or a number with ``s``, ``m``, ``h``, ``d``
+(counted from the end of the task that wrote it); ``mus-lab chain prune`` (and every run's
+end) removes the expired ones.
 
 Everything is checked by :func:`load_chain` before anything runs: an unknown step kind, a
 missing or unknown option, a ``needs`` naming no step, a cycle, a tile that no input item
@@ -41,9 +50,11 @@ from odc.geo.geobox import GeoBox, GeoboxTiles
 
 from mus_lab.errors import ChainError
 
-__all__ = ["AreaSpec", "ChainSpec", "StepSpec", "TileSpec", "load_chain"]
+__all__ = ["AreaSpec", "ChainSpec", "IntermediatesSpec", "StepSpec", "TileSpec", "load_chain"]
 
-_TOP_KEYS = {"chain", "catalog", "period", "output", "area", "steps"}
+_TOP_KEYS = {"chain", "catalog", "period", "output", "area", "steps", "intermediates"}
+_KEEP_KEYS = {"folder", "keep"}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _AREA_KEYS = {"bbox", "crs", "resolution", "tile"}
 _STEP_KEYS = {"uses", "options", "needs"}
 _REGISTRY_KEY = "registry"  # a postgresql:// URL or an SQLite file (see registry_location)
@@ -84,6 +95,82 @@ class TileSpec:
 
 
 @dataclass(frozen=True)
+class IntermediatesSpec:
+    """Which intermediates a chain keeps, where, and for how long.
+
+    Attributes
+    ----------
+    folder
+        Where they are written (``<folder>/<step>/<tile>_<name>.tif``).
+    keep
+        ``{name: lifetime}``: lifetime in seconds, ``None`` for ever, ``0`` until the
+        run is done.
+    """
+
+    folder: Path
+    keep: Mapping[str, float | None] = field(default_factory=dict)
+
+    def lifetime(self, name: str) -> float | None:
+        """The lifetime of intermediate ``name`` in seconds (0 when not kept: the run's).
+
+        Parameters
+        ----------
+        name
+            An intermediate.
+
+        Returns
+        -------
+        float or None
+            Seconds; ``None`` for ever.
+        """
+        return self.keep.get(name, 0.0)
+
+
+def parse_lifetime(value: Any, *, where: str = "") -> float | None:
+    """A lifetime (``run``, ``forever``, ``90s``, ``15m``, ``12h``, ``30d``) in seconds.
+
+    Parameters
+    ----------
+    value
+        The text (a bare number is days).
+    where
+        Appended to the message.
+
+    Returns
+    -------
+    float or None
+        Seconds; ``0`` for ``run``; ``None`` for ``forever``.
+
+    Raises
+    ------
+    ChainError
+        Not a lifetime.
+
+    Examples
+    --------
+    >>> parse_lifetime("12h"), parse_lifetime("run"), parse_lifetime("forever")
+    (43200.0, 0.0, None)
+    """
+    text = str(value).strip().lower()
+    if text == "forever":
+        return None
+    if text == "run":
+        return 0.0
+    unit = _UNITS.get(text[-1:], None)
+    number = text[:-1] if unit is not None else text
+    try:
+        seconds = float(number) * (unit or 86400)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise ChainError(
+            f"Lifetime {value!r}{where} is not one: write run, forever, or a number with s, "
+            "m, h or d (30d)."
+        )
+    return seconds
+
+
+@dataclass(frozen=True)
 class ChainSpec:
     """A checked chain: steps in an order where every step comes after what it needs."""
 
@@ -95,6 +182,17 @@ class ChainSpec:
     period: str | None = None
     registry: str | None = field(default=None, repr=False)  # may hold a password: not shown
     source: Path | None = None
+    intermediates: IntermediatesSpec | None = None
+
+    def keeps(self) -> IntermediatesSpec:
+        """The chain's intermediates (default: none kept, in ``<output>/intermediates``).
+
+        Returns
+        -------
+        IntermediatesSpec
+            Folder and lifetimes.
+        """
+        return self.intermediates or IntermediatesSpec(self.output / "intermediates")
 
     def step(self, name: str) -> StepSpec:
         """Return the step called ``name``.
@@ -176,6 +274,10 @@ class ChainSpec:
             "steps": {
                 s.name: {"uses": s.uses, "options": dict(s.options), "needs": list(s.needs)}
                 for s in self.steps
+            },
+            "intermediates": {
+                "folder": str(self.keeps().folder),
+                "keep": dict(self.keeps().keep),
             },
         }
 
@@ -320,6 +422,25 @@ def _area(data: Any, source: Path | None) -> AreaSpec:
     return AreaSpec((box[0], box[1], box[2], box[3]), tile, resolution, str(crs) if crs else None)
 
 
+def _intermediates(data: Any, base: Path, output: Path, source: Path | None) -> IntermediatesSpec:
+    from mus_lab.production._tilesteps import INTERMEDIATES
+
+    spec = _require_mapping(data or {}, "intermediates", source)
+    _unknown_keys(spec, _KEEP_KEYS, "intermediates", source)
+    keep = _require_mapping(spec.get("keep") or {}, "intermediates.keep", source)
+    unknown = sorted(set(keep) - set(INTERMEDIATES))
+    if unknown:
+        raise ChainError(
+            f"intermediates.keep{_where(source)} names {unknown}: the intermediates are "
+            f"{list(INTERMEDIATES)}."
+        )
+    folder = spec.get("folder")
+    return IntermediatesSpec(
+        (base / str(folder)).resolve() if folder else output / "intermediates",
+        {str(k): parse_lifetime(v, where=f" of {k}{_where(source)}") for k, v in keep.items()},
+    )
+
+
 def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
     """Read and check a chain file (YAML) or mapping.
 
@@ -344,7 +465,7 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
         The file is missing or not YAML; ``registry`` is not a URL or a path; a key is
         unknown or missing; a step kind is
         unknown; an option is missing or unknown; ``needs`` names no step; the steps form
-        a cycle.
+        a cycle; an unknown intermediate or lifetime.
 
     Examples
     --------
@@ -401,10 +522,12 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
         check_step(spec, where=_where(source))
         steps.append(resolve_paths(spec, base))
     period = data.get("period")
+    output = (base / str(data["output"])).resolve()
     return ChainSpec(
         name=str(data["chain"]),
         catalog=catalog,
-        output=(base / str(data["output"])).resolve(),
+        output=output,
+        intermediates=_intermediates(data.get("intermediates"), base, output, source),
         area=_area(data["area"], source),
         steps=_order(steps, source),
         period=str(period) if period else None,

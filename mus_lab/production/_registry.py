@@ -479,6 +479,26 @@ class SqliteRegistry(Registry):
                 [(fp, run_id, step, tile) for step, tile, fp in tasks],
             )
 
+    def update_outputs(
+        self, run_id: str, changes: Sequence[tuple[str, str, Mapping[str, Any]]]
+    ) -> None:
+        """Replace tasks' recorded outputs, keeping their state: ``(step, tile, outputs)``.
+
+        Used to record a pruned intermediate or a checked file's new mtime.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        changes
+            One tuple per task.
+        """
+        with self._connect() as db:
+            db.executemany(
+                "UPDATE tasks SET outputs = ? WHERE run_id = ? AND step = ? AND tile = ?",
+                [(json.dumps(o, default=str), run_id, s, t) for s, t, o in changes],
+            )
+
     def set_run_state(self, run_id: str, state: str, *, pid: int | None = None) -> None:
         final = state in ("done", "failed", "cancelled")
         with self._connect() as db:

@@ -3,7 +3,8 @@
 After each run (and retry), ``<output>/catalog.json`` lists one collection per step and one
 item per tile whose task is done: the tile's footprint, the chain's period, its grid (proj),
 every output file as an asset with ``file:checksum`` (sha2-256 multihash) and
-``file:size``, and the provenance the registry holds: ``processing:lineage`` (chain, run,
+``file:size`` (kept intermediates too, with roles ``["intermediate", <name>]`` and
+``expires``; pruned ones leave the item), and the provenance the registry holds: ``processing:lineage`` (chain, run,
 step kind, options), ``processing:software`` (versions), ``mus_lab:run``, and
 ``derived_from`` links to the input items and to the items of the steps it needed on the
 tile. So ``catalog.search(<output>/catalog.json, collections=<step>)`` finds the products,
@@ -63,16 +64,24 @@ def _item(spec: Any, run: dict[str, Any], task: TaskRecord, tile: Any) -> dict[s
         for need in step.get("needs", [])
     ]
     folder = Path(run["spec"]["output"]) / "catalog" / task.step / f"{task.step}-{task.tile}"
-    assets = {
-        name: {
+    assets = {}
+    for name, out in task.outputs.items():
+        if out.get("pruned"):
+            continue
+        asset = {
             "href": os.path.relpath(out["path"], folder),
             "type": "image/tiff; application=geotiff; profile=cloud-optimized",
             "roles": ["data"],
             "file:checksum": "1220" + out["sha256"],
             "file:size": out["size"],
         }
-        for name, out in task.outputs.items()
-    }
+        if out.get("intermediate"):  # kept intermediate: its role and when it goes
+            asset["roles"] = ["intermediate", name]
+            expires, life = out.get("expires"), out.get("lifetime")
+            asset["mus_lab:lifetime"] = "forever" if life is None else "run" if life == 0 else life
+            if expires:  # a date (timestamps extension); none for ever or for the run
+                asset["expires"] = dt.datetime.fromtimestamp(float(expires), dt.UTC).isoformat()
+        assets[name] = asset
     affine = tile.geobox.affine
     return {
         "type": "Feature",

@@ -36,6 +36,7 @@ from mus_lab.production._chainfile import ChainSpec, load_chain
 from mus_lab.production._registry import Registry, TaskRecord
 from mus_lab.production._tilecatalog import publish_outputs
 from mus_lab.production._tilesteps import (
+    INTERMEDIATES,
     TileTask,
     collections_of,
     options_with_defaults,
@@ -50,6 +51,7 @@ __all__ = [
     "check_coverage",
     "history",
     "open_registry",
+    "prune",
     "retry",
     "run_tiles",
     "status",
@@ -241,11 +243,23 @@ def _check_cover(spec: ChainSpec, cover: Mapping[tuple[str, str], list[Any]]) ->
         )
 
 
+def _keep_of(spec: ChainSpec, step: Any) -> frozenset[str]:
+    """The intermediates a step writes: those kept, and those a step needing it reads."""
+    kinds = step_kinds()
+    kind = kinds[step.uses]
+    wanted = set(spec.keeps().keep)
+    for other in spec.steps:
+        if step.name in other.needs:
+            wanted |= set(kinds[other.uses].reads)
+    return frozenset(wanted & set(kind.intermediates))
+
+
 def _fingerprint(
     step: Any, tile: Any, spec: ChainSpec, inputs: list[dict[str, Any]], upstream: list[str]
 ) -> str:
     kind = step_kinds()[step.uses]
     data = {
+        "keep": sorted(_keep_of(spec, step)),
         "uses": step.uses,
         "options": options_with_defaults(step),
         "files": {key: path_state(step.options[key]) for key in kind.paths if key in step.options},
@@ -257,24 +271,109 @@ def _fingerprint(
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _execute(task: TileTask, *upstream: Mapping[str, Any]) -> dict[str, Any]:
-    """Run one step on one tile (on a worker). Upstream results carry their outputs."""
+class _Synchronous:
+    """``dask.config.set(scheduler="synchronous")`` while any step runs in this process.
+
+    The dask config is global, not per thread: with one ``with dask.config.set`` per task,
+    a task ending on one thread of a worker would give the other threads' computations
+    back to the distributed client. This holds it until the last running step ends.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._count = 0
+        self._setting: Any = None
+
+    def __enter__(self) -> None:
+        import dask
+
+        with self._lock:
+            if self._count == 0:
+                self._setting = dask.config.set(scheduler="synchronous")
+            self._count += 1
+        _forget_closed_client()
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._count -= 1
+            if self._count == 0:
+                self._setting.__exit__(None, None, None)
+                self._setting = None
+                _forget_closed_client()
+
+
+def _forget_closed_client() -> None:
+    """Drop a global ``scheduler="dask.distributed"`` whose client has closed meanwhile.
+
+    Restoring the setting found at the start of the steps may bring back the one of a
+    client closed while they ran (non-nested config contexts); it would send the next
+    computations of this process to no client at all.
+    """
     import dask
 
+    if dask.config.get("scheduler", None) not in ("dask.distributed", "distributed"):
+        return
+    try:
+        from distributed.client import _get_global_client
+    except ImportError:
+        dask.config.config.pop("scheduler", None)
+        return
+    client = _get_global_client()
+    if client is None or client.status not in ("running", "newly-created"):
+        dask.config.config.pop("scheduler", None)
+
+
+_SYNCHRONOUS = _Synchronous()
+
+
+def _with_inputs(task: TileTask, upstream: tuple[Mapping[str, Any], ...]) -> TileTask:
+    from dataclasses import replace
+
     inputs = {u["step"]: {k: v["path"] for k, v in u["outputs"].items()} for u in upstream}
-    task = TileTask(**{**task.__dict__, "inputs": inputs})
+    return replace(task, inputs=inputs)
+
+
+def _sample(task: TileTask, *upstream: Mapping[str, Any]) -> Any:
+    """The first stage of a scene-wide step on one tile (on a worker)."""
+    kind = step_kinds()[task.uses]
+    assert kind.sample is not None
+    with _SYNCHRONOUS:
+        return kind.sample(_with_inputs(task, upstream))
+
+
+def _reduce(uses: str, options: Mapping[str, Any], *samples: Any) -> dict[str, Any]:
+    """The scene-wide result of a two-stage step from every tile's sample."""
+    kind = step_kinds()[uses]
+    assert kind.reduce is not None
+    return kind.reduce(list(samples), options)
+
+
+def _execute(
+    task: TileTask, *upstream: Mapping[str, Any], scene: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run one step on one tile (on a worker). Upstream results carry their outputs."""
+    from dataclasses import replace
+
+    task = _with_inputs(task, upstream)
+    if scene is not None:
+        task = replace(task, scene=scene)
     started = time.time()
     kind = step_kinds()[task.uses]
-    with dask.config.set(scheduler="synchronous"):
+    with _SYNCHRONOUS:
         written = kind.run(task)
-    outputs = {
-        name: {
+    outputs = {}
+    for name, path in written.items():
+        st = Path(path).stat()
+        outputs[name] = {
             "path": str(Path(path).resolve()),
             "sha256": sha256_file(path),
-            "size": Path(path).stat().st_size,
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
         }
-        for name, path in written.items()
-    }
+        if name in INTERMEDIATES and name in task.keep:
+            outputs[name]["intermediate"] = True
     try:
         from distributed import get_worker
 
@@ -288,12 +387,38 @@ def _execute(task: TileTask, *upstream: Mapping[str, Any]) -> dict[str, Any]:
         "started": started,
         "finished": time.time(),
         "worker": worker,
+        "scene": scene,
     }
+
+
+def _lifetimes(spec: ChainSpec, outputs: Mapping[str, Any], finished: float) -> dict[str, Any]:
+    """The outputs with each intermediate's lifetime and expiry (0: at the run's end)."""
+    keeps = spec.keeps()
+    out = {}
+    for name, info in outputs.items():
+        info = dict(info)
+        if info.get("intermediate"):
+            life = keeps.lifetime(name)
+            info["lifetime"] = life
+            info["expires"] = None if life is None else (0 if life == 0 else finished + life)
+        out[name] = info
+    return out
 
 
 def _error_text(exc: BaseException) -> str:
     lines = traceback.format_exception_only(type(exc), exc)
     return "".join(lines).strip()
+
+
+def _cancelled_error() -> tuple[type[BaseException], ...]:
+    try:
+        from distributed.client import FuturesCancelledError
+    except ImportError:  # older distributed: wait() does not raise on cancelled futures
+        return ()
+    return (FuturesCancelledError,)
+
+
+_CANCELLED = _cancelled_error()
 
 
 def _drive(
@@ -310,30 +435,63 @@ def _drive(
 
     tiles = {t.id: t for t in spec.tiles()}
     futures: dict[tuple[str, str], Any] = {}
+    stages: list[Any] = []  # the samples and reductions of scene-wide steps, held here
+    kinds = step_kinds()
+    folder = spec.keeps().folder
+    options_of = {s.name: options_with_defaults(s) for s in spec.steps}
+
+    def make(step: Any, tile_id: str) -> TileTask:
+        return TileTask(
+            step=step.name,
+            uses=step.uses,
+            tile=tile_id,
+            geobox=tiles[tile_id].geobox,
+            catalog=spec.catalog,
+            period=spec.period,
+            options=options_of[step.name],
+            folder=spec.output / step.name,
+            keep=_keep_of(spec, step),
+            scratch=folder / step.name,
+        )
+
+    def deps_of(step: Any, tile_id: str) -> list[Any]:
+        return [futures.get((n, tile_id)) or done[(n, tile_id)] for n in step.needs]
+
     for step in spec.steps:
-        options = options_with_defaults(step)
-        for tile_id, tile in tiles.items():
-            key = (step.name, tile_id)
-            if key not in rerun:
-                continue
-            deps = [futures.get((n, tile_id)) or done[(n, tile_id)] for n in step.needs]
-            task = TileTask(
-                step=step.name,
-                uses=step.uses,
-                tile=tile_id,
-                geobox=tile.geobox,
-                catalog=spec.catalog,
-                period=spec.period,
-                options=options,
-                folder=spec.output / step.name,
+        todo = [t for t in tiles if (step.name, t) in rerun]
+        if not todo:
+            continue
+        extra: dict[str, Any] = {}
+        if kinds[step.uses].scene_wide:  # first a sample of every tile, then one reduction
+            token = secrets.token_hex(4)
+            samples = [
+                client.submit(
+                    _sample,
+                    make(step, t),
+                    *deps_of(step, t),
+                    key=f"{step.name}-sample-{t}-{token}",
+                    pure=False,
+                )
+                for t in tiles
+            ]
+            scene = client.submit(
+                _reduce,
+                step.uses,
+                options_of[step.name],
+                *samples,
+                key=f"{step.name}-scene-{token}",
             )
-            futures[key] = client.submit(
+            stages += [*samples, scene]
+            extra = {"scene": scene}
+        for tile_id in todo:
+            futures[(step.name, tile_id)] = client.submit(
                 _execute,
-                task,
-                *deps,
+                make(step, tile_id),
+                *deps_of(step, tile_id),
                 key=f"{step.name}-{tile_id}-{secrets.token_hex(4)}",
                 pure=False,
                 retries=0,
+                **extra,
             )
     registry.start_attempts(run_id, [(s, t, fingerprints[(s, t)]) for s, t in futures])
     log(f"run {run_id}: {len(futures)} task(s) on {len(tiles)} tile(s) sent to the cluster")
@@ -348,13 +506,32 @@ def _drive(
             finished, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
         except TimeoutError:  # nothing finished within the second: look for a cancel
             finished = set()
+        except _CANCELLED:  # the client lost the scheduler: dask cancelled the futures
+            finished = {f for f in pending if f.status != "pending"}
+            pending = pending - finished
         changes: list[tuple[str, str, str, dict[str, Any]]] = []
         # upstream first, so that a task whose input failed in the same round is "skipped"
         for fut in sorted(finished, key=lambda f: order[by_future[f.key][0]]):
             step_name, tile_id = by_future[fut.key]
+            if fut.status not in ("finished", "error", "cancelled"):
+                # "lost": its worker died holding it; the scheduler computes it again
+                pending.add(fut)
+                time.sleep(0.2)
+                continue
+            result, lost = None, ""
             if fut.status == "finished":
-                result = fut.result()
-                fields = {k: result[k] for k in ("started", "finished", "worker", "outputs")}
+                try:  # the result may be lost with its worker between finishing and gathering
+                    result = fut.result()
+                except Exception as exc:  # recorded as the task's failure
+                    lost = _error_text(exc)
+                    if fut.status == "pending":  # dask re-runs it ("Couldn't gather")
+                        pending.add(fut)
+                        continue
+            if result is not None:
+                fields = {k: result[k] for k in ("started", "finished", "worker")}
+                fields["outputs"] = _lifetimes(spec, result["outputs"], result["finished"])
+                if result.get("scene") is not None:  # the scene-wide value, in provenance
+                    fields["parameters"] = {**options_of[step_name], "scene": result["scene"]}
                 changes.append((step_name, tile_id, "done", fields))
                 log(f"  done    {step_name} {tile_id}")
                 continue
@@ -363,14 +540,22 @@ def _drive(
             upstream_failed = any((n, tile_id) in failed for n in needs[step_name])
             now = {"finished": time.time()}
             if fut.status == "cancelled":
-                changes.append((step_name, tile_id, "cancelled", now))
+                reason = getattr(getattr(fut._state, "exception", None), "reason", None)
+                why = {"error": f"cancelled by dask: {reason}"} if reason else {}
+                changes.append((step_name, tile_id, "cancelled", {**now, **why}))
+                log(f"  cancelled {step_name} {tile_id}{f' ({reason})' if reason else ''}")
             elif upstream_failed:
                 changes.append(
                     (step_name, tile_id, "skipped", {**now, "error": "a step it needs failed"})
                 )
                 log(f"  skipped {step_name} {tile_id}")
             else:
-                err = _error_text(fut.exception())
+                if not lost:
+                    try:
+                        lost = _error_text(fut.exception())
+                    except RuntimeError as exc:  # distributed could not fetch it either
+                        lost = _error_text(exc)
+                err = lost
                 changes.append((step_name, tile_id, "failed", {**now, "error": err}))
                 log(f"  FAILED  {step_name} {tile_id}: {err.splitlines()[0][:200]}")
         if changes:
@@ -399,43 +584,162 @@ def _prepare(
     done: dict[tuple[str, str], dict[str, Any]] = {}
     rows = []
     tiles = spec.tiles()  # cut once, not once per step
+    kinds = step_kinds()
+    checked: list[tuple[str, str, dict[str, Any]]] = []
+    upstream_of: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for step in spec.steps:
+        scene_wide = kinds[step.uses].scene_wide
         for tile in tiles:
             key = (step.name, tile.id)
             inputs = [i for c in collections_of(step) for i in cover[(c, tile.id)]]
-            fp = _fingerprint(
-                step, tile, spec, inputs, [fingerprints[(n, tile.id)] for n in step.needs]
-            )
+            # a scene-wide step on one tile depends on what it needs on every tile
+            ups = [(n, t.id if scene_wide else tile.id) for n in step.needs for t in tiles]
+            ups = list(dict.fromkeys(ups))
+            upstream_of[key] = ups
+            fp = _fingerprint(step, tile, spec, inputs, [fingerprints[u] for u in ups])
             fingerprints[key] = fp
             rows.append((step.name, tile.id, fp, inputs, options_with_defaults(step)))
             old = previous.get(key)
-            upstream_rerun = any((n, tile.id) in rerun for n in step.needs)
             if (
                 old is not None
                 and old.state == "done"
                 and old.fingerprint == fp
-                and not upstream_rerun
-                and _outputs_intact(old)
+                and not any(u in rerun for u in ups)
+                and _outputs_intact(old, checked)
             ):
                 done[key] = {"step": step.name, "outputs": old.outputs}
             else:
                 rerun.add(key)
-                if old is not None:
-                    registry.set_state(run_id, step.name, tile.id, "queued", inputs=inputs)
+    # a task to run again whose input was pruned (an expired intermediate) needs it made again
+    changed = True
+    while changed:
+        changed = False
+        for key in list(rerun):
+            for up in upstream_of[key]:
+                if up in done and _pruned(done[up]["outputs"]):
+                    del done[up]
+                    rerun.add(up)
+                    changed = True
+    for key in rerun:
+        if key in previous:
+            inputs = next(r[3] for r in rows if (r[0], r[1]) == key)
+            registry.set_state(run_id, key[0], key[1], "queued", inputs=inputs)
+    if checked:  # files found equal by their hash after an mtime change: the new mtime
+        registry.update_outputs(run_id, checked)
     registry.add_tasks(run_id, rows)
     return rerun, fingerprints, done
 
 
-def _outputs_intact(task: TaskRecord) -> bool:
-    for out in task.outputs.values():
+def _pruned(outputs: Mapping[str, Any]) -> bool:
+    return any(o.get("pruned") for o in outputs.values())
+
+
+def _outputs_intact(task: TaskRecord, checked: list[tuple[str, str, dict[str, Any]]]) -> bool:
+    """True when every output is there with its bytes (pruned intermediates are not looked at).
+
+    Fast path: a file with the size and modification time recorded is taken as intact
+    without reading it; otherwise its sha256 is compared, and a file whose bytes match
+    gets its new mtime recorded (in ``checked``), so that it is not hashed again.
+    """
+    outputs = {k: dict(v) for k, v in task.outputs.items()}
+    touched = False
+    for out in outputs.values():
+        if out.get("pruned"):
+            continue
         path = Path(out["path"])
-        if (
-            not path.is_file()
-            or path.stat().st_size != out.get("size")
-            or sha256_file(path) != out["sha256"]
-        ):
+        try:
+            st = path.stat()
+        except OSError:
             return False
+        if st.st_size != out.get("size"):
+            return False
+        if st.st_mtime_ns == out.get("mtime_ns"):
+            continue
+        if sha256_file(path) != out["sha256"]:
+            return False
+        out["mtime_ns"] = st.st_mtime_ns
+        touched = True
+    if touched:
+        checked.append((task.step, task.tile, outputs))
     return True
+
+
+def _expired(out: Mapping[str, Any], run_state: str, now: float) -> bool:
+    if not out.get("intermediate") or out.get("pruned"):
+        return False
+    expires = out.get("expires")
+    if expires is None:
+        return False
+    if expires == 0:  # the run's lifetime: until the run is done
+        return run_state == "done"
+    return float(expires) <= now
+
+
+def prune(
+    chain: str | Path | ChainSpec,
+    *,
+    now: float | None = None,
+    dry_run: bool = False,
+    registry: Registry | None = None,
+) -> list[Path]:
+    """Remove the expired intermediates of a chain's runs, and refresh the products' catalog.
+
+    An intermediate expires ``lifetime`` after the task that wrote it finished; one of
+    lifetime ``run`` when its run is done. The registry marks them ``pruned`` (their
+    checksum stays, for provenance); ``retry`` makes one again only if a task to re-run
+    reads it.
+
+    Parameters
+    ----------
+    chain
+        The chain file or a checked chain.
+    now
+        The time to compare expiries with (default: now).
+    dry_run
+        Only list what would be removed.
+    registry
+        Default: ``<output>/registry.sqlite``.
+
+    Returns
+    -------
+    list of Path
+        The files removed (or that would be).
+
+    Raises
+    ------
+    ChainError
+        The chain file is wrong.
+    """
+    spec = chain if isinstance(chain, ChainSpec) else load_chain(chain)
+    registry = registry or open_registry(spec)
+    removed = _prune(registry, spec.name, time.time() if now is None else now, dry_run=dry_run)
+    runs = registry.runs(spec.name)  # a shared registry holds other chains' runs too
+    if removed and not dry_run and runs:
+        publish_outputs(spec, registry, str(runs[-1]["run_id"]))
+    return removed
+
+
+def _prune(registry: Registry, chain: str, now: float, *, dry_run: bool = False) -> list[Path]:
+    removed: list[Path] = []
+    for run in registry.runs(chain):
+        changes = []
+        for task in registry.tasks(run["run_id"]):
+            outputs = {k: dict(v) for k, v in task.outputs.items()}
+            hit = False
+            for out in outputs.values():
+                if _expired(out, run["state"], now):
+                    removed.append(Path(out["path"]))
+                    out["pruned"] = now
+                    hit = True
+            if hit:
+                changes.append((task.step, task.tile, outputs))
+        if changes and not dry_run:
+            for _, _, outputs in changes:
+                for out in outputs.values():
+                    if out.get("pruned") == now:
+                        Path(out["path"]).unlink(missing_ok=True)
+            registry.update_outputs(run["run_id"], changes)
+    return removed
 
 
 def _finish(
@@ -462,6 +766,9 @@ def _finish(
         registry.set_run_state(run_id, "failed")
         raise
     registry.set_run_state(run_id, state)
+    pruned = _prune(registry, spec.name, time.time())
+    if pruned:
+        log(f"run {run_id}: {len(pruned)} expired intermediate(s) removed")
     report = RunReport(run_id, state, registry.tasks(run_id), registry.path)
     report.catalog = publish_outputs(spec, registry, run_id)
     log(report.table().splitlines()[0])
@@ -697,7 +1004,9 @@ def _history(registry: Registry, run_id: str, step: str, tile: str) -> dict[str,
     outputs = {
         name: {
             **out,
-            "intact": Path(out["path"]).is_file() and sha256_file(out["path"]) == out["sha256"],
+            "intact": not out.get("pruned")
+            and Path(out["path"]).is_file()
+            and sha256_file(out["path"]) == out["sha256"],
         }
         for name, out in task.outputs.items()
     }

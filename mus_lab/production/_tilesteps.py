@@ -61,6 +61,14 @@ class TileTask:
     inputs
         Outputs of the steps it needs on this tile: ``{step: {name: path}}`` (filled on
         the worker, once they are done).
+    keep
+        The intermediates (``features``, ``probabilities``, ``masses``, ``conflict``) this
+        task writes besides its products: those the chain keeps and those a later step
+        reads.
+    scratch
+        Where it writes them (``<intermediates folder>/<step>``).
+    scene
+        For a scene-wide step: what its reduction over every tile gave (a threshold ...).
     """
 
     step: str
@@ -72,6 +80,9 @@ class TileTask:
     options: Mapping[str, Any]
     folder: Path
     inputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    keep: frozenset[str] = frozenset()
+    scratch: Path | None = None
+    scene: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def bbox_lonlat(self) -> tuple[float, float, float, float]:
@@ -93,6 +104,25 @@ class TileTask:
             Not created.
         """
         return self.folder / f"{self.tile}{suffix}"
+
+    def intermediate_path(self, name: str, suffix: str = ".tif") -> Path:
+        """Where this task writes intermediate ``name``: ``<scratch>/<tile>_<name><suffix>``.
+
+        Parameters
+        ----------
+        name
+            ``features``, ``probabilities``, ``masses`` or ``conflict``.
+        suffix
+            File suffix.
+
+        Returns
+        -------
+        Path
+            Its folder is created.
+        """
+        folder = self.scratch if self.scratch is not None else self.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{self.tile}_{name}{suffix}"
 
     def read(self, step: str, name: str | None = None) -> xr.DataArray:
         """Open the output of a needed step on this tile, lazily.
@@ -125,7 +155,13 @@ class TileTask:
             if len(outputs) != 1:
                 raise StepError(f"Step {step!r} has outputs {sorted(outputs)}: name one.")
             name = next(iter(outputs))
-        return open_raster(outputs[name], chunks=None)
+        if name not in outputs:
+            raise StepError(
+                f"Step {step!r} wrote no {name!r} on tile {self.tile}: it wrote {sorted(outputs)}."
+            )
+        return open_raster(
+            outputs[name], chunks=None, bands="class" if name == "probabilities" else None
+        )
 
     def search(self, collection: str, **query: Any) -> Any:
         """Search the chain's catalog for ``collection`` over this tile and period.
@@ -183,6 +219,19 @@ class StepKind:
     paths
         Options that are file paths: resolved against the chain file's folder, and their
         content is part of the tasks' fingerprint (a retrained model re-runs its tasks).
+    intermediates
+        The intermediates it can write (when the chain keeps them, or a later step reads
+        them): returned among its outputs under these names.
+    reads
+        ``reads(options) -> {step option or "needs": intermediate}``: the intermediates it
+        reads from the steps it needs (so that they write them), e.g. fusion reads
+        ``probabilities``.
+    sample, reduce
+        A scene-wide step: ``sample(task) -> value`` runs on every tile first (a histogram
+        ...), ``reduce(values, options) -> dict`` turns them into one result for the scene
+        (a threshold), then ``run`` runs on every tile with it in ``task.scene``. The
+        reduction must not depend on the tiles' order, so that a re-run writes the same
+        bytes.
     """
 
     name: str
@@ -192,7 +241,19 @@ class StepKind:
     collections: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
     description: str = ""
     paths: tuple[str, ...] = ()
+    intermediates: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    sample: Callable[[TileTask], Any] | None = None
+    reduce: Callable[[list[Any], Mapping[str, Any]], dict[str, Any]] | None = None
 
+    @property
+    def scene_wide(self) -> bool:
+        """True for a two-stage step (a sample of every tile, then the tiles)."""
+        return self.sample is not None
+
+
+INTERMEDIATES = ("features", "probabilities", "masses", "conflict")
+"""The intermediate results a chain may keep (``intermediates.keep`` of a chain file)."""
 
 _KINDS: dict[str, StepKind] = {}
 
@@ -209,7 +270,20 @@ def register_step(kind: StepKind) -> StepKind:
     -------
     StepKind
         ``kind``, so that it can be used as a statement's value.
+
+    Raises
+    ------
+    ChainError
+        A scene-wide kind without both ``sample`` and ``reduce``, or an intermediate not
+        in :data:`INTERMEDIATES`.
     """
+    if (kind.sample is None) != (kind.reduce is None):
+        raise ChainError(f"Step kind {kind.name!r}: give both sample and reduce, or neither.")
+    unknown = sorted((set(kind.intermediates) | set(kind.reads)) - set(INTERMEDIATES))
+    if unknown:
+        raise ChainError(
+            f"Step kind {kind.name!r}: unknown intermediate(s) {unknown}; use {list(INTERMEDIATES)}."
+        )
     _KINDS[kind.name] = kind
     return kind
 
@@ -224,8 +298,9 @@ def step_kinds() -> dict[str, StepKind]:
 
     Examples
     --------
-    >>> sorted(step_kinds())
-    ['landcover.predict', 'python', 's2.ndvi_median', 'sar.mean_db']
+    >>> sorted(step_kinds())  # doctest: +NORMALIZE_WHITESPACE
+    ['ard.s2', 'ard.sar', 'flood.water', 'fusion.fuse', 'landcover.predict', 'python',
+     's2.ndvi_median', 'sar.mean_db']
     """
     return dict(_KINDS)
 
@@ -438,10 +513,26 @@ def _landcover_predict(task: TileTask) -> Mapping[str, Path]:
     )
     result = classify.predict(feats, model)
     task.folder.mkdir(parents=True, exist_ok=True)
-    return {
+    out = {
         "classification": write_cog(result.classification, task.path(), nodata=0),
         "confidence": write_cog(result.confidence, task.path("_confidence.tif"), nodata=255),
     }
+    if "probabilities" in task.keep:
+        prob = result.probability
+        out["probabilities"] = write_cog(
+            prob.astype("float32"),
+            task.intermediate_path("probabilities"),
+            nodata=float("nan"),
+            band_names=[str(int(c)) for c in prob["class"].values],
+        )
+    if "features" in task.keep:
+        out["features"] = write_cog(
+            feats.astype("float32"),
+            task.intermediate_path("features"),
+            nodata=float("nan"),
+            band_names=[str(f) for f in feats[feats.dims[0]].values],
+        )
+    return out
 
 
 register_step(
@@ -452,6 +543,7 @@ register_step(
         collections=lambda o: _model_collections(str(o["model"])),
         description="Land-cover map and confidence of a saved model, features rebuilt per tile.",
         paths=("model",),
+        intermediates=("features", "probabilities"),
     )
 )
 register_step(
@@ -527,3 +619,6 @@ def options_with_defaults(step: Any) -> dict[str, Any]:
     """
     kind = _KINDS[step.uses]
     return {**kind.optional, **step.options}
+
+
+from mus_lab.production import _chainsteps  # noqa: E402,F401  (registers ARD, fusion, flood)

@@ -46,12 +46,6 @@ def _chain(tmp: Path, scenario, *, name: str = "tiles", out: str = "out", **chan
     return path
 
 
-@pytest.fixture(scope="module")
-def client():
-    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as c:
-        yield c
-
-
 def _checksums(report) -> dict[tuple[str, str], str]:
     return {
         (t.step, t.tile): next(iter(t.outputs.values()))["sha256"]

@@ -3,7 +3,9 @@
 ``FAULTS`` is a folder the tests set through ``MUS_LAB_TEST_FAULTS``: a file named
 ``fail-<tile>`` makes :func:`contrast` raise on that tile, ``kill-<tile>`` makes it kill
 its worker process once (the file is removed first, so the re-scheduled attempt passes),
-``slow`` makes it sleep 12 s (after touching ``started-<tile>``).
+``slow`` makes it sleep 12 s (after touching ``started-<tile>``); ``hang-<tile>`` makes
+:func:`passthrough` touch ``hanging-<tile>`` and sleep 30 s (a step in the middle of which
+the test restarts the scheduler).
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ def contrast(task) -> xr.DataArray:  # type: ignore[no-untyped-def]
 
 def passthrough(task) -> xr.DataArray:  # type: ignore[no-untyped-def]
     """The contrast map again (a step after a step that may fail)."""
+    faults = _faults()
+    if faults is not None and (faults / f"hang-{task.tile}").exists():
+        (faults / f"hanging-{task.tile}").touch()
+        time.sleep(30)
     out = task.read("contrast").astype("float32")
     out.name = "after"
     return out

@@ -1,0 +1,151 @@
+"""A chain of the stages over tiles: ARD (S2, S1, RCM) -> land cover -> fusion -> flood, with
+kept intermediates, their lifetimes, ``prune``, and retry's size+mtime fast path."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+from typer.testing import CliRunner
+
+from mus_lab import classify, flood, production, recipes
+from mus_lab.cli import app
+from mus_lab.production import _tilerun
+from tests.production.test_tiles import _checksums
+
+PERIOD = "2022-03-01/2022-07-31"
+
+
+def _models(tmp, scenario, bbox):
+    for name, kw in (
+        ("optical", {"sensors": "optical", "optical_variables": ("ndvi",)}),
+        ("radar", {"sensors": "radar", "speckle": None, "radar_sources": ("sentinel-1-grd",)}),
+    ):
+        feats, recipe, _ = recipes.features_from_catalog(
+            scenario.catalog_path, bbox=bbox, every_days=60, datetime=PERIOD, **kw
+        )
+        samples = classify.extract_samples(feats, scenario.polygons, layer="reference")
+        classify.train(samples, "rf", params={"n_estimators": 8}, recipe=recipe).save(tmp / name)
+
+
+@pytest.mark.slow
+def test_ard_landcover_fusion_flood_over_tiles_with_kept_intermediates(
+    tmp_path, scenario, client, monkeypatch
+):
+    w, s, e, n = scenario.bbox
+    bbox = [w, s, e, (s + n) / 2]  # 132 x 69 px: two tiles
+    _models(tmp_path, scenario, bbox)
+    data = {
+        "chain": "stages",
+        "catalog": str(scenario.catalog_path),
+        "output": "out",
+        "period": PERIOD,
+        "area": {"bbox": bbox, "tile": 69},
+        "steps": {
+            "s2": {"uses": "ard.s2", "options": {"bands": ["red", "nir"]}},
+            "s1": {"uses": "ard.sar", "options": {"sensor": "s1"}},
+            "rcm": {"uses": "ard.sar", "options": {"sensor": "rcm", "polarisation": "vh"}},
+            "optical": {
+                "uses": "landcover.predict",
+                "needs": ["s2"],
+                "options": {"model": "optical"},
+            },
+            "radar": {"uses": "landcover.predict", "needs": ["s1"], "options": {"model": "radar"}},
+            "fused": {"uses": "fusion.fuse", "needs": ["optical", "radar"]},
+            "flood": {"uses": "flood.water", "needs": ["s1"]},
+        },
+        "intermediates": {"folder": "kept", "keep": {"conflict": "forever", "features": "1h"}},
+    }
+    path = tmp_path / "stages.yaml"
+    path.write_text(yaml.safe_dump(data))
+    spec = production.load_chain(path)
+    assert spec.keeps().folder == tmp_path / "kept"
+    report = production.run_tiles(path, client=client, log=lambda line: None)
+    assert report.ok, report.table()
+    tasks = {(t.step, t.tile): t for t in report.tasks}
+
+    # ARD: int16 reflectance per date and band; backscatter in dB per date
+    with rasterio.open(tasks[("s2", "r0c0")].outputs["reflectance"]["path"]) as src:
+        assert src.dtypes[0] == "int16" and src.descriptions[0].endswith("_red")
+    with rasterio.open(tasks[("rcm", "r0c1")].outputs["backscatter"]["path"]) as src:
+        assert src.count >= 2 and -40 < np.nanmedian(src.read(1)) < 5
+
+    # flood: one threshold per date for the scene, from the histograms of both tiles
+    scenes = [tasks[("flood", t)].parameters["scene"] for t in ("r0c0", "r0c1")]
+    assert scenes[0] == scenes[1]
+    db = []
+    for tile in ("r0c0", "r0c1"):
+        with rasterio.open(tasks[("s1", tile)].outputs["backscatter"]["path"]) as src:
+            db.append(src.read(1).ravel())
+            dates = list(src.descriptions)
+    assert scenes[0]["bands"] == dates
+    values = np.concatenate(db)
+    counts = np.histogram(values[np.isfinite(values)], bins=np.arange(-40, 10.125, 0.25))[0]
+    assert scenes[0]["thresholds_db"][0] == -40 + flood.otsu_threshold_histogram(counts) * 0.25
+    with rasterio.open(tasks[("flood", "r0c1")].outputs["water"]["path"]) as src:
+        water = src.read(1)
+        assert list(src.descriptions) == dates
+    expected = np.where(db[1] < np.float32(scenes[0]["thresholds_db"][0]), 1, 0)
+    expected = np.where(np.isfinite(db[1]), expected, 255).reshape(water.shape)
+    assert (water == expected).all()
+
+    # intermediates: kept ones recorded with their lifetime and published; the probabilities
+    # fusion read (not kept) were removed at the run's end
+    fused = tasks[("fused", "r0c0")].outputs
+    assert fused["conflict"]["intermediate"] and fused["conflict"]["lifetime"] is None
+    assert fused["conflict"]["path"].startswith(str(tmp_path / "kept" / "fused"))
+    optical = tasks[("optical", "r0c0")].outputs
+    assert optical["probabilities"]["pruned"]
+    assert not os.path.exists(optical["probabilities"]["path"])
+    assert os.path.exists(optical["features"]["path"])
+    item = json.loads(
+        (spec.output / "catalog" / "optical" / "optical-r0c0" / "optical-r0c0.json").read_text()
+    )
+    assert item["assets"]["features"]["roles"] == ["intermediate", "features"]
+    assert "expires" in item["assets"]["features"] and "probabilities" not in item["assets"]
+
+    # prune, an hour later: the features go, from the disk and the catalog; conflict stays
+    dry = CliRunner().invoke(app, ["chain", "prune", str(path), "--dry-run"])
+    assert dry.exit_code == 0 and "would remove 0" in dry.output
+    removed = production.prune(path, now=time.time() + 3601)
+    assert sorted(p.name for p in removed) == ["r0c0_features.tif"] * 2 + ["r0c1_features.tif"] * 2
+    assert not os.path.exists(optical["features"]["path"])
+    item = json.loads(
+        (spec.output / "catalog" / "optical" / "optical-r0c0" / "optical-r0c0.json").read_text()
+    )
+    assert "features" not in item["assets"] and "classification" in item["assets"]
+    assert os.path.exists(fused["conflict"]["path"])
+
+    # retry: nothing to do, and no output is hashed (size and mtime as recorded)
+    hashed: list[str] = []
+    real = _tilerun.sha256_file
+    monkeypatch.setattr(_tilerun, "sha256_file", lambda p: hashed.append(str(p)) or real(p))
+    before = _checksums(report)
+    again = production.retry(path, client=client, log=lambda line: None)
+    assert again.ok and {t.attempts for t in again.tasks} == {1} and hashed == []
+
+    # a touched output is hashed once, found equal, and its new mtime recorded
+    target = spec.output / "flood" / "r0c0.tif"
+    os.utime(target, ns=(time.time_ns(), time.time_ns() + 10**9))
+    production.retry(path, client=client, log=lambda line: None)
+    assert hashed == [str(target)]
+    hashed.clear()
+    production.retry(path, client=client, log=lambda line: None)
+    assert hashed == []
+
+    # a fused tile gone: the land cover that gives its (pruned) probabilities runs again
+    (spec.output / "fused" / "r0c0.tif").unlink()
+    mended = production.retry(path, client=client, log=lambda line: None)
+    attempts = {(t.step, t.tile): t.attempts for t in mended.tasks}
+    assert mended.ok
+    assert {k for k, v in attempts.items() if v == 2} == {
+        ("fused", "r0c0"),
+        ("optical", "r0c0"),
+        ("radar", "r0c0"),
+    }
+    assert _checksums(mended) == before
