@@ -137,7 +137,7 @@ def _kill_during(
 
     thread = threading.Thread(target=run)
     thread.start()
-    time.sleep(rng.uniform(0.02, most))
+    time.sleep(rng.uniform(min(0.02, most / 4), most))
     _kill_postgres(served.cluster)
     thread.join(60)
     assert not thread.is_alive()
@@ -175,6 +175,7 @@ def test_killing_postgres_mid_publish_leaves_no_half_item(
     target = publish.StacApiTarget(api, store, token=_token(served), timeout=10)
     interrupted = 0
     totals = []
+    window = 0.8  # seconds in which the kill falls; halved after a publish that ended first
     for cycle in range(3):  # through the STAC API's transactions (publish.StacApiTarget)
         collection = pystac.Collection(
             "crash-api",
@@ -186,10 +187,12 @@ def test_killing_postgres_mid_publish_leaves_no_half_item(
         )
         items = _items(f"api{cycle}", 30, "crash-api")
         collection.add_items(items)
-        cut = _kill_during(served, partial(target.push, collection), rng, 0.8)
+        cut = _kill_during(served, partial(target.push, collection), rng, window)
         totals.append(_check(url, items))
         assert cut or totals[-1] == len(items)  # an acknowledged publish is never lost
         interrupted += cut
+        window = window if cut else window / 2
+    window = 0.4
     for cycle in range(3):  # through the holdings' ingest (pypgstac's Loader)
         items = _items(f"ingest{cycle}", 150, "crash-ingest")
 
@@ -197,10 +200,11 @@ def test_killing_postgres_mid_publish_leaves_no_half_item(
             with PgstacHoldings(url) as holdings:
                 holdings.ingest(batch)
 
-        cut = _kill_during(served, ingest, rng, 0.4)
+        cut = _kill_during(served, ingest, rng, window)
         totals.append(_check(url, items))
         assert cut or totals[-1] == len(items)
         interrupted += cut
+        window = window if cut else window / 2
     assert interrupted >= 2, totals  # kills landed mid-publish
     # the API serves again after the restart (its pool reconnects)
     answer = None
