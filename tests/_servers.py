@@ -64,8 +64,10 @@ def dask_gateway_server(
     """Run a real ``dask-gateway-server`` with the UnsafeLocalBackend on 127.0.0.1.
 
     Never the plain LocalBackend: run as root it changes the owner of ``/``.
-    ``environment`` is given to the clusters' schedulers and workers.
+    ``environment`` is given to the clusters' schedulers and workers, with the repository on
+    their ``PYTHONPATH`` (steps defined in the tests' modules import there as in pytest).
     """
+    environment = {"PYTHONPATH": str(Path(__file__).resolve().parents[1]), **(environment or {})}
     api_port, proxy_port = free_port(), free_port()
     config = workdir / "dask_gateway_config.py"
     config.write_text(
@@ -80,7 +82,7 @@ c.ClusterConfig.worker_cmd = [{str(BIN / "dask")!r}, "worker"]
 c.ClusterConfig.worker_cores = 1
 c.ClusterConfig.worker_memory = "{float(worker_memory_gib)}G"
 c.ClusterConfig.idle_timeout = 300
-c.ClusterConfig.environment = {dict(environment or {})!r}
+c.ClusterConfig.environment = {environment!r}
 """
     )
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
