@@ -176,7 +176,9 @@ def test_killing_postgres_mid_publish_leaves_no_half_item(
     interrupted = 0
     totals = []
     window = 0.8  # seconds in which the kill falls; halved after a publish that ended first
-    for cycle in range(3):  # through the STAC API's transactions (publish.StacApiTarget)
+    for cycle in range(8):  # through the STAC API's transactions (publish.StacApiTarget)
+        if cycle >= 3 and interrupted:
+            break
         collection = pystac.Collection(
             "crash-api",
             "Items published while PostgreSQL is killed",
@@ -192,8 +194,10 @@ def test_killing_postgres_mid_publish_leaves_no_half_item(
         assert cut or totals[-1] == len(items)  # an acknowledged publish is never lost
         interrupted += cut
         window = window if cut else window / 2
-    window = 0.4
-    for cycle in range(3):  # through the holdings' ingest (pypgstac's Loader)
+    window, before = 0.4, interrupted
+    for cycle in range(8):  # through the holdings' ingest (pypgstac's Loader)
+        if cycle >= 3 and interrupted > before:
+            break
         items = _items(f"ingest{cycle}", 150, "crash-ingest")
 
         def ingest(batch: list[pystac.Item] = items) -> None:
@@ -205,7 +209,7 @@ def test_killing_postgres_mid_publish_leaves_no_half_item(
         assert cut or totals[-1] == len(items)
         interrupted += cut
         window = window if cut else window / 2
-    assert interrupted >= 2, totals  # kills landed mid-publish
+    assert before >= 1 and interrupted > before, totals  # kills landed mid-publish, both ways
     # the API serves again after the restart (its pool reconnects)
     answer = None
     for _ in range(20):
