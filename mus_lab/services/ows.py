@@ -45,12 +45,9 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +56,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from mus_lab.errors import MusLabError, ServiceError
+from mus_lab.services._life import answers, running, serves, stop_server
 
 __all__ = [
     "MAPFILE_ENV",
@@ -102,6 +100,9 @@ _IMAGEMODES = {
     "uint16": "INT16",
     "int16": "INT16",
 }
+
+#: What the service's command line holds (a recycled pid is never signalled).
+_MARKER = b"mus_lab.services.ows:_app_from_env"
 
 
 # -- the mapfile -----------------------------------------------------------------------
@@ -1138,62 +1139,21 @@ class OwsServer:
         timeout
             Seconds to wait after SIGTERM before SIGKILL.
         """
-        if self._proc is not None:
-            pid: Any = self._proc.pid
-            if self._proc.poll() is not None:
-                self._proc = None
-                return
-        else:
-            pid = self._state().get("pid")
-            if not pid or not _is_our_server(int(pid)):
-                return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(int(pid), signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(int(pid), self._proc):
-            time.sleep(0.05)
-        if _alive(int(pid), self._proc):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(int(pid), signal.SIGKILL)
-            if self._proc is not None:
-                self._proc.wait(5)
-        if self._proc is None:  # reap it if this process started it (no zombie left)
-            with contextlib.suppress(ChildProcessError):
-                for _ in range(50):
-                    if os.waitpid(int(pid), os.WNOHANG)[0] == int(pid):
-                        break
-                    time.sleep(0.02)
+        stop_server(self._proc, self._state().get("pid"), _MARKER, timeout=timeout)
         self._proc = None
 
 
 def _alive(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:
-    if proc is not None:
-        return proc.poll() is None
-    with contextlib.suppress(ChildProcessError):  # our own child (started by `start`): reap it
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return _is_our_server(pid)
+    return running(pid, proc, _MARKER)
 
 
 def _is_our_server(pid: int) -> bool:
-    """Whether ``pid`` is a uvicorn serving this module (never signal a recycled pid)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"mus_lab.services.ows:_app_from_env" in cmdline
+    """Whether ``pid`` serves this module (never signal a recycled pid)."""
+    return serves(pid, _MARKER)
 
 
 def _ping(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url.rsplit("/", 1)[0] + "/_ping", timeout=2) as answer:
-            return bool(answer.status == 200)
-    except (OSError, urllib.error.URLError, ValueError):
-        return False
+    return answers(url.rsplit("/", 1)[0] + "/_ping", timeout=2)
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -41,8 +41,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -55,6 +53,7 @@ from mus_lab.services._jobs import (
     ProcessInputError,
     check_inputs,
 )
+from mus_lab.services._life import answers, running, serves, stop_server
 
 __all__ = [
     "PROCESSES",
@@ -72,6 +71,9 @@ _EXECUTION = re.compile(r"^/processes/([^/]+)/execution/?$")
 _WPS_READS = (b"GetCapabilities", b"DescribeProcess")
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+#: What the service's command line holds (a recycled pid is never signalled).
+_MARKER = b"mus_lab.services.processes\x00serve"
 
 
 # -- the guard -------------------------------------------------------------------------
@@ -607,53 +609,21 @@ class ProcessesServer:
         timeout
             Seconds to wait after SIGTERM before SIGKILL.
         """
-        if self._proc is not None:
-            pid: Any = self._proc.pid
-            if self._proc.poll() is not None:
-                self._proc = None
-                return
-        else:
-            pid = self._state().get("pid")
-            if not pid or not _is_our_server(int(pid)):
-                return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(int(pid), signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(int(pid), self._proc):
-            time.sleep(0.1)
-        if _alive(int(pid), self._proc):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(int(pid), signal.SIGKILL)
-            if self._proc is not None:
-                self._proc.wait(5)
+        stop_server(self._proc, self._state().get("pid"), _MARKER, timeout=timeout)
         self._proc = None
 
 
 def _alive(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:
-    if proc is not None:
-        return proc.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return _is_our_server(pid)
+    return running(pid, proc, _MARKER)
 
 
 def _is_our_server(pid: int) -> bool:
     """Whether ``pid`` serves this module (never signal a recycled pid)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"mus_lab.services.processes\x00serve" in cmdline
+    return serves(pid, _MARKER)
 
 
 def _ping(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/processes?f=json", timeout=3) as answer:
-            return bool(answer.status == 200)
-    except (OSError, urllib.error.URLError, ValueError):
-        return False
+    return answers(f"{url}/processes?f=json", timeout=3)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

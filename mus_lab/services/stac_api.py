@@ -42,12 +42,9 @@ import json
 import logging
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from types import TracebackType
@@ -55,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mus_lab.errors import MusLabError, ServiceError
+from mus_lab.services._life import answers, running, serves, stop_server
 
 if TYPE_CHECKING:
     from mus_lab.services.serve import ServeContext
@@ -84,6 +82,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: What the service's command line holds (a recycled pid is never signalled).
+_MARKER = b"mus_lab.services.stac_api:create_app"
 
 
 # -- the app ---------------------------------------------------------------------------
@@ -723,25 +724,7 @@ class StacApiServer:
         timeout
             Seconds to wait after SIGTERM before SIGKILL.
         """
-        if self._proc is not None:
-            pid: Any = self._proc.pid
-            if self._proc.poll() is not None:  # it ended by itself
-                self._proc = None
-                return
-        else:
-            pid = self._state().get("pid")
-            if not pid or not _is_our_server(int(pid)):
-                return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(int(pid), signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(int(pid), self._proc):
-            time.sleep(0.1)
-        if _alive(int(pid), self._proc):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(int(pid), signal.SIGKILL)
-            if self._proc is not None:
-                self._proc.wait(5)
+        stop_server(self._proc, self._state().get("pid"), _MARKER, timeout=timeout)
         self._proc = None
 
 
@@ -764,30 +747,16 @@ def service(folder: Path, context: ServeContext) -> StacApiServer:
 
 
 def _alive(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:
-    if proc is not None:
-        return proc.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return _is_our_server(pid)
+    return running(pid, proc, _MARKER)
 
 
 def _is_our_server(pid: int) -> bool:
-    """Whether ``pid`` is a uvicorn serving this module (never signal a recycled pid)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"mus_lab.services.stac_api:create_app" in cmdline
+    """Whether ``pid`` serves this module (never signal a recycled pid)."""
+    return serves(pid, _MARKER)
 
 
 def _ping(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_mgmt/ping", timeout=2) as answer:
-            return bool(answer.status == 200)
-    except (OSError, urllib.error.URLError, ValueError):
-        return False
+    return answers(f"{url}/_mgmt/ping", timeout=2)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,12 +38,9 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +48,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from mus_lab.errors import MusLabError, ServiceError
+from mus_lab.services._life import answers, running, serves, stop_server
 
 __all__ = [
     "ROOTS_ENV",
@@ -68,6 +66,9 @@ ROOTS_ENV = "MUS_LAB_TILES_ROOTS"
 TILE_MATRIX_SETS = ("WebMercatorQuad", "WGS1984Quad")
 _INSTALL_HINT = "install the serve extra: pip install 'mus_lab[serve]'"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+#: What the service's command line holds (a recycled pid is never signalled).
+_MARKER = b"mus_lab.services.tiles:create_app"
 
 
 class HrefOutsideRoots(Exception):  # an HTTP 403 of the app, not a MusLabError
@@ -564,53 +565,21 @@ class TileServer:
         timeout
             Seconds to wait after SIGTERM before SIGKILL.
         """
-        if self._proc is not None:
-            pid: Any = self._proc.pid
-            if self._proc.poll() is not None:
-                self._proc = None
-                return
-        else:
-            pid = self._state().get("pid")
-            if not pid or not _is_our_server(int(pid)):
-                return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(int(pid), signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(int(pid), self._proc):
-            time.sleep(0.1)
-        if _alive(int(pid), self._proc):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(int(pid), signal.SIGKILL)
-            if self._proc is not None:
-                self._proc.wait(5)
+        stop_server(self._proc, self._state().get("pid"), _MARKER, timeout=timeout)
         self._proc = None
 
 
 def _alive(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:
-    if proc is not None:
-        return proc.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return _is_our_server(pid)
+    return running(pid, proc, _MARKER)
 
 
 def _is_our_server(pid: int) -> bool:
-    """Whether ``pid`` is a uvicorn serving this module (never signal a recycled pid)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"mus_lab.services.tiles:create_app" in cmdline
+    """Whether ``pid`` serves this module (never signal a recycled pid)."""
+    return serves(pid, _MARKER)
 
 
 def _ping(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:
-            return bool(answer.status == 200)
-    except (OSError, urllib.error.URLError, ValueError):
-        return False
+    return answers(f"{url}/healthz", timeout=2)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,6 +51,11 @@ def test_faults_on_a_gateway_cluster_then_retry_equals_a_clean_run(
                 deadline = time.time() + 120
                 while time.time() < deadline and not (faults / "hanging-r0c0").exists():
                     time.sleep(0.1)
+                # 'after' hangs on r0c0: wait until the driver has recorded the contrast it
+                # needs, so that the kill falls in the middle of 'after', not between the two
+                registry = production.open_registry(path)
+                while time.time() < deadline and not _recorded(registry, "contrast", "r0c0"):
+                    time.sleep(0.1)
                 os.kill(scheduler_pid, signal.SIGKILL)
 
             killer = threading.Thread(target=kill_scheduler, daemon=True)
@@ -86,3 +91,10 @@ def test_faults_on_a_gateway_cluster_then_retry_equals_a_clean_run(
     assert clean.ok
     assert _checksums(again) == _checksums(clean)
     assert len(_checksums(clean)) == 8
+
+
+def _recorded(registry: object, step: str, tile: str) -> bool:
+    """Whether the latest run's task is recorded done."""
+    runs = registry.runs()  # type: ignore[attr-defined]
+    tasks = registry.tasks(runs[-1]["run_id"]) if runs else []  # type: ignore[attr-defined]
+    return any(t.step == step and t.tile == tile and t.state == "done" for t in tasks)
