@@ -9,16 +9,18 @@ pid is never touched.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["answers", "running", "serves", "stop_server"]
+__all__ = ["answers", "await_answer", "log_tail", "read_state", "running", "serves", "stop_server"]
 
 
 def serves(pid: int, marker: bytes) -> bool:
@@ -139,3 +141,68 @@ def stop_server(
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
                     break
                 time.sleep(0.02)
+
+
+def await_answer(proc: subprocess.Popen[bytes], ping: Callable[[], bool], timeout: float) -> bool:
+    """Wait until ``ping()`` is true, the process ends, or ``timeout`` seconds pass.
+
+    Parameters
+    ----------
+    proc
+        The service's process.
+    ping
+        Whether it answers (e.g. ``lambda: answers(url)``).
+    timeout
+        Seconds.
+
+    Returns
+    -------
+    bool
+        Whether it answered.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ping():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.1)
+    return False
+
+
+def log_tail(path: Path, *, chars: int = 600) -> str:
+    """The last words of a service's log, on one line, for an error message.
+
+    Parameters
+    ----------
+    path
+        The log file.
+    chars
+        At most this many characters.
+
+    Returns
+    -------
+    str
+    """
+    with contextlib.suppress(OSError):
+        return " ".join(path.read_text("utf-8", errors="replace").split()[-60:])[-chars:]
+    return ""
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """A service's state file (port, pid ...), ``{}`` when absent or unreadable.
+
+    Parameters
+    ----------
+    path
+        The JSON state file.
+
+    Returns
+    -------
+    dict
+    """
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(path.read_text("utf-8"))
+        if isinstance(data, dict):
+            return data
+    return {}

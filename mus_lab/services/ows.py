@@ -47,7 +47,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +55,15 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from mus_lab.errors import MusLabError, ServiceError
-from mus_lab.services._life import answers, running, serves, stop_server
+from mus_lab.services._life import (
+    answers,
+    await_answer,
+    log_tail,
+    read_state,
+    running,
+    serves,
+    stop_server,
+)
 
 __all__ = [
     "MAPFILE_ENV",
@@ -1039,11 +1046,7 @@ class OwsServer:
         return self.folder / "ows.map"
 
     def _state(self) -> dict[str, Any]:
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads((self.folder / "ows.json").read_text("utf-8"))
-            if isinstance(data, dict):
-                return data
-        return {}
+        return read_state(self.folder / "ows.json")
 
     @property
     def url(self) -> str | None:
@@ -1117,18 +1120,12 @@ class OwsServer:
             json.dumps({"port": port, "pid": self._proc.pid}, indent=1), "utf-8"
         )
         self._port = port
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if _ping(url):
-                return self
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.1)
+        if await_answer(self._proc, lambda: _ping(url), timeout):
+            return self
         self.stop()
-        tail = " ".join(self.log_file.read_text("utf-8", errors="replace").split()[-60:])
         raise ServiceError(
             f"The WMS/WCS server did not answer on {url} within {timeout:.0f} s: "
-            f"{tail[-600:]} See {self.log_file}."
+            f"{log_tail(self.log_file)} See {self.log_file}."
         )
 
     def stop(self, *, timeout: float = 10) -> None:

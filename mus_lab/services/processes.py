@@ -40,7 +40,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -53,7 +52,15 @@ from mus_lab.services._jobs import (
     ProcessInputError,
     check_inputs,
 )
-from mus_lab.services._life import answers, running, serves, stop_server
+from mus_lab.services._life import (
+    answers,
+    await_answer,
+    log_tail,
+    read_state,
+    running,
+    serves,
+    stop_server,
+)
 
 __all__ = [
     "PROCESSES",
@@ -507,11 +514,7 @@ class ProcessesServer:
         return self._token
 
     def _state(self) -> dict[str, Any]:
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads((self.folder / "processes.json").read_text("utf-8"))
-            if isinstance(data, dict):
-                return data
-        return {}
+        return read_state(self.folder / "processes.json")
 
     @property
     def url(self) -> str | None:
@@ -587,18 +590,12 @@ class ProcessesServer:
         (self.folder / "processes.json").write_text(json.dumps(state, indent=1), "utf-8")
         self._port = port
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if _ping(url):
-                return self
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.2)
+        if await_answer(self._proc, lambda: _ping(url), timeout):
+            return self
         self.stop()
-        tail = " ".join(self.log_file.read_text("utf-8", errors="replace").split()[-60:])
         raise ServiceError(
             f"The process server did not answer on {url} within {timeout:.0f} s: "
-            f"{tail[-600:]} See {self.log_file}."
+            f"{log_tail(self.log_file)} See {self.log_file}."
         )
 
     def stop(self, *, timeout: float = 15) -> None:

@@ -44,7 +44,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from types import TracebackType
@@ -52,7 +51,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mus_lab.errors import MusLabError, ServiceError
-from mus_lab.services._life import answers, running, serves, stop_server
+from mus_lab.services._life import (
+    answers,
+    await_answer,
+    log_tail,
+    read_state,
+    running,
+    serves,
+    stop_server,
+)
 
 if TYPE_CHECKING:
     from mus_lab.services.serve import ServeContext
@@ -614,11 +621,7 @@ class StacApiServer:
         return self._token
 
     def _state(self) -> dict[str, Any]:
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads((self.folder / "stac-api.json").read_text("utf-8"))
-            if isinstance(data, dict):
-                return data
-        return {}
+        return read_state(self.folder / "stac-api.json")
 
     @property
     def url(self) -> str | None:
@@ -702,17 +705,11 @@ class StacApiServer:
         (self.folder / "stac-api.json").write_text(json.dumps(state, indent=1), "utf-8")
         self._port = port
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if _ping(url):
-                return self
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.2)
+        if await_answer(self._proc, lambda: _ping(url), timeout):
+            return self
         self.stop()
-        tail = " ".join(self.log_file.read_text("utf-8", errors="replace").split()[-60:])
         raise ServiceError(
-            f"The STAC API did not answer on {url} within {timeout:.0f} s: {tail[-600:]} "
+            f"The STAC API did not answer on {url} within {timeout:.0f} s: {log_tail(self.log_file)} "
             f"See {self.log_file}."
         )
 

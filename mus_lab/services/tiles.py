@@ -40,7 +40,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -48,7 +47,15 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from mus_lab.errors import MusLabError, ServiceError
-from mus_lab.services._life import answers, running, serves, stop_server
+from mus_lab.services._life import (
+    answers,
+    await_answer,
+    log_tail,
+    read_state,
+    running,
+    serves,
+    stop_server,
+)
 
 __all__ = [
     "ROOTS_ENV",
@@ -455,11 +462,7 @@ class TileServer:
         return self.folder / "tiles.log"
 
     def _state(self) -> dict[str, Any]:
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads((self.folder / "tiles.json").read_text("utf-8"))
-            if isinstance(data, dict):
-                return data
-        return {}
+        return read_state(self.folder / "tiles.json")
 
     @property
     def url(self) -> str | None:
@@ -543,17 +546,11 @@ class TileServer:
         (self.folder / "tiles.json").write_text(json.dumps(state, indent=1), "utf-8")
         self._port = port
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if _ping(url):
-                return self
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.2)
+        if await_answer(self._proc, lambda: _ping(url), timeout):
+            return self
         self.stop()
-        tail = " ".join(self.log_file.read_text("utf-8", errors="replace").split()[-60:])
         raise ServiceError(
-            f"The tile service did not answer on {url} within {timeout:.0f} s: {tail[-600:]} "
+            f"The tile service did not answer on {url} within {timeout:.0f} s: {log_tail(self.log_file)} "
             f"See {self.log_file}."
         )
 
