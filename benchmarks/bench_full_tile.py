@@ -62,7 +62,7 @@ def estimate_gb(size: int, work: Path) -> tuple[float, float]:
     shutil.rmtree(probe)
     px = size**2
     n2, n1, nr = (len(sc.dates.get(k, ())) for k in ("s2", "s1", "rcm"))
-    outputs = px * (2 * 2 * n2 + 4 * (n1 + nr) + 2 * n1 + 8 * 6 + 4 * 16)
+    outputs = px * (2 * 2 * n2 + 4 * (2 * n1 + nr) + 2 * n1 + 8 * 6 + 4 * 16)
     return per_px * px / 1e9, outputs / 1e9
 
 
@@ -79,7 +79,12 @@ def train_models(scenario: Any, work: Path) -> None:
         ("radar", {"sensors": "radar", "speckle": None, "radar_sources": ("sentinel-1-grd",)}),
     ):
         feats, recipe, _ = recipes.features_from_catalog(
-            scenario.catalog_path, bbox=bbox, geobox=grid, every_days=30, **kw
+            scenario.catalog_path,
+            bbox=bbox,
+            geobox=grid,
+            every_days=30,
+            datetime=f"{START}/{END}",  # the chain's period: land cover reads its ARD
+            **kw,
         )
         samples = classify.extract_samples(feats, scenario.polygons, layer="reference")
         model = classify.train(samples, "rf", params={"n_estimators": 20}, recipe=recipe)
@@ -94,8 +99,9 @@ def chain(scenario: Any, work: Path, tile: int, out: str) -> dict[str, Any]:
         "period": f"{START}/{END}",
         "area": {"bbox": list(scenario.bbox), "tile": tile},
         "steps": {
-            "s2": {"uses": "ard.s2", "options": {"bands": ["red", "nir"]}},
+            "s2": {"uses": "ard.s2", "options": {"bands": ["red", "nir"], "max_cloud": 100}},
             "s1": {"uses": "ard.sar", "options": {"sensor": "s1"}},
+            "s1vh": {"uses": "ard.sar", "options": {"sensor": "s1", "polarisation": "vh"}},
             "rcm": {"uses": "ard.sar", "options": {"sensor": "rcm"}},
             "optical": {
                 "uses": "landcover.predict",
@@ -104,7 +110,7 @@ def chain(scenario: Any, work: Path, tile: int, out: str) -> dict[str, Any]:
             },
             "radar": {
                 "uses": "landcover.predict",
-                "needs": ["s1"],
+                "needs": ["s1", "s1vh"],  # its features from the chain's ARD (VV and VH)
                 "options": {"model": str(work / "radar")},
             },
             "fused": {"uses": "fusion.fuse", "needs": ["optical", "radar"]},

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mus_lab.errors import FusionError, MassFunctionError
+from mus_lab.fusion import _codegen
 from mus_lab.fusion import _kernels as K
 from mus_lab.fusion._frame import NODATA, UNDECIDED, Frame, MassFunction, popcount
 from mus_lab.fusion._rules import (
@@ -425,6 +426,16 @@ def fuse_arrays(
             tie=K.TIE_TOL32 if f32 else K.TIE_TOL,
             eps=K.TOTAL_CONFLICT_EPS32 if f32 else K.TOTAL_CONFLICT_EPS,
         )
+        if _codegen.supported(rule.code, code, n):
+            kernel = _codegen.generated_fuse2(
+                rule.code, focal[0], focal[1], frame.classes, np.dtype(dt).name
+            )
+            floats = np.empty((5, n), np.float32)
+            codes = np.empty((2, n), np.uint8)
+            n_total = kernel(a, b, labels, prm.tie, prm.eps, tc, floats, codes)
+            if n_total and tc:
+                raise_total_conflict(int(n_total), n)
+            return dict(zip(_codegen.OUTPUTS, [*codes, *floats], strict=True))
         n_total = K.fuse2(a, b, labels, pt, summary_tables(out_f, frame.classes), prm, out)
         if n_total and tc:
             raise_total_conflict(int(n_total), n)

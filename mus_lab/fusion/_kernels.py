@@ -9,6 +9,11 @@ of sets meets in which set) is worked out once in Python as small integer tables
 (:mod:`mus_lab.fusion._rules`), so the kernels never touch a bit mask.
 
 Arithmetic is float64 inside (inputs may be float32); outputs are float32 / uint8.
+
+For chunks of 512 x 512 px and more, the two-source max-belief case (Dempster, Yager, the
+conjunctive rule) runs a kernel generated for its layout of focal sets instead
+(:mod:`mus_lab.fusion._codegen`): the same operations in the same order, straight-line per
+pixel, about twice as fast.
 """
 
 from __future__ import annotations

@@ -465,7 +465,10 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
         The file is missing or not YAML; ``registry`` is not a URL or a path; a key is
         unknown or missing; a step kind is
         unknown; an option is missing or unknown; ``needs`` names no step; the steps form
-        a cycle; an unknown intermediate or lifetime.
+        a cycle; an unknown intermediate or lifetime; a land-cover step needs an ARD step
+        that cannot give its model's features (a band, a polarisation, the speckle or cloud
+        filter, the period); a fusion option out of its choices, or ``confusion: held-out``
+        with a model that records no held-out confusion matrix.
 
     Examples
     --------
@@ -479,7 +482,8 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
     """
     import yaml
 
-    from mus_lab.production._tilesteps import check_step, resolve_paths
+    from mus_lab.production._ardinputs import ard_plan
+    from mus_lab.production._tilesteps import check_step, options_with_defaults, resolve_paths
 
     source: Path | None = None
     if isinstance(chain, str | Path):
@@ -523,13 +527,18 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
         steps.append(resolve_paths(spec, base))
     period = data.get("period")
     output = (base / str(data["output"])).resolve()
-    return ChainSpec(
+    ordered = _order(steps, source)
+    by_name = {s.name: s for s in ordered}
+    for spec in ordered:  # a land-cover step reading ARD: can it give the model's features?
+        if spec.uses == "landcover.predict":
+            ard_plan(spec, by_name, period=str(period) if period else None, where=_where(source))
+    chain_spec = ChainSpec(
         name=str(data["chain"]),
         catalog=catalog,
         output=output,
         intermediates=_intermediates(data.get("intermediates"), base, output, source),
         area=_area(data["area"], source),
-        steps=_order(steps, source),
+        steps=ordered,
         period=str(period) if period else None,
         source=source.resolve() if source else None,
         registry=(
@@ -538,3 +547,6 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
             else None
         ),
     )
+    for spec in ordered:  # options resolved in the chain (fusion's matrices): checked now
+        options_with_defaults(spec, chain_spec)
+    return chain_spec

@@ -8,9 +8,15 @@
     date, float32 (NaN = no data).
 ``fusion.fuse``
     Dempster-Shafer fusion of the land-cover steps it needs (their ``probabilities``,
-    which they then write), each discounted by ``reliability`` (default 0.9; the
-    models' confusion matrices are not used yet): ``fused_class`` and ``confidence``; intermediates
-    ``conflict`` and ``masses`` (the combined mass cube) when the chain keeps them.
+    which they then write). Each source's masses come from its model's **held-out
+    confusion matrix** (``confusion: auto``, the default, when the model records one;
+    ``held-out`` requires it; ``none`` never): discounted per class by its precision
+    (``reliability: auto`` or ``precision``; ``accuracy``; a number) with compound sets for
+    the pairs it confuses (``compound_threshold``, default 0.1); a source without a matrix
+    is discounted by 0.9 (or the number given). The matrices and reliabilities used are in
+    the tasks' parameters (``confusions``, ``reliabilities``). Outputs ``fused_class`` and
+    ``confidence``; intermediates ``conflict`` and ``masses`` (the combined mass cube)
+    when the chain keeps them.
 ``flood.water``
     Water on every SAR date from one **scene-wide** threshold per date: each tile first
     gives a histogram of its backscatter (0.25 dB bins), the histograms of all tiles are
@@ -29,7 +35,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from mus_lab.errors import StepError
+from mus_lab.errors import ChainError, StepError
 from mus_lab.production._tilesteps import StepKind, TileTask, register_step
 
 __all__: list[str] = []
@@ -123,13 +129,23 @@ def _fuse(task: TileTask) -> Mapping[str, Path]:
             f"Step {task.step!r} (fusion.fuse) fuses the land-cover steps it needs: it needs "
             f"{sorted(task.inputs)}; give it two or more."
         )
+    from mus_lab.classify import ConfusionMatrix
+
     sources = {name: task.read(name, "probabilities") for name in task.inputs}
-    reliability = task.options["reliability"]
+    matrices = task.options.get("confusions") or {}
+    reliabilities = task.options.get("reliabilities") or {}
+    confusions = {
+        name: ConfusionMatrix(tuple(cm["labels"]), np.asarray(cm["counts"]))
+        if (cm := matrices.get(name))
+        else None
+        for name in sources
+    }
     options = fusion.FusionOptions(
         rule=str(task.options["rule"]),
-        reliability=None if reliability is None else float(reliability),
+        reliability=tuple(reliabilities.get(name, _DEFAULT_RELIABILITY) for name in sources),
+        compound_threshold=task.options["compound_threshold"],
     )
-    fused = fusion.fuse(sources, options=options)
+    fused = fusion.fuse(sources, options=options, confusions=confusions)
     task.folder.mkdir(parents=True, exist_ok=True)
     out = {
         "fused_class": write_cog(fused["fused_class"], task.path(), nodata=0),
@@ -143,10 +159,7 @@ def _fuse(task: TileTask) -> Mapping[str, Path]:
         )
     if "masses" in task.keep:
         masses = fusion.fuse(
-            sources,
-            options=fusion.FusionOptions(
-                rule=options.rule, reliability=options.reliability, output="masses"
-            ),
+            sources, options=options.replace(output="masses"), confusions=confusions
         )
         cube = masses["mass"]
         out["masses"] = write_cog(
@@ -156,6 +169,93 @@ def _fuse(task: TileTask) -> Mapping[str, Path]:
             band_names=[str(f) for f in cube[cube.dims[0]].values],
         )
     return out
+
+
+_DEFAULT_RELIABILITY = 0.9
+_CONFUSION_MODES = ("auto", "held-out", "none")
+
+
+def _held_out(model: str) -> dict[str, Any] | None:
+    """A saved model's held-out confusion matrix on its classes (None when it has none)."""
+    import json
+
+    from mus_lab.classify import ConfusionMatrix
+
+    try:
+        meta = json.loads((Path(model) / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ChainError(
+            f"No land-cover model at {model} ({exc}): give the folder that "
+            "LandCoverModel.save (or mus-lab landcover train) wrote."
+        ) from exc
+    doc = ((meta.get("report") or {}).get("validation") or {}).get("confusion")
+    if not doc:
+        return None
+    cm = ConfusionMatrix(tuple(doc["labels"]), np.asarray(doc["counts"]))
+    classes = [int(c) for c in meta.get("classes") or cm.labels]
+    cm = cm.reorder(classes)  # onto the probability cube's classes (zeros if never seen)
+    return {"labels": classes, "counts": cm.counts.astype("int64").tolist()}
+
+
+def _fuse_resolve(options: dict[str, Any], step: Any, spec: Any) -> dict[str, Any]:
+    """The fusion's confusion matrices and per-source reliabilities in this chain."""
+    mode, rel = options["confusion"], options["reliability"]
+    where = f" in {spec.source}" if getattr(spec, "source", None) else ""
+    head = f"Step {step.name!r}{where} (fusion.fuse)"
+    if mode not in _CONFUSION_MODES:
+        raise ChainError(
+            f"{head}: confusion={mode!r}; choose one of {list(_CONFUSION_MODES)} (auto: the "
+            "models' held-out confusion matrices when they record one)."
+        )
+    if not (rel is None or rel in ("auto", "precision", "accuracy")):
+        try:
+            ok = not isinstance(rel, bool) and 0.0 <= float(rel) <= 1.0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ChainError(
+                f"{head}: reliability={rel!r}; choose auto, precision, accuracy, a number in "
+                "[0, 1] or null."
+            )
+    threshold = options["compound_threshold"]
+    if threshold is not None and (
+        isinstance(threshold, bool | str) or not 0.0 <= float(threshold) <= 1.0
+    ):
+        raise ChainError(
+            f"{head}: compound_threshold={threshold!r}; give a confusion rate in [0, 1] or null."
+        )
+    from mus_lab import fusion
+    from mus_lab.errors import FusionError
+
+    try:
+        fusion.FusionOptions(rule=str(options["rule"]))
+    except FusionError as exc:
+        raise ChainError(f"{head}: {exc}") from exc
+    steps = {s.name: s for s in spec.steps}
+    confusions: dict[str, Any] = {}
+    reliabilities: dict[str, Any] = {}
+    for name in step.needs:
+        need = steps[name]
+        cm = None
+        if mode != "none" and need.uses == "landcover.predict":
+            cm = _held_out(str(need.options["model"]))
+        if cm is None and mode == "held-out":
+            raise ChainError(
+                f"{head}: the model of {name!r} ({need.options.get('model', need.uses)}) records "
+                "no held-out confusion matrix: train it with a validation split "
+                "(classify.train keeps one), or set confusion: auto or none."
+            )
+        if cm is None and rel in ("precision", "accuracy"):
+            raise ChainError(
+                f"{head}: reliability={rel!r} needs the confusion matrix of {name!r}, which "
+                "its model does not record (or confusion: none): give a number, or auto."
+            )
+        confusions[name] = cm
+        if rel == "auto":
+            reliabilities[name] = "precision" if cm is not None else _DEFAULT_RELIABILITY
+        else:
+            reliabilities[name] = rel if rel is None or isinstance(rel, str) else float(rel)
+    return {**options, "confusions": confusions, "reliabilities": reliabilities}
 
 
 def _backscatter(task: TileTask) -> tuple[xr.DataArray, list[str]]:
@@ -260,10 +360,19 @@ register_step(
     StepKind(
         "fusion.fuse",
         _fuse,
-        optional={"rule": "dempster", "reliability": 0.9},
-        description="Dempster-Shafer fusion of the land-cover steps it needs (their probabilities).",
+        optional={
+            "rule": "dempster",
+            "confusion": "auto",
+            "reliability": "auto",
+            "compound_threshold": 0.1,
+        },
+        description=(
+            "Dempster-Shafer fusion of the land-cover steps it needs (their probabilities), "
+            "masses from the models' held-out confusion matrices."
+        ),
         intermediates=("conflict", "masses"),
         reads=("probabilities",),
+        resolve=_fuse_resolve,
     )
 )
 register_step(

@@ -51,6 +51,11 @@ def _item(spec: Any, run: dict[str, Any], task: TaskRecord, tile: Any) -> dict[s
         f"({step['uses']}, options {json.dumps(task.parameters, sort_keys=True, default=str)}) "
         f"on tile {task.tile}"
     )
+    read = [i for i in task.inputs if i.get("step") and i.get("sha256")]
+    if read:  # the ARD files of the chain's own steps it read, with their checksums
+        lineage += ", reading " + ", ".join(
+            f"{i['step']}/{Path(i['path']).name} (sha256 {i['sha256']})" for i in read
+        )
     links = [
         {"rel": "derived_from", "href": i["href"], "type": "application/geo+json", "title": i["id"]}
         for i in task.inputs

@@ -38,6 +38,7 @@ from mus_lab.production._tilecatalog import publish_outputs
 from mus_lab.production._tilesteps import (
     INTERMEDIATES,
     TileTask,
+    ard_of,
     collections_of,
     options_with_defaults,
     path_state,
@@ -178,7 +179,7 @@ def _coverage(spec: ChainSpec) -> dict[tuple[str, str], list[dict[str, Any]]]:
     from mus_lab import catalog
 
     tiles = spec.tiles()
-    wanted = sorted({c for s in spec.steps for c in collections_of(s)})
+    wanted = sorted({c for s in spec.steps for c in collections_of(s, spec)})
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for collection in wanted:
         found = catalog.search(
@@ -261,7 +262,7 @@ def _fingerprint(
     data = {
         "keep": sorted(_keep_of(spec, step)),
         "uses": step.uses,
-        "options": options_with_defaults(step),
+        "options": options_with_defaults(step, spec),
         "files": {key: path_state(step.options[key]) for key in kind.paths if key in step.options},
         "tile": [tuple(tile.geobox.affine), tile.geobox.shape.yx, str(tile.geobox.crs)],
         "period": spec.period,
@@ -388,7 +389,44 @@ def _execute(
         "finished": time.time(),
         "worker": worker,
         "scene": scene,
+        "read": _ard_read(task, upstream),
     }
+
+
+def _ard_inputs(
+    spec: ChainSpec, ard: Mapping[str, tuple[str, ...]], tile: str
+) -> list[dict[str, Any]]:
+    """The ARD files a land-cover task reads, as inputs (their checksums come once read)."""
+    return [
+        {
+            "step": need,
+            "tile": tile,
+            "collection": coll,
+            "path": str(spec.output / need / f"{tile}.tif"),
+        }
+        for coll, needs in sorted(ard.items())
+        for need in needs
+    ]
+
+
+def _ard_read(task: TileTask, upstream: tuple[Mapping[str, Any], ...]) -> list[dict[str, Any]]:
+    """The ARD files the task read, with the checksums their steps recorded."""
+    steps = {n: c for c, needs in task.ard.items() for n in needs}
+    return [
+        {
+            "step": u["step"],
+            "tile": task.tile,
+            "collection": steps[u["step"]],
+            "output": name,
+            "path": out["path"],
+            "sha256": out["sha256"],
+            "size": out["size"],
+        }
+        for u in upstream
+        if u["step"] in steps
+        for name, out in u["outputs"].items()
+        if not out.get("intermediate")
+    ]
 
 
 def _lifetimes(spec: ChainSpec, outputs: Mapping[str, Any], finished: float) -> dict[str, Any]:
@@ -438,7 +476,9 @@ def _drive(
     stages: list[Any] = []  # the samples and reductions of scene-wide steps, held here
     kinds = step_kinds()
     folder = spec.keeps().folder
-    options_of = {s.name: options_with_defaults(s) for s in spec.steps}
+    options_of = {s.name: options_with_defaults(s, spec) for s in spec.steps}
+    ard_steps = {s.name: ard_of(s, spec) for s in spec.steps}
+    recorded: dict[tuple[str, str], list[dict[str, Any]]] = {}  # inputs, read when needed
 
     def make(step: Any, tile_id: str) -> TileTask:
         return TileTask(
@@ -452,6 +492,7 @@ def _drive(
             folder=spec.output / step.name,
             keep=_keep_of(spec, step),
             scratch=folder / step.name,
+            ard=ard_steps[step.name],
         )
 
     def deps_of(step: Any, tile_id: str) -> list[Any]:
@@ -532,6 +573,15 @@ def _drive(
                 fields["outputs"] = _lifetimes(spec, result["outputs"], result["finished"])
                 if result.get("scene") is not None:  # the scene-wide value, in provenance
                     fields["parameters"] = {**options_of[step_name], "scene": result["scene"]}
+                if result.get("read"):  # the ARD files it read, with their checksums
+                    if not recorded:
+                        recorded.update(
+                            {(t.step, t.tile): t.inputs for t in registry.tasks(run_id)}
+                        )
+                    fields["inputs"] = [
+                        *(i for i in recorded[(step_name, tile_id)] if "step" not in i),
+                        *result["read"],
+                    ]
                 changes.append((step_name, tile_id, "done", fields))
                 log(f"  done    {step_name} {tile_id}")
                 continue
@@ -587,18 +637,21 @@ def _prepare(
     kinds = step_kinds()
     checked: list[tuple[str, str, dict[str, Any]]] = []
     upstream_of: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    ard_steps = {s.name: ard_of(s, spec) for s in spec.steps}
+    options_of = {s.name: options_with_defaults(s, spec) for s in spec.steps}
     for step in spec.steps:
         scene_wide = kinds[step.uses].scene_wide
         for tile in tiles:
             key = (step.name, tile.id)
-            inputs = [i for c in collections_of(step) for i in cover[(c, tile.id)]]
+            inputs = [i for c in collections_of(step, spec) for i in cover[(c, tile.id)]]
+            inputs += _ard_inputs(spec, ard_steps[step.name], tile.id)
             # a scene-wide step on one tile depends on what it needs on every tile
             ups = [(n, t.id if scene_wide else tile.id) for n in step.needs for t in tiles]
             ups = list(dict.fromkeys(ups))
             upstream_of[key] = ups
             fp = _fingerprint(step, tile, spec, inputs, [fingerprints[u] for u in ups])
             fingerprints[key] = fp
-            rows.append((step.name, tile.id, fp, inputs, options_with_defaults(step)))
+            rows.append((step.name, tile.id, fp, inputs, options_of[step.name]))
             old = previous.get(key)
             if (
                 old is not None

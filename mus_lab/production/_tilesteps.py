@@ -15,7 +15,8 @@ Built in:
     Temporal mean backscatter of one SAR band (linear mean, written in dB).
 ``landcover.predict``
     The land-cover map (``<tile>.tif``) and confidence (``<tile>_confidence.tif``) of a
-    saved model (option ``model``), its features rebuilt on the tile from its recipe.
+    saved model (option ``model``), its features rebuilt on the tile from its recipe: from
+    the files of the ``ard.s2`` / ``ard.sar`` steps it needs, else from the catalog.
 ``python``
     Any function ``module:callable`` taking the :class:`TileTask` and returning a
     DataArray on the tile's grid (written as ``<tile>.tif``) or a mapping of written files.
@@ -69,6 +70,9 @@ class TileTask:
         Where it writes them (``<intermediates folder>/<step>``).
     scene
         For a scene-wide step: what its reduction over every tile gave (a threshold ...).
+    ard
+        ``{collection: [needed ard.* steps]}``: the collections a land-cover step reads
+        from the ARD files of the steps it needs rather than from the catalog.
     """
 
     step: str
@@ -83,6 +87,7 @@ class TileTask:
     keep: frozenset[str] = frozenset()
     scratch: Path | None = None
     scene: Mapping[str, Any] = field(default_factory=dict)
+    ard: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def bbox_lonlat(self) -> tuple[float, float, float, float]:
@@ -232,6 +237,11 @@ class StepKind:
         (a threshold), then ``run`` runs on every tile with it in ``task.scene``. The
         reduction must not depend on the tiles' order, so that a re-run writes the same
         bytes.
+    resolve
+        ``resolve(options, step, chain) -> options``: the options with what they mean in
+        this chain, checked before anything runs (a :class:`ChainError` naming the fix) and
+        recorded in the tasks' parameters, e.g. fusion's confusion matrices of the models
+        it fuses.
     """
 
     name: str
@@ -245,6 +255,7 @@ class StepKind:
     reads: tuple[str, ...] = ()
     sample: Callable[[TileTask], Any] | None = None
     reduce: Callable[[list[Any], Mapping[str, Any]], dict[str, Any]] | None = None
+    resolve: Callable[[dict[str, Any], Any, Any], dict[str, Any]] | None = None
 
     @property
     def scene_wide(self) -> bool:
@@ -344,13 +355,16 @@ def check_step(step: Any, *, where: str = "") -> None:
         _import_function(str(step.options["function"]), step.name, where)
 
 
-def collections_of(step: Any) -> tuple[str, ...]:
+def collections_of(step: Any, spec: Any = None) -> tuple[str, ...]:
     """The input collections a step reads from the catalog.
 
     Parameters
     ----------
     step
         A :class:`~mus_lab.production.StepSpec`.
+    spec
+        Its :class:`~mus_lab.production.ChainSpec`: the collections a land-cover step reads
+        from the ARD files of the steps it needs are then left out.
 
     Returns
     -------
@@ -360,7 +374,39 @@ def collections_of(step: Any) -> tuple[str, ...]:
     kind = _KINDS[step.uses]
     if kind.collections is None:
         return ()
-    return kind.collections({**kind.optional, **step.options})
+    found = kind.collections({**kind.optional, **step.options})
+    if spec is not None:
+        served = ard_of(step, spec)
+        found = tuple(c for c in found if c not in served)
+    return found
+
+
+def ard_of(step: Any, spec: Any) -> dict[str, tuple[str, ...]]:
+    """``{collection: ARD steps}`` a land-cover step reads from its needs' ARD files.
+
+    Parameters
+    ----------
+    step
+        A :class:`~mus_lab.production.StepSpec` of ``spec``.
+    spec
+        The :class:`~mus_lab.production.ChainSpec`.
+
+    Returns
+    -------
+    dict
+        Empty for other step kinds, or when it needs no ARD step.
+
+    Raises
+    ------
+    ChainError
+        A needed ARD step cannot give the model's features (see ``_ardinputs.ard_plan``).
+    """
+    if step.uses != "landcover.predict":
+        return {}
+    from mus_lab.production._ardinputs import ard_plan
+
+    plan = ard_plan(step, {s.name: s for s in spec.steps}, period=spec.period)
+    return {c: tuple(names) for c, names in plan.items()}
 
 
 def _import_function(spec: str, step: str, where: str) -> Callable[..., Any]:
@@ -468,18 +514,10 @@ register_step(
 
 def _model_collections(model: str) -> tuple[str, ...]:
     """The collections a saved model's feature recipe reads (from its ``metadata.json``)."""
-    import json
-
     from mus_lab.classify import FeatureOptions
+    from mus_lab.production._ardinputs import model_recipe
 
-    meta = Path(model) / "metadata.json"
-    try:
-        recipe = json.loads(meta.read_text(encoding="utf-8")).get("recipe") or {}
-    except (OSError, ValueError) as exc:
-        raise ChainError(
-            f"No land-cover model at {model} ({exc}): give the folder that "
-            "LandCoverModel.save (or mus-lab landcover train) wrote."
-        ) from exc
+    recipe = model_recipe(model)
     if not recipe.get("sensors"):
         return ()
     opts = FeatureOptions.from_dict(recipe)
@@ -503,14 +541,19 @@ def _landcover_predict(task: TileTask) -> Mapping[str, Path]:
             "recipes.features_from_catalog (or mus-lab landcover train) so that a chain can "
             "rebuild its features."
         )
-    feats, _, _ = recipes.features_from_catalog(
-        task.catalog,
-        classify.FeatureOptions.from_dict(recipe),
-        bbox=task.bbox_lonlat,
-        datetime=recipe.get("datetime"),
-        geobox=task.geobox,
-        chunks=max(task.geobox.shape.yx),
-    )
+    if task.ard:  # the chain's own ARD files, the catalog only for what they do not give
+        from mus_lab.production._ardinputs import features_of_task
+
+        feats = features_of_task(task, recipe)
+    else:
+        feats, _, _ = recipes.features_from_catalog(
+            task.catalog,
+            classify.FeatureOptions.from_dict(recipe),
+            bbox=task.bbox_lonlat,
+            datetime=recipe.get("datetime"),
+            geobox=task.geobox,
+            chunks=max(task.geobox.shape.yx),
+        )
     result = classify.predict(feats, model)
     task.folder.mkdir(parents=True, exist_ok=True)
     out = {
@@ -604,21 +647,32 @@ def resolve_paths(step: Any, base: Path) -> Any:
     return replace(step, options=options)
 
 
-def options_with_defaults(step: Any) -> dict[str, Any]:
+def options_with_defaults(step: Any, spec: Any = None) -> dict[str, Any]:
     """The step's options with its kind's defaults filled in.
 
     Parameters
     ----------
     step
         A :class:`~mus_lab.production.StepSpec`.
+    spec
+        Its :class:`~mus_lab.production.ChainSpec`: the options are then also resolved in
+        the chain (``StepKind.resolve``: fusion's confusion matrices...), as recorded.
 
     Returns
     -------
     dict
         Options.
+
+    Raises
+    ------
+    ChainError
+        ``spec`` given and an option that its kind's ``resolve`` refuses.
     """
     kind = _KINDS[step.uses]
-    return {**kind.optional, **step.options}
+    options = {**kind.optional, **step.options}
+    if spec is not None and kind.resolve is not None:
+        options = kind.resolve(options, step, spec)
+    return options
 
 
 from mus_lab.production import _chainsteps  # noqa: E402,F401  (registers ARD, fusion, flood)

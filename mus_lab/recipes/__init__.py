@@ -6,7 +6,8 @@ Sentinel-2 grid of the area, :func:`reference_grid`) and calls stage functions; 
 search. A model trained through a recipe records it, and so does one trained through the stage
 functions by hand: :func:`replay_features` rebuilds its features either way.
 
-- :func:`features_from_catalog` / :func:`replay_features`: land-cover features per sensor set.
+- :func:`features_from_catalog` / :func:`replay_features`: land-cover features per sensor set;
+  :func:`features_from_ard` the same from ARD already prepared (a chain's ARD files).
 - :func:`sources_from_catalog`: the land-cover products of a catalog as fusion sources.
 - :func:`run_risk`: flood extent, flood series products and risk, written as products.
 
@@ -19,14 +20,21 @@ True
 
 from mus_lab.recipes._flood import LANDCOVER_SEARCH_ORDER, run_risk
 from mus_lab.recipes._fusion import sources_from_catalog
-from mus_lab.recipes._landcover import features_from_catalog, replay_features
+from mus_lab.recipes._landcover import (
+    features_from_ard,
+    features_from_catalog,
+    optical_bands_of,
+    replay_features,
+)
 from mus_lab.recipes._search import CatalogLike, find, reference_grid, source_of
 
 __all__ = [
     "LANDCOVER_SEARCH_ORDER",
     "CatalogLike",
+    "features_from_ard",
     "features_from_catalog",
     "find",
+    "optical_bands_of",
     "reference_grid",
     "replay_features",
     "run_risk",

@@ -21,7 +21,142 @@ from mus_lab.classify import RECIPE_ATTR, FeatureOptions
 from mus_lab.errors import FeatureMismatchError
 from mus_lab.recipes._search import CatalogLike, find, source_of
 
-__all__ = ["features_from_catalog", "replay_features"]
+__all__ = ["features_from_ard", "features_from_catalog", "optical_bands_of", "replay_features"]
+
+#: The spectral indices :func:`ard.s2_time_series` adds, and the bands each needs.
+_INDEX_BANDS: dict[str, tuple[str, ...]] = {
+    "NDVI": ("red", "nir"),
+    "NDWI": ("green", "nir"),
+    "MNDWI": ("green", "swir16"),
+}
+#: The bands IOTA²'s features (``ndwi_iota2``, ``brightness``) need at the least.
+_IOTA2_BANDS = ("red", "nir", "swir16")
+
+
+def optical_bands_of(variables: Sequence[str]) -> tuple[str, ...]:
+    """The Sentinel-2 bands the optical variables of a recipe are computed from.
+
+    Parameters
+    ----------
+    variables
+        Optical variables (``FeatureOptions.optical_variables``).
+
+    Returns
+    -------
+    tuple of str
+        Canonical band names, in :data:`mus_lab.ard.S2_BANDS` order. ``brightness`` (and
+        any variable not known here) needs every band: it sums over the bands present.
+
+    Examples
+    --------
+    >>> optical_bands_of(["ndvi"])
+    ('red', 'nir')
+    """
+    need: set[str] = set()
+    for v in variables:
+        if v in ard.S2_BANDS:
+            need.add(v)
+        elif v.upper() in _INDEX_BANDS:
+            need.update(_INDEX_BANDS[v.upper()])
+        elif v == "ndwi_iota2":
+            need.update(_IOTA2_BANDS)
+        else:  # brightness, or a variable of a newer recipe: every band
+            need.update(ard.S2_BANDS)
+    return tuple(b for b in ard.S2_BANDS if b in need)
+
+
+def _optical(s2: xr.Dataset, opts: FeatureOptions) -> xr.Dataset:
+    """Optical features of prepared S2 ARD: the indices its bands allow, then the variables."""
+    bands = {
+        str(n)
+        for n, v in s2.data_vars.items()
+        if n not in ("valid", "quality") and "time" in v.dims
+    }
+    indices = tuple(i for i, need in _INDEX_BANDS.items() if set(need) <= bands)
+    ts = ard.s2_time_series(
+        s2, every_days=opts.every_days, indices=indices, iota2=set(_IOTA2_BANDS) <= bands
+    )
+    return classify.optical_features(ts, opts.optical_variables)
+
+
+def _radar(
+    sar: xr.Dataset, prefix: str, dates: Any, opts: FeatureOptions
+) -> tuple[xr.Dataset, Any]:
+    """Radar features of prepared SAR ARD, on ``dates`` (default: from its own times)."""
+    if dates is None:
+        t = sar["time"].values
+        dates = ard.regular_dates(t.min(), t.max(), opts.every_days)
+    return classify.radar_features(sar, dates=dates, prefix=prefix), dates
+
+
+def _assemble(parts: Sequence[xr.Dataset], labels: Sequence[str]) -> xr.DataArray:
+    ds = parts[0] if len(parts) == 1 else classify.stack_features(*parts, names=labels)
+    return classify.feature_cube(ds)
+
+
+def features_from_ard(
+    options: FeatureOptions | None = None,
+    *,
+    s2: xr.Dataset | None = None,
+    sar: Mapping[str, xr.Dataset] | None = None,
+) -> xr.DataArray:
+    """The feature cube of a sensor set from ARD already prepared (no search, no loading).
+
+    The same computation as :func:`features_from_catalog` after its ``prepare_*`` calls: a
+    production chain gives it the ARD files its ``ard.s2`` / ``ard.sar`` steps wrote.
+
+    Parameters
+    ----------
+    options
+        :class:`~mus_lab.classify.FeatureOptions` (sensors, dates, variables).
+    s2
+        Sentinel-2 ARD as :func:`mus_lab.ard.prepare_s2` gives it (reflectance bands with
+        ``time``, and ``valid``); needed for the optical and stacked sets.
+    sar
+        ``{prefix: ARD}`` (prefix ``s1`` or ``rcm``) as :func:`mus_lab.ard.prepare_s1`
+        gives it with ``db=True`` (``vv``, ``vh``, ``valid``), in ``options.radar_sources``
+        order; needed for the radar and stacked sets.
+
+    Returns
+    -------
+    xarray.DataArray
+        The ``(feature, y, x)`` cube, lazy.
+
+    Raises
+    ------
+    FeatureMismatchError
+        The sensor set needs ARD that is not given, or a variable cannot be computed from it.
+
+    Examples
+    --------
+    >>> from mus_lab import ard, catalog
+    >>> s2 = ard.prepare_s2(catalog.search(tiny.catalog_path, collections="sentinel-2-l2a"))
+    >>> feats = features_from_ard(FeatureOptions(every_days=30), s2=s2)
+    >>> feats.dims
+    ('feature', 'y', 'x')
+    """
+    opts = options or FeatureOptions()
+    parts: list[xr.Dataset] = []
+    labels: list[str] = []
+    dates = None
+    if opts.sensors in ("optical", "stacked"):
+        if s2 is None:
+            raise FeatureMismatchError(
+                f"Sensor set {opts.sensors!r} needs Sentinel-2 ARD: give s2=."
+            )
+        parts.append(_optical(s2, opts))
+        labels.append("optical")
+        dates = parts[0]["time"].values
+    if opts.sensors in ("radar", "stacked"):
+        if not sar:
+            raise FeatureMismatchError(
+                f"Sensor set {opts.sensors!r} needs SAR ARD: give sar={{'s1': ...}}."
+            )
+        for prefix, ds in sar.items():
+            radar, dates = _radar(ds, prefix, dates, opts)
+            parts.append(radar)
+            labels.append(prefix)
+    return _assemble(parts, labels)
 
 
 def features_from_catalog(
@@ -89,8 +224,7 @@ def features_from_catalog(
             bbox=None if grid is not None else bbox,
             chunks={"time": -1, **spatial},
         )
-        ts = ard.s2_time_series(s2, every_days=opts.every_days)
-        opt = classify.optical_features(ts, opts.optical_variables)
+        opt = _optical(s2, opts)
         grid, dates = cube.geobox_of(s2), opt["time"].values
         parts.append(opt)
         labels.append("optical")
@@ -117,14 +251,11 @@ def features_from_catalog(
                 sar = ard.prepare_s1(
                     items, geobox=grid, speckle=opts.speckle, db=True, chunks=spatial
                 )
-            if dates is None:
-                t = sar["time"].values
-                dates = ard.regular_dates(t.min(), t.max(), opts.every_days)
-            parts.append(classify.radar_features(sar, dates=dates, prefix=prefix))
+            radar, dates = _radar(sar, prefix, dates, opts)
+            parts.append(radar)
             labels.append(prefix)
             sources += list(items)
-    ds = parts[0] if len(parts) == 1 else classify.stack_features(*parts, names=labels)
-    features = classify.feature_cube(ds)
+    features = _assemble(parts, labels)
     recipe = {
         **classify.recipe_of(features),  # what the stages recorded (the grid among it)
         **opts.to_dict(),

@@ -307,3 +307,82 @@ def test_docstring_examples_run(module):
         optionflags=doctest.ELLIPSIS,
     )
     assert tried > 0 and failures == 0
+
+
+# --------------------------------------------------------------------------- generated kernels
+
+
+@pytest.fixture(scope="module")
+def kernel_cache(tmp_path_factory):
+    from mus_lab.fusion import _codegen
+
+    _codegen.generated_fuse2.cache_clear()  # generate (or load) into this folder
+    return tmp_path_factory.mktemp("kernels")
+
+
+def _odd_pixels(a: np.ndarray, b: np.ndarray, frame: Frame, fa: tuple, fb: tuple) -> None:
+    """No data in one or both sources, exact ties, and total conflict, spread over blocks."""
+    n = a.shape[1]
+    a[:, 5:9] = np.nan  # first source missing: vacuous there
+    b[:, 7:12] = np.nan  # both missing on 7, 8: no data
+    b[3, n - 600 : n - 590] = np.nan  # one NaN plane only: the whole pixel is missing
+    tie = np.arange(1000, n, 977)
+    a[:, tie], b[:, tie] = 0, 0
+    a[fa.index(1), tie], a[fa.index(2), tie] = 0.5, 0.5
+    b[fb.index(frame.omega), tie] = 1.0
+    clash = np.arange(1500, n, 1931)
+    a[:, clash], b[:, clash] = 0, 0
+    a[fa.index(1), clash], b[fb.index(2), clash] = 1.0, 1.0
+
+
+@pytest.mark.parametrize(
+    ("rule", "n_cls", "dtype"),
+    [
+        ("dempster", 6, "float32"),
+        (fusion.Dempster(total_conflict="raise"), 6, "float32"),
+        ("yager", 3, "float64"),
+        ("conjunctive", 5, "float32"),
+    ],
+)
+def test_generated_kernel_is_bit_for_bit_the_general_one(
+    rule, n_cls, dtype, monkeypatch, kernel_cache
+):
+    """The per-layout generated kernel (chunks of 512 x 512 px and more) gives exactly the
+    general kernel's bytes, odd pixels included; its module is written to the cache folder."""
+    from mus_lab.fusion import _codegen
+
+    monkeypatch.setenv("MUS_LAB_KERNEL_CACHE", str(kernel_cache))
+    rng = np.random.default_rng(n_cls)
+    frame = Frame(tuple(range(1, n_cls + 1)))
+    fa = (*(1 << i for i in range(n_cls)), 0b11, frame.omega)
+    fb = (*(1 << i for i in range(n_cls)), 0b110, frame.omega)
+    n = _codegen.MIN_PIXELS + 333  # blocks of 512 and a partial last block
+
+    def rnd(f):
+        x = rng.gamma(0.4, 1.0, (len(f), n))
+        return (x / x.sum(axis=0)).astype(dtype)
+
+    a, b = rnd(fa), rnd(fb)
+    _odd_pixels(a, b, frame, fa, fb)
+    r = fusion.get_rule(rule)
+    labels = rng.integers(0, n_cls + 1, (2, n)).astype(np.uint8)
+    if isinstance(rule, str):
+        new = fuse_arrays([a, b], [fa, fb], frame, rule=r, labels=labels)
+    else:  # total_conflict="raise": the generated kernel counts K = 1 as the general one does
+        with pytest.raises(TotalConflictError) as err:
+            fuse_arrays([a, b], [fa, fb], frame, rule=r, labels=labels)
+    assert list(kernel_cache.glob("mus_lab_fuse2_*.py")), "the generated module is on disk"
+    monkeypatch.setattr(_codegen, "MIN_PIXELS", n + 1)  # the general kernel
+    if not isinstance(rule, str):
+        with pytest.raises(TotalConflictError) as ref:
+            fuse_arrays([a, b], [fa, fb], frame, rule=r, labels=labels)
+        assert str(err.value) == str(ref.value)
+        return
+    old = fuse_arrays([a, b], [fa, fb], frame, rule=r, labels=labels)
+    assert set(new) == set(old)
+    for key in old:
+        assert new[key].dtype == old[key].dtype, key
+        assert new[key].tobytes() == old[key].tobytes(), key
+    assert (new["fused_class"][7:9] == 0).all() and (new["fused_class"][1000::977] == 255).all()
+    if r.name == "dempster":
+        assert (new["ignorance"][1500::1931] == 1).all()  # total conflict: vacuous, undecided

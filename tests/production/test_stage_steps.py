@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 import numpy as np
@@ -15,7 +16,8 @@ from typer.testing import CliRunner
 
 from mus_lab import classify, flood, production, recipes
 from mus_lab.cli import app
-from mus_lab.production import _tilerun
+from mus_lab.errors import ChainError
+from mus_lab.production import _tilerun, _tilesteps
 from tests.production.test_tiles import _checksums
 
 PERIOD = "2022-03-01/2022-07-31"
@@ -47,15 +49,20 @@ def test_ard_landcover_fusion_flood_over_tiles_with_kept_intermediates(
         "period": PERIOD,
         "area": {"bbox": bbox, "tile": 69},
         "steps": {
-            "s2": {"uses": "ard.s2", "options": {"bands": ["red", "nir"]}},
+            "s2": {"uses": "ard.s2", "options": {"bands": ["red", "nir"], "max_cloud": 100}},
             "s1": {"uses": "ard.sar", "options": {"sensor": "s1"}},
+            "s1vh": {"uses": "ard.sar", "options": {"sensor": "s1", "polarisation": "vh"}},
             "rcm": {"uses": "ard.sar", "options": {"sensor": "rcm", "polarisation": "vh"}},
             "optical": {
                 "uses": "landcover.predict",
                 "needs": ["s2"],
                 "options": {"model": "optical"},
             },
-            "radar": {"uses": "landcover.predict", "needs": ["s1"], "options": {"model": "radar"}},
+            "radar": {
+                "uses": "landcover.predict",
+                "needs": ["s1", "s1vh"],
+                "options": {"model": "radar"},
+            },
             "fused": {"uses": "fusion.fuse", "needs": ["optical", "radar"]},
             "flood": {"uses": "flood.water", "needs": ["s1"]},
         },
@@ -63,6 +70,7 @@ def test_ard_landcover_fusion_flood_over_tiles_with_kept_intermediates(
     }
     path = tmp_path / "stages.yaml"
     path.write_text(yaml.safe_dump(data))
+    _bad_chains(tmp_path, data)
     spec = production.load_chain(path)
     assert spec.keeps().folder == tmp_path / "kept"
     report = production.run_tiles(path, client=client, log=lambda line: None)
@@ -74,6 +82,10 @@ def test_ard_landcover_fusion_flood_over_tiles_with_kept_intermediates(
         assert src.dtypes[0] == "int16" and src.descriptions[0].endswith("_red")
     with rasterio.open(tasks[("rcm", "r0c1")].outputs["backscatter"]["path"]) as src:
         assert src.count >= 2 and -40 < np.nanmedian(src.read(1)) < 5
+
+    # land cover read the ARD files of s2 / s1 + s1vh (named, with checksums, as inputs) and
+    # mapped what the catalog route maps; fusion used the models' held-out matrices
+    _ard_read_and_matrices_used(tmp_path, scenario, spec, tasks)
 
     # flood: one threshold per date for the scene, from the histograms of both tiles
     scenes = [tasks[("flood", t)].parameters["scene"] for t in ("r0c0", "r0c1")]
@@ -149,3 +161,99 @@ def test_ard_landcover_fusion_flood_over_tiles_with_kept_intermediates(
         ("radar", "r0c0"),
     }
     assert _checksums(mended) == before
+
+
+def _ard_read_and_matrices_used(tmp, scenario, spec, tasks):
+    from mus_lab import fusion
+
+    tile = spec.tiles()[0]
+    optical = tasks[("optical", tile.id)]
+    s2 = tasks[("s2", tile.id)].outputs["reflectance"]
+    assert [(i["step"], i["path"], i["sha256"]) for i in optical.inputs] == [
+        ("s2", s2["path"], s2["sha256"])
+    ]
+    assert [i["step"] for i in tasks[("radar", tile.id)].inputs] == ["s1", "s1vh"]
+    seen = production.history(optical.outputs["classification"]["path"], spec.source)
+    assert seen["inputs"] == optical.inputs
+    item = json.loads(
+        (
+            spec.output / "catalog" / "optical" / f"optical-{tile.id}" / f"optical-{tile.id}.json"
+        ).read_text()
+    )
+    assert (
+        f"reading s2/{tile.id}.tif (sha256 {s2['sha256']})"
+        in (item["properties"]["processing:lineage"])
+    )
+    probabilities, matrices = {}, {}
+    for name in ("optical", "radar"):  # what the catalog route (before) maps on this tile
+        model = classify.load_model(tmp / name)
+        feats, _, _ = recipes.features_from_catalog(
+            scenario.catalog_path,
+            classify.FeatureOptions.from_dict(model.metadata.recipe),
+            bbox=tile.bbox_lonlat,
+            datetime=PERIOD,
+            geobox=tile.geobox,
+        )
+        result = classify.predict(feats, model)
+        with rasterio.open(tasks[(name, tile.id)].outputs["classification"]["path"]) as src:
+            assert (src.read(1) == result.classification.values).all()
+        probabilities[name] = result.probability
+        matrices[name] = model.validation.confusion.reorder(model.classes)
+    fused = tasks[("fused", tile.id)]
+    recorded = fused.parameters["confusions"]
+    assert {n: (tuple(m["labels"]), m["counts"]) for n, m in recorded.items()} == {
+        n: (m.labels, m.counts.astype(int).tolist()) for n, m in matrices.items()
+    }
+    assert fused.parameters["reliabilities"] == {"optical": "precision", "radar": "precision"}
+    expected = fusion.fuse(
+        probabilities,
+        options=fusion.FusionOptions(reliability="precision", compound_threshold=0.1),
+        confusions=matrices,
+    )
+    with rasterio.open(fused.outputs["fused_class"]["path"]) as src:
+        assert (src.read(1) == expected["fused_class"].values).all()
+
+
+def _bad_chains(tmp, data):
+    """Land cover reading ARD that cannot give its model's features, and bad fusion options:
+    a ChainError naming the fix, before anything runs (no registry)."""
+    import copy
+    import shutil
+
+    bare = tmp / "bare"  # a model without its held-out matrix
+    shutil.copytree(tmp / "radar", bare)
+    meta = json.loads((bare / "metadata.json").read_text())
+    meta["report"].pop("validation")
+    (bare / "metadata.json").write_text(json.dumps(meta))
+    cases = [
+        (("steps", "s2", "options", "bands"), ["red"], "lack ['nir']: add them"),
+        (("steps", "s2", "options", "max_cloud"), 80, "set max_cloud: 100"),
+        (("steps", "s1", "options", "speckle"), "lee", "set speckle: None"),
+        (("steps", "radar", "needs"), ["s1"], "one ard.sar step per polarisation"),
+        (("steps", "optical", "needs"), ["s1"], "its model reads no sentinel-1-grd"),
+        (("period",), "2022-04-01/2022-07-31", "set the chain's period"),
+        (("steps", "fused", "options"), {"confusion": "sometimes"}, "choose one of"),
+        (("steps", "fused", "options"), {"reliability": 2}, "a number in [0, 1]"),
+        (("steps", "fused", "options"), {"rule": "nope"}, "nope"),
+        (("steps", "radar", "options", "model"), "bare", None),  # auto: 0.9 for it
+    ]
+    for keys, value, message in cases:
+        bad = copy.deepcopy(data)
+        where = bad
+        for k in keys[:-1]:
+            where = where[k]
+        where[keys[-1]] = value
+        path = tmp / "bad.yaml"
+        path.write_text(yaml.safe_dump(bad))
+        if message is None:
+            spec = production.load_chain(path)
+            fused = next(s for s in spec.steps if s.name == "fused")
+            resolved = _tilesteps.options_with_defaults(fused, spec)
+            assert resolved["reliabilities"] == {"optical": "precision", "radar": 0.9}
+            assert resolved["confusions"]["radar"] is None
+            bad["steps"]["fused"]["options"] = {"confusion": "held-out"}
+            path.write_text(yaml.safe_dump(bad))
+            message = "records no held-out confusion matrix"
+        with pytest.raises(ChainError, match=re.escape(message)):
+            production.load_chain(path)
+    assert not (tmp / "out").exists()
