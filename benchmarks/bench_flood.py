@@ -25,8 +25,11 @@ checkout's ``mus_lab``, e.g. ``git worktree add ../base main``: A/B in one run) 
 best round of each is compared (median ratio reported too), with the 1-minute load average
 before each run.
 
+``--self-trained`` adds a case ``ours_st`` to every round: the default methods plus the
+``self_trained`` voter (its cost against the 5x goal).
+
 Usage: ``python benchmarks/bench_flood.py [--size 10000] [--repeat 3] [--base DIR]
-[--workdir DIR] [--json out.json]``
+[--self-trained] [--workdir DIR] [--json out.json]``
 """
 
 from __future__ import annotations
@@ -52,38 +55,125 @@ THRESHOLD_VH = -22.0  # the floor's global threshold (Sen1Floods11 VH median abo
 # --------------------------------------------------------------------------- the scene
 
 
-def _fields(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    y, x = np.meshgrid(rows.astype(np.float64), cols.astype(np.float64), indexing="ij")
+def _river_lakes(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance-like field to the river centre line (px) and the lake field, at ``(y, x)`` px."""
     river = np.abs(np.sin(x / 700.0) * 300.0 + 4000.0 * np.sin(y / 2500.0) - (x % 5000) + 2500)
     lakes = np.sin(x / 310.0) * np.cos(y / 270.0) + 0.5 * np.sin((x + y) / 170.0)
+    return river, lakes
+
+
+def _fields(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y, x = np.meshgrid(rows.astype(np.float64), cols.astype(np.float64), indexing="ij")
+    river, lakes = _river_lakes(y, x)
     texture = np.sin(x / 37.0) * np.cos(y / 53.0) + 0.5 * np.sin((x - y) / 23.0)
     permanent = (river < 25) | (lakes > 1.3)
     flood = ~permanent & ((river < 400) | (lakes > 1.0))
     return permanent, flood, texture
 
 
-def _block(rows: slice, n: int, post: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
+# --------------------------------------------------------------------------- terrain variant
+# ``make_scene(..., terrain=True)`` (bench_hydrosar.py): the same water on terrain consistent
+# with it, and a DEM. The river runs in a valley whose floor falls 0.5 m per km to the south;
+# its floodplain (the flooded 4 km either side) rises 3 m from the channel (2 m below the
+# floor) to its edge; beyond it rolling hills rise to about 70 m (tanh over 12 km, with
+# undulations of +-40 % over 1.2-1.9 km: slopes up to a few degrees, valleys between them).
+# Lakes sit in basins at the valley floor's level (their flooded margins 0-0.6 m above it),
+# with rims rising to the surrounding terrain. The DEM is sampled every 3 px (30 m, as
+# Copernicus GLO-30 or SRTM) with 0.5 m of noise. The backscatter of land follows the local
+# incidence angle (39 deg, sensor to the west, range along +x), and smooth dark surfaces
+# (sand, tarmac, bare smooth soil: -19.5 dB VV, -26.5 dB VH, 2 % of the land, anywhere,
+# the same before and after the event) are look-alikes of water: where they lie high above
+# the drainage, HAND exclusion is what removes them.
+DEM_STEP = 3
+INCIDENCE_DEG = 39.0
+LOOKALIKE_DB = (-19.5, -26.5)
+
+
+def elevation(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Terrain height (m) at ``(y, x)`` px (floats) of the terrain variant, without noise."""
+    river, lakes = _river_lakes(y, x)
+    base = 120.0 - 0.005 * y
+    plain = 3.0 * np.clip(river / 400.0, 0.0, 1.0) ** 1.5 - 2.0 * (river < 25)
+    far = np.clip(river - 400.0, 0.0, None)
+    hills = 70.0 * np.tanh(far / 1200.0) * (1.0 + 0.4 * np.sin(x / 120.0) * np.cos(y / 150.0))
+    rim = np.clip((1.0 - lakes) / 0.4, 0.0, 1.0)  # 0 inside the flooded lake margin
+    bed = np.where(lakes > 1.0, 2.0 * (1.3 - lakes), 0.0)
+    return base + rim * (plain + hills) + (1.0 - rim) * bed
+
+
+def _terrain_db(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backscatter change of land with the local incidence angle (dB) and the look-alikes."""
+    y, x = np.meshgrid(rows.astype(np.float64), cols.astype(np.float64), indexing="ij")
+    dzdx = (elevation(y, x + 0.5) - elevation(y, x - 0.5)) / 10.0  # m per m along range
+    theta = np.radians(INCIDENCE_DEG)
+    local = np.clip(theta - np.arctan(dzdx), 0.0, np.radians(89.0))
+    incidence_db = 10.0 * np.log10(np.cos(local) / np.cos(theta))
+    dark = np.sin(x / 97.0 + 0.7) * np.cos(y / 131.0 + 1.3) + 0.6 * np.sin((x - 2 * y) / 211.0)
+    return incidence_db, dark > 1.3
+
+
+def make_dem(folder: Path, n: int, seed: int = 0) -> Path:
+    """Write ``dem_<n>.tif``: the terrain variant's elevation (m) every ``DEM_STEP`` px."""
+    import rasterio
+    from affine import Affine
+
+    path = folder / f"dem_{n}.tif"
+    if path.exists():
+        return path
+    m = -(-n // DEM_STEP)
+    centre = np.arange(m) * DEM_STEP + (DEM_STEP - 1) / 2
+    y, x = np.meshgrid(centre, centre, indexing="ij")
+    z = elevation(y, x) + np.random.default_rng([seed, 7]).normal(0.0, 0.5, y.shape)
+    step = 10.0 * DEM_STEP
+    profile = {
+        "driver": "GTiff",
+        "width": m,
+        "height": m,
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:32618",
+        "transform": Affine(step, 0, 500_000, 0, -step, 5_100_000),
+        "tiled": True,
+        "nodata": -9999.0,
+    }
+    tmp = path.with_suffix(".tmp.tif")
+    with rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(z.astype(np.float32), 1)
+    os.replace(tmp, path)
+    return path
+
+
+def _block(
+    rows: slice, n: int, post: bool, seed: int, terrain: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     r = np.arange(rows.start, rows.stop)
     permanent, flood, texture = _fields(r, np.arange(n))
     water = permanent | (flood if post else False)
     rng = np.random.default_rng([seed, rows.start, int(post)])
+    incidence_db, dark = _terrain_db(r, np.arange(n)) if terrain else (0.0, None)
     out = []
-    for land, wet in ((-11.0, -22.0), (-18.0, -28.0)):
-        db = np.where(water, wet, land + 2.0 * texture)
+    for (land, wet), look in zip(((-11.0, -22.0), (-18.0, -28.0)), LOOKALIKE_DB, strict=True):
+        land_db = land + 2.0 * texture
+        if dark is not None:
+            land_db = np.where(dark, look, land_db)
+        db = np.where(water, wet, land_db + incidence_db)
         lin = 10 ** (db / 10) * rng.gamma(ENL, 1 / ENL, db.shape)
         out.append((10 * np.log10(lin)).astype(np.float32))
     return out[0], out[1]
 
 
-def make_scene(folder: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
-    """Write ``post.tif`` and ``pre.tif`` (VV, VH in dB) of ``n`` x ``n`` pixels, block by block."""
+def make_scene(folder: Path, n: int, seed: int = 0, *, terrain: bool = False) -> tuple[Path, Path]:
+    """Write ``post.tif`` and ``pre.tif`` (VV, VH in dB) of ``n`` x ``n`` pixels, block by block.
+
+    ``terrain``: the variant with relief and look-alikes (``post_<n>_terrain.tif``; its DEM:
+    :func:`make_dem`)."""
     import rasterio
     from affine import Affine
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, post in (("post", True), ("pre", False)):
-        path = folder / f"{name}_{n}.tif"
+        path = folder / f"{name}_{n}{'_terrain' if terrain else ''}.tif"
         paths.append(path)
         if path.exists():
             continue
@@ -107,7 +197,7 @@ def make_scene(folder: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
             dst.set_band_description(2, "VH")
             for r0 in range(0, n, BLOCK):
                 rows = slice(r0, min(n, r0 + BLOCK))
-                vv, vh = _block(rows, n, post, seed)
+                vv, vh = _block(rows, n, post, seed, terrain)
                 window = rasterio.windows.Window(0, r0, n, rows.stop - r0)
                 dst.write(vv, 1, window=window)
                 dst.write(vh, 2, window=window)
@@ -117,6 +207,12 @@ def make_scene(folder: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
 
 def truth_csi(out: Path, n: int) -> float:
     """CSI of the written water map against the scene's water (block by block)."""
+    return truth_scores(out, n)["csi"]
+
+
+def truth_scores(out: Path, n: int) -> dict[str, float]:
+    """CSI (= IoU of the water class), precision and recall of a written water map (band 1
+    == 1) against the scene's water, block by block."""
     import rasterio
 
     tp = fp = fn = 0
@@ -129,19 +225,32 @@ def truth_csi(out: Path, n: int) -> float:
             tp += int(np.sum(got & truth))
             fp += int(np.sum(got & ~truth))
             fn += int(np.sum(~got & truth))
-    return tp / max(tp + fp + fn, 1)
+    return {
+        "csi": tp / max(tp + fp + fn, 1),
+        "precision": tp / max(tp + fp, 1),
+        "recall": tp / max(tp + fn, 1),
+    }
 
 
 # --------------------------------------------------------------------------- the cases
 
 
-def run_ours(post: Path, pre: Path | None, out: Path, chunk: int = CHUNK) -> None:
+def run_ours(
+    post: Path,
+    pre: Path | None,
+    out: Path,
+    chunk: int = CHUNK,
+    *,
+    dem: Path | None = None,
+    methods: tuple[str, ...] | None = None,
+) -> None:
     import dask
 
     from mus_lab import flood
 
+    options = flood.MappingOptions(methods=methods) if methods else None  # type: ignore[arg-type]
     with dask.config.set(scheduler="threads", num_workers=THREADS):
-        flood.map_geotiff(post, out, reference=pre, chunks=chunk)
+        flood.map_geotiff(post, out, reference=pre, dem=dem, options=options, chunks=chunk)
 
 
 def run_floor(post: Path, out: Path) -> None:
@@ -156,12 +265,18 @@ def run_floor(post: Path, out: Path) -> None:
         dst.write(water, 1)
 
 
-def _child(case: str, post: str, pre: str, out: str, chunk: str) -> None:
+def _child(
+    case: str, post: str, pre: str, out: str, chunk: str, dem: str = "", methods: str = ""
+) -> None:
     t0, cpu0 = time.perf_counter(), _cpu()
+    extra = {
+        "dem": Path(dem) if dem else None,
+        "methods": tuple(methods.split(",")) if methods else None,
+    }
     if case == "ours":
-        run_ours(Path(post), Path(pre), Path(out), int(chunk))
+        run_ours(Path(post), Path(pre), Path(out), int(chunk), **extra)  # type: ignore[arg-type]
     elif case == "ours-alone":  # SAR alone, no reference (bench_hydrosar.py)
-        run_ours(Path(post), None, Path(out), int(chunk))
+        run_ours(Path(post), None, Path(out), int(chunk), **extra)  # type: ignore[arg-type]
     else:
         run_floor(Path(post), Path(out))
     print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": _cpu() - cpu0}))
@@ -182,13 +297,17 @@ def measure(
     chunk: int = CHUNK,
     *,
     code: Path | None = None,
+    dem: Path | None = None,
+    methods: tuple[str, ...] | None = None,
 ) -> dict[str, float]:
     """Run a case in a fresh process; wall time, peak RSS (MiB, polled every 20 ms) and the
-    1-minute load average just before it. ``code``: import ``mus_lab`` from that checkout."""
+    1-minute load average just before it. ``code``: import ``mus_lab`` from that checkout;
+    ``dem`` and ``methods``: passed to ``map_geotiff`` (HAND and slope exclusion; methods)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS=str(THREADS))
     if code is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(code), env.get("PYTHONPATH", "")])
     cmd = [sys.executable, __file__, "--child", case, str(post), str(pre), str(out), str(chunk)]
+    cmd += ["--child-dem", str(dem or ""), "--child-methods", ",".join(methods or ())]
     load = os.getloadavg()[0]
     run = run_child(cmd, env=env, capture=True, label=case)
     inner = json.loads((run.stdout or "").strip().splitlines()[-1])
@@ -229,10 +348,18 @@ def main() -> int:
         help="Another checkout (e.g. a worktree of main): its mus_lab runs as case 'base', "
         "interleaved with ours in every round (A/B in one run).",
     )
+    parser.add_argument(
+        "--self-trained",
+        action="store_true",
+        help="Add the case 'ours_st' (default methods + the self-trained voter) to every round.",
+    )
     parser.add_argument("--child", nargs=5, metavar=("CASE", "POST", "PRE", "OUT", "CHUNK"))
+    parser.add_argument("--child-dem", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--child-methods", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(*args.child)
+        case, post, pre, out, chunk = args.child
+        _child(case, post, pre, out, chunk, dem=args.child_dem, methods=args.child_methods)
         return 0
     n, quarter = args.size, args.size // 2
     t0 = time.perf_counter()
@@ -242,7 +369,12 @@ def main() -> int:
     # Same cache state for every case: both inputs read once before the first measurement,
     # then rounds of floor, ours (and base) in turn; each case's best round is reported.
     warm_s = warm_cache(post, pre)
-    cases = ["floor", "ours"] + (["base"] if args.base else [])
+    cases = (
+        ["floor", "ours"]
+        + (["base"] if args.base else [])
+        + (["ours_st"] if args.self_trained else [])
+    )
+    st_methods = ("threshold", "change", "region", "self_trained")
     runs: dict[str, list[dict[str, float]]] = {c: [] for c in cases}
     for _ in range(args.repeat):
         runs["floor"].append(measure("floor", post, pre, args.workdir / "floor.tif"))
@@ -250,6 +382,12 @@ def main() -> int:
         if args.base:
             runs["base"].append(
                 measure("ours", post, pre, args.workdir / "base.tif", args.chunk, code=args.base)
+            )
+        if args.self_trained:
+            runs["ours_st"].append(
+                measure(
+                    "ours", post, pre, args.workdir / "ours_st.tif", args.chunk, methods=st_methods
+                )
             )
     warm_cache(post_q, pre_q)
     results = {c: _best(r) for c, r in runs.items()}
@@ -299,6 +437,15 @@ def main() -> int:
         "csi_vs_scene_water": csi,
         "load_average": os.getloadavg(),
     }
+    if args.self_trained:
+        report["ratio_wall_ours_st_over_floor"] = results["ours_st"]["wall_s"] / floor_s
+        report["ratio_wall_ours_st_over_ours"] = (
+            results["ours_st"]["wall_s"] / results["ours"]["wall_s"]
+        )
+        print_st = (
+            f"self-trained voter: ours_st / floor {report['ratio_wall_ours_st_over_floor']:.1f}x, "
+            f"ours_st / ours {report['ratio_wall_ours_st_over_ours']:.2f}x (best wall)"
+        )
     if args.base:
         report["ratio_wall_base_over_floor"] = results["base"]["wall_s"] / floor_s
         report["speedup_base_over_ours"] = results["base"]["wall_s"] / results["ours"]["wall_s"]
@@ -348,6 +495,8 @@ def main() -> int:
         + ", ".join(f"{k} {v:.3f}" for k, v in csi.items())
         + f"; load average now {report['load_average'][0]:.1f}"
     )
+    if args.self_trained:
+        print(print_st)
     print(f"JSON written to {args.json}")
     return 0
 

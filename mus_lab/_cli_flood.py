@@ -41,7 +41,11 @@ def map_cmd(
         typer.Option(help="Pre-event GeoTIFF (same grid and bands) for change detection."),
     ] = None,
     dem: Annotated[
-        Path | None, typer.Option(help="DEM GeoTIFF (any grid covering the SAR): HAND, slope.")
+        Path | None,
+        typer.Option(
+            help="DEM GeoTIFF (any grid covering the SAR): HAND and slope; no water above "
+            "15 m of HAND or 15 deg of slope."
+        ),
     ] = None,
     optical: Annotated[
         Path | None,

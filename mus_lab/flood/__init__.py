@@ -25,6 +25,7 @@ from mus_lab.flood._consensus import (
     consensus,
     majority_rule,
     mean_rule,
+    weighted_majority_rule,
     with_optical,
 )
 from mus_lab.flood._depth import DepthEstimator, flood_depth, water_level
@@ -111,6 +112,7 @@ __all__ = [
     "terrain_from_dem",
     "terrain_on_grid",
     "water_level",
+    "weighted_majority_rule",
     "with_optical",
     "zone_table",
 ]

@@ -65,8 +65,10 @@ def flood_scores(flood: xr.DataArray, truth: xr.DataArray) -> dict[str, float]:
     -------
     dict
         ``csi`` (= IoU of the flood class), ``miou`` (mean IoU of flood and dry),
-        ``precision``, ``recall``, ``f1``, and the counts ``tp``, ``fp``, ``fn``, ``tn``.
-        Ratios without a denominator are NaN.
+        ``precision``, ``recall``, ``f1``, the counts ``tp``, ``fp``, ``fn``, ``tn``, and
+        ``coverage``: the share of the truth's dry and flood pixels the map scores (not
+        255). A map that abstains somewhere is scored only where it speaks: compare maps
+        by their scores only at equal coverage. Ratios without a denominator are NaN.
 
     Raises
     ------
@@ -76,14 +78,15 @@ def flood_scores(flood: xr.DataArray, truth: xr.DataArray) -> dict[str, float]:
     Examples
     --------
     >>> s = flood_scores(np.array([1, 1, 0, 0, 255]), np.array([1, 0, 1, 0, 1]))
-    >>> s["csi"], s["precision"], s["tn"]
-    (0.3333333333333333, 0.5, 1)
+    >>> s["csi"], s["precision"], s["tn"], s["coverage"]
+    (0.3333333333333333, 0.5, 1, 0.8)
     """
     f = np.asarray(flood)
     t = np.asarray(truth)
     if f.shape != t.shape:
         raise FloodInputError(f"flood {f.shape} and truth {t.shape} differ in shape.")
-    keep = (f != 255) & ((t == 0) | (t == 1))
+    known = (t == 0) | (t == 1)
+    keep = (f != 255) & known
     fp_ = f[keep] == 1
     tp_ = t[keep] == 1
     tp = int(np.sum(fp_ & tp_))
@@ -107,6 +110,7 @@ def flood_scores(flood: xr.DataArray, truth: xr.DataArray) -> dict[str, float]:
         "fp": fp,
         "fn": fn,
         "tn": tn,
+        "coverage": ratio(int(np.sum(keep)), int(np.sum(known))),
     }
 
 
@@ -128,7 +132,10 @@ def method_scores(
     Returns
     -------
     pandas.DataFrame
-        Indexed by map name: the columns of :func:`flood_scores`.
+        Indexed by map name: the columns of :func:`flood_scores`. A source that abstains
+        on some dates (``self_trained`` without enough confident pixels, ``change``
+        without a reference, ``optical`` under clouds) is scored on its ``coverage`` only,
+        so its CSI is not comparable with the consensus' (scored everywhere).
 
     Raises
     ------

@@ -9,6 +9,8 @@ source says nothing here) and returns ``water`` (1.0 / 0.0, NaN = no source) and
   the pixel say water (likelihood >= 0.5); a tie is broken by the mean likelihood; the
   likelihood is the mean of the sources' likelihoods (Copernicus GFM's consensus).
 * :func:`mean_rule`: water where the mean likelihood is >= 0.5.
+* :func:`weighted_majority_rule`: the majority vote with some sources weighing more (the
+  ``self_trained`` voter, see :class:`~mus_lab.flood.MappingOptions`).
 
 Optical evidence joins through Dempster-Shafer fusion (:func:`with_optical`, the engine of
 :mod:`mus_lab.fusion`): the SAR methods' consensus and the optical likelihood each become a
@@ -21,6 +23,7 @@ where no SAR method sees a pixel it stays no data (optical alone makes no SAR fl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,7 +32,14 @@ import xarray as xr
 from mus_lab.errors import FloodInputError
 from mus_lab.flood._grid import nanmean
 
-__all__ = ["VoteRule", "consensus", "majority_rule", "mean_rule", "with_optical"]
+__all__ = [
+    "VoteRule",
+    "consensus",
+    "majority_rule",
+    "mean_rule",
+    "weighted_majority_rule",
+    "with_optical",
+]
 
 
 class VoteRule(Protocol):
@@ -92,6 +102,62 @@ def majority_rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
     likelihood = nanmean(evidence, "source")
     water = xr.where(2 * yes > n, 1.0, xr.where(2 * yes < n, 0.0, likelihood >= 0.5))
     return water.astype(np.float32).where(n > 0), likelihood
+
+
+def weighted_majority_rule(weights: Mapping[str, float]) -> VoteRule:
+    """A majority vote where some sources count more than one vote (a :class:`VoteRule`).
+
+    Water where the weights of the sources voting water (likelihood >= 0.5) exceed half the
+    weight of the sources that see the pixel; a tie goes to the weighted mean likelihood,
+    which is also the likelihood. Sources not named weigh 1, so with every weight 1 this is
+    :func:`majority_rule`. :func:`~mus_lab.flood.map_water` uses it for the
+    ``self_trained`` voter (``MappingOptions.self_trained_weight``).
+
+    Parameters
+    ----------
+    weights
+        Weight (> 0) per source name (the ``source`` coordinate of the evidence).
+
+    Returns
+    -------
+    VoteRule
+
+    Raises
+    ------
+    FloodInputError
+        A weight that is not a positive number.
+
+    Examples
+    --------
+    The self-trained voter at weight 2 against threshold and region growing: with one of
+    them it wins, against both it ties and the mean likelihood decides.
+
+    >>> ev = xr.DataArray([[0.9, 0.2], [0.2, 0.3], [0.8, 0.9]], dims=("source", "x"))
+    >>> ev = ev.assign_coords(source=["threshold", "region", "self_trained"])
+    >>> water, lk = weighted_majority_rule({"self_trained": 2.0})(ev)
+    >>> water.values.tolist(), [round(float(v), 3) for v in lk.values]
+    ([1.0, 1.0], [0.675, 0.575])
+    """
+    bad = {k: v for k, v in weights.items() if not (np.isfinite(v) and v > 0)}
+    if bad:
+        raise FloodInputError(f"weights {bad}: give each source a positive finite weight.")
+    table = {str(k): float(v) for k, v in weights.items()}
+
+    def rule(evidence: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+        if "source" not in evidence.coords:
+            return majority_rule(evidence)
+        w = xr.DataArray(
+            np.array([table.get(str(s), 1.0) for s in evidence["source"].values], np.float32),
+            dims="source",
+        )
+        seen = evidence.notnull()
+        n = (seen * w).sum("source")
+        yes = (((evidence >= 0.5) & seen) * w).sum("source")
+        likelihood = (evidence.fillna(0.0) * w).sum("source") / n.where(n > 0)
+        water = xr.where(2 * yes > n, 1.0, xr.where(2 * yes < n, 0.0, likelihood >= 0.5))
+        return water.astype(np.float32).where(n > 0), likelihood.astype(np.float32)
+
+    return rule
 
 
 def _binary_masses(frame: Any, p: np.ndarray, reliability: float) -> Any:

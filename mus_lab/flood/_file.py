@@ -12,7 +12,8 @@ B8A, B09-B12, as Sen1Floods11's chips); NaN or the file's nodata (0 for integer
 reflectances) where cloudy or empty. Reference and optical grids that agree with the SAR
 grid within 1e-6 of a pixel are the SAR grid; on another grid they are reprojected lazily
 onto the SAR grid (bilinear) with a :class:`~mus_lab.errors.GridReprojectedWarning`. A DEM
-may come on any grid: HAND and slope are computed on it and reprojected onto the SAR grid.
+may come on any grid: HAND and slope are computed on it and reprojected onto the SAR grid,
+and the terrain exclusion applies (water 0 above 15 m of HAND or 15 deg of slope).
 
 Output: a uint8 COG (LZW) with band 1 ``water`` (1 water, 0 not water, 255 no data) and band 2
 ``likelihood`` (0-100, 255 no data), written atomically: on any error nothing is left.
@@ -318,7 +319,10 @@ def map_geotiff(
         :class:`~mus_lab.errors.GridReprojectedWarning` when on another one; without it
         the change method is left out.
     dem
-        DEM GeoTIFF on any grid covering the SAR: HAND for the tiles and slope.
+        DEM GeoTIFF on any grid covering the SAR: HAND for the tiles and slope; pixels
+        above ``options.hand_max_m`` of HAND or ``options.slope_max_deg`` of slope (15 m,
+        15 deg) are excluded: water 0 and likelihood 0 there (set them to ``inf`` to keep
+        every pixel).
     optical
         Sentinel-2 GeoTIFF for the optical vote (see the module notes for its bands),
         reprojected onto the SAR grid with a warning when on another one.
@@ -411,6 +415,7 @@ def _map_geotiff(
             layers = xr.DataArray(
                 data, dims=("band", "y", "x"), coords={"y": sar_ds["y"], "x": sar_ds["x"]}
             )
+            layers = _exclude(layers, hand, slope, opts)
             return _write(keep_grid(layers, sar_ds), out, sar, reference, dem, optical, opts)
     models = None
     if "self_trained" in opts.methods:  # fitted once, for the same reason (a sample per block)
@@ -437,7 +442,31 @@ def _map_geotiff(
         .astype(np.uint8)
         .chunk({"band": -1})
     )
+    layers = _exclude(layers, hand, slope, opts)
     return _write(keep_grid(layers, sar_ds), out, sar, reference, dem, optical, opts)
+
+
+def _exclude(
+    layers: xr.DataArray,
+    hand: xr.DataArray | None,
+    slope: xr.DataArray | None,
+    opts: MappingOptions,
+) -> xr.DataArray:
+    """Water 0 and likelihood 0 where HAND > ``hand_max_m`` or slope > ``slope_max_deg``
+    (the exclusion mask's terrain flags, GFM's and HydroSAR's 15 m and 15 deg), no data kept."""
+    if hand is None and slope is None:
+        return layers
+    mask = np.zeros(layers.shape[1:], bool)
+    if hand is not None:
+        mask |= np.asarray(hand.values) > opts.hand_max_m  # NaN (no DEM) is not excluded
+    if slope is not None:
+        mask |= np.asarray(slope.values) > opts.slope_max_deg
+    if not mask.any():
+        return layers
+    chunks = layers.chunks[1:] if layers.chunks is not None else "auto"
+    excluded = xr.DataArray(da.from_array(mask, chunks=chunks), dims=("y", "x"))
+    keep = ~excluded | (layers == 255)
+    return layers.where(keep, np.uint8(0)).astype(np.uint8)
 
 
 def _write(

@@ -12,7 +12,13 @@ import xarray as xr
 
 from mus_lab.contracts import SAR_QUALITY_BITS
 from mus_lab.cube import match_grid, standard_grid
-from mus_lab.flood._consensus import VoteRule, consensus, majority_rule, with_optical
+from mus_lab.flood._consensus import (
+    VoteRule,
+    consensus,
+    majority_rule,
+    weighted_majority_rule,
+    with_optical,
+)
 from mus_lab.flood._evidence import optical_evidence, sar_evidence, sar_polarisations
 from mus_lab.flood._grid import keep_grid
 from mus_lab.flood._options import MappingOptions
@@ -66,7 +72,9 @@ def map_water(
     options
         :class:`MappingOptions`.
     rule
-        Combination rule of the SAR methods' consensus (:func:`majority_rule` by default).
+        Combination rule of the SAR methods' consensus (:func:`majority_rule` by default;
+        with the ``self_trained`` voter, the default becomes
+        :func:`weighted_majority_rule` with ``options.self_trained_weight``).
     strict
         Raise :class:`~mus_lab.errors.NoBimodalTileError` when no threshold can be drawn.
     self_trained
@@ -88,6 +96,8 @@ def map_water(
         The SAR or another input has no pixel grid.
     """
     opts = options or MappingOptions()
+    if rule is majority_rule and "self_trained" in opts.methods and opts.self_trained_weight != 1:
+        rule = weighted_majority_rule({"self_trained": opts.self_trained_weight})
     sar = standard_grid(sar)
     ev = sar_evidence(
         sar,

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from mus_lab.errors import FloodInputError
 
 __all__ = ["ALL_METHODS", "METHODS", "MappingOptions", "Method"]
@@ -96,6 +98,11 @@ class MappingOptions:
         between the classes; fewer than ``train_min_samples`` of either class and the
         voter abstains on that date. Features: VV, VH, VV - VH (dB), the local mean and
         standard deviation of each in a ``texture_window`` square, HAND when given.
+    self_trained_weight
+        Votes the ``self_trained`` voter counts for in the majority (the others count one):
+        1 (default) was chosen on scenario seeds 1-2 among 1-4 (every weight above 1
+        lowered the flood CSI) and checked on held-out seeds 3-5
+        (``benchmarks/select_selftrain_weight.py``, docs/design/0006-flood.md).
     """
 
     methods: tuple[Method, ...] = METHODS
@@ -138,6 +145,7 @@ class MappingOptions:
     train_min_samples: int = 100
     texture_window: int = 5
     train_seed: int = 0
+    self_trained_weight: float = 1.0
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in ALL_METHODS]
@@ -152,6 +160,11 @@ class MappingOptions:
             raise FloodInputError(
                 f"train_confidence={self.train_confidence}, texture_window="
                 f"{self.texture_window}: give a confidence in (0.5, 1) and a window >= 3 px."
+            )
+        if not (np.isfinite(self.self_trained_weight) and self.self_trained_weight > 0):
+            raise FloodInputError(
+                f"self_trained_weight={self.self_trained_weight}: give a positive number "
+                "(1: one vote like the other methods)."
             )
         if self.threshold_method not in ("em", "otsu"):
             raise FloodInputError(

@@ -72,7 +72,23 @@ def test_map_with_a_dem_on_another_grid(scene, tmp_path) -> None:
         ["flood", "map", "--sar", str(post), "--dem", str(tmp_path / "dem.tif"), "--out", str(out)],
     )
     assert res.exit_code == 0, res.output
-    assert out.exists()
+    # Terrain exclusion: no water above 15 m of HAND (the lake, 20 m up the valley side);
+    # elsewhere the map without the DEM (the valley is gentle: no slope flag).
+    from mus_lab import flood
+    from mus_lab.publish import open_raster
+
+    hand, slope = flood.terrain_from_dem(tmp_path / "dem.tif", open_raster(post).odc.geobox)
+    high = hand.values > 15.0
+    assert 0.1 < high.mean() < 0.9 and not (slope.values > 15.0).any()
+    plain = tmp_path / "plain.tif"
+    assert (
+        runner.invoke(app, ["flood", "map", "--sar", str(post), "--out", str(plain)]).exit_code == 0
+    )
+    with rasterio.open(out) as a, rasterio.open(plain) as b:
+        water, lk, before = a.read(1), a.read(2), b.read(1)
+    assert (before[high] == 1).sum() > 100  # the lake was mapped without the DEM
+    assert not (water[high] == 1).any() and not lk[high & (water != 255)].any()
+    np.testing.assert_array_equal(water[~high], before[~high])
 
 
 def test_map_refuses_a_file_without_vv_or_vh(scene, tmp_path) -> None:

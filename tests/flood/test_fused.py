@@ -113,4 +113,5 @@ def test_fused_windows_match_the_general_path_on_other_inputs(tmp_path, monkeypa
         chunks=64 if other else 128,
     )
     np.testing.assert_array_equal(fused, general)
-    assert (fused[0] == 1).sum() > 5000
+    # With the DEM, slopes above 15 deg (it has up to 60) exclude part of the water.
+    assert (fused[0] == 1).sum() > (2000 if other else 5000)
