@@ -64,7 +64,8 @@ def _chain(scenario: Any, work: Path, tile: int, out: str, *, ard: bool) -> dict
 def main() -> None:
     from distributed import Client
 
-    from mus_lab import production, sample
+    from mus_lab import production
+    from mus_lab.testing import separable_scenario
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=128)
@@ -73,17 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        scenario = sample.generate(
-            work / "sc",
-            size=args.size,
-            seed=3,
-            start="2021-12-01",
-            end="2022-07-31",
-            s2_every_days=20,
-            s1_every_days=12,
-            rcm_every_days=24,
-            realism=sample.Realism.off(),
-        )
+        scenario = separable_scenario(work / "sc", size=args.size, seed=3)
         _models(scenario, work)
         seconds: dict[tuple[str, str], list[float]] = {}
         loads = [os.getloadavg()[0]]

@@ -30,25 +30,16 @@ from typing import Any
 import numpy as np
 from _common import write_report
 
-from mus_lab import catalog, cube, flood, recipes, sample
+from mus_lab import catalog, cube, flood, recipes
 from mus_lab.contracts import COLLECTIONS
 from mus_lab.recipes._flood import _terrain
+from mus_lab.testing import separable_scenario
 
 
 def scenario(workdir: Path, seed: int) -> Path:
     root = workdir / f"sc{seed}"
     if not root.exists():
-        sample.generate(
-            root,
-            size=128,
-            seed=seed,
-            start="2021-12-01",
-            end="2022-07-31",
-            s2_every_days=20,
-            s1_every_days=12,
-            rcm_every_days=24,
-            realism=sample.Realism.off(),
-        )
+        separable_scenario(root, size=128, seed=seed)
     return next(root.rglob("catalog.json"))
 
 

@@ -26,20 +26,9 @@ def scenario(tmp_path_factory):
     machinery; the realism is checked in tests/sample and measured by
     benchmarks/calibrate_scenario.py (docs/design/0015-scenario-realism.md).
     """
-    from mus_lab import sample
+    from mus_lab.testing import separable_scenario
 
-    root = tmp_path_factory.mktemp("scenario") / "sc"
-    return sample.generate(
-        root,
-        size=128,
-        seed=3,
-        start="2021-12-01",
-        end="2022-07-31",
-        s2_every_days=20,
-        s1_every_days=12,
-        rcm_every_days=24,
-        realism=sample.Realism.off(),
-    )
+    return separable_scenario(tmp_path_factory.mktemp("scenario") / "sc", size=128, seed=3)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,8 @@ raise_if_dask_computes
     Context manager that fails when dask computes inside it (xarray's test idea).
 tiny_scenario
     A small generated sample scenario, cached per folder (doctests, tutorials, tests).
+separable_scenario
+    The test suite's scenario (128 px, Dec-Jul, separable classes), also used by benchmarks.
 write_rcm_product
     Writes an RCM level-1 product folder (product.xml, LUTs, noise, GeoTIFFs) from arrays.
 write_rcm_ard_item
@@ -34,6 +36,7 @@ __all__ = [
     "FileServer",
     "ReplayServer",
     "raise_if_dask_computes",
+    "separable_scenario",
     "simulate_source",
     "tiny_scenario",
     "write_rcm_ard_item",
@@ -45,6 +48,7 @@ _WHERE = dict(
     FileServer="_fileserver",
     raise_if_dask_computes="_dask",
     tiny_scenario="_scenario",
+    separable_scenario="_scenario",
     write_rcm_product="_rcm",
     write_rcm_ard_item="_rcm_ard",
     simulate_source="_fusion",
