@@ -11,16 +11,32 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, ClassVar, Self
 
-__all__ = ["answers", "await_answer", "log_tail", "read_state", "running", "serves", "stop_server"]
+from mus_lab.errors import ServiceError
+
+__all__ = [
+    "Server",
+    "TokenServer",
+    "answers",
+    "await_answer",
+    "child_env",
+    "log_tail",
+    "read_state",
+    "running",
+    "serves",
+    "stop_server",
+]
 
 
 def serves(pid: int, marker: bytes) -> bool:
@@ -206,3 +222,220 @@ def read_state(path: Path) -> dict[str, Any]:
         if isinstance(data, dict):
             return data
     return {}
+
+
+def child_env(drop: Iterable[str] = (), extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a server: ``drop``-prefixed variables removed, ``extra``
+    added, and the repository on ``PYTHONPATH`` (the server imports this ``mus_lab``).
+
+    Parameters
+    ----------
+    drop
+        Prefixes (or whole names) of variables the server must not inherit.
+    extra
+        Variables to set.
+
+    Returns
+    -------
+    dict
+        The environment.
+
+    Examples
+    --------
+    >>> env = child_env(("PG",), {"A": "1"})
+    >>> env["A"], any(k.startswith("PG") for k in env)
+    ('1', False)
+    """
+    prefixes = tuple(drop)
+    env = {k: v for k, v in os.environ.items() if not (prefixes and k.startswith(prefixes))}
+    env.update(extra or {})
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+class Server:
+    """A lab server: a subprocess on 127.0.0.1 that keeps its log and state in a folder.
+
+    Subclasses name their files (:attr:`NAME`), their messages (:attr:`TITLE`), the marker
+    of their command line (:attr:`MARKER`, see :func:`serves`) and what answers when they
+    are up (:attr:`HEALTH`, below the root URL); their ``start`` prepares what they need,
+    then calls :meth:`_spawn`.
+
+    Parameters
+    ----------
+    folder
+        Where the server keeps its log (``NAME.log``) and state (``NAME.json``).
+    port
+        TCP port (default: a free one at the start).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> class Echo(Server):
+    ...     NAME, TITLE, MARKER = "echo", "The echo server", b"no-such-marker"
+    >>> echo = Echo(tempfile.mkdtemp())
+    >>> echo.url is None, echo.running, echo.log_file.name
+    (True, False, 'echo.log')
+    """
+
+    NAME: ClassVar[str]
+    TITLE: ClassVar[str]
+    MARKER: ClassVar[bytes]
+    #: Path (below the root URL) that answers once the server is up.
+    HEALTH: ClassVar[str] = "/healthz"
+    #: Path of the service's address below the root (:attr:`url`).
+    PATH: ClassVar[str] = ""
+    PING_TIMEOUT: ClassVar[float] = 2
+
+    def __init__(self, folder: str | os.PathLike[str], *, port: int | None = None) -> None:
+        self.folder = Path(folder).expanduser().absolute()
+        self._port = port
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.folder)!r}, url={self.url!r})"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def log_file(self) -> Path:
+        """The server's log (its standard output and error)."""
+        return self.folder / f"{self.NAME}.log"
+
+    @property
+    def state_file(self) -> Path:
+        """The server's state: its port and pid."""
+        return self.folder / f"{self.NAME}.json"
+
+    def _state(self) -> dict[str, Any]:
+        return read_state(self.state_file)
+
+    @property
+    def root(self) -> str | None:
+        """``http://127.0.0.1:PORT``, ``None`` before a start."""
+        port = self._port or self._state().get("port")
+        return f"http://127.0.0.1:{port}" if port else None
+
+    @property
+    def url(self) -> str | None:
+        """The service's address, ``None`` before a start."""
+        root = self.root
+        return f"{root}{self.PATH}" if root else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server answers."""
+        root = self.root
+        return root is not None and self._answers(root)
+
+    def _answers(self, root: str) -> bool:
+        return answers(f"{root}{self.HEALTH}", timeout=self.PING_TIMEOUT)
+
+    def start(self, *, timeout: float = 60) -> Self:
+        """Start the server and wait until it answers (the process outlives this object).
+
+        Parameters
+        ----------
+        timeout
+            Seconds to wait for the first answer.
+
+        Returns
+        -------
+        Server
+            ``self``.
+
+        Raises
+        ------
+        ServiceError
+            Something the server needs is missing, or it did not answer in time.
+        """
+        raise NotImplementedError
+
+    def _spawn(
+        self,
+        cmd: list[str],
+        env: Mapping[str, str],
+        *,
+        port: int,
+        timeout: float,
+        state: Mapping[str, Any] | None = None,
+    ) -> Self:
+        """Run ``cmd`` (``sys.executable`` first) as the server and wait for its answer;
+        ``state`` adds to what the state file records (port, pid)."""
+        with open(self.log_file, "ab") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, *cmd], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, cwd=str(self.folder), env=dict(env),
+                start_new_session=True,
+            )  # fmt: skip
+        self.state_file.write_text(
+            json.dumps({"port": port, "pid": self._proc.pid, **(state or {})}, indent=1), "utf-8"
+        )
+        self._port = port
+        root = f"http://127.0.0.1:{port}"
+        if await_answer(self._proc, lambda: self._answers(root), timeout):
+            return self
+        self.stop()
+        raise ServiceError(
+            f"{self.TITLE} did not answer on {root}{self.PATH} within {timeout:.0f} s: "
+            f"{log_tail(self.log_file)} See {self.log_file}."
+        )
+
+    def stop(self, *, timeout: float = 15) -> None:
+        """Stop the server (the one this object, or a start from the same folder, started).
+
+        Parameters
+        ----------
+        timeout
+            Seconds to wait after SIGTERM before SIGKILL.
+        """
+        stop_server(self._proc, self._state().get("pid"), self.MARKER, timeout=timeout)
+        self._proc = None
+
+
+class TokenServer(Server):
+    """A :class:`Server` whose writes need a bearer token, kept in ``folder/token`` (0600).
+
+    Parameters
+    ----------
+    folder, port
+        As :class:`Server`.
+    token
+        The token (default: the one in ``folder/token``, else a new random one).
+    """
+
+    def __init__(
+        self, folder: str | os.PathLike[str], *, port: int | None = None, token: str | None = None
+    ) -> None:
+        super().__init__(folder, port=port)
+        self._token = token
+
+    @property
+    def token_file(self) -> Path:
+        """The token's file (mode 0600)."""
+        return self.folder / "token"
+
+    @property
+    def token(self) -> str:
+        """The token (send it as ``Authorization: Bearer TOKEN``)."""
+        if self._token is None:
+            with contextlib.suppress(OSError):
+                self._token = self.token_file.read_text("utf-8").strip() or None
+        if self._token is None:
+            self._token = secrets.token_urlsafe(32)
+        return self._token
+
+    def _write_token(self) -> None:
+        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self.token + "\n")

@@ -45,25 +45,15 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from mus_lab.errors import MusLabError, ServiceError
-from mus_lab.services._life import (
-    answers,
-    await_answer,
-    log_tail,
-    read_state,
-    running,
-    serves,
-    stop_server,
-)
+from mus_lab.services._life import Server, child_env
 
 __all__ = [
     "MAPFILE_ENV",
@@ -984,7 +974,7 @@ def _app_from_env() -> Any:
 
 
 # -- the server ------------------------------------------------------------------------
-class OwsServer:
+class OwsServer(Server):
     """WMS/WCS of a product catalog (:func:`create_app` in a subprocess on 127.0.0.1).
 
     Parameters
@@ -1009,6 +999,12 @@ class OwsServer:
     (True, False)
     """
 
+    NAME = "ows"
+    TITLE = "The WMS/WCS server"
+    MARKER = _MARKER
+    HEALTH = "/_ping"
+    PATH = "/ows"
+
     def __init__(
         self,
         catalog: str | os.PathLike[str] | None,
@@ -1016,48 +1012,13 @@ class OwsServer:
         *,
         port: int | None = None,
     ) -> None:
+        super().__init__(folder, port=port)
         self.catalog = catalog
-        self.folder = Path(folder).expanduser().absolute()
-        self._port = port
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def __repr__(self) -> str:
-        return f"OwsServer({str(self.folder)!r}, url={self.url!r})"
-
-    def __enter__(self) -> OwsServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def log_file(self) -> Path:
-        """The server's log (uvicorn's output)."""
-        return self.folder / "ows.log"
 
     @property
     def mapfile(self) -> Path:
         """The generated mapfile."""
         return self.folder / "ows.map"
-
-    def _state(self) -> dict[str, Any]:
-        return read_state(self.folder / "ows.json")
-
-    @property
-    def url(self) -> str | None:
-        """The service address (``http://127.0.0.1:PORT/ows``), ``None`` before a start."""
-        port = self._port or self._state().get("port")
-        return f"http://127.0.0.1:{port}/ows" if port else None
-
-    @property
-    def running(self) -> bool:
-        """Whether the server answers on :attr:`url`."""
-        return self.url is not None and _ping(self.url)
 
     def start(self, *, timeout: float = 30) -> OwsServer:
         """Write the mapfile, start the server and wait until it answers.
@@ -1102,55 +1063,12 @@ class OwsServer:
         (self.folder / "mapserver.conf").write_text(
             'CONFIG\n  ENV\n    MS_MAP_NO_PATH "1"\n  END\nEND\n', "utf-8"
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MS_", "MUS_LAB_OWS"))}
-        env[MAPFILE_ENV] = str(self.mapfile)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")) if p
-        )
+        env = child_env(("MS_", "MUS_LAB_OWS"), {MAPFILE_ENV: str(self.mapfile)})
         cmd = [
-            sys.executable, "-m", "uvicorn", "mus_lab.services.ows:_app_from_env",
-            "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info",
+            "-m", "uvicorn", "mus_lab.services.ows:_app_from_env", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "info",
         ]  # fmt: skip
-        with open(self.log_file, "ab") as log:
-            self._proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=str(self.folder), env=env, start_new_session=True,
-            )  # fmt: skip
-        (self.folder / "ows.json").write_text(
-            json.dumps({"port": port, "pid": self._proc.pid}, indent=1), "utf-8"
-        )
-        self._port = port
-        if await_answer(self._proc, lambda: _ping(url), timeout):
-            return self
-        self.stop()
-        raise ServiceError(
-            f"The WMS/WCS server did not answer on {url} within {timeout:.0f} s: "
-            f"{log_tail(self.log_file)} See {self.log_file}."
-        )
-
-    def stop(self, *, timeout: float = 10) -> None:
-        """Stop the server (the one this object or ``start`` from the same folder started).
-
-        Parameters
-        ----------
-        timeout
-            Seconds to wait after SIGTERM before SIGKILL.
-        """
-        stop_server(self._proc, self._state().get("pid"), _MARKER, timeout=timeout)
-        self._proc = None
-
-
-def _alive(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:
-    return running(pid, proc, _MARKER)
-
-
-def _is_our_server(pid: int) -> bool:
-    """Whether ``pid`` serves this module (never signal a recycled pid)."""
-    return serves(pid, _MARKER)
-
-
-def _ping(url: str) -> bool:
-    return answers(url.rsplit("/", 1)[0] + "/_ping", timeout=2)
+        return self._spawn(cmd, env, port=port, timeout=timeout)
 
 
 def main(argv: Iterable[str] | None = None) -> int:

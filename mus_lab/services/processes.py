@@ -36,13 +36,10 @@ import logging
 import mimetypes
 import os
 import re
-import secrets
 import signal
-import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from mus_lab.errors import MusLabError, ServiceError
@@ -52,15 +49,7 @@ from mus_lab.services._jobs import (
     ProcessInputError,
     check_inputs,
 )
-from mus_lab.services._life import (
-    answers,
-    await_answer,
-    log_tail,
-    read_state,
-    running,
-    serves,
-    stop_server,
-)
+from mus_lab.services._life import TokenServer, child_env
 
 __all__ = [
     "PROCESSES",
@@ -438,7 +427,7 @@ def _free_port() -> int:
     return free()
 
 
-class ProcessesServer:
+class ProcessesServer(TokenServer):
     """OGC API Processes and WPS (:func:`create_app`) in a subprocess on 127.0.0.1.
 
     Parameters
@@ -465,6 +454,12 @@ class ProcessesServer:
     (False, False)
     """
 
+    NAME = "processes"
+    TITLE = "The process server"
+    MARKER = _MARKER
+    HEALTH = "/processes?f=json"
+    PING_TIMEOUT = 3
+
     def __init__(
         self,
         folder: str | os.PathLike[str],
@@ -473,64 +468,13 @@ class ProcessesServer:
         port: int | None = None,
         token: str | None = None,
     ) -> None:
-        self.folder = Path(folder).expanduser().absolute()
+        super().__init__(folder, port=port, token=token)
         self.config = config
-        self._port = port
-        self._token = token
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def __repr__(self) -> str:
-        return f"ProcessesServer({str(self.folder)!r}, url={self.url!r})"
-
-    def __enter__(self) -> ProcessesServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def log_file(self) -> Path:
-        """The server's log (werkzeug's requests, errors)."""
-        return self.folder / "processes.log"
-
-    @property
-    def token_file(self) -> Path:
-        """The execution token's file (mode 0600)."""
-        return self.folder / "token"
-
-    @property
-    def token(self) -> str:
-        """The execution token (send it as ``Authorization: Bearer TOKEN``)."""
-        if self._token is None:
-            with contextlib.suppress(OSError):
-                self._token = self.token_file.read_text("utf-8").strip() or None
-        if self._token is None:
-            self._token = secrets.token_urlsafe(32)
-        return self._token
-
-    def _state(self) -> dict[str, Any]:
-        return read_state(self.folder / "processes.json")
-
-    @property
-    def url(self) -> str | None:
-        """The root URL (``http://127.0.0.1:PORT``; WPS at ``/wps``), ``None`` before a start."""
-        port = self._port or self._state().get("port")
-        return f"http://127.0.0.1:{port}" if port else None
 
     @property
     def wps_url(self) -> str | None:
         """The WPS endpoint."""
         return f"{self.url}/wps" if self.url else None
-
-    @property
-    def running(self) -> bool:
-        """Whether the server answers on :attr:`url`."""
-        return self.url is not None and _ping(self.url)
 
     def start(self, *, timeout: float = 60) -> ProcessesServer:
         """Start the server and wait until it answers (the process outlives this object).
@@ -567,60 +511,13 @@ class ProcessesServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.config is not None:
             cfg_file.write_text(json.dumps(self.config.to_dict(), indent=1), "utf-8")
-        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(self.token + "\n")
+        self._write_token()
         port = self._port or _free_port()
-        (self.folder / "processes.json").write_text(json.dumps({"port": port}), "utf-8")
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("PYGEOAPI_", "MUS_LAB_STAC_API"))
-        }
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")) if p
-        )
-        cmd = [sys.executable, "-m", "mus_lab.services.processes", "serve", str(self.folder)]
-        with open(self.log_file, "ab") as log:
-            self._proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=str(self.folder), env=env, start_new_session=True,
-            )  # fmt: skip
-        state = {"port": port, "pid": self._proc.pid}
-        (self.folder / "processes.json").write_text(json.dumps(state, indent=1), "utf-8")
-        self._port = port
-        url = f"http://127.0.0.1:{port}"
-        if await_answer(self._proc, lambda: _ping(url), timeout):
-            return self
-        self.stop()
-        raise ServiceError(
-            f"The process server did not answer on {url} within {timeout:.0f} s: "
-            f"{log_tail(self.log_file)} See {self.log_file}."
-        )
-
-    def stop(self, *, timeout: float = 15) -> None:
-        """Stop the server (the one this object, or a start from the same folder, started).
-
-        Parameters
-        ----------
-        timeout
-            Seconds to wait after SIGTERM before SIGKILL.
-        """
-        stop_server(self._proc, self._state().get("pid"), _MARKER, timeout=timeout)
-        self._proc = None
-
-
-def _alive(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:
-    return running(pid, proc, _MARKER)
-
-
-def _is_our_server(pid: int) -> bool:
-    """Whether ``pid`` serves this module (never signal a recycled pid)."""
-    return serves(pid, _MARKER)
-
-
-def _ping(url: str) -> bool:
-    return answers(f"{url}/processes?f=json", timeout=3)
+        # the server's own process reads its port from the state file
+        self.state_file.write_text(json.dumps({"port": port}), "utf-8")
+        env = child_env(("PYGEOAPI_", "MUS_LAB_STAC_API"))
+        cmd = ["-m", "mus_lab.services.processes", "serve", str(self.folder)]
+        return self._spawn(cmd, env, port=port, timeout=timeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,25 +41,14 @@ import hmac
 import json
 import logging
 import os
-import secrets
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mus_lab.errors import MusLabError, ServiceError
-from mus_lab.services._life import (
-    answers,
-    await_answer,
-    log_tail,
-    read_state,
-    running,
-    serves,
-    stop_server,
-)
+from mus_lab.services._life import TokenServer, child_env
 
 if TYPE_CHECKING:
     from mus_lab.services.serve import ServeContext
@@ -545,7 +534,7 @@ def _database_env(url: str) -> dict[str, str]:
     }
 
 
-class StacApiServer:
+class StacApiServer(TokenServer):
     """stac-fastapi-pgstac (:func:`create_app`) in a subprocess on 127.0.0.1.
 
     Parameters
@@ -572,6 +561,11 @@ class StacApiServer:
     (False, False)
     """
 
+    NAME = "stac-api"
+    TITLE = "The STAC API"
+    MARKER = _MARKER
+    HEALTH = "/_mgmt/ping"
+
     def __init__(
         self,
         database_url: str,
@@ -580,59 +574,8 @@ class StacApiServer:
         port: int | None = None,
         token: str | None = None,
     ) -> None:
+        super().__init__(folder, port=port, token=token)
         self.database_url = database_url
-        self.folder = Path(folder).expanduser().absolute()
-        self._port = port
-        self._token = token
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def __repr__(self) -> str:
-        return f"StacApiServer({str(self.folder)!r}, url={self.url!r})"
-
-    def __enter__(self) -> StacApiServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def log_file(self) -> Path:
-        """The server's log (uvicorn's output)."""
-        return self.folder / "stac-api.log"
-
-    @property
-    def token_file(self) -> Path:
-        """The publishing token's file (mode 0600)."""
-        return self.folder / "token"
-
-    @property
-    def token(self) -> str:
-        """The publishing token (send it as ``Authorization: Bearer TOKEN``)."""
-        if self._token is None:
-            with contextlib.suppress(OSError):
-                self._token = self.token_file.read_text("utf-8").strip() or None
-        if self._token is None:
-            self._token = secrets.token_urlsafe(32)
-        return self._token
-
-    def _state(self) -> dict[str, Any]:
-        return read_state(self.folder / "stac-api.json")
-
-    @property
-    def url(self) -> str | None:
-        """The API's root URL (``http://127.0.0.1:PORT``), ``None`` before a start."""
-        port = self._port or self._state().get("port")
-        return f"http://127.0.0.1:{port}" if port else None
-
-    @property
-    def running(self) -> bool:
-        """Whether the server answers on :attr:`url`."""
-        return self.url is not None and _ping(self.url)
 
     def start(self, *, timeout: float = 60) -> StacApiServer:
         """Start the server and wait until it answers (the process outlives this object).
@@ -663,17 +606,18 @@ class StacApiServer:
                 f"stac-fastapi-pgstac and uvicorn are missing: {_INSTALL_HINT}."
             ) from None
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(self.token + "\n")
+        self._write_token()
         install_queryables(self.database_url)
         port = self._port or _free_port()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("PG", "POSTGRES_", "MUS_LAB_STAC_API"))
-            and k not in {"ENABLED_EXTENSIONS", "ENABLE_TRANSACTIONS_EXTENSIONS"}
-        }
+        env = child_env(
+            (
+                "PG",
+                "POSTGRES_",
+                "MUS_LAB_STAC_API",
+                "ENABLED_EXTENSIONS",
+                "ENABLE_TRANSACTIONS_EXTENSIONS",
+            )
+        )
         env.update(_database_env(self.database_url))
         env.update(
             {
@@ -685,44 +629,13 @@ class StacApiServer:
                 "DB_MIN_CONN_SIZE": "1",
                 "DB_MAX_CONN_SIZE": "4",
                 TOKEN_FILE_ENV: str(self.token_file),
-                "PYTHONPATH": os.pathsep.join(
-                    p
-                    for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH"))
-                    if p
-                ),
             }
         )
         cmd = [
-            sys.executable, "-m", "uvicorn", "mus_lab.services.stac_api:create_app",
-            "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info",
+            "-m", "uvicorn", "mus_lab.services.stac_api:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "info",
         ]  # fmt: skip
-        with open(self.log_file, "ab") as log:
-            self._proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=str(self.folder), env=env, start_new_session=True,
-            )  # fmt: skip
-        state = {"port": port, "pid": self._proc.pid}
-        (self.folder / "stac-api.json").write_text(json.dumps(state, indent=1), "utf-8")
-        self._port = port
-        url = f"http://127.0.0.1:{port}"
-        if await_answer(self._proc, lambda: _ping(url), timeout):
-            return self
-        self.stop()
-        raise ServiceError(
-            f"The STAC API did not answer on {url} within {timeout:.0f} s: {log_tail(self.log_file)} "
-            f"See {self.log_file}."
-        )
-
-    def stop(self, *, timeout: float = 15) -> None:
-        """Stop the server (the one this object or ``start`` from the same folder started).
-
-        Parameters
-        ----------
-        timeout
-            Seconds to wait after SIGTERM before SIGKILL.
-        """
-        stop_server(self._proc, self._state().get("pid"), _MARKER, timeout=timeout)
-        self._proc = None
+        return self._spawn(cmd, env, port=port, timeout=timeout)
 
 
 def service(folder: Path, context: ServeContext) -> StacApiServer:
@@ -741,19 +654,6 @@ def service(folder: Path, context: ServeContext) -> StacApiServer:
         Not started.
     """
     return StacApiServer(context.database_url, folder)
-
-
-def _alive(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:
-    return running(pid, proc, _MARKER)
-
-
-def _is_our_server(pid: int) -> bool:
-    """Whether ``pid`` serves this module (never signal a recycled pid)."""
-    return serves(pid, _MARKER)
-
-
-def _ping(url: str) -> bool:
-    return answers(f"{url}/_mgmt/ping", timeout=2)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,24 +38,14 @@ import argparse
 import contextlib
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from mus_lab.errors import MusLabError, ServiceError
-from mus_lab.services._life import (
-    answers,
-    await_answer,
-    log_tail,
-    read_state,
-    running,
-    serves,
-    stop_server,
-)
+from mus_lab.services._life import Server, child_env
 
 __all__ = [
     "ROOTS_ENV",
@@ -403,7 +393,7 @@ _CACHE = {"cache-control": "public, max-age=600"}
 
 
 # -- the server ------------------------------------------------------------------------
-class TileServer:
+class TileServer(Server):
     """The tile service (:func:`create_app`) in a subprocess on 127.0.0.1.
 
     Parameters
@@ -428,6 +418,10 @@ class TileServer:
     (False, False)
     """
 
+    NAME = "tiles"
+    TITLE = "The tile service"
+    MARKER = _MARKER
+
     def __init__(
         self,
         database_url: str,
@@ -436,44 +430,9 @@ class TileServer:
         roots: Sequence[str | os.PathLike[str]] = (),
         port: int | None = None,
     ) -> None:
+        super().__init__(folder, port=port)
         self.database_url = database_url
-        self.folder = Path(folder).expanduser().absolute()
         self.roots = tuple(Path(r).expanduser().resolve() for r in roots)
-        self._port = port
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def __repr__(self) -> str:
-        return f"TileServer({str(self.folder)!r}, url={self.url!r})"
-
-    def __enter__(self) -> TileServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def log_file(self) -> Path:
-        """The server's log (uvicorn's output)."""
-        return self.folder / "tiles.log"
-
-    def _state(self) -> dict[str, Any]:
-        return read_state(self.folder / "tiles.json")
-
-    @property
-    def url(self) -> str | None:
-        """The service's root URL (``http://127.0.0.1:PORT``), ``None`` before a start."""
-        port = self._port or self._state().get("port")
-        return f"http://127.0.0.1:{port}" if port else None
-
-    @property
-    def running(self) -> bool:
-        """Whether the server answers on :attr:`url`."""
-        return self.url is not None and _ping(self.url)
 
     def start(self, *, timeout: float = 60) -> TileServer:
         """Start the server and wait until it answers (the process outlives this object).
@@ -512,11 +471,7 @@ class TileServer:
 
         self.folder.mkdir(parents=True, exist_ok=True)
         port = self._port or _free_port()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("PG", "POSTGRES_", "DATABASE_URL", "TITILER", ROOTS_ENV))
-        }
+        env = child_env(("PG", "POSTGRES_", "DATABASE_URL", "TITILER", ROOTS_ENV))
         env.update(_database_env(self.database_url))
         env.update(
             {
@@ -525,58 +480,15 @@ class TileServer:
                 "DB_MAX_CONN_SIZE": "4",
                 "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
                 "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
-                "PYTHONPATH": os.pathsep.join(
-                    p
-                    for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH"))
-                    if p
-                ),
             }
         )
         cmd = [
-            sys.executable, "-m", "uvicorn", "mus_lab.services.tiles:create_app",
-            "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            "-m", "uvicorn", "mus_lab.services.tiles:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
             "--timeout-graceful-shutdown", "2",
         ]  # fmt: skip
-        with open(self.log_file, "ab") as log:
-            self._proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=str(self.folder), env=env, start_new_session=True,
-            )  # fmt: skip
-        state = {"port": port, "pid": self._proc.pid, "roots": [str(r) for r in self.roots]}
-        (self.folder / "tiles.json").write_text(json.dumps(state, indent=1), "utf-8")
-        self._port = port
-        url = f"http://127.0.0.1:{port}"
-        if await_answer(self._proc, lambda: _ping(url), timeout):
-            return self
-        self.stop()
-        raise ServiceError(
-            f"The tile service did not answer on {url} within {timeout:.0f} s: {log_tail(self.log_file)} "
-            f"See {self.log_file}."
-        )
-
-    def stop(self, *, timeout: float = 15) -> None:
-        """Stop the server (the one this object or ``start`` from the same folder started).
-
-        Parameters
-        ----------
-        timeout
-            Seconds to wait after SIGTERM before SIGKILL.
-        """
-        stop_server(self._proc, self._state().get("pid"), _MARKER, timeout=timeout)
-        self._proc = None
-
-
-def _alive(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:
-    return running(pid, proc, _MARKER)
-
-
-def _is_our_server(pid: int) -> bool:
-    """Whether ``pid`` serves this module (never signal a recycled pid)."""
-    return serves(pid, _MARKER)
-
-
-def _ping(url: str) -> bool:
-    return answers(f"{url}/healthz", timeout=2)
+        roots = {"roots": [str(r) for r in self.roots]}
+        return self._spawn(cmd, env, port=port, timeout=timeout, state=roots)
 
 
 def main(argv: list[str] | None = None) -> int:
