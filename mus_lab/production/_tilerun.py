@@ -95,6 +95,20 @@ class DriverState:
         return who
 
 
+class _Heartbeat:
+    """Refreshes a run's heartbeat when called, at most every :data:`HEARTBEAT_SECONDS`."""
+
+    def __init__(self, registry: Registry, run_id: str) -> None:
+        self._registry = registry
+        self._run_id = run_id
+        self._last = time.monotonic()
+
+    def __call__(self, *, now: bool = False) -> None:
+        if now or time.monotonic() - self._last >= HEARTBEAT_SECONDS:
+            self._registry.heartbeat(self._run_id)
+            self._last = time.monotonic()
+
+
 def driver_alive(row: Mapping[str, Any], *, now: float | None = None) -> DriverState:
     """Whether the process driving a run still lives, from the run's registry row.
 
@@ -612,12 +626,10 @@ def _drive(
     failed: set[tuple[str, str]] = set()
     pending = set(futures.values())
     state = "done"
-    registry.heartbeat(run_id)  # preparing and sending may have taken a while
-    beat = time.monotonic()
+    beat = _Heartbeat(registry, run_id)
+    beat(now=True)  # sending the tasks may have taken a while
     while pending:
-        if time.monotonic() - beat >= HEARTBEAT_SECONDS:  # the driver lives (other hosts)
-            registry.heartbeat(run_id)
-            beat = time.monotonic()
+        beat()  # the driver lives (for status, cancel and retry on other hosts)
         try:
             finished, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
         except TimeoutError:  # nothing finished within the second: look for a cancel
@@ -714,9 +726,12 @@ def _prepare(
     upstream_of: dict[tuple[str, str], list[tuple[str, str]]] = {}
     ard_steps = {s.name: ard_of(s, spec) for s in spec.steps}
     options_of = {s.name: options_with_defaults(s, spec) for s in spec.steps}
+    beat = _Heartbeat(registry, run_id)
+    beat(now=True)  # the catalog search may have taken a while
     for step in spec.steps:
         scene_wide = kinds[step.uses].scene_wide
         for tile in tiles:
+            beat()  # checking many outputs' bytes may take minutes
             key = (step.name, tile.id)
             inputs = [i for c in collections_of(step, spec) for i in cover[(c, tile.id)]]
             inputs += _ard_inputs(spec, ard_steps[step.name], tile.id)
