@@ -7,6 +7,11 @@ database, e.g. the holdings database). ``Registry(location)`` opens the one its 
 names: a ``postgresql://`` URL or a file path.
 Only the process that drives a run writes its tasks; workers never touch the registry.
 
+A run's row names the process driving it: ``pid``, ``host`` (``socket.gethostname()``) and
+``heartbeat`` (the time the driver last said it lives; it refreshes it while the run goes
+on). Registries made before ``host`` and ``heartbeat`` existed get the two columns when
+opened (empty for their old runs, whose liveness is then judged by ``pid`` alone).
+
 Task states: ``queued`` (registered), ``running`` (sent to the cluster), ``done``,
 ``failed`` (the step raised; ``error`` keeps the message), ``skipped`` (a step it needs
 failed on the same tile), ``cancelled``. A run is ``running``, ``done``, ``failed``
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,7 +33,14 @@ from typing import Any, Self
 
 from mus_lab.errors import ChainError
 
-__all__ = ["TASK_STATES", "Registry", "SqliteRegistry", "TaskRecord", "is_database_url"]
+__all__ = [
+    "TASK_STATES",
+    "Registry",
+    "SqliteRegistry",
+    "TaskRecord",
+    "is_database_url",
+    "this_host",
+]
 
 TASK_STATES = ("queued", "running", "done", "failed", "skipped", "cancelled")
 
@@ -43,7 +56,9 @@ CREATE TABLE IF NOT EXISTS runs (
     finished REAL,
     pid INTEGER,
     attempts INTEGER NOT NULL DEFAULT 1,
-    versions TEXT NOT NULL
+    versions TEXT NOT NULL,
+    host TEXT,
+    heartbeat REAL
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -70,6 +85,25 @@ CREATE TABLE IF NOT EXISTS outputs (
     PRIMARY KEY (path, run_id)
 );
 """
+
+# columns added to ``runs`` after registries were first written: (name, SQLite type)
+RUN_COLUMNS_ADDED = (("host", "TEXT"), ("heartbeat", "REAL"))
+
+
+def this_host() -> str:
+    """The name of this machine, as the registry records a run's driver.
+
+    Returns
+    -------
+    str
+        ``socket.gethostname()``.
+
+    Examples
+    --------
+    >>> this_host() == socket.gethostname()
+    True
+    """
+    return socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -284,7 +318,18 @@ class Registry:
         state
             ``running``, ``done``, ``failed``, ``cancelling`` or ``cancelled``.
         pid
-            The process now driving the run (on retry).
+            The process now driving the run (on retry): it is recorded with this host
+            and a fresh heartbeat.
+        """
+        raise NotImplementedError
+
+    def heartbeat(self, run_id: str) -> None:
+        """Record that the run's driver (this process) still lives: ``heartbeat`` = now.
+
+        Parameters
+        ----------
+        run_id
+            The run.
         """
         raise NotImplementedError
 
@@ -381,9 +426,23 @@ class SqliteRegistry(Registry):
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            self._add_columns(db)
 
     def __repr__(self) -> str:
         return f"SqliteRegistry({str(self.path)!r})"
+
+    @staticmethod
+    def _add_columns(db: sqlite3.Connection) -> None:
+        """Add the ``runs`` columns a registry written by an older version lacks."""
+        have = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+        for name, kind in RUN_COLUMNS_ADDED:
+            if name in have:
+                continue
+            try:
+                db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                if "duplicate column" not in str(exc):
+                    raise
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -403,19 +462,23 @@ class SqliteRegistry(Registry):
         spec: Mapping[str, Any],
         versions: Mapping[str, str],
     ) -> None:
+        now = time.time()
         with self._connect() as db:
             db.execute(
                 "INSERT INTO runs (run_id, chain, chain_file, chain_digest, spec, state, "
-                "created, pid, versions) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                "created, pid, versions, host, heartbeat) "
+                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     chain,
                     chain_file,
                     digest,
                     json.dumps(spec, default=str),
-                    time.time(),
+                    now,
                     os.getpid(),
                     json.dumps(versions),
+                    this_host(),
+                    now,
                 ),
             )
 
@@ -501,12 +564,20 @@ class SqliteRegistry(Registry):
 
     def set_run_state(self, run_id: str, state: str, *, pid: int | None = None) -> None:
         final = state in ("done", "failed", "cancelled")
+        now = time.time()
+        host = this_host() if pid else None
+        beat = now if pid else None
         with self._connect() as db:
             db.execute(
                 "UPDATE runs SET state = ?, finished = ?, pid = COALESCE(?, pid), "
+                "host = COALESCE(?, host), heartbeat = COALESCE(?, heartbeat), "
                 "attempts = attempts + ? WHERE run_id = ?",
-                (state, time.time() if final else None, pid, 1 if pid else 0, run_id),
+                (state, now if final else None, pid, host, beat, 1 if pid else 0, run_id),
             )
+
+    def heartbeat(self, run_id: str) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE runs SET heartbeat = ? WHERE run_id = ?", (time.time(), run_id))
 
     def run(self, run_id: str) -> dict[str, Any]:
         with self._connect() as db:

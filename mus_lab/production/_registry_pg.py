@@ -40,6 +40,7 @@ from mus_lab.production._registry import (
     Registry,
     TaskRecord,
     is_database_url,
+    this_host,
 )
 
 if TYPE_CHECKING:
@@ -68,7 +69,9 @@ CREATE TABLE IF NOT EXISTS {s}.runs (
     finished double precision,
     pid integer,
     attempts integer NOT NULL DEFAULT 1,
-    versions json NOT NULL
+    versions json NOT NULL,
+    host text,
+    heartbeat double precision
 );
 CREATE INDEX IF NOT EXISTS runs_by_chain ON {s}.runs (chain, created);
 CREATE TABLE IF NOT EXISTS {s}.tasks (
@@ -96,6 +99,13 @@ CREATE TABLE IF NOT EXISTS {s}.outputs (
     sha256 text NOT NULL,
     PRIMARY KEY (path, run_id)
 );
+"""
+
+# columns of ``runs`` added after the first registries were made (a schema made before
+# gets them when opened)
+_ADD_COLUMNS = """
+ALTER TABLE {s}.runs ADD COLUMN IF NOT EXISTS host text,
+    ADD COLUMN IF NOT EXISTS heartbeat double precision;
 """
 
 
@@ -245,15 +255,21 @@ class PostgresRegistry(Registry):
         from psycopg import sql
 
         row = conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL", (f"{self.schema}.outputs",)
+            "SELECT to_regclass(%s) IS NOT NULL, (SELECT count(*) FROM "
+            "information_schema.columns WHERE table_schema = %s AND table_name = 'runs' "
+            "AND column_name IN ('host', 'heartbeat'))",
+            (f"{self.schema}.outputs", self.schema),
         ).fetchone()
-        if row and row[0]:
+        if row and row[0] and row[1] == 2:  # made, and by this version: no lock taken
             return
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext('mus_lab.jobs'))")
                 conn.execute(
                     sql.SQL(_SCHEMA).format(s=sql.Identifier(self.schema))  # type: ignore[arg-type]
+                )
+                conn.execute(
+                    sql.SQL(_ADD_COLUMNS).format(s=sql.Identifier(self.schema))  # type: ignore[arg-type]
                 )
         except Exception as exc:
             raise ChainError(
@@ -320,18 +336,21 @@ class PostgresRegistry(Registry):
         """
         query = self._q(
             "INSERT INTO {s}.runs (run_id, chain, chain_file, chain_digest, spec, state, "
-            "created, pid, versions) VALUES (%s, %s, %s, %s, %s::json, 'running', %s, %s, "
-            "%s::json)"
+            "created, pid, versions, host, heartbeat) VALUES (%s, %s, %s, %s, %s::json, "
+            "'running', %s, %s, %s::json, %s, %s)"
         )
+        now = time.time()
         args = (
             run_id,
             chain,
             chain_file,
             digest,
             json.dumps(spec, default=str),
-            time.time(),
+            now,
             os.getpid(),
             json.dumps(versions),
+            this_host(),
+            now,
         )
         self._transact(lambda db: db.execute(query, args))
 
@@ -487,14 +506,31 @@ class PostgresRegistry(Registry):
         state
             ``running``, ``done``, ``failed``, ``cancelling`` or ``cancelled``.
         pid
-            The process now driving the run (on retry).
+            The process now driving the run (on retry): it is recorded with this host
+            and a fresh heartbeat.
         """
         final = state in ("done", "failed", "cancelled")
+        now = time.time()
         query = self._q(
             "UPDATE {s}.runs SET state = %s, finished = %s, pid = COALESCE(%s, pid), "
+            "host = COALESCE(%s, host), heartbeat = COALESCE(%s, heartbeat), "
             "attempts = attempts + %s WHERE run_id = %s"
         )
-        args = (state, time.time() if final else None, pid, 1 if pid else 0, run_id)
+        host = this_host() if pid else None
+        beat = now if pid else None
+        args = (state, now if final else None, pid, host, beat, 1 if pid else 0, run_id)
+        self._transact(lambda db: db.execute(query, args))
+
+    def heartbeat(self, run_id: str) -> None:
+        """Record that the run's driver (this process) still lives: ``heartbeat`` = now.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        """
+        query = self._q("UPDATE {s}.runs SET heartbeat = %s WHERE run_id = %s")
+        args = (time.time(), run_id)
         self._transact(lambda db: db.execute(query, args))
 
     # -- reads --------------------------------------------------------------------------------

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from mus_lab.production._chainfile import ChainSpec
 from mus_lab.production._registry import Registry, TaskRecord
-from mus_lab.production._tilerun import _latest, _spec_or_registry, open_registry
+from mus_lab.production._tilerun import (
+    _latest,
+    _spec_or_registry,
+    driver_alive,
+    open_registry,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import panel as pn
@@ -178,18 +183,26 @@ def _failures(tasks: list[TaskRecord]) -> list[dict[str, Any]]:
     ]
 
 
-def _summary(registry: Registry, run_id: str, tasks: list[TaskRecord]) -> str:
+def _summary(registry: Registry, run_id: str, tasks: list[TaskRecord]) -> tuple[str, bool]:
+    """The summary's Markdown, and whether the run goes on (its driver lives)."""
     run = registry.run(run_id)
     total = len(tasks)
     done = sum(t.state == "done" for t in tasks)
     created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["created"]))
     end = run.get("finished") or time.time()
-    return (
-        f"### Run `{run_id}` of chain `{run['chain']}`: **{run['state']}**\n\n"
+    state = run["state"]
+    going = run.get("finished") is None
+    if state in ("running", "cancelling"):
+        driver = driver_alive(run)
+        if not driver.alive:  # as status reports it
+            state, going = f"failed (its driver, {driver}, is gone)", False
+    text = (
+        f"### Run `{run_id}` of chain `{run['chain']}`: **{state}**\n\n"
         f"{done} of {total} task(s) done; started {created}, {end - run['created']:.0f} s "
         f"{'so far' if not run.get('finished') else 'in all'}. "
         "Hover a tile for its state, time and error; `mus-lab chain retry` re-runs the failed ones."
     )
+    return text, going
 
 
 def run_view(
@@ -239,11 +252,11 @@ def run_view(
 
     def draw() -> bool:
         tasks = registry.tasks(rid)
-        summary.object = _summary(registry, rid, tasks)
+        summary.object, going = _summary(registry, rid, tasks)
         body = "".join(grid_html(g) for g in run_grid(tasks))
         grids.object = f'<div style="display:flex;flex-wrap:wrap;gap:18px">{body}</div>{_legend()}'
         failed.value = pd.DataFrame(_failures(tasks), columns=["step", "tile", "attempts", "error"])
-        return registry.run(rid).get("finished") is None
+        return going
 
     going = draw()
     view = pn.Column(summary, grids, pn.pane.Markdown("**Failed tasks**"), failed)

@@ -11,6 +11,12 @@ driver, and what is done but whose inputs changed (or whose output is gone or al
 with everything downstream of it. :func:`cancel` stops a run from another process.
 :func:`history` answers "where does this file come from".
 
+Whether a run's driver still lives (:func:`driver_alive`, used by ``retry``, ``status`` and
+``cancel``): on the host that drives it, its process id; from another host (a registry
+shared in PostgreSQL or on a shared disk), its heartbeat, which the driver refreshes every
+:data:`HEARTBEAT_SECONDS` while it waits on the cluster: a driver silent for
+:data:`STALE_SECONDS` is taken as dead.
+
 The cluster is the one of :func:`mus_lab.compute.cluster` (a local cluster by default,
 Dask Gateway when ``MUS_LAB_GATEWAY_ADDRESS`` is set), or a client you pass.
 """
@@ -33,7 +39,7 @@ from typing import Any
 from mus_lab._process import pid_alive
 from mus_lab.errors import ChainError, StepError
 from mus_lab.production._chainfile import ChainSpec, load_chain
-from mus_lab.production._registry import Registry, TaskRecord
+from mus_lab.production._registry import Registry, TaskRecord, this_host
 from mus_lab.production._tilecatalog import publish_outputs
 from mus_lab.production._tilesteps import (
     INTERMEDIATES,
@@ -47,9 +53,13 @@ from mus_lab.production._tilesteps import (
 )
 
 __all__ = [
+    "HEARTBEAT_SECONDS",
+    "STALE_SECONDS",
+    "DriverState",
     "RunReport",
     "cancel",
     "check_coverage",
+    "driver_alive",
     "history",
     "open_registry",
     "prune",
@@ -59,6 +69,80 @@ __all__ = [
 ]
 
 _RERUN = ("queued", "running", "failed", "skipped", "cancelled")
+
+#: Seconds between two heartbeats of a run's driver (one registry write each).
+HEARTBEAT_SECONDS = 10.0
+#: A driver on another host whose heartbeat is older than this is taken as dead. Six
+#: heartbeats: a slow registry write or a clock off by some seconds does not kill a run.
+STALE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class DriverState:
+    """Whether a run's driver lives, and who and where it is (for messages)."""
+
+    alive: bool
+    pid: int | None
+    host: str | None
+    age: float | None  # seconds since its last heartbeat, when judged by it
+
+    def __str__(self) -> str:
+        who = f"process {self.pid}"
+        if self.host and self.host != this_host():
+            who += f" on host {self.host}"
+        if self.age is not None:
+            who += f", heartbeat {self.age:.0f} s ago"
+        return who
+
+
+class _Heartbeat:
+    """Refreshes a run's heartbeat when called, at most every :data:`HEARTBEAT_SECONDS`."""
+
+    def __init__(self, registry: Registry, run_id: str) -> None:
+        self._registry = registry
+        self._run_id = run_id
+        self._last = time.monotonic()
+
+    def __call__(self, *, now: bool = False) -> None:
+        if now or time.monotonic() - self._last >= HEARTBEAT_SECONDS:
+            self._registry.heartbeat(self._run_id)
+            self._last = time.monotonic()
+
+
+def driver_alive(row: Mapping[str, Any], *, now: float | None = None) -> DriverState:
+    """Whether the process driving a run still lives, from the run's registry row.
+
+    On the host that recorded the run (or for a run recorded without a host), its process
+    id decides (:func:`~mus_lab._process.pid_alive`). From another host, the heartbeat
+    does: the driver is alive while it is younger than :data:`STALE_SECONDS`.
+
+    Parameters
+    ----------
+    row
+        The run's row (:meth:`Registry.run`): ``pid``, ``host``, ``heartbeat``.
+    now
+        The time to compare the heartbeat with (default: now).
+
+    Returns
+    -------
+    DriverState
+        ``alive``, and the pid, host and heartbeat age, for messages.
+
+    Examples
+    --------
+    >>> import time
+    >>> driver_alive({"pid": 12, "host": "elsewhere", "heartbeat": time.time() - 5}).alive
+    True
+    >>> print(driver_alive({"pid": 12, "host": "elsewhere", "heartbeat": 100.0}, now=400.0))
+    process 12 on host elsewhere, heartbeat 300 s ago
+    """
+    pid, host, beat = row.get("pid"), row.get("host"), row.get("heartbeat")
+    if not host or host == this_host():
+        return DriverState(pid_alive(pid), pid, host, None)
+    if beat is None:
+        return DriverState(False, pid, host, None)
+    age = max(0.0, (time.time() if now is None else now) - float(beat))
+    return DriverState(age < STALE_SECONDS, pid, host, age)
 
 
 def open_registry(chain: str | Path | ChainSpec | Registry) -> Registry:
@@ -542,7 +626,10 @@ def _drive(
     failed: set[tuple[str, str]] = set()
     pending = set(futures.values())
     state = "done"
+    beat = _Heartbeat(registry, run_id)
+    beat(now=True)  # sending the tasks may have taken a while
     while pending:
+        beat()  # the driver lives (for status, cancel and retry on other hosts)
         try:
             finished, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
         except TimeoutError:  # nothing finished within the second: look for a cancel
@@ -639,9 +726,12 @@ def _prepare(
     upstream_of: dict[tuple[str, str], list[tuple[str, str]]] = {}
     ard_steps = {s.name: ard_of(s, spec) for s in spec.steps}
     options_of = {s.name: options_with_defaults(s, spec) for s in spec.steps}
+    beat = _Heartbeat(registry, run_id)
+    beat(now=True)  # the catalog search may have taken a while
     for step in spec.steps:
         scene_wide = kinds[step.uses].scene_wide
         for tile in tiles:
+            beat()  # checking many outputs' bytes may take minutes
             key = (step.name, tile.id)
             inputs = [i for c in collections_of(step, spec) for i in cover[(c, tile.id)]]
             inputs += _ard_inputs(spec, ard_steps[step.name], tile.id)
@@ -926,19 +1016,24 @@ def retry(
     Raises
     ------
     ChainError
-        No such run, the run is still driven by a live process, or the chain is wrong.
+        No such run, the run is still driven by a live process (on this host, or on
+        another with a heartbeat younger than :data:`STALE_SECONDS`), or the chain is
+        wrong.
     """
     spec = chain if isinstance(chain, ChainSpec) else load_chain(chain)
     registry = registry or open_registry(spec)
     run_id = _latest(registry, run_id, spec)
     row = registry.run(run_id)
-    if (
-        row["state"] in ("running", "cancelling")
-        and pid_alive(row["pid"])
-        and row["pid"] != os.getpid()
-    ):
+    driver = driver_alive(row)
+    ours = row["pid"] == os.getpid() and row.get("host") in (None, this_host())
+    if row["state"] in ("running", "cancelling") and driver.alive and not ours:
+        stale = (
+            f"; it is taken as dead after {STALE_SECONDS:.0f} s without a heartbeat"
+            if driver.age is not None
+            else ""
+        )
         raise ChainError(
-            f"Run {run_id} is still running (process {row['pid']}): wait for it or cancel it first."
+            f"Run {run_id} is still running ({driver}{stale}): wait for it or cancel it first."
         )
     if row["chain"] != spec.name:
         raise ChainError(f"Run {run_id} is of chain {row['chain']!r}, not {spec.name!r}.")
@@ -962,7 +1057,8 @@ def status(chain: str | Path | ChainSpec | Registry, run_id: str | None = None) 
     Returns
     -------
     RunReport
-        As recorded; a run whose driver died is reported ``failed`` (run ``retry``).
+        As recorded; a run whose driver died (its process gone, or from another host
+        no heartbeat for :data:`STALE_SECONDS`) is reported ``failed`` (run ``retry``).
 
     Raises
     ------
@@ -974,7 +1070,7 @@ def status(chain: str | Path | ChainSpec | Registry, run_id: str | None = None) 
     run_id = _latest(registry, run_id, chain)
     row = registry.run(run_id)
     state = row["state"]
-    if state in ("running", "cancelling") and not pid_alive(row["pid"]):
+    if state in ("running", "cancelling") and not driver_alive(row).alive:
         state = "failed"
     return RunReport(run_id, state, registry.tasks(run_id), registry.path)
 
@@ -982,8 +1078,8 @@ def status(chain: str | Path | ChainSpec | Registry, run_id: str | None = None) 
 def cancel(chain: str | Path | ChainSpec | Registry, run_id: str | None = None) -> RunReport:
     """Ask a run to stop: its driver cancels what has not finished within a second or so.
 
-    When no process drives the run any more, its unfinished tasks are marked cancelled
-    here.
+    When no process drives the run any more (:func:`driver_alive`), its unfinished tasks
+    are marked cancelled here.
 
     Parameters
     ----------
@@ -1006,7 +1102,7 @@ def cancel(chain: str | Path | ChainSpec | Registry, run_id: str | None = None) 
     registry = open_registry(chain)
     run_id = _latest(registry, run_id, chain)
     row = registry.run(run_id)
-    if row["state"] in ("running", "cancelling") and pid_alive(row["pid"]):
+    if row["state"] in ("running", "cancelling") and driver_alive(row).alive:
         registry.set_run_state(run_id, "cancelling")
     elif row["state"] not in ("done",):
         for task in registry.tasks(run_id):

@@ -7,7 +7,10 @@ PostgreSQL is not installed.
 from __future__ import annotations
 
 import pickle
+import sqlite3
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +118,46 @@ def test_the_methods_mean_the_same_on_both_backends(make_registry: Any, tmp_path
     with pytest.raises(ChainError, match=r"No run 'nope' in .*the latest are \['r1', 'other'\]"):
         reg.run("nope")
     assert make_registry().tasks("r1") == reg.tasks("r1")  # another connection sees the same
+
+
+def test_the_driver_host_and_heartbeat_are_recorded_and_added_to_old_registries(
+    make_registry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mus_lab.production._registry as registry_module
+
+    reg = make_registry()
+    before = time.time()
+    _run(reg)
+    row = reg.run("r1")
+    assert row["host"] == registry_module.this_host()
+    assert before <= row["heartbeat"] <= time.time()
+    time.sleep(0.01)
+    reg.heartbeat("r1")
+    beat = reg.run("r1")["heartbeat"]
+    assert beat > row["heartbeat"]
+    backend = sys.modules[type(reg).__module__]
+    monkeypatch.setattr(backend, "this_host", lambda: "retried-here")
+    reg.set_run_state("r1", "cancelling")  # no new driver: host and heartbeat stay
+    assert (reg.run("r1")["host"], reg.run("r1")["heartbeat"]) == (row["host"], beat)
+    reg.set_run_state("r1", "running", pid=4242)  # a retry: the new driver, its host
+    row = reg.run("r1")
+    assert (row["pid"], row["host"]) == (4242, "retried-here") and row["heartbeat"] >= beat
+
+    # a registry made before the two columns gets them when opened again
+    if isinstance(reg, SqliteRegistry):
+        with sqlite3.connect(reg.path) as db:
+            db.execute("ALTER TABLE runs DROP COLUMN host")
+            db.execute("ALTER TABLE runs DROP COLUMN heartbeat")
+    else:
+        import psycopg
+
+        with psycopg.connect(reg._url, autocommit=True) as db:
+            db.execute(f"ALTER TABLE {reg.schema}.runs DROP COLUMN host, DROP COLUMN heartbeat")
+    reg.close()
+    again = make_registry()
+    assert (again.run("r1")["host"], again.run("r1")["heartbeat"]) == (None, None)
+    again.heartbeat("r1")
+    assert again.run("r1")["heartbeat"] >= beat
 
 
 def test_update_outputs_keeps_the_state(make_registry: Any) -> None:

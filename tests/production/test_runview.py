@@ -49,6 +49,17 @@ def test_view_shows_states_times_and_the_failure(tmp_path):
     ]
 
 
+def test_view_of_a_run_whose_driver_on_another_host_went_silent(tmp_path):
+    import sqlite3
+
+    pytest.importorskip("panel")
+    reg = _registry(tmp_path)
+    with sqlite3.connect(reg.path) as db:  # driven from elsewhere, last heard of long ago
+        db.execute("UPDATE runs SET host = 'elsewhere', pid = 77, heartbeat = 1.0")
+    summary = production.run_view(reg).objects[0]  # gone: no refresh is scheduled
+    assert "**failed (its driver, process 77 on host elsewhere, heartbeat" in summary.object
+
+
 def test_view_of_an_empty_registry_says_how_to_start(tmp_path):
     reg = production.Registry(tmp_path / "registry.sqlite")
     with pytest.raises(ChainError, match="mus-lab chain run"):

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from mus_lab import catalog, cube, production
 from mus_lab.cli import app
 from mus_lab.errors import ChainError
+from mus_lab.production import _tilerun
 from mus_lab.production._demo import s2_clear_ndvi_median
 from mus_lab.production._tilesteps import sha256_file
 
@@ -222,6 +223,7 @@ def test_cancel_stops_a_running_chain(tmp_path, scenario, client, monkeypatch):
     faults.mkdir()
     (faults / "slow").touch()
     monkeypatch.setenv("MUS_LAB_TEST_FAULTS", str(faults))
+    monkeypatch.setattr(_tilerun, "HEARTBEAT_SECONDS", 0.1)
     path = _chain(tmp_path, scenario)
     result: dict[str, object] = {}
     thread = threading.Thread(
@@ -233,6 +235,13 @@ def test_cancel_stops_a_running_chain(tmp_path, scenario, client, monkeypatch):
     deadline = time.time() + 60
     while time.time() < deadline and not list(faults.glob("started-*")):
         time.sleep(0.1)
+    registry = production.open_registry(path)  # the driver says it lives while it waits
+    run_id = registry.runs()[-1]["run_id"]
+    beats = {registry.run(run_id)["heartbeat"]}
+    while len(beats) < 2 and time.time() < deadline:  # it polls the registry every second
+        time.sleep(0.2)
+        beats.add(registry.run(run_id)["heartbeat"])
+    assert len(beats) >= 2, "the driver's heartbeat did not advance"
     asked = time.time()
     production.cancel(path)
     thread.join(timeout=10)
