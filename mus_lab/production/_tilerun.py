@@ -713,6 +713,7 @@ def _prepare(
     registry: Registry,
     run_id: str,
     previous: Mapping[tuple[str, str], TaskRecord],
+    log: Callable[[str], None] = lambda _: None,
 ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], str], dict[tuple[str, str], Any]]:
     cover = _coverage(spec)
     _check_cover(spec, cover)
@@ -743,16 +744,23 @@ def _prepare(
             fingerprints[key] = fp
             rows.append((step.name, tile.id, fp, inputs, options_of[step.name]))
             old = previous.get(key)
-            if (
-                old is not None
-                and old.state == "done"
-                and old.fingerprint == fp
-                and not any(u in rerun for u in ups)
-                and _outputs_intact(old, checked)
-            ):
+            if old is None or old.state != "done":
+                rerun.add(key)
+                continue
+            why = (
+                "a step it needs runs again"
+                if any(u in rerun for u in ups)
+                else "its inputs or options changed"
+                if old.fingerprint != fp
+                else None
+                if _outputs_intact(old, checked)
+                else "an output is missing or its bytes changed"
+            )
+            if why is None:
                 done[key] = {"step": step.name, "outputs": old.outputs}
             else:
                 rerun.add(key)
+                log(f"  again   {step.name} {tile.id}: done before, but {why}")
     # a task to run again whose input was pruned (an expired intermediate) needs it made again
     changed = True
     while changed:
@@ -1039,7 +1047,7 @@ def retry(
         raise ChainError(f"Run {run_id} is of chain {row['chain']!r}, not {spec.name!r}.")
     previous = {(t.step, t.tile): t for t in registry.tasks(run_id)}
     registry.set_run_state(run_id, "running", pid=os.getpid())
-    rerun, fingerprints, done = _prepare(spec, registry, run_id, previous)
+    rerun, fingerprints, done = _prepare(spec, registry, run_id, previous, log)
     log(f"run {run_id}: {len(rerun)} task(s) to run again, {len(done)} kept")
     return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log)
 

@@ -204,9 +204,12 @@ def test_run_fail_retry_and_provenance(tmp_path, scenario, client, monkeypatch):
             "after": {"uses": "python", "needs": ["contrast"], "options": {"function": AFTER}},
         },
     )
-    changed = production.retry(path, client=client, log=lambda line: None)
+    said: list[str] = []
+    changed = production.retry(path, client=client, log=said.append)
     attempts = {(t.step, t.tile): t.attempts for t in changed.tasks}
     assert changed.ok
+    assert any(line.startswith("  again   vv ") and "options changed" in line for line in said), said
+    assert any(line.startswith("  again   after ") and "a step it needs" in line for line in said)
     assert all(attempts[("ndvi", t)] == 1 for t in tiles)
     assert all(attempts[("vv", t)] == 2 for t in tiles)
     assert all(attempts[("contrast", t)] >= 2 and attempts[("after", t)] >= 2 for t in tiles)
@@ -214,8 +217,10 @@ def test_run_fail_retry_and_provenance(tmp_path, scenario, client, monkeypatch):
     # an altered output is noticed and made again
     target = spec.output / "ndvi" / "r0c0.tif"
     target.write_bytes(target.read_bytes()[:-10])
-    mended = production.retry(path, client=client, log=lambda line: None)
+    said.clear()
+    mended = production.retry(path, client=client, log=said.append)
     assert mended.ok and sha256_file(target) == before[("ndvi", "r0c0")]
+    assert "  again   ndvi r0c0: done before, but an output is missing or its bytes changed" in said
 
 
 def test_cancel_stops_a_running_chain(tmp_path, scenario, client, monkeypatch):
