@@ -208,7 +208,9 @@ def test_run_fail_retry_and_provenance(tmp_path, scenario, client, monkeypatch):
     changed = production.retry(path, client=client, log=said.append)
     attempts = {(t.step, t.tile): t.attempts for t in changed.tasks}
     assert changed.ok
-    assert any(line.startswith("  again   vv ") and "options changed" in line for line in said), said
+    assert any(line.startswith("  again   vv ") and "options changed" in line for line in said), (
+        said
+    )
     assert any(line.startswith("  again   after ") and "a step it needs" in line for line in said)
     assert all(attempts[("ndvi", t)] == 1 for t in tiles)
     assert all(attempts[("vv", t)] == 2 for t in tiles)
