@@ -44,6 +44,7 @@ from mus_lab.production._tilesteps import (
     sha256_file,
     step_kinds,
 )
+from mus_lab.production._workerprofile import quiet_profile
 
 __all__ = [
     "RunReport",
@@ -430,6 +431,21 @@ def _drive(
     done: Mapping[tuple[str, str], dict[str, Any]],
     client: Any,
     log: Callable[[str], None],
+    worker_profile: bool = False,
+) -> str:
+    with quiet_profile(client, enabled=not worker_profile):
+        return _drive_quiet(spec, registry, run_id, rerun, fingerprints, done, client, log)
+
+
+def _drive_quiet(
+    spec: ChainSpec,
+    registry: Registry,
+    run_id: str,
+    rerun: set[tuple[str, str]],
+    fingerprints: Mapping[tuple[str, str], str],
+    done: Mapping[tuple[str, str], dict[str, Any]],
+    client: Any,
+    log: Callable[[str], None],
 ) -> str:
     from distributed import wait
 
@@ -751,6 +767,7 @@ def _finish(
     done: Mapping[tuple[str, str], Any],
     client: Any,
     log: Callable[[str], None],
+    worker_profile: bool = False,
 ) -> RunReport:
     from mus_lab import compute
 
@@ -758,10 +775,14 @@ def _finish(
         if not rerun:
             state = "done"
         elif client is not None:
-            state = _drive(spec, registry, run_id, rerun, fingerprints, done, client, log)
+            state = _drive(
+                spec, registry, run_id, rerun, fingerprints, done, client, log, worker_profile
+            )
         else:
             with compute.cluster() as own:
-                state = _drive(spec, registry, run_id, rerun, fingerprints, done, own, log)
+                state = _drive(
+                    spec, registry, run_id, rerun, fingerprints, done, own, log, worker_profile
+                )
     except BaseException:
         registry.set_run_state(run_id, "failed")
         raise
@@ -781,6 +802,7 @@ def run_tiles(
     client: Any = None,
     registry: Registry | None = None,
     log: Callable[[str], None] = print,
+    worker_profile: bool = False,
 ) -> RunReport:
     """Run a chain: every step on every tile, on the cluster, recorded in the registry.
 
@@ -795,6 +817,11 @@ def run_tiles(
         Default: ``<output>/registry.sqlite``.
     log
         Called with progress lines.
+    worker_profile
+        Keep the Dask workers' statistical profiler on while the chain runs (the
+        dashboard's Profile page). Off by default: its history, kept for the last 1,000 s
+        of work, made a worker's memory grow with the number of tasks it ran (about 1 MiB
+        per second of work); it is started again at the end of the run.
 
     Returns
     -------
@@ -820,7 +847,7 @@ def run_tiles(
         _versions(),
     )
     rerun, fingerprints, done = _prepare(spec, registry, run_id, {})
-    return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log)
+    return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log, worker_profile)
 
 
 def _latest(registry: Registry, run_id: str | None, chain: object = None) -> str:
@@ -848,6 +875,7 @@ def retry(
     client: Any = None,
     registry: Registry | None = None,
     log: Callable[[str], None] = print,
+    worker_profile: bool = False,
 ) -> RunReport:
     """Re-run what failed (or whose inputs changed) in a run, and what depends on it.
 
@@ -862,7 +890,7 @@ def retry(
         the tasks they touch).
     run_id
         Default: the latest run.
-    client, registry, log
+    client, registry, log, worker_profile
         As for :func:`run_tiles`.
 
     Returns
@@ -893,7 +921,7 @@ def retry(
     registry.set_run_state(run_id, "running", pid=os.getpid())
     rerun, fingerprints, done = _prepare(spec, registry, run_id, previous)
     log(f"run {run_id}: {len(rerun)} task(s) to run again, {len(done)} kept")
-    return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log)
+    return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log, worker_profile)
 
 
 def status(chain: str | Path | ChainSpec | Registry, run_id: str | None = None) -> RunReport:
