@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mus_lab._io import _trim_memory
 from mus_lab._process import pid_alive
 from mus_lab.errors import ChainError, StepError
 from mus_lab.production._chainfile import ChainSpec, load_chain
@@ -340,8 +341,11 @@ def _sample(task: TileTask, *upstream: Mapping[str, Any]) -> Any:
     """The first stage of a scene-wide step on one tile (on a worker)."""
     kind = step_kinds()[task.uses]
     assert kind.sample is not None
-    with _SYNCHRONOUS:
-        return kind.sample(_with_inputs(task, upstream))
+    try:
+        with _SYNCHRONOUS:
+            return kind.sample(_with_inputs(task, upstream))
+    finally:
+        _trim_memory()
 
 
 def _reduce(uses: str, options: Mapping[str, Any], *samples: Any) -> dict[str, Any]:
@@ -362,8 +366,11 @@ def _execute(
         task = replace(task, scene=scene)
     started = time.time()
     kind = step_kinds()[task.uses]
-    with _SYNCHRONOUS:
-        written = kind.run(task)
+    try:
+        with _SYNCHRONOUS:
+            written = kind.run(task)
+    finally:
+        _trim_memory()  # the step's cyclic garbage (its arrays) goes now, not tasks later
     outputs = {}
     for name, path in written.items():
         st = Path(path).stat()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from pathlib import Path
@@ -11,6 +12,9 @@ import yaml
 from distributed import Client
 
 from mus_lab import production
+from mus_lab.production._tilerun import _execute
+from mus_lab.production._tilesteps import TileTask
+from tests.production import tiles_steps
 
 STATE = "tests.production.tiles_steps:profile_state"
 
@@ -62,3 +66,27 @@ def test_workers_keep_no_profile_history_while_a_chain_runs(tmp_path, scenario):
         )
         time.sleep(0.1)
         assert len(worker.profile_history) > 0
+
+
+def test_a_steps_cyclic_garbage_is_freed_when_its_task_ends(tmp_path, scenario):
+    # cycles holding arrays waited for a full collection, which a worker running few,
+    # large objects seldom triggers: a worker's peak memory grew with the tasks it ran
+    task = TileTask(
+        step="cyc",
+        uses="python",
+        tile="t0",
+        geobox=production.load_chain(_chain(tmp_path, scenario)).tiles()[0].geobox,
+        catalog=str(scenario.catalog_path),
+        period=None,
+        options={"function": "tests.production.tiles_steps:cyclic"},
+        folder=tmp_path / "cyc",
+    )
+    tiles_steps.CYCLES.clear()
+    gc.disable()  # no collection by chance: only the runner's
+    try:
+        for _ in range(3):
+            _execute(task)
+        assert len(tiles_steps.CYCLES) == 3
+        assert all(ref() is None for ref in tiles_steps.CYCLES)
+    finally:
+        gc.enable()

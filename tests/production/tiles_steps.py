@@ -71,3 +71,23 @@ def profile_state(task) -> dict[str, Path]:  # type: ignore[no-untyped-def]
     path = task.path(".json")
     path.write_text(json.dumps(state), encoding="utf-8")
     return {"profile": path}
+
+
+CYCLES: list = []  # weak references to the garbage cycles :func:`cyclic` leaves
+
+
+def cyclic(task) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    """Leave a reference cycle holding an array (as xarray/dask objects of a step do)."""
+    import weakref
+
+    class Node:
+        pass
+
+    node = Node()
+    node.me = node  # type: ignore[attr-defined]
+    node.data = np.zeros(1 << 20, dtype="uint8")  # type: ignore[attr-defined]
+    CYCLES.append(weakref.ref(node))
+    task.folder.mkdir(parents=True, exist_ok=True)
+    path = task.path(".txt")
+    path.write_text("ok", encoding="utf-8")
+    return {"out": path}
