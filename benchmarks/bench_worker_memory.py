@@ -110,26 +110,6 @@ def _probe(dask_worker: Any = None) -> dict[str, Any]:
     return out
 
 
-class _TaskPeaks:
-    """A worker plugin: the peak resident memory (VmHWM, reset) of each task it runs."""
-
-    name = "bench-task-peaks"
-
-    def setup(self, worker: Any) -> None:
-        self.worker = worker
-        worker._task_peaks = []
-        _peak_mib()
-
-    def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
-        if start == "executing" or finish == "executing":
-            row = (str(key)[:40], start, finish, round(_peak_mib(), 1), round(_rss_mib(), 1))
-            self.worker._task_peaks.append(row)
-
-
-def _task_peaks(dask_worker: Any) -> list[Any]:
-    return list(dask_worker._task_peaks)
-
-
 def _worker_snapshot(trace: bool, dask_worker: Any) -> None:
     """On a worker: keep the object counts (and start tracing the Python heap)."""
     import tracemalloc
@@ -234,9 +214,6 @@ def main() -> None:
         ):
             client.run(_probe)
             client.run(_worker_snapshot, args.tracemalloc)
-            from distributed.diagnostics.plugin import WorkerPlugin
-
-            client.register_plugin(type("TaskPeaks", (_TaskPeaks, WorkerPlugin), {})())
             report = production.run_tiles(
                 spec, client=client, log=lambda _: None, worker_profile=args.worker_profile
             )
@@ -245,10 +222,6 @@ def main() -> None:
                 print(addr, {k: round(v, 1) for k, v in probe.items()})
             for addr, text in client.run(_worker_growth).items():
                 print(addr, text)
-            for addr, peaks in client.run(_task_peaks).items():
-                print(addr)
-                for row in peaks:
-                    print("   ", *row)
         return
     client = None
     if args.dask:
