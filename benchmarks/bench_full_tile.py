@@ -13,7 +13,8 @@
    radar) -> fusion -> flood (scene-wide threshold) through :func:`run_tiles`.
 4. Reports, per n: wall time per step (first start to last end of the step's tasks), the
    sum of its task seconds and that sum per Mpx, and each worker's peak resident memory
-   (``VmHWM`` of the worker process, fresh processes for each n).
+   (``VmHWM`` of the worker process, fresh processes for each n). ``--worker-profile both``
+   runs each n with the workers' statistical profiler on, then off (the runner's default).
 
 Usage::
 
@@ -120,16 +121,18 @@ def chain(scenario: Any, work: Path, tile: int, out: str) -> dict[str, Any]:
     }
 
 
-def _hwm_mib(pid: int) -> float:
-    """Peak resident memory (VmHWM) of a live process, MiB."""
+def _hwm_mib(pid: int, field: str = "VmHWM") -> float:
+    """Peak resident memory (VmHWM, or another field) of a live process, MiB."""
     with open(f"/proc/{pid}/status", encoding="ascii") as fh:
         for line in fh:
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def one(scenario: Any, work: Path, n_sub: int, address: str) -> dict[str, Any]:
+def one(
+    scenario: Any, work: Path, n_sub: int, address: str, worker_profile: bool = False
+) -> dict[str, Any]:
     from mus_lab import production, set_options
     from mus_lab.compute import cluster
 
@@ -148,6 +151,7 @@ def one(scenario: Any, work: Path, n_sub: int, address: str) -> dict[str, Any]:
             for addr in client.scheduler_info()["workers"]
         }
         peak_poll: dict[str, float] = dict.fromkeys(pids, 0.0)
+        rss: dict[str, list[tuple[float, float]]] = {a: [] for a in pids}  # (time, MiB)
         done = threading.Event()
 
         def poll() -> None:
@@ -155,14 +159,17 @@ def one(scenario: Any, work: Path, n_sub: int, address: str) -> dict[str, Any]:
                 for addr, pid in pids.items():
                     try:
                         peak_poll[addr] = max(peak_poll[addr], _hwm_mib(pid))
+                        rss[addr].append((time.time(), _hwm_mib(pid, "VmRSS")))
                     except OSError:
                         pass
                 time.sleep(0.5)
 
         watcher = threading.Thread(target=poll, daemon=True)
         watcher.start()
-        t0 = time.perf_counter()
-        report = production.run_tiles(spec, client=client, log=lambda line: None)
+        t0, t0_wall = time.perf_counter(), time.time()
+        report = production.run_tiles(
+            spec, client=client, log=lambda line: None, worker_profile=worker_profile
+        )
         wall = time.perf_counter() - t0
         done.set()
         watcher.join()
@@ -171,7 +178,29 @@ def one(scenario: Any, work: Path, n_sub: int, address: str) -> dict[str, Any]:
                 peak_poll[addr] = max(peak_poll[addr], _hwm_mib(pid))
             except OSError:
                 pass
+        threads = client.run(threading.active_count)
+        malloc_env = client.run(os.getenv, "MALLOC_TRIM_THRESHOLD_")
+        nthreads = client.nthreads()
     assert report.ok, report.table()
+    at_peak = {}  # what a worker was running when its resident memory was highest
+    for addr, series in rss.items():
+        if not series:
+            continue
+        when, top = max(series, key=lambda p: p[1])
+        running = [
+            f"{t.step}/{t.tile}"
+            for t in report.tasks
+            if t.worker == addr and (t.started or 0) - 0.5 <= when <= (t.finished or 0) + 0.5
+        ]
+        at_peak[addr] = {
+            "rss_MiB": round(top, 1),
+            "s_after_start": round(when - t0_wall, 1),
+            "running": running,
+            "rss_end_MiB": round(series[-1][1], 1),
+            "done_before": sum(
+                1 for t in report.tasks if t.worker == addr and (t.finished or 0) < when
+            ),
+        }
     mpx = grid.shape[0] * grid.shape[1] / 1e6
     steps: dict[str, dict[str, float]] = {}
     for step in spec.names:
@@ -185,13 +214,21 @@ def one(scenario: Any, work: Path, n_sub: int, address: str) -> dict[str, Any]:
         }
     return {
         "subtiles": n_sub,
+        "worker_profile": worker_profile,
         "tiles": tiles,
         "tile_px": tile,
         "chain_wall_s": round(wall, 1),
         "steps": steps,
         "peak_worker_MiB": sorted(round(v, 1) for v in peak_poll.values()),
+        "at_peak": [at_peak.get(a) for a in sorted(pids)],
+        "worker_MALLOC_TRIM_THRESHOLD_": [malloc_env.get(a) for a in sorted(pids)],
+        "worker_threads": [f"{nthreads.get(a)} / {threads.get(a)}" for a in sorted(pids)],
         "outputs_GB": round(_folder_bytes(spec.output) / 1e9, 3),
     }
+
+
+def _p(row: dict[str, Any]) -> str:
+    return " prof" if row["worker_profile"] else ""
 
 
 def main() -> None:
@@ -206,8 +243,16 @@ def main() -> None:
         default=[],
         help="KEY=VALUE given to the workers' environment (e.g. GDAL_CACHEMAX=64).",
     )
+    parser.add_argument(
+        "--worker-profile",
+        choices=("off", "on", "both"),
+        default="off",
+        help="The workers' statistical profiler during the runs (run_tiles' worker_profile); "
+        "both: each --subtiles run with it on, then off (an A/B of its memory).",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    profiles = {"off": [False], "on": [True], "both": [True, False]}[args.worker_profile]
     sys.path.insert(0, str(ROOT))  # tests._servers starts the gateway server
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
@@ -253,23 +298,32 @@ def main() -> None:
             environment=dict(kv.split("=", 1) for kv in args.worker_env),
         ) as address:
             for n_sub in args.subtiles:
-                row = one(scenario, work, n_sub, address)
-                print(row, flush=True)
-                rows.append(row)
-                if not args.keep:
-                    shutil.rmtree(work / f"out-{n_sub}", ignore_errors=True)
+                for profile in profiles:
+                    row = one(scenario, work, n_sub, address, profile)
+                    print(row, flush=True)
+                    rows.append(row)
+                    if not args.keep:
+                        shutil.rmtree(work / f"out-{n_sub}", ignore_errors=True)
         names = list(rows[0]["steps"])
         print_table(
-            [("step", "<9"), *[(f"n={r['subtiles']} wall s", ">12.1f") for r in rows]],
+            [("step", "<9"), *[(f"n={r['subtiles']}{_p(r)} wall s", ">14.1f") for r in rows]],
             [[s, *[r["steps"][s]["wall_s"] for r in rows]] for s in names],
         )
         print_table(
-            [("step", "<9"), *[(f"n={r['subtiles']} s/Mpx", ">12.3f") for r in rows]],
+            [("step", "<9"), *[(f"n={r['subtiles']}{_p(r)} s/Mpx", ">14.3f") for r in rows]],
             [[s, *[r["steps"][s]["task_s_per_mpx"] for r in rows]] for s in names],
         )
         print_table(
-            [("subtiles", ">8d"), ("tile px", ">8d"), ("worker peak MiB", "<22")],
-            [[r["subtiles"], r["tile_px"], str(r["peak_worker_MiB"])] for r in rows],
+            [
+                ("subtiles", ">8d"),
+                ("tile px", ">8d"),
+                ("profiler", "<8"),
+                ("worker peak MiB", "<22"),
+            ],
+            [
+                [r["subtiles"], r["tile_px"], _p(r) or " off", str(r["peak_worker_MiB"])]
+                for r in rows
+            ],
         )
         out = args.out or HERE / "results" / f"full_tile_{args.size}.json"
         write_report(

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mus_lab._io import _trim_memory
 from mus_lab._process import pid_alive
 from mus_lab.errors import ChainError, StepError
 from mus_lab.production._chainfile import ChainSpec, load_chain
@@ -51,6 +52,7 @@ from mus_lab.production._tilesteps import (
     sha256_file,
     step_kinds,
 )
+from mus_lab.production._workerprofile import quiet_profile
 
 __all__ = [
     "HEARTBEAT_SECONDS",
@@ -424,8 +426,11 @@ def _sample(task: TileTask, *upstream: Mapping[str, Any]) -> Any:
     """The first stage of a scene-wide step on one tile (on a worker)."""
     kind = step_kinds()[task.uses]
     assert kind.sample is not None
-    with _SYNCHRONOUS:
-        return kind.sample(_with_inputs(task, upstream))
+    try:
+        with _SYNCHRONOUS:
+            return kind.sample(_with_inputs(task, upstream))
+    finally:
+        _trim_memory()
 
 
 def _reduce(uses: str, options: Mapping[str, Any], *samples: Any) -> dict[str, Any]:
@@ -446,8 +451,11 @@ def _execute(
         task = replace(task, scene=scene)
     started = time.time()
     kind = step_kinds()[task.uses]
-    with _SYNCHRONOUS:
-        written = kind.run(task)
+    try:
+        with _SYNCHRONOUS:
+            written = kind.run(task)
+    finally:
+        _trim_memory()  # the step's cyclic garbage (its arrays) goes now, not tasks later
     outputs = {}
     for name, path in written.items():
         st = Path(path).stat()
@@ -544,6 +552,21 @@ _CANCELLED = _cancelled_error()
 
 
 def _drive(
+    spec: ChainSpec,
+    registry: Registry,
+    run_id: str,
+    rerun: set[tuple[str, str]],
+    fingerprints: Mapping[tuple[str, str], str],
+    done: Mapping[tuple[str, str], dict[str, Any]],
+    client: Any,
+    log: Callable[[str], None],
+    worker_profile: bool = False,
+) -> str:
+    with quiet_profile(client, enabled=not worker_profile):
+        return _drive_quiet(spec, registry, run_id, rerun, fingerprints, done, client, log)
+
+
+def _drive_quiet(
     spec: ChainSpec,
     registry: Registry,
     run_id: str,
@@ -902,6 +925,7 @@ def _finish(
     done: Mapping[tuple[str, str], Any],
     client: Any,
     log: Callable[[str], None],
+    worker_profile: bool = False,
 ) -> RunReport:
     from mus_lab import compute
 
@@ -909,10 +933,14 @@ def _finish(
         if not rerun:
             state = "done"
         elif client is not None:
-            state = _drive(spec, registry, run_id, rerun, fingerprints, done, client, log)
+            state = _drive(
+                spec, registry, run_id, rerun, fingerprints, done, client, log, worker_profile
+            )
         else:
             with compute.cluster() as own:
-                state = _drive(spec, registry, run_id, rerun, fingerprints, done, own, log)
+                state = _drive(
+                    spec, registry, run_id, rerun, fingerprints, done, own, log, worker_profile
+                )
     except BaseException:
         registry.set_run_state(run_id, "failed")
         raise
@@ -932,6 +960,7 @@ def run_tiles(
     client: Any = None,
     registry: Registry | None = None,
     log: Callable[[str], None] = print,
+    worker_profile: bool = False,
 ) -> RunReport:
     """Run a chain: every step on every tile, on the cluster, recorded in the registry.
 
@@ -946,6 +975,11 @@ def run_tiles(
         Default: ``<output>/registry.sqlite``.
     log
         Called with progress lines.
+    worker_profile
+        Keep the Dask workers' statistical profiler on while the chain runs (the
+        dashboard's Profile page). Off by default: its history, kept for the last 1,000 s
+        of work, made a worker's memory grow with the number of tasks it ran (about 1 MiB
+        per second of work); it is started again at the end of the run.
 
     Returns
     -------
@@ -971,7 +1005,7 @@ def run_tiles(
         _versions(),
     )
     rerun, fingerprints, done = _prepare(spec, registry, run_id, {})
-    return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log)
+    return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log, worker_profile)
 
 
 def _latest(registry: Registry, run_id: str | None, chain: object = None) -> str:
@@ -999,6 +1033,7 @@ def retry(
     client: Any = None,
     registry: Registry | None = None,
     log: Callable[[str], None] = print,
+    worker_profile: bool = False,
 ) -> RunReport:
     """Re-run what failed (or whose inputs changed) in a run, and what depends on it.
 
@@ -1013,7 +1048,7 @@ def retry(
         the tasks they touch).
     run_id
         Default: the latest run.
-    client, registry, log
+    client, registry, log, worker_profile
         As for :func:`run_tiles`.
 
     Returns
@@ -1049,7 +1084,7 @@ def retry(
     registry.set_run_state(run_id, "running", pid=os.getpid())
     rerun, fingerprints, done = _prepare(spec, registry, run_id, previous, log)
     log(f"run {run_id}: {len(rerun)} task(s) to run again, {len(done)} kept")
-    return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log)
+    return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log, worker_profile)
 
 
 def status(chain: str | Path | ChainSpec | Registry, run_id: str | None = None) -> RunReport:

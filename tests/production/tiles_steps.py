@@ -52,3 +52,42 @@ def passthrough(task) -> xr.DataArray:  # type: ignore[no-untyped-def]
     out = task.read("contrast").astype("float32")
     out.name = "after"
     return out
+
+
+def profile_state(task) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    """Write what the worker's statistical profiler holds while this step runs (JSON)."""
+    import json
+
+    from distributed import get_worker
+
+    time.sleep(0.05)  # a few of the test's 10 ms profile cycles
+    worker = get_worker()
+    state = {
+        "history": len(worker.profile_history),
+        "keys_history": len(worker.profile_keys_history),
+        "profiling": "profile" in worker.periodic_callbacks,
+    }
+    task.folder.mkdir(parents=True, exist_ok=True)
+    path = task.path(".json")
+    path.write_text(json.dumps(state), encoding="utf-8")
+    return {"profile": path}
+
+
+CYCLES: list = []  # weak references to the garbage cycles :func:`cyclic` leaves
+
+
+def cyclic(task) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    """Leave a reference cycle holding an array (as xarray/dask objects of a step do)."""
+    import weakref
+
+    class Node:
+        pass
+
+    node = Node()
+    node.me = node  # type: ignore[attr-defined]
+    node.data = np.zeros(1 << 20, dtype="uint8")  # type: ignore[attr-defined]
+    CYCLES.append(weakref.ref(node))
+    task.folder.mkdir(parents=True, exist_ok=True)
+    path = task.path(".txt")
+    path.write_text("ok", encoding="utf-8")
+    return {"out": path}
