@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from mus_lab.errors import ServiceError
+from mus_lab.errors import MusLabError, ServiceError
 
 __all__ = [
     "Server",
@@ -31,6 +31,7 @@ __all__ = [
     "answers",
     "await_answer",
     "child_env",
+    "command",
     "log_tail",
     "read_state",
     "running",
@@ -439,3 +440,39 @@ class TokenServer(Server):
         fd = os.open(self.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(self.token + "\n")
+
+
+def command(build: Callable[[], Server], action: str, started: Callable[[Any], str]) -> int:
+    """What ``python -m mus_lab.services.NAME start|stop|status DIR`` does with a server.
+
+    Parameters
+    ----------
+    build
+        Makes the server from the command line's options (may raise a MusLabError).
+    action
+        ``"start"``, ``"stop"`` or ``"status"``.
+    started
+        The line printed after a start (its URL, where its token is).
+
+    Returns
+    -------
+    int
+        0 on success (``status``: running), 1 for ``status`` of a server that is not
+        running, 2 on an error (one line on stderr).
+    """
+    try:
+        server = build()
+        if action == "start":
+            server.start()
+            print(started(server))
+        elif action == "stop":
+            server.stop()
+            print(f"{server.TITLE} in {server.folder} stopped")
+        else:
+            up = server.running
+            print(f"running: {server.url}" if up else "stopped")
+            return 0 if up else 1
+    except MusLabError as exc:
+        print(f"Error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    return 0

@@ -52,8 +52,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
-from mus_lab.errors import MusLabError, ServiceError
-from mus_lab.services._life import Server, child_env
+from mus_lab.errors import ServiceError
+from mus_lab.services._life import Server, child_env, command
 
 __all__ = [
     "MAPFILE_ENV",
@@ -1094,22 +1094,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--catalog", default=None, help="the product catalog (for start)")
     parser.add_argument("--port", type=int, default=None, help="TCP port (default: a free one)")
     args = parser.parse_args(None if argv is None else list(argv))
-    try:
-        server = OwsServer(args.catalog, args.folder, port=args.port)
-        if args.action == "start":
-            server.start()
-            print(f"WMS/WCS running: {server.url}")
-        elif args.action == "stop":
-            server.stop()
-            print(f"WMS/WCS in {server.folder} stopped")
-        else:
-            up = server.running
-            print(f"running: {server.url}" if up else "stopped")
-            return 0 if up else 1
-    except MusLabError as exc:
-        print(f"Error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    return 0
+    return command(
+        lambda: OwsServer(args.catalog, args.folder, port=args.port),
+        args.action,
+        lambda s: f"WMS/WCS running: {s.url}",
+    )
 
 
 if __name__ == "__main__":

@@ -42,14 +42,14 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mus_lab.errors import MusLabError, ServiceError
+from mus_lab.errors import ServiceError
 from mus_lab.services._jobs import (
     PROCESSES,
     ProcessConfig,
     ProcessInputError,
     check_inputs,
 )
-from mus_lab.services._life import TokenServer, child_env
+from mus_lab.services._life import TokenServer, child_env, command
 
 __all__ = [
     "PROCESSES",
@@ -552,7 +552,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "serve":  # the server's own process
         _serve(args.folder.absolute())
         return 0
-    try:
+
+    def build() -> ProcessesServer:
         config = None
         if args.store is not None:
             config = ProcessConfig(
@@ -562,24 +563,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stac_api_token_file=args.stac_api_token_file,
                 dask=args.dask,
             )
-        server = ProcessesServer(args.folder, config, port=args.port)
-        if args.action == "start":
-            server.start()
-            print(
-                f"Processes running: {server.url} (OGC API Processes), {server.wps_url} (WPS); "
-                f"execution token in {server.token_file}"
-            )
-        elif args.action == "stop":
-            server.stop()
-            print(f"Process server in {server.folder} stopped")
-        else:
-            up = server.running
-            print(f"running: {server.url}" if up else "stopped")
-            return 0 if up else 1
-    except MusLabError as exc:
-        print(f"Error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    return 0
+        return ProcessesServer(args.folder, config, port=args.port)
+
+    return command(
+        build,
+        args.action,
+        lambda s: (
+            f"Processes running: {s.url} (OGC API Processes), {s.wps_url} (WPS); "
+            f"execution token in {s.token_file}"
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from mus_lab.errors import MusLabError, ServiceError
-from mus_lab.services._life import TokenServer, child_env
+from mus_lab.errors import ServiceError
+from mus_lab.services._life import TokenServer, child_env, command
 
 if TYPE_CHECKING:
     from mus_lab.services.serve import ServeContext
@@ -656,6 +656,36 @@ def service(folder: Path, context: ServeContext) -> StacApiServer:
     return StacApiServer(context.database_url, folder)
 
 
+def database_option(database: str | None, postgres: Path | None, action: str) -> str:
+    """The database URL of a server's command line: ``--database``, else ``--postgres``'s.
+
+    Parameters
+    ----------
+    database, postgres
+        The two options (``None`` when not given).
+    action
+        ``start`` needs one of them.
+
+    Returns
+    -------
+    str
+        The URL, ``""`` when neither is given and the action is not ``start``.
+
+    Raises
+    ------
+    ServiceError
+        ``start`` without either option.
+    """
+    url = database or ""
+    if postgres is not None and not url:
+        from mus_lab.services.postgres import PostgresCluster
+
+        url = PostgresCluster(postgres).url
+    if action == "start" and not url:
+        raise ServiceError("start needs --database URL (the pgstac database) or --postgres DIR.")
+    return url
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m mus_lab.services.stac_api start|stop|status DIR [--database URL | --postgres DIR]``.
 
@@ -685,31 +715,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=None, help="TCP port (default: a free one)")
     args = parser.parse_args(argv)
-    try:
-        database = args.database or ""
-        if args.postgres is not None and not database:
-            from mus_lab.services.postgres import PostgresCluster
 
-            database = PostgresCluster(args.postgres).url
-        server = StacApiServer(database, args.folder, port=args.port)
-        if args.action == "start":
-            if not database:
-                raise ServiceError(
-                    "start needs --database URL (the pgstac database) or --postgres DIR."
-                )
-            server.start()
-            print(f"STAC API running: {server.url} (publishing token in {server.token_file})")
-        elif args.action == "stop":
-            server.stop()
-            print(f"STAC API in {server.folder} stopped")
-        else:
-            up = server.running
-            print(f"running: {server.url}" if up else "stopped")
-            return 0 if up else 1
-    except MusLabError as exc:
-        print(f"Error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    return 0
+    def build() -> StacApiServer:
+        database = database_option(args.database, args.postgres, args.action)
+        return StacApiServer(database, args.folder, port=args.port)
+
+    return command(
+        build,
+        args.action,
+        lambda s: f"STAC API running: {s.url} (publishing token in {s.token_file})",
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from mus_lab.errors import MusLabError, ServiceError
-from mus_lab.services._life import Server, child_env
+from mus_lab.errors import ServiceError
+from mus_lab.services._life import Server, child_env, command
 
 __all__ = [
     "ROOTS_ENV",
@@ -524,31 +524,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=None, help="TCP port (default: a free one)")
     args = parser.parse_args(argv)
-    try:
-        database = args.database or ""
-        if args.postgres is not None and not database:
-            from mus_lab.services.postgres import PostgresCluster
+    from mus_lab.services.stac_api import database_option
 
-            database = PostgresCluster(args.postgres).url
-        server = TileServer(database, args.folder, roots=args.root, port=args.port)
-        if args.action == "start":
-            if not database:
-                raise ServiceError(
-                    "start needs --database URL (the pgstac database) or --postgres DIR."
-                )
-            server.start()
-            print(f"Tile service running: {server.url}")
-        elif args.action == "stop":
-            server.stop()
-            print(f"Tile service in {server.folder} stopped")
-        else:
-            up = server.running
-            print(f"running: {server.url}" if up else "stopped")
-            return 0 if up else 1
-    except MusLabError as exc:
-        print(f"Error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    return 0
+    def build() -> TileServer:
+        database = database_option(args.database, args.postgres, args.action)
+        return TileServer(database, args.folder, roots=args.root, port=args.port)
+
+    return command(build, args.action, lambda s: f"Tile service running: {s.url}")
 
 
 if __name__ == "__main__":
