@@ -374,6 +374,12 @@ def _with_omega(a: np.ndarray, focal: tuple[int, ...], omega: int) -> tuple[np.n
     return np.concatenate([a, np.zeros((1, a.shape[1]), a.dtype)]), (*focal, omega)
 
 
+def _outputs(n: int) -> K.Outputs:
+    return K.Outputs(
+        **{k: np.empty(n, np.uint8 if k in _UINT8 else np.float32) for k in K.Outputs._fields}
+    )
+
+
 def fuse_arrays(
     arrays: Sequence[np.ndarray],
     focal: Sequence[tuple[int, ...]],
@@ -402,9 +408,6 @@ def fuse_arrays(
             ]
         )
     labels = np.ascontiguousarray(labels, dtype=np.uint8).reshape(len(arrays), n)
-    out = K.Outputs(
-        **{k: np.empty(n, np.uint8 if k in _UINT8 else np.float32) for k in K.Outputs._fields}
-    )
     fast = (
         isinstance(rule, _Builtin)
         and len(arrays) == 2
@@ -436,6 +439,7 @@ def fuse_arrays(
             if n_total and tc:
                 raise_total_conflict(int(n_total), n)
             return dict(zip(_codegen.OUTPUTS, [*codes, *floats], strict=True))
+        out = _outputs(n)
         n_total = K.fuse2(a, b, labels, pt, summary_tables(out_f, frame.classes), prm, out)
         if n_total and tc:
             raise_total_conflict(int(n_total), n)
@@ -467,5 +471,6 @@ def fuse_arrays(
         rule=K.RULE_PLUGIN, tc_mode=K.TC_VACUOUS, by=code, tie=K.TIE_TOL, eps=K.TOTAL_CONFLICT_EPS
     )
     st = summary_tables(out_f, frame.classes)
+    out = _outputs(n)
     K.summarise(m, np.ascontiguousarray(kk), cs, valid, labels, st, prm, out)
     return out._asdict()

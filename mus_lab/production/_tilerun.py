@@ -560,21 +560,6 @@ def _drive(
     done: Mapping[tuple[str, str], dict[str, Any]],
     client: Any,
     log: Callable[[str], None],
-    worker_profile: bool = False,
-) -> str:
-    with quiet_profile(client, enabled=not worker_profile):
-        return _drive_quiet(spec, registry, run_id, rerun, fingerprints, done, client, log)
-
-
-def _drive_quiet(
-    spec: ChainSpec,
-    registry: Registry,
-    run_id: str,
-    rerun: set[tuple[str, str]],
-    fingerprints: Mapping[tuple[str, str], str],
-    done: Mapping[tuple[str, str], dict[str, Any]],
-    client: Any,
-    log: Callable[[str], None],
 ) -> str:
     from distributed import wait
 
@@ -933,14 +918,11 @@ def _finish(
         if not rerun:
             state = "done"
         elif client is not None:
-            state = _drive(
-                spec, registry, run_id, rerun, fingerprints, done, client, log, worker_profile
-            )
+            with quiet_profile(client, enabled=not worker_profile):
+                state = _drive(spec, registry, run_id, rerun, fingerprints, done, client, log)
         else:
-            with compute.cluster() as own:
-                state = _drive(
-                    spec, registry, run_id, rerun, fingerprints, done, own, log, worker_profile
-                )
+            with compute.cluster() as own, quiet_profile(own, enabled=not worker_profile):
+                state = _drive(spec, registry, run_id, rerun, fingerprints, done, own, log)
     except BaseException:
         registry.set_run_state(run_id, "failed")
         raise
