@@ -252,10 +252,6 @@ def kernel_source(
     return "\n".join(src)
 
 
-def _mask(m: int, n_cls: int) -> str:
-    return str(m & ((1 << n_cls) - 1))
-
-
 def _import(source: str) -> Callable[..., int]:
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"mus_lab_fuse2_{digest}"
