@@ -86,6 +86,11 @@ c.ClusterConfig.environment = {environment!r}
 """
     )
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    # the backend starts schedulers and workers with its own environment too: an outer
+    # PYTHONPATH would replace the repository's there
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (environment["PYTHONPATH"], os.environ.get("PYTHONPATH")) if p
+    )
     log = (workdir / "gateway.log").open("w")
     proc = subprocess.Popen(
         [*_watchdog_cmd(lifetime_s), str(BIN / "dask-gateway-server"), "-f", str(config)],

@@ -16,6 +16,27 @@ from mus_lab import get_settings
 collect_ignore = ["_sdk_inputs_script.py"]
 
 
+@pytest.fixture(autouse=True)
+def _dask_scheduler_setting_is_left_as_found():
+    """Fail the test that leaves dask's global ``scheduler`` setting changed, then restore it.
+
+    A setting left behind (a client closed out of order, a step still running) sends every
+    later ``compute()`` of this worker process elsewhere: the error belongs to the test that
+    left it, not to the unrelated tests after it.
+    """
+    import dask
+
+    before = dask.config.get("scheduler", None)
+    yield
+    after = dask.config.get("scheduler", None)
+    if after != before:
+        if before is None:
+            dask.config.config.pop("scheduler", None)
+        else:
+            dask.config.set(scheduler=before)
+        pytest.fail(f"the test left dask's scheduler setting at {after!r} (found {before!r})")
+
+
 @pytest.fixture(scope="session")
 def scenario(tmp_path_factory):
     """A small sample scenario (128 x 128 px) spanning the baseline change and the flood.

@@ -227,6 +227,25 @@ def close(client: Client) -> None:
     if local is not None:
         with contextlib.suppress(Exception):
             local.close()
+    forget_closed_client()
+
+
+def forget_closed_client() -> None:
+    """Drop a global ``scheduler="dask.distributed"`` setting that no running client backs.
+
+    ``Client(set_as_default=True)`` sets it and, on close, restores what it found at its
+    start, unless another client is still open. Clients closed in another order than they
+    opened (a worker's own client, a chain's steps ending after the client) can leave the
+    setting behind with no client at all, and every later ``compute()`` of the process
+    fails with "Requested dask.distributed scheduler but no Client active".
+    """
+    if dask.config.get("scheduler", None) not in ("dask.distributed", "distributed"):
+        return
+    from distributed.client import _get_global_client
+
+    client = _get_global_client()
+    if client is None or client.status not in ("running", "newly-created"):
+        dask.config.config.pop("scheduler", None)
 
 
 @contextlib.contextmanager

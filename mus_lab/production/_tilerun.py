@@ -38,6 +38,7 @@ from typing import Any
 
 from mus_lab._io import _trim_memory
 from mus_lab._process import pid_alive
+from mus_lab.compute._clusters import forget_closed_client
 from mus_lab.errors import ChainError, StepError
 from mus_lab.production._chainfile import ChainSpec, load_chain
 from mus_lab.production._registry import Registry, TaskRecord, this_host
@@ -380,7 +381,7 @@ class _Synchronous:
             if self._count == 0:
                 self._setting = dask.config.set(scheduler="synchronous")
             self._count += 1
-        _forget_closed_client()
+        forget_closed_client()
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
@@ -388,28 +389,7 @@ class _Synchronous:
             if self._count == 0:
                 self._setting.__exit__(None, None, None)
                 self._setting = None
-                _forget_closed_client()
-
-
-def _forget_closed_client() -> None:
-    """Drop a global ``scheduler="dask.distributed"`` whose client has closed meanwhile.
-
-    Restoring the setting found at the start of the steps may bring back the one of a
-    client closed while they ran (non-nested config contexts); it would send the next
-    computations of this process to no client at all.
-    """
-    import dask
-
-    if dask.config.get("scheduler", None) not in ("dask.distributed", "distributed"):
-        return
-    try:
-        from distributed.client import _get_global_client
-    except ImportError:
-        dask.config.config.pop("scheduler", None)
-        return
-    client = _get_global_client()
-    if client is None or client.status not in ("running", "newly-created"):
-        dask.config.config.pop("scheduler", None)
+                forget_closed_client()
 
 
 _SYNCHRONOUS = _Synchronous()
@@ -1063,7 +1043,12 @@ def retry(
     if row["chain"] != spec.name:
         raise ChainError(f"Run {run_id} is of chain {row['chain']!r}, not {spec.name!r}.")
     previous = {(t.step, t.tile): t for t in registry.tasks(run_id)}
-    registry.set_run_state(run_id, "running", pid=os.getpid())
+    if not registry.claim_run(run_id, row):
+        now = registry.run(run_id)
+        raise ChainError(
+            f"Run {run_id} was taken over by another driver ({driver_alive(now)}) while this "
+            "one was about to: let that retry finish, or cancel it first."
+        )
     rerun, fingerprints, done = _prepare(spec, registry, run_id, previous, log)
     log(f"run {run_id}: {len(rerun)} task(s) to run again, {len(done)} kept")
     return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log, worker_profile)

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import dask
 import dask.array as da
 import pytest
 
 from mus_lab import set_options
-from mus_lab.compute import cluster, describe, get_client
+from mus_lab.compute import close, cluster, describe, get_client
 from mus_lab.errors import ComputeError
 from tests._servers import dask_gateway_server, free_port
 
@@ -18,6 +19,17 @@ def test_local_cluster_by_default_computes_and_closes():
         x = da.arange(1000, chunks=100)
         assert int(client.compute(x.sum()).result()) == 499500
     assert client.status == "closed"
+
+
+def test_clients_closed_out_of_order_leave_no_dead_scheduler_behind():
+    # the second client records the first one's "dask.distributed" setting; closing the
+    # first while the second is open, then the second, restored that setting with no client
+    first = get_client(n_workers=1, memory_limit="1GiB")
+    second = get_client(first.scheduler.address)
+    close(first)
+    close(second)
+    assert dask.config.get("scheduler", None) is None
+    assert int(da.arange(10, chunks=5).sum().compute()) == 45
 
 
 def test_unreachable_scheduler_is_a_clear_error():

@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+import dask
 import numpy as np
 import pytest
 import rasterio
@@ -260,6 +261,14 @@ def test_cancel_stops_a_running_chain(tmp_path, scenario, client, monkeypatch):
     assert "cancelled" in states.values() and "failed" not in states.values()
     assert not [k for k, v in states.items() if k[0] == "contrast" and v == "done"]
     assert production.status(path).state == "cancelled"
+    # the cancelled steps still run on the module's in-process worker, holding dask's
+    # scheduler setting at "synchronous": let them end before the next test (a step
+    # outliving its client would compute on a client of its own)
+    (faults / "slow").unlink()
+    deadline = time.time() + 30
+    while time.time() < deadline and dask.config.get("scheduler", None) == "synchronous":
+        time.sleep(0.05)
+    assert dask.config.get("scheduler", None) == "dask.distributed"
 
 
 def test_a_worker_killed_in_the_middle_of_a_step_is_replaced(tmp_path, scenario, monkeypatch):

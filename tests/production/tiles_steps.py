@@ -3,7 +3,7 @@
 ``FAULTS`` is a folder the tests set through ``MUS_LAB_TEST_FAULTS``: a file named
 ``fail-<tile>`` makes :func:`contrast` raise on that tile, ``kill-<tile>`` makes it kill
 its worker process once (the file is removed first, so the re-scheduled attempt passes),
-``slow`` makes it sleep 12 s (after touching ``started-<tile>``); ``hang-<tile>`` makes
+``slow`` makes it sleep 12 s, or until ``slow`` is removed (after touching ``started-<tile>``); ``hang-<tile>`` makes
 :func:`passthrough` touch ``hanging-<tile>`` and sleep 30 s (a step in the middle of which
 the test restarts the scheduler).
 """
@@ -35,7 +35,9 @@ def contrast(task) -> xr.DataArray:  # type: ignore[no-untyped-def]
             os._exit(1)  # the worker process dies in the middle of the step
         if (faults / "slow").exists():
             (faults / f"started-{task.tile}").touch()
-            time.sleep(12)
+            end = time.monotonic() + 12
+            while (faults / "slow").exists() and time.monotonic() < end:
+                time.sleep(0.05)
     ndvi = task.read("ndvi")
     vv = task.read("vv")
     out = (ndvi - np.float32(0.05) * vv).astype("float32")
