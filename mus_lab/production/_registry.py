@@ -88,6 +88,8 @@ CREATE TABLE IF NOT EXISTS outputs (
 
 # columns added to ``runs`` after registries were first written: (name, SQLite type)
 RUN_COLUMNS_ADDED = (("host", "TEXT"), ("heartbeat", "REAL"))
+#: The columns of a run's row that :meth:`Registry.claim_run` compares with what was read.
+_CLAIMED = ("state", "pid", "host", "heartbeat")
 
 
 def this_host() -> str:
@@ -320,6 +322,28 @@ class Registry:
         pid
             The process now driving the run (on retry): it is recorded with this host
             and a fresh heartbeat.
+        """
+        raise NotImplementedError
+
+    def claim_run(self, run_id: str, seen: Mapping[str, Any]) -> bool:
+        """Make this process the run's driver, unless its row changed since ``seen``.
+
+        One atomic compare-and-set on the run's ``state``, ``pid``, ``host`` and
+        ``heartbeat``: of two drivers retrying the same run at once, from one host or two,
+        one wins and the other gets ``False``. The winner's row is ``running``, with its
+        pid, this host, a fresh heartbeat and one more attempt.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        seen
+            The run's row as the caller read it (:meth:`run`) when it decided to take over.
+
+        Returns
+        -------
+        bool
+            Whether this process now drives the run.
         """
         raise NotImplementedError
 
@@ -574,6 +598,22 @@ class SqliteRegistry(Registry):
                 "attempts = attempts + ? WHERE run_id = ?",
                 (state, now if final else None, pid, host, beat, 1 if pid else 0, run_id),
             )
+
+    def claim_run(self, run_id: str, seen: Mapping[str, Any]) -> bool:
+        with self._connect() as db:
+            cursor = db.execute(
+                "UPDATE runs SET state = 'running', finished = NULL, pid = ?, host = ?, "
+                "heartbeat = ?, attempts = attempts + 1 WHERE run_id = ? AND state IS ? "
+                "AND pid IS ? AND host IS ? AND heartbeat IS ?",
+                (
+                    os.getpid(),
+                    this_host(),
+                    time.time(),
+                    run_id,
+                    *(seen.get(k) for k in _CLAIMED),
+                ),
+            )
+            return cursor.rowcount == 1
 
     def heartbeat(self, run_id: str) -> None:
         with self._connect() as db:

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from mus_lab.catalog._pgstac import _scrub, redact_url
 from mus_lab.errors import ChainError, ProductionError
 from mus_lab.production._registry import (
+    _CLAIMED,
     TASK_STATES,
     Registry,
     TaskRecord,
@@ -520,6 +521,33 @@ class PostgresRegistry(Registry):
         beat = now if pid else None
         args = (state, now if final else None, pid, host, beat, 1 if pid else 0, run_id)
         self._transact(lambda db: db.execute(query, args))
+
+    def claim_run(self, run_id: str, seen: Mapping[str, Any]) -> bool:
+        """Make this process the run's driver, unless its row changed since ``seen``.
+
+        See :meth:`mus_lab.production.Registry.claim_run`.
+
+        Parameters
+        ----------
+        run_id
+            The run.
+        seen
+            The run's row as the caller read it.
+
+        Returns
+        -------
+        bool
+            Whether this process now drives the run.
+        """
+        query = self._q(
+            "UPDATE {s}.runs SET state = 'running', finished = NULL, pid = %s, host = %s, "
+            "heartbeat = %s, attempts = attempts + 1 WHERE run_id = %s "
+            "AND state IS NOT DISTINCT FROM %s::text AND pid IS NOT DISTINCT FROM %s::integer "
+            "AND host IS NOT DISTINCT FROM %s::text "
+            "AND heartbeat IS NOT DISTINCT FROM %s::double precision"
+        )
+        args = (os.getpid(), this_host(), time.time(), run_id, *(seen.get(k) for k in _CLAIMED))
+        return bool(self._transact(lambda db: db.execute(query, args).rowcount == 1))
 
     def heartbeat(self, run_id: str) -> None:
         """Record that the run's driver (this process) still lives: ``heartbeat`` = now.

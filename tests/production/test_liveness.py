@@ -115,6 +115,31 @@ def test_retry_refuses_a_run_driven_elsewhere_and_takes_over_a_stale_one(
     assert time.time() - row["heartbeat"] < 5
 
 
+def test_retry_gives_way_to_a_driver_that_took_the_run_over_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg = _registry(tmp_path)
+    spec = _spec(tmp_path)
+    _driven_from(reg, "elsewhere", NOT_HERE, STALE_SECONDS + 1)  # its driver died
+    judged = _tilerun.driver_alive
+
+    def judged_then_taken(row: Any) -> Any:
+        # another host's retry takes the run over between this retry's read and its claim
+        found = judged(row)
+        _driven_from(reg, "other-host", NOT_HERE + 1, 0.0)
+        return found
+
+    monkeypatch.setattr(_tilerun, "driver_alive", judged_then_taken)
+    with pytest.raises(
+        ChainError,
+        match=rf"Run r1 was taken over by another driver \(process {NOT_HERE + 1} on host "
+        r"other-host, heartbeat \d+ s ago\) while this one was about to",
+    ):
+        retry(spec, "r1", registry=reg, log=lambda line: None)
+    row = reg.run("r1")
+    assert (row["host"], row["pid"], row["attempts"]) == ("other-host", NOT_HERE + 1, 1)
+
+
 def test_cancel_asks_a_live_remote_driver_and_closes_a_dead_ones_run(tmp_path: Path) -> None:
     reg = _registry(tmp_path)
     _driven_from(reg, "elsewhere", NOT_HERE, 2.0)

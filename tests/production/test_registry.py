@@ -160,6 +160,32 @@ def test_the_driver_host_and_heartbeat_are_recorded_and_added_to_old_registries(
     assert again.run("r1")["heartbeat"] >= beat
 
 
+def test_of_drivers_claiming_a_run_at_once_one_wins(make_registry: Any) -> None:
+    """Retries on two hosts read the same dead driver's row, then claim it: one gets it."""
+    _run(make_registry())
+    make_registry().set_run_state("r1", "failed")
+    seen = make_registry().run("r1")
+    claimers = [make_registry() for _ in range(6)]  # one connection each
+    won: list[bool] = []
+    start = threading.Barrier(len(claimers))
+
+    def claim(reg: Registry) -> None:
+        start.wait()
+        won.append(reg.claim_run("r1", seen))
+
+    threads = [threading.Thread(target=claim, args=(reg,)) for reg in claimers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(won) == [False] * 5 + [True]
+    row = claimers[0].run("r1")
+    assert (row["state"], row["finished"], row["attempts"]) == ("running", None, 2)
+    assert row["heartbeat"] > seen["heartbeat"]
+    assert not claimers[0].claim_run("r1", seen)  # the row read before is stale now
+    assert claimers[0].claim_run("r1", row)  # the row as it is now can be claimed
+
+
 def test_update_outputs_keeps_the_state(make_registry: Any) -> None:
     reg = make_registry()
     if type(reg).update_outputs is Registry.update_outputs:
