@@ -112,6 +112,16 @@ class _Heartbeat:
             self._last = time.monotonic()
 
 
+#: What :func:`_drive` returns when another driver took its run over: the run is no longer
+#: this process's to record.
+_TAKEN_OVER = "taken-over"
+
+
+def _ours(row: Mapping[str, Any]) -> bool:
+    """Whether this process is the driver a run's row names."""
+    return bool(row["pid"] == os.getpid() and row.get("host") in (None, this_host()))
+
+
 def driver_alive(row: Mapping[str, Any], *, now: float | None = None) -> DriverState:
     """Whether the process driving a run still lives, from the run's registry row.
 
@@ -685,7 +695,17 @@ def _drive(
                 log(f"  FAILED  {step_name} {tile_id}: {err.splitlines()[0][:200]}")
         if changes:
             registry.set_states(run_id, changes)
-        if pending and registry.run(run_id)["state"] == "cancelling":
+        row = registry.run(run_id) if pending else None
+        if row is not None and not _ours(row):
+            # another host took the run over, this driver having been judged dead (no
+            # heartbeat for STALE_SECONDS): the tasks are that driver's now
+            client.cancel(list(pending))
+            log(
+                f"run {run_id}: taken over by {driver_alive(row)}; this driver stops and "
+                f"leaves it {len(pending)} task(s)"
+            )
+            return _TAKEN_OVER
+        if row is not None and row["state"] == "cancelling":
             client.cancel(list(pending))
             registry.set_states(
                 run_id,
@@ -904,8 +924,16 @@ def _finish(
             with compute.cluster() as own, quiet_profile(own, enabled=not worker_profile):
                 state = _drive(spec, registry, run_id, rerun, fingerprints, done, own, log)
     except BaseException:
-        registry.set_run_state(run_id, "failed")
+        try:
+            ours = _ours(registry.run(run_id))
+        except Exception:  # the registry's own failure: say the first error, not this one
+            ours = True
+        if ours:
+            registry.set_run_state(run_id, "failed")
         raise
+    if state == _TAKEN_OVER:  # the other driver records, prunes and publishes
+        row = registry.run(run_id)
+        return RunReport(run_id, row["state"], registry.tasks(run_id), registry.path)
     registry.set_run_state(run_id, state)
     pruned = _prune(registry, spec.name, time.time())
     if pruned:
@@ -1022,16 +1050,21 @@ def retry(
     ------
     ChainError
         No such run, the run is still driven by a live process (on this host, or on
-        another with a heartbeat younger than :data:`STALE_SECONDS`), or the chain is
-        wrong.
+        another with a heartbeat younger than :data:`STALE_SECONDS`), another retry took
+        it over first, or the chain is wrong.
+
+    Notes
+    -----
+    The takeover is atomic (:meth:`Registry.claim_run`): of two retries of the same run at
+    once, one drives it. A driver that was taken for dead but lives stops at its next poll
+    of the run and returns the run as the registry records it.
     """
     spec = chain if isinstance(chain, ChainSpec) else load_chain(chain)
     registry = registry or open_registry(spec)
     run_id = _latest(registry, run_id, spec)
     row = registry.run(run_id)
     driver = driver_alive(row)
-    ours = row["pid"] == os.getpid() and row.get("host") in (None, this_host())
-    if row["state"] in ("running", "cancelling") and driver.alive and not ours:
+    if row["state"] in ("running", "cancelling") and driver.alive and not _ours(row):
         stale = (
             f"; it is taken as dead after {STALE_SECONDS:.0f} s without a heartbeat"
             if driver.age is not None

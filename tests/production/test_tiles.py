@@ -271,6 +271,53 @@ def test_cancel_stops_a_running_chain(tmp_path, scenario, client, monkeypatch):
     assert dask.config.get("scheduler", None) == "dask.distributed"
 
 
+def test_a_driver_taken_over_by_another_host_stops_and_leaves_it_the_run(
+    tmp_path, scenario, client, monkeypatch
+):
+    import sqlite3
+
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / "slow").touch()
+    monkeypatch.setenv("MUS_LAB_TEST_FAULTS", str(faults))
+    path = _chain(tmp_path, scenario)
+    lines: list[str] = []
+    result: dict[str, object] = {}
+    thread = threading.Thread(
+        target=lambda: result.setdefault(
+            "report", production.run_tiles(path, client=client, log=lines.append)
+        )
+    )
+    thread.start()
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(faults.glob("started-*")):
+        time.sleep(0.1)
+    registry = production.open_registry(path)
+    run_id = registry.runs()[-1]["run_id"]
+    # a retry on another host judged this driver dead and claimed the run
+    seen = registry.run(run_id)
+    with sqlite3.connect(registry.path) as db:
+        db.execute(
+            "UPDATE runs SET pid = 4194304, host = 'other-host', heartbeat = ? WHERE run_id = ?",
+            (time.time(), run_id),
+        )
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the driver went on after the takeover"
+    report = result["report"]
+    assert report.state == "running"  # type: ignore[attr-defined]  # the other driver's
+    row = registry.run(run_id)
+    assert (row["host"], row["pid"], row["finished"]) == ("other-host", 4194304, None)
+    assert row["attempts"] == seen["attempts"]
+    assert any(
+        f"run {run_id}: taken over by process 4194304 on host other-host" in line for line in lines
+    ), lines
+    (faults / "slow").unlink()  # let the cancelled steps end before the next test
+    deadline = time.time() + 30
+    while time.time() < deadline and dask.config.get("scheduler", None) == "synchronous":
+        time.sleep(0.05)
+    assert dask.config.get("scheduler", None) == "dask.distributed"
+
+
 def test_a_worker_killed_in_the_middle_of_a_step_is_replaced(tmp_path, scenario, monkeypatch):
     faults = tmp_path / "faults"
     faults.mkdir()
