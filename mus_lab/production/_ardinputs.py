@@ -163,6 +163,76 @@ def ard_plan(
     return plan
 
 
+def quicklook_plan(step: Any, steps: Mapping[str, Any], *, where: str = "") -> dict[str, list[str]]:
+    """Which needed ARD step an ``s2.ndvi_median`` or ``sar.mean_db`` step reads.
+
+    Such a step computes from the ``ard.s2`` (``ard.sar``) step it needs when there is
+    one, instead of searching and loading the catalog again: the same clear observations
+    (calibrated backscatter, for SAR) the chain's other products use.
+
+    Parameters
+    ----------
+    step
+        The step (:class:`~mus_lab.production.StepSpec`).
+    steps
+        Every step of the chain by name.
+    where
+        Where the step is written, for messages.
+
+    Returns
+    -------
+    dict
+        ``{collection: [the ARD step]}``; empty when it needs none of that kind.
+
+    Raises
+    ------
+    ChainError
+        The needed ARD step reads another collection, lacks the band (red and nir; the
+        polarisation), keeps other dates (``max_cloud``), filters speckle, or there are
+        several.
+    """
+    from mus_lab.production._tilesteps import options_with_defaults
+
+    kind = "ard.s2" if step.uses == "s2.ndvi_median" else "ard.sar"
+    ards = [steps[n] for n in step.needs if steps[n].uses == kind]
+    if not ards:
+        return {}
+    mine = options_with_defaults(step)
+    head = f"Step {step.name!r}{where} ({step.uses})"
+    if len(ards) > 1:
+        raise ChainError(f"{head} needs several {kind} steps {[a.name for a in ards]}: keep one.")
+    (ard,) = ards
+    o = options_with_defaults(ard)
+    coll = str(o["collection"]) if kind == "ard.s2" else _sar_collection(o)
+    if coll != str(mine["collection"]):
+        raise ChainError(
+            f"{head} maps {mine['collection']}, but {ard.name!r} ({kind}) gives {coll}: set "
+            f"collection: {coll} on {step.name!r}, or remove {ard.name!r} from its needs."
+        )
+    if kind == "ard.s2":
+        missing = [b for b in ("red", "nir") if b not in o["bands"]]
+        if missing:
+            raise ChainError(f"{head}: {ard.name!r} lacks {missing}: add them to its bands.")
+        if float(o["max_cloud"]) != float(mine["max_cloud"]):
+            raise ChainError(
+                f"{head} keeps the dates of at most {mine['max_cloud']} % cloud, {ard.name!r} of "
+                f"at most {o['max_cloud']} %: set the same max_cloud on both."
+            )
+    else:
+        if str(o["polarisation"]).lower() != str(mine["band"]).lower():
+            raise ChainError(
+                f"{head} averages {mine['band']}, {ard.name!r} gives {o['polarisation']}: set "
+                f"band: {o['polarisation']} on {step.name!r}, or need an ard.sar step of "
+                f"{mine['band']}."
+            )
+        if o["speckle"]:
+            raise ChainError(
+                f"{head} averages unfiltered backscatter, {ard.name!r} filters speckle with "
+                f"{o['speckle']!r}: need an ard.sar step without a speckle filter."
+            )
+    return {coll: [ard.name]}
+
+
 def _times(names: Sequence[str], path: Any) -> list[pd.Timestamp]:
     out = []
     for name in names:

@@ -10,9 +10,11 @@ bounded by one tile, whatever the area.
 Built in:
 
 ``s2.ndvi_median``
-    Median NDVI of the clear (SCL) Sentinel-2 observations of the period.
+    Median NDVI of the clear (SCL) Sentinel-2 observations of the period: from the
+    ``ard.s2`` step it needs, else from the catalog.
 ``sar.mean_db``
-    Temporal mean backscatter of one SAR band (linear mean, written in dB).
+    Temporal mean backscatter of one SAR band (linear mean, written in dB): from the
+    ``ard.sar`` step it needs (calibrated), else from the catalog's assets.
 ``landcover.predict``
     The land-cover map (``<tile>.tif``) and confidence (``<tile>_confidence.tif``) of a
     saved model (option ``model``), its features rebuilt on the tile from its recipe: from
@@ -382,7 +384,10 @@ def collections_of(step: Any, spec: Any = None) -> tuple[str, ...]:
 
 
 def ard_of(step: Any, spec: Any) -> dict[str, tuple[str, ...]]:
-    """``{collection: ARD steps}`` a land-cover step reads from its needs' ARD files.
+    """``{collection: ARD steps}`` a step reads from its needs' ARD files, not the catalog.
+
+    Land cover (the collections of its model's recipe), ``s2.ndvi_median`` (an ``ard.s2``)
+    and ``sar.mean_db`` (an ``ard.sar``).
 
     Parameters
     ----------
@@ -394,13 +399,19 @@ def ard_of(step: Any, spec: Any) -> dict[str, tuple[str, ...]]:
     Returns
     -------
     dict
-        Empty for other step kinds, or when it needs no ARD step.
+        Empty for other step kinds, or when it needs no ARD step of its kind.
 
     Raises
     ------
     ChainError
-        A needed ARD step cannot give the model's features (see ``_ardinputs.ard_plan``).
+        A needed ARD step cannot give the step's inputs (``_ardinputs.ard_plan``,
+        ``_ardinputs.quicklook_plan``).
     """
+    if step.uses in ("s2.ndvi_median", "sar.mean_db"):
+        from mus_lab.production._ardinputs import quicklook_plan
+
+        plan = quicklook_plan(step, {s.name: s for s in spec.steps})
+        return {c: tuple(names) for c, names in plan.items()}
     if step.uses != "landcover.predict":
         return {}
     from mus_lab.production._ardinputs import ard_plan
@@ -458,10 +469,25 @@ def _write(data: xr.DataArray, task: TileTask, *, nodata: float = float("nan")) 
     }
 
 
+def _ard_file(task: TileTask) -> Path | None:
+    """The file of the ARD step the task reads for its collection, if it reads one."""
+    needs = task.ard.get(str(task.options["collection"]))
+    return Path(next(iter(task.inputs[needs[0]].values()))) if needs else None
+
+
 def _ndvi_median(task: TileTask) -> Mapping[str, Path]:
     from mus_lab import cube
     from mus_lab.production._demo import s2_clear_ndvi_median
 
+    path = _ard_file(task)
+    if path is not None:  # the ard.s2 step's clear reflectance
+        from mus_lab.production._ardinputs import read_s2
+
+        s2 = read_s2(path)
+        red = s2.red.where(s2.red > 0)
+        nir = s2.nir.where(s2.nir > 0)
+        ndvi = ((nir - red) / (nir + red)).median("time", skipna=True)
+        return _write(ndvi.astype("float32").rename("ndvi_median"), task)
     found = task.search(task.options["collection"], max_cloud=task.options["max_cloud"])
     s2 = cube.load(found, ("red", "nir", "scl"), geobox=task.geobox, chunks=task.geobox.shape[0])
     return _write(s2_clear_ndvi_median(s2), task)
@@ -471,9 +497,17 @@ def _mean_db(task: TileTask) -> Mapping[str, Path]:
     from mus_lab import cube
 
     band = str(task.options["band"])
-    found = task.search(task.options["collection"])
-    sar = cube.load(found, (band,), geobox=task.geobox, chunks=task.geobox.shape[0])
-    mean = sar[band].where(sar[band] > 0).mean("time", skipna=True)
+    path = _ard_file(task)
+    if path is not None:  # the ard.sar step's calibrated backscatter (dB)
+        from mus_lab.production._ardinputs import read_sar
+
+        ard_db = read_sar([path])[band.lower()]
+        linear = 10.0 ** (ard_db.astype("float64") / 10.0)
+        mean = linear.mean("time", skipna=True)
+    else:
+        found = task.search(task.options["collection"])
+        sar = cube.load(found, (band,), geobox=task.geobox, chunks=task.geobox.shape[0])
+        mean = sar[band].where(sar[band] > 0).mean("time", skipna=True)
     db = (10 * xr.apply_ufunc(np.log10, mean, dask="allowed")).astype("float32")
     db.name = f"{band}_mean_db"
     return _write(db, task)

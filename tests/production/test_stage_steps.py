@@ -257,3 +257,69 @@ def _bad_chains(tmp, data):
         with pytest.raises(ChainError, match=re.escape(message)):
             production.load_chain(path)
     assert not (tmp / "out").exists()
+
+
+def test_quicklooks_read_the_chains_ard_and_map_what_the_catalog_route_maps(
+    tmp_path, scenario, client
+):
+    w, s, e, n = scenario.bbox
+    s2 = {"uses": "ard.s2", "options": {"bands": ["red", "nir"], "max_cloud": 80}}
+    data = {
+        "chain": "quicklooks",
+        "catalog": str(scenario.catalog_path),
+        "output": "out",
+        "period": PERIOD,
+        "area": {"bbox": [w, s, e, (s + n) / 2], "tile": 69},
+        "steps": {
+            "s2": s2,
+            "s1": {"uses": "ard.sar", "options": {"sensor": "s1"}},
+            "ndvi": {"uses": "s2.ndvi_median", "needs": ["s2"]},
+            "vv": {"uses": "sar.mean_db", "needs": ["s1"]},
+            "ndvi_catalog": {"uses": "s2.ndvi_median"},
+            "vv_catalog": {"uses": "sar.mean_db"},
+        },
+    }
+    path = tmp_path / "quicklooks.yaml"
+    path.write_text(yaml.safe_dump(data))
+    report = production.run_tiles(path, client=client, log=lambda line: None)
+    assert report.ok, report.table()
+    tasks = {(t.step, t.tile): t for t in report.tasks}
+    for tile in ("r0c0", "r0c1"):
+        # the ARD file is an input of the task (with its checksum): no catalog search
+        (read,) = [i for i in tasks[("ndvi", tile)].inputs if "step" in i]
+        assert read["step"] == "s2" and read["path"].endswith(f"s2/{tile}.tif")
+        assert read["sha256"] == tasks[("s2", tile)].outputs["reflectance"]["sha256"]
+        assert not [i for i in tasks[("ndvi", tile)].inputs if "step" not in i]
+        assert [i["step"] for i in tasks[("vv", tile)].inputs] == ["s1"]
+        assert len(tasks[("ndvi_catalog", tile)].inputs) > 3  # the items it searched
+        # same pixels kept; NDVI to float32 rounding (the int16 ARD holds the reflectance
+        # exactly), the dB mean to 1e-5 dB (through dB and back)
+        for step, tol in (("ndvi", 1e-6), ("vv", 1e-5)):
+            ours, theirs = (
+                rasterio.open(next(iter(tasks[(name, tile)].outputs.values()))["path"]).read(1)
+                for name in (step, f"{step}_catalog")
+            )
+            both = np.isfinite(ours) & np.isfinite(theirs)
+            same = (np.isfinite(ours) == np.isfinite(theirs)).mean()
+            worst = np.abs(ours[both] - theirs[both]).max()
+            assert both.sum() > 3000 and same == 1.0, (step, tile, both.sum(), same)
+            assert worst < tol, (step, tile, worst)
+
+    # an ARD step that cannot give the quicklook's input is refused at load, naming the fix
+    import copy
+
+    for keys, value, message in (
+        (("s2", "options", "bands"), ["red"], "lacks ['nir']: add them"),
+        (("s2", "options", "max_cloud"), 100, "set the same max_cloud on both"),
+        (("s1", "options", "speckle"), "lee", "without a speckle filter"),
+        (("s1", "options", "polarisation"), "vh", "set band: vh on 'vv'"),
+        (("ndvi", "needs"), ["s2", "s2b"], "several ard.s2 steps"),
+    ):
+        bad = copy.deepcopy(data)
+        bad["steps"]["s2b"] = copy.deepcopy(s2)
+        bad["steps"][keys[0]][keys[1]] = (
+            value if len(keys) == 2 else {**bad["steps"][keys[0]]["options"], keys[2]: value}
+        )
+        path.write_text(yaml.safe_dump(bad))
+        with pytest.raises(ChainError, match=re.escape(message)):
+            production.load_chain(path)
