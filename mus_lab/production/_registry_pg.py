@@ -56,6 +56,9 @@ _TASK_COLUMNS = frozenset(
     {"attempts", "started", "finished", "worker", "fingerprint", "error", *_JSON}
 )
 _RETRIES = 5
+#: Heartbeats are stamped and judged with the database server's clock, not the hosts':
+#: drivers and their observers on several machines then need no synchronised clocks.
+_CLOCK = "extract(epoch from clock_timestamp())::double precision"
 
 _SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS {s};
@@ -338,7 +341,7 @@ class PostgresRegistry(Registry):
         query = self._q(
             "INSERT INTO {s}.runs (run_id, chain, chain_file, chain_digest, spec, state, "
             "created, pid, versions, host, heartbeat) VALUES (%s, %s, %s, %s, %s::json, "
-            "'running', %s, %s, %s::json, %s, %s)"
+            f"'running', %s, %s, %s::json, %s, {_CLOCK})"
         )
         now = time.time()
         args = (
@@ -351,7 +354,6 @@ class PostgresRegistry(Registry):
             os.getpid(),
             json.dumps(versions),
             this_host(),
-            now,
         )
         self._transact(lambda db: db.execute(query, args))
 
@@ -514,12 +516,11 @@ class PostgresRegistry(Registry):
         now = time.time()
         query = self._q(
             "UPDATE {s}.runs SET state = %s, finished = %s, pid = COALESCE(%s, pid), "
-            "host = COALESCE(%s, host), heartbeat = COALESCE(%s, heartbeat), "
+            f"host = COALESCE(%s, host), heartbeat = {_CLOCK if pid else 'heartbeat'}, "
             "attempts = attempts + %s WHERE run_id = %s"
         )
         host = this_host() if pid else None
-        beat = now if pid else None
-        args = (state, now if final else None, pid, host, beat, 1 if pid else 0, run_id)
+        args = (state, now if final else None, pid, host, 1 if pid else 0, run_id)
         self._transact(lambda db: db.execute(query, args))
 
     def claim_run(self, run_id: str, seen: Mapping[str, Any]) -> bool:
@@ -541,12 +542,12 @@ class PostgresRegistry(Registry):
         """
         query = self._q(
             "UPDATE {s}.runs SET state = 'running', finished = NULL, pid = %s, host = %s, "
-            "heartbeat = %s, attempts = attempts + 1 WHERE run_id = %s "
+            f"heartbeat = {_CLOCK}, attempts = attempts + 1 WHERE run_id = %s "
             "AND state IS NOT DISTINCT FROM %s::text AND pid IS NOT DISTINCT FROM %s::integer "
             "AND host IS NOT DISTINCT FROM %s::text "
             "AND heartbeat IS NOT DISTINCT FROM %s::double precision"
         )
-        args = (os.getpid(), this_host(), time.time(), run_id, *(seen.get(k) for k in _CLAIMED))
+        args = (os.getpid(), this_host(), run_id, *(seen.get(k) for k in _CLAIMED))
         return bool(self._transact(lambda db: db.execute(query, args).rowcount == 1))
 
     def heartbeat(self, run_id: str) -> None:
@@ -557,9 +558,8 @@ class PostgresRegistry(Registry):
         run_id
             The run.
         """
-        query = self._q("UPDATE {s}.runs SET heartbeat = %s WHERE run_id = %s")
-        args = (time.time(), run_id)
-        self._transact(lambda db: db.execute(query, args))
+        query = self._q(f"UPDATE {{s}}.runs SET heartbeat = {_CLOCK} WHERE run_id = %s")
+        self._transact(lambda db: db.execute(query, (run_id,)))
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -583,14 +583,17 @@ class PostgresRegistry(Registry):
         Returns
         -------
         dict
-            Columns, with ``spec`` and ``versions`` decoded.
+            Columns, with ``spec`` and ``versions`` decoded, and ``clock``: the database
+            server's time of the read, the clock its heartbeats were written with.
 
         Raises
         ------
         ChainError
             No such run.
         """
-        rows = self._rows(self._q("SELECT * FROM {s}.runs WHERE run_id = %s"), (run_id,))
+        rows = self._rows(
+            self._q(f"SELECT *, {_CLOCK} AS clock FROM {{s}}.runs WHERE run_id = %s"), (run_id,)
+        )
         if not rows:
             known = [r["run_id"] for r in self.runs()][-5:]
             raise ChainError(

@@ -132,9 +132,10 @@ def driver_alive(row: Mapping[str, Any], *, now: float | None = None) -> DriverS
     Parameters
     ----------
     row
-        The run's row (:meth:`Registry.run`): ``pid``, ``host``, ``heartbeat``.
+        The run's row (:meth:`Registry.run`): ``pid``, ``host``, ``heartbeat``, and
+        ``clock`` where the registry stamps heartbeats with its own clock (PostgreSQL).
     now
-        The time to compare the heartbeat with (default: now).
+        The time to compare the heartbeat with (default: the row's ``clock``, else now).
 
     Returns
     -------
@@ -154,7 +155,9 @@ def driver_alive(row: Mapping[str, Any], *, now: float | None = None) -> DriverS
         return DriverState(pid_alive(pid), pid, host, None)
     if beat is None:
         return DriverState(False, pid, host, None)
-    age = max(0.0, (time.time() if now is None else now) - float(beat))
+    if now is None:  # the database's clock when it gives one (PostgreSQL), else this host's
+        now = float(row["clock"]) if row.get("clock") is not None else time.time()
+    age = max(0.0, now - float(beat))
     return DriverState(age < STALE_SECONDS, pid, host, age)
 
 

@@ -186,6 +186,31 @@ def test_of_drivers_claiming_a_run_at_once_one_wins(make_registry: Any) -> None:
     assert claimers[0].claim_run("r1", row)  # the row as it is now can be claimed
 
 
+def test_postgresql_judges_heartbeats_by_its_own_clock(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver host whose clock is 5 minutes behind is not taken for dead by the others."""
+    import mus_lab.production._registry_pg as backend
+    from mus_lab.production._tilerun import STALE_SECONDS, driver_alive
+
+    reg = Registry(pg_url, schema=f"jobs_{next(_SCHEMAS)}")
+    try:
+        right = time.time
+        with monkeypatch.context() as behind:  # the driver's host, its clock 300 s late
+            behind.setattr(backend.time, "time", lambda: right() - 300)
+            _run(reg)
+            reg.heartbeat("r1")
+        row = reg.run("r1")
+        row["host"] = "driver-host"  # seen from another host, whose clock is right
+        assert abs(row["clock"] - time.time()) < 5  # the server's clock, read with the row
+        assert abs(row["heartbeat"] - time.time()) < 5  # stamped by the server too
+        assert driver_alive(row).alive and driver_alive(row).age < 5
+        # judged by this host's clock instead, the same heartbeat is as old as it says
+        assert not driver_alive(row, now=row["heartbeat"] + STALE_SECONDS + 1).alive
+    finally:
+        reg.close()
+
+
 def test_update_outputs_keeps_the_state(make_registry: Any) -> None:
     reg = make_registry()
     if type(reg).update_outputs is Registry.update_outputs:
