@@ -14,8 +14,8 @@ with everything downstream of it. :func:`cancel` stops a run from another proces
 Whether a run's driver still lives (:func:`driver_alive`, used by ``retry``, ``status`` and
 ``cancel``): on the host that drives it, its process id; from another host (a registry
 shared in PostgreSQL or on a shared disk), its heartbeat, which the driver refreshes every
-:data:`HEARTBEAT_SECONDS` while it waits on the cluster: a driver silent for
-:data:`STALE_SECONDS` is taken as dead.
+:data:`HEARTBEAT_SECONDS` from a thread of its own while it works on the run: a driver
+silent for :data:`STALE_SECONDS` is taken as dead.
 
 The cluster is the one of :func:`mus_lab.compute.cluster` (a local cluster by default,
 Dask Gateway when ``MUS_LAB_GATEWAY_ADDRESS`` is set), or a client you pass.
@@ -99,17 +99,37 @@ class DriverState:
 
 
 class _Heartbeat:
-    """Refreshes a run's heartbeat when called, at most every :data:`HEARTBEAT_SECONDS`."""
+    """Refreshes a run's heartbeat every :data:`HEARTBEAT_SECONDS` while the driver works.
+
+    From a daemon thread, so that the driver also beats inside one long call (a catalog
+    search, hashing a large output, submitting a large graph), which would otherwise make
+    it look dead from another host after :data:`STALE_SECONDS`. It stops when the driver
+    leaves the run (done, failed, cancelled or taken over).
+    """
 
     def __init__(self, registry: Registry, run_id: str) -> None:
+        import threading
+
         self._registry = registry
         self._run_id = run_id
-        self._last = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"mus-lab heartbeat {run_id}", daemon=True
+        )
 
-    def __call__(self, *, now: bool = False) -> None:
-        if now or time.monotonic() - self._last >= HEARTBEAT_SECONDS:
-            self._registry.heartbeat(self._run_id)
-            self._last = time.monotonic()
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self._registry.heartbeat(self._run_id)
+            except Exception:  # a registry hiccup: the driver's own writes will say it
+                continue
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
 
 
 #: What :func:`_drive` returns when another driver took its run over: the run is no longer
@@ -627,10 +647,7 @@ def _drive(
     failed: set[tuple[str, str]] = set()
     pending = set(futures.values())
     state = "done"
-    beat = _Heartbeat(registry, run_id)
-    beat(now=True)  # sending the tasks may have taken a while
     while pending:
-        beat()  # the driver lives (for status, cancel and retry on other hosts)
         try:
             finished, pending = wait(pending, timeout=1.0, return_when="FIRST_COMPLETED")
         except TimeoutError:  # nothing finished within the second: look for a cancel
@@ -738,12 +755,9 @@ def _prepare(
     upstream_of: dict[tuple[str, str], list[tuple[str, str]]] = {}
     ard_steps = {s.name: ard_of(s, spec) for s in spec.steps}
     options_of = {s.name: options_with_defaults(s, spec) for s in spec.steps}
-    beat = _Heartbeat(registry, run_id)
-    beat(now=True)  # the catalog search may have taken a while
     for step in spec.steps:
         scene_wide = kinds[step.uses].scene_wide
         for tile in tiles:
-            beat()  # checking many outputs' bytes may take minutes
             key = (step.name, tile.id)
             inputs = [i for c in collections_of(step, spec) for i in cover[(c, tile.id)]]
             inputs += _ard_inputs(spec, ard_steps[step.name], tile.id)
@@ -997,8 +1011,11 @@ def run_tiles(
         spec.to_dict(),
         _versions(),
     )
-    rerun, fingerprints, done = _prepare(spec, registry, run_id, {})
-    return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log, worker_profile)
+    with _Heartbeat(registry, run_id):  # the driver lives (for status, cancel, retry)
+        rerun, fingerprints, done = _prepare(spec, registry, run_id, {})
+        return _finish(
+            spec, registry, run_id, rerun, fingerprints, done, client, log, worker_profile
+        )
 
 
 def _latest(registry: Registry, run_id: str | None, chain: object = None) -> str:
@@ -1085,9 +1102,12 @@ def retry(
             f"Run {run_id} was taken over by another driver ({driver_alive(now)}) while this "
             "one was about to: let that retry finish, or cancel it first."
         )
-    rerun, fingerprints, done = _prepare(spec, registry, run_id, previous, log)
-    log(f"run {run_id}: {len(rerun)} task(s) to run again, {len(done)} kept")
-    return _finish(spec, registry, run_id, rerun, fingerprints, done, client, log, worker_profile)
+    with _Heartbeat(registry, run_id):
+        rerun, fingerprints, done = _prepare(spec, registry, run_id, previous, log)
+        log(f"run {run_id}: {len(rerun)} task(s) to run again, {len(done)} kept")
+        return _finish(
+            spec, registry, run_id, rerun, fingerprints, done, client, log, worker_profile
+        )
 
 
 def status(chain: str | Path | ChainSpec | Registry, run_id: str | None = None) -> RunReport:

@@ -140,6 +140,30 @@ def test_retry_gives_way_to_a_driver_that_took_the_run_over_meanwhile(
     assert (row["host"], row["pid"], row["attempts"]) == ("other-host", NOT_HERE + 1, 1)
 
 
+def test_the_driver_beats_inside_one_long_call_and_stops_beating_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg = _registry(tmp_path)
+    spec = _spec(tmp_path)
+    _driven_from(reg, "elsewhere", NOT_HERE, STALE_SECONDS + 1)
+    monkeypatch.setattr(_tilerun, "HEARTBEAT_SECONDS", 0.05)
+    beats: list[float] = []
+
+    def long_search(*args: Any) -> Any:  # the catalog search of a large area, say
+        for _ in range(8):
+            beats.append(reg.run("r1")["heartbeat"])
+            time.sleep(0.1)
+        raise _Prepared
+
+    monkeypatch.setattr(_tilerun, "_coverage", long_search)
+    with pytest.raises(_Prepared):
+        retry(spec, "r1", registry=reg, log=lambda line: None)
+    assert len(set(beats)) >= 5, beats  # refreshed while the one call ran
+    last = reg.run("r1")["heartbeat"]
+    time.sleep(0.3)
+    assert reg.run("r1")["heartbeat"] == last  # the beating ended with the driver's work
+
+
 def test_cancel_asks_a_live_remote_driver_and_closes_a_dead_ones_run(tmp_path: Path) -> None:
     reg = _registry(tmp_path)
     _driven_from(reg, "elsewhere", NOT_HERE, 2.0)
