@@ -233,6 +233,42 @@ def quicklook_plan(step: Any, steps: Mapping[str, Any], *, where: str = "") -> d
     return {coll: [ard.name]}
 
 
+def reads_ard(
+    step: Any, steps: Mapping[str, Any], *, period: str | None, where: str = ""
+) -> dict[str, list[str]]:
+    """Which needed ARD steps a step reads instead of the catalog, by collection.
+
+    :func:`ard_plan` for ``landcover.predict``, :func:`quicklook_plan` for
+    ``s2.ndvi_median`` and ``sar.mean_db``; other kinds read no ARD.
+
+    Parameters
+    ----------
+    step
+        The step (:class:`~mus_lab.production.StepSpec`).
+    steps
+        Every step of the chain by name.
+    period
+        The chain's period.
+    where
+        Where the step is written, for messages.
+
+    Returns
+    -------
+    dict
+        ``{collection: [ARD step names]}``, empty when it reads none.
+
+    Raises
+    ------
+    ChainError
+        A needed ARD step cannot give what the step computes from.
+    """
+    if step.uses == "landcover.predict":
+        return ard_plan(step, steps, period=period, where=where)
+    if step.uses in ("s2.ndvi_median", "sar.mean_db"):
+        return quicklook_plan(step, steps, where=where)
+    return {}
+
+
 def _times(names: Sequence[str], path: Any) -> list[pd.Timestamp]:
     out = []
     for name in names:

@@ -482,7 +482,7 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
     """
     import yaml
 
-    from mus_lab.production._ardinputs import ard_plan, quicklook_plan
+    from mus_lab.production._ardinputs import reads_ard
     from mus_lab.production._tilesteps import check_step, options_with_defaults, resolve_paths
 
     source: Path | None = None
@@ -530,10 +530,7 @@ def load_chain(chain: str | Path | Mapping[str, Any]) -> ChainSpec:
     ordered = _order(steps, source)
     by_name = {s.name: s for s in ordered}
     for spec in ordered:  # a step reading ARD: can the ARD step give what it computes from?
-        if spec.uses == "landcover.predict":
-            ard_plan(spec, by_name, period=str(period) if period else None, where=_where(source))
-        elif spec.uses in ("s2.ndvi_median", "sar.mean_db"):
-            quicklook_plan(spec, by_name, where=_where(source))
+        reads_ard(spec, by_name, period=str(period) if period else None, where=_where(source))
     chain_spec = ChainSpec(
         name=str(data["chain"]),
         catalog=catalog,

@@ -182,6 +182,22 @@ def s2_clear_ndvi_median(s2: xr.Dataset) -> xr.DataArray:
     nir_scale, nir_offset = cube.scaling(s2, "nir")
     red = (s2.red * red_scale + red_offset).where(clear & (s2.red > 0))
     nir = (s2.nir * nir_scale + nir_offset).where(clear & (s2.nir > 0))
+    return ndvi_median(red, nir)
+
+
+def ndvi_median(red: xr.DataArray, nir: xr.DataArray) -> xr.DataArray:
+    """Median over ``time`` of the NDVI of reflectances already masked (NaN: not clear).
+
+    Parameters
+    ----------
+    red, nir
+        Reflectance ``(time, y, x)``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``ndvi_median`` (float32).
+    """
     ndvi = (nir - red) / (nir + red)
     return ndvi.median("time", skipna=True).astype("float32").rename("ndvi_median")
 

@@ -404,19 +404,11 @@ def ard_of(step: Any, spec: Any) -> dict[str, tuple[str, ...]]:
     Raises
     ------
     ChainError
-        A needed ARD step cannot give the step's inputs (``_ardinputs.ard_plan``,
-        ``_ardinputs.quicklook_plan``).
+        A needed ARD step cannot give the step's inputs (``_ardinputs.reads_ard``).
     """
-    if step.uses in ("s2.ndvi_median", "sar.mean_db"):
-        from mus_lab.production._ardinputs import quicklook_plan
+    from mus_lab.production._ardinputs import reads_ard
 
-        plan = quicklook_plan(step, {s.name: s for s in spec.steps})
-        return {c: tuple(names) for c, names in plan.items()}
-    if step.uses != "landcover.predict":
-        return {}
-    from mus_lab.production._ardinputs import ard_plan
-
-    plan = ard_plan(step, {s.name: s for s in spec.steps}, period=spec.period)
+    plan = reads_ard(step, {s.name: s for s in spec.steps}, period=spec.period)
     return {c: tuple(names) for c, names in plan.items()}
 
 
@@ -477,17 +469,14 @@ def _ard_file(task: TileTask) -> Path | None:
 
 def _ndvi_median(task: TileTask) -> Mapping[str, Path]:
     from mus_lab import cube
-    from mus_lab.production._demo import s2_clear_ndvi_median
+    from mus_lab.production._demo import ndvi_median, s2_clear_ndvi_median
 
     path = _ard_file(task)
     if path is not None:  # the ard.s2 step's clear reflectance
         from mus_lab.production._ardinputs import read_s2
 
         s2 = read_s2(path)
-        red = s2.red.where(s2.red > 0)
-        nir = s2.nir.where(s2.nir > 0)
-        ndvi = ((nir - red) / (nir + red)).median("time", skipna=True)
-        return _write(ndvi.astype("float32").rename("ndvi_median"), task)
+        return _write(ndvi_median(s2.red.where(s2.red > 0), s2.nir.where(s2.nir > 0)), task)
     found = task.search(task.options["collection"], max_cloud=task.options["max_cloud"])
     s2 = cube.load(found, ("red", "nir", "scl"), geobox=task.geobox, chunks=task.geobox.shape[0])
     return _write(s2_clear_ndvi_median(s2), task)
@@ -499,11 +488,11 @@ def _mean_db(task: TileTask) -> Mapping[str, Path]:
     band = str(task.options["band"])
     path = _ard_file(task)
     if path is not None:  # the ard.sar step's calibrated backscatter (dB)
+        from mus_lab.ard import from_db
         from mus_lab.production._ardinputs import read_sar
 
         ard_db = read_sar([path])[band.lower()]
-        linear = 10.0 ** (ard_db.astype("float64") / 10.0)
-        mean = linear.mean("time", skipna=True)
+        mean = from_db(ard_db.astype("float64")).mean("time", skipna=True)
     else:
         found = task.search(task.options["collection"])
         sar = cube.load(found, (band,), geobox=task.geobox, chunks=task.geobox.shape[0])
