@@ -163,34 +163,10 @@ def ard_plan(
     return plan
 
 
-def quicklook_plan(step: Any, steps: Mapping[str, Any], *, where: str = "") -> dict[str, list[str]]:
-    """Which needed ARD step an ``s2.ndvi_median`` or ``sar.mean_db`` step reads.
-
-    Such a step computes from the ``ard.s2`` (``ard.sar``) step it needs when there is
-    one, instead of searching and loading the catalog again: the same clear observations
-    (calibrated backscatter, for SAR) the chain's other products use.
-
-    Parameters
-    ----------
-    step
-        The step (:class:`~mus_lab.production.StepSpec`).
-    steps
-        Every step of the chain by name.
-    where
-        Where the step is written, for messages.
-
-    Returns
-    -------
-    dict
-        ``{collection: [the ARD step]}``; empty when it needs none of that kind.
-
-    Raises
-    ------
-    ChainError
-        The needed ARD step reads another collection, lacks the band (red and nir; the
-        polarisation), keeps other dates (``max_cloud``), filters speckle, or there are
-        several.
-    """
+def _quicklook_plan(
+    step: Any, steps: Mapping[str, Any], *, where: str = ""
+) -> dict[str, list[str]]:
+    """:func:`reads_ard` for ``s2.ndvi_median`` (an ``ard.s2``) and ``sar.mean_db`` (``ard.sar``)."""
     from mus_lab.production._tilesteps import options_with_defaults
 
     kind = "ard.s2" if step.uses == "s2.ndvi_median" else "ard.sar"
@@ -238,8 +214,10 @@ def reads_ard(
 ) -> dict[str, list[str]]:
     """Which needed ARD steps a step reads instead of the catalog, by collection.
 
-    :func:`ard_plan` for ``landcover.predict``, :func:`quicklook_plan` for
-    ``s2.ndvi_median`` and ``sar.mean_db``; other kinds read no ARD.
+    :func:`ard_plan` for ``landcover.predict``. ``s2.ndvi_median`` and ``sar.mean_db``
+    read the ``ard.s2`` (``ard.sar``) step they need instead of searching and loading the
+    catalog again: the same clear observations (calibrated backscatter) the chain's other
+    products use. Other kinds read no ARD.
 
     Parameters
     ----------
@@ -260,12 +238,14 @@ def reads_ard(
     Raises
     ------
     ChainError
-        A needed ARD step cannot give what the step computes from.
+        A needed ARD step cannot give what the step computes from: for a quick look, it
+        reads another collection, lacks red and nir (the polarisation), keeps other dates
+        (``max_cloud``), filters speckle, or there are several.
     """
     if step.uses == "landcover.predict":
         return ard_plan(step, steps, period=period, where=where)
     if step.uses in ("s2.ndvi_median", "sar.mean_db"):
-        return quicklook_plan(step, steps, where=where)
+        return _quicklook_plan(step, steps, where=where)
     return {}
 
 
