@@ -449,8 +449,8 @@ class ProcessesServer(TokenServer):
     ``server.url`` is its root, ``server.token`` the execution token.
 
     >>> import tempfile
-    >>> server = ProcessesServer(tempfile.mkdtemp(), token="t0k")
-    >>> "t0k" in repr(server), server.running
+    >>> server = ProcessesServer(tempfile.mkdtemp(), token="T0K-SECRET")
+    >>> "T0K-SECRET" in repr(server), server.running
     (False, False)
     """
 

@@ -556,8 +556,8 @@ class StacApiServer(TokenServer):
     address and ``api.token`` the publishing token; the block's end stops it.
 
     >>> import tempfile
-    >>> server = StacApiServer("postgresql://u@127.0.0.1/db", tempfile.mkdtemp(), token="t0k")
-    >>> "t0k" in repr(server), server.running
+    >>> server = StacApiServer("postgresql://u@127.0.0.1/db", tempfile.mkdtemp(), token="T0K-SECRET")
+    >>> "T0K-SECRET" in repr(server), server.running
     (False, False)
     """
 

@@ -413,8 +413,8 @@ class TileServer(Server):
     its address; the block's end stops it.
 
     >>> import tempfile
-    >>> server = TileServer("postgresql://u:pw@127.0.0.1/db", tempfile.mkdtemp(), roots=[])
-    >>> server.running, "pw" in repr(server)
+    >>> server = TileServer("postgresql://u:PW-SECRET@127.0.0.1/db", tempfile.mkdtemp(), roots=[])
+    >>> server.running, "PW-SECRET" in repr(server)
     (False, False)
     """
 
